@@ -1,0 +1,61 @@
+"""The EDR capability: a reader that agents may hold and a responder that only actions hold."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from tools.results import Change, HostInfo, LogonEvent, NetworkConnection, ProcessEvent
+
+
+class EdrReader(Protocol):
+    async def find_host(self, host: str) -> HostInfo | None: ...
+
+    async def process_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[ProcessEvent]: ...
+
+    async def network_connections(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[NetworkConnection]: ...
+
+    async def logons(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[LogonEvent]: ...
+
+
+class EdrResponder(Protocol):
+    """Every method is idempotent: acting on a target already in the wanted state is a no-op
+    that reports `Change(applied=False)`. The `is_*` reads verify state after acting."""
+
+    async def is_contained(self, host: str) -> bool: ...
+
+    async def isolate_host(self, host: str) -> Change: ...
+
+    async def release_host(self, host: str) -> Change: ...
+
+    async def is_process_running(self, host: str, pid: int) -> bool: ...
+
+    async def kill_process(self, host: str, pid: int) -> Change: ...
+
+    async def is_file_quarantined(self, host: str, file: str) -> bool: ...
+
+    async def quarantine_file(self, host: str, file: str) -> Change: ...
+
+    async def restore_file(self, host: str, file: str) -> Change: ...
+
+    async def is_persistence_present(self, host: str, artefact: str) -> bool: ...
+
+    async def remove_persistence(self, host: str, artefact: str) -> Change: ...

@@ -1,0 +1,23 @@
+"""The firewall capability (responder only: agents never touch the firewall)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tools.results import Change
+
+
+class FirewallResponder(Protocol):
+    async def is_ip_blocked(self, ip: str) -> bool: ...
+
+    async def block_ip(self, ip: str, comment: str = "") -> Change: ...
+
+    async def unblock_ip(self, ip: str) -> Change: ...
+
+    async def is_domain_blocked(self, domain: str) -> bool: ...
+
+    async def block_domain(self, domain: str, comment: str = "") -> Change: ...
+
+    async def unblock_domain(self, domain: str) -> Change: ...
+
+    async def list_blocked(self) -> list[str]: ...

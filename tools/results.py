@@ -1,0 +1,94 @@
+"""Typed answers of the capabilities: what readers return and what responders report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from tools.models import Frozen, LongText, ShortText
+
+
+class HostInfo(Frozen):
+    id: ShortText
+    hostname: ShortText | None = None
+    ips: list[ShortText] = Field(default_factory=list)
+    os: ShortText | None = None
+    contained: bool = False
+
+
+class ProcessEvent(Frozen):
+    time: datetime
+    host: ShortText
+    pid: int | None = None
+    name: ShortText | None = None
+    image: ShortText | None = None
+    cmd_line: LongText | None = None
+    parent_pid: int | None = None
+    parent_image: ShortText | None = None
+    user: ShortText | None = None
+    sha256: ShortText | None = None
+
+
+class NetworkConnection(Frozen):
+    time: datetime
+    host: ShortText | None = None
+    pid: int | None = None
+    image: ShortText | None = None
+    src_ip: ShortText | None = None
+    src_port: int | None = None
+    dst_ip: ShortText | None = None
+    dst_port: int | None = None
+    domain: ShortText | None = None
+    protocol: ShortText | None = None
+
+
+class LogonEvent(Frozen):
+    time: datetime
+    host: ShortText
+    user: ShortText | None = None
+    logon_type: int | None = None
+    src_ip: ShortText | None = None
+    success: bool = True
+
+
+class ReputationVerdict(StrEnum):
+    MALICIOUS = "malicious"
+    SUSPICIOUS = "suspicious"
+    HARMLESS = "harmless"
+    INTERNAL = "internal"
+    UNKNOWN = "unknown"
+
+
+class Reputation(Frozen):
+    indicator: ShortText
+    verdict: ReputationVerdict
+    score: int = Field(default=0, ge=0, le=100)
+    sources: list[ShortText] = Field(default_factory=list)
+
+
+class AccountInfo(Frozen):
+    id: ShortText
+    enabled: bool = True
+    privileged: bool = False
+
+
+class Change(Frozen):
+    """What a responder did: `applied` is False when the target was already in that state."""
+
+    applied: bool
+    detail: ShortText = ""
+
+
+class TicketState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Ticket(Frozen):
+    id: ShortText
+    key: ShortText
+    title: ShortText
+    state: TicketState = TicketState.OPEN
+    comments: list[LongText] = Field(default_factory=list)
