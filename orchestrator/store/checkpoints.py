@@ -1,0 +1,34 @@
+"""LangGraph checkpointers on the store's own database, so any worker can resume a playbook graph.
+
+SQLite: an `AsyncSqliteSaver` on the same file (its tables sit beside the store's; WAL lets both
+write). Postgres: an `AsyncPostgresSaver` on the same database, with its migrations applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from orchestrator.store.database import BUSY_TIMEOUT_MS, SQLITE_DRIVER, normalise_url
+
+
+@asynccontextmanager
+async def langgraph_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]:
+    """Yield a ready checkpointer for the store at `url` (the same URL `Store.open` takes)."""
+    normalised = normalise_url(url)
+    if normalised.drivername == SQLITE_DRIVER:
+        assert normalised.database is not None  # normalise_url refuses in-memory URLs
+        async with AsyncSqliteSaver.from_conn_string(normalised.database) as saver:
+            await saver.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await saver.setup()
+            yield saver
+        return
+    # psycopg takes a libpq URL, without SQLAlchemy's driver suffix.
+    conninfo = normalised.set(drivername="postgresql").render_as_string(hide_password=False)
+    async with AsyncPostgresSaver.from_conn_string(conninfo) as saver:
+        await saver.setup()
+        yield saver

@@ -1,0 +1,402 @@
+"""`Store`: the async repository over the store's tables, on SQLite or Postgres.
+
+Every method is one short transaction. Writes begin `IMMEDIATE` on SQLite and every transaction is
+re-run from the top on lock contention (SQLite busy, Postgres serialization failure or deadlock),
+so callers never see `database is locked`. Idempotent writes use `INSERT ... ON CONFLICT DO
+NOTHING` followed by a read, which is safe under any number of concurrent callers on both
+databases; approval transitions are a single compare-and-set `UPDATE ... WHERE status='pending'`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from sqlalchemy import case, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from orchestrator.store import audit, mapping
+from orchestrator.store.audit import AuditAnchor
+from orchestrator.store.database import create_engine_for
+from orchestrator.store.errors import ConflictError, NotFoundError
+from orchestrator.store.records import (
+    ActionRecord,
+    ActionStatus,
+    AlertRecord,
+    ApprovalDecision,
+    ApprovalRecord,
+    ApprovalStatus,
+    AuditEvent,
+    AuditRecord,
+    AuditVerification,
+    IncidentRecord,
+    TicketRecord,
+)
+from orchestrator.store.tables import (
+    ActionRow,
+    AlertRow,
+    ApprovalRow,
+    AuditRow,
+    IncidentRow,
+    TicketRow,
+    table_of,
+)
+from orchestrator.store.transactions import Transactions, fetch_one
+from tools.actions import Action
+from tools.models import Alert, Category, IncidentStatus, Severity, Verdict
+
+ANCHOR_EVERY = 100
+# DML goes through Core tables: ORM-enabled INSERT/UPDATE may add RETURNING and lose rowcount.
+_INCIDENTS = table_of(IncidentRow)
+_ACTIONS = table_of(ActionRow)
+_APPROVALS = table_of(ApprovalRow)
+
+
+class Store:
+    """Alerts, incidents, the action ledger, approvals, tickets and the audit log."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        anchor: AuditAnchor | None = None,
+        anchor_every: int = ANCHOR_EVERY,
+    ) -> None:
+        self._db = Transactions(engine)
+        self._anchor = anchor
+        self._anchor_every = anchor_every
+
+    @classmethod
+    async def open(
+        cls, url: str, *, anchor: AuditAnchor | None = None, anchor_every: int = ANCHOR_EVERY
+    ) -> Self:
+        """Connect and create the store's tables if they are missing."""
+        engine = create_engine_for(url)
+        store = cls(engine, anchor=anchor, anchor_every=anchor_every)
+        await store._db.create_tables()
+        return store
+
+    async def close(self) -> None:
+        await self._db.engine.dispose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._db.engine
+
+    @property
+    def anchor(self) -> AuditAnchor | None:
+        return self._anchor
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    async def add_alert(self, alert: Alert, incident_id: str, fingerprint: str) -> bool:
+        """Store an alert; False (never an error) when its fingerprint is already stored."""
+        values = mapping.alert_values(alert, incident_id, fingerprint)
+
+        async def work(session: AsyncSession) -> bool:
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT that returns rows.
+            statement = self._db.insert(AlertRow, values).on_conflict_do_nothing()
+            result = await session.exec(statement.returning(table_of(AlertRow).c.fingerprint))
+            return result.first() is not None
+
+        return await self._db.run(work, write=True)
+
+    async def get_alert(self, fingerprint: str) -> AlertRecord | None:
+        row = await self._db.first(select(AlertRow).where(AlertRow.fingerprint == fingerprint))
+        return None if row is None else mapping.alert_record(row)
+
+    async def alerts_for(self, incident_id: str) -> list[Alert]:
+        query = (
+            select(AlertRow)
+            .where(AlertRow.incident_id == incident_id)
+            .order_by(col(AlertRow.time), col(AlertRow.id))
+        )
+        return [mapping.alert_record(row).alert for row in await self._db.all(query)]
+
+    # -- incidents ------------------------------------------------------------------------------
+
+    async def ensure_incident(self, incident: IncidentRecord) -> IncidentRecord:
+        """Insert the incident, or return the one already stored under its id."""
+        values = mapping.incident_values(incident)
+
+        async def work(session: AsyncSession) -> IncidentRow | None:
+            await session.exec(self._db.insert(IncidentRow, values).on_conflict_do_nothing())
+            return await fetch_one(
+                session, select(IncidentRow).where(IncidentRow.id == incident.id)
+            )
+
+        row = await self._db.run(work, write=True)
+        if row is None:
+            raise ConflictError(f"group key {incident.group_key!r} belongs to another incident")
+        return mapping.incident_record(row)
+
+    async def get_incident(self, incident_id: str) -> IncidentRecord | None:
+        row = await self._db.first(select(IncidentRow).where(IncidentRow.id == incident_id))
+        return None if row is None else mapping.incident_record(row)
+
+    async def list_incidents(
+        self, status: IncidentStatus | None = None, limit: int = 100
+    ) -> list[IncidentRecord]:
+        query = select(IncidentRow).order_by(col(IncidentRow.opened_at).desc()).limit(limit)
+        if status is not None:
+            query = query.where(IncidentRow.status == status.value)
+        return [mapping.incident_record(row) for row in await self._db.all(query)]
+
+    async def record_triage(
+        self,
+        incident_id: str,
+        verdict: Verdict,
+        severity: Severity,
+        category: Category,
+        confidence: float,
+        playbook: str | None,
+    ) -> IncidentRecord:
+        """Record the triage; an open incident becomes triaged (a closed one stays closed)."""
+        status = case(
+            (_INCIDENTS.c.status == IncidentStatus.OPEN.value, IncidentStatus.TRIAGED.value),
+            else_=_INCIDENTS.c.status,
+        )
+        values = {
+            "verdict": verdict.value,
+            "severity": severity.value,
+            "category": category.value,
+            "confidence": confidence,
+            "playbook": playbook,
+            "status": status,
+        }
+        return await self._update_incident(incident_id, values, only_open=False)
+
+    async def set_incident_status(self, incident_id: str, status: IncidentStatus) -> IncidentRecord:
+        """Move an incident that is not closed to another status (closing is `close_incident`)."""
+        if status is IncidentStatus.CLOSED:
+            raise ValueError("close an incident with close_incident")
+        return await self._update_incident(incident_id, {"status": status.value}, only_open=True)
+
+    async def close_incident(
+        self, incident_id: str, summary: str, closed_at: datetime
+    ) -> IncidentRecord:
+        """Close the incident (a second close keeps the first summary) and anchor the audit head."""
+        values = {"status": IncidentStatus.CLOSED.value, "summary": summary, "closed_at": closed_at}
+        record = await self._update_incident(incident_id, values, only_open=True)
+        await self.anchor_now()
+        return record
+
+    async def _update_incident(
+        self, incident_id: str, values: Mapping[str, Any], *, only_open: bool
+    ) -> IncidentRecord:
+        statement = update(_INCIDENTS).where(_INCIDENTS.c.id == incident_id).values(**values)
+        if only_open:
+            statement = statement.where(_INCIDENTS.c.status != IncidentStatus.CLOSED.value)
+
+        async def work(session: AsyncSession) -> IncidentRow | None:
+            await session.exec(statement)
+            return await fetch_one(
+                session, select(IncidentRow).where(IncidentRow.id == incident_id)
+            )
+
+        row = await self._db.run(work, write=True)
+        if row is None:
+            raise NotFoundError(f"incident {incident_id!r}")
+        return mapping.incident_record(row)
+
+    # -- action ledger --------------------------------------------------------------------------
+
+    async def ledger_get(self, business_key: str) -> ActionRecord | None:
+        row = await self._db.first(select(ActionRow).where(ActionRow.business_key == business_key))
+        return None if row is None else mapping.action_record(row)
+
+    async def ledger_begin(self, record: ActionRecord) -> ActionRecord:
+        """Insert a pending entry, or return the entry already under its business key."""
+        values = mapping.action_values(record)
+
+        async def work(session: AsyncSession) -> ActionRow | None:
+            await session.exec(self._db.insert(ActionRow, values).on_conflict_do_nothing())
+            query = select(ActionRow).where(ActionRow.business_key == record.business_key)
+            return await fetch_one(session, query)
+
+        row = await self._db.run(work, write=True)
+        if row is None:  # only if the key vanished between the insert and the read
+            raise NotFoundError(f"ledger entry {record.business_key!r}")
+        return mapping.action_record(row)
+
+    async def ledger_finish(
+        self,
+        business_key: str,
+        status: ActionStatus,
+        *,
+        outcome: str,
+        already_in_state: bool = False,
+        verified: bool = False,
+        inverse: Action | None = None,
+        completed_at: datetime | None = None,
+    ) -> ActionRecord:
+        """Record how a side effect ended (or that it was rolled back) and its inverse."""
+        if status is ActionStatus.PENDING:
+            raise ValueError("ledger_finish needs a terminal status")
+        values = {
+            "status": status.value,
+            "outcome": outcome,
+            "already_in_state": already_in_state,
+            "verified": verified,
+            "inverse": None if inverse is None else mapping.action_json(inverse),
+            "completed_at": completed_at or datetime.now(UTC),
+        }
+        statement = update(_ACTIONS).where(_ACTIONS.c.business_key == business_key)
+
+        async def work(session: AsyncSession) -> ActionRow | None:
+            await session.exec(statement.values(**values))
+            query = select(ActionRow).where(ActionRow.business_key == business_key)
+            return await fetch_one(session, query)
+
+        row = await self._db.run(work, write=True)
+        if row is None:
+            raise NotFoundError(f"ledger entry {business_key!r}")
+        return mapping.action_record(row)
+
+    async def actions_for(self, incident_id: str) -> list[ActionRecord]:
+        """The incident's ledger in the order the actions began (rollback walks it backwards)."""
+        query = (
+            select(ActionRow)
+            .where(ActionRow.incident_id == incident_id)
+            .order_by(col(ActionRow.id))
+        )
+        return [mapping.action_record(row) for row in await self._db.all(query)]
+
+    # -- approvals ------------------------------------------------------------------------------
+
+    async def create_approval(self, approval: ApprovalRecord) -> ApprovalRecord:
+        """Insert the request, or return the stored one with the same id and action hash."""
+        values = mapping.approval_values(approval)
+
+        async def work(session: AsyncSession) -> ApprovalRow | None:
+            await session.exec(self._db.insert(ApprovalRow, values).on_conflict_do_nothing())
+            return await fetch_one(
+                session, select(ApprovalRow).where(ApprovalRow.id == approval.id)
+            )
+
+        row = await self._db.run(work, write=True)
+        if row is None:
+            raise NotFoundError(f"approval {approval.id!r}")
+        if row.action_hash != approval.action_hash:
+            raise ConflictError(f"approval {approval.id!r} is bound to a different action hash")
+        return mapping.approval_record(row)
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        row = await self._db.first(select(ApprovalRow).where(ApprovalRow.id == approval_id))
+        return None if row is None else mapping.approval_record(row)
+
+    async def list_approvals(
+        self, status: ApprovalStatus | None = None, incident_id: str | None = None
+    ) -> list[ApprovalRecord]:
+        query = select(ApprovalRow).order_by(col(ApprovalRow.created_at), col(ApprovalRow.id))
+        if status is not None:
+            query = query.where(ApprovalRow.status == status.value)
+        if incident_id is not None:
+            query = query.where(ApprovalRow.incident_id == incident_id)
+        return [mapping.approval_record(row) for row in await self._db.all(query)]
+
+    async def add_approval_decision(
+        self, approval_id: str, decision: ApprovalDecision
+    ) -> ApprovalRecord:
+        """Append a decision while the request is pending; a user's repeat is counted once.
+
+        Who may decide is the workflow's update validator's business; this only keeps the list
+        consistent under concurrent writers (row lock on Postgres, write lock on SQLite).
+        """
+
+        async def work(session: AsyncSession) -> ApprovalRow | None:
+            query = select(ApprovalRow).where(ApprovalRow.id == approval_id).with_for_update()
+            row = await fetch_one(session, query)
+            if row is None:
+                return None
+            record = mapping.approval_record(row)
+            if record.status is not ApprovalStatus.PENDING or any(
+                d.user == decision.user for d in record.decisions
+            ):
+                return row
+            row.decisions = mapping.decisions_json([*record.decisions, decision])
+            session.add(row)
+            await session.flush()
+            return row
+
+        row = await self._db.run(work, write=True)
+        if row is None:
+            raise NotFoundError(f"approval {approval_id!r}")
+        return mapping.approval_record(row)
+
+    async def transition_approval(
+        self, approval_id: str, to: ApprovalStatus, decided_at: datetime
+    ) -> bool:
+        """Compare-and-set from pending: True for the one caller whose transition took effect."""
+        if to is ApprovalStatus.PENDING:
+            raise ValueError("an approval can only leave pending")
+        statement = (
+            update(_APPROVALS)
+            .where(_APPROVALS.c.id == approval_id)
+            .where(_APPROVALS.c.status == ApprovalStatus.PENDING.value)
+            .values(status=to.value, decided_at=decided_at)
+        )
+
+        async def work(session: AsyncSession) -> bool:
+            return (await session.exec(statement)).rowcount == 1
+
+        return await self._db.run(work, write=True)
+
+    # -- tickets --------------------------------------------------------------------------------
+
+    async def ticket_for(self, incident_id: str) -> TicketRecord | None:
+        row = await self._db.first(select(TicketRow).where(TicketRow.incident_id == incident_id))
+        return None if row is None else mapping.ticket_record(row)
+
+    async def save_ticket(self, ticket: TicketRecord) -> TicketRecord:
+        """Insert or replace the incident's ticket (one per incident)."""
+        values = mapping.ticket_values(ticket)
+        changes = {key: value for key, value in values.items() if key != "incident_id"}
+        statement = self._db.insert(TicketRow, values).on_conflict_do_update(
+            index_elements=["incident_id"], set_=changes
+        )
+
+        async def work(session: AsyncSession) -> None:
+            await session.exec(statement)
+
+        await self._db.run(work, write=True)
+        return ticket
+
+    # -- audit ----------------------------------------------------------------------------------
+
+    async def append_audit(self, event: AuditEvent) -> AuditRecord:
+        """Append to the hash chain; every `anchor_every`-th entry is also written to the anchor."""
+
+        async def work(session: AsyncSession) -> AuditRecord:
+            return await audit.append(session, event, postgres=not self._db.sqlite)
+
+        record = await self._db.run(work, write=True)
+        if self._anchor is not None and record.seq % self._anchor_every == 0:
+            await self._anchor.write(record)
+        return record
+
+    async def audit_entries(self, incident_id: str | None = None) -> list[AuditRecord]:
+        query = select(AuditRow).order_by(col(AuditRow.seq))
+        if incident_id is not None:
+            query = query.where(AuditRow.incident_id == incident_id)
+        return [audit.record_from_row(row) for row in await self._db.all(query)]
+
+    async def audit_head(self) -> AuditRecord | None:
+        row = await self._db.first(select(AuditRow).order_by(col(AuditRow.seq).desc()).limit(1))
+        return None if row is None else audit.record_from_row(row)
+
+    async def anchor_now(self) -> AuditRecord | None:
+        """Write the current head to the anchor (no-op without an anchor or an empty log)."""
+        if self._anchor is None:
+            return None
+        head = await self.audit_head()
+        if head is not None:
+            await self._anchor.write(head)
+        return head
+
+    async def verify_audit(self, anchor: AuditAnchor | None = None) -> AuditVerification:
+        """Walk the chain from seq 1; with an anchor, every anchored head must still be there."""
+        return await audit.verify(self._db, anchor)

@@ -1,0 +1,167 @@
+"""SQLModel tables of the store: alerts, incidents, the action ledger, approvals, tickets, audit.
+
+Rows stay inside `orchestrator.store`; the rest of Garrison sees the pydantic records of
+`records.py`. JSON payloads are stored as text exactly as written (not JSONB), so what was hashed
+or approved reads back byte-for-byte. Every timestamp is stored in UTC and read back tz-aware.
+There are deliberately no foreign keys to `incidents`: ingestion stores an alert before its
+incident workflow exists, and audit records outlive and precede incidents.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Table, Text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (no zone support) and Postgres."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are refused: pass an aware (UTC) datetime")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _at(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UtcDateTime, nullable=nullable, index=index)
+
+
+def _json(*, nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=Text, nullable=nullable)
+
+
+class AlertRow(SQLModel, table=True):
+    __tablename__: str = "alerts"  # type: ignore[misc]
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(index=True)  # unique per source only; the fingerprint is the identity
+    fingerprint: str = Field(unique=True)
+    incident_id: str = Field(index=True)
+    time: datetime = _at()
+    title: str
+    severity: str
+    raw: str = _json()
+
+
+class IncidentRow(SQLModel, table=True):
+    __tablename__: str = "incidents"  # type: ignore[misc]
+
+    id: str = Field(primary_key=True)
+    group_key: str = Field(unique=True)
+    title: str
+    status: str = Field(index=True)
+    verdict: str | None = None
+    severity: str | None = None
+    category: str | None = None
+    confidence: float | None = None
+    playbook: str | None = None
+    opened_at: datetime = _at(index=True)
+    closed_at: datetime | None = _at(nullable=True)
+    summary: str | None = Field(default=None, sa_type=Text)
+
+
+class ActionRow(SQLModel, table=True):
+    """The action ledger: one row per side effect, keyed `<incident>:<kind>:<target>`."""
+
+    __tablename__: str = "actions"  # type: ignore[misc]
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_key: str = Field(unique=True)
+    incident_id: str = Field(index=True)
+    kind: str
+    target: str
+    action: str = _json()
+    risk: int
+    decision: str
+    approval_id: str | None = None
+    status: str
+    outcome: str = Field(default="", sa_type=Text)
+    already_in_state: bool = False
+    verified: bool = False
+    inverse: str | None = _json(nullable=True)
+    created_at: datetime = _at()
+    completed_at: datetime | None = _at(nullable=True)
+
+
+class ApprovalRow(SQLModel, table=True):
+    __tablename__: str = "approvals"  # type: ignore[misc]
+
+    id: str = Field(primary_key=True)
+    incident_id: str = Field(index=True)
+    action: str = _json()
+    action_hash: str
+    risk: int
+    risk_factors: str = _json()
+    required_approvers: int
+    approver_group: str
+    escalation_group: str | None = None
+    requester: str
+    policy_version: str
+    status: str = Field(index=True)
+    decisions: str = _json()
+    created_at: datetime = _at()
+    deadline: datetime = _at()
+    decided_at: datetime | None = _at(nullable=True)
+
+
+class TicketRow(SQLModel, table=True):
+    __tablename__: str = "tickets"  # type: ignore[misc]
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(unique=True)
+    ticket_id: str
+    status: str
+    comments: int = 0
+    opened_at: datetime = _at()
+    closed_at: datetime | None = _at(nullable=True)
+
+
+class AuditRow(SQLModel, table=True):
+    """The hash-chained audit log; `seq` is the chain position (1, 2, 3, ...)."""
+
+    __tablename__: str = "audit_log"  # type: ignore[misc]
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _at()
+    type: str = Field(index=True)
+    actor: str
+    incident_id: str | None = Field(default=None, index=True)
+    target: str | None = None
+    outcome: str
+    source: str
+    approval_ref: str | None = None
+    policy_decision_id: str | None = None
+    detail: str = _json()
+    prev_hash: str
+    hash: str
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
+    assert isinstance(table, Table)
+    return table
+
+
+# Created by `Store.open`; other packages' SQLModel tables are not the store's to create.
+STORE_TABLES: tuple[Table, ...] = tuple(
+    table_of(model)
+    for model in (AlertRow, IncidentRow, ActionRow, ApprovalRow, TicketRow, AuditRow)
+)

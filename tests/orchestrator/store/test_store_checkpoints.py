@@ -1,0 +1,56 @@
+"""LangGraph checkpoints on the store's database: a paused graph resumes from another connection."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+from store_factories import make_incident
+
+from orchestrator.store import Store, langgraph_checkpointer
+
+
+class _State(TypedDict):
+    rounds: int
+    approved: bool
+
+
+def _investigate(state: _State) -> dict[str, int]:
+    return {"rounds": state["rounds"] + 1}
+
+
+def _propose(state: _State) -> dict[str, bool]:
+    return {"approved": bool(interrupt({"propose": "isolate_host", "target": "WS01"}))}
+
+
+def _builder() -> StateGraph:
+    builder = StateGraph(_State)
+    builder.add_node("investigate", _investigate)
+    builder.add_node("propose", _propose)
+    builder.add_edge(START, "investigate")
+    builder.add_edge("investigate", "propose")
+    builder.add_edge("propose", END)
+    return builder
+
+
+async def test_graph_checkpoints_and_resumes_on_the_store_database(
+    store: Store, db_url: str
+) -> None:
+    config = {"configurable": {"thread_id": f"inc-{uuid.uuid4().hex}"}}
+
+    async with langgraph_checkpointer(db_url) as saver:
+        paused = (
+            await _builder()
+            .compile(checkpointer=saver)
+            .ainvoke({"rounds": 0, "approved": False}, config)
+        )
+    # The store keeps working on the same database while checkpoints live there.
+    await store.ensure_incident(make_incident("inc-1"))
+    async with langgraph_checkpointer(db_url) as saver:
+        resumed = await _builder().compile(checkpointer=saver).ainvoke(Command(resume=True), config)
+
+    assert paused["__interrupt__"][0].value == {"propose": "isolate_host", "target": "WS01"}
+    assert resumed == {"rounds": 1, "approved": True}
+    assert await store.get_incident("inc-1") is not None
