@@ -1,0 +1,124 @@
+"""Garrison's settings: the one place that reads the environment.
+
+`GarrisonSettings` is read from `GARRISON_*` variables (nested fields with `__`, e.g.
+`GARRISON_TEMPORAL__ADDRESS`); the Temporal block is also a settings class of its own, so the flat
+names `GARRISON_TEMPORAL_ADDRESS`, `GARRISON_TEMPORAL_API_KEY`, ... work too (a nested name wins
+over the flat one). Composition roots call `load_settings()`, which turns pydantic's validation
+errors into a one-line `ConfigError` that names the offending environment variables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "GARRISON_"
+TEMPORAL_ENV_PREFIX = "GARRISON_TEMPORAL_"
+_TLS_CERT = f"{TEMPORAL_ENV_PREFIX}TLS_CERT"
+_TLS_KEY = f"{TEMPORAL_ENV_PREFIX}TLS_KEY"
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message is one line naming the variables to fix."""
+
+
+class TemporalSettings(BaseSettings):
+    """Where Temporal runs. No address means Garrison starts the embedded dev server."""
+
+    model_config = SettingsConfigDict(env_prefix=TEMPORAL_ENV_PREFIX, extra="ignore")
+
+    address: str | None = None
+    namespace: str = Field(default="default", min_length=1)
+    tls: bool = False
+    tls_cert: FilePath | None = None
+    tls_key: FilePath | None = None
+    tls_ca: FilePath | None = None
+    api_key: SecretStr | None = None
+    task_queue_prefix: str = Field(default="garrison", min_length=1)
+    embedded_port: int = Field(default=7233, ge=1, le=65535)
+    embedded_ui_port: int = Field(default=8233, ge=1, le=65535)
+
+    @field_validator("address")
+    @classmethod
+    def _blank_address_is_embedded(cls, value: str | None) -> str | None:
+        # `GARRISON_TEMPORAL_ADDRESS=` (set but empty) means "no cluster", not "connect to ''".
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _client_cert_needs_key(self) -> Self:
+        if self.tls_cert is not None and self.tls_key is None:
+            raise ValueError(f"{_TLS_KEY} is required when {_TLS_CERT} is set")
+        if self.tls_key is not None and self.tls_cert is None:
+            raise ValueError(f"{_TLS_CERT} is required when {_TLS_KEY} is set")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when Garrison should run its own dev server."""
+        return self.address is None
+
+    @property
+    def uses_tls(self) -> bool:
+        """TLS is on when asked for or implied by a client certificate or a CA.
+
+        With neither but an API key, the SDK turns TLS on itself (Temporal Cloud).
+        """
+        return self.tls or self.tls_cert is not None or self.tls_ca is not None
+
+
+class GarrisonSettings(BaseSettings):
+    """Everything a composition root needs to build Garrison."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path(".garrison")
+    database_url: str | None = None
+    policy_file: FilePath | None = None
+    approvers_file: FilePath | None = None
+    agent_identity: str = Field(default="garrison-agent", min_length=1)
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+
+    @field_validator("temporal", mode="before")
+    @classmethod
+    def _merge_flat_temporal_env(cls, value: Any) -> Any:
+        # A nested value (`GARRISON_TEMPORAL__NAMESPACE` or a dict) arrives as a dict; building
+        # the model from it still reads the flat `GARRISON_TEMPORAL_*` names for the other
+        # fields, since init values override the environment in pydantic-settings.
+        if isinstance(value, dict):
+            return TemporalSettings(**value)
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, else a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'garrison.db').as_posix()}"
+
+
+def load_settings() -> GarrisonSettings:
+    """Read settings from the environment; raise `ConfigError` naming the bad variables."""
+    try:
+        return GarrisonSettings()
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line: `invalid configuration: GARRISON_X: problem; GARRISON_Y: problem`."""
+    # Errors raised by the default factory come from `TemporalSettings` with unprefixed locations.
+    prefix = TEMPORAL_ENV_PREFIX if error.title == TemporalSettings.__name__ else ENV_PREFIX
+    problems: list[str] = []
+    for detail in error.errors(include_input=False, include_url=False):
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        fields = [str(part) for part in detail["loc"] if not isinstance(part, int)]
+        if fields and not message.startswith(ENV_PREFIX):
+            problems.append(f"{prefix}{'_'.join(fields).upper()}: {message}")
+        else:
+            problems.append(message)  # model-level checks name their variables themselves
+    return "invalid configuration: " + "; ".join(problems)

@@ -1,0 +1,72 @@
+"""Temporal clients for Garrison, and the names of its task queues.
+
+`temporal_client(settings)` is what composition roots use: it starts (or reuses) the embedded dev
+server when no address is configured, else connects to the configured cluster, always with the
+pydantic data converter. `task_queue(settings, Role.ACTIONS)` names a role's queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import StrEnum
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+from orchestrator.settings import GarrisonSettings, TemporalSettings
+from orchestrator.temporal.embedded import EmbeddedTemporal
+
+
+class Role(StrEnum):
+    """A worker role; each has its own task queue so workers scale separately."""
+
+    TRIAGE = "triage"
+    AGENTS = "agents"
+    ACTIONS = "actions"
+
+
+def task_queue(settings: TemporalSettings, role: Role) -> str:
+    """`<prefix>-<role>`, e.g. `garrison-actions`."""
+    return f"{settings.task_queue_prefix}-{Role(role)}"
+
+
+def tls_config(settings: TemporalSettings) -> TLSConfig | None:
+    """The TLS configuration from the certificate files, or None when TLS is not asked for."""
+    if not settings.uses_tls:
+        return None
+    return TLSConfig(
+        server_root_ca_cert=settings.tls_ca.read_bytes() if settings.tls_ca else None,
+        client_cert=settings.tls_cert.read_bytes() if settings.tls_cert else None,
+        client_private_key=settings.tls_key.read_bytes() if settings.tls_key else None,
+    )
+
+
+async def connect(settings: TemporalSettings, address: str) -> Client:
+    """A client for `address` in the configured namespace, with TLS or API key if configured."""
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    # With an API key and no explicit TLS, None lets the SDK turn TLS on (Temporal Cloud).
+    tls: TLSConfig | bool | None = tls_config(settings) or (None if api_key else False)
+    return await Client.connect(
+        address,
+        namespace=settings.namespace,
+        api_key=api_key,
+        tls=tls,
+        data_converter=pydantic_data_converter,
+    )
+
+
+@asynccontextmanager
+async def temporal_client(
+    settings: GarrisonSettings,
+) -> AsyncIterator[tuple[Client, EmbeddedTemporal | None]]:
+    """Yield a client and the embedded server it runs on (None for a configured cluster).
+
+    An embedded server started here is stopped on exit; a reused one is left running.
+    """
+    if settings.temporal.address is not None:
+        yield await connect(settings.temporal, settings.temporal.address), None
+        return
+    async with EmbeddedTemporal.from_settings(settings) as embedded:
+        yield await connect(settings.temporal, embedded.address), embedded
