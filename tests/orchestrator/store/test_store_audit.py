@@ -7,10 +7,10 @@ import itertools
 from typing import Any
 
 from sqlalchemy import text
-from store_factories import make_event
 
 from orchestrator.store import AuditAnchor, Store
 from orchestrator.store.audit import GENESIS, entry_hash
+from tests.orchestrator.store.store_factories import make_event
 
 _CONTENT = (
     "at, type, actor, incident_id, target, outcome, source, approval_ref, "
@@ -145,7 +145,7 @@ async def test_rewritten_chain_is_caught_by_the_anchor(store: Store, anchor: Aud
 
 
 async def test_closing_an_incident_anchors_the_head(store: Store, anchor: AuditAnchor) -> None:
-    from store_factories import T0, make_incident
+    from tests.orchestrator.store.store_factories import T0, make_incident
 
     await store.ensure_incident(make_incident("inc-1"))
     await _append(store, 3)

@@ -7,9 +7,9 @@ from typing import TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
-from store_factories import make_incident
 
 from orchestrator.store import Store, langgraph_checkpointer
+from tests.orchestrator.store.store_factories import make_incident
 
 
 class _State(TypedDict):

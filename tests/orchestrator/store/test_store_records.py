@@ -6,7 +6,6 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from store_factories import T0, make_action_record, make_alert, make_approval, make_incident
 
 from orchestrator.store import (
     ActionStatus,
@@ -17,6 +16,13 @@ from orchestrator.store import (
     Store,
     TicketRecord,
     TicketStatus,
+)
+from tests.orchestrator.store.store_factories import (
+    T0,
+    make_action_record,
+    make_alert,
+    make_approval,
+    make_incident,
 )
 from tools.actions import BlockIp, KillProcess, ReleaseHost
 from tools.models import Category, IncidentStatus, Severity, Verdict

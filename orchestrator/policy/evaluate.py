@@ -1,0 +1,187 @@
+"""`evaluate`: the policy decision for one proposed action, a pure deterministic function of the
+policy, the action, the facts about its target, the verdict confidence and the isolations already
+made in the incident. It runs inside workflow code: no I/O, no clock, no randomness, no logging.
+
+deny rules (unknown target, never-touch, own infrastructure, too-wide network) -> deny
+else protected, risk above the thresholds, isolation cap -> needs approval (1 or 2 approvers)
+else -> allow
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.policy.model import PolicyDocument, TargetFacts, TierName
+from orchestrator.policy.targets import parse_network, target_listed
+from tools.actions import Action, ActionKind, TargetKind
+
+
+class DecisionOutcome(StrEnum):
+    ALLOW = "allow"
+    NEEDS_APPROVAL = "needs_approval"
+    DENY = "deny"
+
+
+class RiskFactor(BaseModel):
+    """One term of the risk score, shown on the approval card."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    points: int
+
+
+class PolicyDecision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    outcome: DecisionOutcome
+    risk: int = Field(ge=0, le=100)
+    factors: list[RiskFactor]
+    required_approvers: int = Field(ge=0, le=2)
+    tier: str | None = Field(default=None, description="a key of the policy's `tiers`")
+    reasons: list[str]
+    policy_version: str
+
+
+def evaluate(
+    policy: PolicyDocument,
+    action: Action,
+    facts: TargetFacts,
+    confidence: float,
+    isolations_so_far: int = 0,
+) -> PolicyDecision:
+    factors = risk_factors(policy, action, facts, confidence)
+    risk = max(0, min(100, sum(f.points for f in factors)))
+    denials = deny_reasons(policy, action, facts)
+    if denials:
+        return _decision(policy, DecisionOutcome.DENY, risk, factors, None, denials)
+
+    reasons: list[str] = []
+    if facts.protected or target_listed(action.target_kind, action.target, policy.protected):
+        reasons.append("target is protected: approval required whatever the risk")
+    if risk > policy.two_approver_above:
+        reasons.append(f"risk {risk} > {policy.two_approver_above}: two approvers required")
+    elif risk > policy.threshold:
+        reasons.append(f"risk {risk} > threshold {policy.threshold}: approval required")
+    cap = policy.deny.max_isolations_per_incident
+    if action.kind is ActionKind.ISOLATE_HOST and isolations_so_far >= cap:
+        reasons.append(
+            f"{isolations_so_far} isolation(s) already in this incident (cap {cap}):"
+            " approval required"
+        )
+    if not reasons:
+        reasons.append(f"risk {risk} <= threshold {policy.threshold}")
+        return _decision(policy, DecisionOutcome.ALLOW, risk, factors, None, reasons)
+    tier = TierName.CRITICAL if risk > policy.two_approver_above else TierName.STANDARD
+    return _decision(policy, DecisionOutcome.NEEDS_APPROVAL, risk, factors, tier, reasons)
+
+
+def deny_reasons(policy: PolicyDocument, action: Action, facts: TargetFacts) -> list[str]:
+    """Why the action may never run, approved or not; empty when no deny rule applies."""
+    reasons: list[str] = []
+    if facts.target_kind is not action.target_kind:
+        reasons.append(
+            f"facts describe a {facts.target_kind.value} target, the action a"
+            f" {action.target_kind.value}"
+        )
+    if not facts.known_entity:
+        reasons.append("target not extracted from the incident")
+    if facts.own_infrastructure:
+        reasons.append("target is part of Garrison's own infrastructure")
+    if target_listed(action.target_kind, action.target, policy.deny.never_touch):
+        reasons.append("target is on the never-touch list")
+    if action.target_kind is TargetKind.IP:
+        reasons.extend(_network_denials(policy, action.target))
+    return reasons
+
+
+def _network_denials(policy: PolicyDocument, target: str) -> list[str]:
+    network = parse_network(target)
+    if network is None:
+        return ["target is not an IP address or network"]
+    minimum = (
+        policy.deny.min_cidr_prefix_v4
+        if isinstance(network, ipaddress.IPv4Network)
+        else policy.deny.min_cidr_prefix_v6
+    )
+    reasons: list[str] = []
+    if network.prefixlen < minimum:
+        reasons.append(f"network /{network.prefixlen} is wider than the minimum prefix /{minimum}")
+    address = network.network_address
+    if address.is_unspecified or address.is_loopback or address.is_multicast:
+        reasons.append(f"{network} is not a unicast host address")
+    return reasons
+
+
+def risk_factors(
+    policy: PolicyDocument, action: Action, facts: TargetFacts, confidence: float
+) -> list[RiskFactor]:
+    """The terms of the risk score, each named for the approval card; zero terms are left out."""
+    weights = policy.weights
+    factors = [RiskFactor(name=f"action {action.kind.value}", points=weights.base[action.kind])]
+    if facts.criticality is not None:
+        points = weights.criticality[facts.criticality]
+        factors.append(RiskFactor(name=f"criticality {facts.criticality.value}", points=points))
+    if facts.asset_kind is not None:
+        points = weights.asset_kind.get(facts.asset_kind, 0)
+        factors.append(RiskFactor(name=f"asset kind {facts.asset_kind.value}", points=points))
+    if facts.privileged_identity:
+        factors.append(RiskFactor(name="privileged identity", points=weights.privileged_identity))
+    radius = _blast_radius(action, facts)
+    doublings = (radius - 1).bit_length() if radius > 1 else 0
+    factors.append(
+        RiskFactor(
+            name=f"blast radius {radius}", points=weights.blast_radius_per_doubling * doublings
+        )
+    )
+    unsure = 1.0 - _clamp_confidence(confidence)
+    factors.append(
+        RiskFactor(
+            name=f"verdict confidence {1.0 - unsure:.2f}",
+            points=round(weights.low_confidence * unsure),
+        )
+    )
+    return [f for f in factors if f.points or f is factors[0]]
+
+
+def _blast_radius(action: Action, facts: TargetFacts) -> int:
+    """Hosts or accounts affected. For a network the policy counts it itself, from the target:
+    IPv4 addresses, or IPv6 /64 subnets (one subnet is one site's LAN, not 2**64 hosts)."""
+    if action.target_kind is TargetKind.IP:
+        network = parse_network(action.target)
+        if network is not None:
+            if isinstance(network, ipaddress.IPv6Network):
+                return 2 ** max(0, 64 - network.prefixlen)
+            return network.num_addresses
+    return max(1, facts.blast_radius)
+
+
+def _clamp_confidence(confidence: float) -> float:
+    # NaN or garbage counts as no confidence at all: the safe side.
+    if math.isnan(confidence):
+        return 0.0
+    return max(0.0, min(1.0, confidence))
+
+
+def _decision(
+    policy: PolicyDocument,
+    outcome: DecisionOutcome,
+    risk: int,
+    factors: list[RiskFactor],
+    tier: TierName | None,
+    reasons: list[str],
+) -> PolicyDecision:
+    approvers = {None: 0, TierName.STANDARD: 1, TierName.CRITICAL: 2}[tier]
+    return PolicyDecision(
+        outcome=outcome,
+        risk=risk,
+        factors=factors,
+        required_approvers=approvers,
+        tier=None if tier is None else tier.value,
+        reasons=reasons,
+        policy_version=policy.version,
+    )

@@ -1,0 +1,265 @@
+"""The scorer: a run over recorded incidents against their truths, as the `garrison.scorecard/1`
+JSON report (the Scoring section of `shared/spec/recorded-incident-v1.md`).
+
+Only executed consequential actions of the scored kinds count; inverse kinds run by a rollback are
+listed in the report but never scored. Ratios over an empty set are 1.0 (nothing to get wrong).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simulations.matching import action_in, same_target
+from simulations.spec import ExpectedAction, Truth
+from tools.actions import SCORED_KINDS, ActionKind
+from tools.models import Category, Verdict
+
+SCHEMA = "garrison.scorecard/1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---- what a run produced ------------------------------------------------------------------------
+
+
+class ExecutedAction(_Model):
+    kind: ActionKind
+    target: str
+    risk: int
+    approved_by: list[str] = Field(default_factory=list)
+    approval_required: bool = False
+    protected: bool = False
+    executed_at_s: float = Field(description="simulated seconds since the incident's first alert")
+
+
+class DeniedAction(_Model):
+    kind: ActionKind
+    target: str
+    risk: int
+    reason: str
+
+
+class IncidentRun(_Model):
+    id: str
+    verdict: Verdict | None = Field(description="final verdict; None when the run failed")
+    executed_actions: list[ExecutedAction] = Field(default_factory=list)
+    denied_actions: list[DeniedAction] = Field(default_factory=list)
+    approvals_requested: int = 0
+    elapsed_s: float = 0.0
+
+
+# ---- the report ---------------------------------------------------------------------------------
+
+
+class ActionRef(_Model):
+    kind: ActionKind
+    target: str
+
+
+class ExecutedRecord(_Model):
+    kind: ActionKind
+    target: str
+    risk: int
+    approved_by: list[str]
+
+
+class DeniedRecord(_Model):
+    kind: ActionKind
+    target: str
+    risk: int
+    reason: str
+
+
+class TimeToContain(_Model):
+    median: float | None
+    p90: float | None
+
+
+class IncidentScore(_Model):
+    id: str
+    verdict: Verdict | None
+    expected_verdict: Verdict
+    executed_actions: list[ExecutedRecord]
+    denied_actions: list[DeniedRecord]
+    approvals_requested: int
+    time_to_contain_s: float | None
+    category: Category
+    expected_actions: list[ActionRef]
+    missed_actions: list[ActionRef]
+    unexpected_actions: list[ActionRef]
+    unapproved_risky_actions: int
+
+
+class Scorecard(_Model):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
+    )
+
+    schema_: Literal["garrison.scorecard/1"] = Field(default=SCHEMA, alias="schema")
+    incidents: int
+    elapsed_s: float
+    verdict_accuracy: float
+    containment_precision: float
+    containment_recall: float
+    over_response: int
+    unapproved_risky_actions: int
+    approvals_requested: int
+    time_to_contain_s: TimeToContain
+    per_incident: list[IncidentScore]
+    incidents_per_s: float
+
+
+# ---- scoring ------------------------------------------------------------------------------------
+
+
+class _Tally(_Model):
+    """One incident's counts, summed into the overall metrics."""
+
+    score: IncidentScore
+    executed: int  # scored actions executed
+    correct: int  # of those, in expected or acceptable
+    expected: int  # distinct expected actions
+    hit: int  # of those, executed at least once
+
+
+def score(
+    runs: list[IncidentRun], truths: dict[str, Truth], threshold: int, elapsed_s: float
+) -> Scorecard:
+    """Score `runs` against `truths` (by incident id); `threshold` is the policy's approval line."""
+    ids = [run.id for run in runs]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"incidents scored twice: {', '.join(duplicates)}")
+    missing = [i for i in ids if i not in truths]
+    if missing:
+        raise ValueError(f"no truth for incidents: {', '.join(missing)}")
+
+    tallies = [_score_incident(run, truths[run.id], threshold) for run in runs]
+    times = [t.score.time_to_contain_s for t in tallies if t.score.time_to_contain_s is not None]
+    executed = sum(t.executed for t in tallies)
+    expected = sum(t.expected for t in tallies)
+    return Scorecard(
+        incidents=len(runs),
+        elapsed_s=round(elapsed_s, 3),
+        verdict_accuracy=_ratio(
+            sum(run.verdict is truths[run.id].verdict for run in runs), len(runs)
+        ),
+        containment_precision=_ratio(sum(t.correct for t in tallies), executed),
+        containment_recall=_ratio(sum(t.hit for t in tallies), expected),
+        over_response=executed - sum(t.correct for t in tallies),
+        unapproved_risky_actions=sum(t.score.unapproved_risky_actions for t in tallies),
+        approvals_requested=sum(run.approvals_requested for run in runs),
+        time_to_contain_s=TimeToContain(
+            median=_round_s(percentile(times, 0.5)), p90=_round_s(percentile(times, 0.9))
+        ),
+        per_incident=[t.score for t in tallies],
+        incidents_per_s=round(len(runs) / elapsed_s, 3) if elapsed_s > 0 else 0.0,
+    )
+
+
+def _score_incident(run: IncidentRun, truth: Truth, threshold: int) -> _Tally:
+    # A benign incident wants nothing: every action on it is over-response.
+    malicious = truth.verdict is Verdict.MALICIOUS
+    expected = _distinct(truth.expected_actions) if malicious else []
+    wanted = [*expected, *truth.acceptable_actions] if malicious else []
+    scored = [e for e in run.executed_actions if e.kind in SCORED_KINDS]
+
+    unexpected = [e for e in scored if not action_in(e.kind, e.target, wanted)]
+    first_times = [_first_execution(want, scored) for want in expected]
+    hit = [t for t in first_times if t is not None]
+    contained_at = max(hit) if expected and len(hit) == len(expected) else None
+    unapproved = [
+        e
+        for e in scored
+        if (e.risk > threshold or e.protected or e.approval_required) and not e.approved_by
+    ]
+    incident = IncidentScore(
+        id=run.id,
+        verdict=run.verdict,
+        expected_verdict=truth.verdict,
+        executed_actions=[
+            ExecutedRecord(kind=e.kind, target=e.target, risk=e.risk, approved_by=e.approved_by)
+            for e in run.executed_actions
+        ],
+        denied_actions=[
+            DeniedRecord(kind=d.kind, target=d.target, risk=d.risk, reason=d.reason)
+            for d in run.denied_actions
+        ],
+        approvals_requested=run.approvals_requested,
+        time_to_contain_s=_round_s(contained_at),
+        category=truth.category,
+        expected_actions=[ActionRef(kind=a.kind, target=a.target) for a in expected],
+        missed_actions=[
+            ActionRef(kind=a.kind, target=a.target)
+            for a, at in zip(expected, first_times, strict=True)
+            if at is None
+        ],
+        unexpected_actions=[ActionRef(kind=e.kind, target=e.target) for e in unexpected],
+        unapproved_risky_actions=len(unapproved),
+    )
+    return _Tally(
+        score=incident,
+        executed=len(scored),
+        correct=len(scored) - len(unexpected),
+        expected=len(expected),
+        hit=len(hit),
+    )
+
+
+def _distinct(actions: list[ExpectedAction]) -> list[ExpectedAction]:
+    """The truth's actions without repeats (`PRD01` and `PRD01.pandalab.com` are one action)."""
+    kept: list[ExpectedAction] = []
+    for action in actions:
+        if not action_in(action.kind, action.target, kept):
+            kept.append(action)
+    return kept
+
+
+def _first_execution(want: ExpectedAction, executed: list[ExecutedAction]) -> float | None:
+    times = [
+        e.executed_at_s
+        for e in executed
+        if e.kind == want.kind and same_target(e.kind, e.target, want.target)
+    ]
+    return min(times) if times else None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-quantile (0..1) by linear interpolation between closest ranks; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 1.0
+
+
+def _round_s(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def scorecard_rows(scorecard: Scorecard) -> list[tuple[str, str]]:
+    """(metric, value) pairs for the CLI's summary table."""
+    ttc = scorecard.time_to_contain_s
+    return [
+        ("incidents", str(scorecard.incidents)),
+        ("elapsed_s", f"{scorecard.elapsed_s:.1f}"),
+        ("incidents_per_s", f"{scorecard.incidents_per_s:.2f}"),
+        ("verdict_accuracy", f"{scorecard.verdict_accuracy:.3f}"),
+        ("containment_precision", f"{scorecard.containment_precision:.3f}"),
+        ("containment_recall", f"{scorecard.containment_recall:.3f}"),
+        ("over_response", str(scorecard.over_response)),
+        ("unapproved_risky_actions", str(scorecard.unapproved_risky_actions)),
+        ("approvals_requested", str(scorecard.approvals_requested)),
+        ("time_to_contain_s.median", "-" if ttc.median is None else f"{ttc.median:.1f}"),
+        ("time_to_contain_s.p90", "-" if ttc.p90 is None else f"{ttc.p90:.1f}"),
+    ]
