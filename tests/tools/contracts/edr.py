@@ -1,0 +1,166 @@
+"""The EDR contract: every `EdrReader`+`EdrResponder` implementation passes these.
+
+Each contract is a plain async function taking a factory, so a twin, a vendor adapter over its
+emulator, or a live tenant can all be run through the same list.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+import pytest
+
+from tests.tools.contracts.world import C2_IP, RUNDLL_PID, RUNDLL_SHA256, Factory, Scenario
+from tools.edr.base import EdrReader, EdrResponder
+from tools.errors import NotFoundError, TransientToolError
+from tools.journal import TwinFaults
+
+
+class Edr(EdrReader, EdrResponder, Protocol): ...
+
+
+EdrFactory = Factory[Edr]
+
+
+async def finds_hosts_by_id_hostname_and_label(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        for name in ("PRD01", "prd01", "PRD01.pandalab.com", "prd01.PANDALAB.com"):
+            found = await h.tool.find_host(name)
+            assert found is not None and found.id == "PRD01"
+            assert found.ips == ["172.18.39.6"] and found.contained is False
+        assert await h.tool.find_host("NOSUCHHOST") is None
+
+
+async def reads_process_events_sorted_and_windowed(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        events = await h.tool.process_events("PRD01.pandalab.com")
+        assert [(e.pid, e.name) for e in events] == [
+            (0x1A2, "whoami.exe"),
+            (RUNDLL_PID, "rundll32.exe"),
+        ]
+        rundll = events[1]
+        assert rundll.sha256 == RUNDLL_SHA256 and rundll.user == "PANDALAB\\pedro.gustavo"
+        assert rundll.parent_pid == 5100
+        assert events[0].user == "PANDALAB\\pedro.gustavo" and events[0].parent_pid == 0x13EC
+
+        late = await h.tool.process_events(
+            "PRD01", start=datetime(2023, 8, 18, 8, 56, 30, tzinfo=UTC)
+        )
+        assert [e.pid for e in late] == [RUNDLL_PID]
+        early = await h.tool.process_events(
+            "PRD01", end=datetime(2023, 8, 18, 8, 56, 30, tzinfo=UTC)
+        )
+        assert [e.pid for e in early] == [0x1A2]
+        assert [e.pid for e in await h.tool.process_events("PRD01", limit=1)] == [0x1A2]
+
+
+async def reads_network_connections_of_host_and_network_sensor(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        connections = await h.tool.network_connections("PRD01")
+        assert [(c.dst_ip, c.dst_port) for c in connections] == [("10.0.5.13", 443), (C2_IP, 8443)]
+        assert connections[0].pid == RUNDLL_PID and connections[0].src_ip == "172.18.39.6"
+        assert await h.tool.network_connections("MORDORDC") == []
+
+
+async def reads_logons_successes_and_failures(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        logons = await h.tool.logons("PRD01")
+        assert [(lg.user, lg.logon_type, lg.success) for lg in logons] == [
+            ("PANDALAB\\pedro.gustavo", 2, True),
+            ("PANDALAB\\pedro.gustavo", 11, False),
+        ]
+
+
+async def isolates_and_releases_idempotently(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        assert (await h.tool.isolate_host("prd01.pandalab.com")).applied is True
+        assert await h.tool.is_contained("PRD01") is True
+        found = await h.tool.find_host("PRD01")
+        assert found is not None and found.contained is True
+        again = await h.tool.isolate_host("PRD01")
+        assert again.applied is False and "already" in again.detail
+        assert h.state_changes() == 1
+
+        assert (await h.tool.release_host("PRD01")).applied is True
+        assert await h.tool.is_contained("PRD01") is False
+        assert (await h.tool.release_host("PRD01")).applied is False
+        assert h.state_changes() == 2
+
+
+async def releasing_a_host_never_isolated_changes_nothing(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        assert (await h.tool.release_host("PRD01")).applied is False
+        assert h.state_changes() == 0
+
+
+async def kills_a_recorded_process_once(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        assert await h.tool.is_process_running("PRD01", RUNDLL_PID) is True
+        assert (await h.tool.kill_process("PRD01", RUNDLL_PID)).applied is True
+        assert await h.tool.is_process_running("PRD01", RUNDLL_PID) is False
+        assert (await h.tool.kill_process("PRD01", RUNDLL_PID)).applied is False
+        assert h.state_changes() == 1
+        # Another host's process of the same pid is untouched.
+        assert await h.tool.is_process_running("MORDORDC", RUNDLL_PID) is False
+
+
+async def quarantines_and_restores_files_idempotently(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        assert await h.tool.is_file_quarantined("PRD01", RUNDLL_SHA256) is False
+        assert (await h.tool.quarantine_file("PRD01", RUNDLL_SHA256)).applied is True
+        assert await h.tool.is_file_quarantined("PRD01", RUNDLL_SHA256.upper()) is True
+        assert (await h.tool.quarantine_file("PRD01", RUNDLL_SHA256)).applied is False
+        assert h.state_changes() == 1
+        assert (await h.tool.restore_file("PRD01", RUNDLL_SHA256)).applied is True
+        assert await h.tool.is_file_quarantined("PRD01", RUNDLL_SHA256) is False
+        assert (await h.tool.restore_file("PRD01", RUNDLL_SHA256)).applied is False
+        assert h.state_changes() == 2
+
+
+async def removes_persistence_once(make: EdrFactory) -> None:
+    artefact = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"
+    async with make(Scenario()) as h:
+        assert await h.tool.is_persistence_present("PRD01", artefact) is True
+        assert (await h.tool.remove_persistence("PRD01", artefact)).applied is True
+        assert await h.tool.is_persistence_present("PRD01", artefact) is False
+        assert (await h.tool.remove_persistence("PRD01", artefact)).applied is False
+        assert h.state_changes() == 1
+
+
+async def unknown_hosts_are_not_found(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        with pytest.raises(NotFoundError):
+            await h.tool.isolate_host("NOSUCHHOST")
+        with pytest.raises(NotFoundError):
+            await h.tool.kill_process("NOSUCHHOST", 4)
+        with pytest.raises(NotFoundError):
+            await h.tool.process_events("NOSUCHHOST")
+        assert h.state_changes() == 0
+
+
+async def transient_faults_fail_the_first_calls_then_apply(make: EdrFactory) -> None:
+    faults = TwinFaults(fail_first={"isolate_host": 2})
+    async with make(Scenario(faults=faults)) as h:
+        for _ in range(2):
+            with pytest.raises(TransientToolError):
+                await h.tool.isolate_host("PRD01")
+        assert await h.tool.is_contained("PRD01") is False
+        assert (await h.tool.isolate_host("PRD01")).applied is True
+        assert await h.tool.is_contained("PRD01") is True
+        assert h.state_changes() == 1
+
+
+CONTRACTS = (
+    finds_hosts_by_id_hostname_and_label,
+    reads_process_events_sorted_and_windowed,
+    reads_network_connections_of_host_and_network_sensor,
+    reads_logons_successes_and_failures,
+    isolates_and_releases_idempotently,
+    releasing_a_host_never_isolated_changes_nothing,
+    kills_a_recorded_process_once,
+    quarantines_and_restores_files_idempotently,
+    removes_persistence_once,
+    unknown_hosts_are_not_found,
+    transient_faults_fail_the_first_calls_then_apply,
+)

@@ -1,0 +1,338 @@
+"""Pure mappers from recorded raw events to the typed answers of the EDR readers.
+
+Events keep the field names of their source (Sysmon, Windows Security, Zeek) and arrive in three
+shapes: flat (the recorded-incident format, and most OTRF files), winlogbeat (fields nested under
+`event_data`) and Sentinel rows (fields in an `EventData` JSON string, some with `_string` or
+`_dynamic` suffixes). Anything not recognised is skipped: a mapper returns None, it never raises,
+because one odd line in someone else's recording must not break a whole replay.
+
+Also here: how names recorded by different sources are compared (hosts by first label,
+identities with or without their domain).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tools.results import LogonEvent, NetworkConnection, ProcessEvent
+
+_SHORT = 1_024
+_LONG = 16_384
+_EMPTY = {"", "-", "(empty)", "null", "none"}
+_SUFFIXES = ("_string", "_dynamic", "_int", "_bool")
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def host_key(name: str) -> str:
+    """`PRD01.pandalab.com`, `prd01` and `PRD01` all compare as `prd01`."""
+    return name.strip().split(".", 1)[0].lower()
+
+
+def same_host(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and host_key(a) == host_key(b)
+
+
+def identity_key(name: str) -> tuple[str | None, str]:
+    """`PANDALAB\\pedro`, `pandalab.com\\Pedro` and `pedro@pandalab.com` -> ("pandalab", "pedro");
+    a bare `pedro` has no domain."""
+    text = name.strip().lower()
+    if "\\" in text:
+        domain, user = text.split("\\", 1)
+        return host_key(domain) or None, user
+    if "@" in text:
+        user, domain = text.rsplit("@", 1)
+        return host_key(domain) or None, user
+    return None, text
+
+
+def same_identity(a: str, b: str) -> bool:
+    """Equal users, and equal domains when both names carry one."""
+    domain_a, user_a = identity_key(a)
+    domain_b, user_b = identity_key(b)
+    if user_a != user_b:
+        return False
+    return domain_a is None or domain_b is None or domain_a == domain_b
+
+
+# --- shapes -----------------------------------------------------------------------------------
+
+
+def flatten(event: Mapping[str, Any]) -> dict[str, Any]:
+    """One flat dict whatever the shape; nested event fields win over envelope fields."""
+    flat: dict[str, Any] = {}
+    for key, value in event.items():
+        flat[_strip_suffix(key)] = value
+    nested = event.get("event_data")
+    if isinstance(nested, Mapping):
+        flat.update({_strip_suffix(k): v for k, v in nested.items()})
+    payload = event.get("EventData")
+    if isinstance(payload, str) and payload.lstrip().startswith("{"):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            payload = None
+    if isinstance(payload, Mapping):
+        flat.update({_strip_suffix(k): v for k, v in payload.items()})
+    return flat
+
+
+def _strip_suffix(key: str) -> str:
+    for suffix in _SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def event_source(flat: Mapping[str, Any]) -> str | None:
+    """The normalised source (`sysmon`, `security`, `zeek_conn`, `zeek_dns`...)."""
+    declared = _text(flat.get("event_source"))
+    if declared:
+        return declared.lower()
+    for key in ("Channel", "log_name", "EventLog", "SourceName", "source_name", "Source"):
+        channel = (_text(flat.get(key)) or "").lower()
+        if "sysmon" in channel:
+            return "sysmon"
+        if channel in ("security", "microsoft-windows-security-auditing"):
+            return "security"
+    if "id.orig_h" in flat:
+        return "zeek_dns" if "query" in flat else "zeek_conn"
+    return None
+
+
+def event_id(flat: Mapping[str, Any]) -> int | None:
+    return _int(flat.get("EventID", flat.get("event_id")))
+
+
+def event_time(flat: Mapping[str, Any]) -> datetime | None:
+    for key in ("@timestamp", "TimeCreated", "TimeGenerated", "Timestamp", "UtcTime"):
+        parsed = _datetime(flat.get(key))
+        if parsed is not None:
+            return parsed
+    epoch = flat.get("ts")
+    if isinstance(epoch, int | float) and not isinstance(epoch, bool):
+        return datetime.fromtimestamp(epoch, UTC)
+    return None
+
+
+def event_host(flat: Mapping[str, Any]) -> str | None:
+    """The host the event happened on. In the recorded-incident format `host` is the asset id;
+    in raw OTRF files it is the collector, so the source's own computer name wins there."""
+    if "event_source" in flat:
+        return _short(flat.get("host"))
+    for key in ("Hostname", "computer_name", "Computer", "DeviceName"):
+        name = _short(flat.get(key))
+        if name:
+            return name
+    return _short(flat.get("host"))
+
+
+# --- mappers ----------------------------------------------------------------------------------
+
+
+def to_process_event(event: Mapping[str, Any]) -> ProcessEvent | None:
+    """Sysmon 1 or Security 4688, else None."""
+    flat = flatten(event)
+    source, number = event_source(flat), event_id(flat)
+    time, host = event_time(flat), event_host(flat)
+    if time is None or host is None:
+        return None
+    if source == "sysmon" and number == 1:
+        image = _short(flat.get("Image"))
+        return ProcessEvent(
+            time=time,
+            host=host,
+            pid=_int(flat.get("ProcessId")),
+            name=_basename(image),
+            image=image,
+            cmd_line=_long(flat.get("CommandLine")),
+            parent_pid=_int(flat.get("ParentProcessId")),
+            parent_image=_short(flat.get("ParentImage")),
+            user=_short(flat.get("User")),
+            sha256=_sha256(flat.get("Hashes")),
+        )
+    if source == "security" and number == 4688:
+        image = _short(flat.get("NewProcessName"))
+        return ProcessEvent(
+            time=time,
+            host=host,
+            pid=_int(flat.get("NewProcessId")),
+            name=_basename(image),
+            image=image,
+            cmd_line=_long(flat.get("CommandLine")),
+            parent_pid=_int(flat.get("ProcessId")),
+            parent_image=_short(flat.get("ParentProcessName")),
+            # The target subject is who the process runs as (Windows 10+); the creator otherwise.
+            user=_account(flat, "Target") or _account(flat, "Subject"),
+        )
+    return None
+
+
+def to_network_connection(event: Mapping[str, Any]) -> NetworkConnection | None:
+    """Sysmon 3 and 22, Zeek conn and dns, else None."""
+    flat = flatten(event)
+    source, number, time = event_source(flat), event_id(flat), event_time(flat)
+    if time is None:
+        return None
+    host = event_host(flat)
+    if source == "sysmon" and number == 3:
+        return NetworkConnection(
+            time=time,
+            host=host,
+            pid=_int(flat.get("ProcessId")),
+            image=_short(flat.get("Image")),
+            src_ip=_short(flat.get("SourceIp")),
+            src_port=_int(flat.get("SourcePort")),
+            dst_ip=_short(flat.get("DestinationIp")),
+            dst_port=_int(flat.get("DestinationPort")),
+            domain=_short(flat.get("DestinationHostname")),
+            protocol=_short(flat.get("Protocol")),
+        )
+    if source == "sysmon" and number == 22:
+        return NetworkConnection(
+            time=time,
+            host=host,
+            pid=_int(flat.get("ProcessId")),
+            image=_short(flat.get("Image")),
+            domain=_short(flat.get("QueryName")),
+            protocol="dns",
+        )
+    if source in ("zeek_conn", "zeek_dns"):
+        return NetworkConnection(
+            time=time,
+            host=host if "event_source" in flat else None,
+            src_ip=_short(flat.get("id.orig_h")),
+            src_port=_int(flat.get("id.orig_p")),
+            dst_ip=_short(flat.get("id.resp_h")),
+            dst_port=_int(flat.get("id.resp_p")),
+            domain=_short(flat.get("query")) if source == "zeek_dns" else None,
+            protocol="dns" if source == "zeek_dns" else _short(flat.get("proto")),
+        )
+    return None
+
+
+def to_logon_event(event: Mapping[str, Any]) -> LogonEvent | None:
+    """Security 4624 (success), 4625 (failure) and 4648 (explicit credentials), else None."""
+    flat = flatten(event)
+    number, time, host = event_id(flat), event_time(flat), event_host(flat)
+    if event_source(flat) != "security" or number not in (4624, 4625, 4648):
+        return None
+    if time is None or host is None:
+        return None
+    return LogonEvent(
+        time=time,
+        host=host,
+        user=_account(flat, "Target") or _short(flat.get("Account")),
+        logon_type=_int(flat.get("LogonType")),
+        src_ip=_short(flat.get("IpAddress")),
+        success=number != 4625,
+    )
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """A recording mapped once: what the EDR readers answer from, in time order."""
+
+    processes: list[ProcessEvent] = field(default_factory=list)
+    connections: list[NetworkConnection] = field(default_factory=list)
+    logons: list[LogonEvent] = field(default_factory=list)
+
+    @classmethod
+    def from_events(cls, events: Iterable[Mapping[str, Any]]) -> Telemetry:
+        telemetry = cls()
+        for event in events:
+            if not isinstance(event, Mapping):
+                continue
+            try:
+                process = to_process_event(event)
+                connection = None if process else to_network_connection(event)
+                logon = None if process or connection else to_logon_event(event)
+            except ValueError:  # a value pydantic refuses (pydantic's ValidationError included)
+                continue
+            if process:
+                telemetry.processes.append(process)
+            if connection:
+                telemetry.connections.append(connection)
+            if logon:
+                telemetry.logons.append(logon)
+        telemetry.processes.sort(key=lambda e: e.time)
+        telemetry.connections.sort(key=lambda e: e.time)
+        telemetry.logons.sort(key=lambda e: e.time)
+        return telemetry
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool | Mapping | list):
+        return None
+    text = str(value).strip()
+    return None if text.lower() in _EMPTY else text
+
+
+def _short(value: Any) -> str | None:
+    text = _text(value)
+    return text[:_SHORT] if text else None
+
+
+def _long(value: Any) -> str | None:
+    text = _text(value)
+    return text[:_LONG] if text else None
+
+
+def _int(value: Any) -> int | None:
+    """Decimal or hex (`0x1a2`, as Windows Security writes process ids)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text)
+    except ValueError:
+        return None
+
+
+def _datetime(value: Any) -> datetime | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _basename(path: str | None) -> str | None:
+    if not path:
+        return None
+    return path.replace("/", "\\").rsplit("\\", 1)[-1] or None
+
+
+def _sha256(hashes: Any) -> str | None:
+    """`SHA1=...,MD5=...,SHA256=...,IMPHASH=...` -> the SHA256, lowercased."""
+    text = _text(hashes)
+    if text is None:
+        return None
+    for part in text.split(","):
+        name, _, digest = part.partition("=")
+        if name.strip().upper() == "SHA256" and len(digest.strip()) == 64:
+            return digest.strip().lower()
+    return None
+
+
+def _account(flat: Mapping[str, Any], prefix: str) -> str | None:
+    user = _short(flat.get(f"{prefix}UserName"))
+    if user is None:
+        return None
+    domain = _short(flat.get(f"{prefix}DomainName"))
+    return f"{domain}\\{user}" if domain else user
