@@ -1,0 +1,14 @@
+"""Investigation graph state."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from agents.models import InvestigationInput, InvestigationReport
+from tools.models import Environment
+
+
+class InvestigationState(TypedDict):
+    input: InvestigationInput
+    environment: Environment
+    report: InvestigationReport

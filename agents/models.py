@@ -1,0 +1,96 @@
+"""What the agents read and produce: the typed results of triage, investigation and remediation,
+and the proposal/outcome pair that passes between a playbook and the workflow that gates it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.actions import Action
+from tools.models import Alert, Category, Severity, ShortText, Verdict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExtractedEntities(_Model):
+    """Entities extracted deterministically from alerts and telemetry: the only action targets."""
+
+    hosts: list[ShortText] = Field(default_factory=list)
+    users: list[ShortText] = Field(default_factory=list)
+    ips: list[ShortText] = Field(default_factory=list)
+    domains: list[ShortText] = Field(default_factory=list)
+    sha256: list[ShortText] = Field(default_factory=list)
+    processes: list[ShortText] = Field(default_factory=list)  # "<asset id>:<pid>"
+    files: list[ShortText] = Field(default_factory=list)  # "<asset id>:<sha256 or path>"
+
+
+class TriageInput(_Model):
+    incident_id: ShortText
+    alerts: list[Alert]
+
+
+class TriageResult(_Model):
+    verdict: Verdict
+    confidence: float = Field(ge=0.0, le=1.0)
+    severity: Severity
+    category: Category
+    techniques: list[ShortText] = Field(default_factory=list)
+    entities: ExtractedEntities = Field(default_factory=ExtractedEntities)
+    playbook_id: ShortText
+    rationale: list[ShortText] = Field(default_factory=list)
+    model_used: bool = False
+
+
+class Finding(_Model):
+    summary: ShortText
+    evidence: list[ShortText] = Field(default_factory=list)
+
+
+class InvestigationInput(_Model):
+    incident_id: ShortText
+    alerts: list[Alert]
+    triage: TriageResult
+
+
+class InvestigationReport(_Model):
+    verdict: Verdict
+    confidence: float = Field(ge=0.0, le=1.0)
+    corroborated: bool
+    findings: list[Finding] = Field(default_factory=list)
+    compromised_assets: list[ShortText] = Field(default_factory=list)
+    compromised_identities: list[ShortText] = Field(default_factory=list)
+    attacker_ips: list[ShortText] = Field(default_factory=list)
+    attacker_domains: list[ShortText] = Field(default_factory=list)
+    malicious_sha256: list[ShortText] = Field(default_factory=list)
+    malicious_processes: list[ShortText] = Field(default_factory=list)  # "<asset id>:<pid>"
+
+
+class ProposedAction(_Model):
+    action: Action
+    rationale: ShortText
+    evidence: list[ShortText] = Field(default_factory=list)
+
+
+class RemediationPlan(_Model):
+    proposals: list[ProposedAction] = Field(default_factory=list)
+
+
+class OutcomeStatus(StrEnum):
+    EXECUTED = "executed"
+    ALREADY_IN_STATE = "already_in_state"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REJECTED = "rejected"  # outside the playbook's allowed kinds or not an extracted entity
+
+
+class ActionOutcome(_Model):
+    """What the workflow tells a paused playbook about one of its proposals."""
+
+    action: Action
+    status: OutcomeStatus
+    risk: int | None = None
+    detail: ShortText = ""

@@ -1,0 +1,51 @@
+"""The remediation agent: triage and investigation in, a plan of typed proposals out.
+
+Topology: START -> plan_actions -> (consult_model when a model is configured) -> END
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.deps import AgentDeps
+from agents.models import InvestigationReport, RemediationPlan, TriageResult
+from agents.remediation.nodes import make_nodes
+from agents.remediation.state import RemediationInput, RemediationState
+from tools.actions import ActionKind
+
+
+class Step(StrEnum):
+    PLAN_ACTIONS = "plan_actions"
+    CONSULT_MODEL = "consult_model"
+
+
+def build_remediation_graph(deps: AgentDeps) -> CompiledStateGraph:
+    nodes = make_nodes(deps)
+    graph = StateGraph(RemediationState)
+    for step in Step:
+        graph.add_node(step.value, nodes[step.value])
+    graph.add_edge(START, Step.PLAN_ACTIONS)
+
+    def route_after_plan_actions(_: RemediationState) -> str:
+        return Step.CONSULT_MODEL if deps.model is not None else END
+
+    graph.add_conditional_edges(
+        Step.PLAN_ACTIONS, route_after_plan_actions, [Step.CONSULT_MODEL, END]
+    )
+    graph.add_edge(Step.CONSULT_MODEL, END)
+    return graph.compile()
+
+
+async def run_remediation(
+    deps: AgentDeps,
+    triage: TriageResult,
+    report: InvestigationReport,
+    allowed_kinds: Iterable[ActionKind],
+) -> RemediationPlan:
+    request = RemediationInput(triage=triage, report=report, allowed_kinds=frozenset(allowed_kinds))
+    state = await build_remediation_graph(deps).ainvoke({"input": request})
+    return state["plan"]

@@ -1,0 +1,201 @@
+"""Remediation nodes: the labelling rules of the recorded-incident spec, applied to the entities
+that triage extracted and investigation confirmed, then (with a model) a guarded selection.
+
+Per category, for each compromised entity:
+- credential access: isolate_host + disable_account (+ block_ip/block_domain on contacted attacker
+  infrastructure);
+- lateral movement: isolate_host on source and target + disable_account (+ block_ip on sources
+  outside the inventory);
+- command and control, exfiltration: block_ip/block_domain + isolate_host;
+- execution, defense evasion, persistence, impact: isolate_host + kill_process on the alerting
+  attacker processes + remove_persistence where the artefact is known;
+- initial access: isolate_host + block_ip on the source;
+- discovery only, or benign: nothing.
+Only kinds in `allowed_kinds`; only targets the extractor or the investigation produced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.deps import AgentDeps
+from agents.entities import host_key, identity_key, single_ip
+from agents.models import InvestigationReport, ProposedAction, RemediationPlan, TriageResult
+from agents.remediation.prompts import REMEDIATION_INSTRUCTIONS, ModelSelection
+from agents.remediation.state import RemediationInput, RemediationState
+from agents.seam import ask_structured, truncate
+from tools.actions import Action, ActionKind, TargetKind, parse_action
+from tools.models import Category, Verdict
+
+PERSISTENCE_FINDING = "persistence artefact"
+MAX_PROPOSALS = 30
+
+CONTAIN_HOSTS = frozenset(Category) - {Category.DISCOVERY, Category.BENIGN_ACTIVITY}
+DISABLE_ACCOUNTS = frozenset({Category.CREDENTIAL_ACCESS, Category.LATERAL_MOVEMENT})
+BLOCK_ENDPOINTS = frozenset(
+    {
+        Category.CREDENTIAL_ACCESS,
+        Category.LATERAL_MOVEMENT,
+        Category.COMMAND_AND_CONTROL,
+        Category.EXFILTRATION,
+        Category.INITIAL_ACCESS,
+    }
+)
+KILL_PROCESSES = frozenset(
+    {Category.EXECUTION, Category.DEFENSE_EVASION, Category.PERSISTENCE, Category.IMPACT}
+)
+
+
+def _evidence(triage: TriageResult, report: InvestigationReport) -> list[str]:
+    lines = [f"triage: {triage.verdict.value} {triage.category.value} ({triage.confidence:.2f})"]
+    lines += [truncate(f.summary, 200) for f in report.findings[:3]]
+    return lines
+
+
+def persistence_artefacts(report: InvestigationReport) -> list[str]:
+    return [e for f in report.findings if f.summary == PERSISTENCE_FINDING for e in f.evidence]
+
+
+def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
+    triage, report = request.triage, request.report
+    verdict = report.verdict
+    category = triage.category
+    if verdict is Verdict.BENIGN or category not in CONTAIN_HOSTS:
+        return []
+    evidence = _evidence(triage, report)
+    wanted: list[tuple[ActionKind, str, str]] = []
+    hosts = report.compromised_assets or triage.entities.hosts
+    for host in hosts:
+        wanted.append((ActionKind.ISOLATE_HOST, host, f"{category.value}: contain {host}"))
+    if category in DISABLE_ACCOUNTS:
+        for user in report.compromised_identities:
+            why = f"{category.value}: credentials of {user} used or taken"
+            wanted.append((ActionKind.DISABLE_ACCOUNT, user, why))
+    if category in BLOCK_ENDPOINTS:
+        for ip in report.attacker_ips:
+            wanted.append((ActionKind.BLOCK_IP, ip, f"attacker endpoint {ip}"))
+        for domain in report.attacker_domains:
+            wanted.append((ActionKind.BLOCK_DOMAIN, domain, f"attacker domain {domain}"))
+    if category in KILL_PROCESSES:
+        alerting = {p.lower() for p in triage.entities.processes}
+        for process in report.malicious_processes:
+            if process.lower() in alerting:
+                wanted.append((ActionKind.KILL_PROCESS, process, "alerting attacker process"))
+        for artefact in persistence_artefacts(report):
+            wanted.append((ActionKind.REMOVE_PERSISTENCE, artefact, "attacker persistence"))
+    proposals: list[ProposedAction] = []
+    seen: set[tuple[ActionKind, str]] = set()
+    for kind, target, why in wanted:
+        if kind not in request.allowed_kinds or (kind, target.lower()) in seen:
+            continue
+        seen.add((kind, target.lower()))
+        proposals.append(
+            ProposedAction(
+                action=parse_action(kind.value, target), rationale=why, evidence=evidence
+            )
+        )
+    return proposals[:MAX_PROPOSALS]
+
+
+def target_pool(request: RemediationInput) -> dict[TargetKind, dict[str, str]]:
+    """Every target an action may name, by kind: normalised key -> the extracted spelling."""
+    e, r = request.triage.entities, request.report
+    pool: dict[TargetKind, dict[str, str]] = {kind: {} for kind in TargetKind}
+    for host in [*e.hosts, *r.compromised_assets]:
+        pool[TargetKind.ASSET].setdefault(host_key(host), host)
+    for user in [*e.users, *r.compromised_identities]:
+        pool[TargetKind.IDENTITY].setdefault(identity_key(user), user)
+    for ip in [*e.ips, *r.attacker_ips]:
+        if (address := single_ip(ip)) is not None:
+            pool[TargetKind.IP].setdefault(address, address)
+    for domain in [*e.domains, *r.attacker_domains]:
+        pool[TargetKind.DOMAIN].setdefault(domain.lower().rstrip("."), domain)
+    for process in [*e.processes, *r.malicious_processes]:
+        pool[TargetKind.PROCESS].setdefault(process.lower(), process)
+    for file in e.files:
+        pool[TargetKind.FILE].setdefault(file.lower(), file)
+    for artefact in persistence_artefacts(r):
+        pool[TargetKind.ARTEFACT].setdefault(artefact.lower(), artefact)
+    return pool
+
+
+def _pool_key(kind: TargetKind, target: str) -> str | None:
+    match kind:
+        case TargetKind.ASSET:
+            return host_key(target)
+        case TargetKind.IDENTITY:
+            return identity_key(target)
+        case TargetKind.IP:
+            return single_ip(target)
+        case TargetKind.DOMAIN:
+            return target.strip().lower().rstrip(".")
+        case _:
+            return target.strip().lower()
+
+
+def admit(request: RemediationInput, kind: str, target: str) -> Action | None:
+    """A model's choice as a typed action on the extracted spelling of its target, or None."""
+    try:
+        action_kind = ActionKind(kind.strip().lower())
+    except ValueError:
+        return None
+    if action_kind not in request.allowed_kinds:
+        return None
+    try:
+        probe = parse_action(action_kind.value, "x")
+    except ValueError:
+        return None
+    key = _pool_key(probe.target_kind, target)
+    canonical = target_pool(request)[probe.target_kind].get(key or "")
+    if (
+        canonical is None
+        or canonical != canonical.strip()
+        or _pool_key(probe.target_kind, canonical) != key
+    ):
+        return None
+    return parse_action(action_kind.value, canonical)
+
+
+def make_nodes(deps: AgentDeps) -> dict[str, Any]:
+    async def plan_actions(state: RemediationState) -> dict[str, Any]:
+        proposals = deterministic_plan(state["input"])
+        return {"candidates": proposals, "plan": RemediationPlan(proposals=proposals)}
+
+    async def consult_model(state: RemediationState) -> dict[str, Any]:
+        """The model may add actions among allowed kinds on extracted targets; it cannot remove
+        the deterministic ones (hostile text must not talk containment away)."""
+        if deps.model is None:
+            return {}
+        request = state["input"]
+        if request.report.verdict is Verdict.BENIGN:
+            return {}
+        pool = target_pool(request)
+        data = {
+            "category": request.triage.category.value,
+            "allowed_kinds": sorted(k.value for k in request.allowed_kinds),
+            "candidates": [
+                {"kind": p.action.kind.value, "target": p.action.target}
+                for p in state["candidates"]
+            ],
+            "targets": {k.value: sorted(v.values())[:25] for k, v in pool.items() if v},
+        }
+        answer = await ask_structured(deps.model, ModelSelection, REMEDIATION_INSTRUCTIONS, data)
+        if answer is None:
+            return {}
+        proposals = list(state["candidates"])
+        have = {(p.action.kind, p.action.target.lower()) for p in proposals}
+        for choice in answer.actions:
+            action = admit(request, choice.kind, choice.target)
+            if action is None or (action.kind, action.target.lower()) in have:
+                continue
+            have.add((action.kind, action.target.lower()))
+            proposals.append(
+                ProposedAction(
+                    action=action,
+                    rationale="suggested by the model among allowed actions on extracted entities",
+                    evidence=_evidence(request.triage, request.report),
+                )
+            )
+        return {"plan": RemediationPlan(proposals=proposals[:MAX_PROPOSALS])}
+
+    return {"plan_actions": plan_actions, "consult_model": consult_model}

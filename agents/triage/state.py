@@ -1,0 +1,33 @@
+"""Triage graph state and the per-alert assessment it accumulates."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.models import ExtractedEntities, TriageInput, TriageResult
+from tools.models import Environment
+
+
+class AlertAssessment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    uid: str
+    rule: str
+    host: str | None
+    score: float
+    noisy: bool
+    tactics: list[str] = Field(default_factory=list)
+    techniques: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+
+
+class TriageState(TypedDict):
+    input: TriageInput
+    environment: Environment
+    entities: ExtractedEntities
+    assessments: list[AlertAssessment]
+    corroboration: list[str]
+    corroboration_score: float
+    result: TriageResult

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from agents.deps import AgentDeps
+from agents.models import ActionOutcome, OutcomeStatus, ProposedAction
+from agents.routing import PLAYBOOK_BY_CATEGORY, playbook_id_for
+from agents.triage.graph import run_triage
+from playbooks.base import Playbook, ProposalRejected, propose
+from playbooks.engine import PlaybookStart, step_playbook
+from playbooks.registry import PLAYBOOKS, get_playbook, playbook_for
+from tests.agents.fakes import read_tools
+from tests.agents.scenarios import lsass_alerts, lsass_edr, triage_input, update_alerts, update_edr
+from tools.actions import ActionKind, IsolateHost, KillProcess
+from tools.models import Category, Verdict
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def checkpointer(request, tmp_path: Path) -> AsyncIterator[BaseCheckpointSaver]:
+    if request.param == "memory":
+        yield InMemorySaver()
+        return
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "cp.sqlite")) as saver:
+        yield saver
+
+
+async def _start(deps: AgentDeps, alerts) -> PlaybookStart:
+    triage = await run_triage(deps, triage_input(alerts))
+    return PlaybookStart(incident_id="inc-1", alerts=alerts, triage=triage)
+
+
+def _answer(step, status: OutcomeStatus) -> list[ActionOutcome]:
+    return [ActionOutcome(action=p.action, status=status, risk=40) for p in step.proposals]
+
+
+async def test_credential_access_rounds_propose_resume_finish(checkpointer) -> None:
+    deps = AgentDeps(tools=read_tools(lsass_edr()))
+    start = await _start(deps, lsass_alerts())
+    playbook = get_playbook(start.triage.playbook_id)
+    first = await step_playbook(playbook, deps, checkpointer, thread_id="inc-1", start=start)
+    assert not first.finished
+    assert {(p.action.kind, p.action.target) for p in first.proposals} >= {
+        (ActionKind.ISOLATE_HOST, "PRD01"),
+        (ActionKind.DISABLE_ACCOUNT, "pandalab\\pedro.gustavo"),
+    }
+    done = await step_playbook(
+        playbook, deps, checkpointer, thread_id="inc-1",
+        resume=_answer(first, OutcomeStatus.EXECUTED),
+    )  # fmt: skip
+    assert done.finished and done.proposals == []
+    assert done.verdict is Verdict.MALICIOUS
+    assert "isolate_host PRD01: executed" in done.summary
+
+
+async def test_denied_isolation_leads_to_lesser_containment(checkpointer) -> None:
+    deps = AgentDeps(tools=read_tools(lsass_edr()))
+    start = await _start(deps, lsass_alerts())
+    playbook = get_playbook("credential_access")
+    first = await step_playbook(playbook, deps, checkpointer, thread_id="t2", start=start)
+    denied = _answer(first, OutcomeStatus.DENIED)
+    second = await step_playbook(playbook, deps, checkpointer, thread_id="t2", resume=denied)
+    kinds = {(p.action.kind, p.action.target) for p in second.proposals}
+    assert kinds == {
+        (ActionKind.REVOKE_SESSIONS, "pandalab\\pedro.gustavo"),
+        (ActionKind.RESET_CREDENTIALS, "pandalab\\pedro.gustavo"),
+    }
+    # a crash after the checkpoint: the same round again gives the same proposals
+    again = await step_playbook(playbook, deps, checkpointer, thread_id="t2", resume=denied)
+    assert again.proposals == second.proposals and not again.finished
+    replay_first = await step_playbook(playbook, deps, checkpointer, thread_id="t2", start=start)
+    assert replay_first.proposals == second.proposals
+    last = await step_playbook(
+        playbook, deps, checkpointer, thread_id="t2",
+        resume=_answer(second, OutcomeStatus.EXECUTED),
+    )  # fmt: skip
+    assert last.finished
+    assert "revoke_sessions pandalab\\pedro.gustavo: executed" in last.summary
+
+
+async def test_first_round_rerun_is_idempotent(checkpointer) -> None:
+    deps = AgentDeps(tools=read_tools(lsass_edr()))
+    start = await _start(deps, lsass_alerts())
+    playbook = get_playbook("credential_access")
+    one = await step_playbook(playbook, deps, checkpointer, thread_id="t3", start=start)
+    two = await step_playbook(playbook, deps, checkpointer, thread_id="t3", start=start)
+    assert one.proposals == two.proposals and one.proposals
+
+
+async def test_triage_only_finishes_without_proposals(checkpointer) -> None:
+    deps = AgentDeps(tools=read_tools(update_edr()))
+    start = await _start(deps, update_alerts())
+    playbook = get_playbook(start.triage.playbook_id)
+    assert playbook.id == "triage_only"
+    step = await step_playbook(playbook, deps, checkpointer, thread_id="t4", start=start)
+    assert step.finished and step.proposals == []
+    assert step.verdict is Verdict.BENIGN
+    assert "no containment" in step.summary
+
+
+def test_disallowed_proposal_is_rejected() -> None:
+    playbook = get_playbook("credential_access")
+    bad = ProposedAction(action=KillProcess(target="PRD01:4242"), rationale="x")
+    with pytest.raises(ProposalRejected, match="kill_process"):
+        propose(playbook, [bad])
+    with pytest.raises(ProposalRejected):
+        propose(
+            get_playbook("triage_only"),
+            [ProposedAction(action=IsolateHost(target="PRD01"), rationale="x")],
+        )
+
+
+def test_registry_routes_every_category_and_matches_triage_routing() -> None:
+    assert len({p.id for p in PLAYBOOKS}) == len(PLAYBOOKS)
+    for category in Category:
+        assert playbook_for(category).id == playbook_id_for(category)
+        assert isinstance(playbook_for(category), Playbook)
+    assert set(PLAYBOOK_BY_CATEGORY.values()) <= {p.id for p in PLAYBOOKS}
+    with pytest.raises(KeyError):
+        get_playbook("nope")
