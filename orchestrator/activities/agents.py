@@ -1,0 +1,98 @@
+"""Agent activities: triage, and one round of a playbook graph. Each runs a whole LangGraph graph
+inside one activity, with read-only tools only; the playbook's checkpoints live in the database,
+keyed by incident, so any worker can resume it."""
+
+from __future__ import annotations
+
+from agents.deps import AgentDeps
+from agents.triage.graph import run_triage
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from playbooks.engine import PlaybookStart, step_playbook
+from playbooks.registry import get_playbook
+from temporalio import activity
+
+from agents.models import TriageInput, TriageResult
+from orchestrator.activities.errors import activity_source
+from orchestrator.activities.facts import known_targets, target_facts
+from orchestrator.backends import Backends
+from orchestrator.models import GatedProposal, IncidentRef, PlaybookStepInput, PlaybookStepResult
+from orchestrator.store.records import AuditEvent
+from orchestrator.store.repository import Store
+
+
+class AgentActivities:
+    def __init__(
+        self,
+        store: Store,
+        backends: Backends,
+        checkpointer: BaseCheckpointSaver,
+        model: BaseChatModel | None = None,
+    ) -> None:
+        self.store = store
+        self.backends = backends
+        self.checkpointer = checkpointer
+        self.model = model
+
+    def _deps(self, incident_id: str) -> AgentDeps:
+        return AgentDeps(tools=self.backends.read_tools(incident_id), model=self.model)
+
+    @activity.defn(name="agents.triage")
+    async def triage(self, ref: IncidentRef) -> TriageResult:
+        alerts = await self.store.alerts_for(ref.incident_id)
+        result = await run_triage(
+            self._deps(ref.incident_id), TriageInput(incident_id=ref.incident_id, alerts=alerts)
+        )
+        await self.store.record_triage(
+            ref.incident_id,
+            verdict=result.verdict,
+            severity=result.severity,
+            category=result.category,
+            confidence=result.confidence,
+            playbook=result.playbook_id,
+        )
+        await self.store.append_audit(
+            AuditEvent(
+                type="agent.triage",
+                actor="garrison-agent",
+                incident_id=ref.incident_id,
+                target=ref.incident_id,
+                outcome=f"{result.verdict.value}:{result.category.value}",
+                source=activity_source(),
+                detail={"confidence": result.confidence, "model_used": result.model_used},
+            )
+        )
+        return result
+
+    @activity.defn(name="playbooks.step")
+    async def playbook_step(self, request: PlaybookStepInput) -> PlaybookStepResult:
+        playbook = get_playbook(request.playbook_id)
+        deps = self._deps(request.incident_id)
+        start = None
+        if request.resume is None:
+            alerts = await self.store.alerts_for(request.incident_id)
+            start = PlaybookStart(
+                incident_id=request.incident_id, alerts=alerts, triage=request.triage
+            )
+        step = await step_playbook(
+            playbook,
+            deps,
+            self.checkpointer,
+            thread_id=request.incident_id,
+            start=start,
+            resume=request.resume,
+        )
+        known = known_targets(request.triage.entities, step.report)
+        inventory = deps.tools.inventory
+        gated = [
+            GatedProposal(proposal=p, facts=await target_facts(p.action, inventory, known))
+            for p in step.proposals
+        ]
+        return PlaybookStepResult(
+            proposals=gated,
+            finished=step.finished,
+            summary=step.summary,
+            verdict=step.verdict,
+            confidence=step.confidence,
+            report=step.report,
+        )

@@ -1,0 +1,114 @@
+"""Approval activities: persist a request, send reminders and escalations, record the outcome.
+
+The workflow owns the decision; these keep the store (a compare-and-set state machine), the
+audit log and the humans' channel in step with it.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from orchestrator.activities.errors import activity_source
+from orchestrator.approvals.notifier import ApprovalNotifier
+from orchestrator.models import ApprovalFinalInput, ApprovalNoticeInput, ApprovalRequestInput
+from orchestrator.store.records import (
+    ApprovalDecision,
+    ApprovalRecord,
+    ApprovalStatus,
+    AuditEvent,
+)
+from orchestrator.store.repository import Store
+
+
+class ApprovalActivities:
+    def __init__(self, store: Store, notifier: ApprovalNotifier) -> None:
+        self.store = store
+        self.notifier = notifier
+
+    @activity.defn(name="approvals.request")
+    async def request(self, request: ApprovalRequestInput) -> None:
+        decision = request.decision
+        await self.store.create_approval(
+            ApprovalRecord(
+                id=request.approval_id,
+                incident_id=request.incident_id,
+                action=request.action,
+                action_hash=request.action_hash,
+                risk=decision.risk,
+                risk_factors={f.name: f.points for f in decision.factors},
+                required_approvers=max(1, decision.required_approvers),
+                approver_group=request.approver_group,
+                escalation_group=request.escalation_group,
+                requester=request.requester,
+                policy_version=decision.policy_version,
+                status=ApprovalStatus.PENDING,
+                decisions=[],
+                created_at=request.requested_at,
+                deadline=request.deadline,
+            )
+        )
+        await self._audit("approval.requested", request.incident_id, request.approval_id, "pending")
+        await self.notifier.requested(request)
+
+    @activity.defn(name="approvals.notify")
+    async def notify(self, notice: ApprovalNoticeInput) -> None:
+        await self._audit(
+            f"approval.{notice.notice.value}", notice.incident_id, notice.approval_id, "sent"
+        )
+        await self.notifier.notice(notice)
+
+    @activity.defn(name="approvals.finalize")
+    async def finalize(self, final: ApprovalFinalInput) -> None:
+        existing = await self.store.get_approval(final.approval_id)
+        recorded = {(d.user, d.decision) for d in existing.decisions} if existing else set()
+        for decision in final.decisions:
+            if (decision.user, decision.decision.value) in recorded:
+                continue
+            await self.store.add_approval_decision(
+                final.approval_id,
+                ApprovalDecision(
+                    user=decision.user,
+                    decision=decision.decision.value,
+                    channel=decision.channel,
+                    at=final.at,
+                ),
+            )
+            await self._audit(
+                f"approval.decision.{decision.decision.value}",
+                final.incident_id,
+                final.approval_id,
+                decision.decision.value,
+                actor=decision.user,
+                channel=decision.channel,
+            )
+        won = await self.store.transition_approval(
+            final.approval_id, ApprovalStatus(final.status), decided_at=final.at
+        )
+        if won:
+            await self._audit(
+                f"approval.{final.status}", final.incident_id, final.approval_id, final.status
+            )
+            await self.notifier.finalized(final)
+
+    async def _audit(
+        self,
+        kind: str,
+        incident_id: str,
+        approval_id: str,
+        outcome: str,
+        *,
+        actor: str = "garrison-worker",
+        channel: str | None = None,
+    ) -> None:
+        await self.store.append_audit(
+            AuditEvent(
+                type=kind,
+                actor=actor,
+                incident_id=incident_id,
+                target=approval_id,
+                outcome=outcome,
+                source=activity_source(),
+                approval_ref=approval_id,
+                detail={"channel": channel} if channel else {},
+            )
+        )

@@ -1,0 +1,113 @@
+"""Activities that keep the ticket, the incident row and the audit log in step with the workflow.
+
+A ticket is opened at triage (found again by the incident key, never opened twice), updated with
+findings and every action, and closed with a summary; closing an incident anchors the audit chain.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from orchestrator.activities.errors import activity_source, vendor_call
+from orchestrator.backends import Backends
+from orchestrator.models import (
+    CloseIncidentInput,
+    OpenTicketInput,
+    PolicyRecord,
+    TicketNote,
+    TicketRef,
+)
+from orchestrator.store.records import AuditEvent, TicketRecord, TicketStatus
+from orchestrator.store.repository import Store
+
+
+class RecordActivities:
+    def __init__(self, store: Store, backends: Backends) -> None:
+        self.store = store
+        self.backends = backends
+
+    @activity.defn(name="tickets.open")
+    async def open_ticket(self, request: OpenTicketInput) -> TicketRef:
+        ticketing = self.backends.response_tools(request.incident_id).ticketing
+        alerts = await self.store.alerts_for(request.incident_id)
+        description = "\n".join(
+            [f"Garrison incident {request.incident_id}: {len(alerts)} alert(s)."]
+            + [f"- [{a.severity.value}] {a.title} on {a.entities.host or '-'}" for a in alerts[:20]]
+        )
+        ticket = await vendor_call(
+            ticketing.open_ticket(request.incident_id, request.title, description)
+        )
+        await self.store.save_ticket(
+            TicketRecord(
+                incident_id=request.incident_id,
+                ticket_id=ticket.id,
+                status=TicketStatus.OPEN,
+                opened_at=datetime.now(UTC),
+            )
+        )
+        await self._audit("ticket.opened", request.incident_id, ticket.id)
+        return TicketRef(incident_id=request.incident_id, ticket_id=ticket.id)
+
+    @activity.defn(name="tickets.comment")
+    async def comment(self, note: TicketNote) -> None:
+        ticketing = self.backends.response_tools(note.incident_id).ticketing
+        await vendor_call(ticketing.comment(note.ticket_id, note.text))
+
+    @activity.defn(name="incidents.close")
+    async def close(self, request: CloseIncidentInput) -> None:
+        ticketing = self.backends.response_tools(request.incident_id).ticketing
+        summary = (
+            f"Verdict: {request.verdict.value} (confidence {request.confidence:.2f}).\n"
+            f"{request.summary}"
+        )
+        await vendor_call(ticketing.close_ticket(request.ticket_id, summary))
+        now = datetime.now(UTC)
+        await self.store.save_ticket(
+            TicketRecord(
+                incident_id=request.incident_id,
+                ticket_id=request.ticket_id,
+                status=TicketStatus.CLOSED,
+                opened_at=now,
+                closed_at=now,
+            )
+        )
+        await self._audit("incident.closed", request.incident_id, request.verdict.value)
+        # Last, so that the audit anchor written on close covers the close itself.
+        await self.store.close_incident(request.incident_id, summary=summary, closed_at=now)
+
+    @activity.defn(name="audit.policy_decision")
+    async def policy_decision(self, record: PolicyRecord) -> None:
+        decision = record.decision
+        await self.store.append_audit(
+            AuditEvent(
+                type=f"policy.{decision.outcome.value}",
+                actor="policy",
+                incident_id=record.incident_id,
+                target=f"{record.action.kind.value}:{record.action.target}",
+                outcome=decision.outcome.value,
+                source=activity_source(),
+                policy_decision_id=f"{decision.policy_version}:{record.incident_id}:"
+                f"{record.action.kind.value}:{record.action.target}",
+                detail={
+                    "risk": decision.risk,
+                    "required_approvers": decision.required_approvers,
+                    "factors": "; ".join(f"{f.name}={f.points}" for f in decision.factors),
+                    "reasons": "; ".join(decision.reasons),
+                    "policy_version": decision.policy_version,
+                },
+            )
+        )
+
+    async def _audit(self, kind: str, incident_id: str, outcome: str) -> None:
+        await self.store.append_audit(
+            AuditEvent(
+                type=kind,
+                actor="garrison-worker",
+                incident_id=incident_id,
+                target=incident_id,
+                outcome=outcome,
+                source=activity_source(),
+            )
+        )

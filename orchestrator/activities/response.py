@@ -1,0 +1,154 @@
+"""Response activities: execute one gated action effectively once, and roll actions back.
+
+Activities are at-least-once, and no vendor here takes an idempotency key, so every execution is
+check-then-act under the business key `<incident>:<kind>:<target>`: the ledger answers for work
+already finished, the vendor's own state answers for work applied by a worker that died before
+recording it, and "already in that state" counts as success. Verification reads the state back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from orchestrator.activities.dispatch import apply, in_desired_state
+from orchestrator.activities.errors import activity_source, vendor_call
+from orchestrator.backends import Backends
+from orchestrator.models import (
+    ExecuteActionInput,
+    ExecuteActionResult,
+    ExecutionStatus,
+    RollbackInput,
+    RollbackResult,
+)
+from orchestrator.store.records import ActionRecord, ActionStatus, AuditEvent
+from orchestrator.store.repository import Store
+from tools.actions import Action, business_key
+
+
+class ResponseActivities:
+    def __init__(self, store: Store, backends: Backends) -> None:
+        self.store = store
+        self.backends = backends
+
+    @activity.defn(name="response.execute")
+    async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
+        action = request.action
+        key = business_key(request.incident_id, action)
+        record = await self.store.ledger_begin(
+            ActionRecord(
+                business_key=key,
+                incident_id=request.incident_id,
+                action=action,
+                risk=request.risk,
+                decision="approved" if request.approval_id else "allowed",
+                approval_id=request.approval_id,
+                status=ActionStatus.PENDING,
+                created_at=datetime.now(UTC),
+            )
+        )
+        if record.status is ActionStatus.SUCCEEDED:
+            return _result(key, record)
+
+        tools = self.backends.response_tools(request.incident_id)
+        before = await vendor_call(in_desired_state(tools, action))
+        if before:
+            applied, detail = False, "already in that state (confirmed by state read)"
+        else:
+            change = await vendor_call(apply(tools, action))
+            applied, detail = change.applied, change.detail or "applied"
+        after = await vendor_call(in_desired_state(tools, action))
+        verified = after is not False
+        inverse = action.inverse()
+        status = ActionStatus.SUCCEEDED if verified else ActionStatus.FAILED
+        await self.store.ledger_finish(
+            key,
+            status=status,
+            outcome=detail,
+            already_in_state=not applied,
+            verified=after is True,
+            inverse=inverse,
+        )
+        await self.store.append_audit(
+            AuditEvent(
+                type=f"response.{action.kind.value}.{'succeeded' if verified else 'failed'}",
+                actor="garrison-worker",
+                incident_id=request.incident_id,
+                target=action.target,
+                outcome=detail,
+                source=activity_source(),
+                approval_ref=request.approval_id,
+                policy_decision_id=f"{request.policy_version}:{key}",
+                detail={
+                    "risk": request.risk,
+                    "approved_by": ",".join(request.approved_by),
+                    "already_in_state": not applied,
+                    "verified": after is True,
+                },
+            )
+        )
+        return ExecuteActionResult(
+            business_key=key,
+            status=_status(verified, applied),
+            verified=after is True,
+            inverse=inverse,
+            detail=detail,
+        )
+
+    @activity.defn(name="response.rollback")
+    async def rollback(self, request: RollbackInput) -> RollbackResult:
+        """Run the recorded inverses of an incident's actions, newest first."""
+        tools = self.backends.response_tools(request.incident_id)
+        reverted: list[Action] = []
+        failed: list[str] = []
+        records = await self.store.actions_for(request.incident_id)
+        for record in sorted(records, key=lambda r: r.created_at, reverse=True):
+            inverse = record.inverse
+            if record.status is not ActionStatus.SUCCEEDED or inverse is None:
+                continue
+            change = await vendor_call(apply(tools, inverse))
+            state = await vendor_call(in_desired_state(tools, inverse))
+            if state is False:
+                failed.append(record.business_key)
+                continue
+            await self.store.ledger_finish(
+                record.business_key,
+                status=ActionStatus.ROLLED_BACK,
+                outcome=f"rolled back by {request.requested_by}: {request.reason}",
+                already_in_state=not change.applied,
+                verified=state is True,
+                inverse=inverse,
+            )
+            await self.store.append_audit(
+                AuditEvent(
+                    type=f"response.{inverse.kind.value}.succeeded",
+                    actor=request.requested_by,
+                    incident_id=request.incident_id,
+                    target=inverse.target,
+                    outcome="rollback",
+                    source=activity_source(),
+                    detail={"reason": request.reason},
+                )
+            )
+            reverted.append(inverse)
+        return RollbackResult(reverted=reverted, failed=failed)
+
+
+def _status(verified: bool, applied: bool) -> ExecutionStatus:
+    if not verified:
+        return ExecutionStatus.FAILED
+    return ExecutionStatus.EXECUTED if applied else ExecutionStatus.ALREADY_IN_STATE
+
+
+def _result(key: str, record: ActionRecord) -> ExecuteActionResult:
+    status = (
+        ExecutionStatus.ALREADY_IN_STATE if record.already_in_state else ExecutionStatus.EXECUTED
+    )
+    return ExecuteActionResult(
+        business_key=key,
+        status=status,
+        verified=record.verified,
+        inverse=record.inverse,
+        detail=record.outcome or "",
+    )

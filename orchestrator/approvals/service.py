@@ -1,0 +1,132 @@
+"""The one way a human decision reaches a workflow, whatever the channel (CLI, API, Slack, the
+simulated analyst): resolve the decider's groups server-side from the approver directory, refuse
+what can be refused early, send a validated Update (a deduplicated signal when no worker answers
+in time), and audit every attempt, refused ones included."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from orchestrator.approvals.directory import ApproverDirectory
+from orchestrator.backends import workflow_id
+from orchestrator.models import DecisionAck, DecisionInput, DecisionKind
+from orchestrator.store.records import ApprovalStatus, AuditEvent
+from orchestrator.store.repository import Store
+
+
+@dataclass(frozen=True)
+class DecisionReply:
+    accepted: bool
+    message: str
+    ack: DecisionAck | None = None
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        client: Client,
+        store: Store,
+        directory: ApproverDirectory,
+        agent_identity: str,
+        update_timeout: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.directory = directory
+        self.agent_identity = agent_identity
+        self.update_timeout = update_timeout
+
+    async def decide(
+        self, approval_id: str, user: str, decision: DecisionKind, channel: str
+    ) -> DecisionReply:
+        approval = await self.store.get_approval(approval_id)
+        if approval is None:
+            return await self._refuse(approval_id, None, user, channel, "unknown approval")
+        if approval.status is not ApprovalStatus.PENDING:
+            return await self._refuse(
+                approval_id,
+                approval.incident_id,
+                user,
+                channel,
+                f"already decided: {approval.status.value}",
+            )
+        if user.lower() in (self.agent_identity.lower(), approval.requester.lower()):
+            return await self._refuse(
+                approval_id,
+                approval.incident_id,
+                user,
+                channel,
+                f"{user} requested this action and cannot decide it",
+            )
+        groups = self.directory.groups_of(user)
+        if not groups:
+            return await self._refuse(
+                approval_id,
+                approval.incident_id,
+                user,
+                channel,
+                f"{user} is not an authorised approver",
+            )
+        request = DecisionInput(
+            decision_id=str(uuid.uuid4()),
+            approval_id=approval_id,
+            action_hash=approval.action_hash,
+            user=user,
+            groups=sorted(groups),
+            decision=decision,
+            channel=channel,
+        )
+        handle = self.client.get_workflow_handle(workflow_id(approval.incident_id))
+        try:
+            ack = await handle.execute_update(
+                "decide", request, result_type=DecisionAck, rpc_timeout=self.update_timeout
+            )
+        except WorkflowUpdateFailedError as failed:
+            cause = failed.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            return await self._refuse(approval_id, approval.incident_id, user, channel, reason)
+        except RPCError:
+            # No worker answered in time: the workflow dedupes the signal on decision_id and
+            # applies the same checks when it next runs.
+            await handle.signal("decide_signal", request)
+            await self._audit(approval_id, approval.incident_id, user, channel, "queued")
+            return DecisionReply(True, "queued: the workflow will apply it when a worker runs")
+        await self._audit(approval_id, approval.incident_id, user, channel, ack.status)
+        return DecisionReply(True, ack.status, ack)
+
+    async def _refuse(
+        self, approval_id: str, incident_id: str | None, user: str, channel: str, reason: str
+    ) -> DecisionReply:
+        await self.store.append_audit(
+            AuditEvent(
+                type="approval.decision_refused",
+                actor=user,
+                incident_id=incident_id,
+                target=approval_id,
+                outcome=reason,
+                source=f"channel:{channel}",
+                approval_ref=approval_id,
+            )
+        )
+        return DecisionReply(False, reason)
+
+    async def _audit(
+        self, approval_id: str, incident_id: str, user: str, channel: str, outcome: str
+    ) -> None:
+        await self.store.append_audit(
+            AuditEvent(
+                type="approval.decision_received",
+                actor=user,
+                incident_id=incident_id,
+                target=approval_id,
+                outcome=outcome,
+                source=f"channel:{channel}",
+                approval_ref=approval_id,
+            )
+        )

@@ -1,0 +1,149 @@
+"""`garrison`: the command line. Each command is a thin composition root; bad input and a wrong
+configuration end with one clear line and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.cli_common import fail, open_store, settings_or_exit
+from orchestrator.cli_simulate import simulate
+from orchestrator.cli_worker import worker
+from orchestrator.models import DecisionKind
+
+app = typer.Typer(
+    help="Garrison: a multi-agent SOC orchestrator on durable Temporal workflows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+incidents_app = typer.Typer(help="Incidents in the store.", no_args_is_help=True)
+approvals_app = typer.Typer(help="Approval requests.", no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(approvals_app, name="approvals")
+app.command()(simulate)
+app.command()(worker)
+out = Console()
+
+
+@incidents_app.command("list")
+def incidents_list(
+    limit: int = 50, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """List incidents, newest first."""
+
+    async def run() -> None:
+        async with open_store(settings_or_exit()) as store:
+            rows = await store.list_incidents(limit=limit)
+        if as_json:
+            out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
+            return
+        table = Table("id", "status", "verdict", "category", "title")
+        for r in rows:
+            table.add_row(r.id, r.status, r.verdict or "-", r.category or "-", r.title)
+        out.print(table)
+
+    asyncio.run(run())
+
+
+@incidents_app.command("show")
+def incidents_show(incident_id: str) -> None:
+    """Show one incident: triage, alerts, actions, approvals and its audit trail."""
+
+    async def run() -> None:
+        async with open_store(settings_or_exit()) as store:
+            incident = await store.get_incident(incident_id)
+            if incident is None:
+                fail(f"no incident {incident_id}")
+            alerts = await store.alerts_for(incident_id)
+            actions = await store.actions_for(incident_id)
+            approvals = await store.list_approvals(incident_id=incident_id)
+            audit = await store.audit_entries(incident_id=incident_id)
+        out.print(incident.model_dump(mode="json"))
+        out.print(f"[bold]{len(alerts)} alert(s)[/bold]")
+        for a in alerts:
+            out.print(f"  [{a.severity.value}] {a.title} host={a.entities.host}", markup=False)
+        out.print("[bold]actions[/bold]")
+        for action in actions:
+            out.print(
+                f"  {action.kind.value} {action.target}: {action.status.value} {action.outcome}",
+                markup=False,
+            )
+        out.print("[bold]approvals[/bold]")
+        for approval in approvals:
+            out.print(f"  {approval.id} risk={approval.risk} {approval.status}")
+        out.print(f"[bold]audit[/bold]: {len(audit)} record(s)")
+        for entry in audit:
+            out.print(f"  #{entry.seq} {entry.type} {entry.actor} {entry.outcome}", markup=False)
+
+    asyncio.run(run())
+
+
+@approvals_app.command("list")
+def approvals_list(
+    show_all: Annotated[bool, typer.Option("--all", help="Include decided requests.")] = False,
+) -> None:
+    """List approval requests (pending ones unless --all)."""
+    from orchestrator.store.records import ApprovalStatus
+
+    async def run() -> None:
+        async with open_store(settings_or_exit()) as store:
+            rows = await store.list_approvals(None if show_all else ApprovalStatus.PENDING)
+        table = Table("id", "incident", "action", "risk", "approvers", "status", "deadline")
+        for r in rows:
+            table.add_row(
+                r.id,
+                r.incident_id,
+                f"{r.action.kind.value} {r.action.target}",
+                str(r.risk),
+                str(r.required_approvers),
+                r.status.value,
+                r.deadline.isoformat(),
+            )
+        out.print(table)
+
+    asyncio.run(run())
+
+
+def _decide(approval_id: str, user: str, decision: DecisionKind) -> None:
+    from orchestrator.cli_common import approval_service
+
+    async def run() -> int:
+        async with approval_service(settings_or_exit()) as service:
+            reply = await service.decide(approval_id, user, decision, channel="cli")
+        if reply.accepted:
+            out.print(f"{approval_id}: {reply.message}")
+            return 0
+        Console(stderr=True).print(f"refused: {reply.message}", markup=False)
+        return 1
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@app.command()
+def approve(approval_id: str, as_user: Annotated[str, typer.Option("--as")]) -> None:
+    """Approve a pending request as USER (checked like any other channel)."""
+    _decide(approval_id, as_user, DecisionKind.APPROVE)
+
+
+@app.command()
+def deny(approval_id: str, as_user: Annotated[str, typer.Option("--as")]) -> None:
+    """Deny a pending request as USER."""
+    _decide(approval_id, as_user, DecisionKind.DENY)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["Path", "app", "main"]

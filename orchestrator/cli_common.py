@@ -1,0 +1,62 @@
+"""What the CLI commands share: settings that fail cleanly, and the clients they open."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from orchestrator import composition
+from orchestrator.approvals.service import ApprovalService
+from orchestrator.settings import ConfigError, GarrisonSettings, load_settings
+from orchestrator.store.repository import Store
+
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> GarrisonSettings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        fail(str(error))
+
+
+@asynccontextmanager
+async def open_store(settings: GarrisonSettings) -> AsyncIterator[Store]:
+    store = await composition.open_store(settings)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def approval_service(settings: GarrisonSettings) -> AsyncIterator[ApprovalService]:
+    """The approval service against the running system: the configured cluster, or the embedded
+    server a `garrison worker` (or simulation) started; never a new server just to decide."""
+    from orchestrator.approvals.directory import ApproverDirectory, DirectoryError
+    from orchestrator.temporal.client import connect
+    from orchestrator.temporal.embedded import running_address
+
+    if settings.approvers_file is None:
+        fail("no approver directory: set GARRISON_APPROVERS_FILE to a YAML file of approver groups")
+    try:
+        directory = ApproverDirectory.load(settings.approvers_file)
+    except DirectoryError as error:
+        fail(str(error))
+    address = settings.temporal.address or await running_address(settings)
+    if address is None:
+        fail(
+            "no running Garrison found: start `garrison worker` (or set GARRISON_TEMPORAL_ADDRESS)"
+        )
+    client = await connect(settings.temporal, address)
+    async with open_store(settings) as store:
+        yield ApprovalService(client, store, directory, settings.agent_identity)

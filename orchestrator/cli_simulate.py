@@ -1,0 +1,158 @@
+"""`garrison simulate`: replay recorded incidents through the real pipeline and score the run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestrator.cli_common import err, fail, settings_or_exit
+
+out = Console()
+
+
+def simulate(
+    paths: Annotated[list[Path], typer.Argument(help="Incident folders, or folders of them.")],
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Write the scorecard as JSON here.")
+    ] = None,
+    analyst: Annotated[
+        str | None,
+        typer.Option(help="Override every incident's analyst: oracle|approve_all|deny_all|absent."),
+    ] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option("--fail-under", help="METRIC=VALUE: exit 1 when METRIC is below VALUE."),
+    ] = None,
+    fail_over: Annotated[
+        list[str] | None,
+        typer.Option("--fail-over", help="METRIC=VALUE: exit 1 when METRIC is above VALUE."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=32)] = 4,
+) -> None:
+    """Replay recorded incidents end to end on the embedded Temporal and print the scorecard."""
+    from simulations.loader import load_all
+    from simulations.runner import SimulationOptions, run_simulation
+    from simulations.spec import AnalystPolicy
+
+    policy = None
+    if analyst is not None:
+        try:
+            policy = AnalystPolicy(analyst)
+        except ValueError:
+            fail(f"--analyst must be one of {', '.join(p.value for p in AnalystPolicy)}")
+    gates = _thresholds(fail_under or [], "--fail-under") + _thresholds(
+        fail_over or [], "--fail-over"
+    )
+    loaded = load_all(paths)
+    if loaded.problems:
+        for problem in loaded.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        raise typer.Exit(2)
+    if not loaded.incidents:
+        fail("no recorded incidents found under " + ", ".join(str(p) for p in paths))
+    settings = settings_or_exit()
+    progress = Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+    )
+    with progress:
+        task = progress.add_task("", total=len(loaded.incidents))
+
+        def advance(outcome: object) -> None:
+            progress.update(task, advance=1, description=getattr(outcome, "recorded_id", ""))
+
+        scorecard = asyncio.run(
+            run_simulation(
+                loaded.incidents,
+                settings,
+                SimulationOptions(analyst=policy, concurrency=concurrency),
+                progress=advance,
+            )
+        )
+    report = scorecard.model_dump(mode="json", by_alias=True)
+    _print(report)
+    if report_json is not None:
+        report_json.parent.mkdir(parents=True, exist_ok=True)
+        report_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        out.print(f"report written to {report_json}")
+    broken = [g for g in gates if not g.holds(report)]
+    for gate in broken:
+        err.print(f"gate failed: {gate.describe(report)}", markup=False)
+    raise typer.Exit(1 if broken else 0)
+
+
+class _Gate:
+    def __init__(self, metric: str, value: float, below: bool) -> None:
+        self.metric, self.value, self.below = metric, value, below
+
+    def holds(self, report: dict[str, object]) -> bool:
+        actual = report.get(self.metric)
+        if not isinstance(actual, int | float):
+            return False
+        return actual >= self.value if self.below else actual <= self.value
+
+    def describe(self, report: dict[str, object]) -> str:
+        sign = ">=" if self.below else "<="
+        return f"{self.metric} = {report.get(self.metric)}, wanted {sign} {self.value}"
+
+
+NUMERIC_METRICS = (
+    "verdict_accuracy",
+    "containment_precision",
+    "containment_recall",
+    "over_response",
+    "unapproved_risky_actions",
+    "approvals_requested",
+)
+
+
+def _thresholds(specs: list[str], option: str) -> list[_Gate]:
+    gates = []
+    for spec in specs:
+        metric, sep, value = spec.partition("=")
+        if not sep or metric not in NUMERIC_METRICS:
+            known = ", ".join(NUMERIC_METRICS)
+            fail(f"{option} {spec!r}: expected METRIC=VALUE with METRIC in {known}")
+        try:
+            gates.append(_Gate(metric, float(value), below=option == "--fail-under"))
+        except ValueError:
+            fail(f"{option} {spec!r}: {value!r} is not a number")
+    return gates
+
+
+def _print(report: dict[str, object]) -> None:
+    table = Table(
+        "incident", "verdict", "expected", "executed actions", "denied", "approvals", "ttc s"
+    )
+    per_incident = report.get("per_incident")
+    for row in per_incident if isinstance(per_incident, list) else []:
+        executed = ", ".join(f"{a['kind']} {a['target']}" for a in row["executed_actions"]) or "-"
+        ttc = row.get("time_to_contain_s")
+        verdict = row["verdict"] or "error"
+        mark = "" if verdict == row["expected_verdict"] else " ✗"
+        table.add_row(
+            row["id"],
+            verdict + mark,
+            row["expected_verdict"],
+            executed,
+            str(len(row["denied_actions"])),
+            str(row["approvals_requested"]),
+            "-" if ttc is None else f"{ttc:.0f}",
+        )
+    out.print(table)
+    summary = Table("metric", "value", title="scorecard")
+    for key in ("incidents", "elapsed_s", *NUMERIC_METRICS, "time_to_contain_s"):
+        value = report.get(key)
+        summary.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    out.print(summary)

@@ -1,0 +1,98 @@
+"""`garrison worker`: run workers for some roles against the configured Temporal (the embedded
+dev server when none is configured: started, or reused when one is running)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from orchestrator.cli_common import fail, settings_or_exit
+
+out = Console(stderr=True)
+
+
+def worker(
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated roles to serve: triage,agents,actions.")
+    ] = "triage,agents,actions",
+    incidents: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--incidents",
+            help="Serve in-memory twins seeded from these recorded incidents.",
+        ),
+    ] = None,
+    journal_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep the twins' state in files here, shared by every worker process."),
+    ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="Twin faults for resilience tests, e.g. 'hang_after_apply=isolate_host'."
+        ),
+    ] = None,
+) -> None:
+    """Run Garrison workers until interrupted."""
+    from orchestrator.temporal.client import Role
+
+    try:
+        roles = [Role(q.strip()) for q in queues.split(",") if q.strip()]
+    except ValueError:
+        fail(f"--queues {queues!r}: roles are {', '.join(r.value for r in Role)}")
+    if not incidents:
+        fail(
+            "no backends: vendor adapters are not configured in this release; "
+            "serve recorded incidents with --incidents PATH"
+        )
+    settings = settings_or_exit()
+    asyncio.run(_serve(settings, roles, incidents, journal_dir, faults))
+
+
+async def _serve(settings, roles, incident_paths, journal_dir, fault_spec) -> None:
+    from orchestrator.approvals.notifier import LogNotifier
+    from orchestrator.composition import open_store
+    from orchestrator.store.checkpoints import langgraph_checkpointer
+    from orchestrator.temporal.client import temporal_client
+    from orchestrator.worker import WorkerDeps, build_workers
+    from simulations.loader import load_all
+    from simulations.routing import RecordedBackends
+    from tools.journal import TwinFaults
+
+    loaded = load_all(incident_paths)
+    if loaded.problems:
+        fail("; ".join(str(p) for p in loaded.problems))
+    try:
+        faults = TwinFaults.from_env_string(fault_spec) if fault_spec else None
+    except ValueError as error:
+        fail(str(error))
+    if journal_dir is not None:
+        journal_dir.mkdir(parents=True, exist_ok=True)
+    backends = RecordedBackends(loaded.incidents, journal_dir=journal_dir, faults=faults)
+    store = await open_store(settings)
+    try:
+        async with (
+            langgraph_checkpointer(settings.effective_database_url) as checkpointer,
+            temporal_client(settings) as (client, embedded),
+        ):
+            if embedded is not None and embedded.ui_url:
+                out.print(f"Temporal Web UI: {embedded.ui_url}")
+            deps = WorkerDeps(store, backends, checkpointer, LogNotifier())
+            workers = build_workers(client, settings.temporal, deps, roles)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            async with contextlib.AsyncExitStack() as stack:
+                for w in workers:
+                    await stack.enter_async_context(w)
+                out.print(f"worker ready: {', '.join(r.value for r in roles)}")
+                await stop.wait()
+    finally:
+        await store.close()

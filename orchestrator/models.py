@@ -1,0 +1,274 @@
+"""Inputs and results of the workflows, their signals, updates and queries, and the activities.
+
+One pydantic model per boundary (the SDK's pydantic data converter carries them). Payloads hold ids
+and small summaries; alerts and telemetry stay in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.models import ActionOutcome, InvestigationReport, ProposedAction, TriageResult
+from orchestrator.policy.evaluate import PolicyDecision
+from orchestrator.policy.model import PolicyDocument, TargetFacts
+from tools.actions import Action
+from tools.models import Verdict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ActivityProfile(_Model):
+    """Timeouts and retries of activities: settings, never constants in workflow code."""
+
+    start_to_close_s: float = 120.0
+    agent_start_to_close_s: float = 300.0
+    heartbeat_s: float | None = None
+    initial_retry_s: float = 1.0
+    max_attempts: int = 8
+
+
+class IncidentWorkflowInput(_Model):
+    incident_id: str
+    group_key: str
+    title: str
+    policy: PolicyDocument
+    requester: str = Field(description="identity that requests approvals: the agents' service id")
+    activity: ActivityProfile = Field(default_factory=ActivityProfile)
+    max_rounds: int = Field(default=4, ge=1, le=20)
+    task_queue_agents: str
+    task_queue_actions: str
+
+
+class AlertsAdded(_Model):
+    alert_uids: list[str] = Field(max_length=1_000)
+
+
+class DecisionKind(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class DecisionInput(_Model):
+    """One human decision, as resolved by a channel (Slack, CLI, API, simulated analyst).
+
+    `groups` are the approver groups the channel resolved for `user` from the approver
+    directory on the server side; the workflow checks them against the request's tier.
+    """
+
+    decision_id: str
+    approval_id: str
+    action_hash: str
+    user: str
+    groups: list[str]
+    decision: DecisionKind
+    channel: str
+
+
+class DecisionAck(_Model):
+    approval_id: str
+    status: str  # "recorded" (waiting for another approver), "approved", "denied"
+    approvals: int
+    required: int
+
+
+class ApprovalStage(StrEnum):
+    PRIMARY = "primary"
+    ESCALATED = "escalated"
+
+
+class PendingApprovalView(_Model):
+    approval_id: str
+    action: Action
+    action_hash: str
+    risk: int
+    required_approvers: int
+    approvers: list[str]
+    requested_at: datetime
+    deadline: datetime
+    expires_at: datetime
+    stage: ApprovalStage
+    approver_group: str
+    escalation_group: str
+
+
+class ExecutedActionView(_Model):
+    action: Action
+    risk: int
+    approved_by: list[str]
+    approval_required: bool
+    protected: bool
+    at: datetime
+    already_in_state: bool = False
+
+
+class DeniedActionView(_Model):
+    action: Action
+    risk: int
+    reason: str
+
+
+class IncidentPhase(StrEnum):
+    WAITING_FOR_ALERTS = "waiting_for_alerts"
+    TRIAGE = "triage"
+    RESPONDING = "responding"
+    AWAITING_APPROVAL = "awaiting_approval"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class IncidentStatusView(_Model):
+    incident_id: str
+    phase: IncidentPhase
+    started_at: datetime
+    verdict: Verdict | None = None
+    pending_approvals: list[PendingApprovalView] = Field(default_factory=list)
+    executed: list[ExecutedActionView] = Field(default_factory=list)
+    denied: list[DeniedActionView] = Field(default_factory=list)
+    approvals_requested: int = 0
+
+
+class IncidentResult(_Model):
+    incident_id: str
+    verdict: Verdict
+    confidence: float
+    category: str
+    started_at: datetime
+    closed_at: datetime
+    executed: list[ExecutedActionView]
+    denied: list[DeniedActionView]
+    approvals_requested: int
+    summary: str
+
+
+# ---- activities ---------------------------------------------------------------------------------
+
+
+class IncidentRef(_Model):
+    incident_id: str
+
+
+class OpenTicketInput(_Model):
+    incident_id: str
+    title: str
+
+
+class TicketRef(_Model):
+    incident_id: str
+    ticket_id: str
+
+
+class TicketNote(_Model):
+    incident_id: str
+    ticket_id: str
+    text: str
+
+
+class PlaybookStepInput(_Model):
+    incident_id: str
+    playbook_id: str
+    triage: TriageResult
+    resume: list[ActionOutcome] | None = None
+
+
+class GatedProposal(_Model):
+    proposal: ProposedAction
+    facts: TargetFacts
+
+
+class PlaybookStepResult(_Model):
+    proposals: list[GatedProposal]
+    finished: bool
+    summary: str
+    verdict: Verdict
+    confidence: float
+    report: InvestigationReport | None = None
+
+
+class PolicyRecord(_Model):
+    incident_id: str
+    action: Action
+    decision: PolicyDecision
+    facts: TargetFacts
+
+
+class ApprovalRequestInput(_Model):
+    approval_id: str
+    incident_id: str
+    action: Action
+    action_hash: str
+    decision: PolicyDecision
+    requester: str
+    approver_group: str
+    escalation_group: str
+    requested_at: datetime
+    deadline: datetime
+    expires_at: datetime
+    rationale: str
+    evidence: list[str]
+
+
+class ApprovalNotice(StrEnum):
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+
+
+class ApprovalNoticeInput(_Model):
+    approval_id: str
+    incident_id: str
+    notice: ApprovalNotice
+
+
+class ApprovalFinalInput(_Model):
+    approval_id: str
+    incident_id: str
+    status: str  # approved | denied | expired
+    decisions: list[DecisionInput]
+    at: datetime
+
+
+class ExecuteActionInput(_Model):
+    incident_id: str
+    action: Action
+    risk: int
+    approval_id: str | None = None
+    approved_by: list[str] = Field(default_factory=list)
+    policy_version: str
+
+
+class ExecutionStatus(StrEnum):
+    EXECUTED = "executed"
+    ALREADY_IN_STATE = "already_in_state"
+    FAILED = "failed"
+
+
+class ExecuteActionResult(_Model):
+    business_key: str
+    status: ExecutionStatus
+    verified: bool
+    inverse: Action | None = None
+    detail: str = ""
+
+
+class CloseIncidentInput(_Model):
+    incident_id: str
+    ticket_id: str
+    verdict: Verdict
+    confidence: float
+    summary: str
+
+
+class RollbackInput(_Model):
+    incident_id: str
+    requested_by: str
+    reason: str
+    actions_queue: str = ""
+
+
+class RollbackResult(_Model):
+    reverted: list[Action]
+    failed: list[str]

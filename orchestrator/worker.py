@@ -1,0 +1,86 @@
+"""Worker composition: which workflows and activities serve which task queue.
+
+Roles scale separately: `triage` runs the incident workflows and their bookkeeping activities,
+`agents` runs the LangGraph graphs, `actions` runs the side effects. One process may host any
+subset; any number of processes may run against one Temporal cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from orchestrator.activities.agents import AgentActivities
+from orchestrator.activities.approvals import ApprovalActivities
+from orchestrator.activities.records import RecordActivities
+from orchestrator.activities.response import ResponseActivities
+from orchestrator.approvals.notifier import ApprovalNotifier
+from orchestrator.backends import Backends
+from orchestrator.settings import TemporalSettings
+from orchestrator.store.repository import Store
+from orchestrator.temporal.client import Role, task_queue
+from orchestrator.workflows.incident import IncidentWorkflow
+from orchestrator.workflows.rollback import RollbackWorkflow
+
+ALL_ROLES: tuple[Role, ...] = (Role.TRIAGE, Role.AGENTS, Role.ACTIONS)
+
+
+@dataclass(frozen=True)
+class WorkerDeps:
+    store: Store
+    backends: Backends
+    checkpointer: BaseCheckpointSaver
+    notifier: ApprovalNotifier
+    model: BaseChatModel | None = None
+
+
+def build_workers(
+    client: Client,
+    temporal: TemporalSettings,
+    deps: WorkerDeps,
+    roles: Sequence[Role] = ALL_ROLES,
+) -> list[Worker]:
+    builders: dict[Role, Callable[[], dict[str, Any]]] = {
+        Role.TRIAGE: lambda: {
+            "workflows": [IncidentWorkflow, RollbackWorkflow],
+            "activities": _activities(
+                RecordActivities(deps.store, deps.backends),
+                ApprovalActivities(deps.store, deps.notifier),
+            ),
+        },
+        Role.AGENTS: lambda: {
+            "activities": _activities(
+                AgentActivities(deps.store, deps.backends, deps.checkpointer, deps.model)
+            ),
+        },
+        Role.ACTIONS: lambda: {
+            "activities": _activities(ResponseActivities(deps.store, deps.backends)),
+        },
+    }
+    return [
+        Worker(
+            client,
+            task_queue=task_queue(temporal, role),
+            activity_executor=ThreadPoolExecutor(4),
+            **builders[role](),
+        )
+        for role in roles
+    ]
+
+
+def _activities(*holders: object) -> list[Callable[..., Any]]:
+    """Every `@activity.defn` method of the given objects."""
+    found: list[Callable[..., Any]] = []
+    for holder in holders:
+        for name in dir(type(holder)):
+            member = getattr(holder, name)
+            if callable(member) and hasattr(member, "__temporal_activity_definition"):
+                found.append(member)
+    return found

@@ -1,0 +1,115 @@
+"""The approval gate's state inside `IncidentWorkflow`: pending requests, decision validation and
+the quorum rule. Deterministic (workflow code): no I/O, no clock other than the one passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from orchestrator.models import (
+        ApprovalStage,
+        DecisionAck,
+        DecisionInput,
+        DecisionKind,
+        PendingApprovalView,
+    )
+    from tools.actions import Action
+
+
+class DecisionRejected(Exception):
+    """A decision the gate refuses; the message says why and is shown to the decider."""
+
+
+@dataclass
+class PendingApproval:
+    approval_id: str
+    action: Action
+    action_hash: str
+    risk: int
+    required: int
+    requester: str
+    approver_group: str
+    escalation_group: str
+    requested_at: datetime
+    deadline: datetime
+    expires_at: datetime
+    stage: ApprovalStage = ApprovalStage.PRIMARY
+    decisions: list[DecisionInput] = field(default_factory=list)
+    outcome: str | None = None  # approved | denied | expired
+
+    @property
+    def approvers(self) -> list[str]:
+        return [d.user for d in self.decisions if d.decision is DecisionKind.APPROVE]
+
+    def view(self) -> PendingApprovalView:
+        return PendingApprovalView(
+            approval_id=self.approval_id,
+            action=self.action,
+            action_hash=self.action_hash,
+            risk=self.risk,
+            required_approvers=self.required,
+            approvers=self.approvers,
+            requested_at=self.requested_at,
+            deadline=self.deadline,
+            expires_at=self.expires_at,
+            stage=self.stage,
+            approver_group=self.approver_group,
+            escalation_group=self.escalation_group,
+        )
+
+
+class ApprovalGate:
+    def __init__(self, agent_identity: str) -> None:
+        self.agent_identity = agent_identity
+        self.requests: dict[str, PendingApproval] = {}
+        self.seen_decisions: set[str] = set()
+
+    def open(self, request: PendingApproval) -> None:
+        self.requests[request.approval_id] = request
+
+    def pending(self) -> list[PendingApproval]:
+        return [r for r in self.requests.values() if r.outcome is None]
+
+    def validate(self, decision: DecisionInput, now: datetime) -> PendingApproval:
+        """Raise DecisionRejected unless this decision may be applied now."""
+        request = self.requests.get(decision.approval_id)
+        if request is None:
+            raise DecisionRejected(f"unknown approval {decision.approval_id}")
+        if request.outcome is not None:
+            raise DecisionRejected(f"already decided: {request.outcome}")
+        if now >= request.expires_at:
+            raise DecisionRejected("the request has expired")
+        if decision.action_hash != request.action_hash:
+            raise DecisionRejected("the action changed since it was shown: hash mismatch")
+        user = decision.user.strip()
+        if not user:
+            raise DecisionRejected("no approver identity")
+        if user.lower() in (request.requester.lower(), self.agent_identity.lower()):
+            raise DecisionRejected(f"{user} requested this action and cannot decide it")
+        allowed = {request.approver_group}
+        if request.stage is ApprovalStage.ESCALATED:
+            allowed.add(request.escalation_group)
+        if not allowed.intersection(decision.groups):
+            raise DecisionRejected(f"{user} is not in an approver group for this request")
+        if any(d.user.lower() == user.lower() for d in request.decisions):
+            raise DecisionRejected(f"{user} has already decided this request")
+        return request
+
+    def apply(self, decision: DecisionInput, now: datetime) -> DecisionAck:
+        request = self.validate(decision, now)
+        self.seen_decisions.add(decision.decision_id)
+        request.decisions.append(decision)
+        if decision.decision is DecisionKind.DENY:
+            request.outcome = "denied"
+        elif len(request.approvers) >= request.required:
+            request.outcome = "approved"
+        return DecisionAck(
+            approval_id=request.approval_id,
+            status=request.outcome or "recorded",
+            approvals=len(request.approvers),
+            required=request.required,
+        )

@@ -1,0 +1,159 @@
+"""Replaying one recorded incident through the real IncidentWorkflow, in virtual time.
+
+The workflow runs with time skipping off while it works, so activities take their real (short)
+time; whenever it waits for a human, this driver plays the analyst's clock: it fast-forwards the
+workflow's own virtual clock to the moment the simulated analyst answers (reminders and
+escalations fire on the way), or to the request's expiry when nobody answers. Analyst latency and
+SLA timers therefore cost no wall time, and every decision goes through the same ApprovalService
+as the CLI and the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.testing import TimeSkipper
+
+from orchestrator.approvals.service import ApprovalService
+from orchestrator.backends import workflow_id
+from orchestrator.models import (
+    AlertsAdded,
+    IncidentPhase,
+    IncidentResult,
+    IncidentStatusView,
+    IncidentWorkflowInput,
+    PendingApprovalView,
+)
+from orchestrator.store.records import IncidentRecord, IncidentStatus
+from orchestrator.store.repository import Store
+from orchestrator.workflows.incident import IncidentWorkflow
+from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS, SimulatedAnalyst
+from simulations.loader import LoadedIncident
+
+POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class ReplayContext:
+    client: Client
+    skipper: TimeSkipper
+    store: Store
+    approvals: ApprovalService
+    triage_queue: str
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    recorded_id: str
+    result: IncidentResult | None
+    error: str | None
+    wall_s: float
+
+
+def alert_fingerprint(incident_id: str, uid: str) -> str:
+    return hashlib.sha256(f"{incident_id}|{uid}".encode()).hexdigest()
+
+
+async def replay_incident(
+    ctx: ReplayContext,
+    loaded: LoadedIncident,
+    incident_id: str,
+    params: IncidentWorkflowInput,
+    analyst: SimulatedAnalyst,
+) -> ReplayOutcome:
+    spec = loaded.spec
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await ctx.store.ensure_incident(
+        IncidentRecord(
+            id=incident_id,
+            group_key=params.group_key,
+            title=spec.title,
+            status=IncidentStatus.OPEN,
+            opened_at=spec.alerts[0].time,
+        )
+    )
+    for alert in spec.alerts:
+        await ctx.store.add_alert(alert, incident_id, alert_fingerprint(incident_id, alert.uid))
+    handle: WorkflowHandle[IncidentWorkflow, IncidentResult] | None = None
+    for alert in spec.alerts:
+        # signal-with-start: the first alert starts the incident, the others join it.
+        handle = await ctx.skipper.client.start_workflow(
+            IncidentWorkflow.run,
+            params,
+            id=workflow_id(incident_id),
+            task_queue=ctx.triage_queue,
+            start_signal="alerts_added",
+            start_signal_args=[AlertsAdded(alert_uids=[alert.uid])],
+        )
+    assert handle is not None
+    try:
+        result = await asyncio.wait_for(_drive(ctx, handle, analyst), timeout=ctx.timeout_s)
+    except TimeoutError:
+        await handle.terminate("simulation timeout")
+        return ReplayOutcome(spec.id, None, f"timed out after {ctx.timeout_s:.0f}s", 0.0)
+    except WorkflowFailureError as failure:
+        return ReplayOutcome(spec.id, None, f"workflow failed: {failure.cause}", 0.0)
+    return ReplayOutcome(spec.id, result, None, loop.time() - started)
+
+
+async def _drive(
+    ctx: ReplayContext,
+    handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
+    analyst: SimulatedAnalyst,
+) -> IncidentResult:
+    answered: set[str] = set()
+    while True:
+        status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
+        if status.phase is IncidentPhase.CLOSED:
+            return await handle.result()
+        waiting = [p for p in status.pending_approvals if p.approval_id not in answered]
+        if not waiting:
+            if await _finished(handle):
+                return await handle.result()
+            await asyncio.sleep(POLL_S)
+            continue
+        request = waiting[0]
+        answered.add(request.approval_id)
+        await _answer(ctx, handle, analyst, request)
+
+
+async def _finished(handle: WorkflowHandle[IncidentWorkflow, IncidentResult]) -> bool:
+    description = await handle.describe()
+    return description.close_time is not None
+
+
+async def _answer(
+    ctx: ReplayContext,
+    handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
+    analyst: SimulatedAnalyst,
+    request: PendingApprovalView,
+) -> None:
+    decision = analyst.decide(request.action)
+    answer_at = request.requested_at + timedelta(seconds=analyst.latency_s)
+    if decision is None or answer_at >= request.expires_at:
+        await _advance_to(ctx, handle, request.expires_at + timedelta(seconds=1))
+        return
+    await _advance_to(ctx, handle, answer_at)
+    deciders = (
+        PRIMARY_ANALYSTS if answer_at < request.deadline else PRIMARY_ANALYSTS + ESCALATION_ANALYSTS
+    )
+    for user in deciders[: request.required_approvers]:
+        reply = await ctx.approvals.decide(
+            request.approval_id, user, decision, channel="simulation"
+        )
+        if not reply.accepted or (reply.ack and reply.ack.status != "recorded"):
+            break
+
+
+async def _advance_to(
+    ctx: ReplayContext, handle: WorkflowHandle[IncidentWorkflow, IncidentResult], moment: datetime
+) -> None:
+    now = await ctx.skipper.get_current_time(handle)
+    if moment > now:
+        await ctx.skipper.fast_forward(handle, moment - now)

@@ -1,0 +1,155 @@
+"""The simulation composition root: replays recorded incidents through the real pipeline on the
+configured Temporal (the embedded dev server by default) and scores the run.
+
+Every incident gets its own in-memory twins seeded from its recording, an incident id unique to
+this run (so runs never share ledger keys), and its simulated analyst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from temporalio.testing import TimeSkipper, TimeSkippingConfig
+
+from orchestrator.approvals.directory import ApproverDirectory
+from orchestrator.approvals.notifier import LogNotifier
+from orchestrator.approvals.service import ApprovalService
+from orchestrator.composition import open_store
+from orchestrator.models import ActivityProfile, IncidentResult, IncidentWorkflowInput
+from orchestrator.policy.model import PolicyDocument, load_policy
+from orchestrator.settings import GarrisonSettings
+from orchestrator.store.checkpoints import langgraph_checkpointer
+from orchestrator.temporal.client import Role, task_queue, temporal_client
+from orchestrator.worker import WorkerDeps, build_workers
+from simulations.analyst import SimulatedAnalyst, directory_groups
+from simulations.loader import LoadedIncident
+from simulations.replay import ReplayContext, ReplayOutcome, replay_incident
+from simulations.routing import RecordedBackends
+from simulations.scorer import DeniedAction, ExecutedAction, IncidentRun, Scorecard, score
+from simulations.spec import AnalystPolicy, AnalystSpec
+
+SIM_PREFIX = "sim"
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    analyst: AnalystPolicy | None = None  # None: each incident's own `analyst`
+    concurrency: int = 4
+    incident_timeout_s: float = 300.0
+
+
+def _directory(policy: PolicyDocument) -> ApproverDirectory:
+    primary = {tier.approver_group for tier in policy.tiers.values()}
+    escalation = {tier.escalation_group for tier in policy.tiers.values()}
+    return ApproverDirectory(groups=directory_groups(primary, escalation))
+
+
+async def run_simulation(
+    incidents: list[LoadedIncident],
+    settings: GarrisonSettings,
+    options: SimulationOptions,
+    progress: Callable[[ReplayOutcome], None] | None = None,
+) -> Scorecard:
+    policy = load_policy(settings.policy_file)
+    run_id = uuid.uuid4().hex[:8]
+    backends = RecordedBackends(incidents)
+    ids = {loaded.spec.id: f"{SIM_PREFIX}-{run_id}--{loaded.spec.id}" for loaded in incidents}
+    started = time.perf_counter()
+    async with AsyncExitStack() as stack:
+        store = await open_store(settings)
+        stack.push_async_callback(store.close)
+        checkpointer = await stack.enter_async_context(
+            langgraph_checkpointer(settings.effective_database_url)
+        )
+        client, _embedded = await stack.enter_async_context(temporal_client(settings))
+        deps = WorkerDeps(store, backends, checkpointer, LogNotifier())
+        for worker in build_workers(client, settings.temporal, deps):
+            await stack.enter_async_context(worker)
+        skipper = TimeSkipper(client, config=TimeSkippingConfig(enabled=False))
+        ctx = ReplayContext(
+            client=client,
+            skipper=skipper,
+            store=store,
+            approvals=ApprovalService(client, store, _directory(policy), settings.agent_identity),
+            triage_queue=task_queue(settings.temporal, Role.TRIAGE),
+            timeout_s=options.incident_timeout_s,
+        )
+        gate = asyncio.Semaphore(options.concurrency)
+
+        async def one(loaded: LoadedIncident) -> ReplayOutcome:
+            async with gate:
+                incident_id = ids[loaded.spec.id]
+                spec = loaded.spec.analyst
+                if options.analyst is not None:
+                    spec = AnalystSpec(policy=options.analyst, latency_s=spec.latency_s)
+                outcome = await replay_incident(
+                    ctx,
+                    loaded,
+                    incident_id,
+                    _workflow_input(settings, policy, incident_id, loaded),
+                    SimulatedAnalyst(spec=spec, truth=loaded.spec.truth),
+                )
+                if progress is not None:
+                    progress(outcome)
+                return outcome
+
+        outcomes = await asyncio.gather(*(one(loaded) for loaded in incidents))
+    elapsed = time.perf_counter() - started
+    runs = [_to_run(outcome) for outcome in outcomes]
+    truths = {loaded.spec.id: loaded.spec.truth for loaded in incidents}
+    return score(runs, truths, threshold=policy.threshold, elapsed_s=elapsed)
+
+
+def _workflow_input(
+    settings: GarrisonSettings, policy: PolicyDocument, incident_id: str, loaded: LoadedIncident
+) -> IncidentWorkflowInput:
+    return IncidentWorkflowInput(
+        incident_id=incident_id,
+        group_key=f"{SIM_PREFIX}:{incident_id}",
+        title=loaded.spec.title,
+        policy=policy,
+        requester=settings.agent_identity,
+        activity=ActivityProfile(start_to_close_s=60, agent_start_to_close_s=120, max_attempts=3),
+        task_queue_agents=task_queue(settings.temporal, Role.AGENTS),
+        task_queue_actions=task_queue(settings.temporal, Role.ACTIONS),
+    )
+
+
+def _to_run(outcome: ReplayOutcome) -> IncidentRun:
+    result: IncidentResult | None = outcome.result
+    if result is None:
+        return IncidentRun(
+            id=outcome.recorded_id,
+            verdict=None,
+            executed_actions=[],
+            denied_actions=[],
+            approvals_requested=0,
+            elapsed_s=outcome.wall_s,
+        )
+    return IncidentRun(
+        id=outcome.recorded_id,
+        verdict=result.verdict,
+        executed_actions=[
+            ExecutedAction(
+                kind=e.action.kind,
+                target=e.action.target,
+                risk=e.risk,
+                approved_by=e.approved_by,
+                approval_required=e.approval_required,
+                protected=e.protected,
+                executed_at_s=(e.at - result.started_at).total_seconds(),
+            )
+            for e in result.executed
+        ],
+        denied_actions=[
+            DeniedAction(kind=d.action.kind, target=d.action.target, risk=d.risk, reason=d.reason)
+            for d in result.denied
+        ],
+        approvals_requested=result.approvals_requested,
+        elapsed_s=outcome.wall_s,
+    )

@@ -1,0 +1,214 @@
+"""A harness for IncidentWorkflow tests: fake activities registered under the real activity names
+(Temporal's own testing pattern), recording what the workflow asked of them, and a scripted
+playbook that proposes the actions a test chooses."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from agents.models import ActionOutcome, ProposedAction, TriageResult
+from orchestrator.models import (
+    ApprovalFinalInput,
+    ApprovalNoticeInput,
+    ApprovalRequestInput,
+    CloseIncidentInput,
+    DecisionInput,
+    DecisionKind,
+    ExecuteActionInput,
+    ExecuteActionResult,
+    ExecutionStatus,
+    GatedProposal,
+    IncidentRef,
+    IncidentResult,
+    IncidentWorkflowInput,
+    OpenTicketInput,
+    PlaybookStepInput,
+    PlaybookStepResult,
+    PolicyRecord,
+    TicketNote,
+    TicketRef,
+)
+from orchestrator.policy.model import PolicyDocument, TargetFacts, load_policy
+from orchestrator.workflows.incident import IncidentWorkflow
+from tools.actions import Action, TargetKind
+from tools.models import AssetKind, Category, Criticality, Severity, Verdict
+
+
+def facts(
+    kind: TargetKind = TargetKind.ASSET,
+    asset_kind: AssetKind | None = AssetKind.WORKSTATION,
+    criticality: Criticality | None = Criticality.MEDIUM,
+    *,
+    protected: bool = False,
+    privileged: bool = False,
+) -> TargetFacts:
+    return TargetFacts(
+        target_kind=kind,
+        asset_kind=asset_kind,
+        criticality=criticality,
+        privileged_identity=privileged,
+        protected=protected,
+        known_entity=True,
+        blast_radius=1,
+    )
+
+
+@dataclass
+class Script:
+    """What the fake playbook proposes in its first round, and what the fakes saw."""
+
+    proposals: list[tuple[Action, TargetFacts]]
+    confidence: float = 0.9
+    executed: list[ExecuteActionInput] = field(default_factory=list)
+    notices: list[ApprovalNoticeInput] = field(default_factory=list)
+    requests: list[ApprovalRequestInput] = field(default_factory=list)
+    finals: list[ApprovalFinalInput] = field(default_factory=list)
+    outcomes: list[ActionOutcome] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+    closed: list[CloseIncidentInput] = field(default_factory=list)
+
+
+class FakeActivities:
+    def __init__(self, script: Script) -> None:
+        self.script = script
+
+    @activity.defn(name="tickets.open")
+    async def open_ticket(self, request: OpenTicketInput) -> TicketRef:
+        return TicketRef(incident_id=request.incident_id, ticket_id="T-1")
+
+    @activity.defn(name="tickets.comment")
+    async def comment(self, note: TicketNote) -> None:
+        self.script.comments.append(note.text)
+
+    @activity.defn(name="agents.triage")
+    async def triage(self, ref: IncidentRef) -> TriageResult:
+        return TriageResult(
+            verdict=Verdict.MALICIOUS,
+            confidence=self.script.confidence,
+            severity=Severity.HIGH,
+            category=Category.CREDENTIAL_ACCESS,
+            playbook_id="scripted",
+        )
+
+    @activity.defn(name="playbooks.step")
+    async def step(self, request: PlaybookStepInput) -> PlaybookStepResult:
+        first = request.resume is None
+        if not first:
+            self.script.outcomes.extend(request.resume or [])
+        proposals = [
+            GatedProposal(proposal=ProposedAction(action=a, rationale="scripted"), facts=f)
+            for a, f in self.script.proposals
+        ]
+        return PlaybookStepResult(
+            proposals=proposals if first else [],
+            finished=not first,
+            summary="scripted",
+            verdict=Verdict.MALICIOUS,
+            confidence=self.script.confidence,
+        )
+
+    @activity.defn(name="audit.policy_decision")
+    async def policy_decision(self, record: PolicyRecord) -> None:
+        return None
+
+    @activity.defn(name="approvals.request")
+    async def request(self, request: ApprovalRequestInput) -> None:
+        self.script.requests.append(request)
+
+    @activity.defn(name="approvals.notify")
+    async def notify(self, notice: ApprovalNoticeInput) -> None:
+        self.script.notices.append(notice)
+
+    @activity.defn(name="approvals.finalize")
+    async def finalize(self, final: ApprovalFinalInput) -> None:
+        self.script.finals.append(final)
+
+    @activity.defn(name="response.execute")
+    async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
+        self.script.executed.append(request)
+        return ExecuteActionResult(
+            business_key=f"{request.incident_id}:{request.action.kind}:{request.action.target}",
+            status=ExecutionStatus.EXECUTED,
+            verified=True,
+            inverse=request.action.inverse(),
+        )
+
+    @activity.defn(name="incidents.close")
+    async def close(self, request: CloseIncidentInput) -> None:
+        self.script.closed.append(request)
+
+    def all(self) -> list[object]:
+        return [
+            self.open_ticket,
+            self.comment,
+            self.triage,
+            self.step,
+            self.policy_decision,
+            self.request,
+            self.notify,
+            self.finalize,
+            self.execute,
+            self.close,
+        ]
+
+
+def workflow_input(
+    incident_id: str, queue: str, policy: PolicyDocument | None = None
+) -> IncidentWorkflowInput:
+    return IncidentWorkflowInput(
+        incident_id=incident_id,
+        group_key=f"test:{incident_id}",
+        title="test incident",
+        policy=policy or load_policy(None),
+        requester="garrison-agent",
+        task_queue_agents=queue,
+        task_queue_actions=queue,
+    )
+
+
+@asynccontextmanager
+async def running_incident(
+    env: WorkflowEnvironment, script: Script
+) -> AsyncIterator[tuple[WorkflowHandle[IncidentWorkflow, IncidentResult], Client]]:
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    incident_id = f"inc-{uuid.uuid4().hex[:8]}"
+    fakes = FakeActivities(script)
+    async with Worker(
+        env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=fakes.all()
+    ):
+        handle = await env.client.start_workflow(
+            IncidentWorkflow.run,
+            workflow_input(incident_id, queue),
+            id=f"incident-{incident_id}",
+            task_queue=queue,
+            start_signal="alerts_added",
+            start_signal_args=[{"alert_uids": ["a1"]}],
+        )
+        yield handle, env.client
+
+
+def decision(
+    approval_id: str,
+    action_hash: str,
+    user: str,
+    groups: list[str],
+    kind: DecisionKind = DecisionKind.APPROVE,
+    decision_id: str | None = None,
+) -> DecisionInput:
+    return DecisionInput(
+        decision_id=decision_id or uuid.uuid4().hex,
+        approval_id=approval_id,
+        action_hash=action_hash,
+        user=user,
+        groups=groups,
+        decision=kind,
+        channel="test",
+    )
