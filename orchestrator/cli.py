@@ -42,11 +42,14 @@ def incidents_list(
         async with open_store(settings_or_exit()) as store:
             rows = await store.list_incidents(limit=limit)
         if as_json:
-            out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
+            print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
             return
-        table = Table("id", "status", "verdict", "category", "title")
+        table = Table("status", "verdict", "category", "title")
+        table.add_column("id", no_wrap=True)
         for r in rows:
-            table.add_row(r.id, r.status, r.verdict or "-", r.category or "-", r.title)
+            verdict = r.verdict.value if r.verdict else "-"
+            category = r.category.value if r.category else "-"
+            table.add_row(r.status.value, verdict, category, r.title, r.id)
         out.print(table)
 
     asyncio.run(run())
@@ -65,7 +68,7 @@ def incidents_show(incident_id: str) -> None:
             actions = await store.actions_for(incident_id)
             approvals = await store.list_approvals(incident_id=incident_id)
             audit = await store.audit_entries(incident_id=incident_id)
-        out.print(incident.model_dump(mode="json"))
+        out.print_json(incident.model_dump_json())
         out.print(f"[bold]{len(alerts)} alert(s)[/bold]")
         for a in alerts:
             out.print(f"  [{a.severity.value}] {a.title} host={a.entities.host}", markup=False)
@@ -88,6 +91,7 @@ def incidents_show(incident_id: str) -> None:
 @approvals_app.command("list")
 def approvals_list(
     show_all: Annotated[bool, typer.Option("--all", help="Include decided requests.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List approval requests (pending ones unless --all)."""
     from orchestrator.store.records import ApprovalStatus
@@ -95,16 +99,20 @@ def approvals_list(
     async def run() -> None:
         async with open_store(settings_or_exit()) as store:
             rows = await store.list_approvals(None if show_all else ApprovalStatus.PENDING)
-        table = Table("id", "incident", "action", "risk", "approvers", "status", "deadline")
+        if as_json:
+            print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+            return
+        table = Table("incident", "action", "risk", "approvers", "status", "deadline")
+        table.add_column("id", no_wrap=True)
         for r in rows:
             table.add_row(
-                r.id,
                 r.incident_id,
                 f"{r.action.kind.value} {r.action.target}",
                 str(r.risk),
                 str(r.required_approvers),
                 r.status.value,
-                r.deadline.isoformat(),
+                r.deadline.isoformat(timespec="seconds"),
+                r.id,
             )
         out.print(table)
 

@@ -14,7 +14,7 @@ from orchestrator.approvals.service import ApprovalService
 from orchestrator.settings import ConfigError, GarrisonSettings, load_settings
 from orchestrator.store.repository import Store
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one problem, one line: never wrapped
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

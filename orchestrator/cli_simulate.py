@@ -78,6 +78,7 @@ def simulate(
                 settings,
                 SimulationOptions(analyst=policy, concurrency=concurrency),
                 progress=advance,
+                notice=lambda text: progress.console.print(text, markup=False),
             )
         )
     report = scorecard.model_dump(mode="json", by_alias=True)

@@ -57,8 +57,7 @@ def worker(
 
 async def _serve(settings, roles, incident_paths, journal_dir, fault_spec) -> None:
     from orchestrator.approvals.notifier import LogNotifier
-    from orchestrator.composition import open_store
-    from orchestrator.store.checkpoints import langgraph_checkpointer
+    from orchestrator.composition import open_checkpointer, open_store
     from orchestrator.temporal.client import temporal_client
     from orchestrator.worker import WorkerDeps, build_workers
     from simulations.loader import load_all
@@ -78,7 +77,7 @@ async def _serve(settings, roles, incident_paths, journal_dir, fault_spec) -> No
     store = await open_store(settings)
     try:
         async with (
-            langgraph_checkpointer(settings.effective_database_url) as checkpointer,
+            open_checkpointer(settings) as checkpointer,
             temporal_client(settings) as (client, embedded),
         ):
             if embedded is not None and embedded.ui_url:

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import Enum
+from types import ModuleType
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from pydantic import BaseModel
+
+import agents.models
+import tools.actions
+import tools.models
 from orchestrator.settings import GarrisonSettings
 from orchestrator.store import AuditAnchor, Store
+from orchestrator.store.checkpoints import langgraph_checkpointer
 
 ANCHOR_FILE = "audit-anchor.jsonl"
 
@@ -13,3 +26,22 @@ async def open_store(settings: GarrisonSettings) -> Store:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     anchor = AuditAnchor(settings.data_dir / ANCHOR_FILE)
     return await Store.open(settings.effective_database_url, anchor=anchor)
+
+
+def _own_types(*modules: ModuleType) -> list[type]:
+    return [
+        member
+        for module in modules
+        for _, member in inspect.getmembers(module, inspect.isclass)
+        if member.__module__ == module.__name__ and issubclass(member, BaseModel | Enum)
+    ]
+
+
+# What playbook graph state holds: the domain vocabulary, the actions and the agents' results.
+CHECKPOINT_TYPES: list[type] = _own_types(tools.models, tools.actions, agents.models)
+
+
+@asynccontextmanager
+async def open_checkpointer(settings: GarrisonSettings) -> AsyncIterator[BaseCheckpointSaver[str]]:
+    async with langgraph_checkpointer(settings.effective_database_url, CHECKPOINT_TYPES) as saver:
+        yield saver

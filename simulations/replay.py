@@ -69,6 +69,23 @@ async def replay_incident(
     spec = loaded.spec
     loop = asyncio.get_running_loop()
     started = loop.time()
+    handle = await start_incident(ctx, loaded, incident_id, params)
+    try:
+        result = await asyncio.wait_for(_drive(ctx, handle, analyst), timeout=ctx.timeout_s)
+    except TimeoutError:
+        await handle.terminate("simulation timeout")
+        return ReplayOutcome(spec.id, None, f"timed out after {ctx.timeout_s:.0f}s", 0.0)
+    except WorkflowFailureError as failure:
+        return ReplayOutcome(spec.id, None, f"workflow failed: {failure.cause}", 0.0)
+    return ReplayOutcome(spec.id, result, None, loop.time() - started)
+
+
+async def start_incident(
+    ctx: ReplayContext, loaded: LoadedIncident, incident_id: str, params: IncidentWorkflowInput
+) -> WorkflowHandle[IncidentWorkflow, IncidentResult]:
+    """Store the incident and its alerts, then signal-with-start its workflow once per alert, in
+    arrival order, as ingestion does."""
+    spec = loaded.spec
     await ctx.store.ensure_incident(
         IncidentRecord(
             id=incident_id,
@@ -92,14 +109,7 @@ async def replay_incident(
             start_signal_args=[AlertsAdded(alert_uids=[alert.uid])],
         )
     assert handle is not None
-    try:
-        result = await asyncio.wait_for(_drive(ctx, handle, analyst), timeout=ctx.timeout_s)
-    except TimeoutError:
-        await handle.terminate("simulation timeout")
-        return ReplayOutcome(spec.id, None, f"timed out after {ctx.timeout_s:.0f}s", 0.0)
-    except WorkflowFailureError as failure:
-        return ReplayOutcome(spec.id, None, f"workflow failed: {failure.cause}", 0.0)
-    return ReplayOutcome(spec.id, result, None, loop.time() - started)
+    return handle
 
 
 async def _drive(

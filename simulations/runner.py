@@ -19,11 +19,10 @@ from temporalio.testing import TimeSkipper, TimeSkippingConfig
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.approvals.notifier import LogNotifier
 from orchestrator.approvals.service import ApprovalService
-from orchestrator.composition import open_store
+from orchestrator.composition import open_checkpointer, open_store
 from orchestrator.models import ActivityProfile, IncidentResult, IncidentWorkflowInput
 from orchestrator.policy.model import PolicyDocument, load_policy
 from orchestrator.settings import GarrisonSettings
-from orchestrator.store.checkpoints import langgraph_checkpointer
 from orchestrator.temporal.client import Role, task_queue, temporal_client
 from orchestrator.worker import WorkerDeps, build_workers
 from simulations.analyst import SimulatedAnalyst, directory_groups
@@ -54,6 +53,7 @@ async def run_simulation(
     settings: GarrisonSettings,
     options: SimulationOptions,
     progress: Callable[[ReplayOutcome], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> Scorecard:
     policy = load_policy(settings.policy_file)
     run_id = uuid.uuid4().hex[:8]
@@ -63,10 +63,10 @@ async def run_simulation(
     async with AsyncExitStack() as stack:
         store = await open_store(settings)
         stack.push_async_callback(store.close)
-        checkpointer = await stack.enter_async_context(
-            langgraph_checkpointer(settings.effective_database_url)
-        )
-        client, _embedded = await stack.enter_async_context(temporal_client(settings))
+        checkpointer = await stack.enter_async_context(open_checkpointer(settings))
+        client, embedded = await stack.enter_async_context(temporal_client(settings))
+        if notice is not None and embedded is not None and embedded.ui_url:
+            notice(f"Temporal Web UI: {embedded.ui_url} (the embedded dev server)")
         deps = WorkerDeps(store, backends, checkpointer, LogNotifier())
         for worker in build_workers(client, settings.temporal, deps):
             await stack.enter_async_context(worker)

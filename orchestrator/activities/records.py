@@ -54,6 +54,7 @@ class RecordActivities:
     async def comment(self, note: TicketNote) -> None:
         ticketing = self.backends.response_tools(note.incident_id).ticketing
         await vendor_call(ticketing.comment(note.ticket_id, note.text))
+        await self._audit("ticket.commented", note.incident_id, note.ticket_id)
 
     @activity.defn(name="incidents.close")
     async def close(self, request: CloseIncidentInput) -> None:

@@ -44,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         PlaybookStepInput,
         PlaybookStepResult,
         PolicyRecord,
+        RollbackInput,
+        RollbackResult,
         TicketNote,
         TicketRef,
     )
@@ -144,6 +146,8 @@ class IncidentWorkflow:
             outcomes = [await self._handle(ticket, p, step.confidence) for p in step.proposals]
             step = await self._playbook_step(triage, resume=outcomes)
         self.verdict = step.verdict
+        if step.verdict is Verdict.BENIGN and self.executed:
+            await self._roll_back(ticket, "the investigation concluded benign: a false positive")
 
         self.phase = IncidentPhase.CLOSING
         await self._activity(
@@ -365,6 +369,21 @@ class IncidentWorkflow:
         except TimeoutError:
             return request.outcome is not None
         return True
+
+    async def _roll_back(self, ticket: TicketRef, reason: str) -> None:
+        """Compensate: run the recorded inverses of what this incident executed, newest first."""
+        result = await self._activity(
+            "response.rollback",
+            RollbackInput(
+                incident_id=self.params.incident_id,
+                requested_by=self.params.requester,
+                reason=reason,
+            ),
+            RollbackResult,
+            queue=self.params.task_queue_actions,
+        )
+        reverted = ", ".join(f"{a.kind.value} {a.target}" for a in result.reverted) or "nothing"
+        await self._note(ticket, f"Rollback ({reason}): {reverted}; failed: {result.failed or '-'}")
 
     async def _note(self, ticket: TicketRef, text: str) -> None:
         await self._activity(
