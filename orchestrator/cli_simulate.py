@@ -133,27 +133,31 @@ def _thresholds(specs: list[str], option: str) -> list[_Gate]:
 
 
 def _print(report: dict[str, object]) -> None:
-    table = Table(
-        "incident", "verdict", "expected", "executed actions", "denied", "approvals", "ttc s"
-    )
+    """Counts per incident: actions executed, expected ones missed, unexpected ones, approvals
+    requested, time to contain (the actions themselves are in the JSON report); then the metrics."""
+    table = Table("incident", "verdict", "acts", "miss", "extra", "appr", "ttc s", box=None)
+    for column in table.columns:
+        column.no_wrap = True
     per_incident = report.get("per_incident")
     for row in per_incident if isinstance(per_incident, list) else []:
-        executed = ", ".join(f"{a['kind']} {a['target']}" for a in row["executed_actions"]) or "-"
-        ttc = row.get("time_to_contain_s")
         verdict = row["verdict"] or "error"
-        mark = "" if verdict == row["expected_verdict"] else " ✗"
+        right = verdict == row["expected_verdict"]
+        ttc = row.get("time_to_contain_s")
         table.add_row(
             row["id"],
-            verdict + mark,
-            row["expected_verdict"],
-            executed,
-            str(len(row["denied_actions"])),
+            verdict if right else f"{verdict} (expected {row['expected_verdict']})",
+            str(len(row["executed_actions"])),
+            str(len(row.get("missed_actions", []))),
+            str(len(row.get("unexpected_actions", []))),
             str(row["approvals_requested"]),
             "-" if ttc is None else f"{ttc:.0f}",
         )
     out.print(table)
     summary = Table("metric", "value", title="scorecard")
-    for key in ("incidents", "elapsed_s", *NUMERIC_METRICS, "time_to_contain_s"):
+    for key in ("incidents", "elapsed_s", "incidents_per_s", *NUMERIC_METRICS):
         value = report.get(key)
         summary.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    ttc = report.get("time_to_contain_s")
+    if isinstance(ttc, dict):
+        summary.add_row("time_to_contain_s", f"median {ttc.get('median')}, p90 {ttc.get('p90')}")
     out.print(summary)

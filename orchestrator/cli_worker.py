@@ -12,7 +12,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from orchestrator.backends import Backends
 from orchestrator.cli_common import fail, settings_or_exit
+from orchestrator.settings import GarrisonSettings
+from orchestrator.temporal.client import Role
 
 out = Console(stderr=True)
 
@@ -40,8 +43,6 @@ def worker(
     ] = None,
 ) -> None:
     """Run Garrison workers until interrupted."""
-    from orchestrator.temporal.client import Role
-
     try:
         roles = [Role(q.strip()) for q in queues.split(",") if q.strip()]
     except ValueError:
@@ -52,14 +53,13 @@ def worker(
             "serve recorded incidents with --incidents PATH"
         )
     settings = settings_or_exit()
-    asyncio.run(_serve(settings, roles, incidents, journal_dir, faults))
+    asyncio.run(_serve(settings, roles, _recorded_backends(incidents, journal_dir, faults)))
 
 
-async def _serve(settings, roles, incident_paths, journal_dir, fault_spec) -> None:
-    from orchestrator.approvals.notifier import LogNotifier
-    from orchestrator.composition import open_checkpointer, open_store
-    from orchestrator.temporal.client import temporal_client
-    from orchestrator.worker import WorkerDeps, build_workers
+def _recorded_backends(
+    incident_paths: list[Path], journal_dir: Path | None, fault_spec: str | None
+) -> Backends:
+    """The in-memory twins of recorded incidents (a composition root may import simulations)."""
     from simulations.loader import load_all
     from simulations.routing import RecordedBackends
     from tools.journal import TwinFaults
@@ -73,7 +73,15 @@ async def _serve(settings, roles, incident_paths, journal_dir, fault_spec) -> No
         fail(str(error))
     if journal_dir is not None:
         journal_dir.mkdir(parents=True, exist_ok=True)
-    backends = RecordedBackends(loaded.incidents, journal_dir=journal_dir, faults=faults)
+    return RecordedBackends(loaded.incidents, journal_dir=journal_dir, faults=faults)
+
+
+async def _serve(settings: GarrisonSettings, roles: list[Role], backends: Backends) -> None:
+    from orchestrator.approvals.notifier import LogNotifier
+    from orchestrator.composition import open_checkpointer, open_store
+    from orchestrator.temporal.client import temporal_client
+    from orchestrator.worker import WorkerDeps, build_workers
+
     store = await open_store(settings)
     try:
         async with (

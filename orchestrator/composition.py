@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import Enum
@@ -11,9 +13,9 @@ from types import ModuleType
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel
 
-import agents.models
-import tools.actions
-import tools.models
+import agents
+import playbooks
+import tools
 from orchestrator.settings import GarrisonSettings
 from orchestrator.store import AuditAnchor, Store
 from orchestrator.store.checkpoints import langgraph_checkpointer
@@ -28,17 +30,22 @@ async def open_store(settings: GarrisonSettings) -> Store:
     return await Store.open(settings.effective_database_url, anchor=anchor)
 
 
-def _own_types(*modules: ModuleType) -> list[type]:
-    return [
-        member
-        for module in modules
-        for _, member in inspect.getmembers(module, inspect.isclass)
-        if member.__module__ == module.__name__ and issubclass(member, BaseModel | Enum)
-    ]
+def _own_types(*packages: ModuleType) -> list[type]:
+    """The pydantic models and enums defined in these packages: what graph state may hold. Only
+    checkpoints made of these (and LangGraph's own safe types) are deserialised."""
+    found: list[type] = []
+    for package in packages:
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+            module = importlib.import_module(info.name)
+            found += [
+                member
+                for _, member in inspect.getmembers(module, inspect.isclass)
+                if member.__module__ == module.__name__ and issubclass(member, BaseModel | Enum)
+            ]
+    return found
 
 
-# What playbook graph state holds: the domain vocabulary, the actions and the agents' results.
-CHECKPOINT_TYPES: list[type] = _own_types(tools.models, tools.actions, agents.models)
+CHECKPOINT_TYPES: list[type] = _own_types(tools, agents, playbooks)
 
 
 @asynccontextmanager
