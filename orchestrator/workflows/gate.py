@@ -4,20 +4,26 @@ the quorum rule. Deterministic (workflow code): no I/O, no clock other than the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from agents.models import ProposedAction
     from orchestrator.models import (
+        ApprovalNotice,
+        ApprovalRequestInput,
         ApprovalStage,
         DecisionAck,
         DecisionInput,
         DecisionKind,
         PendingApprovalView,
     )
-    from tools.actions import Action
+    from orchestrator.policy.evaluate import PolicyDecision
+    from orchestrator.policy.model import Tier
+    from tools.actions import Action, action_hash
 
 
 class DecisionRejected(Exception):
@@ -44,6 +50,25 @@ class PendingApproval:
     @property
     def approvers(self) -> list[str]:
         return [d.user for d in self.decisions if d.decision is DecisionKind.APPROVE]
+
+    def request_input(
+        self, incident_id: str, decision: PolicyDecision, proposal: ProposedAction
+    ) -> ApprovalRequestInput:
+        return ApprovalRequestInput(
+            approval_id=self.approval_id,
+            incident_id=incident_id,
+            action=self.action,
+            action_hash=self.action_hash,
+            decision=decision,
+            requester=self.requester,
+            approver_group=self.approver_group,
+            escalation_group=self.escalation_group,
+            requested_at=self.requested_at,
+            deadline=self.deadline,
+            expires_at=self.expires_at,
+            rationale=proposal.rationale,
+            evidence=proposal.evidence,
+        )
 
     def view(self) -> PendingApprovalView:
         return PendingApprovalView(
@@ -113,3 +138,62 @@ class ApprovalGate:
             approvals=len(request.approvers),
             required=request.required,
         )
+
+
+def new_request(
+    incident_id: str,
+    action: Action,
+    decision: PolicyDecision,
+    tier: Tier,
+    *,
+    requester: str,
+    now: datetime,
+) -> PendingApproval:
+    """A request bound to the hash of incident, action, target, parameters and policy version."""
+    digest = action_hash(incident_id, action, decision.policy_version)
+    return PendingApproval(
+        approval_id=f"apr-{digest[:16]}",
+        action=action,
+        action_hash=digest,
+        risk=decision.risk,
+        required=max(1, decision.required_approvers),
+        requester=requester,
+        approver_group=tier.approver_group,
+        escalation_group=tier.escalation_group,
+        requested_at=now,
+        deadline=now + timedelta(seconds=tier.sla_s),
+        expires_at=now + timedelta(seconds=tier.sla_s + tier.escalation_wait_s),
+    )
+
+
+async def wait_for_decision(
+    request: PendingApproval,
+    tier: Tier,
+    notify: Callable[[ApprovalNotice], Awaitable[None]],
+) -> None:
+    """Wait under the tier's timers: a reminder, then at the deadline an escalation (the
+    escalation group may decide too), then expiry: the default-safe outcome, a deny."""
+    waits = (
+        (tier.reminder_after_s, ApprovalNotice.REMINDER),
+        (tier.sla_s - tier.reminder_after_s, ApprovalNotice.ESCALATION),
+        (tier.escalation_wait_s, None),
+    )
+    for wait_s, notice in waits:
+        if await _decided_within(request, wait_s):
+            return
+        if notice is None:
+            request.outcome = "expired"
+            return
+        if notice is ApprovalNotice.ESCALATION:
+            request.stage = ApprovalStage.ESCALATED
+        await notify(notice)
+
+
+async def _decided_within(request: PendingApproval, seconds: float) -> bool:
+    try:
+        await workflow.wait_condition(
+            lambda: request.outcome is not None, timeout=timedelta(seconds=seconds)
+        )
+    except TimeoutError:
+        return request.outcome is not None
+    return True

@@ -10,11 +10,9 @@ wait for alerts -> open ticket -> triage -> (playbook step -> gate -> execute)* 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -24,8 +22,6 @@ with workflow.unsafe.imports_passed_through():
         ApprovalFinalInput,
         ApprovalNotice,
         ApprovalNoticeInput,
-        ApprovalRequestInput,
-        ApprovalStage,
         CloseIncidentInput,
         DecisionAck,
         DecisionInput,
@@ -51,13 +47,18 @@ with workflow.unsafe.imports_passed_through():
     )
     from orchestrator.policy.evaluate import DecisionOutcome, PolicyDecision, evaluate
     from orchestrator.policy.model import TierName
-    from orchestrator.workflows.gate import ApprovalGate, DecisionRejected, PendingApproval
-    from tools.actions import Action, ActionKind, action_hash
+    from orchestrator.workflows.calls import call_activity
+    from orchestrator.workflows.gate import (
+        ApprovalGate,
+        DecisionRejected,
+        PendingApproval,
+        new_request,
+        wait_for_decision,
+    )
+    from tools.actions import Action, ActionKind
     from tools.models import Verdict
 
 _T = TypeVar("_T")
-
-NON_RETRYABLE = ["PermanentToolError", "AuthError", "NotFoundError", "ValidationError"]
 
 
 @workflow.defn(name="IncidentWorkflow")
@@ -285,59 +286,27 @@ class IncidentWorkflow:
     async def _request_approval(
         self, gated: GatedProposal, decision: PolicyDecision
     ) -> PendingApproval:
+        """Ask humans, then wait: reminder, escalation, and the default-safe expiry."""
         policy = self.params.policy
         tier = policy.tiers[decision.tier or TierName.STANDARD]
-        action = gated.proposal.action
-        now = workflow.now()
-        digest = action_hash(self.params.incident_id, action, policy.version)
-        request = PendingApproval(
-            approval_id=f"apr-{digest[:16]}",
-            action=action,
-            action_hash=digest,
-            risk=decision.risk,
-            required=max(1, decision.required_approvers),
+        request = new_request(
+            self.params.incident_id,
+            gated.proposal.action,
+            decision,
+            tier,
             requester=self.params.requester,
-            approver_group=tier.approver_group,
-            escalation_group=tier.escalation_group,
-            requested_at=now,
-            deadline=now + timedelta(seconds=tier.sla_s),
-            expires_at=now + timedelta(seconds=tier.sla_s + tier.escalation_wait_s),
+            now=workflow.now(),
         )
         self.gate.open(request)
         self.approvals_requested += 1
         await self._activity(
             "approvals.request",
-            ApprovalRequestInput(
-                approval_id=request.approval_id,
-                incident_id=self.params.incident_id,
-                action=action,
-                action_hash=digest,
-                decision=decision,
-                requester=request.requester,
-                approver_group=request.approver_group,
-                escalation_group=request.escalation_group,
-                requested_at=request.requested_at,
-                deadline=request.deadline,
-                expires_at=request.expires_at,
-                rationale=gated.proposal.rationale,
-                evidence=gated.proposal.evidence,
-            ),
+            request.request_input(self.params.incident_id, decision, gated.proposal),
             type(None),
         )
         self.phase = IncidentPhase.AWAITING_APPROVAL
-        waits = (
-            (tier.reminder_after_s, ApprovalNotice.REMINDER),
-            (tier.sla_s - tier.reminder_after_s, ApprovalNotice.ESCALATION),
-            (tier.escalation_wait_s, None),
-        )
-        for wait_s, notice in waits:
-            if await self._decided_within(request, wait_s):
-                break
-            if notice is None:
-                request.outcome = "expired"
-                break
-            if notice is ApprovalNotice.ESCALATION:
-                request.stage = ApprovalStage.ESCALATED
+
+        async def notify(notice: ApprovalNotice) -> None:
             await self._activity(
                 "approvals.notify",
                 ApprovalNoticeInput(
@@ -347,6 +316,8 @@ class IncidentWorkflow:
                 ),
                 type(None),
             )
+
+        await wait_for_decision(request, tier, notify)
         self.phase = IncidentPhase.RESPONDING
         await self._activity(
             "approvals.finalize",
@@ -360,15 +331,6 @@ class IncidentWorkflow:
             type(None),
         )
         return request
-
-    async def _decided_within(self, request: PendingApproval, seconds: float) -> bool:
-        try:
-            await workflow.wait_condition(
-                lambda: request.outcome is not None, timeout=timedelta(seconds=seconds)
-            )
-        except TimeoutError:
-            return request.outcome is not None
-        return True
 
     async def _roll_back(self, ticket: TicketRef, reason: str) -> None:
         """Compensate: run the recorded inverses of what this incident executed, newest first."""
@@ -401,22 +363,8 @@ class IncidentWorkflow:
         queue: str | None = None,
         agent: bool = False,
     ) -> _T:
-        profile = self.params.activity
-        timeout = profile.agent_start_to_close_s if agent else profile.start_to_close_s
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            task_queue=queue or workflow.info().task_queue,
-            start_to_close_timeout=timedelta(seconds=timeout),
-            heartbeat_timeout=(
-                timedelta(seconds=profile.heartbeat_s) if profile.heartbeat_s else None
-            ),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=profile.initial_retry_s),
-                maximum_attempts=profile.max_attempts,
-                non_retryable_error_types=NON_RETRYABLE,
-            ),
+        return await call_activity(
+            self.params.activity, name, arg, result_type, queue=queue, agent=agent
         )
 
 

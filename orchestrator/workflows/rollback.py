@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.models import RollbackInput, RollbackResult
+    from orchestrator.workflows.calls import NON_RETRYABLE
 
 
 @workflow.defn(name="RollbackWorkflow")
@@ -22,8 +23,5 @@ class RollbackWorkflow:
             result_type=RollbackResult,
             task_queue=request.actions_queue or workflow.info().task_queue,
             start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RetryPolicy(
-                maximum_attempts=8,
-                non_retryable_error_types=["PermanentToolError", "AuthError", "NotFoundError"],
-            ),
+            retry_policy=RetryPolicy(maximum_attempts=8, non_retryable_error_types=NON_RETRYABLE),
         )
