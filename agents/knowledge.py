@@ -312,6 +312,51 @@ SYSTEM_ACCOUNTS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
+# Services every host of an estate uses (DNS, Kerberos, LDAP, global catalog, NTP, DHCP): an
+# address reached on these is the estate's infrastructure (a DNS server, a domain controller), not
+# an attacker endpoint, whoever reaches it.
+INFRASTRUCTURE_PORTS: frozenset[int] = frozenset({53, 67, 88, 123, 389, 464, 636, 3268, 3269})
+# Remote execution transports: SMB/RPC service creation, WinRM, RDP.
+LATERAL_PORTS: frozenset[int] = frozenset({135, 139, 445, 3389, 5985, 5986})
+# Techniques that mean "code was started on this host from another one".
+REMOTE_EXECUTION_TECHNIQUES: tuple[str, ...] = ("T1021", "T1569", "T1047", "T1570", "T1543.003")
+# Folders any user can write to: executables there are downloads and drops, not installed software.
+USER_WRITABLE_DIRS: tuple[str, ...] = (
+    "\\users\\", "\\temp\\", "\\programdata\\", "\\appdata\\", "\\perflogs\\",
+)  # fmt: skip
+# Autostart locations: a value written under one of these keys runs at boot or logon.
+AUTOSTART_KEYS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"\\currentversion\\(run|runonce|runonceex|runservices|runservicesonce)\\", re.I),
+    re.compile(r"\\currentversion\\policies\\explorer\\run\\", re.I),
+    re.compile(r"\\currentversion\\winlogon\\(userinit|shell|notify)", re.I),
+    re.compile(r"\\currentcontrolset\\services\\[^\\]+\\imagepath$", re.I),
+    re.compile(r"\\currentversion\\image file execution options\\[^\\]+\\debugger$", re.I),
+)
+# Autostart folders: a file created in one of these runs at logon.
+AUTOSTART_DIRS: tuple[str, ...] = (
+    "\\start menu\\programs\\startup\\", "\\windows\\system32\\tasks\\",
+)  # fmt: skip
+
+
+def is_autostart_key(key: str) -> bool:
+    return any(p.search(key) for p in AUTOSTART_KEYS)
+
+
+def is_autostart_file(path: str) -> bool:
+    lowered = path.lower()
+    return any(d in lowered for d in AUTOSTART_DIRS)
+
+
+def in_user_writable_dir(path: str | None) -> bool:
+    lowered = (path or "").lower()
+    return any(d in lowered for d in USER_WRITABLE_DIRS)
+
+
+def is_remote_execution(technique: str) -> bool:
+    key = technique.strip().upper()
+    return any(key == t or key.startswith(t + ".") for t in REMOTE_EXECUTION_TECHNIQUES)
+
+
 # Every intrusion executes something: execution is the tactic of last resort when naming one.
 TACTIC_DISCOUNT: dict[Category, float] = {Category.EXECUTION: 0.5, Category.DEFENSE_EVASION: 0.7}
 

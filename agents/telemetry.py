@@ -13,18 +13,20 @@ from datetime import datetime, timedelta
 
 from agents.entities import is_routable_peer
 from agents.knowledge import (
+    INFRASTRUCTURE_PORTS,
     MAINTENANCE_PROCESSES,
     SHELLS,
     SUSPICIOUS_PARENTS,
     cmdline_indicators,
     image_name,
+    in_user_writable_dir,
     is_management_agent,
     is_system_account,
 )
 from tools.edr.base import EdrReader
 from tools.errors import ToolError
 from tools.models import in_networks
-from tools.results import LogonEvent, NetworkConnection, ProcessEvent
+from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
 
 WINDOW = timedelta(minutes=10)
 REMOTE_LOGON_TYPES = frozenset({3, 10})
@@ -36,6 +38,8 @@ class HostTelemetry:
     processes: list[ProcessEvent] = field(default_factory=list)
     connections: list[NetworkConnection] = field(default_factory=list)
     logons: list[LogonEvent] = field(default_factory=list)
+    registry: list[RegistryEvent] = field(default_factory=list)
+    files: list[FileEvent] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
 
     def process(self, pid: int | None) -> ProcessEvent | None:
@@ -49,9 +53,36 @@ class HostTelemetry:
     def connections_of(self, pid: int) -> list[NetworkConnection]:
         return [c for c in self.connections if c.pid == pid]
 
+    def ancestors(self, pid: int, limit: int = 8) -> list[ProcessEvent]:
+        """Parent, grandparent... as far as the recording shows them (pids may be reused, so
+        the walk stops at a cycle)."""
+        chain: list[ProcessEvent] = []
+        seen = {pid}
+        current = self.process(pid)
+        while current is not None and len(chain) < limit:
+            parent = self.process(current.parent_pid)
+            if parent is None or parent.pid in seen:
+                break
+            seen.add(parent.pid or 0)
+            chain.append(parent)
+            current = parent
+        return chain
+
+    def infrastructure(self) -> set[str]:
+        """Addresses this host reaches for DNS, Kerberos, LDAP or time: the estate's servers."""
+        return {
+            c.dst_ip for c in self.connections if c.dst_ip and c.dst_port in INFRASTRUCTURE_PORTS
+        }
+
 
 async def read_host(
-    edr: EdrReader, host: str, start: datetime, end: datetime, *, logons: bool = True
+    edr: EdrReader,
+    host: str,
+    start: datetime,
+    end: datetime,
+    *,
+    logons: bool = True,
+    writes: bool = False,
 ) -> HostTelemetry:
     telemetry = HostTelemetry(host=host)
     lo, hi = start - WINDOW, end + WINDOW
@@ -68,6 +99,15 @@ async def read_host(
             telemetry.logons = await edr.logons(host, lo, hi)
         except ToolError as error:
             telemetry.gaps.append(f"logons on {host} unavailable ({type(error).__name__})")
+    if writes:
+        try:
+            telemetry.registry = await edr.registry_events(host, lo, hi)
+        except ToolError as error:
+            telemetry.gaps.append(f"registry writes on {host} unavailable ({type(error).__name__})")
+        try:
+            telemetry.files = await edr.file_events(host, lo, hi)
+        except ToolError as error:
+            telemetry.gaps.append(f"file writes on {host} unavailable ({type(error).__name__})")
     return telemetry
 
 
@@ -106,8 +146,22 @@ def judge_process(
                 break
         peers = {c.dst_ip for c in telemetry.connections_of(proc.pid) if c.dst_ip}
         outside = sorted(ip for ip in peers if ip and external(ip, internal_networks))
+        infrastructure = telemetry.infrastructure()
+        dropped = sorted(
+            c.dst_ip
+            for c in telemetry.connections_of(proc.pid)
+            if c.dst_ip
+            and is_routable_peer(c.dst_ip)
+            and c.dst_port not in INFRASTRUCTURE_PORTS
+            and c.dst_ip not in infrastructure
+        )
         if outside and name not in MAINTENANCE_PROCESSES:
             signals.append(Signal(2.0, f"{where} {name} connected out to {', '.join(outside[:3])}"))
+        elif dropped and in_user_writable_dir(proc.image) and name not in MAINTENANCE_PROCESSES:
+            signals.append(
+                Signal(2.0, f"{where} {name} runs from a user-writable folder and connects to "
+                       f"{', '.join(sorted(set(dropped))[:3])}")
+            )  # fmt: skip
         elif peers and (name in SHELLS or parent in SUSPICIOUS_PARENTS):
             inside = sorted(ip for ip in peers if ip and is_routable_peer(ip))
             if inside:

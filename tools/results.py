@@ -53,6 +53,30 @@ class LogonEvent(Frozen):
     success: bool = True
 
 
+class RegistryEvent(Frozen):
+    """A registry value written or a key created/deleted (Sysmon 12/13/14)."""
+
+    time: datetime
+    host: ShortText
+    pid: int | None = None
+    image: ShortText | None = None
+    operation: ShortText | None = None  # SetValue, CreateKey, DeleteValue, RenameKey...
+    key: ShortText  # the full value path, hives as HKLM/HKU/HKCR (`HKLM\\...\\Run\\Updater`)
+    details: LongText | None = None  # the data written, for a SetValue
+    user: ShortText | None = None
+
+
+class FileEvent(Frozen):
+    """A file created (Sysmon 11)."""
+
+    time: datetime
+    host: ShortText
+    pid: int | None = None
+    image: ShortText | None = None
+    path: ShortText
+    user: ShortText | None = None
+
+
 class ReputationVerdict(StrEnum):
     MALICIOUS = "malicious"
     SUSPICIOUS = "suspicious"

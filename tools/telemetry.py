@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tools.results import LogonEvent, NetworkConnection, ProcessEvent
+from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
 
 _SHORT = 1_024
 _LONG = 16_384
@@ -234,6 +234,66 @@ def to_logon_event(event: Mapping[str, Any]) -> LogonEvent | None:
     )
 
 
+# How Sysmon and the kernel spell hives, to the short form analysts and EDR consoles write.
+_HIVES = (
+    ("\\registry\\machine\\", "HKLM\\"),
+    ("\\registry\\user\\", "HKU\\"),
+    ("hkey_local_machine\\", "HKLM\\"),
+    ("hkey_users\\", "HKU\\"),
+    ("hkey_current_user\\", "HKCU\\"),
+    ("hkey_classes_root\\", "HKCR\\"),
+)
+
+
+def registry_path(key: str) -> str:
+    """`\\REGISTRY\\MACHINE\\SOFTWARE\\...` and `HKEY_LOCAL_MACHINE\\...` -> `HKLM\\SOFTWARE\\...`;
+    the rest of the path keeps its recorded spelling."""
+    text = key.strip()
+    lowered = text.lower()
+    for prefix, short in _HIVES:
+        if lowered.startswith(prefix):
+            return short + text[len(prefix) :]
+    return text
+
+
+def to_registry_event(event: Mapping[str, Any]) -> RegistryEvent | None:
+    """Sysmon 12 (key created/deleted), 13 (value set) and 14 (renamed), else None."""
+    flat = flatten(event)
+    if event_source(flat) != "sysmon" or event_id(flat) not in (12, 13, 14):
+        return None
+    time, host, key = event_time(flat), event_host(flat), _short(flat.get("TargetObject"))
+    if time is None or host is None or key is None:
+        return None
+    return RegistryEvent(
+        time=time,
+        host=host,
+        pid=_int(flat.get("ProcessId")),
+        image=_short(flat.get("Image")),
+        operation=_short(flat.get("EventType")),
+        key=registry_path(key),
+        details=_long(flat.get("Details")),
+        user=_short(flat.get("User")),
+    )
+
+
+def to_file_event(event: Mapping[str, Any]) -> FileEvent | None:
+    """Sysmon 11 (file created), else None."""
+    flat = flatten(event)
+    if event_source(flat) != "sysmon" or event_id(flat) != 11:
+        return None
+    time, host, path = event_time(flat), event_host(flat), _short(flat.get("TargetFilename"))
+    if time is None or host is None or path is None:
+        return None
+    return FileEvent(
+        time=time,
+        host=host,
+        pid=_int(flat.get("ProcessId")),
+        image=_short(flat.get("Image")),
+        path=path,
+        user=_short(flat.get("User")),
+    )
+
+
 @dataclass(frozen=True)
 class Telemetry:
     """A recording mapped once: what the EDR readers answer from, in time order."""
@@ -241,6 +301,8 @@ class Telemetry:
     processes: list[ProcessEvent] = field(default_factory=list)
     connections: list[NetworkConnection] = field(default_factory=list)
     logons: list[LogonEvent] = field(default_factory=list)
+    registry: list[RegistryEvent] = field(default_factory=list)
+    files: list[FileEvent] = field(default_factory=list)
 
     @classmethod
     def from_events(cls, events: Iterable[Mapping[str, Any]]) -> Telemetry:
@@ -252,6 +314,8 @@ class Telemetry:
                 process = to_process_event(event)
                 connection = None if process else to_network_connection(event)
                 logon = None if process or connection else to_logon_event(event)
+                registry = None if process or connection or logon else to_registry_event(event)
+                file = None if process or connection or logon or registry else to_file_event(event)
             except ValueError:  # a value pydantic refuses (pydantic's ValidationError included)
                 continue
             if process:
@@ -260,9 +324,15 @@ class Telemetry:
                 telemetry.connections.append(connection)
             if logon:
                 telemetry.logons.append(logon)
+            if registry:
+                telemetry.registry.append(registry)
+            if file:
+                telemetry.files.append(file)
         telemetry.processes.sort(key=lambda e: e.time)
         telemetry.connections.sort(key=lambda e: e.time)
         telemetry.logons.sort(key=lambda e: e.time)
+        telemetry.registry.sort(key=lambda e: e.time)
+        telemetry.files.sort(key=lambda e: e.time)
         return telemetry
 
 

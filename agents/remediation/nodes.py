@@ -7,8 +7,11 @@ Per category, for each compromised entity:
 - lateral movement: isolate_host on source and target + disable_account (+ block_ip on sources
   outside the inventory);
 - command and control, exfiltration: block_ip/block_domain + isolate_host;
-- execution, defense evasion, persistence, impact: isolate_host + kill_process on the alerting
-  attacker processes + remove_persistence where the artefact is known;
+- execution, defense evasion, persistence, impact: isolate_host + remove_persistence where the
+  artefact is known; kill_process on the alerting attacker processes only on hosts that are not
+  being isolated (isolation already contains them and is reversible, a kill is not): a playbook
+  proposes the kills as a fallback when the isolation of their host was denied, expired or failed
+  (`fallback_kills`);
 - initial access: isolate_host + block_ip on the source;
 - discovery only, or benign: nothing.
 Only kinds in `allowed_kinds`; only targets the extractor or the investigation produced.
@@ -56,6 +59,31 @@ def persistence_artefacts(report: InvestigationReport) -> list[str]:
     return [e for f in report.findings if f.summary == PERSISTENCE_FINDING for e in f.evidence]
 
 
+def kill_candidates(triage: TriageResult, report: InvestigationReport) -> list[str]:
+    """Attacker processes that an alert named: `<asset id>:<pid>`."""
+    alerting = {p.lower() for p in triage.entities.processes}
+    return [p for p in report.malicious_processes if p.lower() in alerting]
+
+
+def fallback_kills(
+    triage: TriageResult, report: InvestigationReport, uncontained: list[str]
+) -> list[ProposedAction]:
+    """kill_process on the alerting attacker processes of hosts whose isolation did not happen."""
+    if report.verdict is Verdict.BENIGN or triage.category not in KILL_PROCESSES:
+        return []
+    hosts = {host_key(h) for h in uncontained}
+    evidence = _evidence(triage, report)
+    return [
+        ProposedAction(
+            action=parse_action(ActionKind.KILL_PROCESS.value, process),
+            rationale=f"isolation of {process.split(':', 1)[0]} did not happen: stop the process",
+            evidence=evidence,
+        )
+        for process in kill_candidates(triage, report)
+        if host_key(process.split(":", 1)[0]) in hosts
+    ][:MAX_PROPOSALS]
+
+
 def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
     triage, report = request.triage, request.report
     verdict = report.verdict
@@ -77,9 +105,13 @@ def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
         for domain in report.attacker_domains:
             wanted.append((ActionKind.BLOCK_DOMAIN, domain, f"attacker domain {domain}"))
     if category in KILL_PROCESSES:
-        alerting = {p.lower() for p in triage.entities.processes}
-        for process in report.malicious_processes:
-            if process.lower() in alerting:
+        isolating = (
+            {host_key(h) for h in hosts}
+            if ActionKind.ISOLATE_HOST in request.allowed_kinds
+            else set()
+        )
+        for process in kill_candidates(triage, report):
+            if host_key(process.split(":", 1)[0]) not in isolating:
                 wanted.append((ActionKind.KILL_PROCESS, process, "alerting attacker process"))
         for artefact in persistence_artefacts(report):
             wanted.append((ActionKind.REMOVE_PERSISTENCE, artefact, "attacker persistence"))

@@ -16,9 +16,10 @@ from collections import defaultdict
 from typing import Any
 
 from agents.deps import AgentDeps
-from agents.entities import AssetIndex, extract_entities
+from agents.entities import AssetIndex, extract_entities, is_routable_peer
 from agents.knowledge import (
     CATEGORY_PRIORITY,
+    INFRASTRUCTURE_PORTS,
     NOISY_FACTOR,
     NOISY_RULES,
     NOISY_TITLES,
@@ -42,6 +43,7 @@ SIGNIFICANT_ALERT = 2.0
 TOP_RULES = 5
 MAX_CORROBORATION = 8.0
 MAX_HOSTS = 10
+C2_CHANNEL_WEIGHT = 5.0  # as a medium alert on an application-layer C2 technique (2 + 3)
 
 
 def is_noisy(alert: Alert) -> bool:
@@ -52,11 +54,15 @@ def is_noisy(alert: Alert) -> bool:
 
 def assess_alert(alert: Alert) -> AlertAssessment:
     techniques = sorted({a.technique.strip().upper() for a in alert.attacks if a.technique})
+    # the tactic the rule declares and the one its technique belongs to: Sigma tags a Run key
+    # write "privilege-escalation" and a remote service creation "persistence", an analyst reads
+    # T1547 as persistence and T1021 as lateral movement
     tactics = sorted(
         {
             t
             for a in alert.attacks
-            if (t := (a.tactic or technique_tactic(a.technique) or "").strip().lower())
+            for t in ((a.tactic or "").strip().lower(), technique_tactic(a.technique) or "")
+            if t
         }
     )
     rule_part = SEVERITY_WEIGHT[alert.severity] + max(
@@ -76,6 +82,7 @@ def assess_alert(alert: Alert) -> AlertAssessment:
         rule=alert.rule.uid or alert.rule.name,
         host=alert.entities.host,
         score=round(rule_part + craft, 2),
+        stage_weight=round(rule_part, 2),
         noisy=noisy and craft == 0,
         tactics=tactics,
         techniques=techniques,
@@ -104,6 +111,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                 by_host[index.asset_id(alert.entities.host)].append(alert)
         notes: list[str] = []
         total = 0.0
+        stages: dict[str, float] = {}
         for host, host_alerts in list(by_host.items())[:MAX_HOSTS]:
             times = [a.time for a in host_alerts]
             telemetry = await read_host(tools.edr, host, min(times), max(times), logons=False)
@@ -111,8 +119,11 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             score, found = _corroborate_host(telemetry, host_alerts, networks)
             total += score
             notes += found
+            for tactic, weight, why in _telemetry_stages(telemetry, host_alerts, index):
+                stages[tactic] = max(stages.get(tactic, 0.0), weight)
+                notes.append(why)
         total = max(-4.0, min(MAX_CORROBORATION, total))
-        return {"corroboration": notes, "corroboration_score": total}
+        return {"corroboration": notes, "corroboration_score": total, "stages": stages}
 
     async def decide(state: TriageState) -> dict[str, Any]:
         return {"result": await _decide(state, tools)}
@@ -156,15 +167,70 @@ def _corroborate_host(
     return score, notes
 
 
-def _category(assessments: list[AlertAssessment]) -> Category:
-    """The category whose strongest alert weighs most; further alerts add a quarter each."""
-    scores: dict[Category, list[float]] = defaultdict(list)
+def _telemetry_stages(
+    telemetry: HostTelemetry, alerts: list[Alert], index: AssetIndex
+) -> list[tuple[str, float, str]]:
+    """Kill-chain stages the alerts do not name but the telemetry shows: an alerting process
+    with tradecraft of its own holding a channel to an address that is neither an inventory
+    asset nor the estate's infrastructure is a command-and-control channel."""
+    infrastructure = telemetry.infrastructure()
+    own = {ip for a in index.assets.values() for ip in a.ips}
+    found: list[tuple[str, float, str]] = []
+    pids = {a.entities.process.pid for a in alerts if a.entities.process is not None}
+    for pid in sorted(p for p in pids if p is not None):
+        record = telemetry.process(pid)
+        if record is None or sum(w for w, _ in cmdline_indicators(record.cmd_line)) < 2.0:
+            continue
+        peers = sorted(
+            {
+                c.dst_ip
+                for c in telemetry.connections_of(pid)
+                if c.dst_ip
+                and c.dst_ip not in own
+                and c.dst_ip not in infrastructure
+                and c.dst_port not in INFRASTRUCTURE_PORTS
+                and is_routable_peer(c.dst_ip)
+            }
+        )
+        if peers:
+            why = (
+                f"{telemetry.host}:{pid} with tradecraft holds a channel to {', '.join(peers[:3])}"
+            )
+            found.append(("command-and-control", C2_CHANNEL_WEIGHT, f"stage C2: {why}"))
+    return found
+
+
+def category_weights(
+    assessments: list[AlertAssessment], stages: dict[str, float] | None = None
+) -> dict[Category, float]:
+    """Per category: its strongest distinct rule plus a quarter of the others, on severity and
+    technique only (command-line tradecraft says an attack is on, not which stage it is at).
+    Execution and defense evasion are discounted and get no breadth bonus: every intrusion
+    executes something, so a persistence write, a lateral hop or a C2 channel is not drowned by
+    a dozen generic PowerShell rules."""
+    by_rule: dict[tuple[Category, str], float] = {}
     significant = [a for a in assessments if not a.noisy] or assessments
     for a in significant:
         for category in {TACTIC_CATEGORY.get(t) for t in a.tactics} - {None}:
             assert category is not None
-            scores[category].append(a.score * TACTIC_DISCOUNT.get(category, 1.0))
-    weights = {c: max(v) + 0.25 * (sum(v) - max(v)) for c, v in scores.items()}
+            key = (category, a.rule)
+            by_rule[key] = max(by_rule.get(key, 0.0), a.stage_weight)
+    scores: dict[Category, list[float]] = defaultdict(list)
+    for (category, _), weight in by_rule.items():
+        scores[category].append(weight * TACTIC_DISCOUNT.get(category, 1.0))
+    for tactic, weight in (stages or {}).items():
+        if (category := TACTIC_CATEGORY.get(tactic)) is not None:
+            scores[category].append(weight)
+    return {
+        c: round(max(v) + (0.0 if c in TACTIC_DISCOUNT else 0.25 * (sum(v) - max(v))), 2)
+        for c, v in scores.items()
+    }
+
+
+def _category(
+    assessments: list[AlertAssessment], stages: dict[str, float] | None = None
+) -> Category:
+    weights = category_weights(assessments, stages)
     if not weights:
         return Category.EXECUTION
     best = max(weights.values())
@@ -197,7 +263,10 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
     corroboration = state.get("corroboration_score", 0.0)
     score = incident_score(assessments, corroboration)
     verdict = Verdict.MALICIOUS if score >= MALICIOUS_AT else Verdict.BENIGN
-    category = _category(assessments) if verdict is Verdict.MALICIOUS else Category.BENIGN_ACTIVITY
+    stages = state.get("stages", {})
+    category = (
+        _category(assessments, stages) if verdict is Verdict.MALICIOUS else Category.BENIGN_ACTIVITY
+    )
     entities = state["entities"]
     severity = await _severity(assessments, verdict, entities, tools)
     significant = [a for a in assessments if not a.noisy]
@@ -206,6 +275,12 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         f"score {score:.1f} (malicious at {MALICIOUS_AT:g}); corroboration {corroboration:+.1f}",
         f"{len(assessments)} alerts, {len(significant)} not known to be noisy",
     ]
+    if verdict is Verdict.MALICIOUS:
+        weights = category_weights(assessments, stages)
+        ranked = sorted(weights.items(), key=lambda kv: -kv[1])[:4]
+        rationale.append(
+            f"category {category.value}: " + ", ".join(f"{c.value} {w:g}" for c, w in ranked)
+        )
     for a in sorted(assessments, key=lambda a: -a.score)[:TOP_RULES]:
         rationale.append(truncate(f"alert {a.uid}: {a.score:g} pts; " + "; ".join(a.reasons), 300))
     rationale += [truncate(n, 300) for n in state.get("corroboration", [])[:10]]

@@ -17,6 +17,7 @@ class AlertAssessment(BaseModel):
     rule: str
     host: str | None
     score: float
+    stage_weight: float = 0.0  # severity + technique: how strongly it names its kill-chain stage
     noisy: bool
     tactics: list[str] = Field(default_factory=list)
     techniques: list[str] = Field(default_factory=list)
@@ -30,4 +31,5 @@ class TriageState(TypedDict):
     assessments: list[AlertAssessment]
     corroboration: list[str]
     corroboration_score: float
+    stages: dict[str, float]  # kill-chain stages seen in telemetry (tactic -> weight)
     result: TriageResult

@@ -1,7 +1,12 @@
 """Hands-on-keyboard activity (execution, persistence, lateral movement, defense evasion, C2,
-exfiltration, impact, initial access): contain per the labelling rules, observe, summarise.
+exfiltration, impact, initial access): contain per the labelling rules, observe, fall back to
+stopping the attacker's processes on hosts whose isolation did not happen, summarise.
 
-Topology: START -> investigate -> contain -> summarise -> END
+Isolation is preferred to kill_process (reversible, and it contains every process of the host),
+so kills are only proposed once the workflow reports an isolation denied, expired or failed.
+
+Topology: START -> investigate -> contain -> (stop_processes when an isolation did not happen)
+-> summarise -> END
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from playbooks.base import Playbook, PlaybookDeps, PlaybookState
+from agents.models import OutcomeStatus
+from agents.remediation.nodes import fallback_kills
+from playbooks.base import Playbook, PlaybookDeps, PlaybookState, propose
 from playbooks.common import contain, done, investigate, summary_lines
 from tools.actions import ActionKind
 from tools.models import Category
@@ -21,7 +28,33 @@ from tools.models import Category
 class Step(StrEnum):
     INVESTIGATE = "investigate"
     CONTAIN = "contain"
+    STOP_PROCESSES = "stop_processes"
     SUMMARISE = "summarise"
+
+
+NOT_DONE = (OutcomeStatus.DENIED, OutcomeStatus.EXPIRED, OutcomeStatus.FAILED)
+
+
+def uncontained_hosts(state: PlaybookState) -> list[str]:
+    """Hosts whose isolation was denied, expired or failed (and never executed since)."""
+    outcomes = state.get("outcomes", [])
+    isolations = [o for o in outcomes if o.action.kind is ActionKind.ISOLATE_HOST]
+    isolated = {o.action.target.lower() for o in done(isolations)}
+    return sorted(
+        {
+            o.action.target
+            for o in isolations
+            if o.status in NOT_DONE and o.action.target.lower() not in isolated
+        }
+    )
+
+
+async def stop_processes(deps: PlaybookDeps, state: PlaybookState) -> dict[str, Any]:
+    report = state.get("report")
+    assert report is not None
+    proposals = fallback_kills(state["triage"], report, uncontained_hosts(state))
+    proposals = [p for p in proposals if p.action.kind in deps.playbook.allowed_actions]
+    return {"outcomes": propose(deps, proposals)}
 
 
 async def summarise(deps: PlaybookDeps, state: PlaybookState) -> dict[str, Any]:
@@ -39,10 +72,18 @@ def build(deps: PlaybookDeps) -> StateGraph[Any]:
     graph = StateGraph(PlaybookState)
     graph.add_node(Step.INVESTIGATE, partial(investigate, deps))
     graph.add_node(Step.CONTAIN, partial(contain, deps))
+    graph.add_node(Step.STOP_PROCESSES, partial(stop_processes, deps))
     graph.add_node(Step.SUMMARISE, partial(summarise, deps))
     graph.add_edge(START, Step.INVESTIGATE)
     graph.add_edge(Step.INVESTIGATE, Step.CONTAIN)
-    graph.add_edge(Step.CONTAIN, Step.SUMMARISE)
+
+    def route_after_contain(state: PlaybookState) -> str:
+        return Step.STOP_PROCESSES if uncontained_hosts(state) else Step.SUMMARISE
+
+    graph.add_conditional_edges(
+        Step.CONTAIN, route_after_contain, [Step.STOP_PROCESSES, Step.SUMMARISE]
+    )
+    graph.add_edge(Step.STOP_PROCESSES, Step.SUMMARISE)
     graph.add_edge(Step.SUMMARISE, END)
     return graph
 

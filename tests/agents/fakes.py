@@ -20,10 +20,12 @@ from tools.models import (
 )
 from tools.results import (
     AccountInfo,
+    FileEvent,
     HostInfo,
     LogonEvent,
     NetworkConnection,
     ProcessEvent,
+    RegistryEvent,
     Reputation,
     ReputationVerdict,
 )
@@ -41,6 +43,8 @@ class FakeEdr:
     processes: list[ProcessEvent] = field(default_factory=list)
     connections: list[NetworkConnection] = field(default_factory=list)
     logon_events: list[LogonEvent] = field(default_factory=list)
+    registry: list[RegistryEvent] = field(default_factory=list)
+    files: list[FileEvent] = field(default_factory=list)
 
     async def find_host(self, host: str) -> HostInfo | None:
         return HostInfo(id=host)
@@ -53,6 +57,12 @@ class FakeEdr:
 
     async def logons(self, host, start=None, end=None, limit=500):
         return [x for x in self.logon_events if x.host == host and _in(x.time, start, end)][:limit]
+
+    async def registry_events(self, host, start=None, end=None, limit=500):
+        return [r for r in self.registry if r.host == host and _in(r.time, start, end)][:limit]
+
+    async def file_events(self, host, start=None, end=None, limit=500):
+        return [f for f in self.files if f.host == host and _in(f.time, start, end)][:limit]
 
 
 @dataclass

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from tools.results import Change, HostInfo, LogonEvent, NetworkConnection, ProcessEvent
+from tools.results import (
+    Change,
+    FileEvent,
+    HostInfo,
+    LogonEvent,
+    NetworkConnection,
+    ProcessEvent,
+    RegistryEvent,
+)
 
 
 class EdrReader(Protocol):
@@ -34,6 +42,27 @@ class EdrReader(Protocol):
         end: datetime | None = None,
         limit: int = 500,
     ) -> list[LogonEvent]: ...
+
+    async def registry_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[RegistryEvent]:
+        """Registry writes on the host (CrowdStrike `RegistryOperation`, Defender
+        `DeviceRegistryEvents`, Sysmon 12/13/14), oldest first."""
+        ...
+
+    async def file_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[FileEvent]:
+        """Files created on the host (Defender `DeviceFileEvents`, Sysmon 11), oldest first."""
+        ...
 
 
 class EdrResponder(Protocol):

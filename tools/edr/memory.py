@@ -17,7 +17,15 @@ from tools.errors import NotFoundError
 from tools.inventory.memory import find_asset
 from tools.journal import StateJournal, TwinFaults, TwinRuntime
 from tools.models import Asset, Environment
-from tools.results import Change, HostInfo, LogonEvent, NetworkConnection, ProcessEvent
+from tools.results import (
+    Change,
+    FileEvent,
+    HostInfo,
+    LogonEvent,
+    NetworkConnection,
+    ProcessEvent,
+    RegistryEvent,
+)
 from tools.telemetry import Telemetry, host_key
 
 
@@ -49,7 +57,13 @@ class InMemoryEdr:
         self._telemetry = telemetry if telemetry is not None else Telemetry.from_events(events)
         self._runtime = TwinRuntime(journal, faults)
         self._sensors: dict[str, str] = {}
-        for event in [*self._telemetry.processes, *self._telemetry.logons]:
+        hosted = [
+            *self._telemetry.processes,
+            *self._telemetry.logons,
+            *self._telemetry.registry,
+            *self._telemetry.files,
+        ]
+        for event in hosted:
             self._sensors.setdefault(host_key(event.host), event.host)
         for connection in self._telemetry.connections:
             if connection.host:
@@ -114,6 +128,30 @@ class InMemoryEdr:
         self._runtime.call("logons")
         key = host_key(self._host_id(host))
         events = [e for e in self._telemetry.logons if host_key(e.host) == key]
+        return _window(events, start, end, limit)
+
+    async def registry_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[RegistryEvent]:
+        self._runtime.call("registry_events")
+        key = host_key(self._host_id(host))
+        events = [e for e in self._telemetry.registry if host_key(e.host) == key]
+        return _window(events, start, end, limit)
+
+    async def file_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[FileEvent]:
+        self._runtime.call("file_events")
+        key = host_key(self._host_id(host))
+        events = [e for e in self._telemetry.files if host_key(e.host) == key]
         return _window(events, start, end, limit)
 
     # --- containment --------------------------------------------------------------------------

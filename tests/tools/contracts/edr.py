@@ -11,7 +11,14 @@ from typing import Protocol
 
 import pytest
 
-from tests.tools.contracts.world import C2_IP, RUNDLL_PID, RUNDLL_SHA256, Factory, Scenario
+from tests.tools.contracts.world import (
+    C2_IP,
+    RUNDLL_PID,
+    RUNDLL_SHA256,
+    STARTUP_FILE,
+    Factory,
+    Scenario,
+)
 from tools.edr.base import EdrReader, EdrResponder
 from tools.errors import NotFoundError, TransientToolError
 from tools.journal import TwinFaults
@@ -70,6 +77,31 @@ async def reads_logons_successes_and_failures(make: EdrFactory) -> None:
             ("PANDALAB\\pedro.gustavo", 2, True),
             ("PANDALAB\\pedro.gustavo", 11, False),
         ]
+
+
+async def reads_registry_writes_with_short_hive_names(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        writes = await h.tool.registry_events("prd01.pandalab.com")
+        assert [(w.operation, w.key) for w in writes] == [
+            ("CreateKey", "HKLM\\SYSTEM\\CurrentControlSet\\Services\\updsvc"),
+            ("SetValue", "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"),
+        ]
+        assert writes[1].pid == RUNDLL_PID and writes[1].details == "C:\\Users\\Public\\u.exe"
+        late = await h.tool.registry_events(
+            "PRD01", start=datetime(2023, 8, 18, 8, 57, 10, tzinfo=UTC)
+        )
+        assert [w.pid for w in late] == [RUNDLL_PID]
+        assert len(await h.tool.registry_events("PRD01", limit=1)) == 1
+        assert await h.tool.registry_events("MORDORDC") == []
+
+
+async def reads_files_created(make: EdrFactory) -> None:
+    async with make(Scenario()) as h:
+        files = await h.tool.file_events("PRD01")
+        assert [(f.pid, f.path) for f in files] == [(RUNDLL_PID, STARTUP_FILE)]
+        assert files[0].image == "C:\\Windows\\System32\\rundll32.exe"
+        early = await h.tool.file_events("PRD01", end=datetime(2023, 8, 18, 8, 57, 0, tzinfo=UTC))
+        assert early == []
 
 
 async def isolates_and_releases_idempotently(make: EdrFactory) -> None:
@@ -136,6 +168,10 @@ async def unknown_hosts_are_not_found(make: EdrFactory) -> None:
             await h.tool.kill_process("NOSUCHHOST", 4)
         with pytest.raises(NotFoundError):
             await h.tool.process_events("NOSUCHHOST")
+        with pytest.raises(NotFoundError):
+            await h.tool.registry_events("NOSUCHHOST")
+        with pytest.raises(NotFoundError):
+            await h.tool.file_events("NOSUCHHOST")
         assert h.state_changes() == 0
 
 
@@ -156,6 +192,8 @@ CONTRACTS = (
     reads_process_events_sorted_and_windowed,
     reads_network_connections_of_host_and_network_sensor,
     reads_logons_successes_and_failures,
+    reads_registry_writes_with_short_hive_names,
+    reads_files_created,
     isolates_and_releases_idempotently,
     releasing_a_host_never_isolated_changes_nothing,
     kills_a_recorded_process_once,

@@ -20,6 +20,10 @@ ADMIN = "pandalab\\da.admin"
 RUNDLL_PID = 4242
 RUNDLL_SHA256 = "14fb2362d0f317107d91424b35d37c1ffd7b8c0c86158ba173b15d77d1200770"
 C2_IP = "203.0.113.7"
+STARTUP_FILE = (
+    "C:\\Users\\pedro.gustavo\\AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs"
+    "\\Startup\\u.lnk"
+)
 
 
 def environment() -> Environment:
@@ -127,6 +131,30 @@ def events() -> list[dict[str, Any]]:
             "id.resp_p": 8443,
             "proto": "tcp",
         },
+        _sysmon(
+            13,
+            "2023-08-18T08:57:20.000Z",
+            EventType="SetValue",
+            ProcessId=str(RUNDLL_PID),
+            Image="C:\\Windows\\System32\\rundll32.exe",
+            TargetObject="HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater",
+            Details="C:\\Users\\Public\\u.exe",
+        ),
+        _sysmon(
+            12,
+            "2023-08-18T08:57:05.000Z",
+            EventType="CreateKey",
+            ProcessId="612",
+            Image="C:\\Windows\\system32\\services.exe",
+            TargetObject="\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Services\\updsvc",
+        ),
+        _sysmon(
+            11,
+            "2023-08-18T08:57:30.000Z",
+            ProcessId=str(RUNDLL_PID),
+            Image="C:\\Windows\\System32\\rundll32.exe",
+            TargetFilename=STARTUP_FILE,
+        ),
         _security(
             4624,
             "2023-08-18T08:55:00.000Z",

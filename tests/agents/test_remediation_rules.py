@@ -1,0 +1,60 @@
+"""Remediation rules that do not need a graph: reversible containment first, kills as fallback."""
+
+from __future__ import annotations
+
+from agents.models import ExtractedEntities, InvestigationReport, TriageResult
+from agents.remediation.nodes import deterministic_plan, fallback_kills
+from agents.remediation.state import RemediationInput
+from tools.actions import ActionKind
+from tools.models import Category, Severity, Verdict
+from tools.telemetry import registry_path
+
+
+def _triage(category: Category) -> TriageResult:
+    return TriageResult(
+        verdict=Verdict.MALICIOUS,
+        confidence=0.9,
+        severity=Severity.HIGH,
+        category=category,
+        entities=ExtractedEntities(hosts=["WS5"], processes=["WS5:2316"]),
+        playbook_id="hands_on_keyboard",
+    )
+
+
+def _report() -> InvestigationReport:
+    return InvestigationReport(
+        verdict=Verdict.MALICIOUS,
+        confidence=0.9,
+        corroborated=True,
+        compromised_assets=["WS5"],
+        malicious_processes=["WS5:2316"],
+    )
+
+
+def _kinds(kinds: frozenset[ActionKind], category: Category) -> set[tuple[ActionKind, str]]:
+    request = RemediationInput(triage=_triage(category), report=_report(), allowed_kinds=kinds)
+    return {(p.action.kind, p.action.target) for p in deterministic_plan(request)}
+
+
+def test_no_kill_on_a_host_being_isolated() -> None:
+    kinds = frozenset({ActionKind.ISOLATE_HOST, ActionKind.KILL_PROCESS})
+    assert _kinds(kinds, Category.EXECUTION) == {(ActionKind.ISOLATE_HOST, "WS5")}
+
+
+def test_kill_when_isolation_is_not_allowed() -> None:
+    kinds = frozenset({ActionKind.KILL_PROCESS})
+    assert _kinds(kinds, Category.EXECUTION) == {(ActionKind.KILL_PROCESS, "WS5:2316")}
+
+
+def test_fallback_kills_only_on_uncontained_hosts() -> None:
+    triage, report = _triage(Category.EXECUTION), _report()
+    assert [p.action.target for p in fallback_kills(triage, report, ["ws5"])] == ["WS5:2316"]
+    assert fallback_kills(triage, report, ["OTHER"]) == []
+    assert fallback_kills(_triage(Category.LATERAL_MOVEMENT), report, ["WS5"]) == []
+
+
+def test_registry_paths_use_short_hive_names() -> None:
+    raw = "\\REGISTRY\\MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"
+    assert registry_path(raw) == "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"
+    assert registry_path("HKEY_USERS\\S-1-5-21\\x") == "HKU\\S-1-5-21\\x"
+    assert registry_path("HKLM\\SYSTEM\\x") == "HKLM\\SYSTEM\\x"
