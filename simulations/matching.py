@@ -5,8 +5,7 @@ and networks as parsed values (IPv6 spellings, `/32`, IPv4-mapped forms)."""
 
 from __future__ import annotations
 
-import ipaddress
-
+from orchestrator.policy.targets import parse_network
 from simulations.spec import ExpectedAction
 from tools.actions import ActionKind, TargetKind
 
@@ -40,7 +39,7 @@ def same_target(kind: ActionKind, a: str, b: str) -> bool:
         case TargetKind.IDENTITY:
             return _same_identity(a, b)
         case TargetKind.IP:
-            net_a, net_b = _network(a), _network(b)
+            net_a, net_b = parse_network(a), parse_network(b)
             if net_a is None or net_b is None:
                 return _fold(a) == _fold(b)
             return net_a == net_b
@@ -70,15 +69,3 @@ def _same_identity(a: str, b: str) -> bool:
     if domain_a and domain_b:
         return _host(domain_a) == _host(domain_b)
     return True
-
-
-def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        network = ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
-        return None
-    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen == 128:
-        mapped = network.network_address.ipv4_mapped
-        if mapped is not None:
-            return ipaddress.IPv4Network(mapped)
-    return network

@@ -95,33 +95,45 @@ class ApprovalService:
             # No worker answered in time: the workflow dedupes the signal on decision_id and
             # applies the same checks when it next runs.
             await handle.signal("decide_signal", request)
-            await self._audit(approval_id, approval.incident_id, user, channel, "queued")
+            await self._audit(
+                "approval.decision_received",
+                approval_id,
+                approval.incident_id,
+                user,
+                channel,
+                "queued",
+            )
             return DecisionReply(True, "queued: the workflow will apply it when a worker runs")
-        await self._audit(approval_id, approval.incident_id, user, channel, ack.status)
+        await self._audit(
+            "approval.decision_received",
+            approval_id,
+            approval.incident_id,
+            user,
+            channel,
+            ack.status,
+        )
         return DecisionReply(True, ack.status, ack)
 
     async def _refuse(
         self, approval_id: str, incident_id: str | None, user: str, channel: str, reason: str
     ) -> DecisionReply:
-        await self.store.append_audit(
-            AuditEvent(
-                type="approval.decision_refused",
-                actor=user,
-                incident_id=incident_id,
-                target=approval_id,
-                outcome=reason,
-                source=f"channel:{channel}",
-                approval_ref=approval_id,
-            )
+        await self._audit(
+            "approval.decision_refused", approval_id, incident_id, user, channel, reason
         )
         return DecisionReply(False, reason)
 
     async def _audit(
-        self, approval_id: str, incident_id: str, user: str, channel: str, outcome: str
+        self,
+        kind: str,
+        approval_id: str,
+        incident_id: str | None,
+        user: str,
+        channel: str,
+        outcome: str,
     ) -> None:
         await self.store.append_audit(
             AuditEvent(
-                type="approval.decision_received",
+                type=kind,
                 actor=user,
                 incident_id=incident_id,
                 target=approval_id,
