@@ -4,21 +4,21 @@ keyed by incident, so any worker can resume it."""
 
 from __future__ import annotations
 
-from agents.deps import AgentDeps
-from agents.triage.graph import run_triage
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from playbooks.engine import PlaybookStart, step_playbook
-from playbooks.registry import get_playbook
 from temporalio import activity
 
+from agents.deps import AgentDeps
 from agents.models import TriageInput, TriageResult
+from agents.triage.graph import run_triage
 from orchestrator.activities.errors import activity_source
 from orchestrator.activities.facts import known_targets, target_facts
 from orchestrator.backends import Backends
 from orchestrator.models import GatedProposal, IncidentRef, PlaybookStepInput, PlaybookStepResult
 from orchestrator.store.records import AuditEvent
 from orchestrator.store.repository import Store
+from playbooks.engine import PlaybookStart, step_playbook
+from playbooks.registry import get_playbook
 
 
 class AgentActivities:
