@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from langchain_core.language_models import BaseChatModel
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from orchestrator.approvals.directory import ApproverDirectory
@@ -40,6 +41,7 @@ class SimulationOptions:
     analyst: AnalystPolicy | None = None  # None: each incident's own `analyst`
     concurrency: int = 4
     incident_timeout_s: float = 300.0
+    model: BaseChatModel | None = None  # None: the agents' deterministic reasoning
 
 
 def _directory(policy: PolicyDocument) -> ApproverDirectory:
@@ -67,7 +69,7 @@ async def run_simulation(
         client, embedded = await stack.enter_async_context(temporal_client(settings))
         if notice is not None and embedded is not None and embedded.ui_url:
             notice(f"Temporal Web UI: {embedded.ui_url} (the embedded dev server)")
-        deps = WorkerDeps(store, backends, checkpointer, LogNotifier())
+        deps = WorkerDeps(store, backends, checkpointer, LogNotifier(), model=options.model)
         for worker in build_workers(client, settings.temporal, deps):
             await stack.enter_async_context(worker)
         skipper = TimeSkipper(client, config=TimeSkippingConfig(enabled=False))
