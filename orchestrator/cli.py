@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.cli_common import fail, open_store, settings_or_exit
+from orchestrator.cli_common import fail, open_store, out, settings_or_exit
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_worker import worker
 from orchestrator.models import DecisionKind
@@ -29,7 +29,6 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(approvals_app, name="approvals")
 app.command()(simulate)
 app.command()(worker)
-out = Console()
 
 
 @incidents_app.command("list")
@@ -44,12 +43,14 @@ def incidents_list(
         if as_json:
             print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
             return
-        table = Table("status", "verdict", "category", "title")
-        table.add_column("id", no_wrap=True)
+        table = Table("id", "status", "verdict", "category", box=None)
+        for column in table.columns:
+            column.no_wrap = True
+        table.add_column("title", overflow="ellipsis", no_wrap=True)
         for r in rows:
             verdict = r.verdict.value if r.verdict else "-"
             category = r.category.value if r.category else "-"
-            table.add_row(r.status.value, verdict, category, r.title, r.id)
+            table.add_row(r.id, r.status.value, verdict, category, r.title)
         out.print(table)
 
     asyncio.run(run())
@@ -102,17 +103,19 @@ def approvals_list(
         if as_json:
             print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
             return
-        table = Table("incident", "action", "risk", "approvers", "status", "deadline")
-        table.add_column("id", no_wrap=True)
+        columns = ("id", "incident", "action", "risk", "approvers", "status", "deadline")
+        table = Table(*columns, box=None)
+        for column in table.columns:
+            column.no_wrap = True
         for r in rows:
             table.add_row(
+                r.id,
                 r.incident_id,
                 f"{r.action.kind.value} {r.action.target}",
                 str(r.risk),
                 str(r.required_approvers),
                 r.status.value,
                 r.deadline.isoformat(timespec="seconds"),
-                r.id,
             )
         out.print(table)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import NoReturn
@@ -15,6 +16,8 @@ from orchestrator.settings import ConfigError, GarrisonSettings, load_settings
 from orchestrator.store.repository import Store
 
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line: never wrapped
+# Tables fit a terminal; piped to a file or a CI log they get 160 columns rather than 80.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

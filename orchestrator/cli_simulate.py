@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestrator.cli_common import err, fail, settings_or_exit
-
-out = Console()
+from orchestrator.cli_common import err, fail, out, settings_or_exit
 
 
 def simulate(
