@@ -1,1 +1,1 @@
-"""Importers that turn third-party recordings into recorded incidents (one module per source)."""
+"""Importers that turn third-party recordings into recorded incidents (one package per source)."""

@@ -46,8 +46,25 @@ def test_import_small_dataset_gives_a_valid_incident(tmp_path: Path) -> None:
             assert events[row]["host"] == alert.entities.host
     assert "Detection Rule License" in spec.source.attribution
     again = run(labels, DATASETS, tmp_path / "again")[0]
-    for name in ("incident.json", "telemetry.jsonl.gz"):
+    for name in ("incident.json", "telemetry.jsonl.gz", "../ATTRIBUTION.md"):
         assert (folder / name).read_bytes() == (again / name).read_bytes()
+
+
+@pytest.mark.skipif(not (DATASETS / "SDWIN-190518201207").is_dir(), reason="OTRF datasets absent")
+def test_import_writes_attribution_with_authors_and_licences(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(LABELS)
+    run(labels, DATASETS, tmp_path / "out")
+    text = (tmp_path / "out" / "ATTRIBUTION.md").read_text()
+    row = "| `test-net-domain-admins` | `SDWIN-190518201207` | Empire Shell Net Domain Admins |"
+    assert f"{row} Roberto Rodriguez @Cyb3rWard0g |" in text
+    assert (
+        "| `35ba1d85-724d-42a3-889f-2e2362bcaf23` | AD Privileged Users or Groups Reconnaissance"
+        " | Samir Bousseaden |"
+    ) in text
+    assert (DATASETS / "LICENSE").read_text().strip() in text
+    assert "# Detection Rule License (DRL) 1.1" in text
+    assert text.endswith("THE RULES.\n```\n")  # the closing fence on a line of its own
 
 
 def test_flat_sysmon_event_entities() -> None:

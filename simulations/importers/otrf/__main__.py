@@ -1,0 +1,5 @@
+"""`python -m simulations.importers.otrf --labels ... --datasets ... --out ...`."""
+
+from simulations.importers.otrf.importer import main
+
+raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""Alerts from a recording's precomputed Sigma hits (`sigma_alerts.jsonl`).
+
+A hit names a SigmaHQ rule and the event lines it matched. The label's selection keeps some hits;
+`select_groups` folds them into one group per (rule, host, acting process), and `build_alert` turns
+a group into an `Alert` that keeps the rule author (Detection Rule License 1.1).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulations.importers.otrf.entities import entities
+from simulations.importers.otrf.events import Event, when
+from simulations.importers.otrf.labels import IncidentLabel
+from tools.models import Alert, AttackRef, RuleRef, Severity
+
+Key = tuple[str, int]  # (source file name, 0-based line)
+MAX_EVIDENCE = 20  # evidence events kept per alert
+TACTICS = {
+    "reconnaissance", "resource-development", "initial-access", "execution", "persistence",
+    "privilege-escalation", "defense-evasion", "credential-access", "discovery",
+    "lateral-movement", "collection", "command-and-control", "exfiltration", "impact",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SigmaHit:
+    source: str
+    rule_id: str
+    title: str
+    level: str
+    tags: list[str]
+    author: str
+    rows: list[int]
+
+
+@dataclass
+class Group:
+    """The hits of one rule on one acting process: one alert."""
+
+    hit: SigmaHit
+    keys: list[Key]
+
+
+def read_hits(folder: Path) -> list[SigmaHit]:
+    hits: list[SigmaHit] = []
+    with (folder / "sigma_alerts.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            hits.append(
+                SigmaHit(
+                    source=row["source"],
+                    rule_id=row["rule_id"],
+                    title=row["rule_title"],
+                    level=row["level"],
+                    tags=list(row.get("tags") or []),
+                    author=row.get("rule_author") or "unknown",
+                    rows=list(row["event_rows"]),
+                )
+            )
+    return hits
+
+
+def select_groups(
+    label: IncidentLabel, hits: list[SigmaHit], events: dict[Key, Event]
+) -> list[Group]:
+    """One group per (rule, host, acting process): repeated hits of a rule on a process dedupe."""
+    groups: dict[tuple[str, str, str], Group] = {}
+    for hit in sorted(hits, key=lambda h: (h.rule_id, h.source)):
+        for row in hit.rows:
+            event = events.get((hit.source, row))
+            if event is None:
+                continue
+            group_key = _group_key(label, hit, event)
+            if group_key is not None:
+                groups.setdefault(group_key, Group(hit, [])).keys.append((hit.source, row))
+    ordered = sorted(groups.values(), key=lambda g: (events[g.keys[0]]["@timestamp"], g.hit.title))
+    for group in ordered:
+        group.keys = sorted(group.keys, key=lambda k: (events[k]["@timestamp"], k))[:MAX_EVIDENCE]
+    return ordered[: label.max_alerts]
+
+
+def _group_key(label: IncidentLabel, hit: SigmaHit, event: Event) -> tuple[str, str, str] | None:
+    """The group of a matching event, or None when the label's selection leaves it out."""
+    select = label.select
+    found = entities(event)
+    if select.hosts and (found.host or "").upper() not in {h.upper() for h in select.hosts}:
+        return None
+    name = (found.process.name if found.process else None) or ""
+    if select.images and name.lower() not in {i.lower() for i in select.images}:
+        return None
+    moment = when(event)
+    if (select.start and moment < select.start) or (select.end and moment > select.end):
+        return None
+    pid = found.process.pid if found.process else None
+    return (hit.rule_id, found.host or "", f"{pid}:{name.lower()}")
+
+
+def build_alert(
+    incident_id: str, n: int, group: Group, events: dict[Key, Event], line_of: dict[Key, int]
+) -> Alert:
+    """Alert `n` of the incident; `evidence` holds the lines of its events in the telemetry."""
+    hit = group.hit
+    first_event = events[group.keys[0]]
+    tactic = next((t[7:] for t in hit.tags if t.startswith("attack.") and t[7:] in TACTICS), None)
+    techniques = [t[7:].upper() for t in hit.tags if re.fullmatch(r"attack\.t\d{4}(\.\d{3})?", t)]
+    return Alert(
+        uid=f"{incident_id}:{hit.rule_id[:8]}:{n}",
+        time=when(first_event),
+        title=hit.title,
+        severity=Severity(hit.level),
+        product="sigma",
+        rule=RuleRef(uid=hit.rule_id, name=hit.title, author=hit.author),
+        attacks=[AttackRef(technique=t, tactic=tactic) for t in techniques],
+        entities=entities(first_event),
+        evidence=sorted(line_of[k] for k in group.keys),
+    )

@@ -1,0 +1,122 @@
+"""The incident's environment (assets, identities, protected hosts) from the whole recording.
+
+`HostFacts` gathers in one streaming pass what the recording says about hosts and users: their
+addresses, which hosts act as domain controllers, who holds privileges, who works interactively.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from simulations.importers.otrf.entities import basename, is_system_account, user_of
+from simulations.importers.otrf.events import Event, first
+from tools.models import (
+    Alert,
+    Asset,
+    AssetKind,
+    Criticality,
+    Environment,
+    Identity,
+    IdentityKind,
+)
+
+INTERNAL_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+DC_EVENTS = {4768, 4769}  # Kerberos KDC events: only domain controllers log them
+SERVER_NAME = re.compile(r"SRV|SERVER|SQL|ADFS|EXCH|WEC|WEB|APP|FS\d", re.IGNORECASE)
+DC_NAME = re.compile(r"^DC|DC\d*$", re.IGNORECASE)
+CRITICALITY = {
+    AssetKind.DOMAIN_CONTROLLER: Criticality.CRITICAL,
+    AssetKind.SERVER: Criticality.HIGH,
+}
+
+
+@dataclass
+class HostFacts:
+    """What the full recording says about its hosts and users (one streaming pass)."""
+
+    ips: dict[str, Counter[str]] = field(default_factory=dict)
+    dc_hosts: set[str] = field(default_factory=set)
+    hostnames: dict[str, str] = field(default_factory=dict)
+    privileged: set[str] = field(default_factory=set)
+    interactive: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def observe(self, event: Event) -> None:
+        host = event.get("host")
+        if not isinstance(host, str):
+            return
+        if isinstance(event.get("hostname"), str):
+            self.hostnames.setdefault(host, str(event["hostname"]))
+        source, event_id = event.get("event_source"), event.get("EventID")
+        if source == "security" and event_id in DC_EVENTS:
+            self.dc_hosts.add(host)
+        if source == "sysmon" and event_id == 3:
+            local = first(
+                event, "SourceIp" if event.get("Initiated") == "true" else "DestinationIp"
+            )
+            if local and _usable_ip(local):
+                self.ips.setdefault(host, Counter())[local] += 1
+        if source == "security" and event_id == 4672:
+            user = user_of(event)
+            if user and not is_system_account(user):
+                self.privileged.add(user)
+        parent = basename(first(event, "ParentImage")) or ""
+        if source == "sysmon" and event_id == 1 and parent.lower() == "explorer.exe":
+            user = user_of(event)
+            if user and not is_system_account(user):
+                self.interactive.setdefault(host, Counter())[user] += 1
+
+
+def build_environment(facts: HostFacts, alerts: list[Alert], telemetry: list[Event]) -> Environment:
+    """Assets for the hosts in the telemetry; identities for the alerts' and interactive users."""
+    hosts = sorted({str(e["host"]) for e in telemetry if isinstance(e.get("host"), str)})
+    assets = [_asset(host, facts) for host in hosts]
+    users = {a.entities.user for a in alerts if a.entities.user}
+    users |= {u for counter in facts.interactive.values() for u in counter if counter[u] > 0}
+    identities = [
+        Identity(
+            id=user,
+            kind=IdentityKind.ADMIN if user in facts.privileged else IdentityKind.USER,
+            privileged=user in facts.privileged,
+        )
+        for user in sorted(users)
+        if not is_system_account(user)
+    ]
+    return Environment(
+        assets=assets,
+        identities=identities,
+        internal_networks=INTERNAL_NETWORKS,
+        protected=[a.id for a in assets if a.kind is AssetKind.DOMAIN_CONTROLLER],
+    )
+
+
+def _asset(host: str, facts: HostFacts) -> Asset:
+    kind = asset_kind(host, facts)
+    owner = facts.interactive.get(host, Counter()).most_common(1)
+    return Asset(
+        id=host,
+        hostname=facts.hostnames.get(host),
+        kind=kind,
+        criticality=CRITICALITY.get(kind, Criticality.MEDIUM),
+        ips=[ip for ip, _ in sorted(facts.ips.get(host, Counter()).items())][:4],
+        os="windows",
+        owner=owner[0][0] if owner else None,
+    )
+
+
+def asset_kind(host: str, facts: HostFacts) -> AssetKind:
+    if host in facts.dc_hosts or DC_NAME.search(host):
+        return AssetKind.DOMAIN_CONTROLLER
+    if SERVER_NAME.search(host):
+        return AssetKind.SERVER
+    return AssetKind.WORKSTATION
+
+
+def _usable_ip(value: str) -> bool:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return address.version == 4 and not (address.is_loopback or address.is_link_local)
