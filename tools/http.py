@@ -1,0 +1,122 @@
+"""What every vendor adapter shares: the one mapping from HTTP answers and transport failures to
+the error tree, and a per-vendor rate budget in which containment goes ahead of enrichment.
+
+The client never retries by itself: a transient error is raised (with the vendor's Retry-After) and
+Temporal retries the activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+import httpx
+
+from tools.errors import AuthError, NotFoundError, PermanentToolError, TransientToolError
+
+MAX_ERROR_BODY = 500
+
+
+class Priority(IntEnum):
+    """Lower goes first when the budget is short."""
+
+    CONTAINMENT = 0
+    ENRICHMENT = 1
+
+
+class RateBudget:
+    """A token bucket: `rate_per_minute` calls, bursts up to `burst`. Waiters are served by
+    priority, so a storm of enrichment reads never delays an isolation."""
+
+    def __init__(self, rate_per_minute: float, burst: int | None = None) -> None:
+        self.rate_per_s = rate_per_minute / 60.0
+        self.capacity = float(burst if burst is not None else max(1, int(rate_per_minute // 6)))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._waiting: dict[Priority, int] = dict.fromkeys(Priority, 0)
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate_per_s)
+        self.updated = now
+
+    async def acquire(self, priority: Priority = Priority.ENRICHMENT) -> None:
+        self._waiting[priority] += 1
+        try:
+            while True:
+                async with self._lock:
+                    self._refill()
+                    ahead = any(self._waiting[p] for p in Priority if p < priority)
+                    if self.tokens >= 1 and not ahead:
+                        self.tokens -= 1
+                        return
+                    wait = max((1 - self.tokens) / self.rate_per_s, 0.005)
+                await asyncio.sleep(min(wait, 0.25))
+        finally:
+            self._waiting[priority] -= 1
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """`Retry-After` as seconds: an integer, or an HTTP date."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def raise_for_status(response: httpx.Response, vendor: str) -> None:
+    """Map a vendor's error answer once: 429 and 5xx are transient, 401/403 are auth, 404 is not
+    found, every other 4xx is permanent. The message names the vendor, the call and the body."""
+    status = response.status_code
+    if status < 400:
+        return
+    request = response.request
+    body = response.text[:MAX_ERROR_BODY] if response.content else ""
+    message = f"{vendor}: {request.method} {request.url.path} -> {status} {body}".strip()
+    if status == 429 or status >= 500:
+        raise TransientToolError(message, retry_after_s=retry_after_seconds(response.headers))
+    if status in (401, 403):
+        raise AuthError(message)
+    if status == 404:
+        raise NotFoundError(message)
+    raise PermanentToolError(message)
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    vendor: str,
+    budget: RateBudget | None = None,
+    priority: Priority = Priority.ENRICHMENT,
+    check: bool = True,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One vendor call under the budget; transport failures and timeouts are transient."""
+    if budget is not None:
+        await budget.acquire(priority)
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TimeoutException as error:
+        raise TransientToolError(f"{vendor}: {method} {url} timed out: {error}") from error
+    except httpx.TransportError as error:
+        raise TransientToolError(f"{vendor}: {method} {url} failed: {error!r}") from error
+    if check:
+        raise_for_status(response, vendor)
+    return response
