@@ -74,8 +74,18 @@ class ProposedAction(_Model):
     evidence: list[ShortText] = Field(default_factory=list)
 
 
+class RejectedChoice(_Model):
+    """A model's suggestion that never became a proposal (not an allowed kind on an extracted
+    entity). Kept so that the orchestrator audits every refused attempt as a policy deny."""
+
+    kind: ShortText
+    target: ShortText
+    reason: ShortText
+
+
 class RemediationPlan(_Model):
     proposals: list[ProposedAction] = Field(default_factory=list)
+    rejected: list[RejectedChoice] = Field(default_factory=list)
 
 
 class OutcomeStatus(StrEnum):

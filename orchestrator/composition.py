@@ -15,7 +15,9 @@ from pydantic import BaseModel
 
 import agents
 import playbooks
-import tools
+import tools.actions
+import tools.models
+import tools.results
 from orchestrator.settings import GarrisonSettings
 from orchestrator.store import AuditAnchor, Store
 from orchestrator.store.checkpoints import langgraph_checkpointer
@@ -30,22 +32,29 @@ async def open_store(settings: GarrisonSettings) -> Store:
     return await Store.open(settings.effective_database_url, anchor=anchor)
 
 
-def _own_types(*packages: ModuleType) -> list[type]:
-    """The pydantic models and enums defined in these packages: what graph state may hold. Only
+def _modules(*packages: ModuleType) -> list[ModuleType]:
+    return [
+        importlib.import_module(info.name)
+        for package in packages
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}.")
+    ]
+
+
+def _own_types(modules: list[ModuleType]) -> list[type]:
+    """The pydantic models and enums defined in these modules: what graph state may hold. Only
     checkpoints made of these (and LangGraph's own safe types) are deserialised."""
-    found: list[type] = []
-    for package in packages:
-        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
-            module = importlib.import_module(info.name)
-            found += [
-                member
-                for _, member in inspect.getmembers(module, inspect.isclass)
-                if member.__module__ == module.__name__ and issubclass(member, BaseModel | Enum)
-            ]
-    return found
+    return [
+        member
+        for module in modules
+        for _, member in inspect.getmembers(module, inspect.isclass)
+        if member.__module__ == module.__name__ and issubclass(member, BaseModel | Enum)
+    ]
 
 
-CHECKPOINT_TYPES: list[type] = _own_types(tools, agents, playbooks)
+# The agents' and playbooks' own state, and the domain vocabulary they carry (never a vendor's).
+CHECKPOINT_TYPES: list[type] = _own_types(
+    [tools.models, tools.actions, tools.results, *_modules(agents, playbooks)]
+)
 
 
 @asynccontextmanager

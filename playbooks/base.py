@@ -19,7 +19,13 @@ from langgraph.graph import StateGraph
 from langgraph.types import interrupt
 
 from agents.deps import AgentDeps
-from agents.models import ActionOutcome, InvestigationReport, ProposedAction, TriageResult
+from agents.models import (
+    ActionOutcome,
+    InvestigationReport,
+    ProposedAction,
+    RejectedChoice,
+    TriageResult,
+)
 from tools.actions import ActionKind
 from tools.models import Alert, Category
 
@@ -34,6 +40,7 @@ class PlaybookState(TypedDict):
     triage: TriageResult
     report: InvestigationReport | None
     outcomes: Annotated[list[ActionOutcome], operator.add]
+    rejected: Annotated[list[RejectedChoice], operator.add]  # model suggestions refused
     summary: str
 
 

@@ -27,7 +27,7 @@ async def contain(deps: PlaybookDeps, state: PlaybookState) -> dict[str, Any]:
     plan = await run_remediation(
         deps.agents, state["triage"], report, deps.playbook.allowed_actions
     )
-    return {"outcomes": propose(deps, plan.proposals)}
+    return {"outcomes": propose(deps, plan.proposals), "rejected": plan.rejected}
 
 
 def done(outcomes: list[ActionOutcome]) -> list[ActionOutcome]:

@@ -16,7 +16,13 @@ from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.deps import AgentDeps
-from agents.models import ActionOutcome, InvestigationReport, ProposedAction, TriageResult
+from agents.models import (
+    ActionOutcome,
+    InvestigationReport,
+    ProposedAction,
+    RejectedChoice,
+    TriageResult,
+)
 from playbooks.base import Playbook, PlaybookDeps, PlaybookState
 from tools.models import Alert, Verdict
 
@@ -38,6 +44,7 @@ class PlaybookStep(BaseModel):
     verdict: Verdict
     confidence: float = Field(ge=0.0, le=1.0)
     report: InvestigationReport | None = None
+    rejected: list[RejectedChoice] = Field(default_factory=list)  # so far, every round
 
 
 class PlaybookNotStarted(RuntimeError):
@@ -74,6 +81,7 @@ async def step_playbook(
                 "triage": start.triage,
                 "report": None,
                 "outcomes": [],
+                "rejected": [],
                 "summary": "",
             }
             await graph.ainvoke(first, config)
@@ -110,4 +118,5 @@ def _report(snapshot: Any) -> PlaybookStep:
         verdict=verdict,
         confidence=confidence,
         report=report,
+        rejected=values.get("rejected") or [],
     )

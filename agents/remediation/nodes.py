@@ -23,7 +23,13 @@ from typing import Any
 
 from agents.deps import AgentDeps
 from agents.entities import host_key, identity_key, single_ip
-from agents.models import InvestigationReport, ProposedAction, RemediationPlan, TriageResult
+from agents.models import (
+    InvestigationReport,
+    ProposedAction,
+    RejectedChoice,
+    RemediationPlan,
+    TriageResult,
+)
 from agents.remediation.prompts import REMEDIATION_INSTRUCTIONS, ModelSelection
 from agents.remediation.state import RemediationInput, RemediationState
 from agents.seam import ask_structured, truncate
@@ -216,9 +222,19 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             return {}
         proposals = list(state["candidates"])
         have = {(p.action.kind, p.action.target.lower()) for p in proposals}
+        rejected: list[RejectedChoice] = []
         for choice in answer.actions:
             action = admit(request, choice.kind, choice.target)
-            if action is None or (action.kind, action.target.lower()) in have:
+            if action is None:
+                rejected.append(
+                    RejectedChoice(
+                        kind=choice.kind[:64],
+                        target=choice.target[:512],
+                        reason="model suggestion outside the allowed kinds or extracted entities",
+                    )
+                )
+                continue
+            if (action.kind, action.target.lower()) in have:
                 continue
             have.add((action.kind, action.target.lower()))
             proposals.append(
@@ -228,6 +244,6 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                     evidence=_evidence(request.triage, request.report),
                 )
             )
-        return {"plan": RemediationPlan(proposals=proposals[:MAX_PROPOSALS])}
+        return {"plan": RemediationPlan(proposals=proposals[:MAX_PROPOSALS], rejected=rejected)}
 
     return {"plan_actions": plan_actions, "consult_model": consult_model}

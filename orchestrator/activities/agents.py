@@ -9,7 +9,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from temporalio import activity
 
 from agents.deps import AgentDeps
-from agents.models import TriageInput, TriageResult
+from agents.models import RejectedChoice, TriageInput, TriageResult
 from agents.triage.graph import run_triage
 from orchestrator.activities.errors import activity_source
 from orchestrator.activities.facts import known_targets, target_facts
@@ -82,6 +82,7 @@ class AgentActivities:
             start=start,
             resume=request.resume,
         )
+        await self._audit_rejected(request.incident_id, step.rejected)
         known = known_targets(request.triage.entities, step.report)
         inventory = deps.tools.inventory
         gated = [
@@ -96,3 +97,30 @@ class AgentActivities:
             confidence=step.confidence,
             report=step.report,
         )
+
+    async def _audit_rejected(self, incident_id: str, rejected: list[RejectedChoice]) -> None:
+        """Every model suggestion refused before the gate gets one `policy.deny` record (the
+        step may run again after a crash, and the list holds earlier rounds too: dedupe)."""
+        if not rejected:
+            return
+        seen = {
+            entry.target
+            for entry in await self.store.audit_entries(incident_id=incident_id)
+            if entry.type == "policy.deny" and entry.actor == "policy:model-output"
+        }
+        for choice in rejected:
+            target = f"{choice.kind}:{choice.target}"
+            if target in seen:
+                continue
+            seen.add(target)
+            await self.store.append_audit(
+                AuditEvent(
+                    type="policy.deny",
+                    actor="policy:model-output",
+                    incident_id=incident_id,
+                    target=target,
+                    outcome="deny",
+                    source=activity_source(),
+                    detail={"reason": choice.reason},
+                )
+            )

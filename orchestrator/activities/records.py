@@ -21,6 +21,7 @@ from orchestrator.models import (
 )
 from orchestrator.store.records import AuditEvent, TicketRecord, TicketStatus
 from orchestrator.store.repository import Store
+from orchestrator.text import defang
 
 
 class RecordActivities:
@@ -34,10 +35,13 @@ class RecordActivities:
         alerts = await self.store.alerts_for(request.incident_id)
         description = "\n".join(
             [f"Garrison incident {request.incident_id}: {len(alerts)} alert(s)."]
-            + [f"- [{a.severity.value}] {a.title} on {a.entities.host or '-'}" for a in alerts[:20]]
+            + [
+                f"- [{a.severity.value}] {defang(a.title)} on {defang(a.entities.host or '-')}"
+                for a in alerts[:20]
+            ]
         )
         ticket = await vendor_call(
-            ticketing.open_ticket(request.incident_id, request.title, description)
+            ticketing.open_ticket(request.incident_id, defang(request.title), description)
         )
         await self.store.save_ticket(
             TicketRecord(
@@ -61,7 +65,7 @@ class RecordActivities:
         ticketing = self.backends.response_tools(request.incident_id).ticketing
         summary = (
             f"Verdict: {request.verdict.value} (confidence {request.confidence:.2f}).\n"
-            f"{request.summary}"
+            f"{defang(request.summary)}"
         )
         await vendor_call(ticketing.close_ticket(request.ticket_id, summary))
         now = datetime.now(UTC)

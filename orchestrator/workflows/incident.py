@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from orchestrator.policy.evaluate import DecisionOutcome, PolicyDecision, evaluate
     from orchestrator.policy.model import TierName
+    from orchestrator.text import defang
     from orchestrator.workflows.calls import call_activity
     from orchestrator.workflows.gate import (
         ApprovalGate,
@@ -222,7 +223,9 @@ class IncidentWorkflow:
                 status = (
                     OutcomeStatus.EXPIRED if request.outcome == "expired" else OutcomeStatus.DENIED
                 )
-                await self._note(ticket, f"{action.kind.value} {action.target}: {request.outcome}")
+                await self._note(
+                    ticket, f"{action.kind.value} {defang(action.target)}: {request.outcome}"
+                )
                 return self._refuse(action, decision.risk, request.outcome or "", status)
             approved_by = request.approvers
 
@@ -241,7 +244,9 @@ class IncidentWorkflow:
                 queue=self.params.task_queue_actions,
             )
         except ActivityError as error:
-            await self._note(ticket, f"{action.kind.value} {action.target} FAILED: needs a human")
+            await self._note(
+                ticket, f"{action.kind.value} {defang(action.target)} FAILED: needs a human"
+            )
             return ActionOutcome(
                 action=action,
                 status=OutcomeStatus.FAILED,
@@ -265,7 +270,9 @@ class IncidentWorkflow:
                 already_in_state=result.status is ExecutionStatus.ALREADY_IN_STATE,
             )
         )
-        await self._note(ticket, f"{action.kind.value} {action.target}: {result.status.value}")
+        await self._note(
+            ticket, f"{action.kind.value} {defang(action.target)}: {result.status.value}"
+        )
         status = (
             OutcomeStatus.ALREADY_IN_STATE
             if result.status is ExecutionStatus.ALREADY_IN_STATE
@@ -344,7 +351,9 @@ class IncidentWorkflow:
             RollbackResult,
             queue=self.params.task_queue_actions,
         )
-        reverted = ", ".join(f"{a.kind.value} {a.target}" for a in result.reverted) or "nothing"
+        reverted = (
+            ", ".join(f"{a.kind.value} {defang(a.target)}" for a in result.reverted) or "nothing"
+        )
         await self._note(ticket, f"Rollback ({reason}): {reverted}; failed: {result.failed or '-'}")
 
     async def _note(self, ticket: TicketRef, text: str) -> None:
@@ -373,6 +382,6 @@ def _triage_note(triage: TriageResult) -> str:
         f"Triage: {triage.verdict.value} ({triage.confidence:.2f}),"
         f" severity {triage.severity.value}, category {triage.category.value},"
         f" playbook {triage.playbook_id}",
-        *[f"- {line}" for line in triage.rationale[:10]],
+        *[f"- {defang(line)}" for line in triage.rationale[:10]],
     ]
     return "\n".join(lines)

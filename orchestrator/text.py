@@ -1,0 +1,19 @@
+"""Attacker-controlled text on its way to humans (tickets today, chat cards later): defanged so
+that no name becomes a link and no markup becomes a mention. Pure: safe in workflow code."""
+
+from __future__ import annotations
+
+import re
+
+_SCHEME = re.compile(r"(?i)\b(h)(tt)(ps?|p)(:)//")
+_DOT_IN_NAME = re.compile(r"(?<=[0-9A-Za-z-])\.(?=[0-9A-Za-z-])")
+_AT_MENTION = re.compile(r"(?i)@(channel|here|everyone)\b")
+
+
+def defang(text: str) -> str:
+    """`https://evil.example/x` -> `hxxps[://]evil[.]example/x`; `<!channel>` -> `&lt;!channel&gt;`;
+    `@here` -> `@\u200bhere`. Idempotent enough to apply once per rendering."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _SCHEME.sub(lambda m: f"hxx{m.group(3)}[://]", text)
+    text = _DOT_IN_NAME.sub("[.]", text)
+    return _AT_MENTION.sub(lambda m: "@\u200b" + m.group(1), text)
