@@ -41,3 +41,19 @@ class VendorSpec:
     # Settings that point the adapter at an emulator served at `base_url`, with the credentials
     # that emulator accepts.
     emulator_settings: Callable[[str], Any]
+    # For adapters that need the organisation's inventory (e.g. to keep internal addresses from
+    # a third party): used instead of `build` when given.
+    build_with_inventory: (
+        Callable[[Any, httpx.AsyncBaseTransport | None, Environment], Any] | None
+    ) = None
+
+    def adapter(
+        self,
+        settings: Any,
+        environment: Environment,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Any:
+        """The adapter as composition roots build it: with the inventory when it wants one."""
+        if self.build_with_inventory is not None:
+            return self.build_with_inventory(settings, transport, environment)
+        return self.build(settings, transport)

@@ -1,0 +1,1 @@
+"""Emulators of threat-intelligence vendor APIs, served on loopback in tests and simulations."""
