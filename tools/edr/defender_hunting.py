@@ -1,0 +1,177 @@
+"""Defender advanced-hunting rows (the Device* tables' columns) mapped to the EDR readers' typed
+answers. A row that does not fit returns None, never raises."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
+from tools.telemetry import registry_path
+
+PROCESSES = "DeviceProcessEvents"
+NETWORK = "DeviceNetworkEvents"
+LOGONS = "DeviceLogonEvents"
+REGISTRY = "DeviceRegistryEvents"
+FILES = "DeviceFileEvents"
+
+# DeviceLogonEvents.LogonType names, to the Windows logon type numbers.
+LOGON_TYPES = {
+    "Interactive": 2,
+    "Network": 3,
+    "Batch": 4,
+    "Service": 5,
+    "Unlock": 7,
+    "NetworkCleartext": 8,
+    "NewCredentials": 9,
+    "RemoteInteractive": 10,
+    "CachedInteractive": 11,
+}
+# DeviceRegistryEvents.ActionType, to the operation names the readers use (Sysmon's).
+REGISTRY_ACTIONS = {
+    "RegistryValueSet": "SetValue",
+    "RegistryKeyCreated": "CreateKey",
+    "RegistryKeyDeleted": "DeleteKey",
+    "RegistryValueDeleted": "DeleteValue",
+    "RegistryKeyRenamed": "RenameKey",
+}
+_INBOUND = {"InboundConnectionAccepted", "ListeningConnectionCreated"}
+
+
+def to_process_event(row: Mapping[str, Any]) -> ProcessEvent | None:
+    time, host = _time(row), _str(row.get("DeviceName"))
+    if time is None or host is None:
+        return None
+    return ProcessEvent(
+        time=time,
+        host=host,
+        pid=_int(row.get("ProcessId")),
+        name=_str(row.get("FileName")),
+        image=_str(row.get("FolderPath")),
+        cmd_line=_str(row.get("ProcessCommandLine"), 16_384),
+        parent_pid=_int(row.get("InitiatingProcessId")),
+        parent_image=_str(row.get("InitiatingProcessFolderPath")),
+        user=_account(row, "Account"),
+        sha256=(_str(row.get("SHA256")) or "").lower() or None,
+    )
+
+
+def to_network_connection(row: Mapping[str, Any]) -> NetworkConnection | None:
+    time = _time(row)
+    if time is None:
+        return None
+    local, remote = _str(row.get("LocalIP")), _str(row.get("RemoteIP"))
+    local_port, remote_port = _int(row.get("LocalPort")), _int(row.get("RemotePort"))
+    inbound = row.get("ActionType") in _INBOUND
+    protocol = (_str(row.get("Protocol")) or "").lower() or None
+    return NetworkConnection(
+        time=time,
+        host=_str(row.get("DeviceName")),
+        pid=_int(row.get("InitiatingProcessId")),
+        image=_str(row.get("InitiatingProcessFolderPath")),
+        src_ip=remote if inbound else local,
+        src_port=remote_port if inbound else local_port,
+        dst_ip=local if inbound else remote,
+        dst_port=local_port if inbound else remote_port,
+        domain=_str(row.get("RemoteUrl")),
+        protocol=protocol,
+    )
+
+
+def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
+    time, host = _time(row), _str(row.get("DeviceName"))
+    if time is None or host is None:
+        return None
+    return LogonEvent(
+        time=time,
+        host=host,
+        user=_account(row, "Account"),
+        logon_type=LOGON_TYPES.get(str(row.get("LogonType"))),
+        src_ip=_str(row.get("RemoteIP")),
+        success=row.get("ActionType") != "LogonFailed",
+    )
+
+
+def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:
+    time, host, key = _time(row), _str(row.get("DeviceName")), _str(row.get("RegistryKey"))
+    if time is None or host is None or key is None:
+        return None
+    value = _str(row.get("RegistryValueName"))
+    return RegistryEvent(
+        time=time,
+        host=host,
+        pid=_int(row.get("InitiatingProcessId")),
+        image=_str(row.get("InitiatingProcessFolderPath")),
+        operation=REGISTRY_ACTIONS.get(str(row.get("ActionType"))),
+        key=registry_path(key) + (f"\\{value}" if value else ""),
+        details=_str(row.get("RegistryValueData"), 16_384),
+        user=_account(row, "InitiatingProcessAccount"),
+    )
+
+
+def to_file_event(row: Mapping[str, Any]) -> FileEvent | None:
+    time, host, path = _time(row), _str(row.get("DeviceName")), _str(row.get("FolderPath"))
+    if time is None or host is None or path is None or row.get("ActionType") != "FileCreated":
+        return None
+    return FileEvent(
+        time=time,
+        host=host,
+        pid=_int(row.get("InitiatingProcessId")),
+        image=_str(row.get("InitiatingProcessFolderPath")),
+        path=path,
+        user=_account(row, "InitiatingProcessAccount"),
+    )
+
+
+def hunting_query(
+    table: str, machine_id: str, start: datetime | None, end: datetime | None, limit: int
+) -> str:
+    """KQL over one Device* table for one machine, oldest first."""
+    lines = [table, f'| where DeviceId == "{machine_id}"']
+    if start is not None:
+        lines.append(f"| where Timestamp >= datetime({_iso(start)})")
+    if end is not None:
+        lines.append(f"| where Timestamp <= datetime({_iso(end)})")
+    lines += ["| order by Timestamp asc", f"| take {int(limit)}"]
+    return "\n".join(lines)
+
+
+def _iso(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _time(row: Mapping[str, Any]) -> datetime | None:
+    text = _str(row.get("Timestamp"))
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _account(row: Mapping[str, Any], prefix: str) -> str | None:
+    name = _str(row.get(f"{prefix}Name"))
+    domain = _str(row.get(f"{prefix}Domain"))
+    return f"{domain}\\{name}" if name and domain else name
+
+
+def _str(value: Any, limit: int = 1_024) -> str | None:
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    text = str(value).strip()
+    return text[:limit] if text else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""HTTP emulators of the EDR vendors' APIs (FastAPI apps wrapped in `FaultMiddleware`)."""

@@ -1,0 +1,245 @@
+"""The state of the Falcon emulator and how a recorded incident seeds it: one device per asset
+(and per sensor that sent telemetry), the recording's events re-shaped as Falcon sensor events,
+the processes they show running, and a quarantine record (released) per executable seen.
+
+Network sensors (Zeek) record no host: their connections are shown on the device whose address
+they involve, outbound or inbound, as Falcon's own sensor would have seen them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tools.edr.crowdstrike_events import REG_OPERATIONS
+from tools.models import Environment
+from tools.telemetry import Telemetry, host_key
+
+_OPERATION_CODES = {name: code for code, name in REG_OPERATIONS.items()}
+_PROTOCOL_CODES = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
+_HIVES = (("HKLM\\", "\\REGISTRY\\MACHINE\\"), ("HKU\\", "\\REGISTRY\\USER\\"))
+
+
+@dataclass
+class FalconDevice:
+    device_id: str
+    hostname: str
+    machine_domain: str | None = None
+    local_ip: str | None = None
+    platform_name: str = "Windows"
+    status: str = "normal"
+    previous_status: str = "normal"
+    changed_at: float = 0.0
+
+    def shown(self, lag_s: float) -> dict[str, Any]:
+        """The entity as the Hosts API shows it; a status change shows up `lag_s` late."""
+        stale = lag_s and time.monotonic() - self.changed_at < lag_s
+        return {
+            "device_id": self.device_id,
+            "cid": "0" * 32,
+            "hostname": self.hostname,
+            "machine_domain": self.machine_domain,
+            "local_ip": self.local_ip,
+            "platform_name": self.platform_name,
+            "status": self.previous_status if stale else self.status,
+        }
+
+
+@dataclass
+class FalconWorld:
+    client_id: str = "garrison-emulator"
+    client_secret: str = "emulator-secret"  # noqa: S105  (the emulator's own credential)
+    token_ttl_s: int = 1799
+    tokens: dict[str, float] = field(default_factory=dict)
+    tokens_issued: int = 0
+    devices: dict[str, FalconDevice] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    running: dict[str, dict[int, str]] = field(default_factory=dict)
+    quarantine: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed: set[tuple[str, str]] = field(default_factory=set)
+    sessions: dict[str, str] = field(default_factory=dict)
+    commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def seed(cls, environment: Environment, events: Iterable[Mapping[str, Any]]) -> FalconWorld:
+        world = cls()
+        _Seeder(world, environment).load(Telemetry.from_events(events))
+        return world
+
+    def expire_tokens(self) -> None:
+        """Every issued token expires now (the next API call answers 401)."""
+        self.tokens = dict.fromkeys(self.tokens, 0.0)
+
+
+class _Seeder:
+    def __init__(self, world: FalconWorld, environment: Environment) -> None:
+        self.world = world
+        self.by_key: dict[str, FalconDevice] = {}
+        for asset in environment.assets:
+            label, _, domain = (asset.hostname or asset.id).partition(".")
+            os_name = (asset.os or "windows").lower()
+            device = self._add(label, domain or None, asset.ips[0] if asset.ips else None)
+            device.platform_name = "Windows" if os_name.startswith("win") else os_name.title()
+            self.by_key.setdefault(host_key(asset.id), device)
+
+    def _add(self, label: str, domain: str | None, ip: str | None) -> FalconDevice:
+        device = self.by_key.get(host_key(label))
+        if device is None:
+            device_id = hashlib.sha256(label.lower().encode()).hexdigest()[:32]
+            device = FalconDevice(device_id, label, domain, ip)
+            self.world.devices[device_id] = device
+            self.by_key[host_key(label)] = device
+        return device
+
+    def device(self, host: str) -> FalconDevice:
+        found = self.by_key.get(host_key(host))
+        if found is None:
+            label, _, domain = host.partition(".")
+            found = self._add(label, domain or None, None)
+        return found
+
+    def row(self, device: FalconDevice, at: datetime, name: str, **fields: Any) -> None:
+        row = {
+            "@timestamp": int(at.timestamp() * 1000),
+            "#event_simpleName": name,
+            "aid": device.device_id,
+            "ComputerName": device.hostname,
+        }
+        row.update({k: v for k, v in fields.items() if v is not None})
+        self.world.events.append(row)
+
+    def running(self, device: FalconDevice, pid: int | None, image: str | None) -> None:
+        if pid is not None:
+            name = (image or "unknown").replace("/", "\\").rsplit("\\", 1)[-1]
+            self.world.running.setdefault(device.device_id, {}).setdefault(pid, name)
+
+    def load(self, telemetry: Telemetry) -> None:
+        for p in telemetry.processes:
+            device = self.device(p.host)
+            parent = (p.parent_image or "").replace("/", "\\").rsplit("\\", 1)[-1] or None
+            self.row(
+                device,
+                p.time,
+                "ProcessRollup2",
+                RawProcessId=p.pid,
+                TargetProcessId=p.pid,
+                ImageFileName=p.image,
+                CommandLine=p.cmd_line,
+                ParentProcessId=p.parent_pid,
+                ParentBaseFileName=parent,
+                UserName=p.user,
+                SHA256HashData=p.sha256,
+            )
+            self.running(device, p.pid, p.image)
+            self.running(device, p.parent_pid, p.parent_image)
+            if p.sha256:
+                record_id = f"{device.device_id}_{p.sha256}"
+                self.world.quarantine[record_id] = {
+                    "id": record_id,
+                    "aid": device.device_id,
+                    "cid": "0" * 32,
+                    "sha256": p.sha256,
+                    "state": "released",
+                    "hostname": device.hostname,
+                    "username": p.user,
+                    "paths": [{"path": p.image, "filename": p.name, "state": "released"}],
+                }
+        self._connections(telemetry)
+        self._logons(telemetry)
+        self._registry(telemetry)
+        self._files(telemetry)
+
+    def _connections(self, telemetry: Telemetry) -> None:
+        for c in telemetry.connections:
+            if c.host is not None:
+                sides = [(self.device(c.host), False)]
+            else:
+                sides = [
+                    (d, d.local_ip == c.dst_ip)
+                    for d in self.world.devices.values()
+                    if d.local_ip and d.local_ip in (c.src_ip, c.dst_ip)
+                ]
+            for device, inbound in sides:
+                common = {"ContextProcessId": c.pid, "ContextImageFileName": c.image}
+                self.running(device, c.pid, c.image)
+                if c.protocol == "dns":
+                    self.row(device, c.time, "DnsRequest", DomainName=c.domain, **common)
+                    continue
+                v6 = ":" in (c.src_ip or "") + (c.dst_ip or "")
+                kind = ("NetworkReceiveAcceptIP" if inbound else "NetworkConnectIP") + (
+                    "6" if v6 else "4"
+                )
+                suffix = "IP6" if v6 else "IP4"
+                local, remote = (c.dst_ip, c.src_ip) if inbound else (c.src_ip, c.dst_ip)
+                ports = (c.dst_port, c.src_port) if inbound else (c.src_port, c.dst_port)
+                self.row(
+                    device,
+                    c.time,
+                    kind,
+                    **{f"LocalAddress{suffix}": local, f"RemoteAddress{suffix}": remote},
+                    LocalPort=ports[0],
+                    RemotePort=ports[1],
+                    Protocol=_PROTOCOL_CODES.get((c.protocol or "").lower()),
+                    **common,
+                )
+
+    def _logons(self, telemetry: Telemetry) -> None:
+        for lg in telemetry.logons:
+            domain, _, user = (lg.user or "").rpartition("\\")
+            self.row(
+                self.device(lg.host),
+                lg.time,
+                "UserLogon" if lg.success else "UserLogonFailed2",
+                UserName=user or None,
+                LogonDomain=domain or None,
+                LogonType=lg.logon_type,
+                RemoteAddressIP4=lg.src_ip if lg.src_ip and ":" not in lg.src_ip else None,
+            )
+
+    def _registry(self, telemetry: Telemetry) -> None:
+        for r in telemetry.registry:
+            code = _OPERATION_CODES.get(r.operation or "", 1)
+            key, value = r.key, None
+            if code in (1, 2):
+                key, _, value = r.key.rpartition("\\")
+            for short, native in _HIVES:
+                if key.upper().startswith(short):
+                    key = native + key[len(short) :]
+            self.row(
+                self.device(r.host),
+                r.time,
+                "RegGenericValueUpdate" if code in (1, 2) else "AsepKeyUpdate",
+                RegObjectName=key,
+                RegValueName=value,
+                RegStringValue=r.details,
+                RegOperationType=code,
+                ContextProcessId=r.pid,
+                ContextImageFileName=r.image,
+                UserName=r.user,
+            )
+
+    def _files(self, telemetry: Telemetry) -> None:
+        for f in telemetry.files:
+            extension = f.path.rsplit(".", 1)[-1].lower() if "." in f.path else ""
+            kind = {
+                "lnk": "LnkFileWritten",
+                "exe": "PeFileWritten",
+                "dll": "PeFileWritten",
+                "ps1": "NewScriptWritten",
+                "bat": "NewScriptWritten",
+                "vbs": "NewScriptWritten",
+            }.get(extension, "GenericFileWritten")
+            self.row(
+                self.device(f.host),
+                f.time,
+                kind,
+                TargetFileName=f.path,
+                ContextProcessId=f.pid,
+                ContextImageFileName=f.image,
+                UserName=f.user,
+            )
