@@ -14,6 +14,7 @@ from rich.table import Table
 
 from orchestrator.cli_common import fail, open_store, out, settings_or_exit
 from orchestrator.cli_simulate import simulate
+from orchestrator.cli_tools import emulate, tools_app
 from orchestrator.cli_worker import worker
 from orchestrator.models import DecisionKind
 
@@ -27,8 +28,10 @@ incidents_app = typer.Typer(help="Incidents in the store.", no_args_is_help=True
 approvals_app = typer.Typer(help="Approval requests.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(tools_app, name="tools")
 app.command()(simulate)
 app.command()(worker)
+app.command()(emulate)
 
 
 @incidents_app.command("list")

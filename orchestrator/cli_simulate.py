@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestrator.cli_common import err, fail, out, settings_or_exit
+from tools.vendor_spec import Capability, VendorSpec
 
 
 def simulate(
@@ -32,6 +33,14 @@ def simulate(
         typer.Option("--fail-over", help="METRIC=VALUE: exit 1 when METRIC is above VALUE."),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=32)] = 4,
+    backends: Annotated[
+        str,
+        typer.Option(help="memory (in-memory twins) or emulated (vendor adapters + emulators)."),
+    ] = "memory",
+    vendor: Annotated[
+        list[str] | None,
+        typer.Option(help="With --backends emulated: CAPABILITY=VENDOR, e.g. edr=defender."),
+    ] = None,
 ) -> None:
     """Replay recorded incidents end to end on the embedded Temporal and print the scorecard."""
     from simulations.loader import load_all
@@ -44,6 +53,7 @@ def simulate(
             policy = AnalystPolicy(analyst)
         except ValueError:
             fail(f"--analyst must be one of {', '.join(p.value for p in AnalystPolicy)}")
+    emulated = _emulated(backends, vendor or [])
     gates = _thresholds(fail_under or [], "--fail-under") + _thresholds(
         fail_over or [], "--fail-over"
     )
@@ -73,7 +83,7 @@ def simulate(
             run_simulation(
                 loaded.incidents,
                 settings,
-                SimulationOptions(analyst=policy, concurrency=concurrency),
+                SimulationOptions(analyst=policy, concurrency=concurrency, emulated=emulated),
                 progress=advance,
                 notice=lambda text: progress.console.print(text, markup=False),
             )
@@ -88,6 +98,35 @@ def simulate(
     for gate in broken:
         err.print(f"gate failed: {gate.describe(report)}", markup=False)
     raise typer.Exit(1 if broken else 0)
+
+
+def _emulated(backends: str, choices: list[str]) -> dict[Capability, VendorSpec] | None:
+    """The vendors to emulate, one per capability (defaults from tools.vendors)."""
+    if backends == "memory":
+        if choices:
+            fail("--vendor needs --backends emulated")
+        return None
+    if backends != "emulated":
+        fail(f"--backends {backends!r}: memory or emulated")
+    from tools.vendors import DEFAULT_EMULATED, UnknownVendor, vendor
+
+    chosen = dict(DEFAULT_EMULATED)
+    for choice in choices:
+        capability, sep, name = choice.partition("=")
+        try:
+            chosen[Capability(capability)] = name if sep else ""
+        except ValueError:
+            fail(f"--vendor {choice!r}: CAPABILITY=VENDOR, capabilities are edr, firewall, ...")
+    specs: dict[Capability, VendorSpec] = {}
+    for capability, name in chosen.items():
+        try:
+            spec = vendor(name)
+        except UnknownVendor as error:
+            fail(f"--vendor: {error.args[0]}")
+        if spec.capability is not capability:
+            fail(f"--vendor: {name} is a {spec.capability.value} vendor, not {capability.value}")
+        specs[capability] = spec
+    return specs
 
 
 class _Gate:

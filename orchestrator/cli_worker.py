@@ -28,7 +28,8 @@ def worker(
         list[Path] | None,
         typer.Option(
             "--incidents",
-            help="Serve in-memory twins seeded from these recorded incidents.",
+            help="Serve in-memory twins seeded from these recorded incidents instead of the "
+            "configured vendors.",
         ),
     ] = None,
     journal_dir: Annotated[
@@ -47,13 +48,37 @@ def worker(
         roles = [Role(q.strip()) for q in queues.split(",") if q.strip()]
     except ValueError:
         fail(f"--queues {queues!r}: roles are {', '.join(r.value for r in Role)}")
-    if not incidents:
-        fail(
-            "no backends: vendor adapters are not configured in this release; "
-            "serve recorded incidents with --incidents PATH"
-        )
     settings = settings_or_exit()
-    asyncio.run(_serve(settings, roles, _recorded_backends(incidents, journal_dir, faults)))
+    backends = (
+        _recorded_backends(incidents, journal_dir, faults)
+        if incidents
+        else _vendor_backends(settings)
+    )
+    asyncio.run(_serve(settings, roles, backends))
+
+
+def _vendor_backends(settings: GarrisonSettings) -> Backends:
+    """Production: the configured vendor adapters and the organisation's inventory file."""
+    from orchestrator.vendor_backends import (
+        BackendConfigError,
+        VendorBackends,
+        choose_vendors,
+        load_inventory,
+    )
+    from tools.vendor_settings import VendorConfigError
+    from tools.vendors import VENDORS
+
+    if settings.inventory_file is None:
+        fail(
+            "GARRISON_INVENTORY_FILE is required with vendor backends (or serve recorded "
+            "incidents with --incidents PATH)"
+        )
+    try:
+        return VendorBackends(
+            choose_vendors(settings, VENDORS), load_inventory(settings.inventory_file)
+        )
+    except (BackendConfigError, VendorConfigError) as error:
+        fail(str(error))
 
 
 def _recorded_backends(
@@ -103,3 +128,6 @@ async def _serve(settings: GarrisonSettings, roles: list[Role], backends: Backen
                 await stop.wait()
     finally:
         await store.close()
+        close = getattr(backends, "aclose", None)  # vendor adapters hold HTTP clients
+        if close is not None:
+            await close()

@@ -81,6 +81,11 @@ class GarrisonSettings(BaseSettings):
     policy_file: FilePath | None = None
     approvers_file: FilePath | None = None
     agent_identity: str = Field(default="garrison-agent", min_length=1)
+    # The organisation's inventory (assets, identities, internal networks, protected entities) in
+    # the recorded-incident format's `environment` shape, JSON or YAML: what risk is scored on.
+    inventory_file: FilePath | None = None
+    # Which vendor serves a capability when several are configured: "edr=defender,identity=entra".
+    vendors: str | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 
     @field_validator("temporal", mode="before")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import TimeSkipper
 
 from orchestrator.approvals.service import ApprovalService
@@ -119,7 +120,12 @@ async def _drive(
 ) -> IncidentResult:
     answered: set[str] = set()
     while True:
-        status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
+        try:
+            status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
+        except RPCError:
+            # A query needs a worker: while one restarts (a crash, a deploy) it times out.
+            await asyncio.sleep(POLL_S * 4)
+            continue
         if status.phase is IncidentPhase.CLOSED:
             return await handle.result()
         waiting = [p for p in status.pending_approvals if p.approval_id not in answered]

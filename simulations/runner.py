@@ -11,7 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -27,11 +27,13 @@ from orchestrator.settings import GarrisonSettings
 from orchestrator.temporal.client import Role, task_queue, temporal_client
 from orchestrator.worker import WorkerDeps, build_workers
 from simulations.analyst import SimulatedAnalyst, directory_groups
+from simulations.emulated import EmulatedBackends
 from simulations.loader import LoadedIncident
 from simulations.replay import ReplayContext, ReplayOutcome, replay_incident
 from simulations.routing import RecordedBackends
 from simulations.scorer import DeniedAction, ExecutedAction, IncidentRun, Scorecard, score
 from simulations.spec import AnalystPolicy, AnalystSpec
+from tools.vendor_spec import Capability, VendorSpec
 
 SIM_PREFIX = "sim"
 
@@ -42,6 +44,8 @@ class SimulationOptions:
     concurrency: int = 4
     incident_timeout_s: float = 300.0
     model: BaseChatModel | None = None  # None: the agents' deterministic reasoning
+    # None: in-memory twins; else the real vendor adapters against these vendors' emulators.
+    emulated: dict[Capability, VendorSpec] | None = None
 
 
 def _directory(policy: PolicyDocument) -> ApproverDirectory:
@@ -59,7 +63,11 @@ async def run_simulation(
 ) -> Scorecard:
     policy = load_policy(settings.policy_file)
     run_id = uuid.uuid4().hex[:8]
-    backends = RecordedBackends(incidents)
+    backends: RecordedBackends | EmulatedBackends = (
+        RecordedBackends(incidents)
+        if options.emulated is None
+        else EmulatedBackends(incidents, options.emulated)
+    )
     ids = {loaded.spec.id: f"{SIM_PREFIX}-{run_id}--{loaded.spec.id}" for loaded in incidents}
     started = time.perf_counter()
     async with AsyncExitStack() as stack:
@@ -89,13 +97,14 @@ async def run_simulation(
                 spec = loaded.spec.analyst
                 if options.analyst is not None:
                     spec = AnalystSpec(policy=options.analyst, latency_s=spec.latency_s)
-                outcome = await replay_incident(
-                    ctx,
-                    loaded,
-                    incident_id,
-                    _workflow_input(settings, policy, incident_id, loaded),
-                    SimulatedAnalyst(spec=spec, truth=loaded.spec.truth),
-                )
+                async with _serving(backends, incident_id):
+                    outcome = await replay_incident(
+                        ctx,
+                        loaded,
+                        incident_id,
+                        _workflow_input(settings, policy, incident_id, loaded),
+                        SimulatedAnalyst(spec=spec, truth=loaded.spec.truth),
+                    )
                 if progress is not None:
                     progress(outcome)
                 return outcome
@@ -105,6 +114,14 @@ async def run_simulation(
     runs = [_to_run(outcome) for outcome in outcomes]
     truths = {loaded.spec.id: loaded.spec.truth for loaded in incidents}
     return score(runs, truths, threshold=policy.threshold, elapsed_s=elapsed)
+
+
+def _serving(
+    backends: RecordedBackends | EmulatedBackends, incident_id: str
+) -> AbstractAsyncContextManager[None]:
+    if isinstance(backends, EmulatedBackends):
+        return backends.serving(incident_id)
+    return nullcontext()
 
 
 def _workflow_input(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound="VendorSettings")
@@ -49,3 +49,21 @@ def is_configured(cls: type[VendorSettings]) -> bool:
     except VendorConfigError:
         return False
     return True
+
+
+def env_assignments(settings: VendorSettings) -> dict[str, str]:
+    """The variables that reproduce these settings (every field that is required or differs from
+    its default): what an operator exports to point an adapter at, say, an emulator."""
+    prefix = env_prefix(type(settings))
+    assignments: dict[str, str] = {}
+    for name, field in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        if (
+            field.is_required()
+            or name == "base_url"
+            or value != field.get_default(call_default_factory=True)
+        ):
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            assignments[f"{prefix}{name.upper()}"] = str(value)
+    return assignments

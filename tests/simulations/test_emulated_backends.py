@@ -1,0 +1,83 @@
+"""`garrison simulate --backends emulated`: the real vendor adapters over loopback HTTP against
+emulators seeded with each incident give the same verdicts and executed actions as the in-memory
+twins, for every vendor of every capability."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from orchestrator.settings import GarrisonSettings, TemporalSettings
+from simulations.loader import load_all
+from simulations.runner import SimulationOptions, run_simulation
+from simulations.scorer import Scorecard
+from tools.vendor_spec import Capability, VendorSpec
+from tools.vendors import DEFAULT_EMULATED, of_capability, vendor
+
+pytestmark = [pytest.mark.temporal, pytest.mark.simulation]
+
+CORPUS = Path(__file__).parents[2] / "simulations" / "incidents"
+
+
+def _settings(env: WorkflowEnvironment, tmp_path: Path) -> GarrisonSettings:
+    return GarrisonSettings(
+        data_dir=tmp_path,
+        temporal=TemporalSettings(
+            address=env.client.service_client.config.target_host,
+            task_queue_prefix=f"emu-{uuid.uuid4().hex[:8]}",
+        ),
+    )
+
+
+def _outcomes(card: Scorecard) -> dict[str, tuple[str | None, frozenset[tuple[str, str]]]]:
+    return {
+        row.id: (
+            row.verdict.value if row.verdict else None,
+            frozenset((a.kind.value, a.target.lower()) for a in row.executed_actions),
+        )
+        for row in card.per_incident
+    }
+
+
+def _choices() -> list[dict[Capability, VendorSpec]]:
+    """The default vendor per capability, then each other vendor swapped in once."""
+    default = {capability: vendor(name) for capability, name in DEFAULT_EMULATED.items()}
+    choices = [default]
+    for capability in Capability:
+        for spec in of_capability(capability):
+            if spec is not default.get(capability):
+                choices.append(default | {capability: spec})
+    return choices
+
+
+@pytest.fixture(scope="module")
+async def memory_card(
+    temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> Scorecard:
+    incidents = load_all([CORPUS]).incidents
+    settings = _settings(temporal_env, tmp_path_factory.mktemp("memory"))
+    return await run_simulation(incidents, settings, SimulationOptions())
+
+
+@pytest.mark.parametrize(
+    "choice",
+    _choices(),
+    ids=lambda c: "+".join(spec.name for spec in c.values()),
+)
+async def test_emulated_vendors_match_the_in_memory_twins(
+    temporal_env: WorkflowEnvironment,
+    tmp_path: Path,
+    memory_card: Scorecard,
+    choice: dict[Capability, VendorSpec],
+) -> None:
+    incidents = load_all([CORPUS]).incidents
+    emulated = await run_simulation(
+        incidents,
+        _settings(temporal_env, tmp_path / "emulated"),
+        SimulationOptions(emulated=choice),
+    )
+    assert _outcomes(emulated) == _outcomes(memory_card)
+    assert emulated.unapproved_risky_actions == 0
