@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from orchestrator.approvals.directory import ApproverDirectory
@@ -24,6 +25,7 @@ from orchestrator.composition import open_checkpointer, open_store
 from orchestrator.models import ActivityProfile, IncidentResult, IncidentWorkflowInput
 from orchestrator.policy.model import PolicyDocument, load_policy
 from orchestrator.settings import GarrisonSettings
+from orchestrator.store.repository import Store
 from orchestrator.temporal.client import Role, task_queue, temporal_client
 from orchestrator.worker import WorkerDeps, build_workers
 from simulations.analyst import SimulatedAnalyst, directory_groups
@@ -48,10 +50,31 @@ class SimulationOptions:
     emulated: dict[Capability, VendorSpec] | None = None
 
 
-def _directory(policy: PolicyDocument) -> ApproverDirectory:
+def analyst_directory(policy: PolicyDocument) -> ApproverDirectory:
+    """The simulated on-call team: two analysts in every approver group, two leads in every
+    escalation group of the policy's tiers."""
     primary = {tier.approver_group for tier in policy.tiers.values()}
     escalation = {tier.escalation_group for tier in policy.tiers.values()}
     return ApproverDirectory(groups=directory_groups(primary, escalation))
+
+
+def replay_context(
+    client: Client,
+    store: Store,
+    settings: GarrisonSettings,
+    policy: PolicyDocument,
+    timeout_s: float,
+) -> ReplayContext:
+    return ReplayContext(
+        client=client,
+        skipper=TimeSkipper(client, config=TimeSkippingConfig(enabled=False)),
+        store=store,
+        approvals=ApprovalService(
+            client, store, analyst_directory(policy), settings.agent_identity
+        ),
+        triage_queue=task_queue(settings.temporal, Role.TRIAGE),
+        timeout_s=timeout_s,
+    )
 
 
 async def run_simulation(
@@ -80,15 +103,7 @@ async def run_simulation(
         deps = WorkerDeps(store, backends, checkpointer, LogNotifier(), model=options.model)
         for worker in build_workers(client, settings.temporal, deps):
             await stack.enter_async_context(worker)
-        skipper = TimeSkipper(client, config=TimeSkippingConfig(enabled=False))
-        ctx = ReplayContext(
-            client=client,
-            skipper=skipper,
-            store=store,
-            approvals=ApprovalService(client, store, _directory(policy), settings.agent_identity),
-            triage_queue=task_queue(settings.temporal, Role.TRIAGE),
-            timeout_s=options.incident_timeout_s,
-        )
+        ctx = replay_context(client, store, settings, policy, options.incident_timeout_s)
         gate = asyncio.Semaphore(options.concurrency)
 
         async def one(loaded: LoadedIncident) -> ReplayOutcome:
@@ -102,7 +117,7 @@ async def run_simulation(
                         ctx,
                         loaded,
                         incident_id,
-                        _workflow_input(settings, policy, incident_id, loaded),
+                        workflow_input(settings, policy, incident_id, loaded.spec.title),
                         SimulatedAnalyst(spec=spec, truth=loaded.spec.truth),
                     )
                 if progress is not None:
@@ -124,16 +139,25 @@ def _serving(
     return nullcontext()
 
 
-def _workflow_input(
-    settings: GarrisonSettings, policy: PolicyDocument, incident_id: str, loaded: LoadedIncident
+SIMULATION_ACTIVITIES = ActivityProfile(
+    start_to_close_s=60, agent_start_to_close_s=120, max_attempts=3
+)
+
+
+def workflow_input(
+    settings: GarrisonSettings,
+    policy: PolicyDocument,
+    incident_id: str,
+    title: str,
+    activity: ActivityProfile = SIMULATION_ACTIVITIES,
 ) -> IncidentWorkflowInput:
     return IncidentWorkflowInput(
         incident_id=incident_id,
         group_key=f"{SIM_PREFIX}:{incident_id}",
-        title=loaded.spec.title,
+        title=title,
         policy=policy,
         requester=settings.agent_identity,
-        activity=ActivityProfile(start_to_close_s=60, agent_start_to_close_s=120, max_attempts=3),
+        activity=activity,
         task_queue_agents=task_queue(settings.temporal, Role.AGENTS),
         task_queue_actions=task_queue(settings.temporal, Role.ACTIONS),
     )

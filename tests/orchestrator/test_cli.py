@@ -18,11 +18,9 @@ from pathlib import Path
 import pytest
 from temporalio.testing import TimeSkipper, TimeSkippingConfig, WorkflowEnvironment
 
-from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.approvals.notifier import LogNotifier
-from orchestrator.approvals.service import ApprovalService
 from orchestrator.composition import open_checkpointer, open_store
-from orchestrator.models import IncidentStatusView, IncidentWorkflowInput, RollbackInput
+from orchestrator.models import IncidentStatusView, RollbackInput
 from orchestrator.policy.model import load_policy
 from orchestrator.settings import GarrisonSettings, TemporalSettings
 from orchestrator.store.records import ActionStatus
@@ -31,8 +29,9 @@ from orchestrator.worker import WorkerDeps, build_workers
 from orchestrator.workflows.incident import IncidentWorkflow
 from orchestrator.workflows.rollback import RollbackWorkflow
 from simulations.loader import load_all
-from simulations.replay import ReplayContext, start_incident
+from simulations.replay import start_incident
 from simulations.routing import RecordedBackends
+from simulations.runner import replay_context, workflow_input
 
 ROOT = Path(__file__).parents[2]
 INCIDENT = ROOT / "simulations" / "incidents" / "otrf-lsass-procdump-acct01"
@@ -192,23 +191,9 @@ async def test_cli_approvals_on_a_running_system_apply_the_same_checks(
 
 
 async def _start(env, settings, store, loaded, incident_id, policy):
-    ctx = ReplayContext(
-        client=env.client,
-        skipper=TimeSkipper(env.client, config=TimeSkippingConfig(enabled=False)),
-        store=store,
-        approvals=ApprovalService(env.client, store, ApproverDirectory(groups={}), "x"),
-        triage_queue=task_queue(settings.temporal, Role.TRIAGE),
-        timeout_s=60,
-    )
-    params = IncidentWorkflowInput(
-        incident_id=incident_id,
-        group_key=f"test:{incident_id}",
-        title=loaded.spec.title,
-        policy=policy,
-        requester=settings.agent_identity,
-        task_queue_agents=task_queue(settings.temporal, Role.AGENTS),
-        task_queue_actions=task_queue(settings.temporal, Role.ACTIONS),
-    )
+    """Start the incident; nobody answers here but the CLI."""
+    ctx = replay_context(env.client, store, settings, policy, timeout_s=60)
+    params = workflow_input(settings, policy, incident_id, loaded.spec.title)
     return await start_incident(ctx, loaded, incident_id, params)
 
 

@@ -6,29 +6,25 @@ and one ticket, through the ledger and check-then-act."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from temporalio.testing import TimeSkipper, TimeSkippingConfig, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
-from orchestrator.approvals.directory import ApproverDirectory
-from orchestrator.approvals.service import ApprovalService
 from orchestrator.composition import open_store
-from orchestrator.models import ActivityProfile, IncidentWorkflowInput
+from orchestrator.models import ActivityProfile
 from orchestrator.policy.model import load_policy
 from orchestrator.settings import GarrisonSettings, TemporalSettings
 from orchestrator.store.records import ActionStatus
-from simulations.analyst import SimulatedAnalyst, directory_groups
+from simulations.analyst import SimulatedAnalyst
 from simulations.loader import load_all
-from simulations.replay import ReplayContext, replay_incident
+from simulations.replay import replay_incident
+from simulations.runner import replay_context, workflow_input
 from simulations.spec import AnalystPolicy, AnalystSpec
+from tests.orchestrator.processes import clean_environment, kill_group, spawn_garrison, wait_for
 from tools.journal import FileJournal
 
 pytestmark = [pytest.mark.temporal, pytest.mark.slow]
@@ -39,33 +35,15 @@ INCIDENT = Path(__file__).parents[2] / "simulations" / "incidents" / "otrf-lsass
 def _spawn_worker(
     env: dict[str, str], journal_dir: Path, faults: str | None
 ) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "orchestrator.cli",
-        "worker",
-        "--incidents",
-        str(INCIDENT),
-        "--journal-dir",
-        str(journal_dir),
-    ]
-    if faults:
-        command += ["--faults", faults]
-    return subprocess.Popen(command, env=env, start_new_session=True)
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+    args = ["worker", "--incidents", str(INCIDENT), "--journal-dir", str(journal_dir)]
+    return spawn_garrison(*args, *(["--faults", faults] if faults else []), env=env)
 
 
 @pytest.fixture
 def world(temporal_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[dict[str, object]]:
     prefix = f"crash-{uuid.uuid4().hex[:8]}"
     address = temporal_env.client.service_client.config.target_host
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GARRISON_")}
-    env |= {
+    env = clean_environment() | {
         "GARRISON_DATA_DIR": str(tmp_path / "data"),
         "GARRISON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'garrison.db'}",
         "GARRISON_TEMPORAL_ADDRESS": address,
@@ -79,15 +57,6 @@ def world(temporal_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[dict[st
     yield {"env": env, "settings": settings, "journal_dir": tmp_path / "journal"}
 
 
-async def _wait_for(predicate, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 @pytest.mark.parametrize("op", ["isolate_host", "open_ticket"])
 async def test_worker_killed_after_the_vendor_applied_leaves_one_change_and_one_ticket(
     temporal_env: WorkflowEnvironment, world: dict[str, object], op: str
@@ -99,32 +68,15 @@ async def test_worker_killed_after_the_vendor_applied_leaves_one_change_and_one_
     policy = load_policy(None)
     incident_id = f"crash-{uuid.uuid4().hex[:6]}--{loaded.spec.id}"
     journal = FileJournal(journal_dir / f"{incident_id}.jsonl")
-    prefix = settings.temporal.task_queue_prefix
     store = await open_store(settings)
-    directory = ApproverDirectory(
-        groups=directory_groups(
-            {t.approver_group for t in policy.tiers.values()},
-            {t.escalation_group for t in policy.tiers.values()},
-        )
-    )
-    ctx = ReplayContext(
-        client=temporal_env.client,
-        skipper=TimeSkipper(temporal_env.client, config=TimeSkippingConfig(enabled=False)),
-        store=store,
-        approvals=ApprovalService(temporal_env.client, store, directory, settings.agent_identity),
-        triage_queue=f"{prefix}-triage",
-        timeout_s=150,
-    )
-    params = IncidentWorkflowInput(
-        incident_id=incident_id,
-        group_key=f"test:{incident_id}",
-        title=loaded.spec.title,
-        policy=policy,
-        requester=settings.agent_identity,
-        # A short attempt timeout so that the attempt lost with the killed worker is retried soon.
-        activity=ActivityProfile(start_to_close_s=6, agent_start_to_close_s=60, max_attempts=10),
-        task_queue_agents=f"{prefix}-agents",
-        task_queue_actions=f"{prefix}-actions",
+    ctx = replay_context(temporal_env.client, store, settings, policy, timeout_s=150)
+    # A short attempt timeout so that the attempt lost with the killed worker is retried soon.
+    params = workflow_input(
+        settings,
+        policy,
+        incident_id,
+        loaded.spec.title,
+        ActivityProfile(start_to_close_s=6, agent_start_to_close_s=60, max_attempts=10),
     )
     analyst = SimulatedAnalyst(
         spec=AnalystSpec(policy=AnalystPolicy.ORACLE, latency_s=60), truth=loaded.spec.truth
@@ -133,14 +85,14 @@ async def test_worker_killed_after_the_vendor_applied_leaves_one_change_and_one_
     second: subprocess.Popen[bytes] | None = None
     try:
         run = asyncio.create_task(replay_incident(ctx, loaded, incident_id, params, analyst))
-        await _wait_for(lambda: any(c.op == op for c in journal.changes()), 90)
-        _kill(first)
+        await wait_for(lambda: any(c.op == op for c in journal.changes()), 90)
+        kill_group(first)
         second = _spawn_worker(env, journal_dir, None)
         outcome = await run
     finally:
-        _kill(first)
+        kill_group(first)
         if second is not None:
-            _kill(second)
+            kill_group(second)
     assert outcome.error is None, outcome.error
     assert outcome.result is not None
     changes = journal.changes()

@@ -7,11 +7,7 @@ too: the retry confirms the state instead of acting again."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,18 +15,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from temporalio.testing import TimeSkipper, TimeSkippingConfig, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
-from orchestrator.approvals.directory import ApproverDirectory
-from orchestrator.approvals.service import ApprovalService
 from orchestrator.composition import open_store
-from orchestrator.models import ActivityProfile, IncidentWorkflowInput
+from orchestrator.models import ActivityProfile
 from orchestrator.policy.model import load_policy
 from orchestrator.settings import GarrisonSettings, TemporalSettings
-from simulations.analyst import SimulatedAnalyst, directory_groups
+from simulations.analyst import SimulatedAnalyst
 from simulations.loader import LoadedIncident, load_all
-from simulations.replay import ReplayContext, replay_incident
+from simulations.replay import replay_incident
+from simulations.runner import replay_context, workflow_input
 from simulations.spec import AnalystPolicy, AnalystSpec
+from tests.orchestrator.processes import clean_environment, kill_group, spawn_garrison, wait_for
 from tools.emulators.base import EmulatorFaults, EmulatorState
 from tools.emulators.serve import serve
 from tools.vendor_settings import env_assignments
@@ -58,27 +54,6 @@ async def emulated_vendors(
             base_url = await stack.enter_async_context(serve(app))
             env |= env_assignments(spec.emulator_settings(base_url))
         yield env, states
-
-
-def _spawn_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "worker"], env=env, start_new_session=True
-    )
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-async def _wait_for(predicate, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def _applied(state: EmulatorState) -> bool:
@@ -158,14 +133,17 @@ async def _run_with_crash(
     address = env.client.service_client.config.target_host
     inventory = tmp_path / "inventory.json"
     inventory.write_text(loaded.spec.environment.model_dump_json(), encoding="utf-8")
-    worker_env = {k: v for k, v in os.environ.items() if not k.startswith("GARRISON_")}
-    worker_env |= vendor_env | {
-        "GARRISON_DATA_DIR": str(tmp_path / "data"),
-        "GARRISON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'garrison.db'}",
-        "GARRISON_TEMPORAL_ADDRESS": address,
-        "GARRISON_TEMPORAL_TASK_QUEUE_PREFIX": prefix,
-        "GARRISON_INVENTORY_FILE": str(inventory),
-    }
+    worker_env = (
+        clean_environment()
+        | vendor_env
+        | {
+            "GARRISON_DATA_DIR": str(tmp_path / "data"),
+            "GARRISON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'garrison.db'}",
+            "GARRISON_TEMPORAL_ADDRESS": address,
+            "GARRISON_TEMPORAL_TASK_QUEUE_PREFIX": prefix,
+            "GARRISON_INVENTORY_FILE": str(inventory),
+        }
+    )
     settings = GarrisonSettings(
         data_dir=tmp_path / "data",
         database_url=worker_env["GARRISON_DATABASE_URL"],
@@ -173,46 +151,30 @@ async def _run_with_crash(
     )
     policy = load_policy(None)
     store = await open_store(settings)
-    directory = ApproverDirectory(
-        groups=directory_groups(
-            {t.approver_group for t in policy.tiers.values()},
-            {t.escalation_group for t in policy.tiers.values()},
-        )
-    )
-    ctx = ReplayContext(
-        client=env.client,
-        skipper=TimeSkipper(env.client, config=TimeSkippingConfig(enabled=False)),
-        store=store,
-        approvals=ApprovalService(env.client, store, directory, settings.agent_identity),
-        triage_queue=f"{prefix}-triage",
-        timeout_s=150,
-    )
+    ctx = replay_context(env.client, store, settings, policy, timeout_s=150)
     incident_id = f"vcrash-{uuid.uuid4().hex[:6]}--{loaded.spec.id}"
-    params = IncidentWorkflowInput(
-        incident_id=incident_id,
-        group_key=f"test:{incident_id}",
-        title=loaded.spec.title,
-        policy=policy,
-        requester=settings.agent_identity,
-        activity=ActivityProfile(start_to_close_s=8, agent_start_to_close_s=60, max_attempts=10),
-        task_queue_agents=f"{prefix}-agents",
-        task_queue_actions=f"{prefix}-actions",
+    params = workflow_input(
+        settings,
+        policy,
+        incident_id,
+        loaded.spec.title,
+        ActivityProfile(start_to_close_s=8, agent_start_to_close_s=60, max_attempts=10),
     )
     analyst = SimulatedAnalyst(
         spec=AnalystSpec(policy=AnalystPolicy.ORACLE, latency_s=60), truth=loaded.spec.truth
     )
-    first = _spawn_worker(worker_env)
+    first = spawn_garrison("worker", env=worker_env)
     second: subprocess.Popen[bytes] | None = None
     try:
         run = asyncio.create_task(replay_incident(ctx, loaded, incident_id, params, analyst))
-        await _wait_for(applied, 90)
+        await wait_for(applied, 90)
         if kill:
-            _kill(first)
-            second = _spawn_worker(worker_env)
+            kill_group(first)
+            second = spawn_garrison("worker", env=worker_env)
         outcome = await run
     finally:
-        _kill(first)
+        kill_group(first)
         if second is not None:
-            _kill(second)
+            kill_group(second)
         await store.close()
     return outcome, settings
