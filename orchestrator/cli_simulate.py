@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.cli_common import err, fail, out, settings_or_exit
 from tools.vendor_spec import Capability, VendorSpec
@@ -41,8 +42,21 @@ def simulate(
         list[str] | None,
         typer.Option(help="With --backends emulated: CAPABILITY=VENDOR, e.g. edr=defender."),
     ] = None,
+    report_html: Annotated[
+        Path | None,
+        typer.Option("--report-html", help="Write a self-contained HTML report here."),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="A saved --report-json: exit 1 when a metric, a verdict or the actions changed.",
+        ),
+    ] = None,
 ) -> None:
     """Replay recorded incidents end to end on the embedded Temporal and print the scorecard."""
+    from simulations.baseline import compare, load_baseline
+    from simulations.breakdown import breakdown
     from simulations.loader import load_all
     from simulations.runner import SimulationOptions, run_simulation
     from simulations.spec import AnalystPolicy
@@ -57,6 +71,12 @@ def simulate(
     gates = _thresholds(fail_under or [], "--fail-under") + _thresholds(
         fail_over or [], "--fail-over"
     )
+    saved = None
+    if baseline is not None:
+        try:
+            saved = load_baseline(baseline)
+        except ValueError as error:
+            fail(str(error))
     loaded = load_all(paths)
     if loaded.problems:
         for problem in loaded.problems:
@@ -90,14 +110,26 @@ def simulate(
         )
     report = scorecard.model_dump(mode="json", by_alias=True)
     _print(report)
+    specs = [incident.spec for incident in loaded.incidents]
+    groups = breakdown(scorecard, specs)
+    _print_breakdown(groups)
     if report_json is not None:
         report_json.parent.mkdir(parents=True, exist_ok=True)
         report_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         out.print(f"report written to {report_json}")
+    if report_html is not None:
+        from simulations.report_html import render_html
+
+        report_html.parent.mkdir(parents=True, exist_ok=True)
+        report_html.write_text(render_html(scorecard, groups, specs), encoding="utf-8")
+        out.print(f"HTML report written to {report_html}")
     broken = [g for g in gates if not g.holds(report)]
     for gate in broken:
         err.print(f"gate failed: {gate.describe(report)}", markup=False)
-    raise typer.Exit(1 if broken else 0)
+    differences = compare(report, saved) if saved is not None else []
+    for difference in differences:
+        err.print(f"baseline: {difference}", markup=False, highlight=False)
+    raise typer.Exit(1 if broken or differences else 0)
 
 
 def _emulated(backends: str, choices: list[str]) -> dict[Capability, VendorSpec] | None:
@@ -197,3 +229,19 @@ def _print(report: dict[str, object]) -> None:
     if isinstance(ttc, dict):
         summary.add_row("time_to_contain_s", f"median {ttc.get('median')}, p90 {ttc.get('p90')}")
     out.print(summary)
+
+
+def _print_breakdown(groups: dict[str, dict[str, dict[str, float | int]]]) -> None:
+    """Verdict accuracy, recall, precision and over-response per category and per tactic."""
+    for key, title in (("by_category", "by category"), ("by_tactic", "by ATT&CK tactic")):
+        table = Table("group", "n", "verdict", "recall", "precision", "over", title=title, box=None)
+        for name, metrics in groups.get(key, {}).items():
+            table.add_row(
+                Text(name),
+                str(metrics["incidents"]),
+                f"{metrics['verdict_accuracy']:.3f}",
+                f"{metrics['containment_recall']:.3f}",
+                f"{metrics['containment_precision']:.3f}",
+                str(metrics["over_response"]),
+            )
+        out.print(table)

@@ -1,0 +1,77 @@
+"""The scorecard broken down by incident category and by ATT&CK tactic.
+
+Pure: computed from a `Scorecard` and the recorded incidents (for their alerts' tactics), with the
+scorer's definitions (`simulations/scorer.py`) applied to each group's incidents. An incident counts
+once in every tactic its alerts name; one whose alerts name none falls under `NO_TACTIC`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from simulations.scorer import IncidentScore, Scorecard
+from simulations.spec import RecordedIncident
+from tools.actions import SCORED_KINDS
+
+NO_TACTIC = "(none)"
+GROUP_METRICS = (
+    "incidents",
+    "verdict_accuracy",
+    "containment_precision",
+    "containment_recall",
+    "over_response",
+    "unapproved_risky_actions",
+)
+
+
+def incident_tactics(incident: RecordedIncident) -> list[str]:
+    """The distinct tactics named by the incident's alerts, sorted (`NO_TACTIC` when none)."""
+    found = {
+        attack.tactic.strip().lower()
+        for alert in incident.alerts
+        for attack in alert.attacks
+        if attack.tactic and attack.tactic.strip()
+    }
+    return sorted(found) or [NO_TACTIC]
+
+
+def group_metrics(rows: list[IncidentScore]) -> dict[str, float | int]:
+    """The scorer's metrics over `rows` alone (ratios over an empty set are 1.0)."""
+    executed = correct = expected = hit = 0
+    for row in rows:
+        scored = sum(1 for action in row.executed_actions if action.kind in SCORED_KINDS)
+        executed += scored
+        correct += scored - len(row.unexpected_actions)
+        expected += len(row.expected_actions)
+        hit += len(row.expected_actions) - len(row.missed_actions)
+    return {
+        "incidents": len(rows),
+        "verdict_accuracy": _ratio(sum(r.verdict is r.expected_verdict for r in rows), len(rows)),
+        "containment_precision": _ratio(correct, executed),
+        "containment_recall": _ratio(hit, expected),
+        "over_response": executed - correct,
+        "unapproved_risky_actions": sum(r.unapproved_risky_actions for r in rows),
+    }
+
+
+def breakdown(
+    scorecard: Scorecard, incidents: Iterable[RecordedIncident]
+) -> dict[str, dict[str, dict[str, float | int]]]:
+    """`{"by_category": {category: metrics}, "by_tactic": {tactic: metrics}}`, keys sorted.
+
+    An incident of the scorecard missing from `incidents` falls under `NO_TACTIC`."""
+    tactics = {incident.id: incident_tactics(incident) for incident in incidents}
+    by_category: dict[str, list[IncidentScore]] = {}
+    by_tactic: dict[str, list[IncidentScore]] = {}
+    for row in scorecard.per_incident:
+        by_category.setdefault(row.category.value, []).append(row)
+        for tactic in tactics.get(row.id, [NO_TACTIC]):
+            by_tactic.setdefault(tactic, []).append(row)
+    return {
+        "by_category": {key: group_metrics(by_category[key]) for key in sorted(by_category)},
+        "by_tactic": {key: group_metrics(by_tactic[key]) for key in sorted(by_tactic)},
+    }
+
+
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 1.0
