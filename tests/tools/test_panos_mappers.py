@@ -19,13 +19,13 @@ from tools.firewall.panos import (
     PanOsSettings,
     _address_element,
     _check,
-    _description,
     _expiry,
     _job_done,
     _job_id,
     _members,
-    _object_name,
     _to_blocked,
+    block_description,
+    object_name,
 )
 from tools.vendor_settings import VendorConfigError, load_vendor_settings
 
@@ -37,20 +37,20 @@ def _answer(body: str, status: int = 200) -> httpx.Response:
 
 
 def test_object_names_are_valid_panos_names() -> None:
-    assert _object_name("203.0.113.7") == "garrison-203.0.113.7"
-    assert _object_name("203.0.113.0/24") == "garrison-203.0.113.0_24"
-    assert _object_name("2001:db8::/32") == "garrison-2001-db8--_32"
-    long = _object_name("a" * 60 + ".evil.example")
-    assert len(long) == 63 and long != _object_name("b" * 60 + ".evil.example")
+    assert object_name("203.0.113.7") == "garrison-203.0.113.7"
+    assert object_name("203.0.113.0/24") == "garrison-203.0.113.0_24"
+    assert object_name("2001:db8::/32") == "garrison-2001-db8--_32"
+    long = object_name("a" * 60 + ".evil.example")
+    assert len(long) == 63 and long != object_name("b" * 60 + ".evil.example")
 
 
 def test_description_records_expiry_and_comment() -> None:
-    text = _description("inc-7", NOW, 24)
+    text = block_description("inc-7", NOW, 24)
     assert text.startswith("blocked by Garrison 2024-05-01T12:00:00+00:00")
     assert _expiry(text) == NOW + timedelta(hours=24)
     assert text.endswith("; inc-7")
-    assert _expiry(_description("", NOW, None)) is None
-    assert len(_description("x" * 1000, NOW, None)) == 255
+    assert _expiry(block_description("", NOW, None)) is None
+    assert len(block_description("x" * 1000, NOW, None)) == 255
 
 
 def test_address_element_sets_the_object_and_its_membership_together() -> None:

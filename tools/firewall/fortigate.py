@@ -22,8 +22,14 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
-from tools.firewall.memory import _canonical_domain, _canonical_ip, _covers, _domain_covered
-from tools.firewall.panos import _description, _object_name
+from tools.firewall.targets import (
+    block_description,
+    canonical_domain,
+    canonical_ip,
+    covers,
+    domain_covered,
+    object_name,
+)
 from tools.http import Priority, RateBudget, raise_for_status, send
 from tools.results import Change
 from tools.vendor_settings import VendorSettings
@@ -108,9 +114,9 @@ def _to_blocked(result: dict[str, Any]) -> Blocked | None:
     kind = result.get("type")
     if kind == AddressType.IPMASK:
         ip, _, mask = str(result.get("subnet", "")).partition(" ")
-        return Blocked(name, AddressType.IPMASK, _canonical_ip(f"{ip}/{mask or 32}"), comment)
+        return Blocked(name, AddressType.IPMASK, canonical_ip(f"{ip}/{mask or 32}"), comment)
     if kind == AddressType.FQDN and result.get("fqdn"):
-        return Blocked(name, AddressType.FQDN, _canonical_domain(str(result["fqdn"])), comment)
+        return Blocked(name, AddressType.FQDN, canonical_domain(str(result["fqdn"])), comment)
     return None
 
 
@@ -212,9 +218,9 @@ class FortiGateFirewall:
     @staticmethod
     def _covered(kind: AddressType, value: str, items: list[Blocked]) -> bool:
         if kind is AddressType.FQDN:
-            return _domain_covered(value, [b.value for b in items if b.type is kind])
+            return domain_covered(value, [b.value for b in items if b.type is kind])
         wanted = ipaddress.ip_network(value)
-        return any(_covers(b.value, wanted) for b in items if b.type is kind)
+        return any(covers(b.value, wanted) for b in items if b.type is kind)
 
     async def _block(self, kind: AddressType, value: str, comment: str) -> Change:
         members, blocked = await self._state(Priority.CONTAINMENT)
@@ -224,7 +230,10 @@ class FortiGateFirewall:
             raise PermanentToolError(f"{VENDOR}: IPv6 blocks (firewall/address6) not supported")
         now = datetime.now(UTC)
         item = Blocked(
-            _object_name(value), kind, value, _description(comment, now, self._settings.block_ttl_h)
+            object_name(value),
+            kind,
+            value,
+            block_description(comment, now, self._settings.block_ttl_h),
         )
         # An object left by an attempt that lost its answer answers -5: it is the one we want.
         await self._call(
@@ -251,23 +260,23 @@ class FortiGateFirewall:
 
     async def is_ip_blocked(self, ip: str) -> bool:
         _, blocked = await self._state(Priority.ENRICHMENT)
-        return self._covered(AddressType.IPMASK, _canonical_ip(ip), blocked)
+        return self._covered(AddressType.IPMASK, canonical_ip(ip), blocked)
 
     async def block_ip(self, ip: str, comment: str = "") -> Change:
-        return await self._block(AddressType.IPMASK, _canonical_ip(ip), comment)
+        return await self._block(AddressType.IPMASK, canonical_ip(ip), comment)
 
     async def unblock_ip(self, ip: str) -> Change:
-        return await self._unblock(AddressType.IPMASK, _canonical_ip(ip), ip)
+        return await self._unblock(AddressType.IPMASK, canonical_ip(ip), ip)
 
     async def is_domain_blocked(self, domain: str) -> bool:
         _, blocked = await self._state(Priority.ENRICHMENT)
-        return self._covered(AddressType.FQDN, _canonical_domain(domain), blocked)
+        return self._covered(AddressType.FQDN, canonical_domain(domain), blocked)
 
     async def block_domain(self, domain: str, comment: str = "") -> Change:
-        return await self._block(AddressType.FQDN, _canonical_domain(domain), comment)
+        return await self._block(AddressType.FQDN, canonical_domain(domain), comment)
 
     async def unblock_domain(self, domain: str) -> Change:
-        return await self._unblock(AddressType.FQDN, _canonical_domain(domain), domain)
+        return await self._unblock(AddressType.FQDN, canonical_domain(domain), domain)
 
     async def list_blocked(self) -> list[str]:
         _, blocked = await self._state(Priority.ENRICHMENT)

@@ -11,6 +11,13 @@ from __future__ import annotations
 import ipaddress
 
 from tools.errors import PermanentToolError
+from tools.firewall.targets import (
+    canonical_domain,
+    canonical_ip,
+    covers,
+    domain_covered,
+    parse_ip_network,
+)
 from tools.journal import StateJournal, TwinFaults, TwinRuntime
 from tools.results import Change
 
@@ -30,25 +37,25 @@ class InMemoryFirewall:
 
     async def is_ip_blocked(self, ip: str) -> bool:
         self._runtime.call("is_ip_blocked")
-        wanted = _network(ip)
-        return any(_covers(entry, wanted) for entry in self._entries(_IP))
+        wanted = parse_ip_network(ip)
+        return any(covers(entry, wanted) for entry in self._entries(_IP))
 
     async def block_ip(self, ip: str, comment: str = "") -> Change:
-        target = _canonical_ip(ip)
+        target = canonical_ip(ip)
         self._runtime.call("block_ip")
-        wanted = _network(target)
-        if any(_covers(entry, wanted) for entry in self._entries(_IP)):
+        wanted = parse_ip_network(target)
+        if any(covers(entry, wanted) for entry in self._entries(_IP)):
             return Change(applied=False, detail="already blocked")
         await self._runtime.record("block_ip", target, comment)
         return Change(applied=True, detail="blocked")
 
     async def unblock_ip(self, ip: str) -> Change:
-        target = _canonical_ip(ip)
+        target = canonical_ip(ip)
         self._runtime.call("unblock_ip")
         entries = self._entries(_IP)
         if target not in entries:
-            wanted = _network(target)
-            wider = [e for e in entries if _covers(e, wanted)]
+            wanted = parse_ip_network(target)
+            wider = [e for e in entries if covers(e, wanted)]
             if wider:
                 raise PermanentToolError(f"{ip} is blocked by the wider entry {wider[0]}")
             return Change(applied=False, detail="already unblocked")
@@ -57,22 +64,22 @@ class InMemoryFirewall:
 
     async def is_domain_blocked(self, domain: str) -> bool:
         self._runtime.call("is_domain_blocked")
-        return _domain_covered(_canonical_domain(domain), self._entries(_DOMAIN))
+        return domain_covered(canonical_domain(domain), self._entries(_DOMAIN))
 
     async def block_domain(self, domain: str, comment: str = "") -> Change:
-        target = _canonical_domain(domain)
+        target = canonical_domain(domain)
         self._runtime.call("block_domain")
-        if _domain_covered(target, self._entries(_DOMAIN)):
+        if domain_covered(target, self._entries(_DOMAIN)):
             return Change(applied=False, detail="already blocked")
         await self._runtime.record("block_domain", target, comment)
         return Change(applied=True, detail="blocked")
 
     async def unblock_domain(self, domain: str) -> Change:
-        target = _canonical_domain(domain)
+        target = canonical_domain(domain)
         self._runtime.call("unblock_domain")
         entries = self._entries(_DOMAIN)
         if target not in entries:
-            if _domain_covered(target, entries):
+            if domain_covered(target, entries):
                 raise PermanentToolError(f"{domain} is blocked by a parent domain entry")
             return Change(applied=False, detail="already unblocked")
         await self._runtime.record("unblock_domain", target)
@@ -88,38 +95,3 @@ class InMemoryFirewall:
         for change in self._runtime.changes(*ops):
             state[change.target] = change.op == ops[0]
         return [target for target, blocked in state.items() if blocked]
-
-
-def _network(value: str) -> Network:
-    try:
-        return ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
-        raise PermanentToolError(f"{value!r} is not an IP address or network") from None
-
-
-def _canonical_ip(value: str) -> str:
-    """`10.0.5.13`, `10.0.5.13/32` -> `10.0.5.13`; `10.0.5.0/24` stays a network."""
-    network = _network(value)
-    if network.num_addresses == 1:
-        return str(network.network_address)
-    return str(network)
-
-
-def _covers(entry: str, wanted: Network) -> bool:
-    blocked = _network(entry)
-    if isinstance(blocked, ipaddress.IPv4Network) and isinstance(wanted, ipaddress.IPv4Network):
-        return wanted.subnet_of(blocked)
-    if isinstance(blocked, ipaddress.IPv6Network) and isinstance(wanted, ipaddress.IPv6Network):
-        return wanted.subnet_of(blocked)
-    return False
-
-
-def _canonical_domain(value: str) -> str:
-    domain = value.strip().lower().rstrip(".")
-    if not domain or any(c.isspace() or c in "/:\\@" for c in domain):
-        raise PermanentToolError(f"{value!r} is not a domain name")
-    return domain
-
-
-def _domain_covered(domain: str, entries: list[str]) -> bool:
-    return any(domain == entry or domain.endswith("." + entry) for entry in entries)

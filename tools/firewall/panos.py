@@ -12,13 +12,12 @@ answer, a killed worker) is committed by the retry rather than applied twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -27,22 +26,22 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from tools.errors import AuthError, NotFoundError, PermanentToolError, TransientToolError
-from tools.firewall.memory import (
-    _canonical_domain,
-    _canonical_ip,
-    _covers,
-    _domain_covered,
-    _network,
+from tools.firewall.targets import (
+    TAG,
+    block_description,
+    canonical_domain,
+    canonical_ip,
+    covers,
+    domain_covered,
+    object_name,
+    parse_ip_network,
 )
 from tools.http import Priority, RateBudget, raise_for_status, send
 from tools.results import Change
 from tools.vendor_settings import VendorSettings
 
 VENDOR = "PAN-OS"
-TAG = "garrison"
 API = "/api/"
-MAX_NAME = 63  # PAN-OS object names: 63 characters of letters, digits, '.', '_', '-', ' '
-MAX_DESCRIPTION = 255
 # Response codes worth retrying: internal errors and an expired session (PAN-OS API reference,
 # "PAN-OS XML API Error Codes"); every other error code is a request PAN-OS will refuse again.
 TRANSIENT_CODES = frozenset({"2", "3", "4", "5", "11", "21", "22"})
@@ -130,23 +129,8 @@ def _check(response: httpx.Response, *, missing_ok: bool = False) -> ET.Element:
     raise PermanentToolError(message)
 
 
-def _object_name(value: str) -> str:
-    """`garrison-203.0.113.0_24`; values too long for a PAN-OS name keep a hash suffix."""
-    name = f"{TAG}-" + re.sub(r"[^A-Za-z0-9._-]", "_", value.replace(":", "-"))
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(value.encode()).hexdigest()[:12]
-    return f"{name[: MAX_NAME - 13]}-{digest}"
-
-
-def _description(comment: str, now: datetime, ttl_h: float | None) -> str:
-    expires = (now + timedelta(hours=ttl_h)).isoformat(timespec="seconds") if ttl_h else "never"
-    text = f"blocked by Garrison {now.isoformat(timespec='seconds')}; expires {expires}"
-    return (f"{text}; {comment}" if comment else text)[:MAX_DESCRIPTION]
-
-
 def _expiry(description: str) -> datetime | None:
-    """The expiry `_description` recorded, or None for a block that never expires."""
+    """The expiry `block_description` recorded, or None for a block that never expires."""
     match = re.search(r"expires (\S+?)(?:;|$)", description)
     if match is None or match.group(1) == "never":
         return None
@@ -173,9 +157,9 @@ def _to_blocked(entry: ET.Element) -> Blocked | None:
     description = entry.findtext("description") or ""
     ip, fqdn = entry.findtext(Kind.IP.value), entry.findtext(Kind.FQDN.value)
     if ip:
-        return Blocked(name, Kind.IP, _canonical_ip(ip), description)
+        return Blocked(name, Kind.IP, canonical_ip(ip), description)
     if fqdn:
-        return Blocked(name, Kind.FQDN, _canonical_domain(fqdn), description)
+        return Blocked(name, Kind.FQDN, canonical_domain(fqdn), description)
     return None
 
 
@@ -357,7 +341,10 @@ class PanOsFirewall:
             return Change(applied=True, detail="blocked (committed a pending change)")
         now = datetime.now(UTC)
         item = Blocked(
-            _object_name(value), kind, value, _description(comment, now, self._settings.block_ttl_h)
+            object_name(value),
+            kind,
+            value,
+            block_description(comment, now, self._settings.block_ttl_h),
         )
         element = _address_element(item, self._settings.address_group)
         params = {"type": "config", "action": "set", "xpath": self._vsys, "element": element}
@@ -395,36 +382,36 @@ class PanOsFirewall:
     @staticmethod
     def _covered(kind: Kind, value: str, items: list[Blocked]) -> bool:
         if kind is Kind.FQDN:
-            return _domain_covered(value, [b.value for b in items if b.kind is Kind.FQDN])
-        wanted = _network(value)
-        return any(_covers(b.value, wanted) for b in items if b.kind is Kind.IP)
+            return domain_covered(value, [b.value for b in items if b.kind is Kind.FQDN])
+        wanted = parse_ip_network(value)
+        return any(covers(b.value, wanted) for b in items if b.kind is Kind.IP)
 
     # --- FirewallResponder ----------------------------------------------------------------------
 
     async def is_ip_blocked(self, ip: str) -> bool:
-        value = _canonical_ip(ip)
+        value = canonical_ip(ip)
         return self._covered(Kind.IP, value, await self._blocked("show"))
 
     async def block_ip(self, ip: str, comment: str = "") -> Change:
-        value = _canonical_ip(ip)
+        value = canonical_ip(ip)
         candidate = await self._blocked("get", Priority.CONTAINMENT)
         return await self._block(Kind.IP, value, comment, self._covered(Kind.IP, value, candidate))
 
     async def unblock_ip(self, ip: str) -> Change:
-        return await self._unblock(Kind.IP, _canonical_ip(ip), ip)
+        return await self._unblock(Kind.IP, canonical_ip(ip), ip)
 
     async def is_domain_blocked(self, domain: str) -> bool:
-        value = _canonical_domain(domain)
+        value = canonical_domain(domain)
         return self._covered(Kind.FQDN, value, await self._blocked("show"))
 
     async def block_domain(self, domain: str, comment: str = "") -> Change:
-        value = _canonical_domain(domain)
+        value = canonical_domain(domain)
         candidate = await self._blocked("get", Priority.CONTAINMENT)
         covered = self._covered(Kind.FQDN, value, candidate)
         return await self._block(Kind.FQDN, value, comment, covered)
 
     async def unblock_domain(self, domain: str) -> Change:
-        return await self._unblock(Kind.FQDN, _canonical_domain(domain), domain)
+        return await self._unblock(Kind.FQDN, canonical_domain(domain), domain)
 
     async def list_blocked(self) -> list[str]:
         running = await self._blocked("show")
