@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tools.edr.wire import wire_int, wire_text
 from tools.errors import PermanentToolError
 from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
 from tools.telemetry import registry_path
@@ -48,21 +49,21 @@ REG_OPERATIONS = {1: "SetValue", 2: "DeleteValue", 3: "CreateKey", 4: "DeleteKey
 
 
 def to_process_event(row: Mapping[str, Any]) -> ProcessEvent | None:
-    time, host = _time(row), _str(row.get("ComputerName"))
+    time, host = _time(row), wire_text(row.get("ComputerName"))
     if row.get("#event_simpleName") not in PROCESS_EVENTS or time is None or host is None:
         return None
-    image = _str(row.get("ImageFileName"))
+    image = wire_text(row.get("ImageFileName"))
     return ProcessEvent(
         time=time,
         host=host,
-        pid=_int(row.get("RawProcessId")),
+        pid=wire_int(row.get("RawProcessId")),
         name=image.replace("/", "\\").rsplit("\\", 1)[-1] if image else None,
         image=image,
-        cmd_line=_str(row.get("CommandLine"), 16_384),
-        parent_pid=_int(row.get("ParentProcessId")),
-        parent_image=_str(row.get("ParentBaseFileName")),
+        cmd_line=wire_text(row.get("CommandLine"), 16_384),
+        parent_pid=wire_int(row.get("ParentProcessId")),
+        parent_image=wire_text(row.get("ParentBaseFileName")),
         user=_user(row),
-        sha256=(_str(row.get("SHA256HashData")) or "").lower() or None,
+        sha256=(wire_text(row.get("SHA256HashData")) or "").lower() or None,
     )
 
 
@@ -70,19 +71,19 @@ def to_network_connection(row: Mapping[str, Any]) -> NetworkConnection | None:
     name, time = row.get("#event_simpleName"), _time(row)
     if name not in NETWORK_EVENTS or time is None:
         return None
-    host, pid = _str(row.get("ComputerName")), _int(row.get("ContextProcessId"))
-    image = _str(row.get("ContextImageFileName"))
+    host, pid = wire_text(row.get("ComputerName")), wire_int(row.get("ContextProcessId"))
+    image = wire_text(row.get("ContextImageFileName"))
     if name == "DnsRequest":
-        domain = _str(row.get("DomainName"))
+        domain = wire_text(row.get("DomainName"))
         return NetworkConnection(
             time=time, host=host, pid=pid, image=image, domain=domain, protocol="dns"
         )
     v6 = name.endswith("IP6")
-    local = _str(row.get("LocalAddressIP6" if v6 else "LocalAddressIP4"))
-    remote = _str(row.get("RemoteAddressIP6" if v6 else "RemoteAddressIP4"))
-    local_port, remote_port = _int(row.get("LocalPort")), _int(row.get("RemotePort"))
+    local = wire_text(row.get("LocalAddressIP6" if v6 else "LocalAddressIP4"))
+    remote = wire_text(row.get("RemoteAddressIP6" if v6 else "RemoteAddressIP4"))
+    local_port, remote_port = wire_int(row.get("LocalPort")), wire_int(row.get("RemotePort"))
     inbound = name in _INBOUND
-    protocol = _int(row.get("Protocol"))
+    protocol = wire_int(row.get("Protocol"))
     return NetworkConnection(
         time=time,
         host=host,
@@ -97,47 +98,55 @@ def to_network_connection(row: Mapping[str, Any]) -> NetworkConnection | None:
 
 
 def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
-    name, time, host = row.get("#event_simpleName"), _time(row), _str(row.get("ComputerName"))
+    name, time, host = row.get("#event_simpleName"), _time(row), wire_text(row.get("ComputerName"))
     if name not in LOGON_EVENTS or time is None or host is None:
         return None
     return LogonEvent(
         time=time,
         host=host,
         user=_user(row),
-        logon_type=_int(row.get("LogonType")),
-        src_ip=_str(row.get("RemoteAddressIP4")) or _str(row.get("RemoteAddressIP6")),
+        logon_type=wire_int(row.get("LogonType")),
+        src_ip=wire_text(row.get("RemoteAddressIP4")) or wire_text(row.get("RemoteAddressIP6")),
         success=name == "UserLogon",
     )
 
 
 def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:
-    time, host, key = _time(row), _str(row.get("ComputerName")), _str(row.get("RegObjectName"))
+    time, host, key = (
+        _time(row),
+        wire_text(row.get("ComputerName")),
+        wire_text(row.get("RegObjectName")),
+    )
     if row.get("#event_simpleName") not in REGISTRY_EVENTS or not (time and host and key):
         return None
-    value = _str(row.get("RegValueName"))
+    value = wire_text(row.get("RegValueName"))
     path = registry_path(key) + (f"\\{value}" if value else "")
-    operation = _int(row.get("RegOperationType"))
+    operation = wire_int(row.get("RegOperationType"))
     return RegistryEvent(
         time=time,
         host=host,
-        pid=_int(row.get("ContextProcessId")),
-        image=_str(row.get("ContextImageFileName")),
+        pid=wire_int(row.get("ContextProcessId")),
+        image=wire_text(row.get("ContextImageFileName")),
         operation=REG_OPERATIONS.get(operation) if operation is not None else None,
         key=path,
-        details=_str(row.get("RegStringValue"), 16_384),
+        details=wire_text(row.get("RegStringValue"), 16_384),
         user=_user(row),
     )
 
 
 def to_file_event(row: Mapping[str, Any]) -> FileEvent | None:
-    time, host, path = _time(row), _str(row.get("ComputerName")), _str(row.get("TargetFileName"))
+    time, host, path = (
+        _time(row),
+        wire_text(row.get("ComputerName")),
+        wire_text(row.get("TargetFileName")),
+    )
     if row.get("#event_simpleName") not in FILE_EVENTS or not (time and host and path):
         return None
     return FileEvent(
         time=time,
         host=host,
-        pid=_int(row.get("ContextProcessId")),
-        image=_str(row.get("ContextImageFileName")),
+        pid=wire_int(row.get("ContextProcessId")),
+        image=wire_text(row.get("ContextImageFileName")),
         path=path,
         user=_user(row),
     )
@@ -145,34 +154,16 @@ def to_file_event(row: Mapping[str, Any]) -> FileEvent | None:
 
 def _time(row: Mapping[str, Any]) -> datetime | None:
     """`@timestamp` is epoch milliseconds in LogScale results."""
-    value = _int(row.get("@timestamp"))
+    value = wire_int(row.get("@timestamp"))
     return datetime.fromtimestamp(value / 1000, UTC) if value is not None else None
 
 
 def _user(row: Mapping[str, Any]) -> str | None:
-    user = _str(row.get("UserName"))
-    domain = _str(row.get("LogonDomain"))
+    user = wire_text(row.get("UserName"))
+    domain = wire_text(row.get("LogonDomain"))
     if user and domain and "\\" not in user:
         return f"{domain}\\{user}"
     return user
-
-
-def _str(value: Any, limit: int = 1_024) -> str | None:
-    if value is None or isinstance(value, bool | dict | list):
-        return None
-    text = str(value).strip()
-    return text[:limit] if text else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
 
 
 # --- requests ------------------------------------------------------------------------------

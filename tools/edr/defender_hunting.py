@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tools.edr.wire import wire_int, wire_text
 from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
 from tools.telemetry import registry_path
 
@@ -40,20 +41,20 @@ _INBOUND = {"InboundConnectionAccepted", "ListeningConnectionCreated"}
 
 
 def to_process_event(row: Mapping[str, Any]) -> ProcessEvent | None:
-    time, host = _time(row), _str(row.get("DeviceName"))
+    time, host = _time(row), wire_text(row.get("DeviceName"))
     if time is None or host is None:
         return None
     return ProcessEvent(
         time=time,
         host=host,
-        pid=_int(row.get("ProcessId")),
-        name=_str(row.get("FileName")),
-        image=_str(row.get("FolderPath")),
-        cmd_line=_str(row.get("ProcessCommandLine"), 16_384),
-        parent_pid=_int(row.get("InitiatingProcessId")),
-        parent_image=_str(row.get("InitiatingProcessFolderPath")),
+        pid=wire_int(row.get("ProcessId")),
+        name=wire_text(row.get("FileName")),
+        image=wire_text(row.get("FolderPath")),
+        cmd_line=wire_text(row.get("ProcessCommandLine"), 16_384),
+        parent_pid=wire_int(row.get("InitiatingProcessId")),
+        parent_image=wire_text(row.get("InitiatingProcessFolderPath")),
         user=_account(row, "Account"),
-        sha256=(_str(row.get("SHA256")) or "").lower() or None,
+        sha256=(wire_text(row.get("SHA256")) or "").lower() or None,
     )
 
 
@@ -61,26 +62,26 @@ def to_network_connection(row: Mapping[str, Any]) -> NetworkConnection | None:
     time = _time(row)
     if time is None:
         return None
-    local, remote = _str(row.get("LocalIP")), _str(row.get("RemoteIP"))
-    local_port, remote_port = _int(row.get("LocalPort")), _int(row.get("RemotePort"))
+    local, remote = wire_text(row.get("LocalIP")), wire_text(row.get("RemoteIP"))
+    local_port, remote_port = wire_int(row.get("LocalPort")), wire_int(row.get("RemotePort"))
     inbound = row.get("ActionType") in _INBOUND
-    protocol = (_str(row.get("Protocol")) or "").lower() or None
+    protocol = (wire_text(row.get("Protocol")) or "").lower() or None
     return NetworkConnection(
         time=time,
-        host=_str(row.get("DeviceName")),
-        pid=_int(row.get("InitiatingProcessId")),
-        image=_str(row.get("InitiatingProcessFolderPath")),
+        host=wire_text(row.get("DeviceName")),
+        pid=wire_int(row.get("InitiatingProcessId")),
+        image=wire_text(row.get("InitiatingProcessFolderPath")),
         src_ip=remote if inbound else local,
         src_port=remote_port if inbound else local_port,
         dst_ip=local if inbound else remote,
         dst_port=local_port if inbound else remote_port,
-        domain=_str(row.get("RemoteUrl")),
+        domain=wire_text(row.get("RemoteUrl")),
         protocol=protocol,
     )
 
 
 def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
-    time, host = _time(row), _str(row.get("DeviceName"))
+    time, host = _time(row), wire_text(row.get("DeviceName"))
     if time is None or host is None:
         return None
     return LogonEvent(
@@ -88,37 +89,45 @@ def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
         host=host,
         user=_account(row, "Account"),
         logon_type=LOGON_TYPES.get(str(row.get("LogonType"))),
-        src_ip=_str(row.get("RemoteIP")),
+        src_ip=wire_text(row.get("RemoteIP")),
         success=row.get("ActionType") != "LogonFailed",
     )
 
 
 def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:
-    time, host, key = _time(row), _str(row.get("DeviceName")), _str(row.get("RegistryKey"))
+    time, host, key = (
+        _time(row),
+        wire_text(row.get("DeviceName")),
+        wire_text(row.get("RegistryKey")),
+    )
     if time is None or host is None or key is None:
         return None
-    value = _str(row.get("RegistryValueName"))
+    value = wire_text(row.get("RegistryValueName"))
     return RegistryEvent(
         time=time,
         host=host,
-        pid=_int(row.get("InitiatingProcessId")),
-        image=_str(row.get("InitiatingProcessFolderPath")),
+        pid=wire_int(row.get("InitiatingProcessId")),
+        image=wire_text(row.get("InitiatingProcessFolderPath")),
         operation=REGISTRY_ACTIONS.get(str(row.get("ActionType"))),
         key=registry_path(key) + (f"\\{value}" if value else ""),
-        details=_str(row.get("RegistryValueData"), 16_384),
+        details=wire_text(row.get("RegistryValueData"), 16_384),
         user=_account(row, "InitiatingProcessAccount"),
     )
 
 
 def to_file_event(row: Mapping[str, Any]) -> FileEvent | None:
-    time, host, path = _time(row), _str(row.get("DeviceName")), _str(row.get("FolderPath"))
+    time, host, path = (
+        _time(row),
+        wire_text(row.get("DeviceName")),
+        wire_text(row.get("FolderPath")),
+    )
     if time is None or host is None or path is None or row.get("ActionType") != "FileCreated":
         return None
     return FileEvent(
         time=time,
         host=host,
-        pid=_int(row.get("InitiatingProcessId")),
-        image=_str(row.get("InitiatingProcessFolderPath")),
+        pid=wire_int(row.get("InitiatingProcessId")),
+        image=wire_text(row.get("InitiatingProcessFolderPath")),
         path=path,
         user=_account(row, "InitiatingProcessAccount"),
     )
@@ -143,7 +152,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _time(row: Mapping[str, Any]) -> datetime | None:
-    text = _str(row.get("Timestamp"))
+    text = wire_text(row.get("Timestamp"))
     if text is None:
         return None
     try:
@@ -154,24 +163,6 @@ def _time(row: Mapping[str, Any]) -> datetime | None:
 
 
 def _account(row: Mapping[str, Any], prefix: str) -> str | None:
-    name = _str(row.get(f"{prefix}Name"))
-    domain = _str(row.get(f"{prefix}Domain"))
+    name = wire_text(row.get(f"{prefix}Name"))
+    domain = wire_text(row.get(f"{prefix}Domain"))
     return f"{domain}\\{name}" if name and domain else name
-
-
-def _str(value: Any, limit: int = 1_024) -> str | None:
-    if value is None or isinstance(value, bool | dict | list):
-        return None
-    text = str(value).strip()
-    return text[:limit] if text else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
