@@ -72,6 +72,7 @@ class ProposedAction(_Model):
     action: Action
     rationale: ShortText
     evidence: list[ShortText] = Field(default_factory=list)
+    from_model: bool = False  # a language model chose it: humans see it labelled unverified
 
 
 class RejectedChoice(_Model):

@@ -30,6 +30,9 @@ class ActivityProfile(_Model):
     heartbeat_s: float | None = None
     initial_retry_s: float = 1.0
     max_attempts: int = 8
+    # How long a finished incident waits for its last messages to humans to be delivered (a
+    # Slack outage); delivery itself retries without limit until then.
+    notify_drain_s: float = 3600.0
 
 
 class IncidentWorkflowInput(_Model):
@@ -67,6 +70,17 @@ class DecisionInput(_Model):
     groups: list[str]
     decision: DecisionKind
     channel: str
+
+
+class RefusalCode(StrEnum):
+    """Why a decision was refused, for channels that answer with a status (the HTTP API)."""
+
+    UNKNOWN = "unknown"  # no such approval
+    DECIDED = "decided"  # already approved, denied or expired
+    SELF_APPROVAL = "self_approval"  # the requester or the agents' identity
+    UNAUTHORISED = "unauthorised"  # not in an approver group for this request
+    CHANGED = "changed"  # the action shown to the decider is not the one pending
+    REFUSED = "refused"  # the workflow refused it (expired, repeat decider, stage, ...)
 
 
 class DecisionAck(_Model):
@@ -210,6 +224,11 @@ class ApprovalRequestInput(_Model):
     expires_at: datetime
     rationale: str
     evidence: list[str]
+    # Whether the rationale was written by a language model (the card labels it unverified).
+    rationale_from_model: bool = False
+    # True: the workflow delivers this to humans through its outbox (`HumanNotice`), not the
+    # activity. False only in histories recorded before the outbox existed.
+    via_outbox: bool = False
 
 
 class ApprovalNotice(StrEnum):
@@ -221,6 +240,7 @@ class ApprovalNoticeInput(_Model):
     approval_id: str
     incident_id: str
     notice: ApprovalNotice
+    via_outbox: bool = False
 
 
 class ApprovalFinalInput(_Model):
@@ -229,6 +249,16 @@ class ApprovalFinalInput(_Model):
     status: str  # approved | denied | expired
     decisions: list[DecisionInput]
     at: datetime
+    via_outbox: bool = False
+
+
+class HumanNotice(_Model):
+    """One message for the humans' channel (Slack), delivered in order by the workflow's outbox:
+    exactly one of the three is set."""
+
+    request: ApprovalRequestInput | None = None
+    notice: ApprovalNoticeInput | None = None
+    final: ApprovalFinalInput | None = None
 
 
 class ExecuteActionInput(_Model):

@@ -242,6 +242,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                     action=action,
                     rationale="suggested by the model among allowed actions on extracted entities",
                     evidence=_evidence(request.triage, request.report),
+                    from_model=True,
                 )
             )
         return {"plan": RemediationPlan(proposals=proposals[:MAX_PROPOSALS], rejected=rejected)}

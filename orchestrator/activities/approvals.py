@@ -10,7 +10,12 @@ from temporalio import activity
 
 from orchestrator.activities.errors import activity_source
 from orchestrator.approvals.notifier import ApprovalNotifier
-from orchestrator.models import ApprovalFinalInput, ApprovalNoticeInput, ApprovalRequestInput
+from orchestrator.models import (
+    ApprovalFinalInput,
+    ApprovalNoticeInput,
+    ApprovalRequestInput,
+    HumanNotice,
+)
 from orchestrator.store.records import (
     ApprovalDecision,
     ApprovalRecord,
@@ -48,14 +53,16 @@ class ApprovalActivities:
             )
         )
         await self._audit("approval.requested", request.incident_id, request.approval_id, "pending")
-        await self.notifier.requested(request)
+        if not request.via_outbox:
+            await self.notifier.requested(request)
 
     @activity.defn(name="approvals.notify")
     async def notify(self, notice: ApprovalNoticeInput) -> None:
         await self._audit(
             f"approval.{notice.notice.value}", notice.incident_id, notice.approval_id, "sent"
         )
-        await self.notifier.notice(notice)
+        if not notice.via_outbox:
+            await self.notifier.notice(notice)
 
     @activity.defn(name="approvals.finalize")
     async def finalize(self, final: ApprovalFinalInput) -> None:
@@ -88,7 +95,19 @@ class ApprovalActivities:
             await self._audit(
                 f"approval.{final.status}", final.incident_id, final.approval_id, final.status
             )
-            await self.notifier.finalized(final)
+            if not final.via_outbox:
+                await self.notifier.finalized(final)
+
+    @activity.defn(name="approvals.announce")
+    async def announce(self, message: HumanNotice) -> None:
+        """Deliver one message of the workflow's outbox; retried until delivered, so the
+        notifier must make a retried delivery exactly-once."""
+        if message.request is not None:
+            await self.notifier.requested(message.request)
+        elif message.notice is not None:
+            await self.notifier.notice(message.notice)
+        elif message.final is not None:
+            await self.notifier.finalized(message.final)
 
     async def _audit(
         self,

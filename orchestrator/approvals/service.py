@@ -15,9 +15,15 @@ from temporalio.service import RPCError
 
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.backends import workflow_id
-from orchestrator.models import DecisionAck, DecisionInput, DecisionKind
+from orchestrator.models import DecisionAck, DecisionInput, DecisionKind, RefusalCode
 from orchestrator.store.records import ApprovalStatus, AuditEvent
 from orchestrator.store.repository import Store
+
+# Refusals that are attempts by someone who may not decide: audited under their own types.
+_AUDIT_TYPES = {
+    RefusalCode.UNAUTHORISED: "approval.denied_unauthorized",
+    RefusalCode.SELF_APPROVAL: "approval.denied_self_approval",
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ class DecisionReply:
     accepted: bool
     message: str
     ack: DecisionAck | None = None
+    code: RefusalCode | None = None
 
 
 class ApprovalService:
@@ -43,42 +50,47 @@ class ApprovalService:
         self.update_timeout = update_timeout
 
     async def decide(
-        self, approval_id: str, user: str, decision: DecisionKind, channel: str
+        self,
+        approval_id: str,
+        user: str,
+        decision: DecisionKind,
+        channel: str,
+        *,
+        groups: set[str] | None = None,
+        shown_hash: str | None = None,
     ) -> DecisionReply:
+        """Decide as `user`. `groups` are the groups a channel resolved itself (Slack adds user
+        group membership); by default the directory's. `shown_hash` is the action hash the
+        decider was shown (Slack's button, the API's body): a different one is refused."""
         approval = await self.store.get_approval(approval_id)
         if approval is None:
-            return await self._refuse(approval_id, None, user, channel, "unknown approval")
+            return await self._refuse(
+                approval_id, None, user, channel, RefusalCode.UNKNOWN, "unknown approval"
+            )
+
+        async def refuse(code: RefusalCode, reason: str) -> DecisionReply:
+            incident_id = approval.incident_id
+            return await self._refuse(approval_id, incident_id, user, channel, code, reason)
+
         if approval.status is not ApprovalStatus.PENDING:
-            return await self._refuse(
-                approval_id,
-                approval.incident_id,
-                user,
-                channel,
-                f"already decided: {approval.status.value}",
+            return await refuse(RefusalCode.DECIDED, f"already decided: {approval.status.value}")
+        if user.strip().lower() in (self.agent_identity.lower(), approval.requester.lower()):
+            return await refuse(
+                RefusalCode.SELF_APPROVAL, f"{user} requested this action and cannot decide it"
             )
-        if user.lower() in (self.agent_identity.lower(), approval.requester.lower()):
-            return await self._refuse(
-                approval_id,
-                approval.incident_id,
-                user,
-                channel,
-                f"{user} requested this action and cannot decide it",
+        if shown_hash is not None and shown_hash != approval.action_hash:
+            return await refuse(
+                RefusalCode.CHANGED, "the action changed since it was shown: hash mismatch"
             )
-        groups = self.directory.groups_of(user)
-        if not groups:
-            return await self._refuse(
-                approval_id,
-                approval.incident_id,
-                user,
-                channel,
-                f"{user} is not an authorised approver",
-            )
+        resolved = self.directory.groups_of(user) if groups is None else groups
+        if not resolved:
+            return await refuse(RefusalCode.UNAUTHORISED, f"{user} is not an authorised approver")
         request = DecisionInput(
             decision_id=str(uuid.uuid4()),
             approval_id=approval_id,
             action_hash=approval.action_hash,
             user=user,
-            groups=sorted(groups),
+            groups=sorted(resolved),
             decision=decision,
             channel=channel,
         )
@@ -90,7 +102,10 @@ class ApprovalService:
         except WorkflowUpdateFailedError as failed:
             cause = failed.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            return await self._refuse(approval_id, approval.incident_id, user, channel, reason)
+            code = RefusalCode.REFUSED
+            if isinstance(cause, ApplicationError) and cause.type:
+                code = RefusalCode.__members__.get(cause.type, code)
+            return await refuse(code, reason)
         except RPCError:
             # No worker answered in time: the workflow dedupes the signal on decision_id and
             # applies the same checks when it next runs.
@@ -115,12 +130,17 @@ class ApprovalService:
         return DecisionReply(True, ack.status, ack)
 
     async def _refuse(
-        self, approval_id: str, incident_id: str | None, user: str, channel: str, reason: str
+        self,
+        approval_id: str,
+        incident_id: str | None,
+        user: str,
+        channel: str,
+        code: RefusalCode,
+        reason: str,
     ) -> DecisionReply:
-        await self._audit(
-            "approval.decision_refused", approval_id, incident_id, user, channel, reason
-        )
-        return DecisionReply(False, reason)
+        kind = _AUDIT_TYPES.get(code, "approval.decision_refused")
+        await self._audit(kind, approval_id, incident_id, user, channel, reason)
+        return DecisionReply(False, reason, code=code)
 
     async def _audit(
         self,

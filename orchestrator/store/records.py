@@ -172,3 +172,14 @@ class AuditVerification(_Record):
     entries: int
     first_bad_seq: int | None = None
     reason: str
+
+
+class SlackMessage(_Record):
+    """A message posted to Slack: `key` says what it is about, `ts` is how Slack names it."""
+
+    key: ShortText
+    channel: ShortText
+    ts: ShortText
+    thread_ts: ShortText | None = None
+    payload: str = ""
+    posted_at: AwareDatetime

@@ -33,6 +33,7 @@ from orchestrator.store.records import (
     AuditRecord,
     AuditVerification,
     IncidentRecord,
+    SlackMessage,
     TicketRecord,
 )
 from orchestrator.store.tables import (
@@ -41,6 +42,8 @@ from orchestrator.store.tables import (
     ApprovalRow,
     AuditRow,
     IncidentRow,
+    SlackInteractionRow,
+    SlackMessageRow,
     TicketRow,
     table_of,
 )
@@ -364,6 +367,44 @@ class Store:
 
         await self._db.run(work, write=True)
         return ticket
+
+    # -- Slack ----------------------------------------------------------------------------------
+
+    async def slack_message(self, key: str) -> SlackMessage | None:
+        row = await self._db.first(select(SlackMessageRow).where(SlackMessageRow.key == key))
+        if row is None:
+            return None
+        return SlackMessage(
+            key=row.key,
+            channel=row.channel,
+            ts=row.ts,
+            thread_ts=row.thread_ts,
+            payload=row.payload,
+            posted_at=row.posted_at,
+        )
+
+    async def save_slack_message(self, message: SlackMessage) -> SlackMessage:
+        """Record a posted message; the first record of a key wins and is returned."""
+        statement = self._db.insert(SlackMessageRow, message.model_dump()).on_conflict_do_nothing()
+
+        async def work(session: AsyncSession) -> None:
+            await session.exec(statement)
+
+        await self._db.run(work, write=True)
+        stored = await self.slack_message(message.key)
+        assert stored is not None
+        return stored
+
+    async def claim_slack_interaction(self, key: str, at: datetime) -> bool:
+        """True the first time an interaction is seen; False for a replay of it."""
+        values = {"key": key, "received_at": at}
+
+        async def work(session: AsyncSession) -> bool:
+            statement = self._db.insert(SlackInteractionRow, values).on_conflict_do_nothing()
+            result = await session.exec(statement.returning(table_of(SlackInteractionRow).c.key))
+            return result.first() is not None
+
+        return await self._db.run(work, write=True)
 
     # -- audit ----------------------------------------------------------------------------------
 

@@ -154,6 +154,29 @@ class AuditRow(SQLModel, table=True):
     hash: str
 
 
+class SlackMessageRow(SQLModel, table=True):
+    """A message Garrison posted to Slack, by what it is about (`approval:<id>`,
+    `incident:<id>`, `note:<approval id>:<notice>`): posted once, later edited by its `ts`."""
+
+    __tablename__: str = "slack_messages"  # type: ignore[misc]
+
+    key: str = Field(primary_key=True)
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+    payload: str = _json()  # what the message was rendered from, to re-render it on edits
+    posted_at: datetime = _at()
+
+
+class SlackInteractionRow(SQLModel, table=True):
+    """Slack interactions already received: a replayed click is recognised and ignored."""
+
+    __tablename__: str = "slack_interactions"  # type: ignore[misc]
+
+    key: str = Field(primary_key=True)
+    received_at: datetime = _at(index=True)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
     assert isinstance(table, Table)
@@ -163,5 +186,14 @@ def table_of(model: type[SQLModel]) -> Table:
 # Created by `Store.open`; other packages' SQLModel tables are not the store's to create.
 STORE_TABLES: tuple[Table, ...] = tuple(
     table_of(model)
-    for model in (AlertRow, IncidentRow, ActionRow, ApprovalRow, TicketRow, AuditRow)
+    for model in (
+        AlertRow,
+        IncidentRow,
+        ActionRow,
+        ApprovalRow,
+        TicketRow,
+        AuditRow,
+        SlackMessageRow,
+        SlackInteractionRow,
+    )
 )

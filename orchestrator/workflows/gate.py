@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionInput,
         DecisionKind,
         PendingApprovalView,
+        RefusalCode,
     )
     from orchestrator.policy.evaluate import PolicyDecision
     from orchestrator.policy.model import Tier
@@ -28,6 +29,10 @@ with workflow.unsafe.imports_passed_through():
 
 class DecisionRejected(Exception):
     """A decision the gate refuses; the message says why and is shown to the decider."""
+
+    def __init__(self, message: str, code: RefusalCode = RefusalCode.REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -68,6 +73,7 @@ class PendingApproval:
             expires_at=self.expires_at,
             rationale=proposal.rationale,
             evidence=proposal.evidence,
+            rationale_from_model=proposal.from_model,
         )
 
     def view(self) -> PendingApprovalView:
@@ -103,23 +109,29 @@ class ApprovalGate:
         """Raise DecisionRejected unless this decision may be applied now."""
         request = self.requests.get(decision.approval_id)
         if request is None:
-            raise DecisionRejected(f"unknown approval {decision.approval_id}")
+            raise DecisionRejected(f"unknown approval {decision.approval_id}", RefusalCode.UNKNOWN)
         if request.outcome is not None:
-            raise DecisionRejected(f"already decided: {request.outcome}")
+            raise DecisionRejected(f"already decided: {request.outcome}", RefusalCode.DECIDED)
         if now >= request.expires_at:
             raise DecisionRejected("the request has expired")
         if decision.action_hash != request.action_hash:
-            raise DecisionRejected("the action changed since it was shown: hash mismatch")
+            raise DecisionRejected(
+                "the action changed since it was shown: hash mismatch", RefusalCode.CHANGED
+            )
         user = decision.user.strip()
         if not user:
-            raise DecisionRejected("no approver identity")
+            raise DecisionRejected("no approver identity", RefusalCode.UNAUTHORISED)
         if user.lower() in (request.requester.lower(), self.agent_identity.lower()):
-            raise DecisionRejected(f"{user} requested this action and cannot decide it")
+            raise DecisionRejected(
+                f"{user} requested this action and cannot decide it", RefusalCode.SELF_APPROVAL
+            )
         allowed = {request.approver_group}
         if request.stage is ApprovalStage.ESCALATED:
             allowed.add(request.escalation_group)
         if not allowed.intersection(decision.groups):
-            raise DecisionRejected(f"{user} is not in an approver group for this request")
+            raise DecisionRejected(
+                f"{user} is not in an approver group for this request", RefusalCode.UNAUTHORISED
+            )
         if any(d.user.lower() == user.lower() for d in request.decisions):
             raise DecisionRejected(f"{user} has already decided this request")
         return request

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from agents.models import ActionOutcome, OutcomeStatus, TriageResult
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ExecutedActionView,
         ExecutionStatus,
         GatedProposal,
+        HumanNotice,
         IncidentPhase,
         IncidentRef,
         IncidentResult,
@@ -56,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
         new_request,
         wait_for_decision,
     )
+    from orchestrator.workflows.outbox import PATCH as OUTBOX_PATCH
+    from orchestrator.workflows.outbox import HumanOutbox
     from tools.actions import Action, ActionKind
     from tools.models import Verdict
 
@@ -76,6 +79,7 @@ class IncidentWorkflow:
         self.denied: list[DeniedActionView] = []
         self.approvals_requested = 0
         self.isolations = 0
+        self.outbox = HumanOutbox(params.activity)
 
     # ---- messages ---------------------------------------------------------------------------
 
@@ -94,7 +98,8 @@ class IncidentWorkflow:
         try:
             self.gate.validate(decision, workflow.now())
         except DecisionRejected as rejected:
-            raise ValueError(str(rejected)) from None
+            # The type carries the refusal code to the channel (an HTTP status, a Slack reply).
+            raise ApplicationError(str(rejected), type=rejected.code.name) from None
 
     @workflow.signal(name="decide_signal")
     def decide_signal(self, decision: DecisionInput) -> None:
@@ -164,6 +169,7 @@ class IncidentWorkflow:
             type(None),
         )
         self.phase = IncidentPhase.CLOSED
+        await self.outbox.drain()
         return IncidentResult(
             incident_id=incident,
             verdict=step.verdict,
@@ -306,37 +312,39 @@ class IncidentWorkflow:
         )
         self.gate.open(request)
         self.approvals_requested += 1
-        await self._activity(
-            "approvals.request",
-            request.request_input(self.params.incident_id, decision, gated.proposal),
-            type(None),
-        )
+        outbox = workflow.patched(OUTBOX_PATCH)
+        request_input = request.request_input(
+            self.params.incident_id, decision, gated.proposal
+        ).model_copy(update={"via_outbox": outbox})
+        await self._activity("approvals.request", request_input, type(None))
+        if outbox:
+            self.outbox.send(HumanNotice(request=request_input))
         self.phase = IncidentPhase.AWAITING_APPROVAL
 
         async def notify(notice: ApprovalNotice) -> None:
-            await self._activity(
-                "approvals.notify",
-                ApprovalNoticeInput(
-                    approval_id=request.approval_id,
-                    incident_id=self.params.incident_id,
-                    notice=notice,
-                ),
-                type(None),
+            notice_input = ApprovalNoticeInput(
+                approval_id=request.approval_id,
+                incident_id=self.params.incident_id,
+                notice=notice,
+                via_outbox=outbox,
             )
+            await self._activity("approvals.notify", notice_input, type(None))
+            if outbox:
+                self.outbox.send(HumanNotice(notice=notice_input))
 
         await wait_for_decision(request, tier, notify)
         self.phase = IncidentPhase.RESPONDING
-        await self._activity(
-            "approvals.finalize",
-            ApprovalFinalInput(
-                approval_id=request.approval_id,
-                incident_id=self.params.incident_id,
-                status=request.outcome or "expired",
-                decisions=request.decisions,
-                at=workflow.now(),
-            ),
-            type(None),
+        final = ApprovalFinalInput(
+            approval_id=request.approval_id,
+            incident_id=self.params.incident_id,
+            status=request.outcome or "expired",
+            decisions=request.decisions,
+            at=workflow.now(),
+            via_outbox=outbox,
         )
+        await self._activity("approvals.finalize", final, type(None))
+        if outbox:
+            self.outbox.send(HumanNotice(final=final))
         return request
 
     async def _roll_back(self, ticket: TicketRef, reason: str) -> None:

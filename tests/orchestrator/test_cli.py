@@ -181,7 +181,12 @@ async def test_cli_approvals_on_a_running_system_apply_the_same_checks(
             assert not await edr.is_contained("ACCT01")
 
     audit = await store.audit_entries(incident_id=incident_id)
-    refusals = [e for e in audit if e.type == "approval.decision_refused"]
+    refused = (
+        "approval.decision_refused",
+        "approval.denied_unauthorized",
+        "approval.denied_self_approval",
+    )
+    refusals = [e for e in audit if e.type in refused]
     assert sorted(e.actor for e in refusals) == ["bob", "garrison-agent", "mallory"]
     assert any(e.type == "approval.decision_received" and e.actor == "alice" for e in audit)
     ledger = {a.action.kind.value: a for a in await store.actions_for(incident_id)}
