@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.cli_common import fail, open_store, out, settings_or_exit
+from orchestrator.cli_server import api_token, server
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
 from orchestrator.cli_worker import worker
@@ -32,6 +33,8 @@ app.add_typer(tools_app, name="tools")
 app.command()(simulate)
 app.command()(worker)
 app.command()(emulate)
+app.command()(server)
+app.command("api-token")(api_token)
 
 
 @incidents_app.command("list")
@@ -90,6 +93,18 @@ def incidents_show(incident_id: str) -> None:
             out.print(f"  #{entry.seq} {entry.type} {entry.actor} {entry.outcome}", markup=False)
 
     asyncio.run(run())
+
+
+@incidents_app.command("replay")
+def incidents_replay(
+    paths: Annotated[list[Path], typer.Argument(help="Recorded incident folders.")],
+) -> None:
+    """Start recorded incidents on the running Garrison (`garrison server --incidents` or
+    `garrison worker --incidents` serving the same recordings), as if their alerts arrived now.
+    Approvals then go to the configured channel (Slack, the CLI, the API)."""
+    from orchestrator.cli_replay import replay
+
+    asyncio.run(replay(settings_or_exit(), paths))
 
 
 @approvals_app.command("list")

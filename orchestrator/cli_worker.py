@@ -50,14 +50,14 @@ def worker(
         fail(f"--queues {queues!r}: roles are {', '.join(r.value for r in Role)}")
     settings = settings_or_exit()
     backends = (
-        _recorded_backends(incidents, journal_dir, faults)
+        recorded_backends(incidents, journal_dir, faults)
         if incidents
-        else _vendor_backends(settings)
+        else vendor_backends(settings)
     )
     asyncio.run(_serve(settings, roles, backends))
 
 
-def _vendor_backends(settings: GarrisonSettings) -> Backends:
+def vendor_backends(settings: GarrisonSettings) -> Backends:
     """Production: the configured vendor adapters and the organisation's inventory file."""
     from orchestrator.vendor_backends import (
         BackendConfigError,
@@ -81,7 +81,7 @@ def _vendor_backends(settings: GarrisonSettings) -> Backends:
         fail(str(error))
 
 
-def _recorded_backends(
+def recorded_backends(
     incident_paths: list[Path], journal_dir: Path | None, fault_spec: str | None
 ) -> Backends:
     """The in-memory twins of recorded incidents (a composition root may import simulations)."""

@@ -69,6 +69,38 @@ class TemporalSettings(BaseSettings):
         return self.tls or self.tls_cert is not None or self.tls_ca is not None
 
 
+SLACK_ENV_PREFIX = "GARRISON_SLACK_"
+SLACK_API_URL = "https://slack.com/api/"
+
+
+class SlackSettings(BaseSettings):
+    """Slack approvals: all of secret, token and channel, or none (then no Slack at all)."""
+
+    model_config = SettingsConfigDict(env_prefix=SLACK_ENV_PREFIX, extra="ignore")
+
+    signing_secret: SecretStr | None = None
+    bot_token: SecretStr | None = None
+    channel: str | None = Field(default=None, pattern=r"^[CDG][A-Z0-9]{2,20}$")
+    api_url: str = Field(default=SLACK_API_URL, pattern=r"^https?://")
+
+    @model_validator(mode="after")
+    def _all_or_nothing(self) -> Self:
+        given = {
+            "SIGNING_SECRET": self.signing_secret,
+            "BOT_TOKEN": self.bot_token,
+            "CHANNEL": self.channel,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if 0 < len(missing) < len(given):
+            names = ", ".join(f"{SLACK_ENV_PREFIX}{name}" for name in missing)
+            raise ValueError(f"{names}: required when Slack is configured")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.signing_secret is not None
+
+
 class GarrisonSettings(BaseSettings):
     """Everything a composition root needs to build Garrison."""
 
@@ -87,6 +119,9 @@ class GarrisonSettings(BaseSettings):
     # Which vendor serves a capability when several are configured: "edr=defender,identity=entra".
     vendors: str | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    # Bearer tokens of the HTTP API: YAML `tokens: {identity: "sha256:<hex of the token>"}`.
+    api_tokens_file: FilePath | None = None
 
     @field_validator("temporal", mode="before")
     @classmethod
@@ -97,6 +132,11 @@ class GarrisonSettings(BaseSettings):
         if isinstance(value, dict):
             return TemporalSettings(**value)
         return value
+
+    @field_validator("slack", mode="before")
+    @classmethod
+    def _merge_flat_slack_env(cls, value: Any) -> Any:
+        return SlackSettings(**value) if isinstance(value, dict) else value
 
     @property
     def effective_database_url(self) -> str:
@@ -116,8 +156,11 @@ def load_settings() -> GarrisonSettings:
 
 def describe_validation_error(error: ValidationError) -> str:
     """One line: `invalid configuration: GARRISON_X: problem; GARRISON_Y: problem`."""
-    # Errors raised by the default factory come from `TemporalSettings` with unprefixed locations.
-    prefix = TEMPORAL_ENV_PREFIX if error.title == TemporalSettings.__name__ else ENV_PREFIX
+    # Errors raised by a default factory come from that settings class, with unprefixed locations.
+    prefix = {
+        TemporalSettings.__name__: TEMPORAL_ENV_PREFIX,
+        SlackSettings.__name__: SLACK_ENV_PREFIX,
+    }.get(error.title, ENV_PREFIX)
     problems: list[str] = []
     for detail in error.errors(include_input=False, include_url=False):
         message = str(detail["msg"]).removeprefix("Value error, ")

@@ -26,6 +26,7 @@ from orchestrator.models import (
     ExecuteActionResult,
     ExecutionStatus,
     GatedProposal,
+    HumanNotice,
     IncidentRef,
     IncidentResult,
     IncidentWorkflowInput,
@@ -71,6 +72,7 @@ class Script:
     notices: list[ApprovalNoticeInput] = field(default_factory=list)
     requests: list[ApprovalRequestInput] = field(default_factory=list)
     finals: list[ApprovalFinalInput] = field(default_factory=list)
+    announced: list[HumanNotice] = field(default_factory=list)
     outcomes: list[ActionOutcome] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     closed: list[CloseIncidentInput] = field(default_factory=list)
@@ -131,6 +133,10 @@ class FakeActivities:
     async def finalize(self, final: ApprovalFinalInput) -> None:
         self.script.finals.append(final)
 
+    @activity.defn(name="approvals.announce")
+    async def announce(self, message: HumanNotice) -> None:
+        self.script.announced.append(message)
+
     @activity.defn(name="response.execute")
     async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
         self.script.executed.append(request)
@@ -155,6 +161,7 @@ class FakeActivities:
             self.request,
             self.notify,
             self.finalize,
+            self.announce,
             self.execute,
             self.close,
         ]

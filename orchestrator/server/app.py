@@ -1,0 +1,110 @@
+"""Garrison's HTTP API (FastAPI): Slack interactivity, approvals, incidents, health.
+
+`create_app(deps)` builds the app from already-open dependencies, so tests and `garrison server`
+compose it the same way. Every `/api` endpoint needs a bearer token (`tokens.py`); `/slack/*`
+is authenticated by Slack's signature instead; `/healthz` and the OpenAPI document are open.
+Errors are JSON `{"detail": ...}` with a 4xx status naming the problem; an unexpected failure is
+logged and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from orchestrator.approvals.service import ApprovalService
+from orchestrator.server.tokens import ApiTokens
+from orchestrator.slack.notifier import SlackNotifier
+from orchestrator.store.repository import Store
+
+log = logging.getLogger("garrison.server")
+USERGROUP_TTL_S = 60.0
+
+
+class BackgroundTasks:
+    """Work that outlives a request (a Slack click is acknowledged before it is applied)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def wait(self, timeout_s: float = 10.0) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+
+@dataclass
+class SlackRuntime:
+    signing_secret: str
+    notifier: SlackNotifier
+    _cache: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
+
+    async def usergroups_of(self, slack_user: str) -> frozenset[str]:
+        """The directory's Slack user groups this user is in (members cached for a minute)."""
+        directory = self.notifier.directory
+        wanted = {s for g in directory.groups for s in directory.usergroups_of(g)}
+        found: set[str] = set()
+        for usergroup in sorted(wanted):
+            cached = self._cache.get(usergroup)
+            if cached is None or time.monotonic() - cached[0] > USERGROUP_TTL_S:
+                members = await self.notifier.client.usergroup_members(usergroup)
+                cached = (time.monotonic(), members)
+                self._cache[usergroup] = cached
+            if slack_user in cached[1]:
+                found.add(usergroup)
+        return frozenset(found)
+
+
+@dataclass
+class ServerDeps:
+    store: Store
+    approvals: ApprovalService
+    tokens: ApiTokens
+    slack: SlackRuntime | None = None
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+
+
+def create_app(deps: ServerDeps) -> FastAPI:
+    from orchestrator.server.api import router as api_router
+    from orchestrator.server.slack_interactions import router as slack_router
+
+    app = FastAPI(
+        title="Garrison",
+        summary="Approvals, incidents and Slack interactivity of a Garrison deployment.",
+        version="1",
+    )
+    app.state.deps = deps
+    app.include_router(slack_router)
+    app.include_router(api_router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        await deps.store.audit_head()  # the database answers
+        return {"status": "ok"}
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+            for e in error.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    return app

@@ -1,0 +1,73 @@
+"""Bearer tokens of the HTTP API, kept as SHA-256 digests (`GARRISON_API_TOKENS_FILE`):
+
+    tokens:
+      alice: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+      soar-bot: "sha256:..."
+
+Each token stands for one identity, checked by the approver directory like any other channel;
+the file holds no secret worth stealing. `garrison server token NAME` prints a new token and
+the line to add.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+_DIGEST = r"^sha256:[0-9a-f]{64}$"
+
+
+class TokensError(Exception):
+    """The tokens file is missing or malformed; the message names the problem."""
+
+
+class ApiTokens(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tokens: dict[str, str] = Field(default_factory=dict)
+
+    def identity(self, token: str) -> str | None:
+        """The identity a presented token stands for, compared in constant time."""
+        presented = digest(token)
+        found = None
+        for name, expected in self.tokens.items():
+            if hmac.compare_digest(presented, expected):
+                found = name
+        return found
+
+    @classmethod
+    def load(cls, path: Path) -> ApiTokens:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as error:
+            raise TokensError(f"{path}: cannot read the API tokens: {error}") from None
+        except yaml.YAMLError as error:
+            raise TokensError(f"{path}: not valid YAML: {error}") from None
+        try:
+            loaded = cls.model_validate(raw)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise TokensError(f"{path}: {field}: {first['msg']}") from None
+        for name, value in loaded.tokens.items():
+            if not _valid_digest(value):
+                raise TokensError(f"{path}: tokens.{name}: expected 'sha256:<64 hex digits>'")
+        return loaded
+
+
+def digest(token: str) -> str:
+    return "sha256:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_token() -> str:
+    return "grs_" + secrets.token_urlsafe(32)
+
+
+def _valid_digest(value: str) -> bool:
+    return re.fullmatch(_DIGEST, value) is not None
