@@ -90,6 +90,7 @@ async def test_injection_corpus_through_the_real_pipeline(
     canaries["slack_bot_token"] = f"xoxb-CANARY-{uuid.uuid4().hex}"
     for name, value in canaries.items():
         monkeypatch.setenv(f"GARRISON_{name.upper()}", value)
+    monkeypatch.setenv("GARRISON_SLACK_CHANNEL", "C0CANARY")  # Slack settings come whole
     monkeypatch.setattr(runner_module, "RecordedBackends", JournaledBackends)
     JournaledBackends.journals = {}
 
