@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.slack.notifier import SlackNotifier
+from orchestrator.slack.webapi import SlackError
 from orchestrator.store.repository import Store
 
 log = logging.getLogger("garrison.server")
@@ -64,7 +65,11 @@ class SlackRuntime:
         for usergroup in sorted(wanted):
             cached = self._cache.get(usergroup)
             if cached is None or time.monotonic() - cached[0] > USERGROUP_TTL_S:
-                members = await self.notifier.client.usergroup_members(usergroup)
+                try:
+                    members = await self.notifier.client.usergroup_members(usergroup)
+                except SlackError as error:  # fail closed: no membership we cannot read
+                    log.warning("cannot read Slack user group %s: %s", usergroup, error)
+                    continue
                 cached = (time.monotonic(), members)
                 self._cache[usergroup] = cached
             if slack_user in cached[1]:
@@ -89,6 +94,8 @@ def create_app(deps: ServerDeps) -> FastAPI:
         title="Garrison",
         summary="Approvals, incidents and Slack interactivity of a Garrison deployment.",
         version="1",
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: not on a SOC's network
+        redoc_url=None,
     )
     app.state.deps = deps
     app.include_router(slack_router)

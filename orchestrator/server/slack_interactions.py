@@ -153,6 +153,15 @@ def parse_click(body: bytes) -> Click | None:
 
 async def handle_click(deps: ServerDeps, click: Click) -> None:
     """Authorise and apply one click, then tell the clicker; runs after Slack got its 200."""
+    try:
+        await _apply_click(deps, click)
+    except Exception as error:  # the clicker must hear that nothing happened, and why
+        log.exception("click on %s by %s failed", click.approval_id, click.user_id)
+        await _audit(deps, "slack.click_failed", f"slack:{click.user_id}", str(error), click)
+        await _tell(deps, click, "Not applied: Garrison could not process it; click again.")
+
+
+async def _apply_click(deps: ServerDeps, click: Click) -> None:
     assert deps.slack is not None
     directory = deps.approvals.directory
     workspace = directory.slack

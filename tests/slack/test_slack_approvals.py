@@ -352,3 +352,19 @@ async def test_a_slack_outage_delays_the_card_which_is_then_posted_exactly_once(
         )
         assert len(stack.cards()) == 1
         await handle.terminate("test done")
+
+
+async def test_an_unreadable_slack_user_group_grants_nothing_and_the_clicker_is_told(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with slack_stack(temporal_env, tmp_path) as stack:
+        stack.slack.usergroups.clear()  # usergroups.users.list now answers no_such_subteam
+        _incident_id, handle = await stack.start()
+        request = await pending(handle)
+        body = click_body(request.approval_id, request.action_hash, user=BOB)
+        assert (await stack.click(body)).status_code == 200
+        await eventually(lambda: ephemerals_for(stack, BOB), what="bob's reply")
+        assert "not an authorised approver" in ephemerals_for(stack, BOB)[0]
+        approval = await stack.store.get_approval(request.approval_id)
+        assert approval is not None and approval.status is ApprovalStatus.PENDING
+        await handle.terminate("test done")
