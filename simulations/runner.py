@@ -55,7 +55,7 @@ def analyst_directory(policy: PolicyDocument) -> ApproverDirectory:
     escalation group of the policy's tiers."""
     primary = {tier.approver_group for tier in policy.tiers.values()}
     escalation = {tier.escalation_group for tier in policy.tiers.values()}
-    return ApproverDirectory(groups=directory_groups(primary, escalation))
+    return ApproverDirectory.model_validate({"groups": directory_groups(primary, escalation)})
 
 
 def replay_context(
