@@ -18,6 +18,7 @@ from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
 from orchestrator.cli_worker import worker
 from orchestrator.models import DecisionKind
+from simulations.cli_corpus import corpus_app
 
 app = typer.Typer(
     help="Garrison: a multi-agent SOC orchestrator on durable Temporal workflows.",
@@ -30,6 +31,7 @@ approvals_app = typer.Typer(help="Approval requests.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(tools_app, name="tools")
+app.add_typer(corpus_app, name="corpus")
 app.command()(simulate)
 app.command()(worker)
 app.command()(emulate)

@@ -1,8 +1,12 @@
-"""Alerts from a recording's precomputed Sigma hits (`sigma_alerts.jsonl`).
+"""Alerts from a recording's Sigma hits.
 
-A hit names a SigmaHQ rule and the event lines it matched. The label's selection keeps some hits;
-`select_groups` folds them into one group per (rule, host, acting process), and `build_alert` turns
-a group into an `Alert` that keeps the rule author (Detection Rule License 1.1).
+A hit names a SigmaHQ rule and the event lines it matched in one file. Hits come from a `HitSource`:
+the importer's own engine (`simulations.importers.sigma.SigmaEngine`, which runs the rules over the
+events), or `ReferenceHits`, the recording's precomputed `sigma_alerts.jsonl`, kept to check the
+engine against (its `event_rows` stop at 50 per rule and file; `read_reference_totals` gives the
+full counts). The label's selection keeps some hits; `select_groups` folds them into one group per
+(rule, host, acting process), and `build_alert` turns a group into an `Alert` that keeps the rule
+author (Detection Rule License 1.1).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from simulations.importers.otrf.entities import entities
 from simulations.importers.otrf.events import Event, when
@@ -45,9 +50,25 @@ class Group:
     keys: list[Key]
 
 
-def read_hits(folder: Path) -> list[SigmaHit]:
+class HitSource(Protocol):
+    """Where a recording's Sigma hits come from."""
+
+    def hits(self, folder: Path) -> list[SigmaHit]: ...
+
+
+class ReferenceHits:
+    """The precomputed `sigma_alerts.jsonl` of each recording: for checking, not for building."""
+
+    def hits(self, folder: Path) -> list[SigmaHit]:
+        return read_reference_hits(folder)
+
+
+REFERENCE_FILE = "sigma_alerts.jsonl"
+
+
+def read_reference_hits(folder: Path) -> list[SigmaHit]:
     hits: list[SigmaHit] = []
-    with (folder / "sigma_alerts.jsonl").open(encoding="utf-8") as lines:
+    with (folder / REFERENCE_FILE).open(encoding="utf-8") as lines:
         for line in lines:
             row = json.loads(line)
             hits.append(
@@ -62,6 +83,13 @@ def read_hits(folder: Path) -> list[SigmaHit]:
                 )
             )
     return hits
+
+
+def read_reference_totals(folder: Path) -> dict[tuple[str, str], int]:
+    """(rule id, source file): how many events the reference counted, listed in full or not."""
+    with (folder / REFERENCE_FILE).open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
+    return {(row["rule_id"], row["source"]): int(row["hits"]) for row in rows}
 
 
 def select_groups(

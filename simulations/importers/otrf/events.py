@@ -20,13 +20,15 @@ DROPPED_FIELDS = {"Message", "message", "@metadata", "beat", "host", "event_data
 
 
 def event_files(folder: Path) -> list[Path]:
-    """Host and cloud event files of one recording (Zeek logs are not read)."""
-    return sorted([*folder.glob("host/*.json.xz"), *folder.glob("cloud/*.json.xz")])
+    """Host and cloud event files of one recording (Zeek logs are not read). macOS metadata
+    files (`._name`, binary) that some archives carry beside the real ones are skipped."""
+    found = [*folder.glob("host/*.json.xz"), *folder.glob("cloud/*.json.xz")]
+    return sorted(path for path in found if not path.name.startswith("._"))
 
 
 def stream(path: Path) -> Iterator[tuple[int, Event]]:
     """(0-based line, normalised event) per JSON object line; other lines are skipped."""
-    with lzma.open(path, "rt", encoding="utf-8") as lines:
+    with lzma.open(path, "rt", encoding="utf-8", errors="replace") as lines:
         for row, line in enumerate(lines):
             try:
                 raw = json.loads(line)

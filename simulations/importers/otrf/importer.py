@@ -1,34 +1,48 @@
 """Orchestration of the OTRF import: labels in, incident folders and `ATTRIBUTION.md` out.
 
-Per label: read the selected Sigma hits, stream the recording once (`telemetry.scan`), group the
-hits into alerts, trim the telemetry, describe the environment, and write `incident.json` plus
-`telemetry.jsonl.gz`. Then `ATTRIBUTION.md` is rewritten for every labelled incident present in
-the output folder, so an `--only` rebuild keeps the whole corpus credited.
+Per label: take the selected Sigma hits from the hit source, stream the recording once
+(`telemetry.scan`), group the hits into alerts, trim the telemetry, describe the environment, and
+write `incident.json` plus `telemetry.jsonl.gz`. Then `ATTRIBUTION.md` is rewritten for every
+labelled incident present in the output folder, so an `--only` rebuild keeps the whole corpus
+credited. The command line runs the Sigma rules itself (`--rules`, compiled once per run and
+cached, each recording evaluated once however many labels use it); `--reference-hits` reads the
+precomputed `sigma_alerts.jsonl` instead, to check the engine against it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from simulations.importers.otrf.alerts import build_alert, read_hits, select_groups
+from simulations.importers.otrf.alerts import (
+    HitSource,
+    ReferenceHits,
+    build_alert,
+    select_groups,
+)
 from simulations.importers.otrf.attribution import recording, source, write_attribution
 from simulations.importers.otrf.environment import build_environment
 from simulations.importers.otrf.events import Event
 from simulations.importers.otrf.labels import IncidentLabel, read_labels
 from simulations.importers.otrf.telemetry import context, scan, telemetry_gzip
+from simulations.importers.sigma.rules import cache_dir_from, load_rules
 from simulations.loader import INCIDENT_FILE, load_incident
 from simulations.spec import SCHEMA, RecordedIncident
 
 SIGMA_RULES = "sigma-rules"  # beside the OTRF folder in the shared datasets, holds the DRL text
+RULES_FILE = "sigma-rules.tar.gz"  # in the SIGMA_RULES folder: the default --rules
 
 
-def build_incident(label: IncidentLabel, folder: Path) -> tuple[RecordedIncident, list[Event]]:
+def build_incident(
+    label: IncidentLabel, folder: Path, hit_source: HitSource
+) -> tuple[RecordedIncident, list[Event]]:
     """The incident and its trimmed telemetry (evidence plus bounded context), deterministic."""
-    hits = [h for h in read_hits(folder) if h.rule_id in set(label.select.rules)]
+    selected = set(label.select.rules)
+    hits = [h for h in hit_source.hits(folder) if h.rule_id in selected]
     found = scan(folder, {(h.source, r) for h in hits for r in h.rows})
     groups = select_groups(label, hits, found.evidence)
     if not groups:
@@ -73,14 +87,19 @@ def run(
     out: Path,
     only: set[str] | None = None,
     sigma_rules: Path | None = None,
+    hits: HitSource | None = None,
 ) -> list[Path]:
-    """Build the labelled incidents (or the `only` ones) into `out`; the incident folders."""
+    """Build the labelled incidents (or the `only` ones) into `out`; the incident folders.
+
+    `hits` defaults to the precomputed reference hits; the command line passes the engine.
+    """
     labels = read_labels(labels_path).incidents
+    hit_source = hits or ReferenceHits()
     written: list[Path] = []
     for label in labels:
         if only and label.id not in only:
             continue
-        incident, telemetry = build_incident(label, datasets / label.dataset)
+        incident, telemetry = build_incident(label, datasets / label.dataset, hit_source)
         written.append(write_incident(out, incident, telemetry))
         for warning in unresolved_targets(incident, telemetry):
             print(f"warning: {label.id}: {warning}", file=sys.stderr)
@@ -114,6 +133,30 @@ def unresolved_targets(incident: RecordedIncident, telemetry: Iterable[Event] = 
     return missing
 
 
+def engine_hits(rules: Path, cache_dir: Path) -> HitSource:
+    """A Sigma engine over the compiled `rules` (from the cache when there), reporting to stderr."""
+    # Imported here: the engine reads events with this package's modules (an import cycle).
+    from simulations.importers.sigma.engine import Evaluation, SigmaEngine
+
+    loaded = load_rules(rules, cache_dir)
+    how = "from the cache" if loaded.cached else "compiled"
+    print(
+        f"sigma: {len(loaded.rules.rules)} rules {how} in {loaded.seconds:.1f}s from {rules},"
+        f" {loaded.rules.failed} skipped (not convertible)",
+        file=sys.stderr,
+    )
+
+    def summary(done: Evaluation) -> None:
+        print(
+            f"sigma: {done.folder}: {done.events} events, {done.rules_run} rules run,"
+            f" {len(done.hits)} hits, {len(done.errors)} rule errors"
+            f" ({done.load_seconds + done.query_seconds:.1f}s)",
+            file=sys.stderr,
+        )
+
+    return SigmaEngine(loaded.rules.rules, on_evaluated=summary)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations.importers.otrf")
     parser.add_argument("--labels", type=Path, required=True)
@@ -125,7 +168,34 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help=f"folder holding {SIGMA_RULES}'s licence; default: {SIGMA_RULES} beside --datasets",
     )
+    hits = parser.add_mutually_exclusive_group()
+    hits.add_argument(
+        "--rules",
+        type=Path,
+        help=f"Sigma rules run over the events (a rules tarball or a folder of .yml);"
+        f" default: {RULES_FILE} in the --sigma-rules folder",
+    )
+    hits.add_argument(
+        "--reference-hits",
+        action="store_true",
+        help="read each recording's precomputed sigma_alerts.jsonl instead of running the rules:"
+        " for checking the engine against it, not for building the corpus",
+    )
+    parser.add_argument(
+        "--sigma-cache",
+        type=Path,
+        help="folder of compiled rules; default: $GARRISON_SIGMA_CACHE or ~/.cache/garrison/sigma",
+    )
     args = parser.parse_args(argv)
-    for folder in run(args.labels, args.datasets, args.out, set(args.only or []), args.sigma_rules):
+    sigma_rules = args.sigma_rules or args.datasets.parent / SIGMA_RULES
+    hit_source = (
+        ReferenceHits()
+        if args.reference_hits
+        else engine_hits(
+            args.rules or sigma_rules / RULES_FILE, cache_dir_from(os.environ, args.sigma_cache)
+        )
+    )
+    only = set(args.only or [])
+    for folder in run(args.labels, args.datasets, args.out, only, sigma_rules, hit_source):
         print(folder)
     return 0
