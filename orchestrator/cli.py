@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.cli_common import fail, open_store, out, settings_or_exit
 from orchestrator.cli_server import api_token, server
@@ -58,7 +59,7 @@ def incidents_list(
         for r in rows:
             verdict = r.verdict.value if r.verdict else "-"
             category = r.category.value if r.category else "-"
-            table.add_row(r.id, r.status.value, verdict, category, r.title)
+            table.add_row(r.id, r.status.value, verdict, category, Text(r.title))
         out.print(table)
 
     asyncio.run(run())
@@ -131,7 +132,7 @@ def approvals_list(
             table.add_row(
                 r.id,
                 r.incident_id,
-                f"{r.action.kind.value} {r.action.target}",
+                Text(f"{r.action.kind.value} {r.action.target}"),  # attacker-influenced: no markup
                 str(r.risk),
                 str(r.required_approvers),
                 r.status.value,

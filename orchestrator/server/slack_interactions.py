@@ -86,7 +86,11 @@ async def interactions(request: Request) -> Response:
     deps: ServerDeps = request.app.state.deps
     if deps.slack is None:
         raise HTTPException(404, "Slack is not configured on this server")
-    body = await read_capped(request)
+    try:
+        body = await read_capped(request)
+    except HTTPException as refused:
+        await _audit(deps, "slack.request_rejected", "unknown", str(refused.detail), None)
+        raise
     try:
         verify(deps.slack.signing_secret, request.headers, body, now=time.time())
     except SignatureRejected as rejected:
@@ -192,15 +196,18 @@ async def _apply_click(deps: ServerDeps, click: Click) -> None:
     ack = reply.ack
     if ack is not None and ack.status == "recorded":
         await _tell(deps, click, f"Recorded: {ack.approvals} of {ack.required} approvals so far.")
-        request = await deps.slack.notifier.request_of(click.approval_id)
-        if request is not None:
-            await deps.slack.notifier.note(
-                request,
-                f"decision:{identity}",
-                f"{click.decision.value} recorded ({ack.approvals} of {ack.required});"
-                " waiting for another approver",
-                mentions=[click.user_id],
-            )
+        try:  # the approval stands whether or not the timeline shows it
+            request = await deps.slack.notifier.request_of(click.approval_id)
+            if request is not None:
+                await deps.slack.notifier.note(
+                    request,
+                    f"decision:{identity}",
+                    f"{click.decision.value} recorded ({ack.approvals} of {ack.required});"
+                    " waiting for another approver",
+                    mentions=[click.user_id],
+                )
+        except Exception as error:
+            log.warning("timeline note for %s not posted: %s", click.approval_id, error)
         return
     await _tell(deps, click, f"Done: {reply.message}.")
 

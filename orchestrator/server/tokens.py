@@ -5,8 +5,8 @@
       soar-bot: "sha256:..."
 
 Each token stands for one identity, checked by the approver directory like any other channel;
-the file holds no secret worth stealing. `garrison server token NAME` prints a new token and
-the line to add.
+the file holds no secret worth stealing. `garrison api-token NAME` prints a new token and the
+line to add.
 """
 
 from __future__ import annotations

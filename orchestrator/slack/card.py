@@ -113,6 +113,11 @@ def decided_card(
     return {"text": _fallback(request, title.lower()), "blocks": blocks}
 
 
+def mention_text(ids: Sequence[str]) -> str:
+    """Slack mentions of validated ids (`<@U…>`, `<!subteam^S…>`); anything else is dropped."""
+    return " ".join(_mentions(ids))
+
+
 def thread_note(
     text_trusted: str, *, mentions: Sequence[str] = (), untrusted: str | None = None
 ) -> dict[str, Any]:

@@ -156,6 +156,7 @@ def slack_emulator(
         "chat.postEphemeral": _post_ephemeral,
         "usergroups.users.list": _usergroup_users,
         "conversations.history": _history,
+        "conversations.replies": _replies,
     }
 
     @app.api_route("/api/{method}", methods=["GET", "POST"])
@@ -337,6 +338,21 @@ def _history(state: SlackState, args: dict[str, Any]) -> dict[str, Any]:
         "has_more": more,
         "pin_count": 0,
         "response_metadata": {"next_cursor": next_cursor},
+    }
+
+
+def _replies(state: SlackState, args: dict[str, Any]) -> dict[str, Any]:
+    """A thread: its parent first, then the replies oldest first (one page of up to 1,000)."""
+    channel = _channel(state, args)
+    parent = str(args.get("ts") or "")
+    thread = [m for m in state.messages.get(channel, []) if parent in (m.ts, m.thread_ts)]
+    if not any(m.ts == parent for m in thread):
+        raise _Refused("thread_not_found")
+    metadata = _truthy(args.get("include_all_metadata"))
+    return {
+        "messages": [m.as_slack(with_metadata=metadata) for m in thread[:1000]],
+        "has_more": False,
+        "response_metadata": {"next_cursor": ""},
     }
 
 

@@ -22,7 +22,7 @@ from orchestrator.models import (
     ApprovalNoticeInput,
     ApprovalRequestInput,
 )
-from orchestrator.slack.card import approval_card, decided_card, thread_note
+from orchestrator.slack.card import approval_card, decided_card, mention_text, thread_note
 from orchestrator.slack.webapi import SlackWebClient
 from orchestrator.store.records import SlackMessage
 from orchestrator.store.repository import Store
@@ -76,9 +76,9 @@ class SlackNotifier:
         else:
             group = request.escalation_group
             text = (
-                f"Escalated to {group}: nobody decided approval `{request.approval_id}`"
-                f" ({request.action.kind.value}, risk {request.decision.risk}) by the deadline."
-                f" It is denied by default at {_when(request.expires_at)}."
+                f"Escalated to {group}: approval `{request.approval_id}`"
+                f" ({request.action.kind.value}, risk {request.decision.risk}) was not decided"
+                f" by the deadline. It is denied by default at {_when(request.expires_at)}."
             )
         await self.note(
             request, f"{notice.notice.value}", text, mentions=self.directory.slack_mentions(group)
@@ -98,15 +98,18 @@ class SlackNotifier:
         outcome = {
             "approved": f"Approved ({who}): the action runs now.",
             "denied": f"Denied ({who}): the action will not run.",
-        }.get(final.status, "Expired: nobody decided in time; denied by default.")
+        }.get(final.status, "Expired: not decided in time; denied by default.")
         await self.note(request, "final", f"`{request.approval_id}`: {outcome}")
 
     # -- helpers for the interactivity endpoint -------------------------------------------------
 
     def approvers_needed(self, request: ApprovalRequestInput) -> str:
+        """Garrison's own mrkdwn: how many, from which group, mentioning the group in Slack."""
         count = max(1, request.decision.required_approvers)
         who = "1 approver" if count == 1 else f"{count} distinct approvers"
-        return f"{who} from {request.approver_group} (escalation: {request.escalation_group})"
+        pinged = mention_text(self.directory.slack_mentions(request.approver_group))
+        group = f"{request.approver_group} {pinged}".strip()
+        return f"{who} from {group} (escalation: {request.escalation_group})"
 
     async def note(
         self,
@@ -144,7 +147,12 @@ class SlackNotifier:
         self, key: str, message: dict, *, thread_ts: str | None, broadcast: bool
     ) -> str:
         if _retrying():
-            found = await self.client.find_message(self.channel, event_type=EVENT_TYPE, key=key)
+            if thread_ts is None or broadcast:  # broadcast replies show in the history too
+                found = await self.client.find_message(self.channel, event_type=EVENT_TYPE, key=key)
+            else:
+                found = await self.client.find_reply(
+                    self.channel, thread_ts, event_type=EVENT_TYPE, key=key
+                )
             if found is not None:
                 log.info("slack message %s was posted by an earlier attempt (ts %s)", key, found)
                 return found

@@ -189,6 +189,18 @@ class SlackWebClient:
             params["cursor"] = cursor
         return None
 
+    async def find_reply(
+        self, channel: str, thread_ts: str, *, event_type: str, key: str
+    ) -> str | None:
+        """Like `find_message`, in one thread (`conversations.replies`): history never shows
+        replies that were not broadcast to the channel."""
+        params = {"channel": channel, "ts": thread_ts, "include_all_metadata": "true"}
+        page = await self._call("conversations.replies", params=params)
+        for message in page.get("messages") or []:
+            if _metadata_key(message, event_type) == key:
+                return _string(message, "ts", "conversations.replies")
+        return None
+
     @asynccontextmanager
     async def _paced(self, channel: str) -> AsyncIterator[None]:
         """One chat.postMessage at a time per channel, `min_interval_s` after the previous

@@ -226,3 +226,21 @@ async def _finish(env, handle):
                 await skipper.fast_forward(handle, gap + timedelta(seconds=1))
         await asyncio.sleep(0.1)
     raise AssertionError("the incident did not finish")
+
+
+async def test_listing_shows_attacker_text_literally_never_as_markup(tmp_path: Path) -> None:
+    from orchestrator.store.repository import Store
+    from tests.orchestrator.store.store_factories import make_approval
+    from tools.actions import IsolateHost
+
+    hostile = "[/bold]WS[link=https://evil.example]01[/link]"
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'garrison.db'}")
+    await store.create_approval(
+        make_approval().model_copy(update={"action": IsolateHost(target=hostile)})
+    )
+    await store.close()
+    listed = await asyncio.to_thread(
+        garrison, "approvals", "list", env={"GARRISON_DATA_DIR": str(tmp_path)}
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert hostile in listed.stdout

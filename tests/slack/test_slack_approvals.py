@@ -65,13 +65,6 @@ async def test_one_card_and_a_signed_approve_runs_the_action_and_updates_the_car
         body = click_body(request.approval_id, request.action_hash, user=ALICE)
         answer = await stack.click(body)
         assert answer.status_code == 200
-        await asyncio.sleep(3)
-        print("EPH", stack.slack.ephemerals, await audit_types(stack))
-        print(
-            "CARD",
-            [(c.ts, len(c.edits)) for c in stack.cards()],
-            card_text(stack, request.approval_id)[-600:],
-        )
         await eventually(
             lambda: "approved" in card_text(stack, request.approval_id).lower(),
             what="the card updated in place",
