@@ -225,7 +225,7 @@ async def test_racing_approve_and_deny_yield_exactly_one_decision(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     async with slack_stack(temporal_env, tmp_path) as stack:
-        runs = 5
+        runs = 10
         winners: list[str] = []
         for _ in range(runs):
             incident_id, handle = await stack.start()
@@ -242,6 +242,7 @@ async def test_racing_approve_and_deny_yield_exactly_one_decision(
             winners.append(status.value)
             await eventually(
                 lambda r=request, s=status: s.value in card_text(stack, r.approval_id).lower(),
+                timeout_s=60,
                 what="the card showing the outcome",
             )
 
@@ -253,7 +254,7 @@ async def test_racing_approve_and_deny_yield_exactly_one_decision(
                 assert request.action in await until(executed, what="the approved action")
             else:
                 await asyncio.sleep(0.5)
-                assert await executed() is None
+                assert request.action not in (await executed() or [])
             loser = BOB if status is ApprovalStatus.APPROVED else ALICE
             assert any("already decided" in t for t in ephemerals_for(stack, loser))
             stack.slack.ephemerals.clear()
