@@ -228,7 +228,19 @@ def _print(report: dict[str, object]) -> None:
     ttc = report.get("time_to_contain_s")
     if isinstance(ttc, dict):
         summary.add_row("time_to_contain_s", f"median {ttc.get('median')}, p90 {ttc.get('p90')}")
+    summary.add_row("time_to_contain_split", _split_summary(report.get("time_to_contain_split")))
     out.print(summary)
+
+
+def _split_summary(split: object) -> str:
+    """The medians of agent time, approval wait and execution over the contained incidents."""
+    median = split.get("median") if isinstance(split, dict) else None
+    if not isinstance(median, dict):
+        return "-"
+    return (
+        f"median agent {median.get('agent_s')}, approval wait {median.get('approval_wait_s')},"
+        f" execution {median.get('execution_s')}"
+    )
 
 
 def _print_breakdown(groups: dict[str, dict[str, dict[str, float | int]]]) -> None:

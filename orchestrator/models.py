@@ -111,6 +111,10 @@ class PendingApprovalView(_Model):
 
 
 class ExecutedActionView(_Model):
+    """An executed action. `approval_wait_s` and `execution_s` are cumulative for the incident at
+    the time of this action (this action's own wait and execution included), in workflow time: the
+    seconds spent awaiting human decisions on any request so far, and in `response.execute`."""
+
     action: Action
     risk: int
     approved_by: list[str]
@@ -118,6 +122,8 @@ class ExecutedActionView(_Model):
     protected: bool
     at: datetime
     already_in_state: bool = False
+    approval_wait_s: float = 0.0
+    execution_s: float = 0.0
 
 
 class DeniedActionView(_Model):

@@ -10,7 +10,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from html import escape
 
-from simulations.scorer import ActionRef, DeniedRecord, ExecutedRecord, IncidentScore, Scorecard
+from simulations.scorer import (
+    ActionRef,
+    DeniedRecord,
+    ExecutedRecord,
+    IncidentScore,
+    Scorecard,
+    TimeToContainSplit,
+)
 from simulations.spec import RecordedIncident
 
 Breakdown = Mapping[str, Mapping[str, Mapping[str, float | int]]]
@@ -30,6 +37,7 @@ ol.timeline li { padding: .2em 0 .2em 1em; }
 ol.timeline .step { display: inline-block; min-width: 7em; font-weight: 600; }
 details { margin: .3em 0; } summary { cursor: pointer; }
 code { font-size: .95em; }
+svg.split { vertical-align: middle; margin-left: .5em; }
 """
 
 _DEFINITIONS = (
@@ -48,7 +56,14 @@ _DEFINITIONS = (
     ),
     ("approvals_requested", "requests sent to the analyst", "-"),
     ("time_to_contain_s", "first alert to the last expected action, simulated seconds", "low"),
+    (
+        "time_to_contain_split",
+        "medians over the contained incidents of: agent time (triage, playbooks, policy, "
+        "tickets), approval wait (for the analyst's answers) and execution of actions",
+        "-",
+    ),
 )
+_SPLIT_COLOURS = ("#4c78a8", "#f28e2b", "#59a14f")  # agent, approval wait, execution
 _CHART_METRICS = (
     ("verdict_accuracy", "#4c78a8"),
     ("containment_recall", "#59a14f"),
@@ -108,10 +123,12 @@ def _summary(scorecard: Scorecard) -> str:
         "unapproved_risky_actions": scorecard.unapproved_risky_actions,
         "approvals_requested": scorecard.approvals_requested,
         "time_to_contain_s": f"median {_fmt(ttc.median)}, p90 {_fmt(ttc.p90)}",
+        "time_to_contain_split": _split_text(scorecard.time_to_contain_split.median),
     }
+    charts = {"time_to_contain_split": _split_bar(scorecard.time_to_contain_split.median)}
     rows = [
-        f'<tr><td><code>{_e(name)}</code></td><td class="num">{_e(_fmt(values[name]))}</td>'
-        f"<td>{_e(meaning)}</td><td>{_e(want)}</td></tr>"
+        f'<tr><td><code>{_e(name)}</code></td><td class="num">{_e(_fmt(values[name]))}'
+        f"{charts.get(name, '')}</td><td>{_e(meaning)}</td><td>{_e(want)}</td></tr>"
         for name, meaning, want in _DEFINITIONS
     ]
     return (
@@ -218,6 +235,7 @@ def _incident_table(rows: list[IncidentScore], specs: Mapping[str, RecordedIncid
             "unexpected",
             "approvals",
             "ttc s",
+            "agent / wait / exec s",
         )
     )
     body = []
@@ -232,49 +250,25 @@ def _incident_table(rows: list[IncidentScore], specs: Mapping[str, RecordedIncid
             f"<td>{_refs(row.denied_actions)}</td><td>{_refs(row.missed_actions)}</td>"
             f"<td>{_refs(row.unexpected_actions)}</td>"
             f'<td class="num">{_e(row.approvals_requested)}</td>'
-            f'<td class="num">{_e(_fmt(row.time_to_contain_s))}</td></tr>'
+            f'<td class="num">{_e(_fmt(row.time_to_contain_s))}</td>'
+            f'<td class="num">{_e(_split_cells(row.time_to_contain_split))}</td></tr>'
         )
     return f"<h2>Incidents</h2><table><tr>{header}</tr>{''.join(body)}</table>"
 
 
 def _timeline(row: IncidentScore, spec: RecordedIncident | None) -> str:
-    steps: list[str] = []
-    if spec is not None:
-        first: datetime = min(alert.time for alert in spec.alerts)
-        for alert in sorted(spec.alerts, key=lambda a: a.time):
-            offset = (alert.time - first).total_seconds()
-            tactics = ", ".join(
-                sorted(
-                    {
-                        f"{a.technique}/{a.tactic}" if a.tactic else a.technique
-                        for a in alert.attacks
-                    }
-                )
-            )
-            steps.append(
-                _step(
-                    "alert",
-                    f"+{offset:.0f} s [{_e(alert.severity)}] {_e(alert.title)}"
-                    + (f' <span class="muted">{_e(tactics)}</span>' if tactics else ""),
-                )
-            )
-    else:
-        steps.append(_step("alert", '<span class="muted">(alerts not available)</span>'))
+    steps = _alert_steps(spec)
     steps.append(_step("verdict", _verdict_cell(row)))
-    steps.append(_step("approvals", f"{_e(row.approvals_requested)} requested of the analyst"))
-    for action in row.executed_actions:
-        approved = (
-            f"approved by {_e(', '.join(action.approved_by))}"
-            if action.approved_by
-            else "no approval"
-        )
-        steps.append(
-            _step(
-                "executed",
-                f"{_e(action.kind.value)} <code>{_e(action.target)}</code> "
-                f'<span class="muted">risk {_e(action.risk)}, {approved}</span>',
-            )
-        )
+    split = row.time_to_contain_split
+    waited = (
+        f", {split.approval_wait_s:.2f} s awaiting answers before containment"
+        if split is not None
+        else ""
+    )
+    steps.append(
+        _step("approvals", f"{_e(row.approvals_requested)} requested of the analyst{waited}")
+    )
+    steps.extend(_executed_steps(row.executed_actions))
     for action in row.denied_actions:
         steps.append(
             _step(
@@ -292,7 +286,8 @@ def _timeline(row: IncidentScore, spec: RecordedIncident | None) -> str:
             )
         )
     if row.time_to_contain_s is not None:
-        steps.append(_step("contained", f"+{_e(_fmt(row.time_to_contain_s))} s"))
+        parts = f": {_e(_split_text(split))}{_split_bar(split)}" if split is not None else ""
+        steps.append(_step("contained", f"+{_e(_fmt(row.time_to_contain_s))} s{parts}"))
     heading = f"<code>{_e(row.id)}</code>"
     if spec is not None:
         heading += f" {_e(spec.title)}"
@@ -302,6 +297,110 @@ def _timeline(row: IncidentScore, spec: RecordedIncident | None) -> str:
     )
 
 
+def _alert_steps(spec: RecordedIncident | None) -> list[str]:
+    if spec is None:
+        return [_step("alert", '<span class="muted">(alerts not available)</span>')]
+    steps: list[str] = []
+    first: datetime = min(alert.time for alert in spec.alerts)
+    for alert in sorted(spec.alerts, key=lambda a: a.time):
+        offset = (alert.time - first).total_seconds()
+        tactics = ", ".join(
+            sorted(
+                {f"{a.technique}/{a.tactic}" if a.tactic else a.technique for a in alert.attacks}
+            )
+        )
+        steps.append(
+            _step(
+                "alert",
+                f"+{offset:.0f} s [{_e(alert.severity)}] {_e(alert.title)}"
+                + (f' <span class="muted">{_e(tactics)}</span>' if tactics else ""),
+            )
+        )
+    return steps
+
+
+def _executed_steps(actions: list[ExecutedRecord]) -> list[str]:
+    steps: list[str] = []
+    previous: ExecutedRecord | None = None
+    for action in actions:
+        approved = (
+            f"approved by {_e(', '.join(action.approved_by))}"
+            if action.approved_by
+            else "no approval"
+        )
+        steps.append(
+            _step(
+                "executed",
+                _action_timing(action, previous)
+                + f"{_e(action.kind.value)} <code>{_e(action.target)}</code> "
+                f'<span class="muted">risk {_e(action.risk)}, {approved}</span>',
+            )
+        )
+        previous = action
+    return steps
+
+
 def _step(name: str, body: str) -> str:
     """`body` is already escaped."""
     return f'<li><span class="step">{_e(name)}</span> {body}</li>'
+
+
+def _action_timing(action: ExecutedRecord, previous: ExecutedRecord | None) -> str:
+    """`+T s` and the approval wait and execution added since the previous executed action."""
+    if action.executed_at_s is None:
+        return ""
+    text = f"+{action.executed_at_s:.2f} s "
+    if action.approval_wait_s is None or action.execution_s is None:
+        return _e(text)
+    wait, execution = action.approval_wait_s, action.execution_s
+    if previous is not None:
+        wait -= previous.approval_wait_s or 0.0
+        execution -= previous.execution_s or 0.0
+    return (
+        f'{_e(text)}<span class="muted">(approval wait {wait:.2f} s, '
+        f"execution {execution:.2f} s)</span> "
+    )
+
+
+def _split_parts(split: TimeToContainSplit) -> list[tuple[str, float]]:
+    return [
+        ("agent", split.agent_s),
+        ("approval wait", split.approval_wait_s),
+        ("execution", split.execution_s),
+    ]
+
+
+def _split_text(split: TimeToContainSplit | None) -> str:
+    if split is None:
+        return "-"
+    return ", ".join(f"{label} {seconds:.2f} s" for label, seconds in _split_parts(split))
+
+
+def _split_cells(split: TimeToContainSplit | None) -> str:
+    if split is None:
+        return "-"
+    return " / ".join(f"{seconds:.2f}" for _, seconds in _split_parts(split))
+
+
+def _split_bar(split: TimeToContainSplit | None) -> str:
+    """One bar, the time to contain, in its three parts (proportional widths)."""
+    if split is None:
+        return ""
+    parts = _split_parts(split)
+    total = sum(seconds for _, seconds in parts)
+    if total <= 0:
+        return ""
+    width, height, x = 240, 12, 0.0
+    out = [
+        f'<svg class="split" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><title>time to contain: {_e(_split_text(split))}</title>'
+    ]
+    for (label, seconds), colour in zip(parts, _SPLIT_COLOURS, strict=True):
+        part = width * seconds / total
+        out.append(
+            f'<rect x="{x:.1f}" y="0" width="{part:.1f}" height="{height}" fill="{colour}">'
+            f"<title>{_e(label)} {seconds:.2f} s</title></rect>"
+        )
+        x += part
+    out.append("</svg>")
+    return "".join(out)

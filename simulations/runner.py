@@ -186,6 +186,8 @@ def _to_run(outcome: ReplayOutcome) -> IncidentRun:
                 approval_required=e.approval_required,
                 protected=e.protected,
                 executed_at_s=(e.at - result.started_at).total_seconds(),
+                approval_wait_s=e.approval_wait_s,
+                execution_s=e.execution_s,
             )
             for e in result.executed
         ],

@@ -3,6 +3,9 @@ JSON report (the Scoring section of `shared/spec/recorded-incident-v1.md`).
 
 Only executed consequential actions of the scored kinds count; inverse kinds run by a rollback are
 listed in the report but never scored. Ratios over an empty set are 1.0 (nothing to get wrong).
+An incident's time to contain is split at its containing action (the expected action executed last)
+into approval wait and execution (the workflow's cumulative totals at that action) and agent time,
+the rest. Fields added to the schema since its first version are optional, so older reports load.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ class ExecutedAction(_Model):
     approval_required: bool = False
     protected: bool = False
     executed_at_s: float = Field(description="simulated seconds since the incident's first alert")
+    approval_wait_s: float = Field(
+        default=0.0,
+        description="simulated seconds the incident had awaited approvals, up to this action",
+    )
+    execution_s: float = Field(
+        default=0.0,
+        description="simulated seconds the incident had spent executing actions, this one included",
+    )
 
 
 class DeniedAction(_Model):
@@ -66,6 +77,9 @@ class ExecutedRecord(_Model):
     target: str
     risk: int
     approved_by: list[str]
+    executed_at_s: float | None = None
+    approval_wait_s: float | None = Field(default=None, description="cumulative, as in the run")
+    execution_s: float | None = Field(default=None, description="cumulative, as in the run")
 
 
 class DeniedRecord(_Model):
@@ -78,6 +92,20 @@ class DeniedRecord(_Model):
 class TimeToContain(_Model):
     median: float | None
     p90: float | None
+
+
+class TimeToContainSplit(_Model):
+    """Where the time to contain went; the parts sum to it (unless agent time was clamped at 0)."""
+
+    agent_s: float = Field(description="the rest: triage, playbook steps, policy, tickets")
+    approval_wait_s: float = Field(description="awaiting human decisions on approval requests")
+    execution_s: float = Field(description="executing actions (`response.execute`)")
+
+
+class TimeToContainSplitSummary(_Model):
+    median: TimeToContainSplit | None = Field(
+        default=None, description="each part's median over the contained incidents, separately"
+    )
 
 
 class IncidentScore(_Model):
@@ -93,6 +121,7 @@ class IncidentScore(_Model):
     missed_actions: list[ActionRef]
     unexpected_actions: list[ActionRef]
     unapproved_risky_actions: int
+    time_to_contain_split: TimeToContainSplit | None = None
 
 
 class Scorecard(_Model):
@@ -112,6 +141,9 @@ class Scorecard(_Model):
     time_to_contain_s: TimeToContain
     per_incident: list[IncidentScore]
     incidents_per_s: float
+    time_to_contain_split: TimeToContainSplitSummary = Field(
+        default_factory=TimeToContainSplitSummary
+    )
 
 
 # ---- scoring ------------------------------------------------------------------------------------
@@ -159,6 +191,13 @@ def score(
         ),
         per_incident=[t.score for t in tallies],
         incidents_per_s=round(len(runs) / elapsed_s, 3) if elapsed_s > 0 else 0.0,
+        time_to_contain_split=_split_summary(
+            [
+                t.score.time_to_contain_split
+                for t in tallies
+                if t.score.time_to_contain_split is not None
+            ]
+        ),
     )
 
 
@@ -170,9 +209,9 @@ def _score_incident(run: IncidentRun, truth: Truth, threshold: int) -> _Tally:
     scored = [e for e in run.executed_actions if e.kind in SCORED_KINDS]
 
     unexpected = [e for e in scored if not action_in(e.kind, e.target, wanted)]
-    first_times = [_first_execution(want, scored) for want in expected]
-    hit = [t for t in first_times if t is not None]
-    contained_at = max(hit) if expected and len(hit) == len(expected) else None
+    firsts = [_first_execution(want, scored) for want in expected]
+    hit = [e for e in firsts if e is not None]
+    containing = _containing(hit) if expected and len(hit) == len(expected) else None
     unapproved = [
         e
         for e in scored
@@ -182,25 +221,23 @@ def _score_incident(run: IncidentRun, truth: Truth, threshold: int) -> _Tally:
         id=run.id,
         verdict=run.verdict,
         expected_verdict=truth.verdict,
-        executed_actions=[
-            ExecutedRecord(kind=e.kind, target=e.target, risk=e.risk, approved_by=e.approved_by)
-            for e in run.executed_actions
-        ],
+        executed_actions=[_record(e) for e in run.executed_actions],
         denied_actions=[
             DeniedRecord(kind=d.kind, target=d.target, risk=d.risk, reason=d.reason)
             for d in run.denied_actions
         ],
         approvals_requested=run.approvals_requested,
-        time_to_contain_s=_round_s(contained_at),
+        time_to_contain_s=_round_s(containing.executed_at_s) if containing is not None else None,
         category=truth.category,
         expected_actions=[ActionRef(kind=a.kind, target=a.target) for a in expected],
         missed_actions=[
             ActionRef(kind=a.kind, target=a.target)
-            for a, at in zip(expected, first_times, strict=True)
-            if at is None
+            for a, first in zip(expected, firsts, strict=True)
+            if first is None
         ],
         unexpected_actions=[ActionRef(kind=e.kind, target=e.target) for e in unexpected],
         unapproved_risky_actions=len(unapproved),
+        time_to_contain_split=_split(containing) if containing is not None else None,
     )
     return _Tally(
         score=incident,
@@ -208,6 +245,18 @@ def _score_incident(run: IncidentRun, truth: Truth, threshold: int) -> _Tally:
         correct=len(scored) - len(unexpected),
         expected=len(expected),
         hit=len(hit),
+    )
+
+
+def _record(e: ExecutedAction) -> ExecutedRecord:
+    return ExecutedRecord(
+        kind=e.kind,
+        target=e.target,
+        risk=e.risk,
+        approved_by=e.approved_by,
+        executed_at_s=_round_s(e.executed_at_s),
+        approval_wait_s=_round_s(e.approval_wait_s),
+        execution_s=_round_s(e.execution_s),
     )
 
 
@@ -220,13 +269,44 @@ def _distinct(actions: list[ExpectedAction]) -> list[ExpectedAction]:
     return kept
 
 
-def _first_execution(want: ExpectedAction, executed: list[ExecutedAction]) -> float | None:
-    times = [
-        e.executed_at_s
-        for e in executed
-        if e.kind == want.kind and same_target(e.kind, e.target, want.target)
+def _first_execution(want: ExpectedAction, executed: list[ExecutedAction]) -> ExecutedAction | None:
+    matching = [
+        e for e in executed if e.kind == want.kind and same_target(e.kind, e.target, want.target)
     ]
-    return min(times) if times else None
+    return min(matching, key=lambda e: e.executed_at_s) if matching else None
+
+
+def _containing(firsts: list[ExecutedAction]) -> ExecutedAction:
+    """The expected action executed last (of a tie, the later one: its totals are larger)."""
+    return max(firsts, key=lambda e: (e.executed_at_s, e.approval_wait_s + e.execution_s))
+
+
+def _split(containing: ExecutedAction) -> TimeToContainSplit:
+    """Split at the containing action: its cumulative wait and execution, and the rest."""
+    total = round(containing.executed_at_s, 3)
+    wait = round(containing.approval_wait_s, 3)
+    execution = round(containing.execution_s, 3)
+    return TimeToContainSplit(
+        agent_s=round(max(total - wait - execution, 0.0), 3),
+        approval_wait_s=wait,
+        execution_s=execution,
+    )
+
+
+def _split_summary(splits: list[TimeToContainSplit]) -> TimeToContainSplitSummary:
+    if not splits:
+        return TimeToContainSplitSummary()
+
+    def median(values: list[float]) -> float:
+        return round(percentile(values, 0.5) or 0.0, 3)
+
+    return TimeToContainSplitSummary(
+        median=TimeToContainSplit(
+            agent_s=median([s.agent_s for s in splits]),
+            approval_wait_s=median([s.approval_wait_s for s in splits]),
+            execution_s=median([s.execution_s for s in splits]),
+        )
+    )
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -262,4 +342,15 @@ def scorecard_rows(scorecard: Scorecard) -> list[tuple[str, str]]:
         ("approvals_requested", str(scorecard.approvals_requested)),
         ("time_to_contain_s.median", "-" if ttc.median is None else f"{ttc.median:.1f}"),
         ("time_to_contain_s.p90", "-" if ttc.p90 is None else f"{ttc.p90:.1f}"),
+        ("time_to_contain_split.median", split_text(scorecard.time_to_contain_split.median)),
     ]
+
+
+def split_text(split: TimeToContainSplit | None) -> str:
+    """`agent 12.0 s, approval wait 300.0 s, execution 0.4 s`, or `-` when not contained."""
+    if split is None:
+        return "-"
+    return (
+        f"agent {split.agent_s:.1f} s, approval wait {split.approval_wait_s:.1f} s,"
+        f" execution {split.execution_s:.1f} s"
+    )

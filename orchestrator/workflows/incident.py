@@ -79,6 +79,9 @@ class IncidentWorkflow:
         self.denied: list[DeniedActionView] = []
         self.approvals_requested = 0
         self.isolations = 0
+        # Workflow-time seconds so far spent awaiting approvals and in `response.execute`.
+        self.approval_wait_s = 0.0
+        self.execution_s = 0.0
         self.outbox = HumanOutbox(params.activity)
 
     # ---- messages ---------------------------------------------------------------------------
@@ -223,7 +226,10 @@ class IncidentWorkflow:
         approved_by: list[str] = []
         approval_id: str | None = None
         if decision.outcome is DecisionOutcome.NEEDS_APPROVAL:
+            # workflow.now() adds no command: timing leaves recorded histories replayable.
+            asked_at = workflow.now()
             request = await self._request_approval(gated, decision)
+            self.approval_wait_s += (workflow.now() - asked_at).total_seconds()
             approval_id = request.approval_id
             if request.outcome != "approved":
                 status = (
@@ -235,6 +241,7 @@ class IncidentWorkflow:
                 return self._refuse(action, decision.risk, request.outcome or "", status)
             approved_by = request.approvers
 
+        execute_at = workflow.now()
         try:
             result = await self._activity(
                 "response.execute",
@@ -250,6 +257,7 @@ class IncidentWorkflow:
                 queue=self.params.task_queue_actions,
             )
         except ActivityError as error:
+            self.execution_s += (workflow.now() - execute_at).total_seconds()
             await self._note(
                 ticket, f"{action.kind.value} {defang(action.target)} FAILED: needs a human"
             )
@@ -259,6 +267,7 @@ class IncidentWorkflow:
                 risk=decision.risk,
                 detail=str(error.cause),
             )
+        self.execution_s += (workflow.now() - execute_at).total_seconds()
         if result.status is ExecutionStatus.FAILED:
             return ActionOutcome(
                 action=action, status=OutcomeStatus.FAILED, risk=decision.risk, detail=result.detail
@@ -274,6 +283,8 @@ class IncidentWorkflow:
                 protected=gated.facts.protected,
                 at=workflow.now(),
                 already_in_state=result.status is ExecutionStatus.ALREADY_IN_STATE,
+                approval_wait_s=self.approval_wait_s,
+                execution_s=self.execution_s,
             )
         )
         await self._note(

@@ -148,3 +148,62 @@ def test_the_page_renders_without_the_incidents() -> None:
     page = render_html(card, breakdown(card, []))
     assert "(alerts not available)" in page
     assert "<script>" not in page
+
+
+def contained_scorecard() -> Scorecard:
+    runs = [
+        IncidentRun(
+            id="fast-1",
+            verdict=Verdict.MALICIOUS,
+            executed_actions=[
+                ExecutedAction(
+                    kind=K.KILL_PROCESS, target="WS1:42", risk=20, executed_at_s=12.0, execution_s=1
+                ),
+                ExecutedAction(
+                    kind=K.ISOLATE_HOST,
+                    target="WS1",
+                    risk=70,
+                    approved_by=["sim-analyst-1"],
+                    executed_at_s=650.0,
+                    approval_wait_s=600.0,
+                    execution_s=3.5,
+                ),
+            ],
+            approvals_requested=1,
+        ),
+    ]
+    truths = {
+        "fast-1": Truth(
+            verdict=Verdict.MALICIOUS,
+            category=Category.EXECUTION,
+            expected_actions=[
+                ExpectedAction(kind=K.KILL_PROCESS, target="WS1:42"),
+                ExpectedAction(kind=K.ISOLATE_HOST, target="WS1"),
+            ],
+        )
+    }
+    return score(runs, truths, threshold=50, elapsed_s=1.0)
+
+
+def test_the_time_to_contain_split_appears_in_scorecard_table_and_timeline() -> None:
+    card = contained_scorecard()
+    page = render_html(card, breakdown(card, []))
+    split = "agent 46.50 s, approval wait 600.00 s, execution 3.50 s"
+    scorecard_section = page[page.index("<h2>Scorecard</h2>") : page.index("<h2>By category")]
+    assert "time_to_contain_split" in scorecard_section
+    assert split in scorecard_section
+    assert "46.50 / 600.00 / 3.50" in page  # the incidents table
+    timeline = page[page.index('<details id="incident-fast-1">') :]
+    assert "1 requested of the analyst, 600.00 s awaiting answers before containment" in timeline
+    # Each action: when, and the approval wait and execution added since the previous one.
+    assert "+12.00 s" in timeline and "(approval wait 0.00 s, execution 1.00 s)" in timeline
+    assert "+650.00 s" in timeline and "(approval wait 600.00 s, execution 2.50 s)" in timeline
+    assert f"+650.000 s: {split}" in timeline
+    assert '<svg class="split"' in timeline
+    assert "<title>approval wait 600.00 s</title>" in timeline
+
+
+def test_no_split_without_containment() -> None:
+    page = render()  # evil-1 misses an expected action, calm-1 is benign
+    assert "awaiting answers before containment" not in page
+    assert '<svg class="split"' not in page

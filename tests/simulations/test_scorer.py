@@ -11,6 +11,8 @@ from simulations.scorer import (
     DeniedAction,
     ExecutedAction,
     IncidentRun,
+    Scorecard,
+    TimeToContainSplit,
     percentile,
     score,
     scorecard_rows,
@@ -97,7 +99,10 @@ def ex(
     approved_by: tuple[str, ...] = (),
     protected: bool = False,
     approval_required: bool = False,
+    waited: float = 0.0,
+    executing: float = 0.0,
 ) -> ExecutedAction:
+    """`waited` and `executing`: the incident's cumulative approval wait and execution time."""
     return ExecutedAction(
         kind=kind,
         target=target,
@@ -106,6 +111,8 @@ def ex(
         approval_required=approval_required,
         protected=protected,
         executed_at_s=at,
+        approval_wait_s=waited,
+        execution_s=executing,
     )
 
 
@@ -240,11 +247,23 @@ def test_scorecard_serialises_to_the_report_schema() -> None:
         "target": "pedro",
         "risk": 60,
         "approved_by": ["u1"],
+        "executed_at_s": 240.0,
+        "approval_wait_s": 0.0,
+        "execution_s": 0.0,
+    }
+    assert first["time_to_contain_split"] == {
+        "agent_s": 240.0,
+        "approval_wait_s": 0.0,
+        "execution_s": 0.0,
+    }
+    assert report["time_to_contain_split"] == {
+        "median": {"agent_s": 240.0, "approval_wait_s": 0.0, "execution_s": 0.0}
     }
     assert first["denied_actions"] == [
         {"kind": "block_ip", "target": "0.0.0.0/0", "risk": 100, "reason": "policy: wide"}
     ]
     assert second["time_to_contain_s"] is None
+    assert second["time_to_contain_split"] is None
     assert isinstance(report["over_response"], int)
     assert isinstance(report["containment_recall"], float)
 
@@ -357,6 +376,114 @@ def test_time_to_contain_median_and_p90_over_incidents_with_a_value() -> None:
     assert card.time_to_contain_s.p90 == 760.0  # 400 + 0.6 * (1000 - 400)
 
 
+# ---- time to contain, split ------------------------------------------------------------------
+
+
+def split(agent: float, wait: float, execution: float) -> TimeToContainSplit:
+    return TimeToContainSplit(agent_s=agent, approval_wait_s=wait, execution_s=execution)
+
+
+def test_time_to_contain_splits_at_the_first_execution_of_the_last_expected_action() -> None:
+    t = truth(expected=((K.ISOLATE_HOST, "PRD01"), (K.BLOCK_IP, "10.0.5.13")))
+    runs = [
+        run(
+            "i",
+            ex(K.ISOLATE_HOST, "PRD01", 50, executing=0.5),
+            # 600 s for the analyst's answer, then 0.75 s to block: the containing action.
+            ex(K.BLOCK_IP, "10.0.5.13", 700, approved_by=("u1",), waited=600, executing=1.25),
+            ex(K.BLOCK_IP, "10.0.5.13", 1500, approved_by=("u1",), waited=1200, executing=2),
+            ex(K.BLOCK_DOMAIN, "later.example", 1900, waited=1500, executing=3),
+        )
+    ]
+    row = score(runs, {"i": t}, 50, 1.0).per_incident[0]
+    assert row.time_to_contain_s == 700.0
+    assert row.time_to_contain_split == split(98.75, 600.0, 1.25)
+
+
+def test_approval_free_containment_has_no_wait() -> None:
+    t = truth(expected=((K.ISOLATE_HOST, "PRD01"),))
+    runs = [run("i", ex(K.ISOLATE_HOST, "PRD01", 30.25, executing=0.5))]
+    card = score(runs, {"i": t}, 50, 1.0)
+    assert card.per_incident[0].time_to_contain_split == split(29.75, 0.0, 0.5)
+    assert card.time_to_contain_split.median == split(29.75, 0.0, 0.5)
+
+
+def test_an_incident_not_contained_has_no_split() -> None:
+    truths = {
+        "missed": truth(expected=((K.ISOLATE_HOST, "PRD01"), (K.ISOLATE_HOST, "PRD02"))),
+        "benign": truth(BEN),
+        "failed": truth(expected=((K.ISOLATE_HOST, "PRD01"),)),
+    }
+    runs = [
+        run("missed", ex(K.ISOLATE_HOST, "PRD01", 900, waited=600, executing=1)),
+        run("benign", ex(K.ISOLATE_HOST, "PRD01", 60), verdict=BEN),
+        run("failed", verdict=None),
+    ]
+    card = score(runs, truths, 50, 1.0)
+    assert [r.time_to_contain_split for r in card.per_incident] == [None, None, None]
+    assert card.time_to_contain_split.median is None
+    report = card.model_dump(mode="json", by_alias=True)
+    assert report["time_to_contain_split"] == {"median": None}
+
+
+def test_agent_time_is_never_negative() -> None:
+    # Inconsistent totals (more wait than elapsed) clamp agent time at 0, they do not go below.
+    t = truth(expected=((K.ISOLATE_HOST, "PRD01"),))
+    runs = [run("i", ex(K.ISOLATE_HOST, "PRD01", 100, waited=99.5, executing=1))]
+    assert score(runs, {"i": t}, 50, 1.0).per_incident[0].time_to_contain_split == split(
+        0.0, 99.5, 1.0
+    )
+
+
+def test_a_tie_splits_at_the_action_recorded_later() -> None:
+    # Two expected actions in one workflow task: the second's totals include the first's.
+    t = truth(expected=((K.ISOLATE_HOST, "PRD01"), (K.BLOCK_IP, "10.0.5.13")))
+    runs = [
+        run(
+            "i",
+            ex(K.BLOCK_IP, "10.0.5.13", 80, waited=60, executing=2),
+            ex(K.ISOLATE_HOST, "PRD01", 80, waited=60, executing=1),
+        )
+    ]
+    assert score(runs, {"i": t}, 50, 1.0).per_incident[0].time_to_contain_split == split(
+        18.0, 60.0, 2.0
+    )
+
+
+def test_split_medians_are_per_part_over_contained_incidents() -> None:
+    t = truth(expected=((K.ISOLATE_HOST, "PRD01"),))
+    parts = [(100.0, 0.0, 1.0), (400.0, 300.0, 3.0), (700.0, 600.0, 2.0), (10.0, 0.0, 0.5)]
+    runs = [
+        run(f"i{n}", ex(K.ISOLATE_HOST, "PRD01", at, waited=wait, executing=execution))
+        for n, (at, wait, execution) in enumerate(parts)
+    ]
+    truths = {f"i{n}": t for n in range(len(parts))}
+    truths["open"] = truth(expected=((K.ISOLATE_HOST, "PRD09"),))
+    runs.append(run("open", ex(K.ISOLATE_HOST, "PRD01", 5000, waited=4000, executing=9)))
+    card = score(runs, truths, 50, 1.0)
+    # agent: 99, 97, 98, 9.5 -> 97.5; wait: 0, 300, 600, 0 -> 150; execution: 1, 3, 2, .5 -> 1.5
+    assert card.time_to_contain_split.median == split(97.5, 150.0, 1.5)
+    assert card.time_to_contain_s.median == 250.0
+
+
+def test_a_report_without_the_split_still_loads() -> None:
+    # Reports written before the split (same schema) lack its fields: they are optional.
+    report = score(*_three_incidents(), threshold=50, elapsed_s=1.0).model_dump(
+        mode="json", by_alias=True
+    )
+    del report["time_to_contain_split"]
+    for row in report["per_incident"]:
+        del row["time_to_contain_split"]
+        for action in row["executed_actions"]:
+            for key in ("executed_at_s", "approval_wait_s", "execution_s"):
+                del action[key]
+    old = Scorecard.model_validate(report)
+    assert old.schema_ == "garrison.scorecard/1"
+    assert old.time_to_contain_split.median is None
+    assert old.per_incident[0].time_to_contain_split is None
+    assert old.per_incident[0].executed_actions[0].approval_wait_s is None
+
+
 @pytest.mark.parametrize(
     ("values", "q", "expected"),
     [([], 0.5, None), ([7.0], 0.9, 7.0), ([1.0, 2.0], 0.5, 1.5), ([3.0, 1.0, 2.0], 0.5, 2.0)],
@@ -379,5 +506,9 @@ def test_scorecard_rows_for_the_cli() -> None:
     assert rows["containment_precision"] == "0.750"
     assert rows["unapproved_risky_actions"] == "1"
     assert rows["time_to_contain_s.median"] == "240.0"
+    assert rows["time_to_contain_split.median"] == (
+        "agent 240.0 s, approval wait 0.0 s, execution 0.0 s"
+    )
     empty = dict(scorecard_rows(score([], {}, 50, 0.0)))
     assert empty["time_to_contain_s.p90"] == "-"
+    assert empty["time_to_contain_split.median"] == "-"

@@ -183,11 +183,11 @@ def workflow_input(
 
 @asynccontextmanager
 async def running_incident(
-    env: WorkflowEnvironment, script: Script
+    env: WorkflowEnvironment, script: Script, fakes_type: type[FakeActivities] = FakeActivities
 ) -> AsyncIterator[tuple[WorkflowHandle[IncidentWorkflow, IncidentResult], Client]]:
     queue = f"q-{uuid.uuid4().hex[:8]}"
     incident_id = f"inc-{uuid.uuid4().hex[:8]}"
-    fakes = FakeActivities(script)
+    fakes = fakes_type(script)
     async with Worker(
         env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=fakes.all()
     ):
