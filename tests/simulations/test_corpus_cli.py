@@ -21,6 +21,7 @@ from simulations.cli_corpus import corpus_app
 ROOT = Path(__file__).parents[2]
 INCIDENTS = ROOT / "simulations" / "incidents"
 STARTER = ROOT / "simulations" / "labels" / "starter.yaml"
+ALL_LABELS = sorted((ROOT / "simulations" / "labels").glob("*.yaml"))
 FIXTURE = Path(__file__).parent / "fixtures" / "ocsf"
 OTRF = Path("/work/shared/datasets/otrf")
 SIGMA_TARBALL = OTRF.parent / "sigma-rules" / "sigma-rules.tar.gz"
@@ -54,8 +55,11 @@ def garrison(*args: str | Path) -> Result:
 
 
 def corpus_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """The starter incidents (the first twelve of the corpus) and their labels."""
     corpus = tmp_path / "incidents"
-    shutil.copytree(INCIDENTS, corpus)
+    corpus.mkdir(parents=True)
+    for label in yaml.safe_load(STARTER.read_text())["incidents"]:
+        shutil.copytree(INCIDENTS / label["id"], corpus / label["id"])
     labels = tmp_path / "labels.yaml"
     shutil.copy(STARTER, labels)
     return corpus, labels
@@ -71,12 +75,13 @@ def label_index(labels: dict[str, list[dict[str, object]]], incident_id: str) ->
     return next(i for i, label in enumerate(labels["incidents"]) if label["id"] == incident_id)
 
 
-def test_check_committed_corpus_with_starter_labels_passes() -> None:
-    result = garrison("check", INCIDENTS, "--labels", STARTER)
+def test_check_committed_corpus_with_its_labels_passes() -> None:
+    result = garrison("check", INCIDENTS, *(a for f in ALL_LABELS for a in ("--labels", f)))
     assert result.exit_code == 0, result.stderr
     count = sum(1 for p in INCIDENTS.iterdir() if p.is_dir())
+    assert count >= 70
     assert result.stdout.strip() == (
-        f"checked {count} incidents and {count} labels in 1 file(s): 0 problem(s)"
+        f"checked {count} incidents and {count} labels in {len(ALL_LABELS)} file(s): 0 problem(s)"
     )
     assert result.stderr == ""
 
@@ -134,7 +139,8 @@ def test_check_broken_copy_names_each_problem(tmp_path: Path) -> None:
 
 
 def test_check_names_labels_whose_dataset_is_absent(tmp_path: Path) -> None:
-    result = garrison("check", INCIDENTS, "--labels", STARTER, "--datasets", tmp_path)
+    corpus, _labels = corpus_copy(tmp_path / "copy")
+    result = garrison("check", corpus, "--labels", STARTER, "--datasets", tmp_path)
     assert result.exit_code == 2
     assert (
         f"{STARTER}: incidents[0].dataset: 'LSASS_campaign_03' is in none of {tmp_path}"

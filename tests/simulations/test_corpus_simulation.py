@@ -1,10 +1,13 @@
-"""The committed corpus replayed end to end through the real pipeline (workflows on the Temporal
-dev server, the agents, the policy gate, the in-memory twins), with each analyst policy; the
-histories the run leaves replay without a non-determinism error."""
+"""The CI subset of the committed corpus (`simulations/ci-subset.txt`) replayed end to end through
+the real pipeline (workflows on the Temporal dev server, the agents, the policy gate, the in-memory
+twins), with each analyst policy: it meets the quality bar and matches its saved baseline
+(`simulations/baselines/ci-subset.json`) incident by incident; the histories the run leaves replay
+without a non-determinism error. The whole corpus is gated by `.ci/run` through the CLI."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from orchestrator.policy.model import load_policy
 from orchestrator.settings import GarrisonSettings, TemporalSettings
 from orchestrator.workflows.incident import IncidentWorkflow
 from orchestrator.workflows.rollback import RollbackWorkflow
+from simulations.baseline import compare, load_baseline
 from simulations.loader import load_all
 from simulations.runner import SimulationOptions, run_simulation
 from simulations.scorer import Scorecard
@@ -25,7 +29,15 @@ from simulations.spec import AnalystPolicy
 
 pytestmark = [pytest.mark.temporal, pytest.mark.simulation]
 
-CORPUS = Path(__file__).parents[2] / "simulations" / "incidents"
+ROOT = Path(__file__).parents[2]
+CORPUS = ROOT / "simulations" / "incidents"
+SUBSET = ROOT / "simulations" / "ci-subset.txt"
+BASELINE = ROOT / "simulations" / "baselines" / "ci-subset.json"
+
+
+def subset_paths() -> list[Path]:
+    lines = SUBSET.read_text(encoding="utf-8").splitlines()
+    return [CORPUS / line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _settings(env: WorkflowEnvironment, tmp_path: Path) -> GarrisonSettings:
@@ -41,25 +53,36 @@ def _settings(env: WorkflowEnvironment, tmp_path: Path) -> GarrisonSettings:
 async def _simulate(
     env: WorkflowEnvironment, tmp_path: Path, analyst: AnalystPolicy | None
 ) -> Scorecard:
-    loaded = load_all([CORPUS])
+    loaded = load_all(subset_paths())
     assert loaded.problems == []
     return await run_simulation(
         loaded.incidents, _settings(env, tmp_path), SimulationOptions(analyst=analyst)
     )
 
 
-async def test_corpus_with_the_oracle_analyst_meets_the_bar(
+def test_the_subset_names_committed_incidents_of_both_verdicts() -> None:
+    loaded = load_all(subset_paths())
+    assert loaded.problems == []
+    assert len(loaded.incidents) == len(subset_paths()) >= 20
+    verdicts = {i.spec.truth.verdict.value for i in loaded.incidents}
+    assert verdicts == {"malicious", "benign"}
+
+
+async def test_subset_with_the_oracle_analyst_meets_the_bar_and_its_baseline(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     card = await _simulate(temporal_env, tmp_path, None)
-    assert card.incidents == len(load_all([CORPUS]).incidents) >= 10
+    assert card.incidents == len(subset_paths())
     assert card.unapproved_risky_actions == 0
     assert card.over_response == 0
-    assert card.verdict_accuracy >= 0.8
-    assert card.containment_recall >= 0.7
+    assert card.verdict_accuracy >= 0.9
+    assert card.containment_recall >= 0.8
+    assert card.containment_precision >= 0.9
     benign = [i for i in card.per_incident if i.expected_verdict == "benign"]
     assert len(benign) >= 3
     assert all(i.verdict == "benign" and not i.executed_actions for i in benign)
+    report = json.loads(card.model_dump_json())
+    assert compare(report, load_baseline(BASELINE)) == []
 
 
 async def test_absent_analyst_lets_nothing_above_the_threshold_execute(
@@ -80,7 +103,7 @@ async def test_simulated_histories_replay_without_nondeterminism(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     settings = _settings(temporal_env, tmp_path)
-    loaded = load_all([CORPUS]).incidents[:4]
+    loaded = load_all(subset_paths()).incidents[:4]
     await run_simulation(loaded, settings, SimulationOptions(analyst=AnalystPolicy.APPROVE_ALL))
     histories: list[WorkflowHistory] = []
     async for execution in temporal_env.client.list_workflows(

@@ -70,8 +70,11 @@ class HostFacts:
 
 
 def build_environment(facts: HostFacts, alerts: list[Alert], telemetry: list[Event]) -> Environment:
-    """Assets for the hosts in the telemetry; identities for the alerts' and interactive users."""
-    hosts = sorted({str(e["host"]) for e in telemetry if isinstance(e.get("host"), str)})
+    """Assets for every host the recording shows (an organisation's inventory knows its machines,
+    not only those in the incident's trimmed telemetry: the source of a lateral movement, say);
+    identities for the alerts' and interactive users."""
+    seen = {str(e["host"]) for e in telemetry if isinstance(e.get("host"), str)}
+    hosts = sorted(seen | set(facts.hostnames))
     assets = [_asset(host, facts) for host in hosts]
     users = {a.entities.user for a in alerts if a.entities.user}
     users |= {u for counter in facts.interactive.values() for u in counter if counter[u] > 0}
