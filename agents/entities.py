@@ -78,12 +78,16 @@ class AssetIndex:
         self.assets = {a.id: a for a in environment.assets}
         self._by_key: dict[str, Asset] = {}
         self._by_ip: dict[str, Asset] = {}
+        # an address that several records claim belongs to the most specific claim, the asset
+        # with the fewest addresses: a workstation's one NIC, not a record that aggregates its
+        # clients' addresses (inventories built from connection logs do that)
+        for asset in sorted(environment.assets, key=lambda a: len(a.ips)):
+            for ip in asset.ips:
+                self._by_ip.setdefault(ip.strip(), asset)
         for asset in environment.assets:
             self._by_key.setdefault(host_key(asset.id), asset)
             if asset.hostname:
                 self._by_key.setdefault(host_key(asset.hostname), asset)
-            for ip in asset.ips:
-                self._by_ip.setdefault(ip.strip(), asset)
         self.identities = {identity_key(i.id): i for i in environment.identities}
         self.internal_networks = list(environment.internal_networks)
         self.org_domains = {
@@ -106,6 +110,13 @@ class AssetIndex:
 
     def asset_for_ip(self, ip: str | None) -> Asset | None:
         return self._by_ip.get(ip.strip()) if ip else None
+
+    def own_ips(self, asset_id: str) -> set[str]:
+        """The addresses that resolve to this asset (not those a more specific record claims)."""
+        asset = self.assets.get(asset_id)
+        if asset is None:
+            return set()
+        return {ip for ip in asset.ips if self._by_ip.get(ip.strip()) is asset}
 
     def identity_id(self, user: str) -> str:
         identity = self.identities.get(identity_key(user))

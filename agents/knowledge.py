@@ -4,7 +4,9 @@ the command-line and process patterns that separate attacker tradecraft from mai
 
 The tables are analyst knowledge, calibrated on which Sigma rules fire on lab background activity
 across many public recordings versus the rules that only fire on an attack. Nothing here is keyed
-on an incident, a dataset or a label.
+on an incident, a dataset or a label. The module is long because it is tables whose every row
+says why it is there; what the estate itself looks like (drop folders, critical processes, shared
+services, reset-only accounts) lives in `estate.py`.
 """
 
 from __future__ import annotations
@@ -146,6 +148,26 @@ TECHNIQUE_TACTIC: dict[str, str] = {
     "T1486": "impact",
     "T1490": "impact",
     "T1531": "impact",
+    # Discovery: an alert that declares another tactic (PowerView cmdlets are tagged execution)
+    # still names what the attacker was doing, and enumeration is not containment-worthy on its own.
+    "T1007": "discovery",
+    "T1010": "discovery",
+    "T1012": "discovery",
+    "T1016": "discovery",
+    "T1018": "discovery",
+    "T1033": "discovery",
+    "T1049": "discovery",
+    "T1057": "discovery",
+    "T1069": "discovery",
+    "T1082": "discovery",
+    "T1083": "discovery",
+    "T1087": "discovery",
+    "T1135": "discovery",
+    "T1201": "discovery",
+    "T1482": "discovery",
+    "T1518": "discovery",
+    "T1526": "discovery",
+    "T1615": "discovery",
 }
 
 # Where several tactics weigh the same, the one an analyst contains first wins.
@@ -207,6 +229,14 @@ NOISY_RULES: frozenset[str] = frozenset(
         "678dfc63-fefb-47a5-a04c-26bcf8cc9f65",  # Uncommon GrantedAccess Flags On LSASS (hunting)
         "5ef9853e-4d0e-4a70-846f-a9ca37d876da",  # Potential Credential Dumping Via LSASS (access)
         "61065c72-5d7d-44ef-bf41-6a36684b545f",  # Elevated System Shell Spawned (hunting)
+        # Rules whose own false-positive notes name routine Windows behaviour: CryptoAPI's
+        # automatic AuthRoot/Disallowed certificate updates, every browser start loading the
+        # account token provider, wallpaper tools (BGInfo, GPO) and installers that unregister
+        # their COM classes.
+        "d223b46b-5621-4037-88fe-fda32eead684",  # New Root or CA or AuthRoot Certificate to Store
+        "50f852e6-af22-4c78-9ede-42ef36aa3453",  # Potential Azure Browser SSO Abuse
+        "85b88e05-dadc-430b-8a9e-53ff1cd30aae",  # Potentially Suspicious Desktop Background Change
+        "96f697b0-b499-4e5d-9908-a67bec11cdb6",  # Removal of Potential COM Hijacking Registry Keys
     }
 )
 # The same, by title, for alerts whose rule uid is not a Sigma id.
@@ -257,6 +287,19 @@ CMDLINE_INDICATORS: tuple[tuple[re.Pattern[str], float, str], ...] = (
         "task to a script",
     ),
     (re.compile(r"currentversion\\run", re.I), 1.5, "run key"),
+    # T1037.001: a logon script set through the user's environment runs at every logon
+    (re.compile(r"userinitmprlogonscript", re.I), 2.5, "logon script"),
+    # T1562.004: an inbound allow rule for a program in a user-writable folder exposes a
+    # listener that no installer put there (installers register Program Files binaries)
+    (
+        re.compile(
+            r"^(?=.*\badvfirewall\b)(?=.*\bdir=in\b)(?=.*\baction=allow\b)"
+            r"(?=.*\bprogram=\S*\\(users|temp|programdata|perflogs)\\)",
+            re.I | re.S,
+        ),
+        2.0,
+        "inbound firewall opening for a user-writable program",
+    ),
     (
         re.compile(
             r"invoke-(mimikatz|kerberoast|shellcode|dllinjection|bloodhound)|rubeus|sharphound|empire",
@@ -331,6 +374,7 @@ AUTOSTART_KEYS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\\currentversion\\winlogon\\(userinit|shell|notify)", re.I),
     re.compile(r"\\currentcontrolset\\services\\[^\\]+\\imagepath$", re.I),
     re.compile(r"\\currentversion\\image file execution options\\[^\\]+\\debugger$", re.I),
+    re.compile(r"\\environment\\userinitmprlogonscript$", re.I),
 )
 # Autostart folders: a file created in one of these runs at logon.
 AUTOSTART_DIRS: tuple[str, ...] = (
@@ -359,17 +403,6 @@ def is_remote_execution(technique: str) -> bool:
 
 # Every intrusion executes something: execution is the tactic of last resort when naming one.
 TACTIC_DISCOUNT: dict[Category, float] = {Category.EXECUTION: 0.5, Category.DEFENSE_EVASION: 0.7}
-
-# Well-known vendor services that ordinary software reaches from every host.
-VENDOR_DOMAINS: tuple[str, ...] = (
-    "microsoft.com", "windowsupdate.com", "windows.com", "bing.com", "msn.com", "skype.com",
-    "live.com", "office.com", "office365.com", "microsoftonline.com", "azure.com", "msedge.net",
-    "digicert.com", "google.com", "gstatic.com", "googleapis.com", "mozilla.org", "apple.com",
-)  # fmt: skip
-
-
-def is_vendor_domain(name: str) -> bool:
-    return any(name == d or name.endswith("." + d) for d in VENDOR_DOMAINS)
 
 
 def technique_weight(technique: str) -> float:

@@ -66,6 +66,9 @@ class InvestigationReport(_Model):
     attacker_domains: list[ShortText] = Field(default_factory=list)
     malicious_sha256: list[ShortText] = Field(default_factory=list)
     malicious_processes: list[ShortText] = Field(default_factory=list)  # "<asset id>:<pid>"
+    # domain controllers whose alerts only record requests they served (a DCSync, a ticket):
+    # targets of the attack, not hosts to isolate
+    served_assets: list[ShortText] = Field(default_factory=list)
 
 
 class ProposedAction(_Model):

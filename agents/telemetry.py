@@ -1,6 +1,8 @@
 """Reading a host's telemetry around an incident through the EDR reader, and judging processes the
 way an analyst does: tradecraft in the command line, an odd parent, an lsass target, outbound
-connections to addresses outside the organisation, or the plain look of system maintenance.
+connections to addresses outside the organisation, a program started from a drop folder (or a
+shell such a program started), a COM server started for a remote caller (DCOM), or the plain look
+of system maintenance.
 
 Shared by triage (corroboration) and investigation (scoping). Adapter errors never fail an agent:
 missing telemetry is recorded as a gap and the reasoning goes on with what it has.
@@ -8,10 +10,12 @@ missing telemetry is recorded as a gap and the reasoning goes on with what it ha
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agents.entities import is_routable_peer
+from agents.estate import in_drop_folder
 from agents.knowledge import (
     INFRASTRUCTURE_PORTS,
     MAINTENANCE_PROCESSES,
@@ -25,7 +29,7 @@ from agents.knowledge import (
 )
 from tools.edr.base import EdrReader
 from tools.errors import ToolError
-from tools.models import in_networks
+from tools.models import Alert, in_networks
 from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
 
 WINDOW = timedelta(minutes=10)
@@ -49,6 +53,13 @@ class HostTelemetry:
 
     def children(self, pid: int) -> list[ProcessEvent]:
         return [p for p in self.processes if p.parent_pid == pid and p.pid != pid]
+
+    def parent_path(self, proc: ProcessEvent) -> str | None:
+        """The parent's full image path, from the parent's own record: every EDR records that,
+        while some only name the parent's file in the child's record (Falcon's
+        ParentBaseFileName), which says nothing of the folder it ran from."""
+        parent = self.process(proc.parent_pid)
+        return parent.image if parent is not None else None
 
     def connections_of(self, pid: int) -> list[NetworkConnection]:
         return [c for c in self.connections if c.pid == pid]
@@ -137,6 +148,7 @@ def judge_process(
     parent = image_name(proc.parent_image)
     if parent in SUSPICIOUS_PARENTS and name in SHELLS:
         signals.append(Signal(2.5, f"{where} {name} spawned by {parent}"))
+    signals += _origin_signals(proc, telemetry, where, name)
     if proc.pid is not None:
         for child in telemetry.children(proc.pid):
             child_name = image_name(child.image or child.name)
@@ -171,6 +183,29 @@ def judge_process(
     return signals
 
 
+def _origin_signals(
+    proc: ProcessEvent, telemetry: HostTelemetry, where: str, name: str
+) -> list[Signal]:
+    """Where a process came from: a drop folder, a shell of a dropped program, a remote DCOM
+    caller."""
+    signals: list[Signal] = []
+    parent = image_name(proc.parent_image)
+    dropped_parent = in_drop_folder(telemetry.parent_path(proc))
+    if name in SHELLS and parent not in SUSPICIOUS_PARENTS and dropped_parent:
+        # a program someone copied to a Desktop or Downloads folder that runs shell commands
+        # is how implants and droppers work; installed software does not live there
+        signals.append(Signal(2.5, f"{where} {name} spawned by {parent} run from a drop folder"))
+    if in_drop_folder(proc.image):
+        signals.append(Signal(1.5, f"{where} {name} started from a drop folder, not installed"))
+    if (logon := remote_activation(proc, telemetry)) is not None:
+        # a COM server started for someone who just logged on from another machine runs what
+        # that remote caller asked for (DCOM lateral movement), not what the console user did
+        signals.append(
+            Signal(2.0, f"{where} {name} started over DCOM for {logon.user} from {logon.src_ip}")
+        )
+    return signals
+
+
 def is_attacker_process(proc: ProcessEvent, telemetry: HostTelemetry, networks: list[str]) -> bool:
     return sum(s.weight for s in judge_process(proc, telemetry, networks)) >= 2.0
 
@@ -186,3 +221,54 @@ def remote_logons(telemetry: HostTelemetry, users: set[str]) -> list[LogonEvent]
         and logon.user.strip().lower().rsplit("\\", 1)[-1] in users
         and logon.src_ip
     ]
+
+
+# A COM server as Windows starts it for a client: `-Embedding` (out-of-process servers, DCOM) or
+# Office's `/automation`.
+COM_SERVER = re.compile(r"(^|\s)[-/](embedding|automation)\b", re.I)
+REMOTE_ACTIVATION_WINDOW = timedelta(seconds=60)
+
+
+def alert_records(alert: Alert, telemetry: HostTelemetry) -> list[ProcessEvent]:
+    """The records of the process an alert names: by pid, or, when the detection left the pid
+    out, the processes of that image (and account, when the alert names one) started within the
+    window before the alert."""
+    process = alert.entities.process
+    if process is None:
+        return []
+    if process.pid is not None:
+        record = telemetry.process(process.pid)
+        return [record] if record is not None else []
+    name = image_name(process.name)
+    if not name:
+        return []
+    user = (alert.entities.user or "").strip().lower().rsplit("\\", 1)[-1]
+    return [
+        p
+        for p in telemetry.processes
+        if image_name(p.image or p.name) == name
+        and (not user or (p.user or "").strip().lower().rsplit("\\", 1)[-1] == user)
+        and alert.time - WINDOW <= p.time <= alert.time
+    ]
+
+
+def remote_activation(
+    proc: ProcessEvent, telemetry: HostTelemetry, own_ips: frozenset[str] = frozenset()
+) -> LogonEvent | None:
+    """The network logon that a COM server was started for: the same account logged on over the
+    network from another machine within a minute before the server started (remote DCOM)."""
+    if not proc.cmd_line or not COM_SERVER.search(proc.cmd_line):
+        return None
+    if not proc.user or is_system_account(proc.user):
+        return None
+    user = proc.user.strip().lower().rsplit("\\", 1)[-1]
+    for logon in telemetry.logons:
+        if not (logon.success and logon.logon_type == 3 and logon.user and logon.src_ip):
+            continue
+        if logon.user.strip().lower().rsplit("\\", 1)[-1] != user:
+            continue
+        if not is_routable_peer(logon.src_ip) or logon.src_ip in own_ips:
+            continue
+        if timedelta(0) <= proc.time - logon.time <= REMOTE_ACTIVATION_WINDOW:
+            return logon
+    return None

@@ -3,12 +3,16 @@
 Run after a change that is meant to be replay-compatible, never to paper over a failure: the
 histories of the previous release are what a running deployment still holds.
 
-    .venv/bin/python scripts/capture_histories.py
+    .venv/bin/python scripts/capture_histories.py [RELEASE]
+
+With RELEASE the files are named `<incident>.<analyst>.<RELEASE>.json`, beside the older
+releases' histories (keep those: they are what replay compatibility is checked against).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -42,7 +46,8 @@ async def main() -> None:
                     handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
                     history = await handle.fetch_history()
                     name = execution.id.rsplit("--", 1)[-1]
-                    path = OUT / f"{name}.{analyst.value}.json"
+                    release = f".{sys.argv[1]}" if len(sys.argv) > 1 else ""
+                    path = OUT / f"{name}.{analyst.value}{release}.json"
                     path.write_text(history.to_json(), encoding="utf-8")
                     print(f"wrote {path.relative_to(ROOT)}")
 

@@ -1,46 +1,55 @@
 """Investigation nodes: read each involved host's processes, connections and logons around the
-alerts, follow the attacker's process trees, and name what is compromised.
+alerts, follow the attacker's process trees, and name what is compromised (`scope.py` holds the
+rules on endpoints, alerts and lateral movement).
 
 Rules:
 - attacker processes: the processes of significant alerts (not known-noisy, >= 2 points), and, on
   a malicious incident, any process in the window whose own record shows tradecraft; then all
   their descendants, and their ancestors back to the initial payload (ancestors that show
-  tradecraft or run from a user-writable folder);
+  tradecraft or run from a user-writable folder); never a critical system process (lsass,
+  services, csrss...), which the attacker read or used but does not own;
 - an alerting process with a record but no tradecraft and no kinship with a proven attacker
   process (a browser that saved the download) is kept as alerting, but names no account and no
-  endpoint: it is the victim's tool, not the attacker's;
-- compromised assets: hosts where attacker processes ran or significant alerts fired, and the
-  source of a lateral movement: an inventory asset that logged on to, or connected on a remote
-  execution port (SMB, RPC, WinRM, RDP) to, a host where code was started remotely (a service
-  creation or remote execution technique in its alerts), or that a compromised account logged on
-  from;
+  endpoint: it is the victim's tool, not the attacker's; a program started from a drop folder
+  (Desktop, Downloads) is nobody's everyday tool and keeps no such excuse;
+- compromised assets: hosts where attacker processes ran or significant alerts fired (except a
+  domain controller that only served the attacker's requests), and the sources of lateral
+  movement (`scope.py`);
 - compromised identities: non-system accounts running proven attacker processes, named by
-  significant alerts, or used for the lateral movement;
-- attacker endpoints: addresses and domains contacted by proven attacker processes that are not
-  in the inventory and are not the estate's infrastructure (addresses the host reaches for DNS,
-  Kerberos, LDAP or time), and sources of remote logons by compromised accounts that are not;
-- persistence artefacts: autostart registry values (Run keys, services' ImagePath, Winlogon) and
-  files in autostart folders (Startup, Tasks) written by an attacker process, as
-  `<asset id>:<value path or file path>`.
+  significant alerts, used for the lateral movement, or whose secret a technique takes (krbtgt
+  after DCSync);
+- attacker endpoints: addresses and domains contacted by proven attacker processes, less the
+  estate's infrastructure, its Windows services and shared internet services (`scope.py`);
+- persistence artefacts: autostart registry values (Run keys, services' ImagePath, Winlogon,
+  logon scripts) and files in autostart folders (Startup, Tasks) written by an attacker process,
+  as `<asset id>:<value path or file path>`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents.deps import AgentDeps
-from agents.entities import AssetIndex, domain_name, identity_key, is_routable_peer, single_ip
+from agents.entities import AssetIndex
+from agents.estate import in_drop_folder, is_critical_process
+from agents.investigation.scope import (
+    MAX_LIST,
+    Scope,
+    add_connection,
+    scope_alerts,
+    scope_hijacks,
+    scope_logon_sources,
+    scope_movers,
+    scope_remote_execution,
+)
 from agents.investigation.state import InvestigationState
 from agents.knowledge import (
-    LATERAL_PORTS,
     image_name,
     in_user_writable_dir,
     is_autostart_file,
     is_autostart_key,
-    is_remote_execution,
     is_system_account,
-    is_vendor_domain,
 )
 from agents.models import Finding, InvestigationInput, InvestigationReport
 from agents.remediation.nodes import PERSISTENCE_FINDING
@@ -51,26 +60,7 @@ from tools.models import Alert, Verdict
 
 MAX_HOSTS = 10
 MAX_TREE = 60
-MAX_LIST = 25
 STRONG_CORROBORATION = 8.0
-
-
-@dataclass
-class Scope:
-    assets: list[str] = field(default_factory=list)
-    identities: list[str] = field(default_factory=list)
-    ips: list[str] = field(default_factory=list)
-    domains: list[str] = field(default_factory=list)
-    hashes: list[str] = field(default_factory=list)
-    processes: list[str] = field(default_factory=list)
-    persistence: list[Finding] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    corroboration: float = 0.0
-    bystanders: set[str] = field(default_factory=set)  # "<host>:<pid>" alerting, not attacker
-
-    def add(self, bucket: list[str], value: str | None) -> None:
-        if value and value.lower() not in {v.lower() for v in bucket} and len(bucket) < MAX_LIST:
-            bucket.append(value)
 
 
 def make_nodes(deps: AgentDeps) -> dict[str, Any]:
@@ -99,17 +89,21 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                 telemetries[host] = telemetry
                 scope.findings += [Finding(summary=g) for g in telemetry.gaps]
                 _scope_host(scope, telemetry, index, significant, malicious)
-        _scope_alerts(scope, significant, index)
+        scope_alerts(scope, significant, index)
         if malicious:
-            _scope_lateral(scope, telemetries, index, significant)
+            scope_hijacks(scope, significant, index)
+            scope_remote_execution(scope, telemetries, index, significant)
+            scope_movers(scope, alerts, index)
+            scope_logon_sources(scope, telemetries, index)
         return {"report": _report(request, scope, malicious)}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
 
 
-def _alert_pids(alerts: list[Alert], host: str, index: AssetIndex) -> set[int]:
+def _alert_pids(alerts: list[Alert], host: str, index: AssetIndex) -> dict[int, str]:
+    """The processes the alerts on a host name: pid -> the image name the alert gives."""
     return {
-        a.entities.process.pid
+        a.entities.process.pid: a.entities.process.name or ""
         for a in alerts
         if a.entities.host
         and index.asset_id(a.entities.host).lower() == host.lower()
@@ -150,17 +144,29 @@ def _ancestors_to_payload(
     return found
 
 
-def _scope_host(
-    scope: Scope,
-    telemetry: HostTelemetry,
-    index: AssetIndex,
-    significant: list[Alert],
-    malicious: bool,
-) -> None:
-    host = telemetry.host
+@dataclass
+class HostProcesses:
+    """One host's processes as the investigation reads them."""
+
+    attacker: set[int]  # alerting, proven and related processes
+    bystanders: set[int]  # alerting, with a record, but the victim's tool
+    used: set[int]  # critical system processes an alert says acted for the attacker
+
+
+def _classify(
+    telemetry: HostTelemetry, index: AssetIndex, significant: list[Alert], malicious: bool
+) -> HostProcesses:
     networks = index.internal_networks
     seeds: set[int] = set()
-    for pid in _alert_pids(significant, host, index):
+    # a critical system process (lsass read, services.exe asked) is what the attacker used or
+    # attacked, never the attacker's own process: isolation contains what ran inside it
+    critical = {p.pid for p in telemetry.processes if is_critical_process(p.image)}
+    used: set[int] = set()
+    for pid, name in _alert_pids(significant, telemetry.host, index).items():
+        if is_critical_process(name) or pid in critical:
+            critical.add(pid)
+            used.add(pid)
+            continue
         record = telemetry.process(pid)
         weight = sum(s.weight for s in judge_process(record, telemetry, networks)) if record else 0
         # an alerting process counts on a malicious incident unless it is plainly maintenance;
@@ -173,22 +179,43 @@ def _scope_host(
             for p in telemetry.processes
             if p.pid is not None and is_attacker_process(p, telemetry, networks)
         }
+    seeds -= critical
     roots = {
         pid
         for pid in seeds
         if (r := telemetry.process(pid)) is not None and is_attacker_process(r, telemetry, networks)
     }
     roots |= _ancestors_to_payload(telemetry, roots, networks)
-    proven = roots | _descendants(telemetry, roots)
-    # an alerting process without a record cannot be judged: it keeps the benefit of the alert
-    bystanders = {pid for pid in seeds - proven if telemetry.process(pid) is not None}
-    scope.bystanders |= {f"{host}:{pid}".lower() for pid in bystanders}
-    attacker = seeds | proven
-    own_ips = set(index.assets[host].ips) if host in index.assets else set()
+    proven = (roots | _descendants(telemetry, roots)) - critical
+    # an alerting process without a record cannot be judged: it keeps the benefit of the alert;
+    # one with a record but no tradecraft is the victim's tool (the browser that saved the
+    # download), unless it was itself started from a drop folder: nobody's tool lives there
+    bystanders = {
+        pid
+        for pid in seeds - proven
+        if (r := telemetry.process(pid)) is not None and not in_drop_folder(r.image)
+    }
+    return HostProcesses(attacker=seeds | proven, bystanders=bystanders, used=used)
+
+
+def _scope_host(
+    scope: Scope,
+    telemetry: HostTelemetry,
+    index: AssetIndex,
+    significant: list[Alert],
+    malicious: bool,
+) -> None:
+    host = telemetry.host
+    networks = index.internal_networks
+    found = _classify(telemetry, index, significant, malicious)
+    scope.bystanders |= {f"{host}:{pid}".lower() for pid in found.bystanders}
+    if found.attacker - found.bystanders:
+        scope.attacked.add(host)
+    own_ips = index.own_ips(host)
     infrastructure = telemetry.infrastructure()
-    for pid in sorted(attacker):
+    for pid in sorted(found.attacker):
         scope.add(scope.processes, f"{host}:{pid}")
-        if pid in bystanders:
+        if pid in found.bystanders:
             continue
         record = telemetry.process(pid)
         signals = judge_process(record, telemetry, networks) if record is not None else []
@@ -204,27 +231,15 @@ def _scope_host(
             scope.add(scope.identities, index.identity_id(record.user))
         if record is not None and record.sha256:
             scope.add(scope.hashes, record.sha256.lower())
-        # a descendant without tradecraft of its own names addresses, not domains
         tradecraft = sum(s.weight for s in signals) >= 2.0
         for conn in telemetry.connections_of(pid):
-            if conn.dst_ip in infrastructure:
-                continue
-            _scope_peer(scope, index, conn.dst_ip, conn.domain if tradecraft else None, own_ips)
-    if attacker:
+            if conn.dst_ip not in infrastructure:
+                add_connection(scope, index, telemetry, conn, tradecraft, own_ips)
+    if found.attacker:
         scope.add(scope.assets, host)
-    _scope_persistence(scope, telemetry, attacker - bystanders)
-    users = {identity_key(u) for u in scope.identities}
-    for logon in telemetry.logons:
-        if not (logon.success and logon.logon_type in (3, 10) and logon.user and logon.src_ip):
-            continue
-        if identity_key(logon.user) not in users or logon.src_ip in own_ips:
-            continue
-        source = index.asset_for_ip(logon.src_ip)
-        if source is not None:
-            scope.add(scope.assets, source.id)
-            scope.findings.append(Finding(summary=f"remote logon to {host} from {source.id}"))
-        elif logon.src_ip not in infrastructure:
-            _scope_peer(scope, index, logon.src_ip, None, own_ips)
+    # what a critical process wrote for the attacker (services.exe setting the ImagePath that
+    # `sc config` asked for) is the attacker's artefact even though the process is not
+    _scope_persistence(scope, telemetry, (found.attacker - found.bystanders) | found.used)
 
 
 def _scope_persistence(scope: Scope, telemetry: HostTelemetry, writers: set[int]) -> None:
@@ -261,94 +276,6 @@ def _scope_persistence(scope: Scope, telemetry: HostTelemetry, writers: set[int]
             )
 
 
-def _remote_execution_hosts(alerts: list[Alert], index: AssetIndex) -> set[str]:
-    """Hosts whose alerts say code was started on them from elsewhere (service creation, remote
-    services, WMI)."""
-    return {
-        index.asset_id(a.entities.host)
-        for a in alerts
-        if a.entities.host and any(is_remote_execution(x.technique) for x in a.attacks)
-    }
-
-
-def _scope_lateral(
-    scope: Scope,
-    telemetries: dict[str, HostTelemetry],
-    index: AssetIndex,
-    significant: list[Alert],
-) -> None:
-    """The source of a remote execution: an inventory asset that logged on to the target, or
-    connected to it on a remote execution port, is compromised too, and so is the account."""
-    targets = _remote_execution_hosts(significant, index) & set(scope.assets)
-    for target in sorted(targets):
-        asset = index.assets.get(target)
-        target_ips = set(asset.ips) if asset is not None else set()
-        hops: dict[str, set[str]] = {}
-        for telemetry in telemetries.values():
-            for conn in telemetry.connections:
-                if conn.dst_ip in target_ips and conn.dst_port in LATERAL_PORTS:
-                    source = index.asset_for_ip(conn.src_ip)
-                    if source is not None and source.id != target:
-                        hops.setdefault(source.id, set())
-        telemetry = telemetries.get(target)
-        for logon in telemetry.logons if telemetry is not None else []:
-            if not (logon.success and logon.logon_type in (3, 10) and logon.src_ip):
-                continue
-            source = index.asset_for_ip(logon.src_ip)
-            if source is None or source.id == target:
-                continue
-            accounts = hops.setdefault(source.id, set())
-            if logon.user and not is_system_account(logon.user):
-                accounts.add(index.identity_id(logon.user))
-        for source, accounts in sorted(hops.items()):
-            scope.add(scope.assets, source)
-            for account in sorted(accounts):
-                scope.add(scope.identities, account)
-            used = f" as {', '.join(sorted(accounts))}" if accounts else ""
-            scope.findings.append(
-                Finding(summary=truncate(f"lateral movement {source} -> {target}{used}"))
-            )
-
-
-def _scope_peer(
-    scope: Scope, index: AssetIndex, ip: str | None, domain: str | None, own: set[str]
-) -> None:
-    """An endpoint outside the inventory is attacker infrastructure; an inventory asset is a
-    possible target, reported as a finding, never blocked."""
-    address = single_ip(ip)
-    known = index.asset_for_ip(address) if address else None
-    if address and is_routable_peer(address) and address not in own and known is None:
-        scope.add(scope.ips, address)
-    name = domain_name(domain)
-    if (
-        name
-        and index.asset_for(name) is None
-        and not is_vendor_domain(name)
-        and not any(name.endswith("." + suffix) for suffix in index.org_domains)
-    ):
-        scope.add(scope.domains, name)
-
-
-def _scope_alerts(scope: Scope, significant: list[Alert], index: AssetIndex) -> None:
-    for alert in significant:
-        e = alert.entities
-        host = index.asset_id(e.host) if e.host else None
-        if host:
-            scope.add(scope.assets, host)
-        pid = e.process.pid if e.process is not None else None
-        bystander = f"{host}:{pid}".lower() in scope.bystanders
-        if e.user and not is_system_account(e.user) and not bystander:
-            scope.add(scope.identities, index.identity_id(e.user))
-        tactics = {(a.tactic or "").lower() for a in alert.attacks}
-        source = index.asset_for_ip(single_ip(e.src_ip)) if e.src_ip else None
-        if source is not None and "lateral-movement" in tactics:
-            scope.add(scope.assets, source.id)
-        elif e.src_ip and tactics & {"lateral-movement", "initial-access", "credential-access"}:
-            _scope_peer(scope, index, e.src_ip, None, set())
-        if tactics & {"command-and-control", "exfiltration"}:
-            _scope_peer(scope, index, e.dst_ip, e.domain, set())
-
-
 def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> InvestigationReport:
     triage = request.triage
     corroborated = scope.corroboration >= 2.0
@@ -366,6 +293,7 @@ def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> Inves
         return InvestigationReport(
             verdict=verdict, confidence=confidence, corroborated=False, findings=scope.findings[:20]
         )
+    compromised = {a.lower() for a in scope.assets}
     return InvestigationReport(
         verdict=verdict,
         confidence=round(confidence, 3),
@@ -377,4 +305,5 @@ def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> Inves
         attacker_domains=scope.domains,
         malicious_sha256=scope.hashes,
         malicious_processes=scope.processes,
+        served_assets=[h for h in sorted(scope.served) if h.lower() not in compromised],
     )

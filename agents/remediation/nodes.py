@@ -3,18 +3,21 @@ that triage extracted and investigation confirmed, then (with a model) a guarded
 
 Per category, for each compromised entity:
 - credential access: isolate_host + disable_account (+ block_ip/block_domain on contacted attacker
-  infrastructure);
+  infrastructure); krbtgt, disabled by design, gets reset_credentials instead;
 - lateral movement: isolate_host on source and target + disable_account (+ block_ip on sources
-  outside the inventory);
+  outside the organisation's networks);
 - command and control, exfiltration: block_ip/block_domain + isolate_host;
-- execution, defense evasion, persistence, impact: isolate_host + remove_persistence where the
-  artefact is known; kill_process on the alerting attacker processes only on hosts that are not
-  being isolated (isolation already contains them and is reversible, a kill is not): a playbook
-  proposes the kills as a fallback when the isolation of their host was denied, expired or failed
-  (`fallback_kills`);
+- execution, defense evasion, persistence, impact: isolate_host; kill_process on the alerting
+  attacker processes only on hosts that are not being isolated (isolation already contains them
+  and is reversible, a kill is not): a playbook proposes the kills as a fallback when the
+  isolation of their host was denied, expired or failed (`fallback_kills`);
+- any contained category: remove_persistence where the artefact is known (a service or a
+  hijacked DLL planted during a lateral movement re-opens the door as surely as a Run key);
 - initial access: isolate_host + block_ip on the source;
 - discovery only, or benign: nothing.
-Only kinds in `allowed_kinds`; only targets the extractor or the investigation produced.
+Without compromised hosts (accounts) from the investigation, the alerts' hosts (accounts) stand
+in, less the domain controllers that only served the attacker's requests. Only kinds in
+`allowed_kinds`; only targets the extractor or the investigation produced.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from agents.deps import AgentDeps
 from agents.entities import host_key, identity_key, single_ip
+from agents.estate import is_reset_only_account
 from agents.models import (
     InvestigationReport,
     ProposedAction,
@@ -90,6 +94,24 @@ def fallback_kills(
     ][:MAX_PROPOSALS]
 
 
+def _account_actions(
+    triage: TriageResult, report: InvestigationReport
+) -> list[tuple[ActionKind, str, str]]:
+    """Disable the accounts used or whose secrets were taken; reset krbtgt, which is disabled by
+    design. The accounts the alerts name stand in when no process tied the theft to an account,
+    as the alerting hosts stand in for hosts."""
+    category = triage.category.value
+    wanted: list[tuple[ActionKind, str, str]] = []
+    for user in report.compromised_identities or triage.entities.users:
+        if is_reset_only_account(user):
+            why = f"{category}: the key of {user} was taken; the account is disabled by design"
+            wanted.append((ActionKind.RESET_CREDENTIALS, user, why))
+        else:
+            why = f"{category}: credentials of {user} used or taken"
+            wanted.append((ActionKind.DISABLE_ACCOUNT, user, why))
+    return wanted
+
+
 def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
     triage, report = request.triage, request.report
     verdict = report.verdict
@@ -98,13 +120,14 @@ def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
         return []
     evidence = _evidence(triage, report)
     wanted: list[tuple[ActionKind, str, str]] = []
-    hosts = report.compromised_assets or triage.entities.hosts
+    served = {host_key(h) for h in report.served_assets}
+    hosts = report.compromised_assets or [
+        h for h in triage.entities.hosts if host_key(h) not in served
+    ]
     for host in hosts:
         wanted.append((ActionKind.ISOLATE_HOST, host, f"{category.value}: contain {host}"))
     if category in DISABLE_ACCOUNTS:
-        for user in report.compromised_identities:
-            why = f"{category.value}: credentials of {user} used or taken"
-            wanted.append((ActionKind.DISABLE_ACCOUNT, user, why))
+        wanted += _account_actions(triage, report)
     if category in BLOCK_ENDPOINTS:
         for ip in report.attacker_ips:
             wanted.append((ActionKind.BLOCK_IP, ip, f"attacker endpoint {ip}"))
@@ -119,8 +142,10 @@ def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
         for process in kill_candidates(triage, report):
             if host_key(process.split(":", 1)[0]) not in isolating:
                 wanted.append((ActionKind.KILL_PROCESS, process, "alerting attacker process"))
-        for artefact in persistence_artefacts(report):
-            wanted.append((ActionKind.REMOVE_PERSISTENCE, artefact, "attacker persistence"))
+    # an artefact left in place re-opens the door when the host is released, whatever stage
+    # the incident was caught at (a service planted during a lateral movement, a hijack DLL)
+    for artefact in persistence_artefacts(report):
+        wanted.append((ActionKind.REMOVE_PERSISTENCE, artefact, "attacker persistence"))
     proposals: list[ProposedAction] = []
     seen: set[tuple[ActionKind, str]] = set()
     for kind, target, why in wanted:

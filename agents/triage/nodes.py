@@ -3,23 +3,27 @@ model) cross-check the decision.
 
 Scoring, in points:
 - per alert: severity weight + the heaviest technique weight + command-line tradecraft (capped
-  at 6); a detection known to fire on ordinary activity counts for NOISY_FACTOR of its rule part;
+  at 6); a detection known to fire on ordinary activity, or discovery by a system or machine
+  account, counts for NOISY_FACTOR of its rule part;
 - per incident: the five best distinct rules, + 1 per further tactic seen in significant alerts
   (kill-chain breadth, at most 4), + telemetry signals (capped at 8, maintenance counts negative);
-- malicious at MALICIOUS_AT points or more; confidence is a logistic of the distance to it.
+- malicious at MALICIOUS_AT points or more, or when an implant started an alerting process
+  (`stages.implant_lineage`); confidence is a logistic of the distance to MALICIOUS_AT.
+Category: the heaviest tactic of the alerts and of the stages telemetry shows (`stages.py`);
+discovery only when nothing else is seen or telemetry does not show the attacker's processes.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from typing import Any
 
 from agents.deps import AgentDeps
-from agents.entities import AssetIndex, extract_entities, is_routable_peer
+from agents.entities import AssetIndex, extract_entities
 from agents.knowledge import (
     CATEGORY_PRIORITY,
-    INFRASTRUCTURE_PORTS,
     NOISY_FACTOR,
     NOISY_RULES,
     NOISY_TITLES,
@@ -27,6 +31,7 @@ from agents.knowledge import (
     TACTIC_CATEGORY,
     TACTIC_DISCOUNT,
     cmdline_indicators,
+    is_system_account,
     technique_tactic,
     technique_weight,
 )
@@ -35,21 +40,57 @@ from agents.routing import playbook_id_for
 from agents.seam import ask_structured, truncate
 from agents.telemetry import HostTelemetry, judge_process, read_host
 from agents.triage.prompts import TRIAGE_INSTRUCTIONS, ModelVerdict
+from agents.triage.stages import implant_lineage, incident_movements, telemetry_stages
 from agents.triage.state import AlertAssessment, TriageState
 from tools.models import Alert, Category, Criticality, Severity, Verdict
 
 MALICIOUS_AT = 6.0
 SIGNIFICANT_ALERT = 2.0
 TOP_RULES = 5
+LSASS_EVIDENCE = re.compile(r"lsass|dump|\.dmp\b", re.I)
 MAX_CORROBORATION = 8.0
 MAX_HOSTS = 10
-C2_CHANNEL_WEIGHT = 5.0  # as a medium alert on an application-layer C2 technique (2 + 3)
+ATTACKER_CORROBORATION = 2.0  # telemetry points that make an alerting process the attacker's
 
 
 def is_noisy(alert: Alert) -> bool:
     if alert.rule.uid.strip().lower() in NOISY_RULES:
         return True
     return any(p.search(alert.rule.name) for p in NOISY_TITLES)
+
+
+def is_platform_discovery(alert: Alert, tactics: list[str]) -> bool:
+    """Enumeration by the system's own accounts (SYSTEM, service and machine accounts): a domain
+    controller's machine account reading its password policy, configuration management querying
+    the directory. An intruder enumerates with a person's account, or with tradecraft that
+    `assess_alert` still counts in full."""
+    user = alert.entities.user
+    return (
+        bool(tactics)
+        and set(tactics) <= {"discovery"}
+        and user is not None
+        and is_system_account(user)
+    )
+
+
+def _names_credential_store(alert: Alert, techniques: list[str]) -> bool:
+    """An alert whose only credential technique is LSASS memory (T1003.001) stages credential
+    access only when it names LSASS or a dump; a generic process-access rule tagged T1003.001
+    (a hack tool opening notepad to inject into it) says a tool ran, not that secrets left."""
+    credential = [t for t in techniques if technique_tactic(t) == "credential-access"]
+    if not credential or any(not t.startswith("T1003.001") for t in credential):
+        return True
+    e = alert.entities
+    text = " ".join(
+        v or ""
+        for v in (
+            alert.rule.name,
+            e.process.name if e.process else None,
+            e.process.cmd_line if e.process else None,
+            e.file.path if e.file else None,
+        )
+    )
+    return bool(LSASS_EVIDENCE.search(text[:8_192]))
 
 
 def assess_alert(alert: Alert) -> AlertAssessment:
@@ -65,6 +106,8 @@ def assess_alert(alert: Alert) -> AlertAssessment:
             if t
         }
     )
+    if "credential-access" in tactics and not _names_credential_store(alert, techniques):
+        tactics.remove("credential-access")
     rule_part = SEVERITY_WEIGHT[alert.severity] + max(
         (technique_weight(t) for t in techniques), default=0.5
     )
@@ -73,6 +116,10 @@ def assess_alert(alert: Alert) -> AlertAssessment:
     if noisy:
         rule_part *= NOISY_FACTOR
         reasons.append("rule fires on ordinary activity")
+    elif is_platform_discovery(alert, tactics):
+        noisy = True
+        rule_part *= NOISY_FACTOR
+        reasons.append("discovery by a system or machine account")
     cmd = alert.entities.process.cmd_line if alert.entities.process else None
     tradecraft = cmdline_indicators(cmd)
     craft = min(6.0, sum(w for w, _ in tradecraft))
@@ -111,19 +158,29 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                 by_host[index.asset_id(alert.entities.host)].append(alert)
         notes: list[str] = []
         total = 0.0
-        stages: dict[str, float] = {}
+        found_stages: list[tuple[str, float, str]] = []
+        lineage: list[str] = []
         for host, host_alerts in list(by_host.items())[:MAX_HOSTS]:
             times = [a.time for a in host_alerts]
-            telemetry = await read_host(tools.edr, host, min(times), max(times), logons=False)
+            telemetry = await read_host(tools.edr, host, min(times), max(times))
             notes += telemetry.gaps
             score, found = _corroborate_host(telemetry, host_alerts, networks)
             total += score
             notes += found
-            for tactic, weight, why in _telemetry_stages(telemetry, host_alerts, index):
-                stages[tactic] = max(stages.get(tactic, 0.0), weight)
-                notes.append(why)
+            found_stages += telemetry_stages(telemetry, host_alerts, index)
+            lineage += implant_lineage(telemetry, host_alerts)
+        found_stages += incident_movements(alerts, state["assessments"], index)
+        stages: dict[str, float] = {}
+        for tactic, weight, why in found_stages:
+            stages[tactic] = max(stages.get(tactic, 0.0), weight)
+            notes.append(why)
         total = max(-4.0, min(MAX_CORROBORATION, total))
-        return {"corroboration": notes, "corroboration_score": total, "stages": stages}
+        return {
+            "corroboration": notes + lineage,
+            "corroboration_score": total,
+            "stages": stages,
+            "lineage": lineage,
+        }
 
     async def decide(state: TriageState) -> dict[str, Any]:
         return {"result": await _decide(state, tools)}
@@ -167,39 +224,6 @@ def _corroborate_host(
     return score, notes
 
 
-def _telemetry_stages(
-    telemetry: HostTelemetry, alerts: list[Alert], index: AssetIndex
-) -> list[tuple[str, float, str]]:
-    """Kill-chain stages the alerts do not name but the telemetry shows: an alerting process
-    with tradecraft of its own holding a channel to an address that is neither an inventory
-    asset nor the estate's infrastructure is a command-and-control channel."""
-    infrastructure = telemetry.infrastructure()
-    own = {ip for a in index.assets.values() for ip in a.ips}
-    found: list[tuple[str, float, str]] = []
-    pids = {a.entities.process.pid for a in alerts if a.entities.process is not None}
-    for pid in sorted(p for p in pids if p is not None):
-        record = telemetry.process(pid)
-        if record is None or sum(w for w, _ in cmdline_indicators(record.cmd_line)) < 2.0:
-            continue
-        peers = sorted(
-            {
-                c.dst_ip
-                for c in telemetry.connections_of(pid)
-                if c.dst_ip
-                and c.dst_ip not in own
-                and c.dst_ip not in infrastructure
-                and c.dst_port not in INFRASTRUCTURE_PORTS
-                and is_routable_peer(c.dst_ip)
-            }
-        )
-        if peers:
-            why = (
-                f"{telemetry.host}:{pid} with tradecraft holds a channel to {', '.join(peers[:3])}"
-            )
-            found.append(("command-and-control", C2_CHANNEL_WEIGHT, f"stage C2: {why}"))
-    return found
-
-
 def category_weights(
     assessments: list[AlertAssessment], stages: dict[str, float] | None = None
 ) -> dict[Category, float]:
@@ -228,9 +252,16 @@ def category_weights(
 
 
 def _category(
-    assessments: list[AlertAssessment], stages: dict[str, float] | None = None
+    assessments: list[AlertAssessment],
+    stages: dict[str, float] | None = None,
+    corroboration: float = 0.0,
 ) -> Category:
+    """The heaviest category. Discovery is the category only of discovery alone: once telemetry
+    shows the acting processes are the attacker's (tradecraft, an implant), the enumeration is
+    one step of hands-on-keyboard activity and the heaviest other stage names the incident."""
     weights = category_weights(assessments, stages)
+    if corroboration >= ATTACKER_CORROBORATION and len(weights) > 1:
+        weights.pop(Category.DISCOVERY, None)
     if not weights:
         return Category.EXECUTION
     best = max(weights.values())
@@ -262,10 +293,15 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
     assessments = state["assessments"]
     corroboration = state.get("corroboration_score", 0.0)
     score = incident_score(assessments, corroboration)
+    if state.get("lineage"):
+        # an implant's doing is the attacker's whatever the rule that saw it weighs
+        score = max(score, MALICIOUS_AT)
     verdict = Verdict.MALICIOUS if score >= MALICIOUS_AT else Verdict.BENIGN
     stages = state.get("stages", {})
     category = (
-        _category(assessments, stages) if verdict is Verdict.MALICIOUS else Category.BENIGN_ACTIVITY
+        _category(assessments, stages, corroboration)
+        if verdict is Verdict.MALICIOUS
+        else Category.BENIGN_ACTIVITY
     )
     entities = state["entities"]
     severity = await _severity(assessments, verdict, entities, tools)

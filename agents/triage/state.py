@@ -32,4 +32,5 @@ class TriageState(TypedDict):
     corroboration: list[str]
     corroboration_score: float
     stages: dict[str, float]  # kill-chain stages seen in telemetry (tactic -> weight)
+    lineage: list[str]  # alerting processes an implant started (stages.implant_lineage)
     result: TriageResult

@@ -84,9 +84,9 @@ class AgentActivities:
         )
         await self._audit_rejected(request.incident_id, step.rejected)
         known = known_targets(request.triage.entities, step.report)
-        inventory = deps.tools.inventory
+        inventory, edr = deps.tools.inventory, deps.tools.edr
         gated = [
-            GatedProposal(proposal=p, facts=await target_facts(p.action, inventory, known))
+            GatedProposal(proposal=p, facts=await target_facts(p.action, inventory, known, edr))
             for p in step.proposals
         ]
         return PlaybookStepResult(

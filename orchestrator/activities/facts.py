@@ -7,6 +7,7 @@ from agents.models import ExtractedEntities, InvestigationReport
 from orchestrator.policy.model import TargetFacts
 from orchestrator.policy.targets import domain_key, host_key, identity_key, parse_network
 from tools.actions import Action, TargetKind
+from tools.edr.base import EdrReader
 from tools.inventory.base import InventoryReader
 from tools.models import AssetKind, IdentityKind
 
@@ -76,8 +77,27 @@ def _blast_radius(action: Action) -> int:
     return 1 if network is None else network.num_addresses
 
 
+async def process_image(action: Action, edr: EdrReader | None) -> str | None:
+    """The image basename the EDR records for a `HOST:pid` process target (lower case), or None:
+    what the policy's critical-process deny rule matches on. The EDR's record, not the agent's
+    words: a model cannot rename services.exe to get it killed."""
+    if edr is None or action.target_kind is not TargetKind.PROCESS:
+        return None
+    host, _, pid = action.target.partition(":")
+    if not pid.strip().isdigit():
+        return None
+    for event in await edr.process_events(host.strip(), limit=5000):
+        if event.pid == int(pid) and (event.image or event.name):
+            path = (event.image or event.name or "").replace("/", "\\")
+            return path.rsplit("\\", 1)[-1].lower()
+    return None
+
+
 async def target_facts(
-    action: Action, inventory: InventoryReader, known: dict[TargetKind, set[str]]
+    action: Action,
+    inventory: InventoryReader,
+    known: dict[TargetKind, set[str]],
+    edr: EdrReader | None = None,
 ) -> TargetFacts:
     environment = await inventory.environment()
     protected = {host_key(p) for p in environment.protected} | {
@@ -111,4 +131,5 @@ async def target_facts(
         known_entity=_is_known(action, known),
         blast_radius=_blast_radius(action),
         own_infrastructure=False,
+        process_image=await process_image(action, edr),
     )

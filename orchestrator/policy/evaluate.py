@@ -2,7 +2,8 @@
 policy, the action, the facts about its target, the verdict confidence and the isolations already
 made in the incident. It runs inside workflow code: no I/O, no clock, no randomness, no logging.
 
-deny rules (unknown target, never-touch, own infrastructure, too-wide network) -> deny
+deny rules (unknown target, never-touch, own infrastructure, too-wide network, a critical
+system process to kill) -> deny
 else protected, risk above the thresholds, isolation cap -> needs approval (1 or 2 approvers)
 else -> allow
 """
@@ -96,7 +97,21 @@ def deny_reasons(policy: PolicyDocument, action: Action, facts: TargetFacts) -> 
         reasons.append("target is on the never-touch list")
     if action.target_kind is TargetKind.IP:
         reasons.extend(_network_denials(policy, action.target))
+    if action.kind is ActionKind.KILL_PROCESS:
+        reasons.extend(_process_denials(policy, action.target, facts.process_image))
     return reasons
+
+
+def _process_denials(policy: PolicyDocument, target: str, image: str | None) -> list[str]:
+    """A critical system process dies with its host (a blue screen, a logoff of every session):
+    whatever ran inside it is contained by isolating the host, never by killing it."""
+    pid = target.rpartition(":")[2].strip()
+    if pid.isdigit() and int(pid) in policy.deny.critical_pids:
+        return [f"pid {int(pid)} is the kernel's own: never killed"]
+    name = (image or "").replace("/", "\\").rsplit("\\", 1)[-1].strip().lower()
+    if name and name in {p.strip().lower() for p in policy.deny.critical_processes}:
+        return [f"{name} is a critical system process: never killed"]
+    return []
 
 
 def _network_denials(policy: PolicyDocument, target: str) -> list[str]:

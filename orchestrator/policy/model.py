@@ -53,6 +53,10 @@ class TargetFacts(_Strict):
     )
     blast_radius: int = Field(default=1, ge=0, description="hosts or accounts affected")
     own_infrastructure: bool = False
+    process_image: ShortText | None = Field(
+        default=None,
+        description="for a kill_process target: the image the EDR reports for that pid",
+    )
 
 
 class TierName(StrEnum):
@@ -107,6 +111,13 @@ class DenyRules(_Strict):
         description="crown jewels and own infrastructure: host, identity, domain ids, IPs, CIDRs",
     )
     max_isolations_per_incident: int = Field(default=1, ge=0)
+    critical_processes: list[ShortText] = Field(
+        default_factory=list,
+        description="process image names never killed (critical system processes)",
+    )
+    critical_pids: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list, description="process ids never killed (the kernel's fixed ones)"
+    )
 
 
 class PolicyDocument(_Strict):

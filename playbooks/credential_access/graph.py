@@ -13,6 +13,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+from agents.estate import is_reset_only_account
 from agents.models import OutcomeStatus, ProposedAction
 from playbooks.base import Playbook, PlaybookDeps, PlaybookState, propose
 from playbooks.common import contain, done, investigate, summary_lines
@@ -37,7 +38,10 @@ def isolation_refused(state: PlaybookState) -> bool:
 
 async def lesser_containment(deps: PlaybookDeps, state: PlaybookState) -> dict[str, Any]:
     report = state.get("report")
-    identities = report.compromised_identities if report else []
+    # krbtgt has no sessions of its own and its reset was proposed with the containment
+    identities = [
+        u for u in (report.compromised_identities if report else []) if not is_reset_only_account(u)
+    ]
     proposals = [
         ProposedAction(action=action, rationale=why, evidence=["isolation was not executed"])
         for user in identities

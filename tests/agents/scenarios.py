@@ -7,7 +7,7 @@ from datetime import timedelta
 from agents.models import TriageInput
 from tests.agents.fakes import T0, FakeEdr, alert
 from tools.models import Alert, Severity
-from tools.results import NetworkConnection, ProcessEvent
+from tools.results import LogonEvent, NetworkConnection, ProcessEvent
 
 COMSVCS = r"rundll32.exe C:\windows\System32\comsvcs.dll, MiniDump 624 C:\lsass.dmp full"
 
@@ -73,3 +73,22 @@ def update_edr() -> FakeEdr:
 
 def triage_input(alerts: list[Alert], incident: str = "inc-1") -> TriageInput:
     return TriageInput(incident_id=incident, alerts=alerts)
+
+
+def dcsync_alerts() -> list[Alert]:
+    """A domain controller records pedro's account replicating its directory (DCSync)."""
+    return [
+        alert("r1", "AD Replication from Non Machine Account", Severity.HIGH,
+              [("T1003.006", "credential-access")], host="DC01",
+              user="pandalab\\pedro.gustavo"),
+    ]  # fmt: skip
+
+
+def dcsync_edr() -> FakeEdr:
+    """pedro's network logon on the DC came from PRD01."""
+    return FakeEdr(
+        logon_events=[
+            LogonEvent(time=T0 - timedelta(seconds=5), host="DC01", logon_type=3,
+                       user="PANDALAB\\pedro.gustavo", src_ip="172.18.39.6"),
+        ]
+    )  # fmt: skip

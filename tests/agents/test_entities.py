@@ -34,3 +34,13 @@ def test_extractor_reads_hashes_only_in_their_shape() -> None:
         AssetIndex(lab_environment()),
     )
     assert got.sha256 == [SHA]
+
+
+def test_an_address_two_records_claim_belongs_to_the_most_specific_one() -> None:
+    env = lab_environment()
+    dc = env.assets[1].model_copy(update={"ips": ["172.18.39.5", "172.18.39.6", "172.18.39.7"]})
+    index = AssetIndex(env.model_copy(update={"assets": [dc, env.assets[0], env.assets[2]]}))
+    owners = [index.asset_for_ip(ip) for ip in ("172.18.39.6", "172.18.39.5")]
+    assert [a.id if a else None for a in owners] == ["PRD01", "DC01"]
+    assert index.own_ips("DC01") == {"172.18.39.5"}
+    assert index.own_ips("PRD01") == {"172.18.39.6"}

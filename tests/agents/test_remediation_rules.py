@@ -1,9 +1,10 @@
-"""Remediation rules that do not need a graph: reversible containment first, kills as fallback."""
+"""Remediation rules that do not need a graph: reversible containment first, kills as fallback,
+krbtgt reset rather than disabled, served DCs left alone, persistence removed at any stage."""
 
 from __future__ import annotations
 
-from agents.models import ExtractedEntities, InvestigationReport, TriageResult
-from agents.remediation.nodes import deterministic_plan, fallback_kills
+from agents.models import ExtractedEntities, Finding, InvestigationReport, TriageResult
+from agents.remediation.nodes import PERSISTENCE_FINDING, deterministic_plan, fallback_kills
 from agents.remediation.state import RemediationInput
 from tools.actions import ActionKind
 from tools.models import Category, Severity, Verdict
@@ -58,3 +59,42 @@ def test_registry_paths_use_short_hive_names() -> None:
     assert registry_path(raw) == "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"
     assert registry_path("HKEY_USERS\\S-1-5-21\\x") == "HKU\\S-1-5-21\\x"
     assert registry_path("HKLM\\SYSTEM\\x") == "HKLM\\SYSTEM\\x"
+
+
+def _plan(
+    category: Category, report: InvestigationReport, users: list[str] | None = None
+) -> set[tuple[ActionKind, str]]:
+    triage = _triage(category).model_copy(
+        update={"entities": ExtractedEntities(hosts=["WS5", "DC01"], users=users or [])}
+    )
+    request = RemediationInput(triage=triage, report=report, allowed_kinds=frozenset(ActionKind))
+    return {(p.action.kind, p.action.target) for p in deterministic_plan(request)}
+
+
+def test_krbtgt_is_reset_not_disabled() -> None:
+    report = _report().model_copy(
+        update={"compromised_identities": ["corp\\bob", "corp\\krbtgt"], "malicious_processes": []}
+    )
+    got = _plan(Category.CREDENTIAL_ACCESS, report)
+    assert (ActionKind.RESET_CREDENTIALS, "corp\\krbtgt") in got
+    assert (ActionKind.DISABLE_ACCOUNT, "corp\\bob") in got
+    assert (ActionKind.DISABLE_ACCOUNT, "corp\\krbtgt") not in got
+
+
+def test_a_dc_that_only_served_the_request_is_not_isolated_in_its_stead() -> None:
+    report = InvestigationReport(
+        verdict=Verdict.MALICIOUS, confidence=0.9, corroborated=False, served_assets=["DC01"]
+    )
+    got = _plan(Category.CREDENTIAL_ACCESS, report, users=["corp\\bob"])
+    assert (ActionKind.ISOLATE_HOST, "WS5") in got
+    assert (ActionKind.ISOLATE_HOST, "DC01") not in got
+    # no account tied to a process: the accounts the alerts named stand in, as hosts do
+    assert (ActionKind.DISABLE_ACCOUNT, "corp\\bob") in got
+
+
+def test_persistence_is_removed_whatever_the_stage() -> None:
+    artefact = r"WS6:C:\Windows\System32\wlbsctrl.dll"
+    report = _report().model_copy(
+        update={"findings": [Finding(summary=PERSISTENCE_FINDING, evidence=[artefact])]}
+    )
+    assert (ActionKind.REMOVE_PERSISTENCE, artefact) in _plan(Category.LATERAL_MOVEMENT, report)

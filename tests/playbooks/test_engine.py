@@ -16,7 +16,15 @@ from playbooks.base import Playbook, ProposalRejected, propose
 from playbooks.engine import PlaybookStart, step_playbook
 from playbooks.registry import PLAYBOOKS, get_playbook, playbook_for
 from tests.agents.fakes import read_tools
-from tests.agents.scenarios import lsass_alerts, lsass_edr, triage_input, update_alerts, update_edr
+from tests.agents.scenarios import (
+    dcsync_alerts,
+    dcsync_edr,
+    lsass_alerts,
+    lsass_edr,
+    triage_input,
+    update_alerts,
+    update_edr,
+)
 from tools.actions import ActionKind, IsolateHost, KillProcess
 from tools.models import Category, Verdict
 
@@ -81,6 +89,27 @@ async def test_denied_isolation_leads_to_lesser_containment(checkpointer) -> Non
     )  # fmt: skip
     assert last.finished
     assert "revoke_sessions pandalab\\pedro.gustavo: executed" in last.summary
+
+
+async def test_dcsync_resets_krbtgt_and_contains_the_requesting_host(checkpointer) -> None:
+    deps = AgentDeps(tools=read_tools(dcsync_edr()))
+    start = await _start(deps, dcsync_alerts())
+    playbook = get_playbook(start.triage.playbook_id)
+    assert playbook.id == "credential_access"
+    first = await step_playbook(playbook, deps, checkpointer, thread_id="t5", start=start)
+    assert {(p.action.kind, p.action.target) for p in first.proposals} == {
+        (ActionKind.ISOLATE_HOST, "PRD01"),  # where the request came from, not the DC
+        (ActionKind.DISABLE_ACCOUNT, "pandalab\\pedro.gustavo"),
+        (ActionKind.RESET_CREDENTIALS, "pandalab\\krbtgt"),
+    }
+    second = await step_playbook(
+        playbook, deps, checkpointer, thread_id="t5",
+        resume=_answer(first, OutcomeStatus.DENIED),
+    )  # fmt: skip
+    assert {(p.action.kind, p.action.target) for p in second.proposals} == {
+        (ActionKind.REVOKE_SESSIONS, "pandalab\\pedro.gustavo"),
+        (ActionKind.RESET_CREDENTIALS, "pandalab\\pedro.gustavo"),
+    }
 
 
 async def test_first_round_rerun_is_idempotent(checkpointer) -> None:

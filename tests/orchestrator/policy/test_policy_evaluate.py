@@ -323,7 +323,53 @@ def test_facts_of_another_target_kind_are_denied() -> None:
     assert decision.outcome is DENY
 
 
+@pytest.mark.parametrize(
+    ("image", "outcome"),
+    [
+        (r"C:\Windows\System32\services.exe", DENY),
+        ("LSASS.EXE", DENY),
+        (r"C:\Windows\System32\csrss.exe", DENY),
+        (r"C:\Users\bob\Desktop\services.exe.bak", ALLOW),
+        (r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe", ALLOW),
+        (None, ALLOW),
+    ],
+)
+def test_critical_system_processes_are_never_killed(
+    image: str | None, outcome: DecisionOutcome
+) -> None:
+    policy = make_policy(deny={"critical_processes": ["services.exe", "lsass.exe", "csrss.exe"]})
+    target_facts = facts(TargetKind.PROCESS, process_image=image)
+    decision = evaluate(policy, KillProcess(target="WS6:704"), target_facts, 1.0)
+    assert decision.outcome is outcome
+    # the rule is about killing: the host of a critical process may still be isolated
+    isolation = evaluate(policy, IsolateHost(target="WS6"), facts(process_image=image), 1.0)
+    assert isolation.outcome is ALLOW
+
+
+def test_the_kernels_own_pids_are_never_killed_even_without_an_image() -> None:
+    policy = make_policy(deny={"critical_pids": [0, 4]})
+    for target, outcome in [("WS6:4", DENY), ("WS6:0", DENY), ("WS6:40", ALLOW)]:
+        decision = evaluate(policy, KillProcess(target=target), facts(TargetKind.PROCESS), 1.0)
+        assert decision.outcome is outcome, target
+
+
 # ---- the packaged default's judgements --------------------------------------------------------
+
+
+def test_default_policy_protects_krbtgt_and_critical_processes() -> None:
+    policy = load_policy(None)
+    reset = evaluate(
+        policy, ResetCredentials(target="theshire\\krbtgt"), facts(TargetKind.IDENTITY), 1.0
+    )
+    assert reset.outcome is APPROVAL
+    assert any("protected" in reason for reason in reset.reasons)
+    kill = evaluate(
+        policy,
+        KillProcess(target="WS6:704"),
+        facts(TargetKind.PROCESS, process_image=r"C:\Windows\system32\services.exe"),
+        1.0,
+    )
+    assert kill.outcome is DENY
 
 
 def _asset(kind: AssetKind, criticality: Criticality) -> TargetFacts:
