@@ -167,7 +167,7 @@ async def pending(handle: Handle, *, seen: set[str] | None = None) -> PendingApp
     raise AssertionError("no approval request appeared")
 
 
-async def eventually(check: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
+async def eventually(check: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         result = check()
@@ -178,7 +178,7 @@ async def eventually(check: Any, timeout_s: float = 30.0, what: str = "condition
 
 
 async def until(
-    check: Callable[[], Awaitable[T | None]], timeout_s: float = 30.0, what: str = "condition"
+    check: Callable[[], Awaitable[T | None]], timeout_s: float = 60.0, what: str = "condition"
 ) -> T:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
