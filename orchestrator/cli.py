@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli_common import fail, open_store, out, settings_or_exit
+from orchestrator.cli_common import configure_logging, fail, open_store, out, settings_or_exit
 from orchestrator.cli_server import api_token, server
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
@@ -171,6 +171,7 @@ def deny(approval_id: str, as_user: Annotated[str, typer.Option("--as")]) -> Non
 
 
 def main() -> None:
+    configure_logging()
     app()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,3 +65,28 @@ async def approval_service(settings: GarrisonSettings) -> AsyncIterator[Approval
     client = await connect(settings.temporal, address)
     async with open_store(settings) as store:
         yield ApprovalService(client, store, directory, settings.agent_identity)
+
+
+class _OneLine(logging.Filter):
+    """Log records print as one line: an exception attached to a record (Temporal logs every
+    failed activity with its traceback) is summarised as `Type: message`. Set GARRISON_DEBUG=1
+    for the tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            cause = error.__cause__ or error
+            record.msg = f"{record.getMessage()}: {type(cause).__name__}: {cause}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def configure_logging() -> None:
+    """Warnings and errors to stderr, one line each (the CLI's only logging set-up)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not os.environ.get("GARRISON_DEBUG"):
+        handler.addFilter(_OneLine())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)

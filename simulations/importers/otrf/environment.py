@@ -87,6 +87,16 @@ def build_environment(facts: HostFacts, alerts: list[Alert], telemetry: list[Eve
         for user in sorted(users)
         if not is_system_account(user)
     ]
+    # Every Active Directory domain has its krbtgt account (what a DCSync steals, and what is
+    # reset after one); a prefix naming one of the hosts is a local machine, not a domain.
+    machines = {host.lower() for host in hosts}
+    domains = {u.split("\\", 1)[0] for u in users if "\\" in u}
+    identities += [
+        Identity(id=f"{domain}\\krbtgt", kind=IdentityKind.SERVICE, privileged=True)
+        for domain in sorted(domains)
+        if domain.lower() not in machines
+        and f"{domain}\\krbtgt".lower() not in {i.id.lower() for i in identities}
+    ]
     return Environment(
         assets=assets,
         identities=identities,
