@@ -12,17 +12,13 @@ from orchestrator.settings import GarrisonSettings
 
 
 async def replay(settings: GarrisonSettings, paths: list[Path]) -> None:
-    from temporalio.testing import TimeSkipper, TimeSkippingConfig
-
-    from orchestrator.approvals.directory import ApproverDirectory
-    from orchestrator.approvals.service import ApprovalService
     from orchestrator.models import ActivityProfile
     from orchestrator.policy.model import load_policy
-    from orchestrator.temporal.client import Role, connect, task_queue
+    from orchestrator.temporal.client import connect
     from orchestrator.temporal.embedded import running_address
     from simulations.loader import load_all
-    from simulations.replay import ReplayContext, start_incident
-    from simulations.runner import workflow_input
+    from simulations.replay import start_incident
+    from simulations.runner import replay_context, workflow_input
 
     loaded = load_all(paths)
     if loaded.problems:
@@ -34,16 +30,7 @@ async def replay(settings: GarrisonSettings, paths: list[Path]) -> None:
     policy = load_policy(settings.policy_file)
     run = uuid.uuid4().hex[:8]
     async with open_store(settings) as store:
-        ctx = ReplayContext(
-            client=client,
-            skipper=TimeSkipper(client, config=TimeSkippingConfig(enabled=False)),
-            store=store,
-            approvals=ApprovalService(
-                client, store, ApproverDirectory(groups={}), settings.agent_identity
-            ),
-            triage_queue=task_queue(settings.temporal, Role.TRIAGE),
-            timeout_s=0,
-        )
+        ctx = replay_context(client, store, settings, policy, timeout_s=0)
         for incident in loaded.incidents:
             incident_id = f"live-{run}--{incident.spec.id}"
             params = workflow_input(

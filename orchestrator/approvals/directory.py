@@ -25,8 +25,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from orchestrator.yaml_files import load_yaml_model
 
 SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
 SLACK_USERGROUP = re.compile(r"S[A-Z0-9]{2,20}")
@@ -113,15 +114,4 @@ class ApproverDirectory(_Entry):
 
     @classmethod
     def load(cls, path: Path) -> ApproverDirectory:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise DirectoryError(f"{path}: cannot read the approver directory: {error}") from None
-        except yaml.YAMLError as error:
-            raise DirectoryError(f"{path}: not valid YAML: {error}") from None
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise DirectoryError(f"{path}: {field}: {first['msg']}") from None
+        return load_yaml_model(cls, path, DirectoryError, "the approver directory")

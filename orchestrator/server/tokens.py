@@ -17,8 +17,9 @@ import re
 import secrets
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.yaml_files import load_yaml_model
 
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
 
@@ -43,18 +44,7 @@ class ApiTokens(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> ApiTokens:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as error:
-            raise TokensError(f"{path}: cannot read the API tokens: {error}") from None
-        except yaml.YAMLError as error:
-            raise TokensError(f"{path}: not valid YAML: {error}") from None
-        try:
-            loaded = cls.model_validate(raw)
-        except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise TokensError(f"{path}: {field}: {first['msg']}") from None
+        loaded = load_yaml_model(cls, path, TokensError, "the API tokens", empty_ok=True)
         for name, value in loaded.tokens.items():
             if not _valid_digest(value):
                 raise TokensError(f"{path}: tokens.{name}: expected 'sha256:<64 hex digits>'")

@@ -29,6 +29,7 @@ from simulations.importers.sigma.rules import (
     load_rules,
     read_rule_files,
 )
+from tests.simulations.test_importer_otrf import LABELS
 
 DATASETS = Path("/work/shared/datasets/otrf")
 RULES_TARBALL = Path("/work/shared/datasets/sigma-rules/sigma-rules.tar.gz")
@@ -310,19 +311,6 @@ def test_all_rules_count_what_the_reference_counts(tmp_path: Path) -> None:
         totals = read_reference_totals(folder)
         assert {pair: counts[pair] for pair in totals} == totals
         assert result.errors == {}
-
-
-LABELS = """
-incidents:
-  - id: test-net-domain-admins
-    dataset: SDWIN-190518201207
-    title: Domain Admins enumeration
-    select:
-      rules: [d95de845-b83c-4a9a-8a6a-4fc802ebf6c0, 35ba1d85-724d-42a3-889f-2e2362bcaf23]
-    truth: {verdict: malicious, category: discovery, techniques: [T1069.002]}
-    analyst: {policy: oracle, latency_s: 100}
-    note: test
-"""
 
 
 @real_data

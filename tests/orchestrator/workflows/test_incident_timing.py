@@ -4,7 +4,6 @@ the incident's cumulative approval wait and execution time, recorded on every ex
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,6 @@ from orchestrator.models import (
     ExecuteActionResult,
     IncidentResult,
     IncidentStatusView,
-    PendingApprovalView,
 )
 from orchestrator.workflows.incident import IncidentWorkflow
 from tests.orchestrator.workflows.harness import (
@@ -27,6 +25,7 @@ from tests.orchestrator.workflows.harness import (
     facts,
     running_incident,
 )
+from tests.orchestrator.workflows.test_incident_approvals import pending_approval
 from tools.actions import IsolateHost, KillProcess, TargetKind
 
 pytestmark = pytest.mark.temporal
@@ -41,16 +40,6 @@ class SlowActivities(FakeActivities):
     async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
         await asyncio.sleep(EXECUTION_S)
         return await super().execute(request)
-
-
-async def pending_approval(handle: Handle) -> PendingApprovalView:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
-        if status.pending_approvals:
-            return status.pending_approvals[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError("no approval request appeared")
 
 
 async def test_executed_actions_carry_the_cumulative_approval_wait_and_execution_time(
