@@ -31,6 +31,9 @@ CRITICAL_PROCESSES: frozenset[str] = frozenset(
         "lsass.exe", "lsaiso.exe", "registry", "memcompression",
     }
 )  # fmt: skip
+# Windows gives the idle process pid 0 and the kernel's System process pid 4, on every boot: an
+# alert naming them names the kernel (raw disk reads, SMB), never a process the attacker owns.
+KERNEL_PIDS: frozenset[int] = frozenset({0, 4})
 
 # Internet services shared by every customer: the platform vendors that ordinary software
 # reaches from every host, code hosting, content delivery networks. Their addresses and names

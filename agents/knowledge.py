@@ -339,8 +339,9 @@ MAINTENANCE_PROCESSES: frozenset[str] = frozenset(
         "taskhostw.exe", "googleupdate.exe", "onedrivesetup.exe", "onedrive.exe", "msiexec.exe",
         "dismhost.exe", "sihclient.exe", "wsqmcons.exe", "devicecensus.exe", "searchindexer.exe",
         "microsoftedgeupdate.exe", "wermgr.exe", "gpupdate.exe", "sdiagnhost.exe", "conhost.exe",
-        "backgroundtaskhost.exe", "runtimebroker.exe", "smartscreen.exe", "sysmon.exe",
-        "sysmon64.exe", "vmtoolsd.exe", "winlogbeat.exe", "osqueryd.exe",
+        "backgroundtaskhost.exe", "backgroundtransferhost.exe", "runtimebroker.exe",
+        "smartscreen.exe", "sysmon.exe", "sysmon64.exe", "vmtoolsd.exe", "winlogbeat.exe",
+        "osqueryd.exe",
     }
 )  # fmt: skip
 # Install folders of cloud and fleet management agents: their process trees are the platform's.
@@ -355,10 +356,12 @@ SYSTEM_ACCOUNTS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 
-# Services every host of an estate uses (DNS, Kerberos, LDAP, global catalog, NTP, DHCP): an
-# address reached on these is the estate's infrastructure (a DNS server, a domain controller), not
-# an attacker endpoint, whoever reaches it.
-INFRASTRUCTURE_PORTS: frozenset[int] = frozenset({53, 67, 88, 123, 389, 464, 636, 3268, 3269})
+# Services every host of an estate uses (DNS, Kerberos, LDAP, global catalog, NTP, DHCP, NetBIOS
+# name and datagram): an address reached on these is the estate's infrastructure (a DNS server, a
+# domain controller, the subnet's broadcast address), not an attacker endpoint, whoever reaches it.
+INFRASTRUCTURE_PORTS: frozenset[int] = frozenset(
+    {53, 67, 88, 123, 137, 138, 389, 464, 636, 3268, 3269}
+)
 # Remote execution transports: SMB/RPC service creation, WinRM, RDP.
 LATERAL_PORTS: frozenset[int] = frozenset({135, 139, 445, 3389, 5985, 5986})
 # Techniques that mean "code was started on this host from another one".

@@ -32,7 +32,7 @@ from typing import Any
 
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex
-from agents.estate import in_drop_folder, is_critical_process
+from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
 from agents.investigation.scope import (
     MAX_LIST,
     Scope,
@@ -57,6 +57,7 @@ from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
 from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
 from tools.models import Alert, Verdict
+from tools.results import ProcessEvent
 
 MAX_HOSTS = 10
 MAX_TREE = 60
@@ -112,6 +113,15 @@ def _alert_pids(alerts: list[Alert], host: str, index: AssetIndex) -> dict[int, 
     }
 
 
+def _record_of(telemetry: HostTelemetry, pid: int, name: str | None) -> ProcessEvent | None:
+    """The record of the process an alert names. Windows reuses pids: a record of another image
+    under the same pid (a taskhostw started after the alerting powershell exited) is not it."""
+    record = telemetry.process(pid)
+    if record is None or not name or not name.lower().endswith(".exe"):
+        return record
+    return record if image_name(record.image or record.name) == name.lower() else None
+
+
 def _descendants(telemetry: HostTelemetry, seeds: set[int]) -> set[int]:
     found = set(seeds)
     frontier = list(seeds)
@@ -160,14 +170,15 @@ def _classify(
     seeds: set[int] = set()
     # a critical system process (lsass read, services.exe asked) is what the attacker used or
     # attacked, never the attacker's own process: isolation contains what ran inside it
-    critical = {p.pid for p in telemetry.processes if is_critical_process(p.image)}
+    critical = {p.pid for p in telemetry.processes if is_critical_process(p.image)} | KERNEL_PIDS
     used: set[int] = set()
-    for pid, name in _alert_pids(significant, telemetry.host, index).items():
+    alerting = _alert_pids(significant, telemetry.host, index)
+    for pid, name in alerting.items():
         if is_critical_process(name) or pid in critical:
             critical.add(pid)
             used.add(pid)
             continue
-        record = telemetry.process(pid)
+        record = _record_of(telemetry, pid, name)
         weight = sum(s.weight for s in judge_process(record, telemetry, networks)) if record else 0
         # an alerting process counts on a malicious incident unless it is plainly maintenance;
         # on a benign one only with tradecraft of its own
@@ -193,7 +204,8 @@ def _classify(
     bystanders = {
         pid
         for pid in seeds - proven
-        if (r := telemetry.process(pid)) is not None and not in_drop_folder(r.image)
+        if (r := _record_of(telemetry, pid, alerting.get(pid))) is not None
+        and not in_drop_folder(r.image)
     }
     return HostProcesses(attacker=seeds | proven, bystanders=bystanders, used=used)
 

@@ -92,6 +92,8 @@ PLAYBOOK = Playbook(
             ActionKind.RESET_CREDENTIALS,
             ActionKind.BLOCK_IP,
             ActionKind.BLOCK_DOMAIN,
+            # an autostart value the thief planted re-opens the door once the host is released
+            ActionKind.REMOVE_PERSISTENCE,
         }
     ),
     build=build,

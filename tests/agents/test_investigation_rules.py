@@ -20,7 +20,7 @@ from agents.triage.graph import run_triage
 from tests.agents.fakes import T0, FakeEdr, alert, lab_environment, read_tools
 from tests.agents.scenarios import dcsync_alerts, dcsync_edr, triage_input
 from tools.models import Alert, Severity
-from tools.results import NetworkConnection, ProcessEvent
+from tools.results import NetworkConnection, ProcessEvent, RegistryEvent
 
 PID = 3100
 
@@ -135,3 +135,39 @@ async def test_critical_processes_are_never_the_attackers_and_drop_folder_tools_
     assert report.malicious_processes == ["PRD01:6772"]
     assert report.compromised_identities == ["pandalab\\pedro.gustavo"]
     assert persistence_artefacts(report) == []
+
+
+async def test_a_reused_pid_is_not_the_alerting_process() -> None:
+    # powershell 5376 wrote the Run key and exited; Windows gave 5376 to a taskhostw later on
+    later = ProcessEvent(time=T0, host="PRD01", pid=5376, image="taskhostw.exe",
+                         cmd_line="taskhostw.exe", parent_pid=1144, parent_image="svchost.exe",
+                         user="PANDALAB\\pedro.gustavo")  # fmt: skip
+    run_key = r"HKU\S-1-5-21-1-2-3-1104\Software\Microsoft\Windows\CurrentVersion\Run\Updater"
+    write = RegistryEvent(time=T0, host="PRD01", pid=5376, operation="SetValue", key=run_key,
+                          image="powershell.exe")  # fmt: skip
+    alerts = [
+        alert("r1", "Suspicious PowerShell In Registry Run Keys", Severity.MEDIUM,
+              [("T1547.001", "persistence")], pid=5376, name="powershell.exe"),
+        alert("r2", "HackTool - Mimikatz Execution", Severity.HIGH,
+              [("T1003.001", "credential-access")], user="pandalab\\pedro.gustavo"),
+    ]  # fmt: skip
+    report = await _investigate(alerts, FakeEdr(processes=[later], registry=[write]))
+    assert persistence_artefacts(report) == [f"PRD01:{run_key}"]
+
+
+async def test_the_kernel_pid_and_netbios_broadcasts_name_no_attacker_endpoint() -> None:
+    netbios = [
+        NetworkConnection(time=T0, host="PRD01", pid=4, dst_ip="172.18.39.255", dst_port=port)
+        for port in (137, 138)
+    ]
+    alerts = [
+        alert("d1", "Potential Defense Evasion Via Raw Disk Access By Uncommon Tools", Severity.LOW,
+              [("T1006", "defense-evasion")], pid=4, name="<unknown process>"),
+        alert("d2", "HackTool - Mimikatz Execution", Severity.HIGH,
+              [("T1003.001", "credential-access")], user="pandalab\\pedro.gustavo"),
+    ]  # fmt: skip
+    report = await _investigate(alerts, FakeEdr(connections=netbios))
+    assert report.attacker_ips == []
+    assert "PRD01:4" not in report.malicious_processes
+    _, ips = _scope_of(("172.18.40.9", 138, None), ("172.18.40.255", 137, None))
+    assert ips == []  # NetBIOS is the estate's name service, whoever sends it
