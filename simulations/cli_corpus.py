@@ -65,13 +65,18 @@ def import_otrf(
         Path | None,
         typer.Option(help="Compiled-rules cache (default $GARRISON_SIGMA_CACHE or ~/.cache)."),
     ] = None,
+    window: Annotated[
+        float,
+        typer.Option("--window", min=0, help="Minutes between related hits of one incident."),
+    ] = 30.0,
 ) -> None:
     """Import labelled incidents from OTRF Security-Datasets recordings: Sigma rules run over the
-    raw events (compiled once and cached), alerts grouped as the labels say."""
+    raw events (compiled once and cached), the matched events grouped into incidents by shared
+    host or person within a window; each label names one group, the others are listed."""
     import os
 
     from simulations.importers.otrf.alerts import HitSource, ReferenceHits
-    from simulations.importers.otrf.importer import engine_hits, run
+    from simulations.importers.otrf.importer import LabelProblems, engine_hits, run
     from simulations.importers.sigma.rules import cache_dir_from
 
     plan = _otrf_plan(datasets, labels, set(only or []))
@@ -85,15 +90,33 @@ def import_otrf(
             hits = engine_hits(source, cache_dir_from(os.environ, sigma_cache))
         except (OSError, ValueError) as error:
             fail(f"--rules {rules}: {_one_line(error)}")
-    for labels_path, root, ids in plan:
+    problems: list[str] = []
+    for root, ids in plan:
         try:
-            written = run(labels_path, root, out_dir, ids, _licence_folder(rules, root), hits=hits)
+            result = run(
+                labels,
+                root,
+                out_dir,
+                ids,
+                _licence_folder(rules, root),
+                hits,
+                timedelta(minutes=window),
+            )
+        except LabelProblems as error:
+            problems += error.problems
+            result = error.result
         except (OSError, ValueError, KeyError) as error:
-            fail(f"{labels_path}: import from {root} failed: {_one_line(error)}")
-        for folder in written:
+            fail(f"import from {root} failed: {_one_line(error)}")
+        for line in result.unlabelled:
+            err.print(f"unlabelled group: {line}", markup=False, highlight=False)
+        for folder in result.written:
             out.print(str(folder), markup=False, highlight=False)
     if len(plan) > 1:
-        _otrf_attribution(plan, out_dir, rules)
+        _otrf_attribution(plan, labels, out_dir, rules)
+    for problem in problems:
+        err.print(f"label: {problem}", markup=False, highlight=False)
+    if problems:
+        raise typer.Exit(2)
 
 
 @corpus_app.command("import-ocsf")
@@ -325,18 +348,17 @@ def target_problem(action: ExpectedAction) -> str | None:
 
 def _otrf_plan(
     datasets: list[Path], labels: list[Path], only: set[str]
-) -> list[tuple[Path, Path, set[str]]]:
-    """(labels file, folder of datasets, incident ids) per importer run; exits on a problem."""
+) -> list[tuple[Path, set[str]]]:
+    """(folder of datasets, incident ids) per importer run; exits on a problem."""
     from simulations.importers.otrf.labels import read_labels
 
     problems: list[Problem] = []
-    plan: list[tuple[Path, Path, set[str]]] = []
+    by_root: dict[Path, set[str]] = {}
     for path in labels:
         entries, file_problems = read_label_entries(path)
         problems += file_problems
         if file_problems:
             continue
-        by_root: dict[Path, set[str]] = {}
         for label in read_labels(path).incidents:
             index = next(e.index for e in entries if e.id == label.id)
             if only and label.id not in only:
@@ -347,14 +369,13 @@ def _otrf_plan(
                 problems.append(Problem(str(path), f"incidents[{index}].dataset", message))
                 continue
             by_root.setdefault(root, set()).add(label.id)
-        plan += [(path, root, ids) for root, ids in sorted(by_root.items())]
     for problem in problems:
         err.print(str(problem), markup=False, highlight=False)
     if problems:
         raise typer.Exit(2)
-    if not plan:
+    if not by_root:
         fail("no labelled incident to import")
-    return plan
+    return sorted(by_root.items())
 
 
 def _dataset_root(dataset: str, datasets: list[Path]) -> Path | None:
@@ -369,7 +390,7 @@ def _dataset_root(dataset: str, datasets: list[Path]) -> Path | None:
 
 
 def _otrf_attribution(
-    plan: list[tuple[Path, Path, set[str]]], out_dir: Path, rules: Path | None
+    plan: list[tuple[Path, set[str]]], labels: list[Path], out_dir: Path, rules: Path | None
 ) -> None:
     """One `ATTRIBUTION.md` for the incidents of every run (each run writes only its own)."""
     from simulations.importers.otrf.attribution import recording, write_attribution
@@ -377,13 +398,15 @@ def _otrf_attribution(
     from simulations.loader import load_incident
 
     corpus = []
-    for labels_path, root, _ in plan:
-        for label in read_labels(labels_path).incidents:
+    for root, _ in plan:
+        for label in [label for path in labels for label in read_labels(path).incidents]:
             if (out_dir / label.id / INCIDENT_FILE).is_file() and (root / label.dataset).is_dir():
                 corpus.append(
                     (recording(label.id, root / label.dataset), load_incident(out_dir / label.id))
                 )
-    root = plan[0][1]
+    if not corpus:
+        return
+    root = plan[0][0]
     try:
         write_attribution(out_dir, corpus, root, _licence_folder(rules, root))
     except OSError as error:

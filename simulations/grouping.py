@@ -11,8 +11,8 @@ group's total span, and two groups never share an entity within `window` of each
 Hosts compare by their first label, case-insensitively (`PRD01.pandalab.com` is `prd01`); users
 case-insensitively, `DOMAIN\\user` and `user@domain.tld` alike. Callers pass only identities that
 stand for a person or a service: SYSTEM or a machine account (`HOST$`) names no one and would join
-every host's detections into one group. The OCSF importer groups findings with it; the OTRF
-importer can group Sigma hits the same way.
+every host's detections into one group. Both importers group with it: the OCSF importer its
+findings, the OTRF importer the events its Sigma rules matched.
 """
 
 from __future__ import annotations
@@ -96,6 +96,16 @@ def group(records: Sequence[Record], window: timedelta = DEFAULT_WINDOW) -> list
             groups.remove(other)
         target.add(index, record)
     return sorted(groups, key=lambda g: (g.start, g.members[0]))
+
+
+def describe(g: Group, noun: str = "findings") -> str:
+    """`host PRD01, 2023-08-18 08:56:35-09:00:08Z, 22 findings, users pandalab\\pedro`."""
+    start, end = g.start, g.end
+    span = f"{start:%Y-%m-%d %H:%M:%S}-{end:%H:%M:%S}Z"
+    if start.date() != end.date():
+        span = f"{start:%Y-%m-%d %H:%M:%S}Z-{end:%Y-%m-%d %H:%M:%S}Z"
+    text = f"host {', '.join(g.hosts) or '-'}, {span}, {len(g.members)} {noun}"
+    return text + (f", users {', '.join(g.users)}" if g.users else "")
 
 
 def entity_keys(record: Record) -> set[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from simulations.grouping import DEFAULT_WINDOW, Group, Record, group
+from simulations.grouping import DEFAULT_WINDOW, Group, Record, describe, group
 from simulations.importers.ocsf.attribution import source, write_attribution
 from simulations.importers.ocsf.environment import Inventory, build_environment
 from simulations.importers.ocsf.events import is_ocsf, telemetry_event
@@ -63,7 +63,7 @@ def run(
     groups = group(records, window)
     chosen, problems = select_groups(labels, labels_path, groups, findings)
     if problems:
-        raise InputError(problems, [describe(g, findings) for g in groups])
+        raise InputError(problems, [describe(g) for g in groups])
     cuts = [Cut(label, [findings[i] for i in g.members]) for label, g in chosen]
     if events_path is not None:
         _stream_events(events_path, cuts, inventory, problems)
@@ -71,7 +71,7 @@ def run(
             raise InputError(problems)
     result = ImportResult(
         unlabelled=[
-            f"unlabelled group: {describe(g, findings)}"
+            f"unlabelled group: {describe(g)}"
             for g in groups
             if all(g is not picked for _, picked in chosen)
         ]
@@ -95,7 +95,7 @@ def select_groups(
         field_path = f"incidents[{i}].select"
         hits = [g for g in groups if label.select.matches(g, findings)]
         if len(hits) != 1:
-            found = "; ".join(describe(g, findings) for g in hits) or f"none of {len(groups)}"
+            found = "; ".join(describe(g) for g in hits) or f"none of {len(groups)}"
             problems.append(Problem(str(path), field_path, f"{label.id}: selects {found} groups"))
             continue
         [hit] = hits
@@ -106,16 +106,6 @@ def select_groups(
         owner[id(hit)] = label.id
         chosen.append((label, hit))
     return chosen, problems
-
-
-def describe(g: Group, findings: list[Finding]) -> str:
-    """`host PRD01, 2023-08-18 08:56:35-09:00:08Z, 22 findings, users pandalab\\pedro`."""
-    start, end = g.start, g.end
-    span = f"{start:%Y-%m-%d %H:%M:%S}-{end:%H:%M:%S}Z"
-    if start.date() != end.date():
-        span = f"{start:%Y-%m-%d %H:%M:%S}Z-{end:%Y-%m-%d %H:%M:%S}Z"
-    text = f"host {', '.join(g.hosts) or '-'}, {span}, {len(g.members)} findings"
-    return text + (f", users {', '.join(g.users)}" if g.users else "")
 
 
 def _stream_events(

@@ -4,8 +4,9 @@ A hit names a SigmaHQ rule and the event lines it matched in one file. Hits come
 the importer's own engine (`simulations.importers.sigma.SigmaEngine`, which runs the rules over the
 events), or `ReferenceHits`, the recording's precomputed `sigma_alerts.jsonl`, kept to check the
 engine against (its `event_rows` stop at 50 per rule and file; `read_reference_totals` gives the
-full counts). The label's selection keeps some hits; `select_groups` folds them into one group per
-(rule, host, acting process), and `build_alert` turns a group into an `Alert` that keeps the rule
+full counts). `selected_keys` gives the events a label's selection names (they find the label's
+group: `simulations.importers.otrf.grouping`); `alert_groups` folds a group's hits into one alert
+per (rule, host, acting process), and `build_alert` turns one into an `Alert` that keeps the rule
 author (Detection Rule License 1.1).
 """
 
@@ -19,7 +20,7 @@ from typing import Protocol
 
 from simulations.importers.otrf.entities import entities
 from simulations.importers.otrf.events import Event, when
-from simulations.importers.otrf.labels import IncidentLabel
+from simulations.importers.otrf.labels import AlertSelection, IncidentLabel
 from tools.models import Alert, AttackRef, RuleRef, Severity
 
 Key = tuple[str, int]  # (source file name, 0-based line)
@@ -29,6 +30,7 @@ TACTICS = {
     "privilege-escalation", "defense-evasion", "credential-access", "discovery",
     "lateral-movement", "collection", "command-and-control", "exfiltration", "impact",
 }  # fmt: skip
+SEVERITY_RANK = {"informational": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class SigmaHit:
 
 
 @dataclass
-class Group:
+class AlertHits:
     """The hits of one rule on one acting process: one alert."""
 
     hit: SigmaHit
@@ -92,43 +94,58 @@ def read_reference_totals(folder: Path) -> dict[tuple[str, str], int]:
     return {(row["rule_id"], row["source"]): int(row["hits"]) for row in rows}
 
 
-def select_groups(
-    label: IncidentLabel, hits: list[SigmaHit], events: dict[Key, Event]
-) -> list[Group]:
-    """One group per (rule, host, acting process): repeated hits of a rule on a process dedupe."""
-    groups: dict[tuple[str, str, str], Group] = {}
+def selected_keys(label: IncidentLabel, hits: list[SigmaHit], events: dict[Key, Event]) -> set[Key]:
+    """The matched events the label's selection names: hits of its rules, on its hosts, by its
+    images, within its time bounds."""
+    rules = set(label.select.rules)
+    return {
+        (hit.source, row)
+        for hit in hits
+        if hit.rule_id in rules
+        for row in hit.rows
+        if (hit.source, row) in events and _selected(label.select, events[(hit.source, row)])
+    }
+
+
+def alert_groups(
+    hits: list[SigmaHit], events: dict[Key, Event], keys: set[Key], max_alerts: int
+) -> list[AlertHits]:
+    """One group per (rule, host, acting process) over the matched events in `keys`: repeated
+    hits of a rule on a process dedupe. Past `max_alerts`, the most severe groups are kept (ties:
+    the earliest); the result is in time order."""
+    groups: dict[tuple[str, str, str], AlertHits] = {}
     for hit in sorted(hits, key=lambda h: (h.rule_id, h.source)):
         for row in hit.rows:
-            event = events.get((hit.source, row))
-            if event is None:
+            if (hit.source, row) not in keys:
                 continue
-            group_key = _group_key(label, hit, event)
-            if group_key is not None:
-                groups.setdefault(group_key, Group(hit, [])).keys.append((hit.source, row))
-    ordered = sorted(groups.values(), key=lambda g: (events[g.keys[0]]["@timestamp"], g.hit.title))
-    for group in ordered:
+            found = entities(events[(hit.source, row)])
+            name = ((found.process.name if found.process else None) or "").lower()
+            pid = found.process.pid if found.process else None
+            group_key = (hit.rule_id, found.host or "", f"{pid}:{name}")
+            groups.setdefault(group_key, AlertHits(hit, [])).keys.append((hit.source, row))
+    for group in groups.values():
         group.keys = sorted(group.keys, key=lambda k: (events[k]["@timestamp"], k))[:MAX_EVIDENCE]
-    return ordered[: label.max_alerts]
+
+    def first(g: AlertHits) -> tuple[str, str]:
+        return (str(events[g.keys[0]]["@timestamp"]), g.hit.title)
+
+    kept = sorted(groups.values(), key=lambda g: (-SEVERITY_RANK.get(g.hit.level, 0), first(g)))
+    return sorted(kept[:max_alerts], key=first)
 
 
-def _group_key(label: IncidentLabel, hit: SigmaHit, event: Event) -> tuple[str, str, str] | None:
-    """The group of a matching event, or None when the label's selection leaves it out."""
-    select = label.select
+def _selected(select: AlertSelection, event: Event) -> bool:
     found = entities(event)
     if select.hosts and (found.host or "").upper() not in {h.upper() for h in select.hosts}:
-        return None
+        return False
     name = (found.process.name if found.process else None) or ""
     if select.images and name.lower() not in {i.lower() for i in select.images}:
-        return None
+        return False
     moment = when(event)
-    if (select.start and moment < select.start) or (select.end and moment > select.end):
-        return None
-    pid = found.process.pid if found.process else None
-    return (hit.rule_id, found.host or "", f"{pid}:{name.lower()}")
+    return not ((select.start and moment < select.start) or (select.end and moment > select.end))
 
 
 def build_alert(
-    incident_id: str, n: int, group: Group, events: dict[Key, Event], line_of: dict[Key, int]
+    incident_id: str, n: int, group: AlertHits, events: dict[Key, Event], line_of: dict[Key, int]
 ) -> Alert:
     """Alert `n` of the incident; `evidence` holds the lines of its events in the telemetry."""
     hit = group.hit

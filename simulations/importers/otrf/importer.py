@@ -1,12 +1,15 @@
 """Orchestration of the OTRF import: labels in, incident folders and `ATTRIBUTION.md` out.
 
-Per label: take the selected Sigma hits from the hit source, stream the recording once
-(`telemetry.scan`), group the hits into alerts, trim the telemetry, describe the environment, and
-write `incident.json` plus `telemetry.jsonl.gz`. Then `ATTRIBUTION.md` is rewritten for every
-labelled incident present in the output folder, so an `--only` rebuild keeps the whole corpus
-credited. The command line runs the Sigma rules itself (`--rules`, compiled once per run and
-cached, each recording evaluated once however many labels use it); `--reference-hits` reads the
-precomputed `sigma_alerts.jsonl` instead, to check the engine against it.
+Per recording: take its Sigma hits from the hit source, stream it once (`telemetry.scan`), group
+the matched events by Garrison's rule (`grouping`: shared host or person within the window) and
+check that each label's selection falls in one group of its own; per label: fold the selected hits
+into alerts, trim the telemetry, describe the environment, and write `incident.json` plus
+`telemetry.jsonl.gz`. Then
+`ATTRIBUTION.md` is rewritten for every labelled incident present in the output folder, so an
+`--only` rebuild keeps the whole corpus credited. The command line runs the Sigma rules itself
+(`--rules`, compiled once per run and cached, each recording evaluated once however many labels
+use it); `--reference-hits` reads the precomputed `sigma_alerts.jsonl` instead, to check the
+engine against it.
 """
 
 from __future__ import annotations
@@ -15,20 +18,26 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
+from simulations.grouping import DEFAULT_WINDOW
 from simulations.importers.otrf.alerts import (
     HitSource,
+    Key,
     ReferenceHits,
+    SigmaHit,
+    alert_groups,
     build_alert,
-    select_groups,
 )
 from simulations.importers.otrf.attribution import recording, source, write_attribution
 from simulations.importers.otrf.environment import build_environment
 from simulations.importers.otrf.events import Event
+from simulations.importers.otrf.grouping import assign, group_recording
 from simulations.importers.otrf.labels import IncidentLabel, read_labels
-from simulations.importers.otrf.telemetry import context, scan, telemetry_gzip
+from simulations.importers.otrf.telemetry import Scan, context, scan, telemetry_gzip
 from simulations.importers.sigma.rules import cache_dir_from, load_rules
 from simulations.loader import INCIDENT_FILE, load_incident
 from simulations.spec import SCHEMA, RecordedIncident
@@ -38,13 +47,12 @@ RULES_FILE = "sigma-rules.tar.gz"  # in the SIGMA_RULES folder: the default --ru
 
 
 def build_incident(
-    label: IncidentLabel, folder: Path, hit_source: HitSource
+    label: IncidentLabel, folder: Path, hits: list[SigmaHit], found: Scan, keys: set[Key]
 ) -> tuple[RecordedIncident, list[Event]]:
-    """The incident and its trimmed telemetry (evidence plus bounded context), deterministic."""
-    selected = set(label.select.rules)
-    hits = [h for h in hit_source.hits(folder) if h.rule_id in selected]
-    found = scan(folder, {(h.source, r) for h in hits for r in h.rows})
-    groups = select_groups(label, hits, found.evidence)
+    """The incident whose alerts are the hits on the matched events `keys` (the label's selection,
+    inside its one group), and its trimmed telemetry (evidence plus bounded context);
+    deterministic."""
+    groups = alert_groups(hits, found.evidence, keys, label.max_alerts)
     if not groups:
         raise ValueError(f"{label.id}: the selection matches no Sigma hit in {folder.name}")
     kept_evidence = {k: found.evidence[k] for g in groups for k in g.keys}
@@ -81,35 +89,74 @@ def write_incident(out: Path, incident: RecordedIncident, telemetry: Iterable[Ev
     return folder
 
 
+@dataclass
+class ImportResult:
+    written: list[Path] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)  # one line per group no label names
+
+
+class LabelProblems(ValueError):
+    """Labels that do not fit the grouping rule; `result` holds what the other recordings gave."""
+
+    def __init__(self, problems: list[str], result: ImportResult) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+        self.result = result
+
+
 def run(
-    labels_path: Path,
+    labels_paths: Path | Sequence[Path],
     datasets: Path,
     out: Path,
     only: set[str] | None = None,
     sigma_rules: Path | None = None,
     hits: HitSource | None = None,
-) -> list[Path]:
-    """Build the labelled incidents (or the `only` ones) into `out`; the incident folders.
+    window: timedelta = DEFAULT_WINDOW,
+) -> ImportResult:
+    """Build the labelled incidents (or the `only` ones) of the recordings in `datasets` into `out`.
 
-    `hits` defaults to the precomputed reference hits; the command line passes the engine.
+    Each recording is read once: its Sigma hits (`hits`, by default the precomputed reference
+    hits; the command line passes the engine), its matched events grouped by Garrison's rule,
+    every label of the recording (from all the files) given its one group. A recording whose
+    labels do not fit the rule writes nothing; `LabelProblems` lists them all at the end.
     """
-    labels = read_labels(labels_path).incidents
+    paths = [labels_paths] if isinstance(labels_paths, Path) else list(labels_paths)
+    labels = [label for path in paths for label in read_labels(path).incidents]
     hit_source = hits or ReferenceHits()
-    written: list[Path] = []
+    result = ImportResult()
+    problems: list[str] = []
+    by_dataset: dict[str, list[IncidentLabel]] = {}
     for label in labels:
-        if only and label.id not in only:
+        by_dataset.setdefault(label.dataset, []).append(label)
+    for dataset, recording_labels in by_dataset.items():
+        wanted = [label for label in recording_labels if not only or label.id in only]
+        if not wanted:
             continue
-        incident, telemetry = build_incident(label, datasets / label.dataset, hit_source)
-        written.append(write_incident(out, incident, telemetry))
-        for warning in unresolved_targets(incident, telemetry):
-            print(f"warning: {label.id}: {warning}", file=sys.stderr)
+        folder = datasets / dataset
+        recording_hits = hit_source.hits(folder)
+        found = scan(folder, {(h.source, r) for h in recording_hits for r in h.rows})
+        groups = group_recording(dataset, found.evidence, window)
+        assignment = assign(recording_labels, recording_hits, found.evidence, groups)
+        result.unlabelled += assignment.unlabelled
+        if assignment.problems:
+            problems += assignment.problems
+            continue
+        for label in wanted:
+            keys = groups.members(assignment.groups[label.id])
+            incident, telemetry = build_incident(label, folder, recording_hits, found, keys)
+            result.written.append(write_incident(out, incident, telemetry))
+            for warning in unresolved_targets(incident, telemetry):
+                print(f"warning: {label.id}: {warning}", file=sys.stderr)
     corpus = [
         (recording(label.id, datasets / label.dataset), load_incident(out / label.id))
         for label in labels
-        if (out / label.id / INCIDENT_FILE).is_file()
+        if (out / label.id / INCIDENT_FILE).is_file() and (datasets / label.dataset).is_dir()
     ]
-    write_attribution(out, corpus, datasets, sigma_rules or datasets.parent / SIGMA_RULES)
-    return written
+    if corpus:  # nothing written, nothing to credit
+        write_attribution(out, corpus, datasets, sigma_rules or datasets.parent / SIGMA_RULES)
+    if problems:
+        raise LabelProblems(problems, result)
+    return result
 
 
 def unresolved_targets(incident: RecordedIncident, telemetry: Iterable[Event] = ()) -> list[str]:
@@ -159,10 +206,13 @@ def engine_hits(rules: Path, cache_dir: Path) -> HitSource:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations.importers.otrf")
-    parser.add_argument("--labels", type=Path, required=True)
+    parser.add_argument("--labels", type=Path, action="append", required=True)
     parser.add_argument("--datasets", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", action="append", help="incident id to (re)build; repeatable")
+    parser.add_argument(
+        "--window", type=float, default=30.0, help="minutes between related hits of one incident"
+    )
     parser.add_argument(
         "--sigma-rules",
         type=Path,
@@ -196,6 +246,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     only = set(args.only or [])
-    for folder in run(args.labels, args.datasets, args.out, only, sigma_rules, hit_source):
+    window = timedelta(minutes=args.window)
+    problems: list[str] = []
+    try:
+        result = run(args.labels, args.datasets, args.out, only, sigma_rules, hit_source, window)
+    except LabelProblems as error:
+        result, problems = error.result, error.problems
+    for line in result.unlabelled:
+        print(f"unlabelled group: {line}", file=sys.stderr)
+    for problem in problems:
+        print(f"label: {problem}", file=sys.stderr)
+    for folder in result.written:
         print(folder)
-    return 0
+    return 2 if problems else 0

@@ -19,7 +19,8 @@ class _Label(BaseModel):
 
 
 class AlertSelection(_Label):
-    """Which Sigma hits of the dataset form the incident."""
+    """Which Sigma hits of the dataset name the incident's group (Garrison's grouping rule: the
+    incident carries every alert of that group)."""
 
     rules: list[str] = Field(min_length=1, description="Sigma rule ids")
     hosts: list[str] = Field(default_factory=list, description="asset ids; empty: any host")

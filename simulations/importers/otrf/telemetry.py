@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from simulations.importers.otrf.alerts import Group, Key
+from simulations.importers.otrf.alerts import AlertHits, Key
 from simulations.importers.otrf.environment import HostFacts
 from simulations.importers.otrf.events import Event, event_files, stream, when
 from simulations.importers.otrf.labels import IncidentLabel
@@ -58,7 +58,7 @@ def scan(folder: Path, wanted: set[Key]) -> Scan:
 
 def context(
     label: IncidentLabel,
-    groups: list[Group],
+    groups: list[AlertHits],
     evidence: dict[Key, Event],
     candidates: dict[Key, Event],
     used: int,
