@@ -25,7 +25,8 @@ from simulations.spec import AnalystPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "histories"
-PICK = ("otrf-lsass-procdump-acct01", "otrf-empire-smbexec-ws5-ws6", "otrf-background-prd01")
+# one benign incident among them; the histories already captured keep the ids of their day
+PICK = ("otrf-lsass-procdump-acct01", "otrf-empire-smbexec-ws5-ws6", "otrf-dsc-mordordc-0722")
 
 
 async def main() -> None:

@@ -21,6 +21,8 @@ from simulations.cli_corpus import corpus_app
 ROOT = Path(__file__).parents[2]
 INCIDENTS = ROOT / "simulations" / "incidents"
 STARTER = ROOT / "simulations" / "labels" / "starter.yaml"
+BACKGROUND = ROOT / "simulations" / "labels" / "otrf-background.yaml"
+BENIGN = "otrf-machine-logoffs-mordordc-0921a"  # the first entry of BACKGROUND
 ALL_LABELS = sorted((ROOT / "simulations" / "labels").glob("*.yaml"))
 FIXTURE = Path(__file__).parent / "fixtures" / "ocsf"
 OTRF = Path("/work/shared/datasets/otrf")
@@ -55,14 +57,16 @@ def garrison(*args: str | Path) -> Result:
 
 
 def corpus_copy(tmp_path: Path) -> tuple[Path, Path]:
-    """The starter incidents (the first twelve of the corpus) and their labels."""
+    """The starter incidents (all malicious) plus the first background one, and their labels."""
     corpus = tmp_path / "incidents"
     corpus.mkdir(parents=True)
-    for label in yaml.safe_load(STARTER.read_text())["incidents"]:
+    labels = yaml.safe_load(STARTER.read_text())
+    labels["incidents"].append(yaml.safe_load(BACKGROUND.read_text())["incidents"][0])
+    for label in labels["incidents"]:
         shutil.copytree(INCIDENTS / label["id"], corpus / label["id"])
-    labels = tmp_path / "labels.yaml"
-    shutil.copy(STARTER, labels)
-    return corpus, labels
+    path = tmp_path / "labels.yaml"
+    path.write_text(yaml.safe_dump(labels))
+    return corpus, path
 
 
 def edit_json(path: Path, change: Callable[[dict[str, Any]], object]) -> None:
@@ -100,13 +104,13 @@ def test_check_broken_copy_names_each_problem(tmp_path: Path) -> None:
     )
     labels = yaml.safe_load(labels_path.read_text())
     prd01 = label_index(labels, "otrf-lsass-comsvcs-prd01")
-    acct01 = label_index(labels, "otrf-background-acct01")
+    benign = label_index(labels, BENIGN)
     missing = label_index(labels, "otrf-net-domain-admins-ws6")
     labels["incidents"][prd01]["truth"]["acceptable_actions"][2]["target"] = "PRD01-7196"
-    labels["incidents"][acct01]["truth"]["expected_actions"] = [
-        {"kind": "isolate_host", "target": "ACCT01"}
+    labels["incidents"][benign]["truth"]["expected_actions"] = [
+        {"kind": "isolate_host", "target": "MORDORDC"}
     ]
-    labels["incidents"].append(dict(labels["incidents"][acct01]))
+    labels["incidents"].append(dict(labels["incidents"][benign]))
     labels_path.write_text(yaml.safe_dump(labels))
     last = len(labels["incidents"]) - 1
 
@@ -119,22 +123,22 @@ def test_check_broken_copy_names_each_problem(tmp_path: Path) -> None:
         " 'informational', 'low', 'medium', 'high' or 'critical'",
         f"{labels_path}: incidents[{prd01}].truth.acceptable_actions[2].target:"
         " 'PRD01-7196' is not <asset id>:<pid>",
-        f"{labels_path}: incidents[{acct01}].truth.expected_actions:"
+        f"{labels_path}: incidents[{benign}].truth.expected_actions:"
         " a benign incident has no actions",
-        f"{labels_path}: incidents[{last}].id: 'otrf-background-acct01' is also the id of"
-        f" {labels_path} incidents[{acct01}]",
+        f"{labels_path}: incidents[{last}].id: '{BENIGN}' is also the id of"
+        f" {labels_path} incidents[{benign}]",
         f"{labels_path}: incidents[{missing}].id: 'otrf-net-domain-admins-ws6':"
         f" no incident folder in {corpus}",
         f"{corpus}/otrf-unlabelled-copy/incident.json: id: 'otrf-unlabelled-copy' has no label",
         f"{corpus}/otrf-lsass-comsvcs-prd01/incident.json: truth: differs from its label in"
         f" {labels_path} (import the incident again)",
-        f"{corpus}/otrf-background-acct01/incident.json: truth: differs from its label in"
+        f"{corpus}/{BENIGN}/incident.json: truth: differs from its label in"
         f" {labels_path} (import the incident again)",
     ]
     for line in expected:
         assert line in lines
     assert result.stdout.strip() == (
-        f"checked 12 incidents and 13 labels in 1 file(s): {len(lines)} problem(s)"
+        f"checked 10 incidents and 11 labels in 1 file(s): {len(lines)} problem(s)"
     )
 
 
@@ -257,32 +261,46 @@ def test_import_otrf_names_a_dataset_it_cannot_find(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(not (OTRF / "SDWIN-190518201207").is_dir(), reason="OTRF datasets absent")
-def test_import_otrf_builds_the_labelled_incident(tmp_path: Path) -> None:
+ADMINS_RULE = "d95de845-b83c-4a9a-8a6a-4fc802ebf6c0"  # AD Privileged Users or Groups Recon
+ADMINS_LABEL = {
+    "dataset": "SDWIN-190518201207",
+    "title": "Domain Admins enumeration",
+    "select": {"rules": [ADMINS_RULE]},
+    "truth": {"verdict": "malicious", "category": "discovery"},
+    "note": "test",
+}
+
+
+def import_admins(tmp_path: Path, *ids: str) -> tuple[Result, Path, Path]:
+    """`import-otrf` of SDWIN-190518201207 with one rule and one label per id: the result, the
+    labels file and the output folder."""
     labels = tmp_path / "labels.yaml"
-    labels.write_text(
-        yaml.safe_dump(
-            {
-                "incidents": [
-                    {
-                        "id": "test-net-domain-admins",
-                        "dataset": "SDWIN-190518201207",
-                        "title": "Domain Admins enumeration",
-                        "select": {"rules": ["d95de845-b83c-4a9a-8a6a-4fc802ebf6c0"]},
-                        "truth": {"verdict": "malicious", "category": "discovery"},
-                        "note": "test",
-                    }
-                ]
-            }
-        )
-    )
+    labels.write_text(yaml.safe_dump({"incidents": [{"id": i, **ADMINS_LABEL} for i in ids]}))
     out = tmp_path / "out"
-    rules = one_rule(tmp_path / "rules", "d95de845-b83c-4a9a-8a6a-4fc802ebf6c0")
     result = garrison(
         "import-otrf", OTRF / "SDWIN-190518201207", "--labels", labels, "--out", out,
-        "--rules", rules, "--sigma-cache", tmp_path / "cache",
+        "--rules", one_rule(tmp_path / "rules", ADMINS_RULE), "--sigma-cache", tmp_path / "cache",
     )  # fmt: skip
+    return result, labels, out
+
+
+@pytest.mark.skipif(not (OTRF / "SDWIN-190518201207").is_dir(), reason="OTRF datasets absent")
+def test_import_otrf_builds_the_labelled_incident(tmp_path: Path) -> None:
+    result, labels, out = import_admins(tmp_path, "test-net-domain-admins")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [str(out / "test-net-domain-admins")]
     checked = garrison("check", out, "--labels", labels, "--datasets", OTRF)
     assert checked.exit_code == 0, checked.stderr
+
+
+@pytest.mark.skipif(not (OTRF / "SDWIN-190518201207").is_dir(), reason="OTRF datasets absent")
+def test_import_otrf_refuses_two_labels_on_one_group(tmp_path: Path) -> None:
+    result, _, out = import_admins(tmp_path, "first", "second")
+    assert result.exit_code == 2
+    [problem] = [line for line in result.stderr.splitlines() if line.startswith("label: ")]
+    assert problem.startswith(
+        "label: second: names the group of 'first' in SDWIN-190518201207 (host WORKSTATION6"
+    )
+    assert problem.endswith("; one group is one incident")
+    assert result.stdout == ""  # a recording whose labels do not fit writes no incident
+    assert not (out / "first").exists() and not (out / "second").exists()

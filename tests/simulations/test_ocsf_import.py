@@ -15,13 +15,17 @@ import pytest
 from simulations.importers.ocsf import InputError, run
 from simulations.importers.ocsf.events import telemetry_event
 from simulations.importers.ocsf.findings import parse_finding
-from simulations.loader import LoadedIncident, load_all, load_incident
+from simulations.loader import LoadedIncident, load_all
+from simulations.spec import RecordedIncident
 from tools.models import AssetKind, IdentityKind, Severity, Verdict
 from tools.telemetry import Telemetry
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ocsf"
 FINDINGS, EVENTS, LABELS = (FIXTURE / n for n in ("findings.jsonl", "events.jsonl", "labels.yaml"))
 INCIDENTS = Path(__file__).parents[2] / "simulations" / "incidents"
+# the corpus incident as it was when scripts/export_ocsf.py made the fixture from it (the corpus
+# has since been regrouped: the committed incident now carries its whole group's alerts)
+EXPORTED_FROM = FIXTURE / "exported-from" / "otrf-lsass-comsvcs-prd01.json"
 
 
 def imported(tmp_path: Path) -> dict[str, LoadedIncident]:
@@ -75,7 +79,7 @@ def test_import_fixture_gives_two_loadable_incidents(tmp_path: Path) -> None:
 
 def test_import_keeps_the_alerts_of_the_exported_incident(tmp_path: Path) -> None:
     spec = imported(tmp_path)["ocsf-lsass-comsvcs-prd01"].spec
-    original = load_incident(INCIDENTS / "otrf-lsass-comsvcs-prd01")
+    original = RecordedIncident.model_validate_json(EXPORTED_FROM.read_text(encoding="utf-8"))
     assert [a.model_dump(exclude={"evidence"}) for a in spec.alerts] == [
         a.model_dump(exclude={"evidence"}) for a in original.alerts
     ]
@@ -226,7 +230,7 @@ def test_import_label_matching_two_groups_or_a_taken_group_is_an_error(tmp_path:
 
 def test_import_reports_every_malformed_finding_line_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    shutil.copytree(INCIDENTS / "otrf-background-acct01", out / "ocsf-background-acct01")
+    shutil.copytree(INCIDENTS / "otrf-lsass-procdump-acct01", out / "ocsf-background-acct01")
     before = (out / "ocsf-background-acct01" / "incident.json").read_bytes()
     findings = write_lines(
         tmp_path / "findings.jsonl",
