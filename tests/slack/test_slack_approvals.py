@@ -225,7 +225,7 @@ async def test_racing_approve_and_deny_yield_exactly_one_decision(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     async with slack_stack(temporal_env, tmp_path) as stack:
-        runs = 10
+        runs = 50  # scenario S5: 50 races, none with both effects
         winners: list[str] = []
         for _ in range(runs):
             incident_id, handle = await stack.start()
