@@ -397,9 +397,10 @@ def _otrf_attribution(
     from simulations.importers.otrf.labels import read_labels
     from simulations.loader import load_incident
 
+    every = [label for path in labels for label in read_labels(path).incidents]
     corpus = []
     for root, _ in plan:
-        for label in [label for path in labels for label in read_labels(path).incidents]:
+        for label in every:
             if (out_dir / label.id / INCIDENT_FILE).is_file() and (root / label.dataset).is_dir():
                 corpus.append(
                     (recording(label.id, root / label.dataset), load_incident(out_dir / label.id))

@@ -30,7 +30,6 @@ TACTICS = {
     "privilege-escalation", "defense-evasion", "credential-access", "discovery",
     "lateral-movement", "collection", "command-and-control", "exfiltration", "impact",
 }  # fmt: skip
-SEVERITY_RANK = {"informational": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def alert_groups(
     def first(g: AlertHits) -> tuple[str, str]:
         return (str(events[g.keys[0]]["@timestamp"]), g.hit.title)
 
-    kept = sorted(groups.values(), key=lambda g: (-SEVERITY_RANK.get(g.hit.level, 0), first(g)))
+    kept = sorted(groups.values(), key=lambda g: (-Severity(g.hit.level).rank, first(g)))
     return sorted(kept[:max_alerts], key=first)
 
 
