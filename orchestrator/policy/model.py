@@ -120,6 +120,33 @@ class DenyRules(_Strict):
     )
 
 
+class StormScope(StrEnum):
+    RULE = "rule"  # one storm incident per detection rule, whatever sent it
+    RULE_PER_SOURCE = "rule_per_source"  # one per (sender, rule)
+
+
+class StormRule(_Strict):
+    """More than `hosts` distinct hosts alerting on one rule within `window_s` is a storm: from
+    the alert that crosses the line on, that rule's alerts join one storm incident that lists them
+    all, instead of opening an incident per host."""
+
+    hosts: int = Field(default=20, ge=1, le=100_000)
+    window_s: int = Field(default=300, ge=1, le=86_400)
+    scope: StormScope = StormScope.RULE
+
+
+class IngestRules(_Strict):
+    """How live ingestion groups alerts into incidents (`orchestrator/ingest/`)."""
+
+    group_window_s: int = Field(
+        default=1800,
+        ge=0,
+        le=7 * 86_400,
+        description="an alert joins an open incident sharing a host or person within this gap",
+    )
+    storm: StormRule = Field(default_factory=StormRule)
+
+
 class PolicyDocument(_Strict):
     version: ShortText = Field(min_length=1)
     threshold: int = Field(default=50, ge=0, le=100)
@@ -131,6 +158,7 @@ class PolicyDocument(_Strict):
         description="entity ids never touched without approval (merged with the environment's)",
     )
     deny: DenyRules = Field(default_factory=DenyRules)
+    ingest: IngestRules = Field(default_factory=IngestRules)
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyDocument:

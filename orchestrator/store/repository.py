@@ -22,6 +22,7 @@ from orchestrator.store import audit, mapping
 from orchestrator.store.audit import AuditAnchor
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.errors import ConflictError, NotFoundError
+from orchestrator.store.intake import Intake
 from orchestrator.store.records import (
     ActionRecord,
     ActionStatus,
@@ -69,6 +70,7 @@ class Store:
         anchor_every: int = ANCHOR_EVERY,
     ) -> None:
         self._db = Transactions(engine)
+        self.intake = Intake(self._db)
         self._anchor = anchor
         self._anchor_every = anchor_every
 

@@ -1,6 +1,6 @@
 """Orchestration of the OCSF import: findings, events and labels in; incident folders out.
 
-Findings are read whole (they are few); they are grouped by `simulations.grouping`; each label
+Findings are read whole (they are few); they are grouped by `orchestrator.ingest.grouping`; each label
 selects one group; then the events file is streamed once, feeding every incident's cut and the
 inventory of devices and users. Nothing is written until every input line and every label has been
 checked: any problem raises `InputError` listing them all, and the output folder is left as it was.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from simulations.grouping import DEFAULT_WINDOW, Group, Record, describe, group
+from orchestrator.ingest.grouping import DEFAULT_WINDOW, Group, Record, describe, group
 from simulations.importers.ocsf.attribution import source, write_attribution
 from simulations.importers.ocsf.environment import Inventory, build_environment
 from simulations.importers.ocsf.events import is_ocsf, telemetry_event

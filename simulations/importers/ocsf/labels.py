@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simulations.grouping import Group, host_key, user_key
+from orchestrator.ingest.grouping import Group, host_key, user_key
 from simulations.importers.ocsf.findings import Finding
 from simulations.loader import Problem, format_loc
 from simulations.spec import INCIDENT_ID_PATTERN, AnalystSpec, Truth

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from simulations.grouping import host_key
+from orchestrator.ingest.grouping import host_key
 from simulations.importers.ocsf.findings import Finding
 from simulations.importers.ocsf.labels import OcsfLabel
 from simulations.importers.otrf.events import Event, when

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from orchestrator.ingest.grouping import is_system_account
 from simulations.importers.otrf.events import Event, first
 from tools.models import AlertEntities, FileRef, ProcessRef
 
-SYSTEM_DOMAINS = {"nt authority", "window manager", "font driver host", "nt service"}
-
+__all__ = ["basename", "entities", "is_system_account", "user_of"]
 
 def entities(event: Event) -> AlertEntities:
     """What an analyst reads off one matching event: host, user, process, addresses, file."""
@@ -48,11 +48,6 @@ def user_of(event: Event) -> str | None:
     people = [c for c in candidates if not is_system_account(c)]
     chosen = (people or candidates or [None])[0]
     return chosen.lower() if chosen else None
-
-
-def is_system_account(identity: str) -> bool:
-    domain, _, user = identity.lower().rpartition("\\")
-    return domain in SYSTEM_DOMAINS or user.endswith("$") or user in {"system", "local service"}
 
 
 def basename(path: str | None) -> str | None:

@@ -1,6 +1,6 @@
 """Garrison's grouping rule over one recording: which matched events form one incident.
 
-Every event a Sigma rule matched becomes a `simulations.grouping.Record`: its time, its host, and
+Every event a Sigma rule matched becomes a `orchestrator.ingest.grouping.Record`: its time, its host, and
 the person it names (SYSTEM and machine accounts name no one, so they never join two hosts). The
 rule groups the records (shared host or person, gaps of at most the window), the same rule the
 OCSF importer applies to findings. One group is one incident candidate:
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from simulations.grouping import DEFAULT_WINDOW, Group, Record, describe, group
+from orchestrator.ingest.grouping import DEFAULT_WINDOW, Group, Record, describe, group
 from simulations.importers.otrf.alerts import Key, SigmaHit, selected_keys
 from simulations.importers.otrf.entities import entities, is_system_account
 from simulations.importers.otrf.events import Event, when

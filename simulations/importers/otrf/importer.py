@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from simulations.grouping import DEFAULT_WINDOW
+from orchestrator.ingest.grouping import DEFAULT_WINDOW
 from simulations.importers.otrf.alerts import (
     HitSource,
     Key,

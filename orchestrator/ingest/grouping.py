@@ -11,8 +11,9 @@ group's total span, and two groups never share an entity within `window` of each
 Hosts compare by their first label, case-insensitively (`PRD01.pandalab.com` is `prd01`); users
 case-insensitively, `DOMAIN\\user` and `user@domain.tld` alike. Callers pass only identities that
 stand for a person or a service: SYSTEM or a machine account (`HOST$`) names no one and would join
-every host's detections into one group. Both importers group with it: the OCSF importer its
-findings, the OTRF importer the events its Sigma rules matched.
+every host's detections into one group. Live ingestion (`pipeline.py`) groups incoming
+alerts with it, keyed durably in the store; both corpus importers group with it too: the OCSF
+importer its findings, the OTRF importer the events its Sigma rules matched.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta
 from tools.telemetry import host_key, identity_key
 
 DEFAULT_WINDOW = timedelta(minutes=30)
+SYSTEM_DOMAINS = {"nt authority", "window manager", "font driver host", "nt service"}
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,9 @@ def user_key(name: str) -> str:
     """`PANDALAB\\Pedro` and `pedro@pandalab.com` -> `pandalab\\pedro`; a bare `pedro` stays so."""
     domain, user = identity_key(name)
     return f"{domain}\\{user}" if domain else user
+
+
+def is_system_account(identity: str) -> bool:
+    """SYSTEM, LOCAL SERVICE, a machine account (`HOST$`): an identity that names no person."""
+    domain, _, user = identity.lower().rpartition("\\")
+    return domain in SYSTEM_DOMAINS or user.endswith("$") or user in {"system", "local service"}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from simulations.grouping import DEFAULT_WINDOW, Record, group
+from orchestrator.ingest.grouping import DEFAULT_WINDOW, Record, group
 
 T0 = datetime(2023, 8, 18, 8, 0, tzinfo=UTC)
 

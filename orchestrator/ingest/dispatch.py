@@ -1,0 +1,137 @@
+"""`Dispatcher`: signal-with-start each incident's workflow with the alerts committed for it, then
+mark them signalled. The store is the source of truth: the dispatcher reads what is committed and
+not yet signalled, so an alert whose process died between commit and signal is signalled by the
+next sweep of any process (`sweep_s`). A signal repeated after a crash is harmless: the workflow
+counts an alert uid once.
+
+An incident whose workflow has already closed gets no new run under its id (the start is refused
+as a duplicate): its late alerts move to a new incident of their own, which runs instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from orchestrator.backends import workflow_id
+from orchestrator.models import AlertsAdded, IncidentWorkflowInput
+from orchestrator.store.intake import Unsignalled
+from orchestrator.store.records import IncidentRecord
+from orchestrator.store.repository import Store
+from orchestrator.workflows.incident import IncidentWorkflow
+
+log = logging.getLogger("garrison.ingest")
+SIGNAL_BATCH = 1_000  # AlertsAdded carries at most this many uids
+PASS_LIMIT = 5_000  # alerts read per pass
+PARALLEL_SIGNALS = 16
+
+WorkflowInputFor = Callable[[IncidentRecord], IncidentWorkflowInput]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        client: Client,
+        store: Store,
+        workflow_input: WorkflowInputFor,
+        task_queue: str,
+        *,
+        sweep_s: float = 2.0,
+        paused: bool = False,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._workflow_input = workflow_input
+        self._task_queue = task_queue
+        self._sweep_s = sweep_s
+        self._paused = paused
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.backlog = 0
+        self.on_backlog: Callable[[int], None] | None = None
+
+    def poke(self, _incidents: list[str] | None = None) -> None:
+        """Something was committed: dispatch now rather than at the next sweep."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatch on every poke and every `sweep_s`, until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._sweep_s)
+            self._wake.clear()
+            if self._paused:
+                continue
+            try:
+                while await self.dispatch_pending() >= PASS_LIMIT:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # Temporal or the store is down: the next sweep retries
+                log.warning(
+                    "dispatching alerts failed, retrying in %.0fs: %s", self._sweep_s, error
+                )
+
+    async def dispatch_pending(self) -> int:
+        """One pass: signal every incident with alerts committed but not signalled. Returns how
+        many alerts it signalled."""
+        async with self._lock:
+            pending = await self._store.intake.unsignalled(PASS_LIMIT)
+            by_incident: dict[str, list[Unsignalled]] = {}
+            for row in pending:
+                by_incident.setdefault(row.incident_id, []).append(row)
+            gate = asyncio.Semaphore(PARALLEL_SIGNALS)
+
+            async def one(incident_id: str, rows: list[Unsignalled]) -> None:
+                async with gate:
+                    await self._signal(incident_id, rows)
+
+            await asyncio.gather(*(one(i, rows) for i, rows in by_incident.items()))
+            self.backlog = await self._store.intake.backlog()
+            if self.on_backlog is not None:
+                self.on_backlog(self.backlog)
+            return len(pending)
+
+    async def _signal(self, incident_id: str, rows: list[Unsignalled]) -> None:
+        incident = await self._store.get_incident(incident_id)
+        if incident is None:  # cannot happen: the incident commits with its first alert
+            log.error("alerts of unknown incident %s left unsignalled", incident_id)
+            return
+        uids = list(dict.fromkeys(row.alert_uid for row in rows))
+        params = self._workflow_input(incident)
+        try:
+            for start in range(0, len(uids), SIGNAL_BATCH):
+                await self._client.start_workflow(
+                    IncidentWorkflow.run,
+                    params,
+                    id=workflow_id(incident_id),
+                    task_queue=self._task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    start_signal="alerts_added",
+                    start_signal_args=[AlertsAdded(alert_uids=uids[start : start + SIGNAL_BATCH])],
+                )
+        except WorkflowAlreadyStartedError:
+            moved = await self._store.intake.reopen(
+                [row.fingerprint for row in rows],
+                f"{incident_id.rsplit('--', 1)[0]}-{uuid.uuid4().hex[:8]}"
+                + (f"--{incident_id.rsplit('--', 1)[1]}" if "--" in incident_id else ""),
+                incident.title,
+            )
+            log.warning(
+                "incident %s had closed: %d late alert(s) opened incident %s",
+                incident_id,
+                len(rows),
+                moved,
+            )
+            return  # the next pass signals the new incident
+        await self._store.intake.mark_signalled(
+            [row.fingerprint for row in rows], datetime.now(UTC)
+        )

@@ -1,0 +1,322 @@
+"""`Ingestor`: deduplicate, group and store normalised alerts, committing concurrent callers'
+alerts together (group commit), then tell the dispatcher.
+
+Grouping, in this order, per scope (`live` for what senders send; a simulation run is a scope of
+its own, so runs never join each other's incidents):
+
+1. an alert its sender already grouped (`Normalised.correlation`) joins that group's open
+   incident; its id ends in `--<correlation>`;
+2. a storm: when more than `storm.hosts` distinct hosts alerted on one rule within
+   `storm.window_s`, that rule's alerts join one storm incident that lists them all;
+3. the corpus's rule (`grouping.py`): an alert joins the open incident that shares a host or a
+   person with it within `group_window_s` of that incident's latest alert; an alert naming neither
+   joins the open incident of the same rule within the window;
+4. otherwise it opens an incident.
+
+The state behind these decisions (which entity belongs to which open incident, which hosts each
+rule alerted on) is in the store, so a later alert of the same group joins the open incident
+whichever process receives it. A re-sent alert (same scope, sender and uid) is one alert: its
+fingerprint is already stored and it is answered with the stored alert's id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from orchestrator.ingest.grouping import is_system_account, user_key
+from orchestrator.ingest.normalised import Normalised
+from orchestrator.ingest.sink import Accepted, Backpressure
+from orchestrator.policy.model import IngestRules, StormScope
+from orchestrator.store.intake import IntakeTx, StagedAlert
+from orchestrator.store.mapping import aware
+from orchestrator.store.records import IncidentRecord
+from orchestrator.store.repository import Store
+from tools.models import IncidentStatus
+from tools.telemetry import host_key
+
+log = logging.getLogger("garrison.ingest")
+WRITE_BATCH = 2_000  # alerts committed in one transaction at most
+_SAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+def fingerprint(scope: str, source: str, uid: str) -> str:
+    """The identity of an alert: a re-sent alert has the same one."""
+    return hashlib.sha256(f"{scope}\x1f{source}\x1f{uid}".encode()).hexdigest()
+
+
+@dataclass
+class _Entry:
+    items: Sequence[Normalised]
+    scope: str
+    future: asyncio.Future[Accepted]
+
+
+@dataclass
+class _Open:
+    """An incident a key points to, as the batch knows it."""
+
+    incident_id: str
+    last_seen: datetime
+
+
+@dataclass
+class _ScopeState:
+    groups: dict[str, _Open] = field(default_factory=dict)
+    rule_hosts: dict[str, dict[str, datetime]] = field(default_factory=dict)
+
+
+class Ingestor:
+    """The `AlertSink` of every entry point. `on_commit` (the dispatcher's wake-up) is called
+    with the incidents that received alerts, after their commit."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: IngestRules,
+        *,
+        on_commit: Callable[[list[str]], None] | None = None,
+        max_queued: int = 20_000,
+        max_backlog: int = 100_000,
+    ) -> None:
+        self._store = store
+        self._rules = rules
+        self._on_commit = on_commit
+        self._max_queued = max_queued
+        self._max_backlog = max_backlog
+        self._entries: list[_Entry] = []
+        self._queued = 0
+        self._writer: asyncio.Task[None] | None = None
+        self.backlog = 0  # alerts committed but not yet signalled, as the dispatcher last saw
+
+    async def accept(self, items: Sequence[Normalised], *, scope: str = "live") -> Accepted:
+        if not items:
+            return Accepted(alert_ids=[])
+        if self.backlog > self._max_backlog:
+            raise Backpressure(
+                5, f"{self.backlog} alerts are waiting for their workflows: Temporal is behind"
+            )
+        if self._queued + len(items) > self._max_queued:
+            raise Backpressure(1, f"{self._queued} alerts are waiting to be stored")
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._entries.append(_Entry(items, scope, future))
+        self._queued += len(items)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        return await future
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            await asyncio.wait([self._writer], timeout=10)
+
+    async def _write_all(self) -> None:
+        while self._entries:
+            batch: list[_Entry] = []
+            size = 0
+            while self._entries and (
+                not batch or size + len(self._entries[0].items) <= WRITE_BATCH
+            ):
+                entry = self._entries.pop(0)
+                batch.append(entry)
+                size += len(entry.items)
+            try:
+                results = await self._store.intake.write(lambda tx, b=batch: self._place(tx, b))
+            except Exception as error:  # the store refused: nothing of this batch was accepted
+                log.warning("ingestion batch of %d alerts not stored: %s", size, error)
+                for entry in batch:
+                    if not entry.future.done():
+                        entry.future.set_exception(
+                            Backpressure(
+                                2, f"the store did not take the alerts ({type(error).__name__})"
+                            )
+                        )
+            else:
+                touched: set[str] = set()
+                for entry, result in zip(batch, results, strict=True):
+                    touched.update(result.incidents)
+                    if not entry.future.done():
+                        entry.future.set_result(result)
+                if self._on_commit is not None and touched:
+                    self._on_commit(sorted(touched))
+            finally:
+                self._queued -= size
+
+    async def _place(self, tx: IntakeTx, batch: list[_Entry]) -> list[Accepted]:
+        """Grouping decisions and staged rows for one batch, inside its write transaction."""
+        now = datetime.now(UTC)
+        prints = [
+            [fingerprint(e.scope, item.source, item.alert.uid) for item in e.items] for e in batch
+        ]
+        stored = await tx.stored([fp for fps in prints for fp in fps])
+        states = await self._load_state(tx, batch)
+        placed: dict[str, str] = dict(stored)
+        order = sorted(
+            ((e_i, i_i) for e_i, e in enumerate(batch) for i_i in range(len(e.items))),
+            key=lambda pos: (aware(batch[pos[0]].items[pos[1]].alert.time), pos),
+        )
+        duplicates = [0] * len(batch)
+        for e_i, i_i in order:
+            entry, fp = batch[e_i], prints[e_i][i_i]
+            if fp in placed:
+                duplicates[e_i] += 1
+                continue
+            item = entry.items[i_i]
+            incident_id = await self._incident_for(tx, entry.scope, states[entry.scope], item, now)
+            placed[fp] = incident_id
+            tx.add_alert(
+                StagedAlert(
+                    fingerprint=fp,
+                    incident_id=incident_id,
+                    alert=item.alert,
+                    source=item.source,
+                    shape=item.shape.value,
+                    scope=entry.scope,
+                    original=json.dumps(item.original, separators=(",", ":"), default=str),
+                    received_at=now,
+                )
+            )
+        for scope, state in states.items():
+            for key, group in state.groups.items():
+                tx.put_group(scope, key, group.incident_id, group.last_seen)
+        return [
+            Accepted(
+                alert_ids=fps,
+                duplicates=duplicates[e_i],
+                incidents=sorted({placed[fp] for fp in fps}),
+            )
+            for e_i, fps in enumerate(prints)
+        ]
+
+    async def _load_state(self, tx: IntakeTx, batch: list[_Entry]) -> dict[str, _ScopeState]:
+        states: dict[str, _ScopeState] = {}
+        storm_window = timedelta(seconds=self._rules.storm.window_s)
+        for scope in {e.scope for e in batch}:
+            items = [item for e in batch if e.scope == scope for item in e.items]
+            keys = {k for item in items for k in _keys(item)}
+            keys |= {self._storm_key(item) for item in items}
+            keys |= {f"corr:{item.correlation}" for item in items if item.correlation}
+            state = _ScopeState()
+            for key, (incident_id, last_seen) in (await tx.groups(scope, keys)).items():
+                state.groups[key] = _Open(incident_id, last_seen)
+            earliest = min(aware(item.alert.time) for item in items) - storm_window
+            rules = {self._storm_key(item) for item in items}
+            state.rule_hosts = await tx.rule_hosts(scope, rules, earliest)
+            states[scope] = state
+        return states
+
+    async def _incident_for(
+        self, tx: IntakeTx, scope: str, state: _ScopeState, item: Normalised, now: datetime
+    ) -> str:
+        at = aware(item.alert.time)
+        if item.correlation:
+            key = f"corr:{item.correlation}"
+            group = state.groups.get(key)
+            if group is None:
+                group = await self._open(tx, scope, state, key, item, now, _safe(item.correlation))
+            group.last_seen = max(group.last_seen, at)
+            return group.incident_id
+        storm = await self._storm(tx, scope, state, item, now)
+        if storm is not None:
+            return storm
+        window = timedelta(seconds=self._rules.group_window_s)
+        keys = _keys(item)
+        linked = [
+            state.groups[k]
+            for k in keys
+            if k in state.groups and abs(at - state.groups[k].last_seen) <= window
+        ]
+        if linked:
+            group = max(linked, key=lambda g: g.last_seen)
+        else:
+            group = await self._open(tx, scope, state, keys[0], item, now, None)
+        group.last_seen = max(group.last_seen, at)
+        for key in keys:
+            state.groups[key] = group
+        return group.incident_id
+
+    async def _storm(
+        self, tx: IntakeTx, scope: str, state: _ScopeState, item: Normalised, now: datetime
+    ) -> str | None:
+        """The storm incident this alert belongs to once its rule is storming; else None."""
+        at = aware(item.alert.time)
+        rule = self._storm_key(item)
+        hosts = state.rule_hosts.setdefault(rule, {})
+        if item.alert.entities.host:
+            host = host_key(item.alert.entities.host)
+            hosts[host] = max(hosts.get(host, at), at)
+            tx.put_rule_host(scope, rule, host, hosts[host])
+        window = timedelta(seconds=self._rules.storm.window_s)
+        storming = (
+            sum(1 for seen in hosts.values() if at - seen <= window) > self._rules.storm.hosts
+        )
+        group = state.groups.get(rule)
+        if group is not None and (storming or at - group.last_seen <= window):
+            group.last_seen = max(group.last_seen, at)
+            return group.incident_id
+        if not storming:
+            return None
+        title = f"Alert storm: {item.alert.rule.name} on more than {self._rules.storm.hosts} hosts"
+        group = await self._open(tx, scope, state, rule, item, now, None, title=title)
+        return group.incident_id
+
+    def _storm_key(self, item: Normalised) -> str:
+        rule = item.alert.rule.uid or item.alert.rule.name
+        if self._rules.storm.scope is StormScope.RULE_PER_SOURCE:
+            return f"storm:{item.source}:{rule}"
+        return f"storm:{rule}"
+
+    async def _open(
+        self,
+        tx: IntakeTx,
+        scope: str,
+        state: _ScopeState,
+        key: str,
+        item: Normalised,
+        now: datetime,
+        suffix: str | None,
+        *,
+        title: str | None = None,
+    ) -> _Open:
+        kind = "-storm" if key.startswith("storm:") else ""
+        incident_id = f"{scope}{kind}-{uuid.uuid4().hex[:12]}"
+        if suffix is not None:
+            # The sender's grouping names the incident: `<scope>--<correlation>`, or with a
+            # random part once that id was taken by an earlier (closed) incident.
+            first = f"{scope}--{suffix}"
+            taken = await tx.incident_ids_taken([first])
+            incident_id = first if not taken else f"{scope}-{uuid.uuid4().hex[:8]}--{suffix}"
+        tx.add_incident(
+            IncidentRecord(
+                id=incident_id,
+                group_key=f"{scope}:{key}:{incident_id}",
+                title=title or item.alert.title,
+                status=IncidentStatus.OPEN,
+                opened_at=now,
+            )
+        )
+        group = _Open(incident_id, aware(item.alert.time))
+        state.groups[key] = group
+        return group
+
+
+def _keys(item: Normalised) -> list[str]:
+    """The grouping keys of an uncorrelated alert: its host and person, else its rule."""
+    entities = item.alert.entities
+    keys: list[str] = []
+    if entities.host:
+        keys.append(f"host:{host_key(entities.host)}")
+    if entities.user and not is_system_account(entities.user):
+        keys.append(f"user:{user_key(entities.user)}")
+    return keys or [f"rule:{item.source}:{item.alert.rule.uid or item.alert.rule.name}"]
+
+
+def _safe(text: str) -> str:
+    cleaned = _SAFE.sub("-", text.lower()).strip("-.")[:80]
+    return cleaned or hashlib.sha256(text.encode()).hexdigest()[:16]

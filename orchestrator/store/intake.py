@@ -1,0 +1,393 @@
+"""The store's side of ingestion: alerts committed in batches with their grouping state, the
+outbox of workflow signals, dead letters, and signed-webhook deliveries.
+
+`Intake.write(work)` runs `work` in one write transaction with an `IntakeTx`, through which
+ingestion reads the grouping state and stages its rows; the rows are inserted in bulk when `work`
+returns, and the transaction commits. On Postgres the transaction first takes an advisory lock,
+so grouping decisions of several API processes are serialised (SQLite's `BEGIN IMMEDIATE` does
+the same for the embedded store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from orchestrator.store import mapping
+from orchestrator.store.records import IncidentRecord
+from orchestrator.store.tables import (
+    AlertRow,
+    DeadLetterRow,
+    IncidentGroupRow,
+    IncidentRow,
+    IntakeRow,
+    RuleHostRow,
+    WebhookDeliveryRow,
+    table_of,
+)
+from orchestrator.store.transactions import Transactions
+from tools.models import Alert, IncidentStatus
+
+T = TypeVar("T")
+_INTAKE = table_of(IntakeRow)
+_DEAD = table_of(DeadLetterRow)
+_PG_INGEST_LOCK = int.from_bytes(b"garr-ing", "big", signed=True)
+_IN_CHUNK = 500  # bound on the parameters of one IN (...) query
+
+
+@dataclass(frozen=True)
+class StagedAlert:
+    fingerprint: str
+    incident_id: str
+    alert: Alert
+    source: str
+    shape: str
+    scope: str
+    original: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Unsignalled:
+    fingerprint: str
+    incident_id: str
+    alert_uid: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    received_at: datetime
+    channel: str
+    shape: str | None
+    reason: str
+    body: str
+    status: str
+    attempts: int
+    alert_id: str | None
+
+
+@dataclass
+class IntakeTx:
+    """Reads of the grouping state and staged writes, inside one write transaction."""
+
+    session: AsyncSession
+    _incidents: list[dict[str, Any]] = field(default_factory=list)
+    _alerts: list[StagedAlert] = field(default_factory=list)
+    _groups: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
+    _rule_hosts: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+
+    async def stored(self, fingerprints: Sequence[str]) -> dict[str, str]:
+        """Fingerprint -> incident id of the alerts already stored."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(fingerprints):
+            query = select(IntakeRow.fingerprint, IntakeRow.incident_id).where(
+                col(IntakeRow.fingerprint).in_(chunk)
+            )
+            found.update({fp: incident for fp, incident in await self.session.exec(query)})
+        return found
+
+    async def groups(self, scope: str, keys: Iterable[str]) -> dict[str, tuple[str, datetime]]:
+        """Key -> (incident id, last seen) for keys whose incident is not closed."""
+        wanted = sorted(set(keys))
+        found: dict[str, tuple[str, datetime]] = {}
+        for chunk in _chunks(wanted):
+            query = (
+                select(IncidentGroupRow)
+                .join(IncidentRow, col(IncidentRow.id) == col(IncidentGroupRow.incident_id))
+                .where(IncidentGroupRow.scope == scope)
+                .where(col(IncidentGroupRow.key).in_(chunk))
+                .where(IncidentRow.status != IncidentStatus.CLOSED.value)
+            )
+            for row in await self.session.exec(query):
+                found[row.key] = (row.incident_id, mapping.aware(row.last_seen))
+        return found
+
+    async def rule_hosts(
+        self, scope: str, rules: Iterable[str], since: datetime
+    ) -> dict[str, dict[str, datetime]]:
+        """Rule -> {host: last seen} for hosts seen at `since` or later."""
+        found: dict[str, dict[str, datetime]] = {}
+        for chunk in _chunks(sorted(set(rules))):
+            query = (
+                select(RuleHostRow)
+                .where(RuleHostRow.scope == scope)
+                .where(col(RuleHostRow.rule).in_(chunk))
+                .where(RuleHostRow.last_seen >= since)
+            )
+            for row in await self.session.exec(query):
+                found.setdefault(row.rule, {})[row.host] = mapping.aware(row.last_seen)
+        return found
+
+    async def incident_ids_taken(self, ids: Sequence[str]) -> set[str]:
+        taken: set[str] = set()
+        for chunk in _chunks(ids):
+            query = select(IncidentRow.id).where(col(IncidentRow.id).in_(chunk))
+            taken.update(await self.session.exec(query))
+        return taken
+
+    def add_incident(self, record: IncidentRecord) -> None:
+        self._incidents.append(mapping.incident_values(record))
+
+    def add_alert(self, staged: StagedAlert) -> None:
+        self._alerts.append(staged)
+
+    def put_group(self, scope: str, key: str, incident_id: str, last_seen: datetime) -> None:
+        self._groups[(scope, key)] = (incident_id, last_seen)
+
+    def put_rule_host(self, scope: str, rule: str, host: str, seen: datetime) -> None:
+        current = self._rule_hosts.get((scope, rule, host))
+        if current is None or seen > current:
+            self._rule_hosts[(scope, rule, host)] = seen
+
+    async def flush(self, db: Transactions) -> None:
+        if self._incidents:
+            await self.session.exec(
+                db.insert(IncidentRow, {}).on_conflict_do_nothing(), params=self._incidents
+            )
+        if self._alerts:
+            alert_rows = [
+                mapping.alert_values(s.alert, s.incident_id, s.fingerprint) for s in self._alerts
+            ]
+            intake_rows = [
+                {
+                    "fingerprint": s.fingerprint,
+                    "incident_id": s.incident_id,
+                    "alert_uid": s.alert.uid,
+                    "source": s.source,
+                    "shape": s.shape,
+                    "scope": s.scope,
+                    "original": s.original,
+                    "received_at": s.received_at,
+                    "signalled_at": None,
+                }
+                for s in self._alerts
+            ]
+            await self.session.exec(
+                db.insert(AlertRow, {}).on_conflict_do_nothing(), params=alert_rows
+            )
+            await self.session.exec(
+                db.insert(IntakeRow, {}).on_conflict_do_nothing(), params=intake_rows
+            )
+        if self._groups:
+            rows = [
+                {"scope": s, "key": k, "incident_id": i, "last_seen": seen}
+                for (s, k), (i, seen) in self._groups.items()
+            ]
+            statement = db.insert(IncidentGroupRow, {})
+            statement = statement.on_conflict_do_update(
+                index_elements=["scope", "key"],
+                set_={
+                    "incident_id": statement.excluded.incident_id,
+                    "last_seen": statement.excluded.last_seen,
+                },
+            )
+            await self.session.exec(statement, params=rows)
+        if self._rule_hosts:
+            rows = [
+                {"scope": s, "rule": r, "host": h, "last_seen": seen}
+                for (s, r, h), seen in self._rule_hosts.items()
+            ]
+            statement = db.insert(RuleHostRow, {})
+            statement = statement.on_conflict_do_update(
+                index_elements=["scope", "rule", "host"],
+                set_={"last_seen": statement.excluded.last_seen},
+            )
+            await self.session.exec(statement, params=rows)
+
+
+class Intake:
+    def __init__(self, db: Transactions) -> None:
+        self._db = db
+
+    async def write(self, work: Callable[[IntakeTx], Awaitable[T]]) -> T:
+        """Run `work` and commit what it staged, in one write transaction."""
+
+        async def run(session: AsyncSession) -> T:
+            if not self._db.sqlite:
+                await session.exec(select(func.pg_advisory_xact_lock(_PG_INGEST_LOCK)))
+            tx = IntakeTx(session)
+            result = await work(tx)
+            await tx.flush(self._db)
+            return result
+
+        return await self._db.run(run, write=True)
+
+    # -- the outbox of signals ---------------------------------------------------------------
+
+    async def unsignalled(self, limit: int) -> list[Unsignalled]:
+        query = (
+            select(IntakeRow.fingerprint, IntakeRow.incident_id, IntakeRow.alert_uid)
+            .where(col(IntakeRow.signalled_at).is_(None))
+            .order_by(col(IntakeRow.received_at))
+            .limit(limit)
+        )
+
+        async def work(session: AsyncSession) -> list[Unsignalled]:
+            return [Unsignalled(*row) for row in await session.exec(query)]
+
+        return await self._db.run(work, write=False)
+
+    async def backlog(self) -> int:
+        query = (
+            select(func.count()).select_from(IntakeRow).where(col(IntakeRow.signalled_at).is_(None))
+        )
+
+        async def work(session: AsyncSession) -> int:
+            return int((await session.exec(query)).one())
+
+        return await self._db.run(work, write=False)
+
+    async def mark_signalled(self, fingerprints: Sequence[str], at: datetime) -> None:
+        async def work(session: AsyncSession) -> None:
+            for chunk in _chunks(fingerprints):
+                await session.exec(
+                    update(_INTAKE).where(_INTAKE.c.fingerprint.in_(chunk)).values(signalled_at=at)
+                )
+
+        await self._db.run(work, write=True)
+
+    async def reopen(self, fingerprints: Sequence[str], incident_id: str, title: str) -> str:
+        """Move alerts that reached a closed incident to a new incident `incident_id`, which
+        also takes over the closed one's grouping keys. Returns the new id."""
+        alerts = table_of(AlertRow)
+        groups = table_of(IncidentGroupRow)
+        now = datetime.now(UTC)
+
+        async def work(session: AsyncSession) -> str:
+            old = (
+                await session.exec(
+                    select(IntakeRow.incident_id).where(IntakeRow.fingerprint == fingerprints[0])
+                )
+            ).first()
+            record = IncidentRecord(
+                id=incident_id,
+                group_key=f"reopened:{incident_id}",
+                title=title,
+                status=IncidentStatus.OPEN,
+                opened_at=now,
+            )
+            await session.exec(
+                self._db.insert(
+                    IncidentRow, mapping.incident_values(record)
+                ).on_conflict_do_nothing()
+            )
+            for chunk in _chunks(fingerprints):
+                await session.exec(
+                    update(alerts)
+                    .where(alerts.c.fingerprint.in_(chunk))
+                    .values(incident_id=incident_id)
+                )
+                await session.exec(
+                    update(_INTAKE)
+                    .where(_INTAKE.c.fingerprint.in_(chunk))
+                    .values(incident_id=incident_id)
+                )
+            if old is not None:
+                await session.exec(
+                    update(groups)
+                    .where(groups.c.incident_id == old)
+                    .values(incident_id=incident_id)
+                )
+            return incident_id
+
+        return await self._db.run(work, write=True)
+
+    async def original(self, fingerprint: str) -> tuple[str, str, str] | None:
+        """(source, shape, original record) of a stored alert."""
+        query = select(IntakeRow.source, IntakeRow.shape, IntakeRow.original).where(
+            IntakeRow.fingerprint == fingerprint
+        )
+
+        async def work(session: AsyncSession) -> tuple[str, str, str] | None:
+            row = (await session.exec(query)).first()
+            return None if row is None else (row[0], row[1], row[2])
+
+        return await self._db.run(work, write=False)
+
+    # -- dead letters ------------------------------------------------------------------------
+
+    async def add_dead_letter(
+        self, channel: str, body: str, reason: str, at: datetime, shape: str | None = None
+    ) -> int:
+        values = {
+            "received_at": at,
+            "channel": channel,
+            "shape": shape,
+            "reason": reason,
+            "body": body,
+            "status": "open",
+            "attempts": 0,
+        }
+
+        async def work(session: AsyncSession) -> int:
+            statement = self._db.insert(DeadLetterRow, values).returning(_DEAD.c.id)
+            return int((await session.exec(statement)).one()[0])
+
+        return await self._db.run(work, write=True)
+
+    async def dead_letters(self, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
+        query = select(DeadLetterRow).order_by(col(DeadLetterRow.id)).limit(limit)
+        if status is not None:
+            query = query.where(DeadLetterRow.status == status)
+        return [_dead_letter(row) for row in await self._db.all(query)]
+
+    async def dead_letter(self, letter_id: int) -> DeadLetter | None:
+        row = await self._db.first(select(DeadLetterRow).where(DeadLetterRow.id == letter_id))
+        return None if row is None else _dead_letter(row)
+
+    async def settle_dead_letter(
+        self, letter_id: int, *, accepted_as: str | None, reason: str | None = None
+    ) -> None:
+        """Count a retry: `accepted_as` the alert id it became, or still open with `reason`."""
+        values: dict[str, Any] = {"attempts": _DEAD.c.attempts + 1}
+        if accepted_as is not None:
+            values |= {"status": "accepted", "alert_id": accepted_as}
+        if reason is not None:
+            values["reason"] = reason
+
+        async def work(session: AsyncSession) -> None:
+            await session.exec(update(_DEAD).where(_DEAD.c.id == letter_id).values(**values))
+
+        await self._db.run(work, write=True)
+
+    # -- signed webhooks ---------------------------------------------------------------------
+
+    async def claim_delivery(self, key: str, at: datetime) -> bool:
+        """True the first time a signed delivery is seen; False for its replay."""
+        table = table_of(WebhookDeliveryRow)
+
+        async def work(session: AsyncSession) -> bool:
+            statement = self._db.insert(
+                WebhookDeliveryRow, {"key": key, "received_at": at}
+            ).on_conflict_do_nothing()
+            return (await session.exec(statement.returning(table.c.key))).first() is not None
+
+        return await self._db.run(work, write=True)
+
+
+def _dead_letter(row: DeadLetterRow) -> DeadLetter:
+    assert row.id is not None
+    return DeadLetter(
+        id=row.id,
+        received_at=mapping.aware(row.received_at),
+        channel=row.channel,
+        shape=row.shape,
+        reason=row.reason,
+        body=row.body,
+        status=row.status,
+        attempts=row.attempts,
+        alert_id=row.alert_id,
+    )
+
+
+def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
+    items = list(values)
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
