@@ -8,6 +8,7 @@ unknown, 403 not allowed (outsider, requester, the agents' own identity), 409 co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.models import DecisionKind, RefusalCode
 from orchestrator.server.app import ServerDeps
+from orchestrator.server.tokens import Scope
 from orchestrator.store.records import (
     ActionRecord,
     ApprovalRecord,
@@ -41,20 +43,35 @@ def _deps(request: Request) -> ServerDeps:
     return request.app.state.deps
 
 
-def caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> str:
-    """The identity of the bearer token, or 401."""
+def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[str, frozenset[Scope]]:
+    """The identity and scopes of the bearer token, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
-    identity = _deps(request).tokens.identity(credentials.credentials)
-    if identity is None:
+    found = _deps(request).tokens.authenticate(credentials.credentials)
+    if found is None:
         raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
-    return identity
+    return found
 
 
-Caller = Annotated[str, Depends(caller)]
+def scoped(scope: Scope) -> Callable[..., str]:
+    """A dependency: the caller's identity, or 403 when its token lacks `scope`."""
+
+    def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        identity, scopes = authenticate(request, credentials)
+        if scope not in scopes:
+            raise HTTPException(403, f"this token lacks the {scope.value!r} scope")
+        return identity
+
+    return check
+
+
+Caller = Annotated[str, Depends(scoped(Scope.READ))]
+Approver = Annotated[str, Depends(scoped(Scope.APPROVE))]
 Deps = Annotated[ServerDeps, Depends(_deps)]
 
 
@@ -125,7 +142,7 @@ async def get_approval(approval_id: str, _who: Caller, deps: Deps) -> ApprovalRe
     tags=["approvals"],
     responses={403: {}, 404: {}, 409: {}},
 )
-async def decide(approval_id: str, body: DecisionBody, who: Caller, deps: Deps) -> DecisionResult:
+async def decide(approval_id: str, body: DecisionBody, who: Approver, deps: Deps) -> DecisionResult:
     """Approve or deny as the token's identity, bound to the action hash you reviewed."""
     directory = deps.approvals.directory
     slack_user = directory.slack_user_of(who)

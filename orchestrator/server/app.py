@@ -1,4 +1,4 @@
-"""Garrison's HTTP API (FastAPI): Slack interactivity, approvals, incidents, health.
+"""Garrison's HTTP API (FastAPI): alerts in, Slack interactivity, approvals, incidents, health.
 
 `create_app(deps)` builds the app from already-open dependencies, so tests and `garrison server`
 compose it the same way. Every `/api` endpoint needs a bearer token (`tokens.py`); `/slack/*`
@@ -21,6 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from orchestrator.approvals.service import ApprovalService
+from orchestrator.ingest.sink import AlertSink
+from orchestrator.ingest.sources import IngestSources
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.slack.notifier import SlackNotifier
 from orchestrator.slack.webapi import SlackError
@@ -84,9 +86,12 @@ class ServerDeps:
     tokens: ApiTokens
     slack: SlackRuntime | None = None
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    ingest: AlertSink | None = None  # None: this server takes no alerts (404)
+    sources: IngestSources = field(default_factory=IngestSources)
 
 
 def create_app(deps: ServerDeps) -> FastAPI:
+    from orchestrator.server.alerts import router as alerts_router
     from orchestrator.server.api import router as api_router
     from orchestrator.server.slack_interactions import router as slack_router
 
@@ -100,6 +105,7 @@ def create_app(deps: ServerDeps) -> FastAPI:
     app.state.deps = deps
     app.include_router(slack_router)
     app.include_router(api_router)
+    app.include_router(alerts_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
