@@ -15,7 +15,7 @@ from agents.models import ActionOutcome, InvestigationReport, ProposedAction, Tr
 from orchestrator.policy.evaluate import PolicyDecision
 from orchestrator.policy.model import PolicyDocument, TargetFacts
 from tools.actions import Action
-from tools.models import Verdict
+from tools.models import Severity, Verdict
 
 
 class _Model(BaseModel):
@@ -45,10 +45,42 @@ class IncidentWorkflowInput(_Model):
     max_rounds: int = Field(default=4, ge=1, le=20)
     task_queue_agents: str
     task_queue_actions: str
+    # Continue as new at a round boundary once the run's history has this many events (or the
+    # server suggests it), so an incident that keeps receiving alerts never outgrows its history.
+    continue_as_new_after_events: int = Field(default=10_000, ge=1)
+    # Set only by the workflow itself when it continues as new: what the next run carries on.
+    carry: IncidentCarry | None = None
 
 
 class AlertsAdded(_Model):
     alert_uids: list[str] = Field(max_length=1_000)
+
+
+class IncidentCarry(_Model):
+    """What a run of IncidentWorkflow hands to the run it continues as (continue-as-new at a round
+    boundary, never while an approval is pending): the incident's facts so far and where its
+    playbook pass stands. The playbook's own state is in the LangGraph checkpointer."""
+
+    started_at: datetime
+    alert_uids: list[str]
+    handled_uids: list[str]
+    ticket: TicketRef
+    triage: TriageResult
+    pass_triage: TriageResult  # the triage the running playbook pass started from
+    pass_index: int = 0
+    pass_started: bool = False
+    rounds: int = 0
+    resume: list[ActionOutcome] | None = None
+    pass_outcomes: list[ActionOutcome] = Field(default_factory=list)
+    earlier_outcomes: list[ActionOutcome] = Field(default_factory=list)  # of finished passes
+    executed: list[ExecutedActionView] = Field(default_factory=list)
+    denied: list[DeniedActionView] = Field(default_factory=list)
+    approvals_requested: int = 0
+    isolations: int = 0
+    approval_wait_s: float = 0.0
+    execution_s: float = 0.0
+    seen_decisions: list[str] = Field(default_factory=list)
+    decided_approvals: dict[str, str] = Field(default_factory=dict)  # approval id -> outcome
 
 
 class DecisionKind(StrEnum):
@@ -193,11 +225,42 @@ class PlaybookStepInput(_Model):
     playbook_id: str
     triage: TriageResult
     resume: list[ActionOutcome] | None = None
+    # The checkpointer thread of this playbook pass; None: the incident id (the first pass).
+    thread_id: str | None = None
 
 
 class GatedProposal(_Model):
     proposal: ProposedAction
     facts: TargetFacts
+
+
+class AlertsJoinedInput(_Model):
+    """Alerts signalled into a triaged incident (`new_uids`), to compare with what the incident
+    already had: the alerts it handled (`seen_uids`, which triage saw) and its latest triage."""
+
+    incident_id: str
+    new_uids: list[str]
+    seen_uids: list[str]
+    triage: TriageResult
+
+
+class JoinedAlert(_Model):
+    uid: str
+    title: str
+    severity: Severity
+    host: str | None = None
+    user: str | None = None
+    new_entities: list[str] = Field(default_factory=list)  # "host:WS5", "user:..", "ip:.."
+    raises_severity: bool = False
+
+
+class AlertsJoinedResult(_Model):
+    joined: list[JoinedAlert]
+    missing: list[str] = Field(default_factory=list)  # signalled, not in the store
+
+    @property
+    def needs_triage(self) -> bool:
+        return any(a.new_entities or a.raises_severity for a in self.joined)
 
 
 class PlaybookStepResult(_Model):
@@ -308,3 +371,8 @@ class RollbackInput(_Model):
 class RollbackResult(_Model):
     reverted: list[Action]
     failed: list[str]
+
+
+# Defined before the models they carry; resolve their references now the module is complete.
+IncidentCarry.model_rebuild()
+IncidentWorkflowInput.model_rebuild()

@@ -1,6 +1,7 @@
 """Agent activities: triage, and one round of a playbook graph. Each runs a whole LangGraph graph
 inside one activity, with read-only tools only; the playbook's checkpoints live in the database,
-keyed by incident, so any worker can resume it."""
+keyed by incident (a follow-up pass after a re-triage has its own thread), so any worker can
+resume it."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ class AgentActivities:
             playbook,
             deps,
             self.checkpointer,
-            thread_id=request.incident_id,
+            thread_id=request.thread_id or request.incident_id,
             start=start,
             resume=request.resume,
         )

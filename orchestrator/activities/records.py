@@ -1,7 +1,8 @@
 """Activities that keep the ticket, the incident row and the audit log in step with the workflow.
 
 A ticket is opened at triage (found again by the incident key, never opened twice), updated with
-findings and every action, and closed with a summary; closing an incident anchors the audit chain.
+findings, every action and every alert that joins later, and closed with a summary; closing an
+incident anchors the audit chain.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from temporalio import activity
 from orchestrator.activities.errors import activity_source, vendor_call
 from orchestrator.backends import Backends
 from orchestrator.models import (
+    AlertsJoinedInput,
+    AlertsJoinedResult,
     CloseIncidentInput,
+    JoinedAlert,
     OpenTicketInput,
     PolicyRecord,
     TicketNote,
@@ -22,6 +26,7 @@ from orchestrator.models import (
 from orchestrator.store.records import AuditEvent, TicketRecord, TicketStatus
 from orchestrator.store.repository import Store
 from orchestrator.text import defang
+from tools.models import Alert
 
 
 class RecordActivities:
@@ -82,6 +87,60 @@ class RecordActivities:
         # Last, so that the audit anchor written on close covers the close itself.
         await self.store.close_incident(request.incident_id, summary=summary, closed_at=now)
 
+    @activity.defn(name="incidents.alerts_joined")
+    async def alerts_joined(self, request: AlertsJoinedInput) -> AlertsJoinedResult:
+        """Compare alerts that joined after triage with what the incident had: a new host,
+        account or address, or a severity above the triage's, calls for a re-triage. Each joined
+        alert gets one `alert.joined` audit record (deduplicated: this activity may run again)."""
+        stored = {a.uid: a for a in await self.store.alerts_for(request.incident_id)}
+        seen = [stored[uid] for uid in request.seen_uids if uid in stored]
+        known = _known_entities(seen)
+        audited = {
+            entry.target
+            for entry in await self.store.audit_entries(incident_id=request.incident_id)
+            if entry.type == "alert.joined"
+        }
+        joined: list[JoinedAlert] = []
+        for uid in request.new_uids:
+            alert = stored.get(uid)
+            if alert is None:
+                continue
+            entities = _entities(alert)
+            fresh = [e for e in entities if e.lower() not in known]
+            known.update(e.lower() for e in fresh)
+            item = JoinedAlert(
+                uid=uid,
+                title=alert.title,
+                severity=alert.severity,
+                host=alert.entities.host,
+                user=alert.entities.user,
+                new_entities=fresh,
+                raises_severity=alert.severity.rank > request.triage.severity.rank,
+            )
+            joined.append(item)
+            if uid not in audited:
+                await self._audit_joined(request.incident_id, item)
+        missing = [uid for uid in request.new_uids if uid not in stored]
+        return AlertsJoinedResult(joined=joined, missing=missing)
+
+    async def _audit_joined(self, incident_id: str, item: JoinedAlert) -> None:
+        await self.store.append_audit(
+            AuditEvent(
+                type="alert.joined",
+                actor="garrison-worker",
+                incident_id=incident_id,
+                target=item.uid,
+                outcome="retriage" if item.new_entities or item.raises_severity else "noted",
+                source=activity_source(),
+                detail={
+                    "severity": item.severity.value,
+                    "host": item.host or "",
+                    "user": item.user or "",
+                    "new_entities": ", ".join(item.new_entities),
+                },
+            )
+        )
+
     @activity.defn(name="audit.policy_decision")
     async def policy_decision(self, record: PolicyRecord) -> None:
         decision = record.decision
@@ -116,3 +175,21 @@ class RecordActivities:
                 source=activity_source(),
             )
         )
+
+
+def _entities(alert: Alert) -> list[str]:
+    """The hosts, accounts and addresses an alert names, as `kind:value`."""
+    found = alert.entities
+    pairs = (
+        ("host", found.host),
+        ("user", found.user),
+        ("ip", found.src_ip),
+        ("ip", found.dst_ip),
+        ("domain", found.domain),
+    )
+    return list(dict.fromkeys(f"{kind}:{value}" for kind, value in pairs if value))
+
+
+def _known_entities(seen: list[Alert]) -> set[str]:
+    """What the incident already had: the entities of the alerts its triage saw."""
+    return {entity.lower() for alert in seen for entity in _entities(alert)}

@@ -98,6 +98,17 @@ class ApprovalGate:
         self.agent_identity = agent_identity
         self.requests: dict[str, PendingApproval] = {}
         self.seen_decisions: set[str] = set()
+        # Requests decided in an earlier run of the workflow (before a continue-as-new).
+        self.decided_before: dict[str, str] = {}
+
+    def restore(self, seen_decisions: list[str], decided: dict[str, str]) -> None:
+        self.seen_decisions.update(seen_decisions)
+        self.decided_before.update(decided)
+
+    def decided(self) -> dict[str, str]:
+        """Every decided request's outcome, by approval id (what a continued run carries)."""
+        done = {r.approval_id: r.outcome for r in self.requests.values() if r.outcome is not None}
+        return {**self.decided_before, **done}
 
     def open(self, request: PendingApproval) -> None:
         self.requests[request.approval_id] = request
@@ -108,6 +119,9 @@ class ApprovalGate:
     def validate(self, decision: DecisionInput, now: datetime) -> PendingApproval:
         """Raise DecisionRejected unless this decision may be applied now."""
         request = self.requests.get(decision.approval_id)
+        if request is None and decision.approval_id in self.decided_before:
+            outcome = self.decided_before[decision.approval_id]
+            raise DecisionRejected(f"already decided: {outcome}", RefusalCode.DECIDED)
         if request is None:
             raise DecisionRejected(f"unknown approval {decision.approval_id}", RefusalCode.UNKNOWN)
         if request.outcome is not None:

@@ -5,7 +5,13 @@ above the threshold waits for human decisions (a validated Update, or a deduplic
 SLA timers with a reminder, an escalation and a default-safe deny; allowed and approved actions run
 in idempotent activities, and the playbook is resumed with the outcomes.
 
-wait for alerts -> open ticket -> triage -> (playbook step -> gate -> execute)* -> close
+Alerts that join after triage are noted, audited and may cause a re-triage and a follow-up
+playbook pass (see `late_alerts.py`); at a round boundary a long run continues as new, carrying
+the incident's facts (`IncidentCarry`), never while an approval is pending.
+
+wait for alerts -> open ticket -> triage
+  -> ((late alerts -> re-triage?) -> playbook step -> gate -> execute)* -> (late alerts)
+  -> (follow-up pass when a re-triage changed the facts)* -> close
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from agents.models import ActionOutcome, OutcomeStatus, TriageResult
     from orchestrator.models import (
         AlertsAdded,
+        AlertsJoinedInput,
+        AlertsJoinedResult,
         ApprovalFinalInput,
         ApprovalNotice,
         ApprovalNoticeInput,
@@ -32,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         ExecutionStatus,
         GatedProposal,
         HumanNotice,
+        IncidentCarry,
         IncidentPhase,
         IncidentRef,
         IncidentResult,
@@ -56,6 +65,14 @@ with workflow.unsafe.imports_passed_through():
         PendingApproval,
         new_request,
         wait_for_decision,
+    )
+    from orchestrator.workflows.late_alerts import PATCH as LATE_ALERTS_PATCH
+    from orchestrator.workflows.late_alerts import (
+        PlaybookPass,
+        action_key,
+        joined_note,
+        recalled,
+        triage_changed,
     )
     from orchestrator.workflows.outbox import PATCH as OUTBOX_PATCH
     from orchestrator.workflows.outbox import HumanOutbox
@@ -83,6 +100,15 @@ class IncidentWorkflow:
         self.approval_wait_s = 0.0
         self.execution_s = 0.0
         self.outbox = HumanOutbox(params.activity)
+        # Late alerts and continue-as-new (behind LATE_ALERTS_PATCH).
+        self.handled_uids: list[str] = []
+        self.ticket: TicketRef | None = None
+        self.triage: TriageResult | None = None
+        self.current: PlaybookPass | None = None
+        self.earlier: dict[str, ActionOutcome] = {}  # outcomes of finished passes, by action
+        self.steps_this_run = 0
+        if params.carry is not None:
+            self._restore(params.carry)
 
     # ---- messages ---------------------------------------------------------------------------
 
@@ -131,30 +157,199 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, params: IncidentWorkflowInput) -> IncidentResult:
+        if params.carry is None:
+            ticket, triage = await self._open_and_triage()
+            self.phase = IncidentPhase.RESPONDING
+            if not workflow.patched(LATE_ALERTS_PATCH):
+                return await self._close(ticket, triage, await self._respond_v0(ticket, triage))
+            self.current = PlaybookPass(triage=triage)
+        self.phase = IncidentPhase.RESPONDING
+        step = await self._respond()
+        assert self.ticket is not None and self.triage is not None
+        return await self._close(self.ticket, self.triage, step)
+
+    async def _open_and_triage(self) -> tuple[TicketRef, TriageResult]:
         await workflow.wait_condition(lambda: bool(self.alert_uids))
         self.started_at = workflow.now()
-        incident = params.incident_id
+        incident = self.params.incident_id
         ticket = await self._activity(
-            "tickets.open", OpenTicketInput(incident_id=incident, title=params.title), TicketRef
+            "tickets.open",
+            OpenTicketInput(incident_id=incident, title=self.params.title),
+            TicketRef,
         )
+        self.ticket = ticket
         self.phase = IncidentPhase.TRIAGE
+        # What triage reads from the store: every alert signalled so far (stored before that).
+        self.handled_uids = list(self.alert_uids)
+        triage = await self._triage(ticket)
+        return ticket, triage
+
+    async def _triage(self, ticket: TicketRef) -> TriageResult:
         triage = await self._activity(
             "agents.triage",
-            IncidentRef(incident_id=incident),
+            IncidentRef(incident_id=self.params.incident_id),
             TriageResult,
-            queue=params.task_queue_agents,
+            queue=self.params.task_queue_agents,
             agent=True,
         )
+        self.triage = triage
         self.verdict = triage.verdict
         await self._note(ticket, _triage_note(triage))
+        return triage
 
-        self.phase = IncidentPhase.RESPONDING
+    async def _respond_v0(self, ticket: TicketRef, triage: TriageResult) -> PlaybookStepResult:
+        """Histories recorded before LATE_ALERTS_PATCH: one pass, later alerts ignored."""
         step = await self._playbook_step(triage)
-        for _round in range(params.max_rounds):
+        for _round in range(self.params.max_rounds):
             if step.finished:
                 break
             outcomes = [await self._handle(ticket, p, step.confidence) for p in step.proposals]
             step = await self._playbook_step(triage, resume=outcomes)
+        return step
+
+    async def _respond(self) -> PlaybookStepResult:
+        """Playbook passes, round by round, taking in late alerts at every round boundary."""
+        assert self.ticket is not None and self.current is not None
+        ticket = self.ticket
+        while True:
+            await self._take_in_late_alerts(ticket)
+            self._continue_as_new_if_long()
+            current = self.current
+            step = await self._pass_step(current)
+            self.steps_this_run += 1
+            current.started = True
+            if not step.finished and current.rounds < self.params.max_rounds:
+                current.resume = [
+                    await self._answer(ticket, current, p, step.confidence) for p in step.proposals
+                ]
+                current.outcomes += current.resume
+                current.rounds += 1
+                continue
+            # The pass is over: once more before closing, so it never closes on stale facts.
+            await self._take_in_late_alerts(ticket)
+            assert self.triage is not None
+            if not triage_changed(current.triage, self.triage):
+                return step
+            self.earlier.update({action_key(o.action): o for o in current.outcomes})
+            self.current = PlaybookPass(triage=self.triage, index=current.index + 1)
+            await self._note(
+                ticket,
+                f"The re-triage changed the facts: playbook {self.triage.playbook_id}"
+                " runs again over all the incident's alerts",
+            )
+
+    async def _pass_step(self, current: PlaybookPass) -> PlaybookStepResult:
+        assert self.triage is not None
+        # The running pass keeps its playbook; every round gets the latest triage.
+        return await self._playbook_step(
+            self.triage,
+            resume=current.resume,
+            playbook_id=current.triage.playbook_id,
+            thread_id=current.thread_id(self.params.incident_id),
+        )
+
+    async def _answer(
+        self, ticket: TicketRef, current: PlaybookPass, gated: GatedProposal, confidence: float
+    ) -> ActionOutcome:
+        earlier = self.earlier.get(action_key(gated.proposal.action)) if current.index else None
+        if earlier is not None:
+            return recalled(gated.proposal.action, earlier)
+        return await self._handle(ticket, gated, confidence)
+
+    async def _take_in_late_alerts(self, ticket: TicketRef) -> None:
+        """Note alerts signalled since triage; re-triage when they bring something new."""
+        handled = set(self.handled_uids)
+        new = [uid for uid in self.alert_uids if uid not in handled]
+        if not new:
+            return
+        assert self.triage is not None and self.current is not None
+        joined = await self._activity(
+            "incidents.alerts_joined",
+            AlertsJoinedInput(
+                incident_id=self.params.incident_id,
+                new_uids=new,
+                seen_uids=self.handled_uids,
+                triage=self.triage,
+            ),
+            AlertsJoinedResult,
+        )
+        self.handled_uids = self.handled_uids + new
+        await self._note(ticket, joined_note(joined, joined.needs_triage))
+        if not joined.needs_triage:
+            return
+        phase, self.phase = self.phase, IncidentPhase.TRIAGE
+        triage = await self._triage(ticket)
+        self.phase = phase
+        if not self.current.started:
+            self.current.triage = triage
+
+    def _continue_as_new_if_long(self) -> None:
+        """At a round boundary, with nothing pending for humans, start afresh when long."""
+        info = workflow.info()
+        long = (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self.params.continue_as_new_after_events
+        )
+        idle = not self.gate.pending() and not self.outbox.queue
+        # At least one step per run, so a tiny threshold still makes progress.
+        if long and idle and self.steps_this_run and workflow.all_handlers_finished():
+            workflow.continue_as_new(self.params.model_copy(update={"carry": self._carry()}))
+
+    def _carry(self) -> IncidentCarry:
+        assert self.ticket and self.triage and self.current
+        current = self.current
+        return IncidentCarry(
+            started_at=self.started_at,
+            alert_uids=self.alert_uids,
+            handled_uids=self.handled_uids,
+            ticket=self.ticket,
+            triage=self.triage,
+            pass_triage=current.triage,
+            pass_index=current.index,
+            pass_started=current.started,
+            rounds=current.rounds,
+            resume=current.resume,
+            pass_outcomes=current.outcomes,
+            earlier_outcomes=list(self.earlier.values()),
+            executed=self.executed,
+            denied=self.denied,
+            approvals_requested=self.approvals_requested,
+            isolations=self.isolations,
+            approval_wait_s=self.approval_wait_s,
+            execution_s=self.execution_s,
+            seen_decisions=sorted(self.gate.seen_decisions),
+            decided_approvals=self.gate.decided(),
+        )
+
+    def _restore(self, carry: IncidentCarry) -> None:
+        self.started_at = carry.started_at
+        self.alert_uids = list(carry.alert_uids)
+        self.handled_uids = list(carry.handled_uids)
+        self.ticket = carry.ticket
+        self.triage = carry.triage
+        self.verdict = carry.triage.verdict
+        self.current = PlaybookPass(
+            triage=carry.pass_triage,
+            index=carry.pass_index,
+            started=carry.pass_started,
+            rounds=carry.rounds,
+            resume=carry.resume,
+            outcomes=list(carry.pass_outcomes),
+        )
+        self.earlier = {action_key(o.action): o for o in carry.earlier_outcomes}
+        self.executed = list(carry.executed)
+        self.denied = list(carry.denied)
+        self.approvals_requested = carry.approvals_requested
+        self.isolations = carry.isolations
+        self.approval_wait_s = carry.approval_wait_s
+        self.execution_s = carry.execution_s
+        self.gate.restore(carry.seen_decisions, carry.decided_approvals)
+        self.phase = IncidentPhase.RESPONDING
+
+    async def _close(
+        self, ticket: TicketRef, triage: TriageResult, step: PlaybookStepResult
+    ) -> IncidentResult:
+        incident = self.params.incident_id
         self.verdict = step.verdict
         if step.verdict is Verdict.BENIGN and self.executed:
             await self._roll_back(ticket, "the investigation concluded benign: a false positive")
@@ -187,15 +382,21 @@ class IncidentWorkflow:
         )
 
     async def _playbook_step(
-        self, triage: TriageResult, resume: list[ActionOutcome] | None = None
+        self,
+        triage: TriageResult,
+        resume: list[ActionOutcome] | None = None,
+        *,
+        playbook_id: str | None = None,
+        thread_id: str | None = None,
     ) -> PlaybookStepResult:
         return await self._activity(
             "playbooks.step",
             PlaybookStepInput(
                 incident_id=self.params.incident_id,
-                playbook_id=triage.playbook_id,
+                playbook_id=playbook_id or triage.playbook_id,
                 triage=triage,
                 resume=resume,
+                thread_id=thread_id,
             ),
             PlaybookStepResult,
             queue=self.params.task_queue_agents,

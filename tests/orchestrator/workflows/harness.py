@@ -5,9 +5,10 @@ playbook that proposes the actions a test chooses."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
@@ -151,7 +152,7 @@ class FakeActivities:
     async def close(self, request: CloseIncidentInput) -> None:
         self.script.closed.append(request)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [
             self.open_ticket,
             self.comment,
