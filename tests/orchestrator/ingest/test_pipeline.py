@@ -1,4 +1,4 @@
-"""Ingestion's grouping and deduplication against a real store (SQLite file; Postgres when there)."""
+"""Ingestion's grouping and deduplication against a real store (a SQLite file)."""
 
 from __future__ import annotations
 
