@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -21,15 +21,17 @@ from temporalio.testing import TimeSkipper
 
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.backends import workflow_id
+from orchestrator.ingest.dispatch import Dispatcher
+from orchestrator.ingest.normalised import Normalised, Shape
+from orchestrator.ingest.pipeline import Ingestor
 from orchestrator.models import (
-    AlertsAdded,
     IncidentPhase,
     IncidentResult,
     IncidentStatusView,
     IncidentWorkflowInput,
     PendingApprovalView,
 )
-from orchestrator.store.records import IncidentRecord, IncidentStatus
+from orchestrator.policy.model import IngestRules
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
 from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS, SimulatedAnalyst
@@ -46,6 +48,21 @@ class ReplayContext:
     approvals: ApprovalService
     triage_queue: str
     timeout_s: float
+    # Every replayed incident enters through ingestion (`orchestrator.ingest`), as live alerts do;
+    # each incident's workflow input is registered in `inputs` before its alerts are dispatched.
+    inputs: dict[str, IncidentWorkflowInput] = field(default_factory=dict)
+    ingest: Ingestor = field(init=False)
+    dispatcher: Dispatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ingest", Ingestor(self.store, IngestRules()))
+        dispatcher = Dispatcher(
+            self.skipper.client,
+            self.store,
+            lambda record: self.inputs[record.id],
+            self.triage_queue,
+        )
+        object.__setattr__(self, "dispatcher", dispatcher)
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,7 @@ class ReplayOutcome:
 
 
 def alert_fingerprint(incident_id: str, uid: str) -> str:
+    """A fingerprint for tests that store alerts directly, without ingestion."""
     return hashlib.sha256(f"{incident_id}|{uid}".encode()).hexdigest()
 
 
@@ -84,33 +102,30 @@ async def replay_incident(
 async def start_incident(
     ctx: ReplayContext, loaded: LoadedIncident, incident_id: str, params: IncidentWorkflowInput
 ) -> WorkflowHandle[IncidentWorkflow, IncidentResult]:
-    """Store the incident and its alerts, then signal-with-start its workflow once per alert, in
-    arrival order, as ingestion does."""
-    spec = loaded.spec
-    await ctx.store.ensure_incident(
-        IncidentRecord(
-            id=incident_id,
-            group_key=params.group_key,
-            title=spec.title,
-            status=IncidentStatus.OPEN,
-            opened_at=spec.alerts[0].time,
+    """Hand the incident's alerts to ingestion, as a sender would, then dispatch them.
+
+    `incident_id` is `<scope>--<recorded id>`: the recording is the sender's own grouping
+    (`correlation`), so ingestion opens exactly that incident in the run's scope, and the twins
+    route it to its recording by the suffix."""
+    scope, _, recorded = incident_id.rpartition("--")
+    ctx.inputs[incident_id] = params
+    items = [
+        Normalised(
+            alert=alert,
+            source=f"recorded:{loaded.spec.id}",
+            shape=Shape.GARRISON,
+            original=alert.model_dump(mode="json"),
+            correlation=recorded,
         )
+        for alert in loaded.spec.alerts
+    ]
+    accepted = await ctx.ingest.accept(items, scope=scope)
+    if accepted.incidents != [incident_id]:
+        raise RuntimeError(f"ingestion placed {incident_id} in {accepted.incidents}")
+    await ctx.dispatcher.dispatch_pending()
+    return ctx.skipper.client.get_workflow_handle_for(
+        IncidentWorkflow.run, workflow_id(incident_id)
     )
-    for alert in spec.alerts:
-        await ctx.store.add_alert(alert, incident_id, alert_fingerprint(incident_id, alert.uid))
-    handle: WorkflowHandle[IncidentWorkflow, IncidentResult] | None = None
-    for alert in spec.alerts:
-        # signal-with-start: the first alert starts the incident, the others join it.
-        handle = await ctx.skipper.client.start_workflow(
-            IncidentWorkflow.run,
-            params,
-            id=workflow_id(incident_id),
-            task_queue=ctx.triage_queue,
-            start_signal="alerts_added",
-            start_signal_args=[AlertsAdded(alert_uids=[alert.uid])],
-        )
-    assert handle is not None
-    return handle
 
 
 async def _drive(

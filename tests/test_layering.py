@@ -61,3 +61,22 @@ def test_the_check_sees_imports() -> None:
     assert not allowed_tools_module("tools.edr.memory")
     assert not allowed_tools_module("tools.edr.crowdstrike")
     assert allowed_tools_module("tools.edr.base")
+
+
+def test_simulations_start_incidents_only_through_ingestion() -> None:
+    """`simulations/` hands alerts to `orchestrator.ingest` like every other entry point: it never
+    starts or signals an incident workflow itself."""
+    bad = []
+    for path in sorted((ROOT / "simulations").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in {
+                "start_workflow",
+                "execute_workflow",
+                "signal_with_start",
+            }:
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.attr}")
+            if isinstance(node, ast.keyword) and node.arg == "start_signal":
+                bad.append(f"{path.relative_to(ROOT)}:{node.value.lineno}: start_signal=")
+    assert bad == []
+    uses_ingest = [m for _, m in imports("simulations") if m.startswith("orchestrator.ingest")]
+    assert uses_ingest
