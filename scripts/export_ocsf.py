@@ -6,7 +6,10 @@ Network, DNS, File System, Module, Registry Key/Value, Windows Service, Authenti
 a flat Windows event when no class fits (4648, for example). Everything is derived from the
 incident's own files: devices from its environment, users from its alerts and events. Rule authors
 go to `unmapped.rule_author`, because OCSF has no field for them and the Sigma rules' licence (DRL
-1.1) wants them shown. The output is deterministic. Used to build the OCSF test fixture:
+1.1) wants them shown; each finding's evidence rows go to `unmapped.evidence` and its incident's id
+to `metadata.correlation_uid`, so that live ingestion reads the finding back as the very alert
+(`orchestrator.ingest.shapes.ocsf.alert_to_ocsf` makes one finding). The output is
+deterministic. Used to build the OCSF test fixture:
 
     python scripts/export_ocsf.py otrf-lsass-comsvcs-prd01 otrf-background-acct01:3 \\
         --findings tests/simulations/fixtures/ocsf/findings.jsonl \\
@@ -25,24 +28,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.ingest.shapes.ocsf import VERSION, alert_to_ocsf, compact, device, split_account
 from simulations.loader import LoadedIncident, load_incident
 from simulations.spec import RecordedIncident
-from tools.models import Alert, AssetKind, Severity
+from tools.models import Alert
 
 INCIDENTS = Path("simulations/incidents")
-VERSION = "1.1.0"
-SEVERITY_IDS = {
-    Severity.INFORMATIONAL: 1,
-    Severity.LOW: 2,
-    Severity.MEDIUM: 3,
-    Severity.HIGH: 4,
-    Severity.CRITICAL: 5,
-}
-DEVICE_TYPES = {
-    AssetKind.WORKSTATION: (2, "Desktop"),
-    AssetKind.SERVER: (1, "Server"),
-    AssetKind.DOMAIN_CONTROLLER: (1, "Server"),
-}
 PRODUCTS = {
     "sysmon": {"name": "Sysmon", "vendor_name": "Microsoft"},
     "security": {"name": "Microsoft Windows Security Auditing", "vendor_name": "Microsoft"},
@@ -77,46 +68,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def finding(incident: RecordedIncident, alert: Alert) -> Obj:
     """The alert as a Detection Finding: rule, ATT&CK, entities, and its evidence by uid."""
-    entities = alert.entities
-    process = entities.process
-    file = entities.file
-    evidence = {
-        "process": process
-        and {"pid": process.pid, "name": process.name, "cmd_line": process.cmd_line},
-        "src_endpoint": entities.src_ip and {"ip": entities.src_ip},
-        "dst_endpoint": entities.dst_ip and {"ip": entities.dst_ip},
-        "query": entities.domain and {"hostname": entities.domain},
-        "file": file and {"path": file.path, "hashes": file.sha256 and [_sha256(file.sha256)]},
-    }
-    body = {
-        "class_uid": 2004,
-        "class_name": "Detection Finding",
-        "category_uid": 2,
-        "activity_id": 1,
-        "type_uid": 200401,
-        "time": _ms(alert.time.isoformat()),
-        "severity_id": SEVERITY_IDS[alert.severity],
-        "severity": alert.severity.value.capitalize(),
-        "status_id": 1,
-        "metadata": {"version": VERSION, "uid": alert.uid, "product": {"name": alert.product}},
-        "finding_info": {
-            "uid": alert.uid,
-            "title": alert.title,
-            "analytic": {
-                "uid": alert.rule.uid,
-                "name": alert.rule.name,
-                "type_id": 1,
-                "type": "Rule",
-            },
-            "attacks": [_attack(a.technique, a.tactic) for a in alert.attacks],
-            "related_events": [{"uid": f"{incident.id}:{row}"} for row in alert.evidence],
-        },
-        "device": entities.host and _device(incident, entities.host, full=True),
-        "actor": {"user": _user(incident, entities.user)},
-        "evidences": [evidence],
-        "unmapped": {"rule_author": alert.rule.author},
-    }
-    return _compact(body)
+    return alert_to_ocsf(
+        alert, incident.environment, event_uid_prefix=incident.id, correlation_uid=incident.id
+    )
 
 
 def export_events(
@@ -158,9 +112,9 @@ def convert(incident: RecordedIncident, row: int, event: Mapping[str, Any]) -> O
             "uid": f"{incident.id}:{row}",
             "product": PRODUCTS[str(event["event_source"])],
         },
-        "device": _device(incident, str(event.get("host") or ""), full=False),
+        "device": device(incident.environment, str(event.get("host") or ""), full=False),
     }
-    return _compact({**head, **body})
+    return compact({**head, **body})
 
 
 # --- one converter per recorded kind ------------------------------------------------------------
@@ -172,7 +126,7 @@ def _launch(e: Mapping[str, Any]) -> Obj:
         "uid": e.get("ProcessGuid"),
         "cmd_line": e.get("CommandLine"),
         "file": _file(e.get("Image"), e.get("Hashes")),
-        "user": _split(e.get("User")),
+        "user": split_account(e.get("User")),
         "integrity": e.get("IntegrityLevel"),
         "parent_process": {
             "pid": _int(e.get("ParentProcessId")),
@@ -190,13 +144,13 @@ def _launch_4688(e: Mapping[str, Any]) -> Obj:
         "pid": _int(e.get("NewProcessId")),
         "cmd_line": e.get("CommandLine"),
         "file": _file(e.get("NewProcessName")),
-        "user": _split(runs_as),
+        "user": split_account(runs_as),
         "parent_process": {
             "pid": _int(e.get("ProcessId")),
             "file": _file(e.get("ParentProcessName")),
         },
     }
-    actor = {"user": _split(_account(e, "Subject"))}
+    actor = {"user": split_account(_account(e, "Subject"))}
     return {"class_uid": 1007, "activity_id": 1, "process": process, "actor": actor}
 
 
@@ -206,7 +160,7 @@ def _access(e: Mapping[str, Any]) -> Obj:
         "activity_id": 3,
         "actor": {
             "process": {"pid": _int(e.get("SourceProcessId")), "file": _file(e.get("SourceImage"))},
-            "user": _split(e.get("SourceUser")),
+            "user": split_account(e.get("SourceUser")),
         },
         "process": {"pid": _int(e.get("TargetProcessId")), "file": _file(e.get("TargetImage"))},
         "access_mask": _int(e.get("GrantedAccess")),
@@ -221,7 +175,7 @@ def _handle_4656(e: Mapping[str, Any]) -> Obj | None:
         "activity_id": 3,
         "actor": {
             "process": {"pid": _int(e.get("ProcessId")), "file": _file(e.get("ProcessName"))},
-            "user": _split(_account(e, "Subject")),
+            "user": split_account(_account(e, "Subject")),
         },
         "process": {"file": _file(e.get("ObjectName"))},
         "access_mask": _int(e.get("AccessMask")),
@@ -322,7 +276,7 @@ def _service_4697(e: Mapping[str, Any]) -> Obj:
         "activity_id": 1,
         "actor": {
             "process": {"pid": _int(e.get("ClientProcessId"))},
-            "user": _split(_account(e, "Subject")),
+            "user": split_account(_account(e, "Subject")),
         },
         "win_service": {
             "name": e.get("ServiceName"),
@@ -348,7 +302,7 @@ def _logon(e: Mapping[str, Any]) -> Obj:
         },
         "actor": {
             "process": {"file": _file(e.get("ProcessName"))},
-            "user": _split(_account(e, "Subject")),
+            "user": split_account(_account(e, "Subject")),
         },
     }
 
@@ -376,41 +330,11 @@ CONVERTERS: dict[tuple[str, int], Callable[[Mapping[str, Any]], Obj | None]] = {
 # --- values -------------------------------------------------------------------------------------
 
 
-def _device(incident: RecordedIncident, host: str, full: bool) -> Obj | None:
-    if not host:
-        return None
-    asset = next((a for a in incident.environment.assets if a.id == host), None)
-    if asset is None:
-        return {"hostname": host}
-    device: Obj = {"hostname": asset.hostname or host, "ip": asset.ips[0] if asset.ips else None}
-    if full:
-        type_id, caption = DEVICE_TYPES.get(asset.kind, (99, "Other"))
-        device |= {
-            "name": asset.id,
-            "type_id": type_id,
-            "type": caption,
-            "os": {"name": "Windows", "type": "Windows", "type_id": 100}
-            if asset.os == "windows"
-            else None,
-            "owner": _user(incident, asset.owner),
-        }
-    return device
-
-
-def _user(incident: RecordedIncident, name: str | None) -> Obj | None:
-    """An identity as an OCSF user; privileged as the incident's environment says."""
-    user = _split(name)
-    identity = next((i for i in incident.environment.identities if i.id == name), None)
-    if user is not None and identity is not None and identity.privileged:
-        user |= {"type_id": 2, "type": "Admin", "is_privileged": True}
-    return user
-
-
 def _actor(e: Mapping[str, Any]) -> Obj:
     return {
         "actor": {
             "process": {"pid": _int(e.get("ProcessId")), "file": _file(e.get("Image"))},
-            "user": _split(e.get("User")),
+            "user": split_account(e.get("User")),
         }
     }
 
@@ -434,28 +358,6 @@ def _file(path: object, hashes: object = None) -> Obj | None:
         "name": text.replace("/", "\\").rsplit("\\", 1)[-1],
         "hashes": fingerprints or None,
     }
-
-
-def _sha256(value: str) -> Obj:
-    return {"algorithm_id": 3, "algorithm": "SHA-256", "value": value}
-
-
-def _attack(technique: str, tactic: str | None) -> Obj:
-    parent, dot, _ = technique.partition(".")
-    return {
-        "technique": {"uid": parent},
-        "sub_technique": {"uid": technique} if dot else None,
-        "tactic": {"name": " ".join(w.capitalize() for w in tactic.split("-"))} if tactic else None,
-        "version": "13.1",
-    }
-
-
-def _split(name: object) -> Obj | None:
-    text = _text(name)
-    if text is None:
-        return None
-    domain, sep, user = text.rpartition("\\")
-    return {"name": user, "domain": domain} if sep else {"name": text}
 
 
 def _account(e: Mapping[str, Any], prefix: str) -> str | None:
@@ -490,16 +392,6 @@ def _ms(timestamp: str) -> int:
 def _uid(event: Mapping[str, Any]) -> str:
     metadata = event.get("metadata")
     return str(metadata.get("uid")) if isinstance(metadata, Mapping) else ""
-
-
-def _compact(value: Any) -> Any:
-    """Drop nulls and empty objects and arrays, recursively: OCSF leaves absent what is unknown."""
-    if isinstance(value, Mapping):
-        items = {k: _compact(v) for k, v in value.items()}
-        return {k: v for k, v in items.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [c for c in (_compact(v) for v in value) if c not in (None, {}, [])]
-    return value
 
 
 if __name__ == "__main__":
