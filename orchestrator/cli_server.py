@@ -13,17 +13,19 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from orchestrator.approvals.directory import ApproverDirectory, DirectoryError
-from orchestrator.backends import Backends
 from orchestrator.cli_common import fail, out, settings_or_exit
-from orchestrator.cli_worker import recorded_backends, vendor_backends
-from orchestrator.server.tokens import ApiTokens, TokensError, digest, new_token
-from orchestrator.settings import GarrisonSettings
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from orchestrator.approvals.directory import ApproverDirectory
+    from orchestrator.backends import Backends
+    from orchestrator.server.tokens import ApiTokens
+    from orchestrator.settings import GarrisonSettings
 
 
 def server(
@@ -37,39 +39,55 @@ def server(
             "configured vendors (a demo, or a rehearsal with `garrison incidents replay`).",
         ),
     ] = None,
+    workers: Annotated[
+        bool,
+        typer.Option(
+            "--workers/--no-workers",
+            help="Run every worker role in this process too (--no-workers: the API only, beside "
+            "`garrison worker` processes).",
+        ),
+    ] = True,
 ) -> None:
     """Run Garrison's HTTP API (Slack interactivity, approvals, incidents) with its workers."""
+    from orchestrator.cli_worker import recorded_backends, vendor_backends
+    from orchestrator.runtime import load_directory
+    from orchestrator.settings import ConfigError
+
     settings = settings_or_exit()
-    directory = _directory(settings)
+    if settings.approvers_file is None:
+        fail("GARRISON_APPROVERS_FILE is required: the approver directory (see docs/operators.md)")
+    try:
+        directory = load_directory(settings)  # checked before anything starts
+    except ConfigError as error:
+        fail(str(error))
+    assert directory is not None
     tokens = _tokens(settings)
-    if settings.slack.enabled and directory.slack is None:
-        fail(
-            f"{settings.approvers_file}: slack.team_id is required when Slack is configured "
-            "(clicks from any other workspace are refused)"
-        )
-    backends = recorded_backends(incidents, None, None) if incidents else vendor_backends(settings)
-    asyncio.run(_serve(settings, directory, tokens, backends, host, port))
+    if not workers:
+        backends = None
+    elif incidents:
+        backends = recorded_backends(incidents, None, None)
+    else:
+        backends = vendor_backends(settings)
+    try:
+        asyncio.run(_serve(settings, directory, tokens, backends, host, port))
+    except ConfigError as error:
+        fail(str(error))
 
 
 def api_token(
     name: Annotated[str, typer.Argument(help="The identity the token stands for.")],
 ) -> None:
     """Print a new API token for NAME and the line to add to GARRISON_API_TOKENS_FILE."""
+    from orchestrator.server.tokens import digest, new_token
+
     token = new_token()
     out.print(f"token (give it to {name}, it is shown once): {token}", markup=False)
     out.print(f'tokens file line:  {name}: "{digest(token)}"', markup=False)
 
 
-def _directory(settings: GarrisonSettings) -> ApproverDirectory:
-    if settings.approvers_file is None:
-        fail("GARRISON_APPROVERS_FILE is required: the approver directory (see docs/operators.md)")
-    try:
-        return ApproverDirectory.load(settings.approvers_file)
-    except DirectoryError as error:
-        fail(str(error))
-
-
 def _tokens(settings: GarrisonSettings) -> ApiTokens:
+    from orchestrator.server.tokens import ApiTokens, TokensError
+
     if settings.api_tokens_file is None:
         return ApiTokens()  # the API answers 401 to everyone; Slack and the CLI still work
     try:
@@ -78,75 +96,62 @@ def _tokens(settings: GarrisonSettings) -> ApiTokens:
         fail(str(error))
 
 
-class _ApiServer(uvicorn.Server):
-    """uvicorn's server without its signal capture: uvicorn re-raises a captured SIGTERM after
-    shutting down, which would kill the process before the workers and the store close."""
+def _api_server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    class ApiServer(uvicorn.Server):
+        """uvicorn's server without its signal capture: uvicorn re-raises a captured SIGTERM
+        after shutting down, which would kill the process before the workers and the store
+        close."""
 
-    def stop(self) -> None:
-        self.should_exit = True
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return ApiServer(config)
 
 
 async def _serve(
     settings: GarrisonSettings,
     directory: ApproverDirectory,
     tokens: ApiTokens,
-    backends: Backends,
+    backends: Backends | None,
     host: str,
     port: int,
 ) -> None:
-    from orchestrator.approvals.notifier import ApprovalNotifier, LogNotifier
-    from orchestrator.approvals.service import ApprovalService
-    from orchestrator.composition import open_checkpointer, open_store
-    from orchestrator.server.app import ServerDeps, SlackRuntime, create_app
-    from orchestrator.slack.notifier import SlackNotifier
-    from orchestrator.slack.webapi import SlackWebClient
-    from orchestrator.temporal.client import temporal_client
-    from orchestrator.worker import WorkerDeps, build_workers
+    import uvicorn
 
-    store = await open_store(settings)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(store.close)
-        close_backends = getattr(backends, "aclose", None)
-        if close_backends is not None:
-            stack.push_async_callback(close_backends)
-        slack: SlackRuntime | None = None
-        notifier: ApprovalNotifier = LogNotifier()
-        if settings.slack.enabled:
-            assert settings.slack.bot_token and settings.slack.signing_secret
-            assert settings.slack.channel
-            client = SlackWebClient(settings.slack.api_url, settings.slack.bot_token)
-            stack.push_async_callback(client.aclose)
-            slack_notifier = SlackNotifier(client, store, directory, settings.slack.channel)
-            slack = SlackRuntime(settings.slack.signing_secret.get_secret_value(), slack_notifier)
-            notifier = slack_notifier
-        checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        temporal, embedded = await stack.enter_async_context(temporal_client(settings))
-        if embedded is not None and embedded.ui_url:
-            out.print(f"Temporal Web UI: {embedded.ui_url}")
-        for worker in build_workers(
-            temporal, settings.temporal, WorkerDeps(store, backends, checkpointer, notifier)
-        ):
-            await stack.enter_async_context(worker)
+    from orchestrator.approvals.service import ApprovalService
+    from orchestrator.runtime import open_runtime
+    from orchestrator.server.app import ServerDeps, create_app
+
+    async with open_runtime(settings, backends, run_workers=backends is not None) as runtime:
+        if runtime.embedded is not None and runtime.embedded.ui_url:
+            out.print(f"Temporal Web UI: {runtime.embedded.ui_url}")
         deps = ServerDeps(
-            store=store,
-            approvals=ApprovalService(temporal, store, directory, settings.agent_identity),
+            store=runtime.store,
+            approvals=ApprovalService(
+                runtime.temporal, runtime.store, directory, settings.agent_identity
+            ),
             tokens=tokens,
-            slack=slack,
+            slack=runtime.slack,
         )
         config = uvicorn.Config(
             create_app(deps), host=host, port=port, log_level="warning", lifespan="off"
         )
-        api = _ApiServer(config)
+        api = _api_server(config)
+
+        def stop() -> None:
+            api.should_exit = True
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, api.stop)
+            loop.add_signal_handler(sig, stop)
+        roles = ", ".join(r.value for r in runtime.roles) or "none"
         out.print(
             f"garrison server listening on http://{host}:{port}"
-            f" (Slack {'on' if slack else 'off'}; API tokens: {len(tokens.tokens)})"
+            f" (Slack {'on' if runtime.slack else 'off'}; API tokens: {len(tokens.tokens)};"
+            f" worker roles: {roles})"
         )
         await api.serve()
         await deps.tasks.wait()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli_common import err, fail, out, settings_or_exit
-from tools.vendor_spec import Capability, VendorSpec
+
+if TYPE_CHECKING:
+    from tools.vendor_spec import Capability, VendorSpec
 
 
 def simulate(
@@ -55,6 +56,15 @@ def simulate(
     ] = None,
 ) -> None:
     """Replay recorded incidents end to end on the embedded Temporal and print the scorecard."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from orchestrator.settings import ConfigError
     from simulations.baseline import compare, load_baseline
     from simulations.breakdown import breakdown
     from simulations.loader import load_all
@@ -99,15 +109,19 @@ def simulate(
         def advance(outcome: object) -> None:
             progress.update(task, advance=1, description=getattr(outcome, "recorded_id", ""))
 
-        scorecard = asyncio.run(
-            run_simulation(
-                loaded.incidents,
-                settings,
-                SimulationOptions(analyst=policy, concurrency=concurrency, emulated=emulated),
-                progress=advance,
-                notice=lambda text: progress.console.print(text, markup=False),
+        try:
+            scorecard = asyncio.run(
+                run_simulation(
+                    loaded.incidents,
+                    settings,
+                    SimulationOptions(analyst=policy, concurrency=concurrency, emulated=emulated),
+                    progress=advance,
+                    notice=lambda text: progress.console.print(text, markup=False),
+                )
             )
-        )
+        except ConfigError as error:
+            progress.stop()
+            fail(str(error))
     report = scorecard.model_dump(mode="json", by_alias=True)
     _print(report)
     specs = [incident.spec for incident in loaded.incidents]
@@ -140,6 +154,7 @@ def _emulated(backends: str, choices: list[str]) -> dict[Capability, VendorSpec]
         return None
     if backends != "emulated":
         fail(f"--backends {backends!r}: memory or emulated")
+    from tools.vendor_spec import Capability
     from tools.vendors import DEFAULT_EMULATED, UnknownVendor, vendor
 
     chosen = dict(DEFAULT_EMULATED)

@@ -1,21 +1,24 @@
 """`garrison worker`: run workers for some roles against the configured Temporal (the embedded
-dev server when none is configured: started, or reused when one is running)."""
+dev server when none is configured: started, or reused when one is running), built by the same
+runtime as `garrison server` (`orchestrator.runtime`): same store, model and approval channel."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from orchestrator.backends import Backends
 from orchestrator.cli_common import fail, settings_or_exit
-from orchestrator.settings import GarrisonSettings
-from orchestrator.temporal.client import Role
+
+if TYPE_CHECKING:
+    from orchestrator.backends import Backends
+    from orchestrator.settings import GarrisonSettings
+    from orchestrator.temporal.client import Role
 
 out = Console(stderr=True)
 
@@ -44,6 +47,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run Garrison workers until interrupted."""
+    from orchestrator.settings import ConfigError
+    from orchestrator.temporal.client import Role
+
     try:
         roles = [Role(q.strip()) for q in queues.split(",") if q.strip()]
     except ValueError:
@@ -54,7 +60,10 @@ def worker(
         if incidents
         else vendor_backends(settings)
     )
-    asyncio.run(_serve(settings, roles, backends))
+    try:
+        asyncio.run(_serve(settings, roles, backends))
+    except ConfigError as error:
+        fail(str(error))
 
 
 def vendor_backends(settings: GarrisonSettings) -> Backends:
@@ -101,33 +110,16 @@ def recorded_backends(
     return RecordedBackends(loaded.incidents, journal_dir=journal_dir, faults=faults)
 
 
-async def _serve(settings: GarrisonSettings, roles: list[Role], backends: Backends) -> None:
-    from orchestrator.approvals.notifier import LogNotifier
-    from orchestrator.composition import open_checkpointer, open_store
-    from orchestrator.temporal.client import temporal_client
-    from orchestrator.worker import WorkerDeps, build_workers
+async def _serve(settings: GarrisonSettings, roles: Sequence[Role], backends: Backends) -> None:
+    from orchestrator.runtime import open_runtime
 
-    store = await open_store(settings)
-    try:
-        async with (
-            open_checkpointer(settings) as checkpointer,
-            temporal_client(settings) as (client, embedded),
-        ):
-            if embedded is not None and embedded.ui_url:
-                out.print(f"Temporal Web UI: {embedded.ui_url}")
-            deps = WorkerDeps(store, backends, checkpointer, LogNotifier())
-            workers = build_workers(client, settings.temporal, deps, roles)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            async with contextlib.AsyncExitStack() as stack:
-                for w in workers:
-                    await stack.enter_async_context(w)
-                out.print(f"worker ready: {', '.join(r.value for r in roles)}")
-                await stop.wait()
-    finally:
-        await store.close()
-        close = getattr(backends, "aclose", None)  # vendor adapters hold HTTP clients
-        if close is not None:
-            await close()
+    async with open_runtime(settings, backends, roles=roles) as runtime:
+        if runtime.embedded is not None and runtime.embedded.ui_url:
+            out.print(f"Temporal Web UI: {runtime.embedded.ui_url}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        slack = "Slack" if runtime.slack else "the log"
+        out.print(f"worker ready: {', '.join(r.value for r in roles)} (approvals to {slack})")
+        await stop.wait()

@@ -122,6 +122,19 @@ class GarrisonSettings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     # Bearer tokens of the HTTP API: YAML `tokens: {identity: "sha256:<hex of the token>"}`.
     api_tokens_file: FilePath | None = None
+    # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the
+    # agents' deterministic reasoning. Loaded by the runtime (`orchestrator.runtime.load_model`).
+    model: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_is_provider_colon_name(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # set but empty: no model
+        provider, sep, name = value.strip().partition(":")
+        if not sep or not provider or not name:
+            raise ValueError(f"{value!r}: expected PROVIDER:MODEL, e.g. openai:gpt-4o-mini")
+        return value.strip()
 
     @field_validator("temporal", mode="before")
     @classmethod

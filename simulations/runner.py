@@ -11,7 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -19,15 +19,13 @@ from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from orchestrator.approvals.directory import ApproverDirectory
-from orchestrator.approvals.notifier import LogNotifier
 from orchestrator.approvals.service import ApprovalService
-from orchestrator.composition import open_checkpointer, open_store
 from orchestrator.models import ActivityProfile, IncidentResult, IncidentWorkflowInput
 from orchestrator.policy.model import PolicyDocument, load_policy
+from orchestrator.runtime import open_runtime
 from orchestrator.settings import GarrisonSettings
 from orchestrator.store.repository import Store
-from orchestrator.temporal.client import Role, task_queue, temporal_client
-from orchestrator.worker import WorkerDeps, build_workers
+from orchestrator.temporal.client import Role, task_queue
 from simulations.analyst import SimulatedAnalyst, directory_groups
 from simulations.emulated import EmulatedBackends
 from simulations.loader import LoadedIncident
@@ -45,7 +43,8 @@ class SimulationOptions:
     analyst: AnalystPolicy | None = None  # None: each incident's own `analyst`
     concurrency: int = 4
     incident_timeout_s: float = 300.0
-    model: BaseChatModel | None = None  # None: the agents' deterministic reasoning
+    # None: GARRISON_MODEL's, and with none configured the agents' deterministic reasoning.
+    model: BaseChatModel | None = None
     # None: in-memory twins; else the real vendor adapters against these vendors' emulators.
     emulated: dict[Capability, VendorSpec] | None = None
 
@@ -93,17 +92,14 @@ async def run_simulation(
     )
     ids = {loaded.spec.id: f"{SIM_PREFIX}-{run_id}--{loaded.spec.id}" for loaded in incidents}
     started = time.perf_counter()
-    async with AsyncExitStack() as stack:
-        store = await open_store(settings)
-        stack.push_async_callback(store.close)
-        checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        client, embedded = await stack.enter_async_context(temporal_client(settings))
+    # Approvals go to the log whatever the Slack settings: the simulated analysts decide.
+    async with open_runtime(settings, backends, model=options.model, slack=False) as runtime:
+        embedded = runtime.embedded
         if notice is not None and embedded is not None and embedded.ui_url:
             notice(f"Temporal Web UI: {embedded.ui_url} (the embedded dev server)")
-        deps = WorkerDeps(store, backends, checkpointer, LogNotifier(), model=options.model)
-        for worker in build_workers(client, settings.temporal, deps):
-            await stack.enter_async_context(worker)
-        ctx = replay_context(client, store, settings, policy, options.incident_timeout_s)
+        ctx = replay_context(
+            runtime.temporal, runtime.store, settings, policy, options.incident_timeout_s
+        )
         gate = asyncio.Semaphore(options.concurrency)
 
         async def one(loaded: LoadedIncident) -> ReplayOutcome:

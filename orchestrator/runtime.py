@@ -1,0 +1,210 @@
+"""The composition root of every Garrison process: `open_runtime(settings, backends)` builds what
+the workers (and the HTTP server beside them) need from settings, starts the workers of the roles
+asked for, and closes everything in reverse order on exit.
+
+`garrison server`, `garrison worker` and `garrison simulate` all go through it, so a role behaves
+the same in every process for the same settings: the same store, the same Temporal, the same chat
+model, and the same approval channel (Slack when `GARRISON_SLACK_*` is set, else the log).
+
+Order of construction (closed in reverse): approver directory and chat model (settings only, so a
+wrong value fails before anything starts) -> backends' close -> store -> Slack client and notifier
+-> LangGraph checkpointer -> Temporal client (and the embedded server) -> workers. A new component
+(the alert ingestor, say) is built at the point where its dependencies exist, registers its close
+on the stack, and becomes a field of `Runtime`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from orchestrator.approvals.directory import ApproverDirectory, DirectoryError
+from orchestrator.approvals.notifier import ApprovalNotifier, LogNotifier
+from orchestrator.backends import Backends
+from orchestrator.composition import open_checkpointer, open_store
+from orchestrator.settings import ConfigError, GarrisonSettings
+from orchestrator.temporal.client import Role, temporal_client
+from orchestrator.worker import ALL_ROLES, WorkerDeps, build_workers
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from orchestrator.server.app import SlackRuntime
+    from orchestrator.store.repository import Store
+    from orchestrator.temporal.embedded import EmbeddedTemporal
+
+MODEL_ENV = "GARRISON_MODEL"
+APPROVERS_ENV = "GARRISON_APPROVERS_FILE"
+
+
+@dataclass(frozen=True)
+class ModelProvider:
+    """A chat-model provider: its LangChain integration (an optional extra of Garrison)."""
+
+    package: str  # what to install
+    module: str
+    chat_class: str
+
+
+# Each is also an optional extra of Garrison under the provider's name: `garrison[openai]`.
+PROVIDERS: Mapping[str, ModelProvider] = {
+    "openai": ModelProvider("langchain-openai", "langchain_openai", "ChatOpenAI"),
+    "anthropic": ModelProvider("langchain-anthropic", "langchain_anthropic", "ChatAnthropic"),
+    "ollama": ModelProvider("langchain-ollama", "langchain_ollama", "ChatOllama"),
+}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A running Garrison process's dependencies; valid inside `open_runtime` only."""
+
+    settings: GarrisonSettings
+    store: Store
+    checkpointer: BaseCheckpointSaver[str]
+    temporal: Client
+    embedded: EmbeddedTemporal | None  # the embedded dev server; None on a configured cluster
+    backends: Backends | None  # None in a process that runs no workers (an API-only server)
+    directory: ApproverDirectory | None  # None when GARRISON_APPROVERS_FILE is not set
+    notifier: ApprovalNotifier
+    slack: SlackRuntime | None  # what the server's interactivity endpoint needs; None: no Slack
+    model: BaseChatModel | None  # None: the agents' deterministic reasoning
+    roles: tuple[Role, ...]
+    workers: tuple[Worker, ...]  # running; empty with run_workers=False
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: GarrisonSettings,
+    backends: Backends | None,
+    *,
+    roles: Sequence[Role] = ALL_ROLES,
+    model: BaseChatModel | None = None,
+    run_workers: bool = True,
+    slack: bool = True,
+) -> AsyncIterator[Runtime]:
+    """Build the runtime and start the workers of `roles`. The runtime owns `backends` (closed on
+    exit). `model` overrides `GARRISON_MODEL`; `slack=False` logs approval requests whatever the
+    Slack settings (simulations, whose analysts are simulated). Raises `ConfigError` for a wrong
+    configuration before starting anything."""
+    if run_workers and backends is None:
+        raise ValueError("workers need backends")
+    async with AsyncExitStack() as stack:
+        if backends is not None:
+            stack.push_async_callback(_close_backends, backends)
+        directory = load_directory(settings, slack=slack)
+        chat_model = model if model is not None else load_model(settings)
+        store = await open_store(settings)
+        stack.push_async_callback(store.close)
+        slack_runtime = None
+        if slack and settings.slack.enabled:
+            assert directory is not None  # load_directory insists on it
+            slack_runtime = await _open_slack(stack, settings, store, directory)
+        notifier: ApprovalNotifier = slack_runtime.notifier if slack_runtime else LogNotifier()
+        checkpointer = await stack.enter_async_context(open_checkpointer(settings))
+        temporal, embedded = await stack.enter_async_context(temporal_client(settings))
+        workers: list[Worker] = []
+        if run_workers:
+            assert backends is not None
+            deps = WorkerDeps(store, backends, checkpointer, notifier, model=chat_model)
+            workers = build_workers(temporal, settings.temporal, deps, roles)
+            for worker in workers:
+                await stack.enter_async_context(worker)
+        yield Runtime(
+            settings=settings,
+            store=store,
+            checkpointer=checkpointer,
+            temporal=temporal,
+            embedded=embedded,
+            backends=backends,
+            directory=directory,
+            notifier=notifier,
+            slack=slack_runtime,
+            model=chat_model,
+            roles=tuple(roles) if run_workers else (),
+            workers=tuple(workers),
+        )
+
+
+def load_directory(settings: GarrisonSettings, *, slack: bool = True) -> ApproverDirectory | None:
+    """The approver directory, when configured. Slack needs it (cards mention the approvers,
+    clicks resolve to people), and its workspace, on every process that posts or receives."""
+    slack_on = slack and settings.slack.enabled
+    if settings.approvers_file is None:
+        if slack_on:
+            raise ConfigError(
+                f"{APPROVERS_ENV} is required when Slack is configured (GARRISON_SLACK_*): "
+                "the approver directory of the cards (see docs/operators.md)"
+            )
+        return None
+    try:
+        directory = ApproverDirectory.load(settings.approvers_file)
+    except DirectoryError as error:
+        raise ConfigError(str(error)) from None
+    if slack_on and directory.slack is None:
+        raise ConfigError(
+            f"{settings.approvers_file}: slack.team_id is required when Slack is configured "
+            "(clicks from any other workspace are refused)"
+        )
+    return directory
+
+
+def load_model(
+    settings: GarrisonSettings, providers: Mapping[str, ModelProvider] = PROVIDERS
+) -> BaseChatModel | None:
+    """The chat model `GARRISON_MODEL` names, through its provider's LangChain package (imported
+    here, so that only a process with a model configured needs it); None when unset. The
+    provider's own variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...) are read by its package."""
+    from langchain_core.language_models import BaseChatModel
+
+    if settings.model is None:
+        return None
+    name, _, model_name = settings.model.partition(":")
+    where = f"{MODEL_ENV}={settings.model}"
+    provider = providers.get(name)
+    if provider is None:
+        known = ", ".join(sorted(providers))
+        raise ConfigError(f"{where}: unknown provider {name!r}; providers are {known}")
+    try:
+        module = importlib.import_module(provider.module)
+    except ImportError as error:
+        raise ConfigError(
+            f"{where}: the {name} provider needs the package {provider.package} "
+            f"(pip install {provider.package}, or garrison[{name}]): {error}"
+        ) from None
+    try:
+        chat = getattr(module, provider.chat_class)(model=model_name)
+    except Exception as error:  # a provider refusing its settings (a missing key): one clear line
+        summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ConfigError(
+            f"{where}: {provider.chat_class} refused: {type(error).__name__}: {summary}"
+        ) from None
+    if not isinstance(chat, BaseChatModel):
+        raise ConfigError(f"{where}: {provider.module}.{provider.chat_class} is not a chat model")
+    return chat
+
+
+async def _open_slack(
+    stack: AsyncExitStack, settings: GarrisonSettings, store: Store, directory: ApproverDirectory
+) -> SlackRuntime:
+    from orchestrator.server.app import SlackRuntime
+    from orchestrator.slack.notifier import SlackNotifier
+    from orchestrator.slack.webapi import SlackWebClient
+
+    config = settings.slack
+    assert config.bot_token and config.signing_secret and config.channel  # all or none
+    client = SlackWebClient(config.api_url, config.bot_token)
+    stack.push_async_callback(client.aclose)
+    notifier = SlackNotifier(client, store, directory, config.channel)
+    return SlackRuntime(config.signing_secret.get_secret_value(), notifier)
+
+
+async def _close_backends(backends: Backends) -> None:
+    close = getattr(backends, "aclose", None)  # vendor adapters hold HTTP clients
+    if close is not None:
+        await close()
