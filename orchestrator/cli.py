@@ -1,12 +1,16 @@
 """`garrison`: the command line. Each command is a thin composition root; bad input and a wrong
-configuration end with one clear line and exit status 2, never a traceback."""
+configuration end with one clear line and exit status 2, never a traceback.
+
+The command modules are light: `garrison --help` and the store's listings import neither Temporal's
+worker nor LangGraph nor the agents; each command imports what it runs (a test holds this).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,8 +22,10 @@ from orchestrator.cli_server import api_token, server
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
 from orchestrator.cli_worker import worker
-from orchestrator.models import DecisionKind
 from simulations.cli_corpus import corpus_app
+
+if TYPE_CHECKING:
+    from orchestrator.models import DecisionKind
 
 app = typer.Typer(
     help="Garrison: a multi-agent SOC orchestrator on durable Temporal workflows.",
@@ -161,12 +167,16 @@ def _decide(approval_id: str, user: str, decision: DecisionKind) -> None:
 @app.command()
 def approve(approval_id: str, as_user: Annotated[str, typer.Option("--as")]) -> None:
     """Approve a pending request as USER (checked like any other channel)."""
+    from orchestrator.models import DecisionKind
+
     _decide(approval_id, as_user, DecisionKind.APPROVE)
 
 
 @app.command()
 def deny(approval_id: str, as_user: Annotated[str, typer.Option("--as")]) -> None:
     """Deny a pending request as USER."""
+    from orchestrator.models import DecisionKind
+
     _decide(approval_id, as_user, DecisionKind.DENY)
 
 

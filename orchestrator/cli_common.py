@@ -1,4 +1,9 @@
-"""What the CLI commands share: settings that fail cleanly, and the clients they open."""
+"""What the CLI commands share: settings that fail cleanly, and the clients they open.
+
+Light to import, like every `cli*` module: typer builds `garrison --help` from the commands'
+signatures, so the heavy packages (Temporal, LangGraph, the agents, the store) are imported inside
+the commands that use them.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,15 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 
-from orchestrator import composition
-from orchestrator.approvals.service import ApprovalService
-from orchestrator.settings import ConfigError, GarrisonSettings, load_settings
-from orchestrator.store.repository import Store
+if TYPE_CHECKING:
+    from orchestrator.approvals.service import ApprovalService
+    from orchestrator.settings import GarrisonSettings
+    from orchestrator.store.repository import Store
 
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line: never wrapped
 # Tables fit a terminal; piped to a file or a CI log they get 160 columns rather than 80.
@@ -28,6 +33,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def settings_or_exit() -> GarrisonSettings:
+    from orchestrator.settings import ConfigError, load_settings
+
     try:
         return load_settings()
     except ConfigError as error:
@@ -36,6 +43,8 @@ def settings_or_exit() -> GarrisonSettings:
 
 @asynccontextmanager
 async def open_store(settings: GarrisonSettings) -> AsyncIterator[Store]:
+    from orchestrator import composition
+
     store = await composition.open_store(settings)
     try:
         yield store
@@ -48,6 +57,7 @@ async def approval_service(settings: GarrisonSettings) -> AsyncIterator[Approval
     """The approval service against the running system: the configured cluster, or the embedded
     server a `garrison worker` (or simulation) started; never a new server just to decide."""
     from orchestrator.approvals.directory import ApproverDirectory, DirectoryError
+    from orchestrator.approvals.service import ApprovalService
     from orchestrator.temporal.client import connect
     from orchestrator.temporal.embedded import running_address
 

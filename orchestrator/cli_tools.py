@@ -11,19 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel
 from rich.table import Table
 
 from orchestrator.cli_common import err, fail, out
-from tools.errors import AuthError, ToolError
-from tools.models import Indicator, IndicatorKind
-from tools.vendor_settings import (
-    VendorConfigError,
-    env_assignments,
-    env_prefix,
-    is_configured,
-    load_vendor_settings,
-)
 
 tools_app = typer.Typer(help="Vendor integrations: list, check, call.", no_args_is_help=True)
 
@@ -33,6 +23,7 @@ PROBE_HOST = "garrison-connectivity-check"
 @tools_app.command("list")
 def tools_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every capability with its vendors and whether each is configured."""
+    from tools.vendor_settings import env_prefix, is_configured
     from tools.vendors import VENDORS
 
     rows = [
@@ -63,6 +54,8 @@ def tools_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @tools_app.command("check")
 def tools_check() -> None:
     """Test connectivity and credentials of every configured vendor with one harmless read."""
+    from tools.errors import AuthError, ToolError
+    from tools.vendor_settings import is_configured, load_vendor_settings
     from tools.vendors import VENDORS
 
     configured = [spec for spec in VENDORS if is_configured(spec.settings)]
@@ -91,6 +84,8 @@ def tools_check() -> None:
 
 async def _probe(capability: str, adapter: Any) -> str:
     """A read every implementation of the capability answers without changing anything."""
+    from tools.models import Indicator, IndicatorKind
+
     match capability:
         case "edr":
             await adapter.find_host(PROBE_HOST)
@@ -120,6 +115,8 @@ def tools_call(
 ) -> None:
     """Run one operation of a configured vendor, e.g. `garrison tools call crowdstrike
     isolate_host PRD01`."""
+    from tools.errors import ToolError
+    from tools.vendor_settings import VendorConfigError, load_vendor_settings
     from tools.vendors import UnknownVendor, vendor
 
     try:
@@ -164,6 +161,8 @@ def _operation(adapter: Any, name: str) -> Any:
 
 
 def _arguments(method: Any, raw: list[str]) -> list[object]:
+    from tools.models import Indicator, IndicatorKind
+
     hints = typing.get_type_hints(method)
     parameters = [p for p in inspect.signature(method).parameters.values()]
     required = [p for p in parameters if p.default is inspect.Parameter.empty]
@@ -190,6 +189,8 @@ def _arguments(method: Any, raw: list[str]) -> list[object]:
 
 
 def _render(result: object) -> str:
+    from pydantic import BaseModel
+
     if isinstance(result, BaseModel):
         return result.model_dump_json(indent=2)
     if isinstance(result, list):
@@ -217,6 +218,7 @@ def emulate(
     from simulations.loader import load_all
     from tools.emulators.base import EmulatorFaults, EmulatorState
     from tools.models import Environment
+    from tools.vendor_settings import env_assignments
     from tools.vendors import UnknownVendor, vendor
 
     try:

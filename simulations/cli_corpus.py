@@ -12,18 +12,15 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
-from pydantic import BaseModel, ValidationError
 
 from orchestrator.cli_common import err, fail, out
-from simulations.loader import INCIDENT_FILE, Problem, discover, format_loc, load_all
-from simulations.matching import TARGET_KINDS, action_in
-from simulations.spec import ExpectedAction, Truth
-from tools.actions import TargetKind
-from tools.models import Category, Verdict, is_ip
+
+if TYPE_CHECKING:  # imported where used: `garrison --help` loads this module
+    from simulations.loader import Problem
+    from simulations.spec import ExpectedAction, Truth
 
 corpus_app = typer.Typer(
     help="Build and check the recorded-incident corpus.",
@@ -205,6 +202,8 @@ def check_corpus(
 ) -> tuple[list[Problem], int, int]:
     """Every problem of the corpus in `folder` and its labels; the numbers of incident folders and
     labels seen."""
+    from simulations.loader import INCIDENT_FILE, Problem, discover, load_all
+
     folders = discover([folder]) if folder.is_dir() else []
     loaded = load_all([folder]) if folders else None
     problems = (
@@ -243,8 +242,12 @@ def check_corpus(
 
 def read_label_entries(path: Path) -> tuple[list[LabelEntry], list[Problem]]:
     """The labels of an OTRF or an OCSF labels file (an OCSF one has a top-level `source`)."""
+    import yaml
+    from pydantic import BaseModel, ValidationError
+
     from simulations.importers.ocsf.labels import OcsfLabelsFile
     from simulations.importers.otrf.labels import LabelsFile
+    from simulations.loader import Problem, format_loc
 
     where = str(path)
     try:
@@ -269,6 +272,8 @@ def read_label_entries(path: Path) -> tuple[list[LabelEntry], list[Problem]]:
 
 
 def _label_problems(entries: list[LabelEntry], datasets: list[Path]) -> list[Problem]:
+    from simulations.loader import Problem
+
     problems: list[Problem] = []
     first: dict[str, LabelEntry] = {}
     for entry in entries:
@@ -288,6 +293,9 @@ def _label_problems(entries: list[LabelEntry], datasets: list[Path]) -> list[Pro
 
 def truth_problems(truth: Truth, at: str) -> list[tuple[str, str]]:
     """What the labelling rules of the format forbid in a valid-looking truth."""
+    from simulations.matching import action_in
+    from tools.models import Category, Verdict, is_ip
+
     found: list[tuple[str, str]] = []
     benign = truth.verdict is Verdict.BENIGN
     if benign != (truth.category is Category.BENIGN_ACTIVITY):
@@ -324,6 +332,10 @@ def truth_problems(truth: Truth, at: str) -> list[tuple[str, str]]:
 
 def target_problem(action: ExpectedAction) -> str | None:
     """Why the target cannot be one of its kind (`<asset>:<pid>` for kill_process...), or None."""
+    from simulations.matching import TARGET_KINDS
+    from tools.actions import TargetKind
+    from tools.models import is_ip
+
     target = action.target.strip()
     if not target:
         return "empty"
@@ -351,6 +363,7 @@ def _otrf_plan(
 ) -> list[tuple[Path, set[str]]]:
     """(folder of datasets, incident ids) per importer run; exits on a problem."""
     from simulations.importers.otrf.labels import read_labels
+    from simulations.loader import Problem
 
     problems: list[Problem] = []
     by_root: dict[Path, set[str]] = {}
@@ -395,7 +408,7 @@ def _otrf_attribution(
     """One `ATTRIBUTION.md` for the incidents of every run (each run writes only its own)."""
     from simulations.importers.otrf.attribution import recording, write_attribution
     from simulations.importers.otrf.labels import read_labels
-    from simulations.loader import load_incident
+    from simulations.loader import INCIDENT_FILE, load_incident
 
     every = [label for path in labels for label in read_labels(path).incidents]
     corpus = []
@@ -425,6 +438,10 @@ def _licence_folder(rules: Path | None, root: Path) -> Path:
 
 
 def _one_line(error: BaseException) -> str:
+    from pydantic import ValidationError
+
+    from simulations.loader import format_loc
+
     if isinstance(error, ValidationError):
         return "; ".join(f"{format_loc(d['loc'])}: {d['msg']}" for d in error.errors())
     return " ".join(str(error).split()) or type(error).__name__
