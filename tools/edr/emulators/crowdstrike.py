@@ -5,7 +5,7 @@ persistence), checks OAuth2 bearer tokens the way Falcon does (401 with an `erro
 answers in Falcon's envelope `{"meta", "resources", "errors"}`. Telemetry is served through
 Next-Gen SIEM query jobs over Falcon-shaped sensor events; relative search starts (`7d`) cover the
 whole recording, whose clock is not now. Persistence artefacts are present until removed, as in
-the in-memory twin.
+the in-memory twin. Alerts are served by the Alerts API v2 (`falcon_alerts.py`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tools.edr.emulators.crowdstrike_world import FalconWorld
+from tools.edr.emulators.falcon_alerts import add_alert_routes
 from tools.emulators.base import EmulatorState, FaultMiddleware, after_apply
-from tools.models import Environment
+from tools.models import Alert, Environment
 
 _CONTAINED = ("contained", "containment_pending")
 __all__ = ["FalconWorld", "build_app", "build_emulator"]
@@ -197,6 +198,7 @@ def build_app(world: FalconWorld, state: EmulatorState) -> ASGIApp:
             return dropped
         return _ok([{"id": i} for i in ids])
 
+    add_alert_routes(app, world)
     return _BearerCheck(app, world)
 
 
@@ -220,9 +222,13 @@ class _BearerCheck:
 
 
 def build_emulator(
-    environment: Environment, events: Iterable[Mapping[str, Any]], state: EmulatorState
+    environment: Environment,
+    events: Iterable[Mapping[str, Any]],
+    state: EmulatorState,
+    alerts: Iterable[Alert] = (),
 ) -> ASGIApp:
-    return FaultMiddleware(build_app(FalconWorld.seed(environment, events), state), state)
+    world = FalconWorld.seed(environment, events, alerts)
+    return FaultMiddleware(build_app(world, state), state)
 
 
 def _search(world: FalconWorld, body: Mapping[str, Any]) -> list[dict[str, Any]]:

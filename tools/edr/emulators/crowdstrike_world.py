@@ -1,6 +1,7 @@
 """The state of the Falcon emulator and how a recorded incident seeds it: one device per asset
 (and per sensor that sent telemetry), the recording's events re-shaped as Falcon sensor events,
-the processes they show running, and a quarantine record (released) per executable seen.
+the processes they show running, a quarantine record (released) per executable seen, and the
+recording's alerts as Falcon Alerts API v2 entities (`add_alert` adds more at runtime).
 
 Network sensors (Zeek) record no host: their connections are shown on the device whose address
 they involve, outbound or inbound, as Falcon's own sensor would have seen them.
@@ -12,11 +13,12 @@ import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tools.edr.crowdstrike_events import REG_OPERATIONS
-from tools.models import Environment
+from tools.edr.emulators.alert_shapes import falcon_alert
+from tools.models import Alert, Environment
 from tools.telemetry import Telemetry, host_key
 
 _OPERATION_CODES = {name: code for code, name in REG_OPERATIONS.items()}
@@ -64,12 +66,45 @@ class FalconWorld:
     sessions: dict[str, str] = field(default_factory=dict)
     commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    cid: str = "0" * 32
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # composite id -> entity
 
     @classmethod
-    def seed(cls, environment: Environment, events: Iterable[Mapping[str, Any]]) -> FalconWorld:
+    def seed(
+        cls,
+        environment: Environment,
+        events: Iterable[Mapping[str, Any]],
+        alerts: Iterable[Alert] = (),
+    ) -> FalconWorld:
+        """The world of a recording; its alerts were last updated when they were raised."""
         world = cls()
         _Seeder(world, environment).load(Telemetry.from_events(events))
+        for alert in alerts:
+            world.add_alert(alert, updated=alert.time)
         return world
+
+    def add_alert(self, alert: Alert, *, updated: datetime | None = None) -> str:
+        """Raise `alert` on its host's device (added if unknown); its `updated_timestamp` is
+        `updated`, now by default. Returns the composite id."""
+        host = alert.entities.host or "unknown"
+        device = next(
+            (d for d in self.devices.values() if host_key(d.hostname) == host_key(host)), None
+        )
+        if device is None:
+            label, _, domain = host.partition(".")
+            device_id = hashlib.sha256(label.lower().encode()).hexdigest()[:32]
+            device = self.devices.setdefault(
+                device_id, FalconDevice(device_id, label, domain or None, None)
+            )
+        entity = falcon_alert(
+            alert, device.shown(0.0), self.cid, updated or datetime.now(UTC), len(self.alerts)
+        )
+        return self.add_raw_alert(entity)
+
+    def add_raw_alert(self, entity: dict[str, Any]) -> str:
+        """Store an entity as given (a test's malformed one too); it needs a `composite_id`."""
+        self.alerts[str(entity["composite_id"])] = entity
+        return str(entity["composite_id"])
 
     def expire_tokens(self) -> None:
         """Every issued token expires now (the next API call answers 401)."""

@@ -5,7 +5,8 @@ State: machines, machine actions (created `Pending`, `Succeeded` when first poll
 API's hashes, and the recording re-shaped as advanced-hunting rows of the Device* tables. Errors
 answer in Defender's `{"error": {"code", "message", "target"}}` shape; with
 `already_in_state_error` a repeated isolation gets `400 ActiveRequestAlreadyExists`. Hunting
-answers the one KQL shape the adapter sends (table, DeviceId, Timestamp bounds, take).
+answers the one KQL shape the adapter sends (table, DeviceId, Timestamp bounds, take). Microsoft
+Graph's `GET /v1.0/security/alerts_v2` is served too (`graph_alerts.py`), behind the same token.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tools.edr.emulators.defender_world import LIVE, DefenderWorld, now, parse_time, run_script
+from tools.edr.emulators.graph_alerts import add_graph_alert_routes
 from tools.emulators.base import EmulatorState, FaultMiddleware, after_apply
-from tools.models import Environment
+from tools.models import Alert, Environment
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -229,6 +231,7 @@ def build_app(world: DefenderWorld, state: EmulatorState) -> ASGIApp:
         schema = [{"Name": k, "Type": "String"} for k in (rows[0] if rows else {})]
         return JSONResponse({"Schema": schema, "Results": rows})
 
+    add_graph_alert_routes(app, world)
     return _BearerCheck(app, world)
 
 
@@ -242,14 +245,14 @@ _TABLES = (
 
 
 class _BearerCheck:
-    """Defender's token check on `/api/*`: 401 with its error body."""
+    """Defender's token check on `/api/*` (and Graph's on `/v1.0/*`): 401 with an error body."""
 
     def __init__(self, app: ASGIApp, world: DefenderWorld) -> None:
         self.app = app
         self.world = world
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+        if scope["type"] == "http" and scope["path"].startswith(("/api/", "/v1.0/")):
             header = Headers(scope=scope).get("authorization", "")
             token = header.removeprefix("Bearer ").strip()
             if self.world.tokens.get(token, 0.0) <= time.monotonic():
@@ -260,6 +263,10 @@ class _BearerCheck:
 
 
 def build_emulator(
-    environment: Environment, events: Iterable[Mapping[str, Any]], state: EmulatorState
+    environment: Environment,
+    events: Iterable[Mapping[str, Any]],
+    state: EmulatorState,
+    alerts: Iterable[Alert] = (),
 ) -> ASGIApp:
-    return FaultMiddleware(build_app(DefenderWorld.seed(environment, events), state), state)
+    world = DefenderWorld.seed(environment, events, alerts)
+    return FaultMiddleware(build_app(world, state), state)

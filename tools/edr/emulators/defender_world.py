@@ -1,6 +1,7 @@
 """The state of the Defender emulator and how a recorded incident seeds it: one machine per asset
 (and per sensor that sent telemetry), the recording as advanced-hunting rows of the Device*
-tables, the processes they show running, and what `garrison.ps1` answers on a machine."""
+tables, the processes they show running, what `garrison.ps1` answers on a machine, and the
+recording's alerts as Microsoft Graph security alerts (`add_alert` adds more at runtime)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tools.edr.defender_hunting import LOGON_TYPES, REGISTRY_ACTIONS
-from tools.models import Environment
+from tools.edr.emulators.alert_shapes import graph_alert
+from tools.models import Alert, Environment
 from tools.telemetry import Telemetry, host_key
 
 _LOGON_NAMES = {number: name for name, number in LOGON_TYPES.items()}
@@ -37,12 +39,43 @@ class DefenderWorld:
     removed: set[tuple[str, str]] = field(default_factory=set)  # (machine, artefact lowered)
     live_results: dict[str, dict[str, Any]] = field(default_factory=dict)  # action id -> result
     script_name: str = "garrison.ps1"
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # Graph alert id -> alert
+    incident_id: str = "1"  # the Defender XDR incident the world's alerts belong to
 
     @classmethod
-    def seed(cls, environment: Environment, events: Iterable[Mapping[str, Any]]) -> DefenderWorld:
+    def seed(
+        cls,
+        environment: Environment,
+        events: Iterable[Mapping[str, Any]],
+        alerts: Iterable[Alert] = (),
+    ) -> DefenderWorld:
+        """The world of a recording; its alerts were last updated when they were raised, and
+        belong to one incident."""
         world = cls()
         _seed(world, environment, Telemetry.from_events(events))
+        for alert in alerts:
+            if not world.alerts:
+                digest = hashlib.sha256(alert.uid.encode()).hexdigest()
+                world.incident_id = str(int(digest[:6], 16))
+            world.add_alert(alert, updated=alert.time)
         return world
+
+    def add_alert(self, alert: Alert, *, updated: datetime | None = None) -> str:
+        """Raise `alert` on its host's machine (if known); its `lastUpdateDateTime` is `updated`,
+        now by default. Returns the alert id."""
+        host = host_key(alert.entities.host or "")
+        machine = next(
+            (m for m in self.machines.values() if host_key(m["computerDnsName"]) == host), None
+        )
+        updated = updated or datetime.now(UTC)
+        seq = len(self.alerts)
+        body = graph_alert(alert, machine, self.tenant_id, self.incident_id, updated, seq)
+        return self.add_raw_alert(body)
+
+    def add_raw_alert(self, body: dict[str, Any]) -> str:
+        """Store an alert as given (a test's malformed one too); it needs an `id`."""
+        self.alerts[str(body["id"])] = body
+        return str(body["id"])
 
     def expire_tokens(self) -> None:
         self.tokens = dict.fromkeys(self.tokens, 0.0)
