@@ -12,7 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "GARRISON_"
@@ -101,6 +109,22 @@ class SlackSettings(BaseSettings):
         return self.signing_secret is not None
 
 
+class PollSettings(BaseModel):
+    """Pull mode: poll the vendors' alert APIs on a Temporal Schedule. A source is polled only
+    when its interval is set (`GARRISON_POLL__FALCON_INTERVAL_S=60`); its credentials are the
+    vendor's own settings (`GARRISON_CROWDSTRIKE_*` for Falcon, `GARRISON_ENTRA_*` for Graph)."""
+
+    falcon_interval_s: int | None = Field(default=None, ge=5)
+    graph_interval_s: int | None = Field(default=None, ge=5)
+    page_size: int = Field(default=500, ge=1, le=1000)
+    max_pages: int = Field(default=10, ge=1)
+    max_requests: int = Field(default=50, ge=1)  # per poll, the vendor's rate budget
+    initial_lookback_s: int = Field(default=86_400, ge=0)  # first poll; 0: all retained alerts
+    settle_s: int = Field(default=30, ge=0)  # read alerts last updated at least this long ago
+    activity_timeout_s: int = Field(default=300, ge=1)
+    max_attempts: int = Field(default=5, ge=1)
+
+
 class GarrisonSettings(BaseSettings):
     """Everything a composition root needs to build Garrison."""
 
@@ -120,6 +144,7 @@ class GarrisonSettings(BaseSettings):
     vendors: str | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    poll: PollSettings = Field(default_factory=PollSettings)
     # Bearer tokens of the HTTP API: YAML `tokens: {identity: "sha256:<hex of the token>"}`.
     api_tokens_file: FilePath | None = None
     # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the
