@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli_alerts import alerts_app, rehearse
 from orchestrator.cli_common import configure_logging, fail, open_store, out, settings_or_exit
 from orchestrator.cli_server import api_token, server
 from orchestrator.cli_simulate import simulate
@@ -39,11 +40,13 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(tools_app, name="tools")
 app.add_typer(corpus_app, name="corpus")
+app.add_typer(alerts_app, name="alerts")
 app.command()(simulate)
 app.command()(worker)
 app.command()(emulate)
 app.command()(server)
 app.command("api-token")(api_token)
+app.command()(rehearse)
 
 
 @incidents_app.command("list")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from orchestrator.approvals.directory import ApproverDirectory
     from orchestrator.backends import Backends
+    from orchestrator.ingest.sources import IngestSources
     from orchestrator.server.tokens import ApiTokens
     from orchestrator.settings import GarrisonSettings
 
@@ -48,7 +49,7 @@ def server(
         ),
     ] = True,
 ) -> None:
-    """Run Garrison's HTTP API (Slack interactivity, approvals, incidents) with its workers."""
+    """Run Garrison's HTTP API (alerts, Slack, approvals, incidents) with its workers."""
     from orchestrator.cli_worker import recorded_backends, vendor_backends
     from orchestrator.runtime import load_directory
     from orchestrator.settings import ConfigError
@@ -62,6 +63,7 @@ def server(
         fail(str(error))
     assert directory is not None
     tokens = _tokens(settings)
+    _sources(settings)  # a wrong sources file fails before anything starts
     if not workers:
         backends = None
     elif incidents:
@@ -76,13 +78,30 @@ def server(
 
 def api_token(
     name: Annotated[str, typer.Argument(help="The identity the token stands for.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="What the token may do: read, approve, ingest (repeat it). Default: read and "
+            "approve; a sender of alerts gets --scope ingest only.",
+        ),
+    ] = None,
 ) -> None:
     """Print a new API token for NAME and the line to add to GARRISON_API_TOKENS_FILE."""
-    from orchestrator.server.tokens import digest, new_token
+    from orchestrator.server.tokens import Scope, digest, new_token
 
+    try:
+        scopes = [Scope(s) for s in scope] if scope else []
+    except ValueError:
+        fail(f"--scope {scope}: scopes are {', '.join(s.value for s in Scope)}")
     token = new_token()
     out.print(f"token (give it to {name}, it is shown once): {token}", markup=False)
-    out.print(f'tokens file line:  {name}: "{digest(token)}"', markup=False)
+    if scopes:
+        listed = ", ".join(dict.fromkeys(s.value for s in scopes))
+        line = f'{name}: {{digest: "{digest(token)}", scopes: [{listed}]}}'
+    else:
+        line = f'{name}: "{digest(token)}"'
+    out.print(f"tokens file line:  {line}", markup=False)
 
 
 def _tokens(settings: GarrisonSettings) -> ApiTokens:
@@ -93,6 +112,17 @@ def _tokens(settings: GarrisonSettings) -> ApiTokens:
     try:
         return ApiTokens.load(settings.api_tokens_file)
     except TokensError as error:
+        fail(str(error))
+
+
+def _sources(settings: GarrisonSettings) -> IngestSources:
+    from orchestrator.ingest.sources import IngestSources, SourcesError
+
+    if settings.ingest.sources_file is None:
+        return IngestSources()  # no signed webhooks; bearer tokens with the ingest scope still work
+    try:
+        return IngestSources.load(settings.ingest.sources_file)
+    except SourcesError as error:
         fail(str(error))
 
 
@@ -135,6 +165,8 @@ async def _serve(
             ),
             tokens=tokens,
             slack=runtime.slack,
+            ingest=runtime.ingest,
+            sources=_sources(settings),
         )
         config = uvicorn.Config(
             create_app(deps), host=host, port=port, log_level="warning", lifespan="off"

@@ -112,8 +112,12 @@ def recorded_backends(
 
 async def _serve(settings: GarrisonSettings, roles: Sequence[Role], backends: Backends) -> None:
     from orchestrator.runtime import open_runtime
+    from orchestrator.temporal.client import Role
 
-    async with open_runtime(settings, backends, roles=roles) as runtime:
+    # A process running the incidents' workflows also dispatches committed alerts to them.
+    async with open_runtime(
+        settings, backends, roles=roles, dispatch=Role.TRIAGE in roles
+    ) as runtime:
         if runtime.embedded is not None and runtime.embedded.ui_url:
             out.print(f"Temporal Web UI: {runtime.embedded.ui_url}")
         stop = asyncio.Event()

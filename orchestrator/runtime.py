@@ -15,6 +15,8 @@ on the stack, and becomes a field of `Runtime`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from orchestrator.ingest.dispatch import Dispatcher
+    from orchestrator.ingest.pipeline import Ingestor
+    from orchestrator.policy.model import PolicyDocument
     from orchestrator.server.app import SlackRuntime
     from orchestrator.store.repository import Store
     from orchestrator.temporal.embedded import EmbeddedTemporal
@@ -76,6 +81,8 @@ class Runtime:
     model: BaseChatModel | None  # None: the agents' deterministic reasoning
     roles: tuple[Role, ...]
     workers: tuple[Worker, ...]  # running; empty with run_workers=False
+    ingest: Ingestor  # the one door alerts come in by (`orchestrator/ingest/`)
+    dispatcher: Dispatcher  # signals incidents' workflows; running in the background if asked
 
 
 @asynccontextmanager
@@ -87,11 +94,14 @@ async def open_runtime(
     model: BaseChatModel | None = None,
     run_workers: bool = True,
     slack: bool = True,
+    dispatch: bool = True,
 ) -> AsyncIterator[Runtime]:
     """Build the runtime and start the workers of `roles`. The runtime owns `backends` (closed on
     exit). `model` overrides `GARRISON_MODEL`; `slack=False` logs approval requests whatever the
-    Slack settings (simulations, whose analysts are simulated). Raises `ConfigError` for a wrong
-    configuration before starting anything."""
+    Slack settings (simulations, whose analysts are simulated). `dispatch` runs the dispatcher's
+    loop (signal after every commit, sweep every `GARRISON_INGEST__SWEEP_S`): every server and
+    every process running the triage role does. Raises `ConfigError` for a wrong configuration
+    before starting anything."""
     if run_workers and backends is None:
         raise ValueError("workers need backends")
     async with AsyncExitStack() as stack:
@@ -99,6 +109,7 @@ async def open_runtime(
             stack.push_async_callback(_close_backends, backends)
         directory = load_directory(settings, slack=slack)
         chat_model = model if model is not None else load_model(settings)
+        policy = _load_policy(settings)
         store = await open_store(settings)
         stack.push_async_callback(store.close)
         slack_runtime = None
@@ -115,6 +126,7 @@ async def open_runtime(
             workers = build_workers(temporal, settings.temporal, deps, roles)
             for worker in workers:
                 await stack.enter_async_context(worker)
+        dispatcher, ingest = await _open_ingest(stack, settings, policy, store, temporal, dispatch)
         yield Runtime(
             settings=settings,
             store=store,
@@ -128,7 +140,57 @@ async def open_runtime(
             model=chat_model,
             roles=tuple(roles) if run_workers else (),
             workers=tuple(workers),
+            ingest=ingest,
+            dispatcher=dispatcher,
         )
+
+
+def _load_policy(settings: GarrisonSettings) -> PolicyDocument:
+    from orchestrator.policy.model import PolicyError, load_policy
+
+    try:
+        return load_policy(settings.policy_file)
+    except PolicyError as error:
+        raise ConfigError(str(error)) from None
+
+
+async def _open_ingest(
+    stack: AsyncExitStack,
+    settings: GarrisonSettings,
+    policy: PolicyDocument,
+    store: Store,
+    temporal: Client,
+    dispatch: bool,
+) -> tuple[Dispatcher, Ingestor]:
+    from orchestrator.ingest.dispatch import Dispatcher
+    from orchestrator.ingest.inputs import live_workflow_input
+    from orchestrator.ingest.pipeline import Ingestor
+    from orchestrator.temporal.client import task_queue
+
+    config = settings.ingest
+    dispatcher = Dispatcher(
+        temporal,
+        store,
+        live_workflow_input(settings, policy),
+        task_queue(settings.temporal, Role.TRIAGE),
+        sweep_s=config.sweep_s,
+        paused=config.dispatch_paused,
+    )
+    ingest = Ingestor(
+        store, policy.ingest, on_commit=dispatcher.poke, max_backlog=config.max_backlog
+    )
+    dispatcher.on_backlog = lambda backlog: setattr(ingest, "backlog", backlog)
+    stack.push_async_callback(ingest.aclose)
+    if dispatch:
+        task = asyncio.create_task(dispatcher.run(), name="garrison-dispatcher")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        stack.push_async_callback(stop)
+    return dispatcher, ingest
 
 
 def load_directory(settings: GarrisonSettings, *, slack: bool = True) -> ApproverDirectory | None:

@@ -125,6 +125,20 @@ class PollSettings(BaseModel):
     max_attempts: int = Field(default=5, ge=1)
 
 
+class IngestSettings(BaseModel):
+    """Live ingestion (`docs/ingestion.md`): signed-webhook senders, and the dispatcher that
+    signals incidents' workflows after their alerts are committed."""
+
+    # Senders that sign webhooks: YAML `sources: {name: {secret: ..., shape: ...}}`.
+    sources_file: FilePath | None = None
+    # Accept and store alerts but start no workflows (Temporal maintenance): they wait, committed,
+    # and are dispatched when a process without this setting sweeps.
+    dispatch_paused: bool = False
+    sweep_s: float = Field(default=2.0, gt=0, le=300)
+    # Answer 429 once more committed alerts than this wait for their workflows.
+    max_backlog: int = Field(default=100_000, ge=1)
+
+
 class GarrisonSettings(BaseSettings):
     """Everything a composition root needs to build Garrison."""
 
@@ -145,6 +159,7 @@ class GarrisonSettings(BaseSettings):
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     poll: PollSettings = Field(default_factory=PollSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     # Bearer tokens of the HTTP API: YAML `tokens: {identity: "sha256:<hex of the token>"}`.
     api_tokens_file: FilePath | None = None
     # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the

@@ -93,7 +93,10 @@ async def run_simulation(
     ids = {loaded.spec.id: f"{SIM_PREFIX}-{run_id}--{loaded.spec.id}" for loaded in incidents}
     started = time.perf_counter()
     # Approvals go to the log whatever the Slack settings: the simulated analysts decide.
-    async with open_runtime(settings, backends, model=options.model, slack=False) as runtime:
+    # Its replays dispatch their own incidents (with the simulation's inputs and virtual time).
+    async with open_runtime(
+        settings, backends, model=options.model, slack=False, dispatch=False
+    ) as runtime:
         embedded = runtime.embedded
         if notice is not None and embedded is not None and embedded.ui_url:
             notice(f"Temporal Web UI: {embedded.ui_url} (the embedded dev server)")

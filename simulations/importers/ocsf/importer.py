@@ -1,7 +1,7 @@
 """Orchestration of the OCSF import: findings, events and labels in; incident folders out.
 
-Findings are read whole (they are few); they are grouped by `orchestrator.ingest.grouping`; each label
-selects one group; then the events file is streamed once, feeding every incident's cut and the
+Findings are read whole (they are few); they are grouped by `orchestrator.ingest.grouping`; each
+label selects one group; then the events file is streamed once, feeding every incident's cut and the
 inventory of devices and users. Nothing is written until every input line and every label has been
 checked: any problem raises `InputError` listing them all, and the output folder is left as it was.
 Incidents are staged in a hidden folder inside `out` and moved into place at the end.

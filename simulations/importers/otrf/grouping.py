@@ -1,9 +1,9 @@
 """Garrison's grouping rule over one recording: which matched events form one incident.
 
-Every event a Sigma rule matched becomes a `orchestrator.ingest.grouping.Record`: its time, its host, and
-the person it names (SYSTEM and machine accounts name no one, so they never join two hosts). The
-rule groups the records (shared host or person, gaps of at most the window), the same rule the
-OCSF importer applies to findings. One group is one incident candidate:
+Every event a Sigma rule matched becomes an `orchestrator.ingest.grouping.Record`: its time, its
+host, and the person it names (SYSTEM and machine accounts name no one, so they never join two
+hosts). The rule groups the records (shared host or person, gaps of at most the window), the
+same rule the OCSF importer applies to findings. One group is one incident candidate:
 
 - a label names the group that holds the events its selection matches, and must name exactly one
   (a selection spread over two groups is two incidents by the rule: split the label);
