@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from orchestrator.approvals.directory import ApproverDirectory, DirectoryError
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from orchestrator.activities.ingest import PollActivities
     from orchestrator.ingest.dispatch import Dispatcher
     from orchestrator.ingest.pipeline import Ingestor
     from orchestrator.policy.model import PolicyDocument
@@ -119,14 +122,17 @@ async def open_runtime(
         notifier: ApprovalNotifier = slack_runtime.notifier if slack_runtime else LogNotifier()
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
         temporal, embedded = await stack.enter_async_context(temporal_client(settings))
+        dispatcher, ingest = await _open_ingest(stack, settings, policy, store, temporal, dispatch)
         workers: list[Worker] = []
         if run_workers:
             assert backends is not None
-            deps = WorkerDeps(store, backends, checkpointer, notifier, model=chat_model)
+            poll = None
+            if Role.TRIAGE in roles:
+                poll = await _open_polls(stack, settings, store, ingest, temporal)
+            deps = WorkerDeps(store, backends, checkpointer, notifier, model=chat_model, poll=poll)
             workers = build_workers(temporal, settings.temporal, deps, roles)
             for worker in workers:
                 await stack.enter_async_context(worker)
-        dispatcher, ingest = await _open_ingest(stack, settings, policy, store, temporal, dispatch)
         yield Runtime(
             settings=settings,
             store=store,
@@ -152,6 +158,38 @@ def _load_policy(settings: GarrisonSettings) -> PolicyDocument:
         return load_policy(settings.policy_file)
     except PolicyError as error:
         raise ConfigError(str(error)) from None
+
+
+async def _open_polls(
+    stack: AsyncExitStack,
+    settings: GarrisonSettings,
+    store: Store,
+    ingest: Ingestor,
+    temporal: Client,
+) -> PollActivities | None:
+    """Pull mode, when a poll interval is configured: the activities, and one Temporal Schedule
+    per source (created or updated; schedules of sources no longer configured are deleted)."""
+    from orchestrator.activities.ingest import build_poll_activities
+    from orchestrator.ingest.pollers.schedules import configured_sources, ensure_poll_schedules
+    from orchestrator.temporal.client import task_queue
+    from tools.vendor_settings import VendorConfigError
+
+    queue = task_queue(settings.temporal, Role.TRIAGE)
+    if not configured_sources(settings.poll):
+        await ensure_poll_schedules(temporal, settings.poll, queue)  # removes stale schedules
+        return None
+
+    async def dead_letter(source: str, original: Mapping[str, object], reason: str) -> None:
+        body = json.dumps(original, separators=(",", ":"), default=str)
+        await store.intake.add_dead_letter(f"poll:{source}", body, reason, datetime.now(UTC))
+
+    try:
+        poll = await build_poll_activities(settings.poll, store, ingest, dead_letter)
+    except VendorConfigError as error:
+        raise ConfigError(str(error)) from None
+    stack.push_async_callback(poll.aclose)
+    await ensure_poll_schedules(temporal, settings.poll, queue)
+    return poll
 
 
 async def _open_ingest(

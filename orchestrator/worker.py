@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from orchestrator.activities.agents import AgentActivities
 from orchestrator.activities.approvals import ApprovalActivities
+from orchestrator.activities.ingest import PollActivities
 from orchestrator.activities.records import RecordActivities
 from orchestrator.activities.response import ResponseActivities
 from orchestrator.approvals.notifier import ApprovalNotifier
@@ -27,6 +28,7 @@ from orchestrator.settings import TemporalSettings
 from orchestrator.store.repository import Store
 from orchestrator.temporal.client import Role, task_queue
 from orchestrator.workflows.incident import IncidentWorkflow
+from orchestrator.workflows.poll import AlertPollWorkflow
 from orchestrator.workflows.rollback import RollbackWorkflow
 
 ALL_ROLES: tuple[Role, ...] = (Role.TRIAGE, Role.AGENTS, Role.ACTIONS)
@@ -39,6 +41,8 @@ class WorkerDeps:
     checkpointer: BaseCheckpointSaver
     notifier: ApprovalNotifier
     model: BaseChatModel | None = None
+    # Pull mode's activities (`ingest.poll`), served with `AlertPollWorkflow` beside the incidents.
+    poll: PollActivities | None = None
 
 
 def build_workers(
@@ -49,10 +53,12 @@ def build_workers(
 ) -> list[Worker]:
     builders: dict[Role, Callable[[], dict[str, Any]]] = {
         Role.TRIAGE: lambda: {
-            "workflows": [IncidentWorkflow, RollbackWorkflow],
+            "workflows": [IncidentWorkflow, RollbackWorkflow]
+            + ([AlertPollWorkflow] if deps.poll else []),
             "activities": _activities(
                 RecordActivities(deps.store, deps.backends),
                 ApprovalActivities(deps.store, deps.notifier),
+                *([deps.poll] if deps.poll else []),
             ),
         },
         Role.AGENTS: lambda: {
