@@ -1,13 +1,9 @@
-"""Ingestion's grouping and deduplication against a real store (a SQLite file)."""
+"""Ingestion's grouping and deduplication on a real store: a SQLite file and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from orchestrator.ingest.normalised import Normalised, Shape
 from orchestrator.ingest.pipeline import Ingestor
@@ -39,13 +35,6 @@ def alert(
         entities=AlertEntities(host=host, user=user),
     )
     return Normalised(a, source, Shape.GARRISON, a.model_dump(mode="json"), correlation)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite:///{tmp_path / 'g.db'}")
-    yield opened
-    await opened.close()
 
 
 async def test_alerts_sharing_a_host_within_the_window_join_one_incident(store: Store) -> None:

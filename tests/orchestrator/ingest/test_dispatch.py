@@ -1,0 +1,91 @@
+"""The dispatcher on the real Temporal dev server: it signal-with-starts an incident's workflow
+with its committed alerts once, marks them signalled, and moves alerts that reach an incident
+whose workflow has already closed to a new incident instead of restarting the closed one."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from orchestrator.ingest.dispatch import Dispatcher
+from orchestrator.ingest.pipeline import Ingestor
+from orchestrator.ingest.sink import Backpressure
+from orchestrator.models import ActivityProfile, IncidentWorkflowInput
+from orchestrator.policy.model import IngestRules, load_policy
+from orchestrator.store.records import IncidentRecord
+from orchestrator.store.repository import Store
+from tests.orchestrator.store.test_store_intake import alert
+
+pytestmark = pytest.mark.temporal
+
+
+def inputs(queue: str):
+    policy = load_policy(None)
+
+    def build(incident: IncidentRecord) -> IncidentWorkflowInput:
+        return IncidentWorkflowInput(
+            incident_id=incident.id,
+            group_key=incident.group_key,
+            title=incident.title,
+            policy=policy,
+            requester="garrison-agent",
+            activity=ActivityProfile(),
+            task_queue_agents=f"{queue}-agents",
+            task_queue_actions=f"{queue}-actions",
+        )
+
+    return build
+
+
+async def test_dispatch_signals_once_and_late_alerts_of_a_closed_incident_open_a_new_one(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    queue = f"dispatch-{uuid.uuid4().hex[:6]}"  # no worker polls it: workflows stay open
+    dispatcher = Dispatcher(temporal_env.client, store, inputs(queue), f"{queue}-triage")
+    ingest = Ingestor(store, IngestRules())
+    try:
+        first = await ingest.accept([alert("a1"), alert("a2", minutes=1)], scope="t")
+        [incident] = first.incidents
+        assert await dispatcher.dispatch_pending() == 2
+        assert await store.intake.unsignalled(10) == []
+        assert await dispatcher.dispatch_pending() == 0  # nothing twice
+        handle = temporal_env.client.get_workflow_handle(f"incident-{incident}")
+        assert (await handle.describe()).close_time is None
+
+        await handle.terminate("closed for the test")  # the store still says open: the race
+        late = await ingest.accept([alert("a3", minutes=2)], scope="t")
+        assert late.incidents == [incident]
+        await dispatcher.dispatch_pending()  # refused as a duplicate: moved to a new incident
+        await dispatcher.dispatch_pending()  # and signalled there
+        assert await store.intake.unsignalled(10) == []
+        assert [a.uid for a in await store.alerts_for(incident)] == ["a1", "a2"]
+        moved = [i for i in await store.list_incidents() if i.id != incident]
+        assert len(moved) == 1 and moved[0].id.startswith("t-")
+        assert [a.uid for a in await store.alerts_for(moved[0].id)] == ["a3"]
+        reborn = temporal_env.client.get_workflow_handle(f"incident-{moved[0].id}")
+        assert (await reborn.describe()).close_time is None
+        # Later alerts of the group follow it to the new incident.
+        after = await ingest.accept([alert("a4", minutes=3)], scope="t")
+        assert after.incidents == [moved[0].id]
+    finally:
+        await ingest.aclose()
+        await store.close()
+
+
+async def test_a_backlog_beyond_the_bound_is_refused_with_retry_after(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    ingest = Ingestor(store, IngestRules(), max_backlog=10)
+    try:
+        ingest.backlog = 11  # as the dispatcher reports it after a pass
+        with pytest.raises(Backpressure) as refused:
+            await ingest.accept([alert("a1")])
+        assert refused.value.retry_after_s > 0 and "behind" in refused.value.reason
+        assert await store.list_incidents() == []
+        ingest.backlog = 0
+        assert (await ingest.accept([alert("a1")])).alert_ids
+    finally:
+        await store.close()
