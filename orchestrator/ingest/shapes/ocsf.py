@@ -43,6 +43,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.ingest.grouping import is_system_account
 from orchestrator.ingest.normalised import Normalised, NormaliseError, Shape
 from orchestrator.ingest.shapes.values import (
     LONG,
@@ -53,7 +54,6 @@ from orchestrator.ingest.shapes.values import (
     event_time,
     host_of,
     integer,
-    is_system_account,
     kind,
     loc_path,
     obj,

@@ -44,9 +44,6 @@ TACTIC_IDS = {
 }  # fmt: skip
 TACTICS = frozenset(TACTIC_IDS.values())
 SEVERITIES = frozenset(s.value for s in Severity)
-SYSTEM_DOMAINS = {"nt authority", "window manager", "font driver host", "nt service"}
-
-
 # --- the strict reader --------------------------------------------------------------------------
 
 
@@ -309,11 +306,6 @@ def user_id(name: str | None, domain: str | None = None) -> str | None:
     if domain and "\\" not in name and "@" not in name:
         return f"{domain}\\{name}".lower()[:SHORT]
     return name.lower()[:SHORT]
-
-
-def is_system_account(identity: str) -> bool:
-    domain, _, user = identity.lower().rpartition("\\")
-    return domain in SYSTEM_DOMAINS or user.endswith("$") or user in {"system", "local service"}
 
 
 def basename(path: str | None) -> str | None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from orchestrator.ingest.grouping import is_system_account
 from orchestrator.ingest.shapes.ocsf import FINDING_CLASSES, SEVERITY_IDS, read_finding
-from orchestrator.ingest.shapes.values import is_system_account
 from simulations.importers.ocsf.fields import Json, integer, obj, text
 from simulations.importers.ocsf.reader import json_lines, note, where
 from simulations.loader import Problem

@@ -6,10 +6,12 @@ import ipaddress
 import re
 
 from orchestrator.ingest.grouping import is_system_account
+from orchestrator.ingest.shapes.values import basename
 from simulations.importers.otrf.events import Event, first
 from tools.models import AlertEntities, FileRef, ProcessRef
 
 __all__ = ["basename", "entities", "is_system_account", "user_of"]
+
 
 def entities(event: Event) -> AlertEntities:
     """What an analyst reads off one matching event: host, user, process, addresses, file."""
@@ -48,11 +50,6 @@ def user_of(event: Event) -> str | None:
     people = [c for c in candidates if not is_system_account(c)]
     chosen = (people or candidates or [None])[0]
     return chosen.lower() if chosen else None
-
-
-def basename(path: str | None) -> str | None:
-    """The last component of a Windows or POSIX path."""
-    return re.split(r"[\\/]", path)[-1] if path else None
 
 
 def _pid(value: str | None) -> int | None:
