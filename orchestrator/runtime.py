@@ -215,7 +215,11 @@ async def _open_ingest(
         paused=config.dispatch_paused,
     )
     ingest = Ingestor(
-        store, policy.ingest, on_commit=dispatcher.poke, max_backlog=config.max_backlog
+        store,
+        policy.ingest,
+        on_commit=dispatcher.poke,
+        max_backlog=config.max_backlog,
+        scope=config.scope,
     )
     dispatcher.on_backlog = lambda backlog: setattr(ingest, "backlog", backlog)
     stack.push_async_callback(ingest.aclose)

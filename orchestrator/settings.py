@@ -131,6 +131,9 @@ class IngestSettings(BaseModel):
 
     # Senders that sign webhooks: YAML `sources: {name: {secret: ..., shape: ...}}`.
     sources_file: FilePath | None = None
+    # The first part of every live incident's id (`<scope>-<random>`, `<scope>--<correlation>`):
+    # deployments sharing one Temporal namespace each need their own.
+    scope: str = Field(default="live", pattern=r"^[a-z0-9][a-z0-9_]{0,31}$")
     # Accept and store alerts but start no workflows (Temporal maintenance): they wait, committed,
     # and are dispatched when a process without this setting sweeps.
     dispatch_paused: bool = False

@@ -46,6 +46,7 @@ class Dispatcher:
         *,
         sweep_s: float = 2.0,
         paused: bool = False,
+        coalesce_s: float = 0.05,
     ) -> None:
         self._client = client
         self._store = store
@@ -53,6 +54,7 @@ class Dispatcher:
         self._task_queue = task_queue
         self._sweep_s = sweep_s
         self._paused = paused
+        self._coalesce_s = coalesce_s
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.backlog = 0
@@ -67,9 +69,12 @@ class Dispatcher:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._sweep_s)
-            self._wake.clear()
             if self._paused:
+                self._wake.clear()
                 continue
+            # Let the commits of a burst land, so one pass (and one write) covers them all.
+            await asyncio.sleep(self._coalesce_s)
+            self._wake.clear()
             try:
                 while await self.dispatch_pending() >= PASS_LIMIT:
                     pass
@@ -81,8 +86,8 @@ class Dispatcher:
                 )
 
     async def dispatch_pending(self) -> int:
-        """One pass: signal every incident with alerts committed but not signalled. Returns how
-        many alerts it signalled."""
+        """One pass: signal every incident with alerts committed but not signalled, then mark
+        them signalled in one write. Returns how many alerts it read."""
         async with self._lock:
             pending = await self._store.intake.unsignalled(PASS_LIMIT)
             by_incident: dict[str, list[Unsignalled]] = {}
@@ -90,21 +95,27 @@ class Dispatcher:
                 by_incident.setdefault(row.incident_id, []).append(row)
             gate = asyncio.Semaphore(PARALLEL_SIGNALS)
 
-            async def one(incident_id: str, rows: list[Unsignalled]) -> None:
+            async def one(incident_id: str, rows: list[Unsignalled]) -> list[str]:
                 async with gate:
-                    await self._signal(incident_id, rows)
+                    return await self._signal(incident_id, rows)
 
-            await asyncio.gather(*(one(i, rows) for i, rows in by_incident.items()))
-            self.backlog = await self._store.intake.backlog()
+            done = await asyncio.gather(*(one(i, rows) for i, rows in by_incident.items()))
+            signalled = [fingerprint for batch in done for fingerprint in batch]
+            if signalled:
+                await self._store.intake.mark_signalled(signalled, datetime.now(UTC))
+            # A full pass may have left more behind: count them; otherwise the pass caught up.
+            full = len(pending) >= PASS_LIMIT
+            self.backlog = await self._store.intake.backlog() if full else 0
             if self.on_backlog is not None:
                 self.on_backlog(self.backlog)
             return len(pending)
 
-    async def _signal(self, incident_id: str, rows: list[Unsignalled]) -> None:
+    async def _signal(self, incident_id: str, rows: list[Unsignalled]) -> list[str]:
+        """Signal-with-start the incident's workflow; the fingerprints it delivered."""
         incident = await self._store.get_incident(incident_id)
         if incident is None:  # cannot happen: the incident commits with its first alert
             log.error("alerts of unknown incident %s left unsignalled", incident_id)
-            return
+            return []
         uids = list(dict.fromkeys(row.alert_uid for row in rows))
         params = self._workflow_input(incident)
         try:
@@ -120,10 +131,7 @@ class Dispatcher:
                 )
         except WorkflowAlreadyStartedError:
             moved = await self._store.intake.reopen(
-                [row.fingerprint for row in rows],
-                f"{incident_id.rsplit('--', 1)[0]}-{uuid.uuid4().hex[:8]}"
-                + (f"--{incident_id.rsplit('--', 1)[1]}" if "--" in incident_id else ""),
-                incident.title,
+                [row.fingerprint for row in rows], _successor(incident_id), incident.title
             )
             log.warning(
                 "incident %s had closed: %d late alert(s) opened incident %s",
@@ -131,7 +139,14 @@ class Dispatcher:
                 len(rows),
                 moved,
             )
-            return  # the next pass signals the new incident
-        await self._store.intake.mark_signalled(
-            [row.fingerprint for row in rows], datetime.now(UTC)
-        )
+            return []  # the next pass signals the new incident
+        return [row.fingerprint for row in rows]
+
+
+def _successor(incident_id: str) -> str:
+    """A new id in the closed incident's family: `<scope>-<random>[--<correlation>]`, so twins
+    routed by the correlation suffix still serve it."""
+    head, sep, correlation = incident_id.rpartition("--")
+    if not sep:
+        head, correlation = incident_id, ""
+    return f"{head}-{uuid.uuid4().hex[:8]}" + (f"--{correlation}" if correlation else "")

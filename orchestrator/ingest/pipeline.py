@@ -1,8 +1,10 @@
 """`Ingestor`: deduplicate, group and store normalised alerts, committing concurrent callers'
 alerts together (group commit), then tell the dispatcher.
 
-Grouping, in this order, per scope (`live` for what senders send; a simulation run is a scope of
-its own, so runs never join each other's incidents):
+Grouping, in this order, per scope (the deployment's, `GARRISON_INGEST__SCOPE`, `live` unless
+set, for what senders send; a simulation run is a scope of its own, so runs never join each
+other's incidents). Incident ids begin with their scope, and workflow ids with `incident-<id>`:
+deployments that share a Temporal namespace need scopes of their own.
 
 1. an alert its sender already grouped (`Normalised.correlation`) joins that group's open
    incident; its id ends in `--<correlation>`;
@@ -85,8 +87,10 @@ class Ingestor:
         on_commit: Callable[[list[str]], None] | None = None,
         max_queued: int = 20_000,
         max_backlog: int = 100_000,
+        scope: str = "live",
     ) -> None:
         self._store = store
+        self._scope = scope
         self._rules = rules
         self._on_commit = on_commit
         self._max_queued = max_queued
@@ -96,7 +100,8 @@ class Ingestor:
         self._writer: asyncio.Task[None] | None = None
         self.backlog = 0  # alerts committed but not yet signalled, as the dispatcher last saw
 
-    async def accept(self, items: Sequence[Normalised], *, scope: str = "live") -> Accepted:
+    async def accept(self, items: Sequence[Normalised], *, scope: str | None = None) -> Accepted:
+        scope = scope or self._scope
         if not items:
             return Accepted(alert_ids=[])
         if self.backlog > self._max_backlog:
@@ -148,14 +153,14 @@ class Ingestor:
             finally:
                 self._queued -= size
 
-    async def _place(self, tx: IntakeTx, batch: list[_Entry]) -> list[Accepted]:
+    def _place(self, tx: IntakeTx, batch: list[_Entry]) -> list[Accepted]:
         """Grouping decisions and staged rows for one batch, inside its write transaction."""
         now = datetime.now(UTC)
         prints = [
             [fingerprint(e.scope, item.source, item.alert.uid) for item in e.items] for e in batch
         ]
-        stored = await tx.stored([fp for fps in prints for fp in fps])
-        states = await self._load_state(tx, batch)
+        stored = tx.stored([fp for fps in prints for fp in fps])
+        states = self._load_state(tx, batch)
         placed: dict[str, str] = dict(stored)
         order = sorted(
             ((e_i, i_i) for e_i, e in enumerate(batch) for i_i in range(len(e.items))),
@@ -168,7 +173,7 @@ class Ingestor:
                 duplicates[e_i] += 1
                 continue
             item = entry.items[i_i]
-            incident_id = await self._incident_for(tx, entry.scope, states[entry.scope], item, now)
+            incident_id = self._incident_for(tx, entry.scope, states[entry.scope], item, now)
             placed[fp] = incident_id
             tx.add_alert(
                 StagedAlert(
@@ -194,7 +199,7 @@ class Ingestor:
             for e_i, fps in enumerate(prints)
         ]
 
-    async def _load_state(self, tx: IntakeTx, batch: list[_Entry]) -> dict[str, _ScopeState]:
+    def _load_state(self, tx: IntakeTx, batch: list[_Entry]) -> dict[str, _ScopeState]:
         states: dict[str, _ScopeState] = {}
         storm_window = timedelta(seconds=self._rules.storm.window_s)
         for scope in {e.scope for e in batch}:
@@ -203,15 +208,15 @@ class Ingestor:
             keys |= {self._storm_key(item) for item in items}
             keys |= {f"corr:{item.correlation}" for item in items if item.correlation}
             state = _ScopeState()
-            for key, (incident_id, last_seen) in (await tx.groups(scope, keys)).items():
+            for key, (incident_id, last_seen) in (tx.groups(scope, keys)).items():
                 state.groups[key] = _Open(incident_id, last_seen)
             earliest = min(aware(item.alert.time) for item in items) - storm_window
             rules = {self._storm_key(item) for item in items}
-            state.rule_hosts = await tx.rule_hosts(scope, rules, earliest)
+            state.rule_hosts = tx.rule_hosts(scope, rules, earliest)
             states[scope] = state
         return states
 
-    async def _incident_for(
+    def _incident_for(
         self, tx: IntakeTx, scope: str, state: _ScopeState, item: Normalised, now: datetime
     ) -> str:
         at = aware(item.alert.time)
@@ -219,10 +224,10 @@ class Ingestor:
             key = f"corr:{item.correlation}"
             group = state.groups.get(key)
             if group is None:
-                group = await self._open(tx, scope, state, key, item, now, _safe(item.correlation))
+                group = self._open(tx, scope, state, key, item, now, _safe(item.correlation))
             group.last_seen = max(group.last_seen, at)
             return group.incident_id
-        storm = await self._storm(tx, scope, state, item, now)
+        storm = self._storm(tx, scope, state, item, now)
         if storm is not None:
             return storm
         window = timedelta(seconds=self._rules.group_window_s)
@@ -235,13 +240,13 @@ class Ingestor:
         if linked:
             group = max(linked, key=lambda g: g.last_seen)
         else:
-            group = await self._open(tx, scope, state, keys[0], item, now, None)
+            group = self._open(tx, scope, state, keys[0], item, now, None)
         group.last_seen = max(group.last_seen, at)
         for key in keys:
             state.groups[key] = group
         return group.incident_id
 
-    async def _storm(
+    def _storm(
         self, tx: IntakeTx, scope: str, state: _ScopeState, item: Normalised, now: datetime
     ) -> str | None:
         """The storm incident this alert belongs to once its rule is storming; else None."""
@@ -263,7 +268,7 @@ class Ingestor:
         if not storming:
             return None
         title = f"Alert storm: {item.alert.rule.name} on more than {self._rules.storm.hosts} hosts"
-        group = await self._open(tx, scope, state, rule, item, now, None, title=title)
+        group = self._open(tx, scope, state, rule, item, now, None, title=title)
         return group.incident_id
 
     def _storm_key(self, item: Normalised) -> str:
@@ -272,7 +277,7 @@ class Ingestor:
             return f"storm:{item.source}:{rule}"
         return f"storm:{rule}"
 
-    async def _open(
+    def _open(
         self,
         tx: IntakeTx,
         scope: str,
@@ -290,7 +295,7 @@ class Ingestor:
             # The sender's grouping names the incident: `<scope>--<correlation>`, or with a
             # random part once that id was taken by an earlier (closed) incident.
             first = f"{scope}--{suffix}"
-            taken = await tx.incident_ids_taken([first])
+            taken = tx.incident_ids_taken([first])
             incident_id = first if not taken else f"{scope}-{uuid.uuid4().hex[:8]}--{suffix}"
         tx.add_incident(
             IncidentRecord(

@@ -30,7 +30,8 @@ class Backpressure(Exception):
 
 
 class AlertSink(Protocol):
-    async def accept(self, items: Sequence[Normalised], *, scope: str = "live") -> Accepted:
-        """Deduplicate, group, store and commit `items`; signalling their incidents' workflows
-        follows (it never blocks the caller). Raises `Backpressure` when it cannot keep up."""
+    async def accept(self, items: Sequence[Normalised], *, scope: str | None = None) -> Accepted:
+        """Deduplicate, group, store and commit `items` (in the sink's own scope unless one is
+        given); signalling their incidents' workflows follows (it never blocks the caller).
+        Raises `Backpressure` when it cannot keep up."""
         ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -63,6 +63,35 @@ def create_engine_for(url: str) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     return create_async_engine(normalised, pool_pre_ping=True)
+
+
+def sync_engine_for(engine: AsyncEngine) -> Engine:
+    """A synchronous engine on the same database, for work that runs whole in one worker thread
+    (ingestion's batch transaction). Its SQLite transactions begin IMMEDIATE, like the writer's."""
+    url = engine.url
+    if url.drivername == SQLITE_DRIVER:
+        sync = create_engine(url.set(drivername="sqlite+pysqlite"))
+        _configure_sqlite_connections(sync, begin="IMMEDIATE")
+        return sync
+    return create_engine(url, pool_pre_ping=True, pool_size=2)
+
+
+def _configure_sqlite_connections(engine: Engine, begin: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(f"BEGIN {begin}")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

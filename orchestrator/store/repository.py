@@ -85,6 +85,7 @@ class Store:
         return store
 
     async def close(self) -> None:
+        self.intake.close()
         await self._db.engine.dispose()
 
     @property

@@ -64,7 +64,7 @@ class RecordingSink:
     backpressure_once: bool = False
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def accept(self, items: Sequence[Normalised], *, scope: str = "live") -> Accepted:
+    async def accept(self, items: Sequence[Normalised], *, scope: str | None = None) -> Accepted:
         if self.backpressure_once:
             self.backpressure_once = False
             raise Backpressure(1, "store behind")

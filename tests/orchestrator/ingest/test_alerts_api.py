@@ -64,7 +64,7 @@ class Api:
 class SlowSink:
     """A sink that is behind: every call is refused with Backpressure."""
 
-    async def accept(self, items: object, *, scope: str = "live") -> Accepted:
+    async def accept(self, items: object, *, scope: str | None = None) -> Accepted:
         raise Backpressure(7, "the test's queue is full")
 
 

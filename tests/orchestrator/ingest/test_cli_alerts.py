@@ -96,7 +96,9 @@ async def test_rehearse_streams_a_recording_into_a_running_server(
     (tmp_path / "approvers.yaml").write_text(yaml.safe_dump(DIRECTORY), encoding="utf-8")
     tokens = {"siem": {"digest": digest("tok-siem"), "scopes": ["ingest"]}}
     (tmp_path / "tokens.yaml").write_text(yaml.safe_dump({"tokens": tokens}), encoding="utf-8")
+    scope = f"reh{uuid.uuid4().hex[:6]}"  # the session's Temporal is shared: own workflow ids
     env = clean_env(tmp_path / "data") | {
+        "GARRISON_INGEST__SCOPE": scope,
         "GARRISON_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
         "GARRISON_TEMPORAL_TASK_QUEUE_PREFIX": f"reh{uuid.uuid4().hex[:6]}",
         "GARRISON_APPROVERS_FILE": str(tmp_path / "approvers.yaml"),
@@ -113,8 +115,8 @@ async def test_rehearse_streams_a_recording_into_a_running_server(
             "--token", "tok-siem", env=env,
         )  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
-        assert f"into 1 incident(s): live--{INCIDENT.name}; refused 0" in run.stdout
-        handle = temporal_env.client.get_workflow_handle(f"incident-live--{INCIDENT.name}")
+        assert f"into 1 incident(s): {scope}--{INCIDENT.name}; refused 0" in run.stdout
+        handle = temporal_env.client.get_workflow_handle(f"incident-{scope}--{INCIDENT.name}")
         assert (await handle.describe()).workflow_type == "IncidentWorkflow"
     finally:
         server.send_signal(signal.SIGTERM)

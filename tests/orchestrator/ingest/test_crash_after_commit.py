@@ -33,10 +33,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def start_server(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
+async def start_server(
+    env: dict[str, str], port: int, incident: Path = INCIDENT
+) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "orchestrator.cli", "server",
-        "--port", str(port), "--incidents", str(INCIDENT),
+        "--port", str(port), "--incidents", str(incident),
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
@@ -75,6 +77,7 @@ async def test_an_alert_committed_before_a_sigkill_reaches_its_incident_afterwar
     (tmp_path / "policy.yaml").write_text(
         yaml.safe_dump(lenient.model_dump(mode="json")), encoding="utf-8"
     )
+    scope = f"crash{uuid.uuid4().hex[:6]}"  # the session's Temporal is shared: own workflow ids
     env = {k: v for k, v in os.environ.items() if not k.startswith("GARRISON_")} | {
         "GARRISON_DATA_DIR": str(tmp_path / "data"),
         "GARRISON_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
@@ -83,6 +86,7 @@ async def test_an_alert_committed_before_a_sigkill_reaches_its_incident_afterwar
         "GARRISON_API_TOKENS_FILE": str(tmp_path / "tokens.yaml"),
         "GARRISON_POLICY_FILE": str(tmp_path / "policy.yaml"),
         "GARRISON_INGEST__SWEEP_S": "0.2",
+        "GARRISON_INGEST__SCOPE": scope,
     }
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -94,7 +98,7 @@ async def test_an_alert_committed_before_a_sigkill_reaches_its_incident_afterwar
             )
         assert reply.status_code == 202, reply.text
         [incident_id] = reply.json()["incidents"]
-        assert incident_id == f"live--{spec.id}"
+        assert incident_id == f"{scope}--{spec.id}"
         handle = temporal_env.client.get_workflow_handle(f"incident-{incident_id}")
         with pytest.raises(RPCError):  # committed, acknowledged, and not yet signalled
             await handle.describe()
