@@ -188,8 +188,8 @@ def graph_alert(
     updated: datetime,
     seq: int,
 ) -> dict[str, Any]:
-    """A Graph security `alert` from Defender for Endpoint, with device, user, process, file and
-    IP evidence taken from the alert's entities."""
+    """A Graph security `alert` from Defender for Endpoint, with device, user, process, file, IP
+    and URL (the domain) evidence taken from the alert's entities."""
     digest = _digest(alert.uid, seq)
     alert_id = f"da{int(digest[:15], 16) % 10**18:018d}_{-(int(digest[15:23], 16) % 2**31)}"
     created = graph_time(alert.time)
@@ -290,6 +290,17 @@ def graph_alert(
                     "ipAddress": ip,
                 }
             )
+    if alert.entities.domain:
+        # Defender lists a contacted domain as URL evidence (a bare host is a valid `url`).
+        evidence.append(
+            {
+                "@odata.type": "#microsoft.graph.security.urlEvidence",
+                **base,
+                "roles": [],
+                "tags": [],
+                "url": alert.entities.domain,
+            }
+        )
     portal = "https://security.microsoft.com"
     return {
         "@odata.type": "#microsoft.graph.security.alert",
