@@ -191,8 +191,14 @@ async def until(
 
 @asynccontextmanager
 async def slack_stack(
-    env: WorkflowEnvironment, tmp_path: Path, policy: PolicyDocument | None = None
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    policy: PolicyDocument | None = None,
+    *,
+    post_interval_s: float = 1.0,
 ) -> AsyncIterator[Stack]:
+    """`post_interval_s`: the fake Slack's posting limit per channel, which the client paces to.
+    Slack's own (one a second) unless a test that posts many cards asks for a faster Slack."""
     address = env.client.service_client.config.target_host
     settings = GarrisonSettings(
         data_dir=tmp_path / "data",
@@ -201,12 +207,14 @@ async def slack_stack(
     directory = ApproverDirectory.model_validate(DIRECTORY)
     loaded = load_all([INCIDENT]).incidents[0]
     backends = RecordedBackends([loaded])
-    fake = slack_emulator(BOT_TOKEN, usergroups={ONCALL_GROUP: [BOB]}, rate_per_channel_s=1.0)
+    fake = slack_emulator(
+        BOT_TOKEN, usergroups={ONCALL_GROUP: [BOB]}, rate_per_channel_s=post_interval_s
+    )
     async with AsyncExitStack() as stack:
         slack_url = await stack.enter_async_context(serve(fake))
         store = await open_store(settings)
         stack.push_async_callback(store.close)
-        client = SlackWebClient(slack_url, BOT_TOKEN)
+        client = SlackWebClient(slack_url, BOT_TOKEN, min_interval_s=post_interval_s)
         stack.push_async_callback(client.aclose)
         notifier = SlackNotifier(client, store, directory, CHANNEL)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))

@@ -224,7 +224,10 @@ async def test_two_distinct_humans_are_needed_and_no_one_counts_twice(
 async def test_racing_approve_and_deny_yield_exactly_one_decision(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    async with slack_stack(temporal_env, tmp_path) as stack:
+    # 50 cards and their updates at Slack's one post a second per channel were most of this
+    # test's two minutes; the races are between the clicks, not the posts, so the fake Slack
+    # allows (and the client paces to) one post every 50 ms here.
+    async with slack_stack(temporal_env, tmp_path, post_interval_s=0.05) as stack:
         runs = 50  # scenario S5: 50 races, none with both effects
         winners: list[str] = []
         for _ in range(runs):
