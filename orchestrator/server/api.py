@@ -8,7 +8,7 @@ unknown, 403 not allowed (outsider, requester, the agents' own identity), 409 co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -39,7 +39,9 @@ STATUS_OF = {
 }
 
 
-def _deps(request: Request) -> ServerDeps:
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop
+# per dependency per request on the ingestion hot path.
+async def _deps(request: Request) -> ServerDeps:
     return request.app.state.deps
 
 
@@ -49,16 +51,16 @@ def authenticate(
     """The identity and scopes of the bearer token, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
-    found = _deps(request).tokens.authenticate(credentials.credentials)
+    found = request.app.state.deps.tokens.authenticate(credentials.credentials)
     if found is None:
         raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
     return found
 
 
-def scoped(scope: Scope) -> Callable[..., str]:
+def scoped(scope: Scope) -> Callable[..., Awaitable[str]]:
     """A dependency: the caller's identity, or 403 when its token lacks `scope`."""
 
-    def check(
+    async def check(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> str:
