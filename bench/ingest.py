@@ -43,6 +43,7 @@ from bench.stream import bodies, soc_stream, storm_stream
 
 DAY0 = datetime(2026, 12, 1, tzinfo=UTC)
 RUN_DEADLINE_S = 300.0  # one load phase
+CLIENT = {"kind": "raw"}  # set from --client
 SIGNAL_DEADLINE_S = 180.0
 
 
@@ -58,7 +59,12 @@ async def _load(
         cpu_seconds(temporal),
     )
     outcome = await drive(
-        server.base_url, server.ingest_token, bodies(alerts, batch), concurrency, RUN_DEADLINE_S
+        server.base_url,
+        server.ingest_token,
+        bodies(alerts, batch),
+        concurrency,
+        RUN_DEADLINE_S,
+        CLIENT["kind"],
     )
     threads = thread_cpu_seconds(server.pid)
     cpu = {
@@ -131,7 +137,9 @@ async def throughput_run(
         tag = uuid.uuid4().hex[:8]
         warm_start = DAY0 + timedelta(days=2 * index)
         warm = soc_stream(args.warmup, warm_start, f"warm-{tag}", seed=index + 100)
-        warmed = await drive(srv.base_url, srv.ingest_token, bodies(warm, batch), concurrency, 120)
+        warmed = await drive(
+            srv.base_url, srv.ingest_token, bodies(warm, batch), concurrency, 120, CLIENT["kind"]
+        )
         if warmed.accepted == 0:
             raise RuntimeError(f"the server accepted no alert: {_first_failure(warmed)}")
         await _signalled(srv, 0.0)  # the warm-up's dispatch is over before the clock starts
@@ -148,7 +156,7 @@ async def storm_run(args: argparse.Namespace) -> dict[str, Any]:
     profile = args.profile / "storm.prof" if args.profile else None
     async with running(args.server, workers=args.workers, profile=profile, keep=args.keep) as srv:
         alerts = storm_stream(args.storm_alerts, DAY0, f"storm-{uuid.uuid4().hex[:8]}")
-        concurrency, batch = max(args.concurrency), args.batch
+        concurrency, batch = max(args.concurrency), max(args.batch)
         outcome, cpu = await _load(srv, alerts, batch, concurrency)
         signalled = await _signalled(srv, outcome.wall_s)
         run = _figures("storm", concurrency, batch, len(alerts), outcome, cpu, signalled)
@@ -185,7 +193,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "server": args.server.value,
         },
         "notes": [
-            "clients (httpx.AsyncClient, one keep-alive connection each, one event loop) run in "
+            f"clients ({args.client}: one keep-alive connection each, one event loop) run in "
             "the benchmark process; the server is a separate process; both share the machine's "
             "cores with anything else running on it",
             "each run starts its own server on an empty store; latency is per request, "
@@ -196,11 +204,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[RunFigures] = []
     index = 0
     for concurrency in args.concurrency:
-        for batch in (1, args.batch):
+        for batch in (1, *args.batch):
             figures, mode = await throughput_run(args, index, concurrency, batch)
             document["mode"] = mode
             runs.append(figures)
             index += 1
+    document["client"] = args.client
     document["runs"] = [as_json(r) for r in runs]
     document["storm"] = None if args.skip_storm else await storm_run(args)
     document["targets"] = targets(runs, document["storm"])
@@ -213,7 +222,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--alerts", type=int, default=10_000, help="alerts per measured run")
     parser.add_argument("--warmup", type=int, default=1_000, help="alerts sent before each run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
-    parser.add_argument("--batch", type=int, default=50, help="alerts per request when batched")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[10, 50],
+        help="alerts per request of the batched runs (one alert per request is always run)",
+    )
+    parser.add_argument(
+        "--client", choices=["raw", "httpx"], default="raw", help="the load's HTTP client"
+    )
     parser.add_argument("--storm-alerts", type=int, default=10_000)
     parser.add_argument("--skip-storm", action="store_true")
     parser.add_argument("--server", type=Kind, choices=list(Kind), default=Kind.GARRISON)
@@ -227,6 +245,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    CLIENT["kind"] = args.client
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     try:
