@@ -26,7 +26,7 @@ import httpx
 from pydantic import SecretStr
 
 from tools.errors import PermanentToolError, TransientToolError
-from tools.http import retry_after_seconds
+from tools.http import retry_after_seconds, tls_context
 
 log = logging.getLogger("garrison.slack")
 
@@ -91,6 +91,7 @@ class SlackWebClient:
     ) -> None:
         root = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=root if root.endswith("/api") else f"{root}/api",
             auth=_BearerAuth(token),
             transport=transport,

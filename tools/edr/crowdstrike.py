@@ -35,7 +35,7 @@ from tools.edr.crowdstrike_events import (
 )
 from tools.edr.oauth import ClientCredentialsAuth
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
-from tools.http import Priority, RateBudget, raise_for_status, send
+from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import (
     Change,
     FileEvent,
@@ -98,6 +98,7 @@ class CrowdStrikeEdr:
         self._budget = RateBudget(settings.rate_per_minute)
         base = settings.base_url.rstrip("/")
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=base,
             transport=transport,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),

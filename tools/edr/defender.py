@@ -36,7 +36,7 @@ from tools.edr.defender_hunting import (
 from tools.edr.defender_live import live_response_body, script_answer
 from tools.edr.oauth import ClientCredentialsAuth
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
-from tools.http import Priority, RateBudget, raise_for_status, send
+from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import (
     Change,
     FileEvent,
@@ -118,6 +118,7 @@ class DefenderEdr:
             scope=settings.scope,
         )
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=settings.base_url.rstrip("/"),
             transport=transport,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),

@@ -30,7 +30,7 @@ from tools.firewall.targets import (
     domain_covered,
     object_name,
 )
-from tools.http import Priority, RateBudget, raise_for_status, send
+from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import Change
 from tools.vendor_settings import VendorSettings
 
@@ -161,6 +161,7 @@ class FortiGateFirewall:
     ) -> None:
         self._settings = settings
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=settings.base_url,
             auth=FortiGateTokenAuth(settings.api_token.get_secret_value()),
             transport=transport,

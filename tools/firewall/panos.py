@@ -36,7 +36,7 @@ from tools.firewall.targets import (
     object_name,
     parse_ip_network,
 )
-from tools.http import Priority, RateBudget, raise_for_status, send
+from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import Change
 from tools.vendor_settings import VendorSettings
 
@@ -259,6 +259,7 @@ class PanOsFirewall:
             settings.password.get_secret_value() if settings.password else None,
         )
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=settings.base_url,
             auth=self.auth,
             transport=transport,

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tools.errors import AuthError, NotFoundError
-from tools.http import MAX_ERROR_BODY, Priority, RateBudget, raise_for_status, send
+from tools.http import MAX_ERROR_BODY, Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import AccountInfo, Change
 from tools.telemetry import host_key, identity_key
 from tools.vendor_settings import VendorSettings
@@ -160,6 +160,7 @@ class EntraIdentity:
             g.strip().casefold() for g in settings.privileged_groups.split(",") if g.strip()
         )
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=settings.base_url.rstrip("/"),
             transport=transport,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),

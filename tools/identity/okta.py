@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
-from tools.http import MAX_ERROR_BODY, Priority, RateBudget, raise_for_status, send
+from tools.http import MAX_ERROR_BODY, Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import AccountInfo, Change
 from tools.telemetry import identity_key
 from tools.vendor_settings import VendorSettings
@@ -160,6 +160,7 @@ class OktaIdentity:
             if name.strip()
         )
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=settings.base_url.rstrip("/"),
             transport=transport,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),

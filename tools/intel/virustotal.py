@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from tools.errors import PermanentToolError, TransientToolError
-from tools.http import Priority, RateBudget, raise_for_status, send
+from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.intel.base import ThreatIntelReader
 from tools.models import Environment, Indicator, IndicatorKind
 from tools.results import Reputation, ReputationVerdict
@@ -220,6 +220,7 @@ class VirusTotalIntel:
         }
         self._budget = RateBudget(settings.rate_per_minute)
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=settings.base_url.rstrip("/") + "/",
             auth=_ApiKeyAuth(settings.api_key),
             timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),

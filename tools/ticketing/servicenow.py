@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tools.errors import NotFoundError, PermanentToolError
-from tools.http import Priority, RateBudget, raise_for_status, send
+from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import Ticket, TicketState
 from tools.vendor_settings import VendorSettings
 
@@ -93,6 +93,7 @@ class ServiceNowTicketing:
     ) -> None:
         self._settings = settings
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=settings.base_url.rstrip("/"),
             auth=httpx.BasicAuth(settings.username, settings.password.get_secret_value()),
             transport=transport,

@@ -21,7 +21,7 @@ from orchestrator.ingest.pollers.models import PollSource
 from tools.edr.crowdstrike import CrowdStrikeSettings
 from tools.edr.oauth import ClientCredentialsAuth
 from tools.errors import PermanentToolError
-from tools.http import RateBudget, raise_for_status, send
+from tools.http import RateBudget, raise_for_status, send, tls_context
 
 VENDOR = "crowdstrike"
 QUERY = "/alerts/queries/alerts/v2"
@@ -42,6 +42,7 @@ class FalconAlertFeed:
         )
         self._budget = RateBudget(settings.rate_per_minute)
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             base_url=base,
             auth=auth,
             transport=transport,

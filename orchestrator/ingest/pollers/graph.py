@@ -24,7 +24,7 @@ from orchestrator.ingest.pollers.base import FeedRecord, RequestBudget, Window
 from orchestrator.ingest.pollers.cursor import Cursor, instant, query_bound
 from orchestrator.ingest.pollers.models import PollSource
 from tools.errors import PermanentToolError
-from tools.http import RateBudget, send
+from tools.http import RateBudget, send, tls_context
 from tools.identity.entra import EntraAuth, EntraSettings
 
 VENDOR = "graph"
@@ -42,6 +42,7 @@ class GraphAlertFeed:
         self._base = settings.base_url.rstrip("/")
         self._budget = RateBudget(settings.rate_per_minute)
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             auth=EntraAuth(settings),
             transport=transport,
             timeout=httpx.Timeout(settings.timeout_s),
