@@ -60,7 +60,7 @@ def create_engine_for(url: str) -> AsyncEngine:
     normalised = normalise_url(url)
     if normalised.drivername == SQLITE_DRIVER:
         engine = create_async_engine(normalised)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(normalised, pool_pre_ping=True)
 
@@ -71,31 +71,13 @@ def sync_engine_for(engine: AsyncEngine) -> Engine:
     url = engine.url
     if url.drivername == SQLITE_DRIVER:
         sync = create_engine(url.set(drivername="sqlite+pysqlite"))
-        _configure_sqlite_connections(sync, begin="IMMEDIATE")
+        _configure_sqlite(sync, default_begin="IMMEDIATE")
         return sync
     return create_engine(url, pool_pre_ping=True, pool_size=2)
 
 
-def _configure_sqlite_connections(engine: Engine, begin: str) -> None:
+def _configure_sqlite(engine: Engine, default_begin: str = "DEFERRED") -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(f"BEGIN {begin}")
-
-
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand BEGIN to SQLAlchemy (see `_on_begin`); pragmas run outside any transaction.
         dbapi_connection.isolation_level = None
@@ -108,9 +90,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         finally:
             cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        mode = connection.get_execution_options().get(BEGIN_MODE, "DEFERRED")
+        mode = connection.get_execution_options().get(BEGIN_MODE, default_begin)
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
