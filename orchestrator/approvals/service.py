@@ -9,7 +9,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -106,9 +110,10 @@ class ApprovalService:
             if isinstance(cause, ApplicationError) and cause.type:
                 code = RefusalCode.__members__.get(cause.type, code)
             return await refuse(code, reason)
-        except RPCError:
-            # No worker answered in time: the workflow dedupes the signal on decision_id and
-            # applies the same checks when it next runs.
+        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # No worker answered in time (the SDK raises its own timeout error, not an RPCError):
+            # the workflow dedupes the signal on decision_id and applies the same checks when it
+            # next runs.
             await handle.signal("decide_signal", request)
             await self._audit(
                 "approval.decision_received",
