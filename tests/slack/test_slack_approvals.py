@@ -233,6 +233,11 @@ async def test_racing_approve_and_deny_yield_exactly_one_decision(
         for _ in range(runs):
             incident_id, handle = await stack.start()
             request = await pending(handle)
+            # Click the card, as people do: the workflow shows a request pending a moment
+            # before its record is stored and its card posted; a click before that is refused.
+            await eventually(
+                lambda r=request: card_text(stack, r.approval_id), what="the approval card"
+            )
             approve = click_body(request.approval_id, request.action_hash, user=ALICE)
             deny = click_body(request.approval_id, request.action_hash, user=BOB, approve=False)
             answers = await asyncio.gather(stack.click(approve), stack.click(deny))
