@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from orchestrator.backends import workflow_id
 from orchestrator.models import AlertsAdded, IncidentWorkflowInput
@@ -32,6 +33,7 @@ log = logging.getLogger("garrison.ingest")
 SIGNAL_BATCH = 1_000  # AlertsAdded carries at most this many uids
 PASS_LIMIT = 5_000  # alerts read per pass
 PARALLEL_SIGNALS = 16
+STARTED_MEMORY = 50_000  # incidents whose workflow this dispatcher started, signalled directly
 
 WorkflowInputFor = Callable[[IncidentRecord], IncidentWorkflowInput]
 
@@ -58,6 +60,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.backlog = 0
+        self._started: set[str] = set()
         self.on_backlog: Callable[[int], None] | None = None
 
     def poke(self, _incidents: list[str] | None = None) -> None:
@@ -111,36 +114,67 @@ class Dispatcher:
             return len(pending)
 
     async def _signal(self, incident_id: str, rows: list[Unsignalled]) -> list[str]:
-        """Signal-with-start the incident's workflow; the fingerprints it delivered."""
+        """Deliver the alerts to the incident's workflow; the fingerprints it delivered.
+
+        The first delivery is a signal-with-start (it carries the workflow's input, the whole
+        policy included); later ones to a workflow this dispatcher started are plain signals."""
+        uids = list(dict.fromkeys(row.alert_uid for row in rows))
+        batches = [
+            AlertsAdded(alert_uids=uids[start : start + SIGNAL_BATCH])
+            for start in range(0, len(uids), SIGNAL_BATCH)
+        ]
+        try:
+            if incident_id in self._started:
+                handle = self._client.get_workflow_handle(workflow_id(incident_id))
+                try:
+                    for batch in batches:
+                        await handle.signal("alerts_added", batch)
+                    return [row.fingerprint for row in rows]
+                except RPCError as error:
+                    if error.status is not RPCStatusCode.NOT_FOUND:
+                        raise
+                    self._started.discard(incident_id)  # closed since: the start below refuses
+            return await self._start(incident_id, rows, batches)
+        except WorkflowAlreadyStartedError:
+            return await self._reopen(incident_id, rows)
+
+    async def _start(
+        self, incident_id: str, rows: list[Unsignalled], batches: list[AlertsAdded]
+    ) -> list[str]:
         incident = await self._store.get_incident(incident_id)
         if incident is None:  # cannot happen: the incident commits with its first alert
             log.error("alerts of unknown incident %s left unsignalled", incident_id)
             return []
-        uids = list(dict.fromkeys(row.alert_uid for row in rows))
         params = self._workflow_input(incident)
-        try:
-            for start in range(0, len(uids), SIGNAL_BATCH):
-                await self._client.start_workflow(
-                    IncidentWorkflow.run,
-                    params,
-                    id=workflow_id(incident_id),
-                    task_queue=self._task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    start_signal="alerts_added",
-                    start_signal_args=[AlertsAdded(alert_uids=uids[start : start + SIGNAL_BATCH])],
-                )
-        except WorkflowAlreadyStartedError:
-            moved = await self._store.intake.reopen(
-                [row.fingerprint for row in rows], _successor(incident_id), incident.title
+        for batch in batches:
+            await self._client.start_workflow(
+                IncidentWorkflow.run,
+                params,
+                id=workflow_id(incident_id),
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                start_signal="alerts_added",
+                start_signal_args=[batch],
             )
-            log.warning(
-                "incident %s had closed: %d late alert(s) opened incident %s",
-                incident_id,
-                len(rows),
-                moved,
-            )
-            return []  # the next pass signals the new incident
+        if len(self._started) >= STARTED_MEMORY:
+            self._started.clear()  # a forgotten incident costs one signal-with-start, no more
+        self._started.add(incident_id)
         return [row.fingerprint for row in rows]
+
+    async def _reopen(self, incident_id: str, rows: list[Unsignalled]) -> list[str]:
+        """The incident's workflow has closed: its late alerts open a new incident."""
+        incident = await self._store.get_incident(incident_id)
+        title = incident.title if incident is not None else incident_id
+        moved = await self._store.intake.reopen(
+            [row.fingerprint for row in rows], _successor(incident_id), title
+        )
+        log.warning(
+            "incident %s had closed: %d late alert(s) opened incident %s",
+            incident_id,
+            len(rows),
+            moved,
+        )
+        return []  # the next pass signals the new incident
 
 
 def _successor(incident_id: str) -> str:
