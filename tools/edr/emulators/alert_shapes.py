@@ -53,6 +53,26 @@ def parse_instant(text: str) -> tuple[datetime, int]:
     return second, int(((fraction or "") + "0" * 9)[:9])
 
 
+Instant = tuple[datetime, int]
+TimeCondition = tuple[str, str, Instant]  # (field, one of > >= < <=, bound)
+_COMPARE = {
+    ">": lambda at, bound: at > bound,
+    ">=": lambda at, bound: at >= bound,
+    "<": lambda at, bound: at < bound,
+    "<=": lambda at, bound: at <= bound,
+}
+
+
+def matches_times(record: dict[str, Any], conditions: list[TimeCondition]) -> bool:
+    """Whether every condition holds for the record's instant fields (both emulators' filters:
+    Falcon's FQL and Graph's OData comparisons, mapped onto `> >= < <=`)."""
+    for field, op, bound in conditions:
+        value = record.get(field)
+        if not isinstance(value, str) or not _COMPARE[op](parse_instant(value), bound):
+            return False
+    return True
+
+
 def falcon_time(moment: datetime) -> str:
     """Falcon's nanosecond timestamps (`2025-06-16T19:46:56.218762664Z`)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
-from tools.edr.emulators.alert_shapes import parse_instant
+from tools.edr.emulators.alert_shapes import TimeCondition, matches_times, parse_instant
 from tools.edr.emulators.crowdstrike_world import FalconWorld
 
 MAX_LIMIT = 10_000
@@ -47,7 +47,7 @@ def _envelope(
     return JSONResponse(body, status_code=status)
 
 
-def _conditions(spec: str) -> list[tuple[str, str, tuple[Any, int]]]:
+def _conditions(spec: str) -> list[TimeCondition]:
     conditions = []
     for part in filter(None, (p.strip() for p in spec.split("+"))):
         match = _CONDITION.match(part)
@@ -55,17 +55,6 @@ def _conditions(spec: str) -> list[tuple[str, str, tuple[Any, int]]]:
             raise ValueError(part)
         conditions.append((match.group(1), match.group(2), parse_instant(match.group(3))))
     return conditions
-
-
-def _matches(entity: dict[str, Any], conditions: list[tuple[str, str, Any]]) -> bool:
-    for field, op, bound in conditions:
-        value = entity.get(field)
-        if not isinstance(value, str):
-            return False
-        at = parse_instant(value)
-        if not {">": at > bound, ">=": at >= bound, "<": at < bound, "<=": at <= bound}[op]:
-            return False
-    return True
 
 
 def _key(entity: dict[str, Any], field: str) -> _Key:
@@ -104,7 +93,7 @@ def add_alert_routes(app: FastAPI, world: FalconWorld) -> None:
             return _envelope([], 400, error=f"Invalid filter or after: {filter[:100]}")
         field, descending = sorted_by.group(1), sorted_by.group(2) == "desc"
         rows = sorted(
-            (e for e in world.alerts.values() if _matches(e, conditions)),
+            (e for e in world.alerts.values() if matches_times(e, conditions)),
             key=lambda e: _key(e, field),
             reverse=descending,
         )

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
-from tools.edr.emulators.alert_shapes import parse_instant
+from tools.edr.emulators.alert_shapes import TimeCondition, matches_times, parse_instant
 from tools.edr.emulators.defender_world import DefenderWorld
 
 MAX_TOP = 2_000
@@ -31,25 +31,17 @@ def _bad_request(message: str) -> JSONResponse:
     return JSONResponse(body, status_code=400)
 
 
-def _clauses(spec: str) -> list[tuple[str, str, tuple[Any, int]]]:
+_ODATA_OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _clauses(spec: str) -> list[TimeCondition]:
     clauses = []
     for part in filter(None, (p.strip() for p in re.split(r"\s+and\s+", spec.strip()))):
         match = _CLAUSE.match(part)
         if match is None or match.group(1) not in _FIELDS:
             raise ValueError(part)
-        clauses.append((match.group(1), match.group(2), parse_instant(match.group(3))))
+        clauses.append((match.group(1), _ODATA_OPS[match.group(2)], parse_instant(match.group(3))))
     return clauses
-
-
-def _matches(alert: dict[str, Any], clauses: list[tuple[str, str, Any]]) -> bool:
-    for field, op, bound in clauses:
-        value = alert.get(field)
-        if not isinstance(value, str):
-            return False
-        at = parse_instant(value)
-        if not {"gt": at > bound, "ge": at >= bound, "lt": at < bound, "le": at <= bound}[op]:
-            return False
-    return True
 
 
 def _key(alert: dict[str, Any], field: str) -> tuple[int, Any, str]:
@@ -75,7 +67,7 @@ def add_graph_alert_routes(app: FastAPI, world: DefenderWorld) -> None:
             return _bad_request(f"Invalid $orderby: {params.get('$orderby', '')}")
         field, descending = order.group(1), order.group(2) == "desc"
         rows = sorted(
-            (a for a in world.alerts.values() if _matches(a, clauses)),
+            (a for a in world.alerts.values() if matches_times(a, clauses)),
             key=lambda a: _key(a, field),
             reverse=descending,
         )
