@@ -11,7 +11,6 @@ as the CLI and the API.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -71,11 +70,6 @@ class ReplayOutcome:
     result: IncidentResult | None
     error: str | None
     wall_s: float
-
-
-def alert_fingerprint(incident_id: str, uid: str) -> str:
-    """A fingerprint for tests that store alerts directly, without ingestion."""
-    return hashlib.sha256(f"{incident_id}|{uid}".encode()).hexdigest()
 
 
 async def replay_incident(

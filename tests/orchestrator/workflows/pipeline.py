@@ -24,6 +24,7 @@ from orchestrator.activities.response import ResponseActivities
 from orchestrator.approvals.notifier import LogNotifier
 from orchestrator.backends import workflow_id
 from orchestrator.composition import open_checkpointer, open_store
+from orchestrator.ingest.pipeline import fingerprint
 from orchestrator.models import (
     AlertsAdded,
     IncidentResult,
@@ -37,7 +38,6 @@ from orchestrator.store.records import IncidentRecord, IncidentStatus
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
 from simulations.loader import LoadedIncident, load_all
-from simulations.replay import alert_fingerprint
 from simulations.routing import RecordedBackends
 from tests.orchestrator.workflows.harness import decision, workflow_input
 from tools.models import Alert
@@ -75,8 +75,8 @@ class Pipeline:
 
     async def deliver(self, alerts: list[Alert]) -> None:
         for alert in alerts:
-            fingerprint = alert_fingerprint(self.incident_id, alert.uid)
-            await self.store.add_alert(alert, self.incident_id, fingerprint)
+            key = fingerprint(self.incident_id, "test", alert.uid)
+            await self.store.add_alert(alert, self.incident_id, key)
         handle = self.client.get_workflow_handle(workflow_id(self.incident_id))
         await handle.signal("alerts_added", AlertsAdded(alert_uids=[a.uid for a in alerts]))
 
@@ -171,7 +171,7 @@ async def running_recorded(
             )
         )
         for alert in first:
-            await store.add_alert(alert, incident_id, alert_fingerprint(incident_id, alert.uid))
+            await store.add_alert(alert, incident_id, fingerprint(incident_id, "test", alert.uid))
         inputs = workflow_input(incident_id, queue, load_policy(None)).model_copy(update=params)
         handle = await client.start_workflow(
             IncidentWorkflow.run,
