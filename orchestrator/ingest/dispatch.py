@@ -74,6 +74,7 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._sweep_s)
             if self._paused:
                 self._wake.clear()
+                await self._measure_backlog()  # nothing leaves: what waits is the backlog
                 continue
             # Let the commits of a burst land, so one pass (and one write) covers them all.
             await asyncio.sleep(self._coalesce_s)
@@ -87,6 +88,18 @@ class Dispatcher:
                 log.warning(
                     "dispatching alerts failed, retrying in %.0fs: %s", self._sweep_s, error
                 )
+                await self._measure_backlog()  # alerts pile up meanwhile: bound them
+
+    async def _measure_backlog(self) -> None:
+        """Count what waits to be signalled, for ingestion's bound (`max_backlog`), when no pass
+        runs to count it: while paused, and after a pass that failed."""
+        try:
+            self.backlog = await self._store.intake.backlog()
+        except Exception as error:  # the store is down too: ingestion's own writes will fail
+            log.warning("counting the dispatch backlog failed: %s", error)
+            return
+        if self.on_backlog is not None:
+            self.on_backlog(self.backlog)
 
     async def dispatch_pending(self) -> int:
         """One pass: signal every incident with alerts committed but not signalled, then mark
