@@ -48,6 +48,9 @@ class IncidentWorkflowInput(_Model):
     # Continue as new at a round boundary once the run's history has this many events (or the
     # server suggests it), so an incident that keeps receiving alerts never outgrows its history.
     continue_as_new_after_events: int = Field(default=10_000, ge=1)
+    # Which isolations share the global isolation breaker's count: the deployment's (None), or,
+    # in a simulation, the one recording's (recorded incidents happened years apart).
+    breaker_scope: str | None = None
     # Set only by the workflow itself when it continues as new: what the next run carries on.
     carry: IncidentCarry | None = None
 
@@ -102,6 +105,32 @@ class DecisionInput(_Model):
     groups: list[str]
     decision: DecisionKind
     channel: str
+
+
+class ConfirmDecisionInput(_Model):
+    """A decision as it reached the workflow, to confirm against the store's record of it."""
+
+    incident_id: str
+    decision: DecisionInput
+
+
+class DecisionConfirmation(_Model):
+    """The store's answer: the decision as `ApprovalService` recorded it (its identity and
+    groups, not the sender's), or why there is none."""
+
+    confirmed: DecisionInput | None = None
+    reason: str = ""
+
+
+class IsolationSlotInput(_Model):
+    incident_id: str
+    action: Action
+    scope: str
+    window_s: int
+
+
+class IsolationSlot(_Model):
+    position: int = Field(ge=1, description="isolations in the window, this one included")
 
 
 class RefusalCode(StrEnum):

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from orchestrator.activities.agents import AgentActivities
 from orchestrator.activities.approvals import ApprovalActivities
+from orchestrator.activities.guards import GuardActivities
 from orchestrator.activities.ingest import PollActivities
 from orchestrator.activities.records import RecordActivities
 from orchestrator.activities.response import ResponseActivities
@@ -58,6 +59,7 @@ def build_workers(
             "activities": _activities(
                 RecordActivities(deps.store, deps.backends),
                 ApprovalActivities(deps.store, deps.notifier),
+                GuardActivities(deps.store),
                 *([deps.poll] if deps.poll else []),
             ),
         },

@@ -153,6 +153,9 @@ def workflow_input(
     return IncidentWorkflowInput(
         incident_id=incident_id,
         group_key=f"{SIM_PREFIX}:{incident_id}",
+        # Each recording is its own world for the global isolation breaker: recorded incidents
+        # happened apart, and replaying a corpus at once is no fleet-wide isolation wave.
+        breaker_scope=f"{SIM_PREFIX}:{incident_id}",
         title=title,
         policy=policy,
         requester=settings.agent_identity,

@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from orchestrator.activities.dispatch import apply, in_desired_state
 from orchestrator.activities.errors import activity_source, vendor_call
+from orchestrator.activities.guards import approval_problem
 from orchestrator.backends import Backends
 from orchestrator.models import (
     ExecuteActionInput,
@@ -36,6 +38,8 @@ class ResponseActivities:
     async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
         action = request.action
         key = business_key(request.incident_id, action)
+        if request.approval_id is not None:
+            await self._verify_approval(request, key)
         record = await self.store.ledger_begin(
             ActionRecord(
                 business_key=key,
@@ -95,6 +99,32 @@ class ResponseActivities:
             inverse=inverse,
             detail=detail,
         )
+
+    async def _verify_approval(self, request: ExecuteActionInput, key: str) -> None:
+        """Refuse (not retried, audited) unless the store's approval authorises this action."""
+        assert request.approval_id is not None
+        problem = await approval_problem(
+            self.store,
+            request.incident_id,
+            request.action,
+            request.approval_id,
+            request.policy_version,
+        )
+        if problem is None:
+            return
+        await self.store.append_audit(
+            AuditEvent(
+                type="response.refused_unverified_approval",
+                actor="garrison-worker",
+                incident_id=request.incident_id,
+                target=request.action.target,
+                outcome=problem,
+                source=activity_source(),
+                approval_ref=request.approval_id,
+                policy_decision_id=f"{request.policy_version}:{key}",
+            )
+        )
+        raise ApplicationError(problem, type="ApprovalNotVerified", non_retryable=True)
 
     @activity.defn(name="response.rollback")
     async def rollback(self, request: RollbackInput) -> RollbackResult:

@@ -1,13 +1,19 @@
 """The one way a human decision reaches a workflow, whatever the channel (CLI, API, Slack, the
-simulated analyst): resolve the decider's groups server-side from the approver directory, refuse
-what can be refused early, send a validated Update (a deduplicated signal when no worker answers
-in time), and audit every attempt, refused ones included."""
+simulated analyst): put the decider's identity in its one spelling, resolve their groups
+server-side from the approver directory, refuse what can be refused early, record the checked
+decision in the store (the claim the workflow confirms before it counts anything), send a
+validated Update (a deduplicated signal when no worker answers in time), and audit every
+attempt, refused ones included.
+
+A decision sent to the workflow any other way (straight to Temporal, with an invented identity
+and self-chosen groups) has no claim in the store: the workflow refuses it and audits it as
+forged."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import (
     Client,
@@ -19,8 +25,9 @@ from temporalio.service import RPCError
 
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.backends import workflow_id
+from orchestrator.identity import IdentityError, canonical_identity, same_identity
 from orchestrator.models import DecisionAck, DecisionInput, DecisionKind, RefusalCode
-from orchestrator.store.records import ApprovalStatus, AuditEvent
+from orchestrator.store.records import ApprovalStatus, AuditEvent, DecisionClaim
 from orchestrator.store.repository import Store
 
 # Refusals that are attempts by someone who may not decide: audited under their own types.
@@ -28,6 +35,14 @@ _AUDIT_TYPES = {
     RefusalCode.UNAUTHORISED: "approval.denied_unauthorized",
     RefusalCode.SELF_APPROVAL: "approval.denied_self_approval",
 }
+
+
+MAX_APPROVAL_ID = 128  # ids are `apr-<16 hex>`; anything longer is nobody's
+
+
+def _clip(text: str, limit: int = 128) -> str:
+    """A caller's text, short enough for the audit log, marked when cut."""
+    return text if len(text) <= limit else text[:limit] + "…[cut]"
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,21 @@ class ApprovalService:
         """Decide as `user`. `groups` are the groups a channel resolved itself (Slack adds user
         group membership); by default the directory's. `shown_hash` is the action hash the
         decider was shown (Slack's button, the API's body): a different one is refused."""
+        if len(approval_id) > MAX_APPROVAL_ID:
+            return await self._refuse(
+                _clip(approval_id),
+                None,
+                _clip(user),
+                channel,
+                RefusalCode.UNKNOWN,
+                f"unknown approval (an id longer than {MAX_APPROVAL_ID} characters)",
+            )
+        try:
+            user = canonical_identity(user)
+        except IdentityError as error:
+            return await self._refuse(
+                approval_id, None, _clip(user), channel, RefusalCode.UNAUTHORISED, str(error)
+            )
         approval = await self.store.get_approval(approval_id)
         if approval is None:
             return await self._refuse(
@@ -78,7 +108,7 @@ class ApprovalService:
 
         if approval.status is not ApprovalStatus.PENDING:
             return await refuse(RefusalCode.DECIDED, f"already decided: {approval.status.value}")
-        if user.strip().lower() in (self.agent_identity.lower(), approval.requester.lower()):
+        if same_identity(user, self.agent_identity) or same_identity(user, approval.requester):
             return await refuse(
                 RefusalCode.SELF_APPROVAL, f"{user} requested this action and cannot decide it"
             )
@@ -97,6 +127,19 @@ class ApprovalService:
             groups=sorted(resolved),
             decision=decision,
             channel=channel,
+        )
+        await self.store.decisions.record_claim(
+            DecisionClaim(
+                decision_id=request.decision_id,
+                approval_id=approval_id,
+                incident_id=approval.incident_id,
+                action_hash=approval.action_hash,
+                user=user,
+                groups=request.groups,
+                decision=decision.value,
+                channel=channel,
+                at=datetime.now(UTC),
+            )
         )
         handle = self.client.get_workflow_handle(workflow_id(approval.incident_id))
         try:

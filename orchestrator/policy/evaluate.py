@@ -1,10 +1,12 @@
 """`evaluate`: the policy decision for one proposed action, a pure deterministic function of the
-policy, the action, the facts about its target, the verdict confidence and the isolations already
-made in the incident. It runs inside workflow code: no I/O, no clock, no randomness, no logging.
+policy, the action, the facts about its target, the verdict confidence, the isolations already
+made in the incident and (for the global breaker) the isolations requested deployment-wide within
+the breaker's window. It runs inside workflow code: no I/O, no clock, no randomness, no logging.
 
 deny rules (unknown target, never-touch, own infrastructure, too-wide network, a critical
 system process to kill) -> deny
 else protected, risk above the thresholds, isolation cap -> needs approval (1 or 2 approvers)
+     global isolation breaker tripped -> needs approval by 2
 else -> allow
 """
 
@@ -54,6 +56,7 @@ def evaluate(
     facts: TargetFacts,
     confidence: float,
     isolations_so_far: int = 0,
+    isolations_in_window: int | None = None,
 ) -> PolicyDecision:
     factors = risk_factors(policy, action, facts, confidence)
     risk = max(0, min(100, sum(f.points for f in factors)))
@@ -74,11 +77,33 @@ def evaluate(
             f"{isolations_so_far} isolation(s) already in this incident (cap {cap}):"
             " approval required"
         )
+    tripped = breaker_tripped(policy, action, isolations_in_window)
+    if tripped:
+        reasons.append(
+            f"global isolation breaker: {isolations_in_window} isolations requested within"
+            f" {policy.breaker.window_s} s (limit {policy.breaker.max_isolations}):"
+            " two approvers required"
+        )
     if not reasons:
         reasons.append(f"risk {risk} <= threshold {policy.threshold}")
         return _decision(policy, DecisionOutcome.ALLOW, risk, factors, None, reasons)
-    tier = TierName.CRITICAL if risk > policy.two_approver_above else TierName.STANDARD
+    two = tripped or risk > policy.two_approver_above
+    tier = TierName.CRITICAL if two else TierName.STANDARD
     return _decision(policy, DecisionOutcome.NEEDS_APPROVAL, risk, factors, tier, reasons)
+
+
+def breaker_tripped(
+    policy: PolicyDocument, action: Action, isolations_in_window: int | None
+) -> bool:
+    """Whether this isolation is beyond the global breaker's limit (`isolations_in_window`
+    counts this one too; None: not counted, as in workflows started before the breaker)."""
+    limit = policy.breaker.max_isolations
+    return (
+        action.kind is ActionKind.ISOLATE_HOST
+        and limit is not None
+        and isolations_in_window is not None
+        and isolations_in_window > limit
+    )
 
 
 def deny_reasons(policy: PolicyDocument, action: Action, facts: TargetFacts) -> list[str]:

@@ -120,6 +120,18 @@ class DenyRules(_Strict):
     )
 
 
+class IsolationBreaker(_Strict):
+    """The global isolation breaker (scenario L3): once more than `max_isolations` isolations
+    have been requested across all incidents within `window_s`, every further isolation needs
+    the two-approver tier, whatever its risk. An injected "isolate everything", or a detection
+    gone wrong, stops at a human pair instead of taking the fleet off the network."""
+
+    max_isolations: int | None = Field(
+        default=10, ge=0, description="isolations per window before the breaker trips; null: off"
+    )
+    window_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+
+
 class StormScope(StrEnum):
     RULE = "rule"  # one storm incident per detection rule, whatever sent it
     RULE_PER_SOURCE = "rule_per_source"  # one per (sender, rule)
@@ -158,6 +170,7 @@ class PolicyDocument(_Strict):
         description="entity ids never touched without approval (merged with the environment's)",
     )
     deny: DenyRules = Field(default_factory=DenyRules)
+    breaker: IsolationBreaker = Field(default_factory=IsolationBreaker)
     ingest: IngestRules = Field(default_factory=IngestRules)
 
     @model_validator(mode="after")

@@ -103,6 +103,20 @@ class ApprovalDecision(_Record):
     at: AwareDatetime
 
 
+class DecisionClaim(_Record):
+    """A decision `ApprovalService` checked and stood behind (see tables.DecisionClaimRow)."""
+
+    decision_id: ShortText
+    approval_id: ShortText
+    incident_id: ShortText
+    action_hash: ShortText
+    user: ShortText
+    groups: list[ShortText]
+    decision: Literal["approve", "deny"]
+    channel: ShortText
+    at: AwareDatetime
+
+
 class ApprovalRecord(_Record):
     id: ShortText
     incident_id: ShortText
@@ -172,6 +186,8 @@ class AuditVerification(_Record):
     entries: int
     first_bad_seq: int | None = None
     reason: str
+    anchors_matched: int = 0  # distinct anchored seqs found in the chain with their hash
+    anchored_seq: int = 0  # the newest of them: entries after it are protected by no anchor
 
 
 class SlackMessage(_Record):

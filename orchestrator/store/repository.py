@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from orchestrator.store import audit, mapping
 from orchestrator.store.audit import AuditAnchor
 from orchestrator.store.database import create_engine_for
+from orchestrator.store.decisions import Decisions
 from orchestrator.store.errors import ConflictError, NotFoundError
 from orchestrator.store.intake import Intake
 from orchestrator.store.records import (
@@ -71,6 +72,7 @@ class Store:
     ) -> None:
         self._db = Transactions(engine)
         self.intake = Intake(self._db)
+        self.decisions = Decisions(self._db)
         self._anchor = anchor
         self._anchor_every = anchor_every
 

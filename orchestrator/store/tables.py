@@ -244,6 +244,36 @@ class WebhookDeliveryRow(SQLModel, table=True):
     received_at: datetime = _at(index=True)
 
 
+class DecisionClaimRow(SQLModel, table=True):
+    """A human decision as `ApprovalService` checked it: who (canonical identity), the groups the
+    server resolved, what, on which channel, bound to the approval and its action hash. The
+    workflow counts a decision only when it finds its claim here (no claim: forged)."""
+
+    __tablename__: str = "decision_claims"  # type: ignore[misc]
+
+    decision_id: str = Field(primary_key=True)
+    approval_id: str = Field(index=True)
+    incident_id: str
+    action_hash: str
+    user: str
+    groups: str = _json()
+    decision: str
+    channel: str
+    at: datetime = _at()
+
+
+class IsolationSlotRow(SQLModel, table=True):
+    """One isolation requested, deployment-wide, for the global isolation breaker: one row per
+    business key (a retried request takes the same slot), counted over a sliding window."""
+
+    __tablename__: str = "isolation_slots"  # type: ignore[misc]
+
+    id: int | None = Field(default=None, primary_key=True)  # arrival order
+    business_key: str = Field(unique=True)
+    scope: str = Field(index=True)
+    at: datetime = _at(index=True)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
     assert isinstance(table, Table)
@@ -267,5 +297,7 @@ STORE_TABLES: tuple[Table, ...] = tuple(
         RuleHostRow,
         DeadLetterRow,
         WebhookDeliveryRow,
+        DecisionClaimRow,
+        IsolationSlotRow,
     )
 )

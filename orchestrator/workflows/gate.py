@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agents.models import ProposedAction
+    from orchestrator.identity import IdentityError, canonical_identity, same_identity
     from orchestrator.models import (
         ApprovalNotice,
         ApprovalRequestInput,
@@ -116,8 +117,10 @@ class ApprovalGate:
     def pending(self) -> list[PendingApproval]:
         return [r for r in self.requests.values() if r.outcome is None]
 
-    def validate(self, decision: DecisionInput, now: datetime) -> PendingApproval:
-        """Raise DecisionRejected unless this decision may be applied now."""
+    def precheck(self, decision: DecisionInput, now: datetime) -> PendingApproval:
+        """The checks that hold whoever sent the decision (the Update's validator): the request
+        exists, is undecided, unexpired, and bound to the hash the decider saw. Who decided is
+        checked only once the store has confirmed the decision (`validate`)."""
         request = self.requests.get(decision.approval_id)
         if request is None and decision.approval_id in self.decided_before:
             outcome = self.decided_before[decision.approval_id]
@@ -132,10 +135,20 @@ class ApprovalGate:
             raise DecisionRejected(
                 "the action changed since it was shown: hash mismatch", RefusalCode.CHANGED
             )
-        user = decision.user.strip()
-        if not user:
-            raise DecisionRejected("no approver identity", RefusalCode.UNAUTHORISED)
-        if user.lower() in (request.requester.lower(), self.agent_identity.lower()):
+        return request
+
+    def validate(self, decision: DecisionInput, now: datetime) -> PendingApproval:
+        """Raise DecisionRejected unless this decision may be applied now. Identities compare
+        in their one spelling (`orchestrator.identity`): " alice", "Alice" and "alice" are one
+        approver."""
+        request = self.precheck(decision, now)
+        try:
+            user = canonical_identity(decision.user)
+        except IdentityError as error:
+            raise DecisionRejected(
+                f"no usable approver identity: {error}", RefusalCode.UNAUTHORISED
+            ) from None
+        if same_identity(user, request.requester) or same_identity(user, self.agent_identity):
             raise DecisionRejected(
                 f"{user} requested this action and cannot decide it", RefusalCode.SELF_APPROVAL
             )
@@ -146,7 +159,7 @@ class ApprovalGate:
             raise DecisionRejected(
                 f"{user} is not in an approver group for this request", RefusalCode.UNAUTHORISED
             )
-        if any(d.user.lower() == user.lower() for d in request.decisions):
+        if any(same_identity(d.user, user) for d in request.decisions):
             raise DecisionRejected(f"{user} has already decided this request")
         return request
 

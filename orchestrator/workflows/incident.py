@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         new_request,
         wait_for_decision,
     )
+    from orchestrator.workflows.guards import confirmed, isolations_in_window
     from orchestrator.workflows.late_alerts import PATCH as LATE_ALERTS_PATCH
     from orchestrator.workflows.late_alerts import (
         PlaybookPass,
@@ -119,24 +120,28 @@ class IncidentWorkflow:
                 self.alert_uids.append(uid)
 
     @workflow.update(name="decide")
-    def decide(self, decision: DecisionInput) -> DecisionAck:
-        return self.gate.apply(decision, workflow.now())
-
-    @decide.validator
-    def validate_decide(self, decision: DecisionInput) -> None:
+    async def decide(self, decision: DecisionInput) -> DecisionAck:
+        """A human decision: counted only as the store recorded it (`guards.confirmed`)."""
         try:
-            self.gate.validate(decision, workflow.now())
+            return self.gate.apply(await confirmed(self.params, decision), workflow.now())
         except DecisionRejected as rejected:
             # The type carries the refusal code to the channel (an HTTP status, a Slack reply).
             raise ApplicationError(str(rejected), type=rejected.code.name) from None
 
+    @decide.validator
+    def validate_decide(self, decision: DecisionInput) -> None:
+        try:
+            self.gate.precheck(decision, workflow.now())
+        except DecisionRejected as rejected:
+            raise ApplicationError(str(rejected), type=rejected.code.name) from None
+
     @workflow.signal(name="decide_signal")
-    def decide_signal(self, decision: DecisionInput) -> None:
+    async def decide_signal(self, decision: DecisionInput) -> None:
         """Fallback when no worker answered the Update in time: deduplicated, same checks."""
         if decision.decision_id in self.gate.seen_decisions:
             return
         try:
-            self.gate.apply(decision, workflow.now())
+            self.gate.apply(await confirmed(self.params, decision), workflow.now())
         except DecisionRejected as rejected:
             workflow.logger.warning("decision %s ignored: %s", decision.decision_id, rejected)
 
@@ -368,6 +373,8 @@ class IncidentWorkflow:
         )
         self.phase = IncidentPhase.CLOSED
         await self.outbox.drain()
+        if not workflow.all_handlers_finished():  # a decision still being confirmed: answer it
+            await workflow.wait_condition(workflow.all_handlers_finished)
         return IncidentResult(
             incident_id=incident,
             verdict=step.verdict,
@@ -408,9 +415,14 @@ class IncidentWorkflow:
     ) -> ActionOutcome:
         """Policy, then approval when needed, then execution, for one proposal."""
         action = gated.proposal.action
-        decision = evaluate(
-            self.params.policy, action, gated.facts, confidence, isolations_so_far=self.isolations
-        )
+        policy = self.params.policy
+        decision = evaluate(policy, action, gated.facts, confidence, self.isolations)
+        if decision.outcome is not DecisionOutcome.DENY:
+            in_window = await isolations_in_window(self.params, action)
+            if in_window is not None:
+                decision = evaluate(
+                    policy, action, gated.facts, confidence, self.isolations, in_window
+                )
         await self._activity(
             "audit.policy_decision",
             PolicyRecord(

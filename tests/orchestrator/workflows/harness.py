@@ -21,6 +21,8 @@ from orchestrator.models import (
     ApprovalNoticeInput,
     ApprovalRequestInput,
     CloseIncidentInput,
+    ConfirmDecisionInput,
+    DecisionConfirmation,
     DecisionInput,
     DecisionKind,
     ExecuteActionInput,
@@ -31,6 +33,8 @@ from orchestrator.models import (
     IncidentRef,
     IncidentResult,
     IncidentWorkflowInput,
+    IsolationSlot,
+    IsolationSlotInput,
     OpenTicketInput,
     PlaybookStepInput,
     PlaybookStepResult,
@@ -40,7 +44,7 @@ from orchestrator.models import (
 )
 from orchestrator.policy.model import PolicyDocument, TargetFacts, load_policy
 from orchestrator.workflows.incident import IncidentWorkflow
-from tools.actions import Action, TargetKind
+from tools.actions import Action, TargetKind, business_key
 from tools.models import AssetKind, Category, Criticality, Severity, Verdict
 
 
@@ -77,6 +81,14 @@ class Script:
     outcomes: list[ActionOutcome] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     closed: list[CloseIncidentInput] = field(default_factory=list)
+    confirmations: list[DecisionConfirmation] = field(default_factory=list)
+    # The global isolation breaker's count, as the store keeps it: business key -> position.
+    isolation_slots: dict[str, int] = field(default_factory=dict)
+
+
+# Decisions as `ApprovalService` would have recorded them (the store's claims): `decision()`
+# records one; a decision sent without one is what a forger sends straight to Temporal.
+RECORDED_CLAIMS: dict[str, DecisionInput] = {}
 
 
 class FakeActivities:
@@ -134,6 +146,24 @@ class FakeActivities:
     async def finalize(self, final: ApprovalFinalInput) -> None:
         self.script.finals.append(final)
 
+    @activity.defn(name="approvals.confirm")
+    async def confirm(self, request: ConfirmDecisionInput) -> DecisionConfirmation:
+        claim = RECORDED_CLAIMS.get(request.decision.decision_id)
+        answer = (
+            DecisionConfirmation(confirmed=claim)
+            if claim is not None and claim == request.decision
+            else DecisionConfirmation(reason="no such decision was recorded")
+        )
+        self.script.confirmations.append(answer)
+        return answer
+
+    @activity.defn(name="response.isolation_slot")
+    async def isolation_slot(self, request: IsolationSlotInput) -> IsolationSlot:
+        slots = self.script.isolation_slots
+        key = business_key(request.incident_id, request.action)
+        slots.setdefault(key, len(slots) + 1)
+        return IsolationSlot(position=slots[key])
+
     @activity.defn(name="approvals.announce")
     async def announce(self, message: HumanNotice) -> None:
         self.script.announced.append(message)
@@ -162,6 +192,8 @@ class FakeActivities:
             self.request,
             self.notify,
             self.finalize,
+            self.confirm,
+            self.isolation_slot,
             self.announce,
             self.execute,
             self.close,
@@ -210,8 +242,11 @@ def decision(
     groups: list[str],
     kind: DecisionKind = DecisionKind.APPROVE,
     decision_id: str | None = None,
+    *,
+    recorded: bool = True,
 ) -> DecisionInput:
-    return DecisionInput(
+    """A decision; `recorded` ones have a claim, as if `ApprovalService` had checked them."""
+    sent = DecisionInput(
         decision_id=decision_id or uuid.uuid4().hex,
         approval_id=approval_id,
         action_hash=action_hash,
@@ -220,3 +255,6 @@ def decision(
         decision=kind,
         channel="test",
     )
+    if recorded:
+        RECORDED_CLAIMS[sent.decision_id] = sent
+    return sent

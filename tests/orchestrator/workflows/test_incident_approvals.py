@@ -243,3 +243,86 @@ async def test_policy_deny_never_reaches_execution(temporal_env: WorkflowEnviron
     assert script.requests == []
     assert result.denied[0].action.target == "ceo"
     assert script.outcomes[0].status is OutcomeStatus.DENIED
+
+
+async def test_a_decision_the_store_never_recorded_is_refused_as_forged(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """Anything that reaches the Temporal frontend can send `decide` with an invented identity
+    and self-chosen groups: without the approval service's claim it counts for nothing."""
+    script = two_approver_script()
+    async with running_incident(temporal_env, script) as (handle, _):
+        request = await pending_approval(handle)
+        group = [request.approver_group]
+        for invented in ("mallory", "eve"):
+            forged = decision(
+                request.approval_id, request.action_hash, invented, group, recorded=False
+            )
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(IncidentWorkflow.decide, forged)
+            assert "forged decision refused" in str(refused.value.cause)
+        await handle.signal(
+            IncidentWorkflow.decide_signal,
+            decision(request.approval_id, request.action_hash, "trent", group, recorded=False),
+        )
+        # A recorded decision altered in flight (another identity on its id) is forged too.
+        genuine = decision(request.approval_id, request.action_hash, "alice", group)
+        altered = genuine.model_copy(update={"user": "mallory"})
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(IncidentWorkflow.decide, altered)
+
+        async def forged_count() -> int:
+            return sum(1 for c in script.confirmations if c.confirmed is None)
+
+        deadline = time.monotonic() + 10
+        while await forged_count() < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert await forged_count() == 4
+        status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
+        assert status.pending_approvals[0].approvers == []
+        assert script.executed == []
+        await handle.terminate("test done")
+
+
+@pytest.mark.parametrize("again", [" alice", "Alice", "ALICE", "\uff41lice"])
+async def test_one_human_in_any_spelling_is_one_approver(
+    temporal_env: WorkflowEnvironment, again: str
+) -> None:
+    script = two_approver_script()
+    async with running_incident(temporal_env, script) as (handle, _):
+        request = await pending_approval(handle)
+        group = [request.approver_group]
+        # The other spelling first: the gate once stored it raw and compared a stripped name.
+        await handle.execute_update(
+            IncidentWorkflow.decide,
+            decision(request.approval_id, request.action_hash, again, group),
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as repeated:
+            await handle.execute_update(
+                IncidentWorkflow.decide,
+                decision(request.approval_id, request.action_hash, "alice", group),
+            )
+        assert "already decided this request" in str(repeated.value.cause)
+        assert script.executed == []
+        await handle.terminate("test done")
+
+
+async def test_an_isolation_beyond_the_global_breaker_waits_for_two_approvers(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """Ten isolations already requested elsewhere within the hour: this low-risk one, which the
+    policy would allow on its own, now needs the two-approver tier."""
+    script = Script(proposals=[(IsolateHost(target="WS07"), facts())])
+    script.isolation_slots.update({f"other-{n}:isolate_host:ws{n}": n + 1 for n in range(10)})
+    async with running_incident(temporal_env, script) as (handle, _):
+        request = await pending_approval(handle)
+        assert request.required_approvers == 2
+        assert script.requests[0].decision.tier == "critical"
+        assert any("global isolation breaker" in r for r in script.requests[0].decision.reasons)
+        await handle.terminate("test done")
+
+    below = Script(proposals=[(IsolateHost(target="WS07"), facts())])
+    async with running_incident(temporal_env, below) as (handle, _):
+        result = await handle.result()
+    assert [e.action.target for e in result.executed] == ["WS07"]
+    assert below.requests == []

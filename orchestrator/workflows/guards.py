@@ -1,0 +1,72 @@
+"""The workflow's side of two store-backed guards (see orchestrator/activities/guards.py).
+
+- A decision counts only as the store recorded it (`confirmed`): a Temporal client can send the
+  `decide` Update or signal with any identity and groups it likes; the store's claim, written by
+  `ApprovalService` after its checks, is the only source of who decided and in which groups.
+- The global isolation breaker's count (`isolations_in_window`): one store-wide slot per
+  isolation requested, whatever incident or worker asks.
+
+Both are behind patches, so workflows whose histories were recorded before them replay unchanged.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from orchestrator.models import (
+        ConfirmDecisionInput,
+        DecisionConfirmation,
+        DecisionInput,
+        IncidentWorkflowInput,
+        IsolationSlot,
+        IsolationSlotInput,
+        RefusalCode,
+    )
+    from orchestrator.workflows.calls import call_activity
+    from orchestrator.workflows.gate import DecisionRejected
+    from tools.actions import Action, ActionKind
+
+CONFIRMED_DECISIONS_PATCH = "confirmed-decisions-v1"
+BREAKER_PATCH = "isolation-breaker-v1"
+DEPLOYMENT_SCOPE = "deployment"
+
+
+async def confirmed(params: IncidentWorkflowInput, decision: DecisionInput) -> DecisionInput:
+    """The decision as `ApprovalService` recorded it, or DecisionRejected (audited as forged by
+    the activity). Decisions in histories from before the patch are taken as sent."""
+    if not workflow.patched(CONFIRMED_DECISIONS_PATCH):
+        return decision
+    answer = await call_activity(
+        params.activity,
+        "approvals.confirm",
+        ConfirmDecisionInput(incident_id=params.incident_id, decision=decision),
+        DecisionConfirmation,
+    )
+    if answer.confirmed is None:
+        raise DecisionRejected(
+            f"forged decision refused: {answer.reason}", RefusalCode.UNAUTHORISED
+        )
+    return answer.confirmed
+
+
+async def isolations_in_window(params: IncidentWorkflowInput, action: Action) -> int | None:
+    """How many isolations were requested within the breaker's window, this one included; None
+    when the breaker is off, the action is no isolation, or the history predates the breaker."""
+    breaker = params.policy.breaker
+    if action.kind is not ActionKind.ISOLATE_HOST or breaker.max_isolations is None:
+        return None
+    if not workflow.patched(BREAKER_PATCH):
+        return None
+    slot = await call_activity(
+        params.activity,
+        "response.isolation_slot",
+        IsolationSlotInput(
+            incident_id=params.incident_id,
+            action=action,
+            scope=params.breaker_scope or DEPLOYMENT_SCOPE,
+            window_s=breaker.window_s,
+        ),
+        IsolationSlot,
+    )
+    return slot.position
