@@ -50,6 +50,7 @@ from orchestrator.store.records import (
     ApprovalRecord,
     ApprovalStatus,
     AuditRecord,
+    AuditVerification,
     IncidentRecord,
     TicketRecord,
     TicketStatus,
@@ -113,12 +114,27 @@ class RunReport:
 
 
 @dataclass
-class _Incident:
+class IncidentFacts:
+    """One incident as the store has it."""
+
     record: IncidentRecord
     uids: list[str]
-    actions: list[ActionRecord]
-    approvals: list[ApprovalRecord]
-    ticket: TicketRecord | None
+    actions: list[ActionRecord] = field(default_factory=list)
+    approvals: list[ApprovalRecord] = field(default_factory=list)
+    ticket: TicketRecord | None = None
+
+
+@dataclass
+class RunFacts:
+    """Everything `judge` reads: gathered by `check_run`, or built by hand in the oracle's own
+    tests."""
+
+    incidents: dict[str, IncidentFacts]
+    workflows: dict[str, WorkflowExecutionStatus]  # workflow id -> status of its latest run
+    journals: dict[str, list[StateChange]]  # incident id -> its vendor state changes
+    audit: list[AuditRecord]
+    audit_verification: AuditVerification
+    backlog: int  # alerts committed, not yet signalled
 
 
 async def verify_run(evidence: RunEvidence) -> RunReport:
@@ -133,7 +149,6 @@ async def verify_run(evidence: RunEvidence) -> RunReport:
 
 
 async def check_run(evidence: RunEvidence) -> RunReport:
-    report = RunReport()
     store = await open_store(evidence.settings)
     try:
         incidents = await _incidents(store, evidence.scope)
@@ -142,32 +157,44 @@ async def check_run(evidence: RunEvidence) -> RunReport:
         backlog = await store.intake.backlog()
     finally:
         await store.close()
-    statuses = await workflow_statuses(evidence.temporal, _triage_queue(evidence.settings))
-    journals = _journals(evidence.journal_dir)
+    facts = RunFacts(
+        incidents=incidents,
+        workflows=await workflow_statuses(evidence.temporal, _triage_queue(evidence.settings)),
+        journals=_journals(evidence.journal_dir),
+        audit=audit,
+        audit_verification=verification,
+        backlog=backlog,
+    )
+    return judge(facts, evidence.threshold, evidence.acknowledged)
 
-    report.incidents = len(incidents)
-    report.workflows = len(statuses)
-    report.audit_entries = verification.entries
-    if not verification.ok:
-        report.problems.append(f"I6: audit chain: {verification.reason}")
-    if backlog:
-        report.problems.append(f"I3: {backlog} alerts committed but never signalled")
-    _check_lifecycles(report, incidents, statuses)
-    _check_alerts(report, incidents, evidence.acknowledged)
-    _check_vendor(report, incidents, journals)
-    _check_permits(report, incidents, evidence.threshold)
-    _check_tickets(report, incidents, journals)
-    _check_audit(report, incidents, audit)
+
+def judge(facts: RunFacts, threshold: int, acknowledged: set[str] | None) -> RunReport:
+    """The invariants over gathered facts (pure)."""
+    report = RunReport(
+        incidents=len(facts.incidents),
+        workflows=len(facts.workflows),
+        audit_entries=facts.audit_verification.entries,
+    )
+    if not facts.audit_verification.ok:
+        report.problems.append(f"I6: audit chain: {facts.audit_verification.reason}")
+    if facts.backlog:
+        report.problems.append(f"I3: {facts.backlog} alerts committed but never signalled")
+    _check_lifecycles(report, facts.incidents, facts.workflows)
+    _check_alerts(report, facts.incidents, acknowledged)
+    _check_vendor(report, facts.incidents, facts.journals)
+    _check_permits(report, facts.incidents, threshold)
+    _check_tickets(report, facts.incidents, facts.journals)
+    _check_audit(report, facts.incidents, facts.audit)
     return report
 
 
-async def _incidents(store: Store, scope: str) -> dict[str, _Incident]:
+async def _incidents(store: Store, scope: str) -> dict[str, IncidentFacts]:
     records = [
         i for i in await store.list_incidents(limit=10_000_000) if i.id.startswith(f"{scope}-")
     ]
-    found: dict[str, _Incident] = {}
+    found: dict[str, IncidentFacts] = {}
     for record in records:
-        found[record.id] = _Incident(
+        found[record.id] = IncidentFacts(
             record=record,
             uids=[a.uid for a in await store.alerts_for(record.id)],
             actions=await store.actions_for(record.id),
@@ -204,7 +231,7 @@ def _journals(folder: Path) -> dict[str, list[StateChange]]:
 
 def _check_lifecycles(
     report: RunReport,
-    incidents: dict[str, _Incident],
+    incidents: dict[str, IncidentFacts],
     statuses: dict[str, WorkflowExecutionStatus],
 ) -> None:
     known = {workflow_id(i) for i in incidents}
@@ -233,7 +260,7 @@ def _check_lifecycles(
 
 
 def _check_alerts(
-    report: RunReport, incidents: dict[str, _Incident], acknowledged: set[str] | None
+    report: RunReport, incidents: dict[str, IncidentFacts], acknowledged: set[str] | None
 ) -> None:
     stored = Counter(uid for incident in incidents.values() for uid in incident.uids)
     report.alerts_stored = sum(stored.values())
@@ -252,7 +279,7 @@ def _check_alerts(
 
 
 def _check_vendor(
-    report: RunReport, incidents: dict[str, _Incident], journals: dict[str, list[StateChange]]
+    report: RunReport, incidents: dict[str, IncidentFacts], journals: dict[str, list[StateChange]]
 ) -> None:
     for incident_id, changes in journals.items():
         incident = incidents.get(incident_id)
@@ -278,7 +305,7 @@ def _check_vendor(
                 )
 
 
-def _check_permits(report: RunReport, incidents: dict[str, _Incident], threshold: int) -> None:
+def _check_permits(report: RunReport, incidents: dict[str, IncidentFacts], threshold: int) -> None:
     for incident_id, incident in incidents.items():
         approvals = {a.id: a for a in incident.approvals}
         report.approvals.update(a.status.value for a in incident.approvals)
@@ -322,7 +349,7 @@ def _person(name: str) -> str:
 
 
 def _check_tickets(
-    report: RunReport, incidents: dict[str, _Incident], journals: dict[str, list[StateChange]]
+    report: RunReport, incidents: dict[str, IncidentFacts], journals: dict[str, list[StateChange]]
 ) -> None:
     for incident_id, incident in incidents.items():
         opened = [c for c in journals.get(incident_id, []) if c.op == "open_ticket"]
@@ -339,7 +366,7 @@ def _check_tickets(
 
 
 def _check_audit(
-    report: RunReport, incidents: dict[str, _Incident], audit: Iterable[AuditRecord]
+    report: RunReport, incidents: dict[str, IncidentFacts], audit: Iterable[AuditRecord]
 ) -> None:
     succeeded: Counter[tuple[str | None, str, str | None]] = Counter()
     for entry in audit:
