@@ -3,12 +3,13 @@
 one alert or a batch, in any accepted shape (`?shape=` fixes it, otherwise it is detected per
 record), answered 202 with the alert ids only once the alerts are committed to the store.
 
-Limits, each refused with a status that names it: a body over 1 MB (413), nesting deeper than 64
-(422), more than 1,000 alerts (413). A body that is not UTF-8 or not JSON is 400; a record that
-cannot be normalised is kept in the dead-letter table with the reason and named in the answer
-(422 when no record was accepted, else 202 with the rejected ones listed). When ingestion cannot
-keep up the answer is 429 with `Retry-After`, and nothing of that request was accepted. Nothing
-here answers 5xx.
+Limits, each refused with a status that names it: a body over 1 MB (413, by the edge before the
+token is read; kept as a dead letter, without its content, when the sender's token is good),
+nesting deeper than 64 (422), more than 1,000 alerts (413). A body that is not UTF-8 or not JSON is
+400; a record that cannot be normalised is kept in the dead-letter table with the reason and named
+in the answer (422 when no record was accepted, else 202 with the rejected ones listed). When
+ingestion cannot keep up the answer is 429 with `Retry-After`, and nothing of that request was
+accepted. Nothing here answers 5xx.
 """
 
 from __future__ import annotations
@@ -19,23 +20,61 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.types import Scope as AsgiScope
 
 from orchestrator.ingest.limits import MAX_BATCH, MAX_BODY_BYTES, json_depth_exceeds
 from orchestrator.ingest.normalised import Normalised, NormaliseError, Shape
 from orchestrator.ingest.sink import Backpressure
-from orchestrator.ingest.sources import SignatureRejected, verify
+from orchestrator.ingest.sources import SOURCE_NAME, SignatureRejected, verify
 from orchestrator.server.api import scoped
 from orchestrator.server.app import ServerDeps
 from orchestrator.server.limits import read_capped
+from orchestrator.server.problems import DeadLettered, Invalid, Problem, refusals
 from orchestrator.server.tokens import Scope
+from tools.models import Alert
 
 log = logging.getLogger("garrison.server")
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 Ingester = Annotated[str, Depends(scoped(Scope.INGEST))]
 _KEEP_BYTES = 64 * 1024  # what a dead letter keeps of a body too large to parse
+SourceName = Annotated[
+    str, Path(pattern=SOURCE_NAME, max_length=64, description="a source of the sources file")
+]
+
+
+def _documented_alert() -> dict[str, Any]:
+    """`tools.models.Alert` as the OpenAPI document shows it: references inlined, and without
+    `maxLength`, since longer text is cut to the model's bounds rather than refused."""
+    schema = Alert.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[str(node["$ref"]).rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in node.items() if k != "maxLength"}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return inline(schema)
+
+
+# The body is read raw (any shape, detected per record): the document shows Garrison's own alert,
+# and names the rest. A batch is not in the schema: its records are accepted or refused one by one
+# (202 with the refused ones listed), which no request schema can express.
+_ALERT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One alert in Garrison's shape (below), or a batch: a JSON array of alerts"
+        " or a vendor's envelope, in any shape of docs/ingestion.md, detected per record.",
+        "content": {"application/json": {"schema": _documented_alert()}},
+    }
+}
 
 
 class Rejected(BaseModel):
@@ -56,7 +95,21 @@ def _deps(request: Request) -> ServerDeps:
     return request.app.state.deps
 
 
-@router.post("", status_code=202, responses={400: {}, 413: {}, 422: {}, 429: {}})
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=_ALERT_BODY,
+    responses=refusals(
+        401,
+        403,
+        404,
+        422,
+        429,
+        s400=DeadLettered | Problem,
+        s413=DeadLettered | Problem,
+        s422=Invalid | DeadLettered | AlertsAccepted,
+    ),
+)
 async def post_alerts(
     request: Request,
     who: Ingester,
@@ -67,14 +120,30 @@ async def post_alerts(
     return await _ingest(_deps(request), body, shape, channel=f"api:{who}")
 
 
-@router.post("/webhook/{source}", status_code=202, responses={400: {}, 401: {}, 404: {}})
-async def post_webhook(request: Request, source: str) -> JSONResponse:
+@router.post(
+    "/webhook/{source}",
+    status_code=202,
+    openapi_extra=_ALERT_BODY,
+    responses=refusals(
+        401,
+        404,
+        409,
+        422,
+        429,
+        s400=DeadLettered | Problem,
+        s413=DeadLettered | Problem,
+        s422=Invalid | DeadLettered | AlertsAccepted,
+    ),
+)
+async def post_webhook(request: Request, source: SourceName) -> JSONResponse:
     """A signed delivery from a configured source (no bearer token)."""
     deps = _deps(request)
     configured = deps.sources.sources.get(source)
     if configured is None:
         raise HTTPException(404, "no such webhook source")
-    body = await _read(request, f"webhook:{source}")
+    # Not `_read`: a body refused before its signature is checked leaves no dead letter, only
+    # the edge's (rate-limited) audit row, so an unsigned flood cannot fill the table.
+    body = await read_capped(request, MAX_BODY_BYTES)
     try:
         sent = verify(configured.secret.get_secret_value(), request.headers, body, time.time())
     except SignatureRejected as rejected:
@@ -82,6 +151,20 @@ async def post_webhook(request: Request, source: str) -> JSONResponse:
     if not await deps.store.intake.claim_delivery(f"{source}:{sent}", datetime.now(UTC)):
         raise HTTPException(409, "this signed delivery was already received (a replay)")
     return await _ingest(deps, body, configured.shape, channel=f"webhook:{source}")
+
+
+async def dead_letter_oversized(deps: ServerDeps, scope: AsgiScope) -> None:
+    """The edge refused a declared body over the limit on `POST /api/alerts`: keep a dead letter
+    (without content) when the sender's bearer token is good, as for a body that streamed past
+    the limit. An unauthenticated body leaves only its audit row: no one may fill the table."""
+    if scope["path"] != router.prefix or scope.get("method") != "POST" or deps.ingest is None:
+        return
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    found = deps.tokens.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    if found is None or Scope.INGEST not in found[1]:
+        return
+    reason = f"body larger than {MAX_BODY_BYTES} bytes"
+    await deps.store.intake.add_dead_letter(f"api:{found[0]}", "", reason, datetime.now(UTC))
 
 
 async def _read(request: Request, channel: str) -> bytes:

@@ -3,7 +3,12 @@
 The caller's identity is the one its bearer token stands for; the approver directory then
 decides what it may do, exactly as for a Slack click or the CLI. Refusals map to statuses: 404
 unknown, 403 not allowed (outsider, requester, the agents' own identity), 409 conflicting
-(already decided, expired, changed action, repeat decider). Every attempt is audited.
+(already decided, expired, changed action, repeat decider). Every attempt is audited: a
+decision's refusal by the approval service (`approval.decision_refused` and the like), every other
+refusal by the edge (`orchestrator.server.edge`), once each.
+
+Ids and hashes are validated before anything reads the store (`problems.py` holds the patterns):
+a malformed or over-long one is a 422 naming the field, never a 500 from a deeper model.
 """
 
 from __future__ import annotations
@@ -11,12 +16,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.models import DecisionKind, RefusalCode
 from orchestrator.server.app import ServerDeps
+from orchestrator.server.edge import mark_audited, note_caller
+from orchestrator.server.problems import (
+    ACTION_HASH,
+    APPROVAL_ID,
+    INCIDENT_ID,
+    MAX_INCIDENT_ID,
+    refusals,
+)
 from orchestrator.server.tokens import Scope
 from orchestrator.store.records import (
     ActionRecord,
@@ -65,6 +78,7 @@ def scoped(scope: Scope) -> Callable[..., Awaitable[str]]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> str:
         identity, scopes = authenticate(request, credentials)
+        note_caller(request, identity)
         if scope not in scopes:
             raise HTTPException(403, f"this token lacks the {scope.value!r} scope")
         return identity
@@ -75,6 +89,12 @@ def scoped(scope: Scope) -> Callable[..., Awaitable[str]]:
 Caller = Annotated[str, Depends(scoped(Scope.READ))]
 Approver = Annotated[str, Depends(scoped(Scope.APPROVE))]
 Deps = Annotated[ServerDeps, Depends(_deps)]
+ApprovalId = Annotated[
+    str, Path(pattern=APPROVAL_ID, max_length=20, description="`apr-` and 16 hex digits")
+]
+IncidentId = Annotated[
+    str, Path(pattern=INCIDENT_ID, max_length=MAX_INCIDENT_ID, description="an incident's id")
+]
 
 
 class IncidentDetail(BaseModel):
@@ -90,7 +110,9 @@ class DecisionBody(BaseModel):
 
     decision: DecisionKind
     action_hash: str = Field(
-        min_length=1, max_length=128, description="the hash of the action you reviewed"
+        pattern=ACTION_HASH,
+        max_length=64,
+        description="the hash of the action you reviewed (64 hex digits)",
     )
 
 
@@ -101,15 +123,15 @@ class DecisionResult(BaseModel):
     required: int | None = None
 
 
-@router.get("/incidents", tags=["incidents"])
+@router.get("/incidents", tags=["incidents"], responses=refusals(401, 403, 422))
 async def list_incidents(
     _who: Caller, deps: Deps, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[IncidentRecord]:
     return await deps.store.list_incidents(limit=limit)
 
 
-@router.get("/incidents/{incident_id}", tags=["incidents"])
-async def get_incident(incident_id: str, _who: Caller, deps: Deps) -> IncidentDetail:
+@router.get("/incidents/{incident_id}", tags=["incidents"], responses=refusals(401, 403, 404, 422))
+async def get_incident(incident_id: IncidentId, _who: Caller, deps: Deps) -> IncidentDetail:
     incident = await deps.store.get_incident(incident_id)
     if incident is None:
         raise HTTPException(404, f"no incident {incident_id}")
@@ -122,7 +144,7 @@ async def get_incident(incident_id: str, _who: Caller, deps: Deps) -> IncidentDe
     )
 
 
-@router.get("/approvals", tags=["approvals"])
+@router.get("/approvals", tags=["approvals"], responses=refusals(401, 403, 422))
 async def list_approvals(
     _who: Caller,
     deps: Deps,
@@ -131,8 +153,8 @@ async def list_approvals(
     return await deps.store.list_approvals(ApprovalStatus.PENDING if status == "pending" else None)
 
 
-@router.get("/approvals/{approval_id}", tags=["approvals"])
-async def get_approval(approval_id: str, _who: Caller, deps: Deps) -> ApprovalRecord:
+@router.get("/approvals/{approval_id}", tags=["approvals"], responses=refusals(401, 403, 404, 422))
+async def get_approval(approval_id: ApprovalId, _who: Caller, deps: Deps) -> ApprovalRecord:
     approval = await deps.store.get_approval(approval_id)
     if approval is None:
         raise HTTPException(404, f"no approval {approval_id}")
@@ -142,9 +164,11 @@ async def get_approval(approval_id: str, _who: Caller, deps: Deps) -> ApprovalRe
 @router.post(
     "/approvals/{approval_id}/decision",
     tags=["approvals"],
-    responses={403: {}, 404: {}, 409: {}},
+    responses=refusals(401, 403, 404, 409, 422),
 )
-async def decide(approval_id: str, body: DecisionBody, who: Approver, deps: Deps) -> DecisionResult:
+async def decide(
+    request: Request, approval_id: ApprovalId, body: DecisionBody, who: Approver, deps: Deps
+) -> DecisionResult:
     """Approve or deny as the token's identity, bound to the action hash you reviewed."""
     directory = deps.approvals.directory
     slack_user = directory.slack_user_of(who)
@@ -160,6 +184,7 @@ async def decide(approval_id: str, body: DecisionBody, who: Approver, deps: Deps
         shown_hash=body.action_hash,
     )
     if not reply.accepted:
+        mark_audited(request)  # the service wrote approval.decision_refused (or denied_*)
         raise HTTPException(STATUS_OF[reply.code or RefusalCode.REFUSED], reply.message)
     ack = reply.ack
     return DecisionResult(

@@ -5,6 +5,10 @@ compose it the same way. Every `/api` endpoint needs a bearer token (`tokens.py`
 is authenticated by Slack's signature instead; `/healthz` and the OpenAPI document are open.
 Errors are JSON `{"detail": ...}` with a 4xx status naming the problem; an unexpected failure is
 logged and answered 500 without internals.
+
+In front of every route sits the edge (`edge.py`): the body cap, and the audit of every refusal
+through `ServerDeps.refusals`, which whoever serves the app closes (`aclose`) when it stops, so
+that the counts of collapsed refusals are written.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from fastapi.responses import JSONResponse
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.ingest.sink import AlertSink
 from orchestrator.ingest.sources import IngestSources
+from orchestrator.server.edge import EdgeGuard
+from orchestrator.server.refusals import RefusalAudit
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.slack.notifier import SlackNotifier
 from orchestrator.slack.webapi import SlackError
@@ -88,9 +94,19 @@ class ServerDeps:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     ingest: AlertSink | None = None  # None: this server takes no alerts (404)
     sources: IngestSources = field(default_factory=IngestSources)
+    refusals: RefusalAudit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refusals = RefusalAudit(self.store)
+
+    async def aclose(self) -> None:
+        """What the server does when it stops: finish background work, write pending counts."""
+        await self.tasks.wait()
+        await self.refusals.aclose()
 
 
 def create_app(deps: ServerDeps) -> FastAPI:
+    from orchestrator.server.alerts import dead_letter_oversized
     from orchestrator.server.alerts import router as alerts_router
     from orchestrator.server.api import router as api_router
     from orchestrator.server.slack_interactions import router as slack_router
@@ -103,6 +119,11 @@ def create_app(deps: ServerDeps) -> FastAPI:
         redoc_url=None,
     )
     app.state.deps = deps
+    app.add_middleware(
+        EdgeGuard,
+        refusals=deps.refusals,
+        on_too_large=lambda scope: dead_letter_oversized(deps, scope),
+    )
     app.include_router(slack_router)
     app.include_router(api_router)
     app.include_router(alerts_router)

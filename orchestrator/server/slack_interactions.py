@@ -1,13 +1,14 @@
 """`POST /slack/interactions`: Approve and Deny clicks from approval cards.
 
 Order matters. The body is read with a cap, then the v0 signature is verified over the raw bytes:
-nothing else runs for a request Slack did not sign (every rejection is a 4xx and is audited as
-`slack.request_rejected`). Only then is the form parsed. A replayed click (same team, user,
-action and action_ts) is recognised by the store and ignored. The click is acknowledged at once
-(Slack wants an answer within 3 seconds); the decision then travels to the workflow through the
-`ApprovalService`, the same path as the CLI and the API, and the clicker hears the outcome as an
-ephemeral message. Authorisation is the server's: the workspace and app must be the configured
-ones and the Slack user must belong to the request's approver group.
+nothing else runs for a request Slack did not sign. Every rejection is a 4xx, audited by the edge
+(`orchestrator.server.edge`) as `slack.request_rejected`, rate-limited per client address so that a
+flood of unsigned requests cannot fill the audit log. Only then is the form parsed. A replayed
+click (same team, user, action and action_ts) is recognised by the store and ignored. The click is
+acknowledged at once (Slack wants an answer within 3 seconds); the decision then travels to the
+workflow through the `ApprovalService`, the same path as the CLI and the API, and the clicker hears
+the outcome as an ephemeral message. Authorisation is the server's: the workspace and app must be
+the configured ones and the Slack user must belong to the request's approver group.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator.approvals.directory import SLACK_USER
 from orchestrator.models import DecisionKind
+from orchestrator.server.edge import note_caller
 from orchestrator.server.limits import read_capped
+from orchestrator.server.problems import ACTION_HASH, APPROVAL_ID, Problem, refusals
 from orchestrator.slack.signing import SignatureRejected, verify
 from orchestrator.store.records import AuditDetailValue, AuditEvent
 
@@ -64,8 +67,8 @@ class BlockActions(_Payload):
 
 
 class _ButtonValue(_Payload):
-    approval_id: str = Field(max_length=128)
-    action_hash: str = Field(max_length=128)
+    approval_id: str = Field(max_length=20, pattern=APPROVAL_ID)
+    action_hash: str = Field(max_length=64, pattern=ACTION_HASH)
 
 
 @dataclass(frozen=True)
@@ -80,26 +83,44 @@ class Click:
     replay_key: str
 
 
-@router.post("/slack/interactions", status_code=200, tags=["slack"])
+_FORM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"payload": {"type": "string"}},
+                    "required": ["payload"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/slack/interactions",
+    status_code=200,
+    tags=["slack"],
+    openapi_extra=_FORM_BODY,
+    responses={200: {"description": "received (the outcome follows as an ephemeral message)"}}
+    | refusals(401, 404, s400=Problem),
+)
 async def interactions(request: Request) -> Response:
     """Slack's interactivity request URL (form body `payload=<json>`, signed with v0)."""
     deps: ServerDeps = request.app.state.deps
     if deps.slack is None:
         raise HTTPException(404, "Slack is not configured on this server")
-    try:
-        body = await read_capped(request)
-    except HTTPException as refused:
-        await _audit(deps, "slack.request_rejected", "unknown", str(refused.detail), None)
-        raise
+    body = await read_capped(request)
     try:
         verify(deps.slack.signing_secret, request.headers, body, now=time.time())
     except SignatureRejected as rejected:
-        await _audit(deps, "slack.request_rejected", "unknown", str(rejected), None)
         return JSONResponse({"detail": str(rejected)}, status_code=401)
+    note_caller(request, "slack")  # signed by Slack: a refusal from here on is Slack's request
     try:
         click = parse_click(body)
     except ValueError as problem:
-        await _audit(deps, "slack.request_rejected", "slack", str(problem), None)
         return JSONResponse({"detail": str(problem)}, status_code=400)
     if click is None:  # a signed ssl_check or an interaction Garrison does not use
         return Response(status_code=200)

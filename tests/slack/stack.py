@@ -230,7 +230,7 @@ async def slack_stack(
         )
         url = await stack.enter_async_context(serve(create_app(deps)))
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
-        stack.push_async_callback(deps.tasks.wait)
+        stack.push_async_callback(deps.aclose)
         yield Stack(
             url=url,
             http=http,

@@ -41,9 +41,13 @@ async def test_api_reads_and_decides_with_the_same_checks_as_slack(
         assert shown["incident"]["id"] == incident_id and shown["alerts"]
         assert (await http.get("/api/incidents/nope", headers=bearer("alice"))).status_code == 404
         missing = await http.post(
-            "/api/approvals/apr-nope/decision", json=good, headers=bearer("alice")
+            "/api/approvals/apr-0000000000000000/decision", json=good, headers=bearer("alice")
         )
         assert missing.status_code == 404
+        malformed = await http.post(
+            "/api/approvals/apr-nope/decision", json=good, headers=bearer("alice")
+        )
+        assert malformed.status_code == 422 and "approval_id" in malformed.text
 
         bad = await http.post(url, json={"decision": "maybe"}, headers=bearer("alice"))
         assert bad.status_code == 422
