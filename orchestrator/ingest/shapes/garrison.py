@@ -6,6 +6,7 @@ every shape. `source` is the alert's `product`; there is no correlation.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from pydantic import ValidationError
@@ -25,7 +26,9 @@ def matches(record: Json) -> bool:
 
 def normalise_garrison(record: Json) -> Normalised:
     try:
-        alert = Alert.model_validate(_bounded(record))
+        # Strict, as JSON: no `false` taken for evidence id 0, no number for a time, no "12" for
+        # a pid; what the OpenAPI document promises is exactly what is accepted.
+        alert = Alert.model_validate_json(json.dumps(_bounded(record), default=str), strict=True)
     except ValidationError as error:
         first = error.errors()[0]
         raise NormaliseError(loc_path(first["loc"]), first["msg"]) from None
