@@ -44,8 +44,12 @@ def settings_or_exit() -> GarrisonSettings:
 @asynccontextmanager
 async def open_store(settings: GarrisonSettings) -> AsyncIterator[Store]:
     from orchestrator import composition
+    from orchestrator.settings import ConfigError
 
-    store = await composition.open_store(settings)
+    try:
+        store = await composition.open_store(settings)
+    except ConfigError as error:  # an unusable anchor or database URL: one line
+        fail(str(error))
     try:
         yield store
     finally:

@@ -9,11 +9,15 @@ errors into a one-line `ConfigError` that names the offending environment variab
 
 from __future__ import annotations
 
+import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     FilePath,
     SecretStr,
@@ -142,6 +146,115 @@ class IngestSettings(BaseModel):
     max_backlog: int = Field(default=100_000, ge=1)
 
 
+class SyslogTransport(StrEnum):
+    UNIX = "unix"  # a local datagram socket: /dev/log, the local daemon
+    UDP = "udp"  # RFC 5426
+    TCP = "tcp"  # RFC 6587, octet-counted frames
+
+
+class FileAnchorTarget(BaseModel):
+    """Anchors appended to a file, which `garrison audit verify` reads back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+
+    def __str__(self) -> str:
+        return f"file:{self.path}"
+
+
+class SyslogAnchorTarget(BaseModel):
+    """Anchors sent to syslog: write-only, so verifying needs them exported back to a file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transport: SyslogTransport
+    address: str  # the socket's path (unix) or the host
+    port: int | None = None
+
+    def __str__(self) -> str:
+        if self.transport is SyslogTransport.UNIX:
+            return f"syslog:{self.address}"
+        scheme = "syslog" if self.transport is SyslogTransport.UDP else "syslog+tcp"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{scheme}://{host}:{self.port}"
+
+
+AnchorTarget = FileAnchorTarget | SyslogAnchorTarget
+SYSLOG_PORT = 514
+_ANCHOR_FORMS = (
+    "expected file:PATH, syslog, syslog:SOCKET, syslog://HOST[:PORT] or syslog+tcp://HOST[:PORT]"
+)
+
+
+def parse_anchor_target(value: str) -> AnchorTarget:
+    """`GARRISON_AUDIT__ANCHOR`'s forms; a ValueError names what was expected."""
+    text = value.strip()
+    if text.startswith("file:"):
+        path = text.removeprefix("file:")
+        path = path.removeprefix("//") if path.startswith("///") else path
+        if not path:
+            raise ValueError(f"{value!r}: file: needs a path")
+        return FileAnchorTarget(path=Path(path).expanduser())
+    if text == "syslog":
+        return SyslogAnchorTarget(transport=SyslogTransport.UNIX, address="/dev/log")
+    for scheme, transport in (
+        ("syslog://", SyslogTransport.UDP),
+        ("syslog+tcp://", SyslogTransport.TCP),
+    ):
+        if text.startswith(scheme):
+            parts = urlsplit("//" + text.removeprefix(scheme))
+            try:
+                port = parts.port
+            except ValueError:
+                raise ValueError(f"{value!r}: the port is not a number in 1-65535") from None
+            if not parts.hostname or parts.path or parts.query or parts.fragment:
+                raise ValueError(f"{value!r}: {_ANCHOR_FORMS}")
+            return SyslogAnchorTarget(
+                transport=transport, address=parts.hostname, port=port or SYSLOG_PORT
+            )
+    if text.startswith("syslog:") and len(text) > len("syslog:"):
+        return SyslogAnchorTarget(
+            transport=SyslogTransport.UNIX, address=text.removeprefix("syslog:")
+        )
+    raise ValueError(f"{value!r}: {_ANCHOR_FORMS}")
+
+
+def _state_dir() -> Path:
+    """The XDG base directory spec's state home: `$XDG_STATE_HOME` when it is an absolute path,
+    else `~/.local/state`; Garrison's part of it is `garrison/`."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "garrison"
+
+
+class AuditSettings(BaseModel):
+    """Where and when the audit chain's head is anchored (docs/operators.md, "The audit log").
+
+    No `anchor`: a file of the database's own, `<state_dir>/<digest of the database>/
+    audit-anchor.jsonl`, outside the data directory."""
+
+    anchor: str | None = None
+    state_dir: Path = Field(default_factory=_state_dir)
+    # Every process that opens the runtime anchors the head this often, when it moved: the bound
+    # on how many seconds of entries a cut tail can lose undetected.
+    anchor_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    anchor_every: int = Field(default=100, ge=1)  # entries; also every incident close
+
+    @field_validator("anchor")
+    @classmethod
+    def _anchor_form(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # set but empty: the default file
+        parse_anchor_target(value)
+        return value.strip()
+
+    @property
+    def target(self) -> AnchorTarget | None:
+        """The configured anchor; None: the default file (its path depends on the database)."""
+        return None if self.anchor is None else parse_anchor_target(self.anchor)
+
+
 class GarrisonSettings(BaseSettings):
     """Everything a composition root needs to build Garrison."""
 
@@ -163,6 +276,7 @@ class GarrisonSettings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     poll: PollSettings = Field(default_factory=PollSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     # Bearer tokens of the HTTP API: YAML `tokens: {identity: "sha256:<hex of the token>"}`.
     api_tokens_file: FilePath | None = None
     # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the
@@ -222,7 +336,28 @@ def describe_validation_error(error: ValidationError) -> str:
         message = str(detail["msg"]).removeprefix("Value error, ")
         fields = [str(part) for part in detail["loc"] if not isinstance(part, int)]
         if fields and not message.startswith(ENV_PREFIX):
-            problems.append(f"{prefix}{'_'.join(fields).upper()}: {message}")
+            problems.append(f"{_variable(prefix, fields)}: {message}")
         else:
             problems.append(message)  # model-level checks name their variables themselves
     return "invalid configuration: " + "; ".join(problems)
+
+
+def _sections() -> frozenset[str]:
+    """The settings' plain-model sections (`poll`, `ingest`, `audit`): reachable only by their
+    nested names, `GARRISON_AUDIT__ANCHOR` (Temporal and Slack also read flat names)."""
+    return frozenset(
+        name
+        for name, field in GarrisonSettings.model_fields.items()
+        if isinstance(field.annotation, type)
+        and issubclass(field.annotation, BaseModel)
+        and not issubclass(field.annotation, BaseSettings)
+    )
+
+
+_SECTIONS = _sections()
+
+
+def _variable(prefix: str, fields: list[str]) -> str:
+    if prefix == ENV_PREFIX and len(fields) > 1 and fields[0] in _SECTIONS:
+        return f"{prefix}{fields[0].upper()}__{'_'.join(fields[1:]).upper()}"
+    return f"{prefix}{'_'.join(fields).upper()}"

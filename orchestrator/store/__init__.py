@@ -5,7 +5,7 @@ on SQLite (embedded default) or Postgres (production), plus LangGraph checkpoint
 
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.store.audit import AnchorEntry, AuditAnchor
+from orchestrator.store.anchors import AnchorEntry, AnchorError, AuditAnchor, SyslogAnchor
 from orchestrator.store.database import create_engine_for, normalise_url
 from orchestrator.store.errors import ConflictError, NotFoundError, StoreError
 from orchestrator.store.records import (
@@ -41,6 +41,7 @@ __all__ = [
     "ActionStatus",
     "AlertRecord",
     "AnchorEntry",
+    "AnchorError",
     "ApprovalDecision",
     "ApprovalRecord",
     "ApprovalStatus",
@@ -53,6 +54,7 @@ __all__ = [
     "NotFoundError",
     "Store",
     "StoreError",
+    "SyslogAnchor",
     "TicketRecord",
     "TicketStatus",
     "create_engine_for",

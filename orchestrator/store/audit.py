@@ -1,28 +1,27 @@
-"""The audit log's hash chain: hashing, appending under a lock, verifying, and the external anchor.
+"""The audit log's hash chain: hashing, appending under a lock, and verifying against anchors.
 
 Entry n stores `hash = sha256(prev_hash + canonical JSON of its fields, seq and at included)` and
 `prev_hash` = entry n-1's hash (`GENESIS` for seq 1), with seq strictly consecutive from 1.
 Appenders serialise on one lock (SQLite: the `BEGIN IMMEDIATE` write lock the store's write
 transactions take; Postgres: a transaction-scoped advisory lock), so concurrent workers produce one
-linear chain. A chain alone cannot reveal that its tail was cut off; the `AuditAnchor`, an
-append-only JSONL file outside the database holding `(seq, hash, at)` of past heads, can.
+linear chain. A chain alone cannot reveal that its tail was cut off, or rewritten with every hash
+recomputed; past heads kept outside the database (`anchors.py`) can, up to the newest anchor.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import os
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from orchestrator.store.anchors import AnchorEntry
 from orchestrator.store.records import AuditEvent, AuditRecord, AuditVerification
 from orchestrator.store.tables import AuditRow
 from orchestrator.store.transactions import Transactions
@@ -112,60 +111,26 @@ async def append(session: AsyncSession, event: AuditEvent, *, postgres: bool) ->
     return AuditRecord(**event.model_dump(), seq=seq, at=at, prev_hash=prev_hash, hash=digest)
 
 
-class AnchorEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class AnchorSource(Protocol):
+    """What the verifier reads anchors from: an anchor file, or a sink that says it cannot."""
 
-    seq: int
-    hash: str
-    at: AwareDatetime
-
-
-class AuditAnchor:
-    """An append-only JSONL file of chain heads, kept outside the database (ideally elsewhere)."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-
-    async def write(self, head: AuditRecord) -> AnchorEntry:
-        entry = AnchorEntry(seq=head.seq, hash=head.hash, at=head.at)
-        await asyncio.to_thread(self._append_line, entry.model_dump_json() + "\n")
-        return entry
-
-    async def entries(self) -> list[AnchorEntry]:
-        return await asyncio.to_thread(self._read)
-
-    def _append_line(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One small O_APPEND write per head keeps concurrent writers' lines whole.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _read(self) -> list[AnchorEntry]:
-        if not self.path.exists():
-            return []
-        lines = self.path.read_text().splitlines()
-        entries: list[AnchorEntry] = []
-        for number, line in enumerate(lines, start=1):
-            try:
-                entries.append(AnchorEntry.model_validate_json(line))
-            except ValidationError:
-                # A crash can leave the last line half-written; anything else is damage.
-                if number != len(lines):
-                    raise
-        return entries
+    async def entries(self) -> list[AnchorEntry]: ...
 
 
 class ChainVerifier:
-    """Walks entries in seq order and stops at the first that does not link or does not hash."""
+    """Walks entries in seq order and stops at the first that does not link, hash or match its
+    anchor; each reason starts with its kind (gap, inserted, prev_hash break, hash mismatch,
+    anchor mismatch, truncated)."""
 
     def __init__(self, anchors: Iterable[AnchorEntry] = ()) -> None:
-        self._anchors = {entry.seq: entry.hash for entry in anchors}
+        # A seq anchored twice with different hashes matches no entry: that too is a finding.
+        self._anchors: dict[int, set[str]] = defaultdict(set)
+        for entry in anchors:
+            self._anchors[entry.seq].add(entry.hash)
         self._expected_seq = 1
         self._prev_hash = GENESIS
+        self._matched = 0
+        self._anchored_seq = 0
         self.bad_seq: int | None = None
         self.reason = ""
 
@@ -175,39 +140,73 @@ class ChainVerifier:
 
     def feed(self, record: AuditRecord) -> bool:
         """Check the next entry; False once the chain is broken (further feeding is pointless)."""
-        if self.bad_seq is not None:
+        if not self._in_place(record.seq):
             return False
         seq = self._expected_seq
-        if record.seq != seq:
-            return self._fail(seq, f"seq {seq} is missing (next entry is seq {record.seq})")
         if record.prev_hash != self._prev_hash:
-            return self._fail(seq, f"seq {seq} does not link to the previous entry's hash")
+            return self._fail(
+                seq, f"prev_hash break: seq {seq} does not link to seq {seq - 1}'s hash"
+            )
         if entry_hash(record.prev_hash, record.seq, record.at, record) != record.hash:
-            return self._fail(seq, f"seq {seq} does not match its hash (content altered)")
+            return self._fail(
+                seq, f"hash mismatch: seq {seq}'s content does not match its hash (altered)"
+            )
         anchored = self._anchors.get(seq)
-        if anchored is not None and anchored != record.hash:
-            return self._fail(seq, f"seq {seq} differs from its anchored hash (chain rewritten)")
+        if anchored:
+            if anchored != {record.hash}:
+                return self._fail(
+                    seq,
+                    f"anchor mismatch: seq {seq}'s hash differs from its anchored hash "
+                    "(the chain was rewritten)",
+                )
+            self._matched += 1
+            self._anchored_seq = seq
         self._prev_hash = record.hash
         self._expected_seq += 1
         return True
 
+    def unreadable(self, seq: int, why: str) -> bool:
+        """A row that does not even parse as an entry (a hostile value in a column)."""
+        if self._in_place(seq):
+            self._fail(seq, f"malformed: seq {seq} cannot be read ({why})")
+        return False
+
+    def _in_place(self, seq: int) -> bool:
+        if self.bad_seq is not None:
+            return False
+        expected = self._expected_seq
+        if seq < expected:
+            return self._fail(seq, f"inserted: seq {seq} comes before seq {expected}")
+        if seq != expected:
+            return self._fail(expected, f"gap: seq {expected} is missing (the next entry is {seq})")
+        return True
+
     def result(self) -> AuditVerification:
+        found = {"anchors_matched": self._matched, "anchored_seq": self._anchored_seq}
         if self.bad_seq is not None:
             return AuditVerification(
-                ok=False, entries=self.entries, first_bad_seq=self.bad_seq, reason=self.reason
+                ok=False,
+                entries=self.entries,
+                first_bad_seq=self.bad_seq,
+                reason=self.reason,
+                **found,
             )
-        beyond = sorted(seq for seq in self._anchors if seq > self.entries)
-        if beyond:
+        beyond = max((seq for seq in self._anchors if seq > self.entries), default=None)
+        if beyond is not None:
             return AuditVerification(
                 ok=False,
                 entries=self.entries,
                 first_bad_seq=self.entries + 1,
-                reason=f"anchored head seq {beyond[-1]} is missing: log truncated after "
+                reason=f"truncated: anchored head seq {beyond} is missing; the log ends at "
                 f"seq {self.entries}",
+                **found,
             )
-        anchored = f", {len(self._anchors)} anchor(s) matched" if self._anchors else ""
         return AuditVerification(
-            ok=True, entries=self.entries, reason=f"{self.entries} entries verified{anchored}"
+            ok=True,
+            entries=self.entries,
+            reason=f"{self.entries} entries verified, {self._matched} "
+            f"anchor{'' if self._matched == 1 else 's'} matched, head seq {self.entries}",
+            **found,
         )
 
     def _fail(self, seq: int, reason: str) -> bool:
@@ -216,20 +215,24 @@ class ChainVerifier:
         return False
 
 
-async def verify(db: Transactions, anchor: AuditAnchor | None) -> AuditVerification:
-    """Walk the chain from seq 1 in pages; with an anchor, every anchored head must be there."""
+async def verify(db: Transactions, anchor: AnchorSource | None) -> AuditVerification:
+    """Walk the chain from its lowest seq in pages; with anchors, every anchored head must be
+    there with its hash. Raises `AnchorError` when the anchors cannot be read."""
     verifier = ChainVerifier(await anchor.entries() if anchor is not None else ())
-    last = 0
+    last: int | None = None
     while True:
-        query = (
-            select(AuditRow)
-            .where(col(AuditRow.seq) > last)
-            .order_by(col(AuditRow.seq))
-            .limit(_VERIFY_PAGE)
-        )
+        query = select(AuditRow).order_by(col(AuditRow.seq)).limit(_VERIFY_PAGE)
+        if last is not None:
+            query = query.where(col(AuditRow.seq) > last)
         page = await db.all(query)
         for row in page:
-            if not verifier.feed(record_from_row(row)):
+            try:
+                record = record_from_row(row)
+            except ValueError as error:  # pydantic's ValidationError, or a detail not JSON
+                why = str(error).strip().splitlines()[0]
+                verifier.unreadable(row.seq, why)
+                return verifier.result()
+            if not verifier.feed(record):
                 return verifier.result()
         if len(page) < _VERIFY_PAGE:
             return verifier.result()

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store import audit, mapping
-from orchestrator.store.audit import AuditAnchor
+from orchestrator.store.anchors import Anchoring, AnchorSink
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.decisions import Decisions
 from orchestrator.store.errors import ConflictError, NotFoundError
@@ -67,18 +67,17 @@ class Store:
         self,
         engine: AsyncEngine,
         *,
-        anchor: AuditAnchor | None = None,
+        anchor: AnchorSink | None = None,
         anchor_every: int = ANCHOR_EVERY,
     ) -> None:
         self._db = Transactions(engine)
         self.intake = Intake(self._db)
         self.decisions = Decisions(self._db)
-        self._anchor = anchor
-        self._anchor_every = anchor_every
+        self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod
     async def open(
-        cls, url: str, *, anchor: AuditAnchor | None = None, anchor_every: int = ANCHOR_EVERY
+        cls, url: str, *, anchor: AnchorSink | None = None, anchor_every: int = ANCHOR_EVERY
     ) -> Self:
         """Connect and create the store's tables if they are missing."""
         engine = create_engine_for(url)
@@ -95,8 +94,8 @@ class Store:
         return self._db.engine
 
     @property
-    def anchor(self) -> AuditAnchor | None:
-        return self._anchor
+    def anchor(self) -> AnchorSink | None:
+        return None if self._anchoring is None else self._anchoring.sink
 
     # -- alerts ---------------------------------------------------------------------------------
 
@@ -186,10 +185,12 @@ class Store:
     async def close_incident(
         self, incident_id: str, summary: str, closed_at: datetime
     ) -> IncidentRecord:
-        """Close the incident (a second close keeps the first summary) and anchor the audit head."""
+        """Close the incident (a second close keeps the first summary) and anchor the audit head
+        (a failure to anchor is logged: the close stands)."""
         values = {"status": IncidentStatus.CLOSED.value, "summary": summary, "closed_at": closed_at}
         record = await self._update_incident(incident_id, values, only_open=True)
-        await self.anchor_now()
+        if self._anchoring is not None and (head := await self.audit_head()) is not None:
+            await self._anchoring.write_logged(head)
         return record
 
     async def _update_incident(
@@ -420,8 +421,8 @@ class Store:
             return await audit.append(session, event, postgres=not self._db.sqlite)
 
         record = await self._db.run(work, write=True)
-        if self._anchor is not None and record.seq % self._anchor_every == 0:
-            await self._anchor.write(record)
+        if self._anchoring is not None:
+            await self._anchoring.after_append(record)
         return record
 
     async def audit_entries(self, incident_id: str | None = None) -> list[AuditRecord]:
@@ -434,15 +435,32 @@ class Store:
         row = await self._db.first(select(AuditRow).order_by(col(AuditRow.seq).desc()).limit(1))
         return None if row is None else audit.record_from_row(row)
 
+    async def audit_tail(self, count: int) -> list[AuditRecord]:
+        """The newest `count` entries, oldest first."""
+        query = select(AuditRow).order_by(col(AuditRow.seq).desc()).limit(count)
+        return [audit.record_from_row(row) for row in reversed(await self._db.all(query))]
+
     async def anchor_now(self) -> AuditRecord | None:
-        """Write the current head to the anchor (no-op without an anchor or an empty log)."""
-        if self._anchor is None:
+        """Write the current head to the anchor (no-op without an anchor or an empty log); raises
+        `AnchorError` when the sink refuses it."""
+        if self._anchoring is None:
             return None
         head = await self.audit_head()
         if head is not None:
-            await self._anchor.write(head)
+            await self._anchoring.write(head)
         return head
 
-    async def verify_audit(self, anchor: AuditAnchor | None = None) -> AuditVerification:
-        """Walk the chain from seq 1; with an anchor, every anchored head must still be there."""
+    async def anchor_if_moved(self) -> AuditRecord | None:
+        """The scheduled anchor: write the head when it moved since this process last anchored
+        one; the head written, or None."""
+        if self._anchoring is None:
+            return None
+        head = await self.audit_head()
+        if head is None or not self._anchoring.moved(head):
+            return None
+        await self._anchoring.write(head)
+        return head
+
+    async def verify_audit(self, anchor: audit.AnchorSource | None = None) -> AuditVerification:
+        """Walk the chain from seq 1; with anchors, every anchored head must still be there."""
         return await audit.verify(self._db, anchor)
