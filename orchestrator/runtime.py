@@ -7,7 +7,8 @@ the same in every process for the same settings: the same store, the same Tempor
 model, and the same approval channel (Slack when `GARRISON_SLACK_*` is set, else the log).
 
 Order of construction (closed in reverse): approver directory and chat model (settings only, so a
-wrong value fails before anything starts) -> backends' close -> store -> Slack client and notifier
+wrong value fails before anything starts) -> backends' close -> store (and its audit anchors: on a
+schedule, and once more at shutdown) -> Slack client and notifier
 -> LangGraph checkpointer -> Temporal client (and the embedded server) -> workers. A new component
 (the alert ingestor, say) is built at the point where its dependencies exist, registers its close
 on the stack, and becomes a field of `Runtime`.
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -115,6 +117,7 @@ async def open_runtime(
         policy = _load_policy(settings)
         store = await open_store(settings)
         stack.push_async_callback(store.close)
+        _anchor_on_schedule(stack, store, settings.audit.anchor_interval_s)
         slack_runtime = None
         if slack and settings.slack.enabled:
             assert directory is not None  # load_directory insists on it
@@ -149,6 +152,33 @@ async def open_runtime(
             ingest=ingest,
             dispatcher=dispatcher,
         )
+
+
+def _anchor_on_schedule(stack: AsyncExitStack, store: Store, interval_s: float) -> None:
+    """Anchor the audit head every `interval_s` when it moved, and once more on the way out:
+    registered right after the store, this runs after the workers and the dispatcher have
+    stopped, so the last anchor covers everything this process wrote."""
+    from orchestrator.store.anchors import anchor_periodically
+
+    async def last_anchor() -> None:
+        try:
+            await store.anchor_if_moved()
+        except Exception as error:  # the database or the sink is gone: say so, close the rest
+            logging.getLogger(__name__).error(
+                "audit anchor not written at shutdown: %s: %s", type(error).__name__, error
+            )
+
+    stack.push_async_callback(last_anchor)
+    task = asyncio.create_task(
+        anchor_periodically(store.anchor_if_moved, interval_s), name="garrison-audit-anchor"
+    )
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
 
 
 def _load_policy(settings: GarrisonSettings) -> PolicyDocument:
