@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli_alerts import alerts_app, rehearse
+from orchestrator.cli_audit import audit_app
 from orchestrator.cli_common import configure_logging, fail, open_store, out, settings_or_exit
 from orchestrator.cli_server import api_token, server
 from orchestrator.cli_simulate import simulate
@@ -41,6 +42,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(tools_app, name="tools")
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(audit_app, name="audit")
 app.command()(simulate)
 app.command()(worker)
 app.command()(emulate)
