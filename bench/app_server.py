@@ -64,6 +64,7 @@ async def serve(port: int, data_dir: Path, tokens: Path) -> None:
     try:
         await server.serve()
     finally:
+        await deps.aclose()
         await ingest.aclose()
         await store.close()
 

@@ -186,4 +186,4 @@ async def _serve(
             f" worker roles: {roles})"
         )
         await api.serve()
-        await deps.tasks.wait()
+        await deps.aclose()  # background work done, counts of collapsed refusals written

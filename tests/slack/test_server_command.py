@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.server.tokens import digest
 from orchestrator.slack.emulator import slack_emulator
+from orchestrator.store.repository import Store
 from tests.slack.stack import (
     ALICE,
     BOB,
@@ -122,9 +123,17 @@ async def test_garrison_server_posts_one_card_and_applies_a_signed_approve(
                 approval = next(a for a in detail["approvals"] if a["id"] == value["approval_id"])
                 assert approval["status"] == "approved"
                 assert len([m for m in state.messages[CHANNEL] if m.thread_ts is None]) == 1
+                for _ in range(5):  # a small flood: one row now, its count at shutdown
+                    assert (await http.get("/api/approvals")).status_code == 401
         finally:
             if server.returncode is None:
                 server.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(server.communicate(), timeout=60)
         assert "Traceback" not in stderr.decode()
         assert server.returncode == 0, stderr.decode()[-2000:]
+    store = await Store.open(f"sqlite:///{tmp_path / 'data' / 'garrison.db'}")
+    rows = await store.audit_entries()
+    await store.close()
+    refused = [r for r in rows if r.type == "http.request_refused" and r.target == "/api/approvals"]
+    collapsed = [r.detail["count"] for r in rows if r.type == "http.refusals_collapsed"]
+    assert (len(refused), collapsed) == (1, [4])  # written when SIGTERM stopped the server
