@@ -291,7 +291,9 @@ async def test_the_runtime_anchors_on_its_schedule(
         await wait_for(lambda: _newest(anchor) == 4, 10)
         scheduled = [a.seq for a in await anchor.entries()]
 
-    assert scheduled == [4]  # written by the schedule, while the runtime ran
+    # Written by the schedule while the runtime ran (a tick between two appends may have
+    # anchored an earlier head too).
+    assert scheduled[-1] == 4
 
 
 def _newest(anchor: AuditAnchor) -> int:

@@ -181,9 +181,9 @@ async def test_the_schedule_bounds_what_a_cut_tail_can_hide(
 async def test_the_schedule_writes_the_head_only_when_it_moved(
     store: Store, anchor: AuditAnchor
 ) -> None:
+    await _append(store, 3)  # before the schedule starts: no tick can see seq 1 or 2
     schedule = asyncio.create_task(anchor_periodically(store.anchor_if_moved, 0.02))
     try:
-        await _append(store, 3)
         await _anchored(anchor, 3)
         await asyncio.sleep(0.2)  # ten more ticks with the head still at seq 3
         idle = [a.seq for a in await anchor.entries()]
