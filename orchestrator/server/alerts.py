@@ -95,11 +95,27 @@ def _deps(request: Request) -> ServerDeps:
     return request.app.state.deps
 
 
+# Stateful clients (a schema-driven fuzzer) follow an accepted alert to its incident.
+_TO_INCIDENT = {
+    202: {
+        "model": AlertsAccepted,
+        "description": "accepted: committed to the store",
+        "links": {
+            "IncidentOfAlert": {
+                "operationId": "get_incident_api_incidents__incident_id__get",
+                "parameters": {"incident_id": "$response.body#/incidents/0"},
+            }
+        },
+    }
+}
+
+
 @router.post(
     "",
     status_code=202,
     openapi_extra=_ALERT_BODY,
-    responses=refusals(
+    responses=_TO_INCIDENT
+    | refusals(
         401,
         403,
         404,
@@ -124,7 +140,8 @@ async def post_alerts(
     "/webhook/{source}",
     status_code=202,
     openapi_extra=_ALERT_BODY,
-    responses=refusals(
+    responses={202: {"model": AlertsAccepted, "description": "accepted: committed to the store"}}
+    | refusals(
         401,
         404,
         409,
