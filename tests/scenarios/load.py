@@ -84,16 +84,19 @@ async def send(
     requests: Sequence[list[AlertJson]],
     *,
     rate_per_s: float | None = None,
+    due_s: Sequence[float] | None = None,
     concurrency: int = 4,
     on_429: Literal["stop", "retry"] = "retry",
 ) -> Acks:
     """Send each batch once (429s per `on_429`), `concurrency` at a time; with `rate_per_s`, the
-    batch holding the n-th alert is not sent before n / rate seconds."""
+    batch holding the n-th alert is not sent before n / rate seconds; with `due_s` (ascending),
+    the i-th batch not before `due_s[i]` seconds from now."""
     acks = Acks()
     queue: asyncio.Queue[tuple[float, list[AlertJson]]] = asyncio.Queue()
     offset = 0
-    for batch in requests:
-        queue.put_nowait((offset / rate_per_s if rate_per_s else 0.0, batch))
+    for index, batch in enumerate(requests):
+        due = offset / rate_per_s if rate_per_s else 0.0
+        queue.put_nowait((due_s[index] if due_s is not None else due, batch))
         offset += len(batch)
     stopped = asyncio.Event()
     started = time.monotonic()

@@ -219,15 +219,9 @@ class ScenarioStack:
             self.stop(name)
 
     def rss_mib(self) -> dict[str, float]:
-        """Resident memory of each running process (MiB), from /proc."""
-        sizes: dict[str, float] = {}
-        for name, process in self.processes.items():
-            if process.poll() is None:
-                with contextlib.suppress(OSError, ValueError):
-                    status = Path(f"/proc/{process.pid}/status").read_text()
-                    line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
-                    sizes[name] = int(line.split()[1]) / 1024
-        return sizes
+        """Resident memory of each running process (MiB)."""
+        sizes = {name: rss_mib(p.pid) for name, p in self.processes.items() if p.poll() is None}
+        return {name: size for name, size in sizes.items() if size is not None}
 
     def tail(self, name: str, lines: int = 40) -> str:
         log = self.log(name)
@@ -240,6 +234,16 @@ class ScenarioStack:
             name: self.log(name).read_text(errors="replace").count("Traceback")
             for name in self.processes
         }
+
+
+def rss_mib(pid: int) -> float | None:
+    """A process's resident memory (MiB) from /proc; None when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((x for x in status.splitlines() if x.startswith("VmRSS:")), None)
+    return None if line is None else int(line.split()[1]) / 1024
 
 
 async def _healthy(base_url: str) -> bool:
