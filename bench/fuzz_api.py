@@ -51,7 +51,7 @@ from orchestrator.ingest.pipeline import Ingestor
 from orchestrator.ingest.sources import IngestSources
 from orchestrator.policy.model import IngestRules
 from orchestrator.server.app import ServerDeps, SlackRuntime, create_app
-from orchestrator.server.edge import API_REFUSED, SLACK_REJECTED
+from orchestrator.server.edge import API_REFUSED, SLACK_REJECTED, channel_of
 from orchestrator.server.refusals import COLLAPSED
 from orchestrator.server.tokens import ApiTokens, TokenEntry, digest
 from orchestrator.slack.emulator import slack_emulator
@@ -109,7 +109,7 @@ class StatusCounter:
             await self.app(scope, receive, counted)
         finally:
             path = str(scope["path"])
-            refusable = path.startswith(("/api/", "/slack/"))
+            refusable = channel_of(path) is not None
             if status is not None:
                 self.statuses[status] += 1
                 if status >= 500:

@@ -114,6 +114,7 @@ class _Exchange:
     too_large: bool = False
     disconnected: bool = False
     started: bool = False
+    replaced: bool = False  # the edge answered itself; whatever the app sends is dropped
     held: Message | None = None  # a refusal's response start, sent once it is audited
     audited: bool = False
     headers: dict[bytes, list[bytes]] = field(default_factory=dict)
@@ -168,8 +169,8 @@ class _Exchange:
         return message
 
     async def send(self, message: Message) -> None:
-        if self.disconnected:
-            return  # nobody is listening; the refusal is audited when the app returns
+        if self.disconnected or self.replaced:
+            return  # nobody is listening (audited when the app returns), or the 413 went out
         if message["type"] == "http.response.start":
             if self.too_large:  # whatever the app made of the cut body, the answer is 413
                 await self._answer(413, f"body larger than {self.limit} bytes")
@@ -180,8 +181,6 @@ class _Exchange:
             self.started = True
             await self.send_raw(message)
             return
-        if message["type"] == "http.response.body" and self.too_large and self.started:
-            return  # the 413 went out already; the app's own answer is dropped
         if self.held is not None:
             start, self.held = self.held, None
             await self._audit(start["status"], _reason(message.get("body", b"")))
@@ -190,13 +189,13 @@ class _Exchange:
         await self.send_raw(message)
 
     def _audits(self, status: int) -> bool:
-        return 400 <= status < 500 and _channel(self.scope["path"]) is not None
+        return 400 <= status < 500 and channel_of(self.scope["path"]) is not None
 
     async def _answer(self, status: int, reason: str) -> None:
         """The edge's own answer (the app did not run, or its answer is replaced)."""
         if self.started:
             return
-        self.started = True
+        self.started = self.replaced = True
         await self._audit(status, reason)
         body = json.dumps({"detail": reason}).encode()
         headers = [*_CLOSE, (b"content-length", str(len(body)).encode())]
@@ -207,7 +206,7 @@ class _Exchange:
         if self.audited:
             return
         self.audited = True
-        channel = _channel(self.scope["path"])
+        channel = channel_of(self.scope["path"])
         state: dict[str, Any] = self.scope.get("state") or {}
         if channel is None or state.get(_AUDITED):
             return
@@ -227,7 +226,8 @@ class _Exchange:
         )
 
 
-def _channel(path: str) -> str | None:
+def channel_of(path: str) -> str | None:
+    """`api` or `slack`: the paths whose refusals are audited; None for the rest."""
     if path == "/api" or path.startswith("/api/"):
         return "api"
     if path == "/slack" or path.startswith("/slack/"):
