@@ -436,7 +436,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, help="reports here (default: a temporary directory)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(_main(args.examples, args.seed, args.out)))
+    code = asyncio.run(_main(args.examples, args.seed, args.out))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: the Temporal SDK's native threads sometimes abort the interpreter's
+    # finalization (`PyGILState_Release`, seen once in a 500-example run), which would turn a
+    # clean run's status into 134. Everything is closed and written by now.
+    os._exit(code)
 
 
 if __name__ == "__main__":
