@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 REMEDIATION_INSTRUCTIONS = (
     "You are a SOC responder. The DATA block lists candidate containment actions, each with a "
@@ -12,9 +12,13 @@ REMEDIATION_INSTRUCTIONS = (
 
 
 class ChosenAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an argument nobody asked for is refused
+
     kind: str = Field(max_length=64)
     target: str = Field(max_length=1024)
 
 
 class ModelSelection(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an argument nobody asked for is refused
+
     actions: list[ChosenAction] = Field(default_factory=list, max_length=50)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tools.models import Category, Verdict
 
@@ -16,6 +16,8 @@ TRIAGE_INSTRUCTIONS = (
 
 class ModelVerdict(BaseModel):
     """What the model may say about an incident; everything else is decided deterministically."""
+
+    model_config = ConfigDict(extra="forbid")  # an argument nobody asked for is refused
 
     verdict: Verdict
     confidence: float = Field(ge=0.0, le=1.0)
