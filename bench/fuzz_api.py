@@ -1,5 +1,6 @@
-"""`python -m bench.fuzz_api [--examples N] [--seed S] [--out DIR]`: V1, a schema-driven fuzz of
-Garrison's HTTP API against a real server over loopback, and the accounting of its refusals.
+"""`python -m bench.fuzz_api [--examples N] [--seed S] [--out DIR] [--database-url URL]`: V1,
+a schema-driven fuzz of Garrison's HTTP API against a real server over loopback, and the
+accounting of its refusals.
 
 The server is the app `garrison server` serves (`create_app`) on uvicorn in this process: a
 SQLite store in a temporary directory, real bearer tokens, the real `Ingestor` behind
@@ -127,15 +128,18 @@ class FuzzTarget:
 
 
 @asynccontextmanager
-async def fuzz_target(temporal: Client, data_dir: Path) -> AsyncIterator[FuzzTarget]:
-    """The app `garrison server` serves, on a loopback port, over a fresh seeded store."""
+async def fuzz_target(
+    temporal: Client, data_dir: Path, database_url: str | None = None
+) -> AsyncIterator[FuzzTarget]:
+    """The app `garrison server` serves, on a loopback port, over a fresh seeded store (SQLite in
+    `data_dir`, or an empty database at `database_url`)."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     token = "fuzz-" + secrets.token_urlsafe(24)
     directory = ApproverDirectory.model_validate(
         {"groups": {"soc-primary": {"members": ["analyst"]}}}
     )
     async with AsyncExitStack() as stack:
-        store = await Store.open(f"sqlite:///{data_dir / 'garrison.db'}")
+        store = await Store.open(database_url or f"sqlite:///{data_dir / 'garrison.db'}")
         stack.push_async_callback(store.close)
         slack_url = await stack.enter_async_context(serve(slack_emulator(BOT_TOKEN)))
         slack_client = SlackWebClient(slack_url, BOT_TOKEN, min_interval_s=0.0)
@@ -374,9 +378,11 @@ def figures(run: FuzzRun, target: FuzzTarget, books: Accounting, seed: int, n: i
     )
 
 
-async def fuzz(temporal: Client, work: Path, *, examples: int, seed: int) -> Figures:
+async def fuzz(
+    temporal: Client, work: Path, *, examples: int, seed: int, database_url: str | None = None
+) -> Figures:
     """One bounded run: a fresh target, Schemathesis, the accounting."""
-    async with fuzz_target(temporal, work / "server") as target:
+    async with fuzz_target(temporal, work / "server", database_url) as target:
         run = await run_schemathesis(target, work / "report", examples=examples, seed=seed)
         books = await account(target)
         result = figures(run, target, books, seed, examples)
@@ -404,7 +410,7 @@ def print_figures(result: Figures, out: Path) -> None:
     print(f"reports             {out}")
 
 
-async def _main(examples: int, seed: int, out: Path | None) -> int:
+async def _main(examples: int, seed: int, out: Path | None, database_url: str | None) -> int:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
@@ -417,7 +423,9 @@ async def _main(examples: int, seed: int, out: Path | None) -> int:
         ui=False,
     )
     try:
-        result = await fuzz(env.client, work, examples=examples, seed=seed)
+        result = await fuzz(
+            env.client, work, examples=examples, seed=seed, database_url=database_url
+        )
     finally:
         await env.shutdown()
     print_figures(result, work / "report")
@@ -435,8 +443,11 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=100, help="per operation (default 100)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, help="reports here (default: a temporary directory)")
+    parser.add_argument(
+        "--database-url", help="an empty database for the store (default: SQLite under --out)"
+    )
     args = parser.parse_args()
-    code = asyncio.run(_main(args.examples, args.seed, args.out))
+    code = asyncio.run(_main(args.examples, args.seed, args.out, args.database_url))
     sys.stdout.flush()
     sys.stderr.flush()
     # Not sys.exit: the Temporal SDK's native threads sometimes abort the interpreter's

@@ -204,8 +204,9 @@ async def _ingest(deps: ServerDeps, body: bytes, shape: Shape | None, channel: s
     now = datetime.now(UTC)
 
     async def dead(reason: str, text: str, index: int | None = None) -> Rejected:
-        letter = await intake.add_dead_letter(channel, text, reason, now, shape and shape.value)
-        return Rejected(index=index, problem=reason, dead_letter=letter)
+        kept, why = _storable(text), _storable(reason)
+        letter = await intake.add_dead_letter(channel, kept, why, now, shape and shape.value)
+        return Rejected(index=index, problem=why, dead_letter=letter)
 
     try:
         text = body.decode("utf-8")
@@ -230,7 +231,7 @@ async def _ingest(deps: ServerDeps, body: bytes, shape: Shape | None, channel: s
     rejected: list[Rejected] = []
     for index, record in enumerate(records):
         try:
-            accepted.append(normalise(record, shape))
+            accepted.append(_without_nul(normalise(record, shape)))
         except NormaliseError as error:
             original = json.dumps(record, separators=(",", ":"), default=str)
             rejected.append(await dead(str(error), original, index))
@@ -264,6 +265,38 @@ def _refuse(status: int, rejected: Rejected) -> JSONResponse:
     return JSONResponse(
         {"detail": rejected.problem, "dead_letter": rejected.dead_letter}, status_code=status
     )
+
+
+def _without_nul(item: Normalised) -> Normalised:
+    """The alert, or NormaliseError naming the first field that holds a NUL character: no alert
+    text needs one, and PostgreSQL cannot store one (it failed the whole batch, as a 429)."""
+    found = _nul_path(item.alert.model_dump(), "") or _nul_path(
+        {"source": item.source, "correlation": item.correlation}, ""
+    )
+    if found is not None:
+        raise NormaliseError(found, "contains a NUL character (U+0000)")
+    return item
+
+
+def _nul_path(value: object, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found = _nul_path(inner, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, inner in enumerate(value):
+            found = _nul_path(inner, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _storable(text: str) -> str:
+    """Text a dead letter can keep in any database: a NUL written as the escape `\\x00`."""
+    return text.replace("\x00", "\\x00")
 
 
 def _kept(body: bytes) -> str:
