@@ -132,7 +132,9 @@ async def open_runtime(
             poll = None
             if Role.TRIAGE in roles:
                 poll = await _open_polls(stack, settings, store, ingest, temporal)
-            deps = WorkerDeps(store, backends, checkpointer, notifier, model=chat_model, poll=poll)
+            deps = WorkerDeps(
+                store, backends, checkpointer, notifier, model=chat_model, poll=poll, policy=policy
+            )
             workers = build_workers(temporal, settings.temporal, deps, roles)
             for worker in workers:
                 await stack.enter_async_context(worker)

@@ -25,6 +25,7 @@ from orchestrator.activities.records import RecordActivities
 from orchestrator.activities.response import ResponseActivities
 from orchestrator.approvals.notifier import ApprovalNotifier
 from orchestrator.backends import Backends
+from orchestrator.policy.model import PolicyDocument
 from orchestrator.settings import TemporalSettings
 from orchestrator.store.repository import Store
 from orchestrator.temporal.client import Role, task_queue
@@ -44,6 +45,9 @@ class WorkerDeps:
     model: BaseChatModel | None = None
     # Pull mode's activities (`ingest.poll`), served with `AlertPollWorkflow` beside the incidents.
     poll: PollActivities | None = None
+    # The deployment's policy, whose standing rules `response.execute` re-checks (None: only
+    # the workflow's own decision stands, as in tests of the workflow alone).
+    policy: PolicyDocument | None = None
 
 
 def build_workers(
@@ -69,7 +73,7 @@ def build_workers(
             ),
         },
         Role.ACTIONS: lambda: {
-            "activities": _activities(ResponseActivities(deps.store, deps.backends)),
+            "activities": _activities(ResponseActivities(deps.store, deps.backends, deps.policy)),
         },
     }
     return [

@@ -29,6 +29,9 @@ from orchestrator.models import (
     IsolationSlot,
     IsolationSlotInput,
 )
+from orchestrator.policy.evaluate import standing_denials
+from orchestrator.policy.model import PolicyDocument
+from orchestrator.policy.targets import target_listed
 from orchestrator.store.records import ApprovalStatus, AuditEvent, DecisionClaim
 from orchestrator.store.repository import Store
 from tools.actions import Action, action_hash, business_key
@@ -87,6 +90,18 @@ class GuardActivities:
             timedelta(seconds=request.window_s),
         )
         return IsolationSlot(position=position)
+
+
+def policy_floor(policy: PolicyDocument, action: Action, approval_id: str | None) -> str | None:
+    """What the worker's own policy forbids whatever the workflow decided: a standing deny rule
+    (never-touch, a too-wide network, a kernel pid), or a protected target without an approval.
+    A workflow started straight on Temporal with a lenient policy in its input stops here."""
+    denials = standing_denials(policy, action)
+    if denials:
+        return "denied by this deployment's policy: " + "; ".join(denials)
+    if approval_id is None and target_listed(action.target_kind, action.target, policy.protected):
+        return "the target is protected by this deployment's policy and nobody approved"
+    return None
 
 
 async def approval_problem(

@@ -9,13 +9,14 @@ recording it, and "already in that state" counts as success. Verification reads 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from orchestrator.activities.dispatch import apply, in_desired_state
 from orchestrator.activities.errors import activity_source, vendor_call
-from orchestrator.activities.guards import approval_problem
+from orchestrator.activities.guards import approval_problem, policy_floor
 from orchestrator.backends import Backends
 from orchestrator.models import (
     ExecuteActionInput,
@@ -24,20 +25,30 @@ from orchestrator.models import (
     RollbackInput,
     RollbackResult,
 )
+from orchestrator.policy.model import PolicyDocument
 from orchestrator.store.records import ActionRecord, ActionStatus, AuditEvent
 from orchestrator.store.repository import Store
 from tools.actions import Action, business_key
 
 
 class ResponseActivities:
-    def __init__(self, store: Store, backends: Backends) -> None:
+    def __init__(
+        self, store: Store, backends: Backends, policy: PolicyDocument | None = None
+    ) -> None:
         self.store = store
         self.backends = backends
+        # The deployment's own policy: its standing deny rules and protected targets are
+        # re-checked here, whatever policy the workflow's input carried.
+        self.policy = policy
 
     @activity.defn(name="response.execute")
     async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
         action = request.action
         key = business_key(request.incident_id, action)
+        if self.policy is not None:
+            floor = policy_floor(self.policy, action, request.approval_id)
+            if floor is not None:
+                await self._refuse(request, key, "response.refused_by_policy", floor)
         if request.approval_id is not None:
             await self._verify_approval(request, key)
         record = await self.store.ledger_begin(
@@ -110,11 +121,16 @@ class ResponseActivities:
             request.approval_id,
             request.policy_version,
         )
-        if problem is None:
-            return
+        if problem is not None:
+            await self._refuse(request, key, "response.refused_unverified_approval", problem)
+
+    async def _refuse(
+        self, request: ExecuteActionInput, key: str, kind: str, problem: str
+    ) -> NoReturn:
+        """Audit the refusal and fail the activity for good: no retry can change the answer."""
         await self.store.append_audit(
             AuditEvent(
-                type="response.refused_unverified_approval",
+                type=kind,
                 actor="garrison-worker",
                 incident_id=request.incident_id,
                 target=request.action.target,
@@ -124,7 +140,8 @@ class ResponseActivities:
                 policy_decision_id=f"{request.policy_version}:{key}",
             )
         )
-        raise ApplicationError(problem, type="ApprovalNotVerified", non_retryable=True)
+        error_type = "ApprovalNotVerified" if kind.endswith("approval") else "PolicyDenied"
+        raise ApplicationError(problem, type=error_type, non_retryable=True)
 
     @activity.defn(name="response.rollback")
     async def rollback(self, request: RollbackInput) -> RollbackResult:

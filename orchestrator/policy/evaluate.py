@@ -118,12 +118,22 @@ def deny_reasons(policy: PolicyDocument, action: Action, facts: TargetFacts) -> 
         reasons.append("target not extracted from the incident")
     if facts.own_infrastructure:
         reasons.append("target is part of Garrison's own infrastructure")
+    reasons.extend(standing_denials(policy, action, facts.process_image))
+    return reasons
+
+
+def standing_denials(
+    policy: PolicyDocument, action: Action, process_image: str | None = None
+) -> list[str]:
+    """The deny rules that need no facts about the incident, only the action and the policy:
+    what `response.execute` re-checks with the worker's own policy before any vendor call."""
+    reasons: list[str] = []
     if target_listed(action.target_kind, action.target, policy.deny.never_touch):
         reasons.append("target is on the never-touch list")
     if action.target_kind is TargetKind.IP:
         reasons.extend(_network_denials(policy, action.target))
     if action.kind is ActionKind.KILL_PROCESS:
-        reasons.extend(_process_denials(policy, action.target, facts.process_image))
+        reasons.extend(_process_denials(policy, action.target, process_image))
     return reasons
 
 

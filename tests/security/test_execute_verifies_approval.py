@@ -15,9 +15,10 @@ from temporalio.testing import ActivityEnvironment
 
 from orchestrator.activities.response import ResponseActivities
 from orchestrator.models import ExecuteActionInput
+from orchestrator.policy.model import PolicyDocument, load_policy
 from orchestrator.store.records import ApprovalRecord, ApprovalStatus, DecisionClaim
 from orchestrator.store.repository import Store
-from tools.actions import Action, IsolateHost, action_hash
+from tools.actions import Action, BlockIp, DisableAccount, IsolateHost, KillProcess, action_hash
 
 INCIDENT = "live-verify"
 POLICY = "test-policy"
@@ -88,9 +89,11 @@ async def approval(
     return approval_id
 
 
-async def execute(store: Store, action: Action, approval_id: str) -> NoVendor:
+async def execute(
+    store: Store, action: Action, approval_id: str | None, policy: PolicyDocument | None = None
+) -> NoVendor:
     vendor = NoVendor()
-    activities = ResponseActivities(store, vendor)  # type: ignore[arg-type]
+    activities = ResponseActivities(store, vendor, policy)  # type: ignore[arg-type]
     request = ExecuteActionInput(
         incident_id=INCIDENT,
         action=action,
@@ -153,3 +156,34 @@ async def test_an_approval_two_humans_gave_reaches_the_vendor(store: Store) -> N
     )
     with pytest.raises(VendorReached):
         await execute(store, action, approval_id)
+
+
+@pytest.mark.parametrize(
+    ("action", "approved", "why"),
+    [
+        (BlockIp(target="127.0.0.1"), True, "never-touch"),
+        (BlockIp(target="10.0.0.0/8"), True, "wider than the minimum prefix"),
+        (KillProcess(target="WS01:4"), True, "kernel"),
+        (DisableAccount(target="krbtgt"), False, "protected"),
+    ],
+)
+async def test_the_deployments_own_policy_stands_whatever_the_workflow_carried(
+    store: Store, action: Action, approved: bool, why: str
+) -> None:
+    """A workflow started straight on Temporal can carry a lenient policy in its input; the
+    actions worker re-checks its own policy's standing rules before any vendor call."""
+    approval_id = None
+    if approved:
+        approval_id = await approval(
+            store, action, approvers=["alice", "bob"], status=ApprovalStatus.APPROVED
+        )
+    with pytest.raises(ApplicationError, match=why) as refused:
+        await execute(store, action, approval_id, load_policy(None))
+    assert refused.value.type == "PolicyDenied" and refused.value.non_retryable
+    refusals = [e.type for e in await store.audit_entries(INCIDENT)]
+    assert refusals == ["response.refused_by_policy"]
+
+
+async def test_an_ordinary_allowed_action_passes_the_policy_floor(store: Store) -> None:
+    with pytest.raises(VendorReached):
+        await execute(store, BlockIp(target="203.0.113.7"), None, load_policy(None))

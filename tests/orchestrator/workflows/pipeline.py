@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from temporalio.worker import Worker
 
 from orchestrator.activities.agents import AgentActivities
 from orchestrator.activities.approvals import ApprovalActivities
+from orchestrator.activities.guards import GuardActivities
 from orchestrator.activities.records import RecordActivities
 from orchestrator.activities.response import ResponseActivities
 from orchestrator.approvals.notifier import LogNotifier
@@ -34,7 +36,7 @@ from orchestrator.models import (
 )
 from orchestrator.policy.model import load_policy
 from orchestrator.settings import GarrisonSettings
-from orchestrator.store.records import IncidentRecord, IncidentStatus
+from orchestrator.store.records import DecisionClaim, IncidentRecord, IncidentStatus
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
 from simulations.loader import LoadedIncident, load_all
@@ -90,11 +92,18 @@ class Pipeline:
                 if request.approval_id in answered:
                     continue
                 answered.add(request.approval_id)
-                groups = [request.approver_group]
-                await self.handle.execute_update(
-                    IncidentWorkflow.decide,
-                    decision(request.approval_id, request.action_hash, "analyst-1", groups),
+                sent = decision(
+                    request.approval_id, request.action_hash, "analyst-1", [request.approver_group]
                 )
+                await self.store.decisions.record_claim(  # as ApprovalService records it
+                    DecisionClaim(
+                        **sent.model_dump(exclude={"decision"}),
+                        incident_id=self.incident_id,
+                        decision=sent.decision.value,
+                        at=datetime.now(UTC),
+                    )
+                )
+                await self.handle.execute_update(IncidentWorkflow.decide, sent)
             await asyncio.wait([done], timeout=0.1)
         return done.result()
 
@@ -153,6 +162,7 @@ async def running_recorded(
             *_activities(
                 RecordActivities(store, backends),
                 ApprovalActivities(store, LogNotifier()),
+                GuardActivities(store),
                 ResponseActivities(store, backends),
                 SteppingWithArrivals(agents, lambda: holder[0]),
             ),

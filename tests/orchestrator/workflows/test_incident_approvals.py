@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from agents.models import OutcomeStatus
 from orchestrator.models import (
     ApprovalNotice,
+    DecisionAck,
     DecisionKind,
     IncidentResult,
     IncidentStatusView,
@@ -69,8 +70,9 @@ async def test_approval_by_an_authorised_human_executes_the_action(
         request = await pending_approval(handle)
         assert request.required_approvers == 1
         ack = await handle.execute_update(
-            IncidentWorkflow.decide,
+            "decide",
             decision(request.approval_id, request.action_hash, "alice", [request.approver_group]),
+            result_type=DecisionAck,
         )
         assert ack.status == "approved"
         result = await handle.result()
@@ -141,8 +143,9 @@ async def test_escalation_group_may_decide_only_after_the_deadline(
             handle, request.deadline - request.requested_at + timedelta(seconds=5)
         )
         ack = await handle.execute_update(
-            IncidentWorkflow.decide,
+            "decide",
             decision(request.approval_id, request.action_hash, "lead", [request.escalation_group]),
+            result_type=DecisionAck,
         )
         assert ack.status == "approved"
         result = await handle.result()
@@ -192,8 +195,9 @@ async def test_critical_action_needs_two_distinct_humans(temporal_env: WorkflowE
         assert request.required_approvers == 2
         group = [request.approver_group]
         first = await handle.execute_update(
-            IncidentWorkflow.decide,
+            "decide",
             decision(request.approval_id, request.action_hash, "alice", group),
+            result_type=DecisionAck,
         )
         assert first.status == "recorded"
         with pytest.raises(WorkflowUpdateFailedError) as repeated:
@@ -204,8 +208,9 @@ async def test_critical_action_needs_two_distinct_humans(temporal_env: WorkflowE
         assert "already decided this request" in str(repeated.value.cause)
         assert script.executed == []
         second = await handle.execute_update(
-            IncidentWorkflow.decide,
+            "decide",
             decision(request.approval_id, request.action_hash, "bob", group),
+            result_type=DecisionAck,
         )
         assert second.status == "approved"
         result = await handle.result()
