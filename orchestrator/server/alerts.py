@@ -41,14 +41,16 @@ log = logging.getLogger("garrison.server")
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 Ingester = Annotated[str, Depends(scoped(Scope.INGEST))]
 _KEEP_BYTES = 64 * 1024  # what a dead letter keeps of a body too large to parse
+_NO_NUL = "^[^\\u0000]*$"
 SourceName = Annotated[
     str, Path(pattern=SOURCE_NAME, max_length=64, description="a source of the sources file")
 ]
 
 
 def _documented_alert() -> dict[str, Any]:
-    """`tools.models.Alert` as the OpenAPI document shows it: references inlined, and without
-    `maxLength`, since longer text is cut to the model's bounds rather than refused."""
+    """`tools.models.Alert` as the OpenAPI document shows it: references inlined, without
+    `maxLength` (longer text is cut to the model's bounds rather than refused), and text without
+    NUL characters (refused: `_without_nul`)."""
     schema = Alert.model_json_schema()
     defs = schema.pop("$defs", {})
 
@@ -56,7 +58,10 @@ def _documented_alert() -> dict[str, Any]:
         if isinstance(node, dict):
             if "$ref" in node:
                 return inline(defs[str(node["$ref"]).rsplit("/", 1)[-1]])
-            return {k: inline(v) for k, v in node.items() if k != "maxLength"}
+            out = {k: inline(v) for k, v in node.items() if k != "maxLength"}
+            if out.get("type") == "string" and not {"format", "enum"} & out.keys():
+                out["pattern"] = _NO_NUL
+            return out
         if isinstance(node, list):
             return [inline(v) for v in node]
         return node
