@@ -13,21 +13,33 @@ alert stored once; and `verify_run()`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.composition import open_store
-from orchestrator.policy.model import load_policy
+from orchestrator.ingest.dispatch import Dispatcher
+from orchestrator.ingest.pipeline import Ingestor
+from orchestrator.ingest.sink import Backpressure
+from orchestrator.models import IncidentWorkflowInput
+from orchestrator.policy.model import IngestRules, load_policy
 from orchestrator.settings import GarrisonSettings
+from orchestrator.store.records import IncidentRecord
+from orchestrator.store.repository import Store
+from tests.orchestrator.store.test_store_intake import alert
 from tests.scenarios.alerts import AlertJson, host_bursts, host_name, user_name
 from tests.scenarios.backends import synthetic_world
 from tests.scenarios.load import Acks, send
 from tests.scenarios.oracle import RunEvidence, verify_run, wait_settled
 from tests.scenarios.stack import StackConfig, approving_desk, deciding, scenario_stack
+from tests.simulations.live_stack import free_port
 
 pytestmark = [pytest.mark.temporal, pytest.mark.slow]
 
@@ -41,10 +53,10 @@ SETTLE_S = 240.0
 def by_host(alerts: list[AlertJson]) -> list[list[AlertJson]]:
     """One request per host, hosts in order."""
     hosts: dict[object, list[AlertJson]] = {}
-    for alert in alerts:
-        entities = alert["entities"]
+    for record in alerts:
+        entities = record["entities"]
         assert isinstance(entities, dict)
-        hosts.setdefault(entities["host"], []).append(alert)
+        hosts.setdefault(entities["host"], []).append(record)
     return list(hosts.values())
 
 
@@ -125,3 +137,50 @@ async def incident_hosts(settings: GarrisonSettings, scope: str) -> dict[str, se
         }
     finally:
         await store.close()
+
+
+async def test_ld2_a_dispatcher_that_cannot_reach_temporal_still_bounds_the_backlog(
+    tmp_path: Path,
+) -> None:
+    """The other way alerts pile up: Temporal is gone, every pass fails, and each failure counts
+    what waits, so ingestion refuses beyond the bound instead of taking alerts without end."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    nobody = await Client.connect(  # nothing listens there
+        f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter
+    )
+    dispatcher = Dispatcher(nobody, store, unreachable_input, "nowhere-triage", sweep_s=0.2)
+    ingest = Ingestor(store, IngestRules(), on_commit=dispatcher.poke, max_backlog=5)
+    counted = asyncio.Event()
+
+    def on_backlog(backlog: int) -> None:
+        ingest.backlog = backlog
+        if backlog >= 6:
+            counted.set()
+
+    dispatcher.on_backlog = on_backlog
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        await ingest.accept([alert(f"a{i}", minutes=i) for i in range(6)], scope="t")
+        await asyncio.wait_for(counted.wait(), timeout=60)  # after a failed pass
+        with pytest.raises(Backpressure) as refused:
+            await ingest.accept([alert("a7", minutes=7)], scope="t")
+        assert refused.value.retry_after_s >= 1
+        assert await store.intake.backlog() == 6  # nothing of the refused request was taken
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await ingest.aclose()
+        await store.close()
+
+
+def unreachable_input(incident: IncidentRecord) -> IncidentWorkflowInput:
+    return IncidentWorkflowInput(
+        incident_id=incident.id,
+        group_key=incident.group_key,
+        title=incident.title,
+        policy=load_policy(None),
+        requester="garrison-agent",
+        task_queue_agents="nowhere-agents",
+        task_queue_actions="nowhere-actions",
+    )
