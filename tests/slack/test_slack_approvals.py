@@ -82,7 +82,11 @@ async def test_one_card_and_a_signed_approve_runs_the_action_and_updates_the_car
         assert [d.channel for d in approval.decisions] == ["slack"]
         tools = stack.backends.response_tools(incident_id)
         if request.action.kind.value == "isolate_host":
-            assert await tools.edr.is_contained(request.action.target)
+            # The card shows the decision as soon as it is recorded; the action runs after it.
+            async def contained() -> bool | None:
+                return True if await tools.edr.is_contained(request.action.target) else None
+
+            await until(contained, what="the approved isolation to run")
         types = await audit_types(stack)
         assert ("approval.decision_received", "alice") in types
         assert ("slack.replay_ignored", f"slack:{ALICE}") in types
