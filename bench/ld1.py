@@ -37,14 +37,8 @@ from orchestrator.policy.model import load_policy
 from tests.scenarios.alerts import host_name, storm, user_name
 from tests.scenarios.backends import synthetic_world
 from tests.scenarios.load import Acks, batches, percentile, send
-from tests.scenarios.oracle import (
-    Deliveries,
-    RunEvidence,
-    RunReport,
-    check_run,
-    deliveries,
-    wait_settled,
-)
+from tests.scenarios.oracle import RunEvidence, RunReport, check_run
+from tests.scenarios.settle import Deliveries, deliveries, wait_settled
 from tests.scenarios.stack import StackConfig, scenario_stack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -44,7 +44,8 @@ from simulations.loader import load_all
 from tests.scenarios.alerts import host_name, user_name
 from tests.scenarios.backends import synthetic_world
 from tests.scenarios.load import Acks, percentile, send
-from tests.scenarios.oracle import RunEvidence, RunReport, check_run, wait_settled
+from tests.scenarios.oracle import RunEvidence, RunReport, check_run
+from tests.scenarios.settle import wait_settled
 from tests.scenarios.stack import (
     ScenarioStack,
     StackConfig,

@@ -29,8 +29,6 @@ Checked (each failure is one line in `RunReport.problems`):
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,7 +36,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from orchestrator.backends import workflow_id
@@ -386,73 +383,3 @@ def _check_audit(
                     f"I6: {incident_id} {action.kind.value} {action.target}: {count} audit"
                     " entries of its execution"
                 )
-
-
-# -- waiting and figures --------------------------------------------------------------------
-
-
-async def wait_settled(
-    settings: GarrisonSettings,
-    scope: str,
-    timeout_s: float,
-    *,
-    pending_counts: bool = True,
-    poll_s: float = 1.0,
-) -> float:
-    """Seconds until every incident of `scope` is closed or (when `pending_counts`) has a
-    pending approval, and nothing waits in the dispatch outbox; raises TimeoutError with what is
-    still moving. With analysts answering, `pending_counts=False` waits for every close."""
-    started = time.monotonic()
-    moving: list[str] = []
-    while time.monotonic() - started < timeout_s:
-        store = await open_store(settings)
-        try:
-            moving = await _moving(store, scope, pending_counts)
-            backlog = await store.intake.backlog()
-        finally:
-            await store.close()
-        if not moving and not backlog:
-            return time.monotonic() - started
-        await asyncio.sleep(poll_s)
-    raise TimeoutError(f"not settled after {timeout_s:.0f}s: {len(moving)} incidents {moving[:5]}")
-
-
-async def _moving(store: Store, scope: str, pending_counts: bool) -> list[str]:
-    pending = (
-        {a.incident_id for a in await store.list_approvals(ApprovalStatus.PENDING)}
-        if pending_counts
-        else set()
-    )
-    return [
-        i.id
-        for i in await store.list_incidents(limit=10_000_000)
-        if i.id.startswith(f"{scope}-")
-        and i.status is not IncidentStatus.CLOSED
-        and i.id not in pending
-    ]
-
-
-@dataclass(frozen=True)
-class Deliveries:
-    """What ingestion and the agents cost Temporal, read from the workflows' histories."""
-
-    workflows: int
-    starts: int  # first runs (a signal-with-start is one start and one signal)
-    signals: int  # `alerts_added` signals received
-    triage_calls: int  # `agents.triage` activities scheduled
-
-
-async def deliveries(client: Client, task_queue: str) -> Deliveries:
-    statuses = await workflow_statuses(client, task_queue)
-    signals = triages = 0
-    for wid in statuses:
-        history = await client.get_workflow_handle(wid).fetch_history()
-        for event in history.events:
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                signals += event.workflow_execution_signaled_event_attributes.signal_name == (
-                    "alerts_added"
-                )
-            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                name = event.activity_task_scheduled_event_attributes.activity_type.name
-                triages += name == "agents.triage"
-    return Deliveries(len(statuses), len(statuses), signals, triages)

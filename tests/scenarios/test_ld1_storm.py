@@ -22,7 +22,8 @@ from orchestrator.policy.model import load_policy
 from tests.scenarios.alerts import host_name, storm, user_name
 from tests.scenarios.backends import synthetic_world
 from tests.scenarios.load import batches, send
-from tests.scenarios.oracle import RunEvidence, deliveries, verify_run, wait_settled
+from tests.scenarios.oracle import RunEvidence, verify_run
+from tests.scenarios.settle import deliveries, wait_settled
 from tests.scenarios.stack import StackConfig, scenario_stack
 
 pytestmark = [pytest.mark.temporal, pytest.mark.slow]

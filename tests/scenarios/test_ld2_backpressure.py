@@ -37,7 +37,8 @@ from tests.orchestrator.store.test_store_intake import alert
 from tests.scenarios.alerts import AlertJson, host_bursts, host_name, user_name
 from tests.scenarios.backends import synthetic_world
 from tests.scenarios.load import Acks, send
-from tests.scenarios.oracle import RunEvidence, verify_run, wait_settled
+from tests.scenarios.oracle import RunEvidence, verify_run
+from tests.scenarios.settle import wait_settled
 from tests.scenarios.stack import StackConfig, approving_desk, deciding, scenario_stack
 from tests.simulations.live_stack import free_port
 
