@@ -19,6 +19,7 @@ from tools.emulators.base import EmulatorFaults, EmulatorState
 from tools.emulators.serve import serve
 from tools.errors import AuthError, TransientToolError
 from tools.results import TicketState
+from tools.ticketing.base import with_marker
 from tools.ticketing.vendors import VENDORS
 from tools.vendor_spec import VendorSpec
 
@@ -98,6 +99,28 @@ async def test_a_timeout_is_transient(name: str) -> None:
     async with _emulated(name, EmulatorFaults(latency_ms=400), timeout_s=0.1) as (adapter, _, _):
         with pytest.raises(TransientToolError, match="timed out"):
             await adapter.find_ticket("inc-1")
+
+
+@pytest.mark.parametrize(
+    ("name", "op"), [("jira", "add_comment"), ("servicenow", "update_incident")]
+)
+async def test_comment_applied_then_answer_lost_is_posted_once_by_the_retry(
+    name: str, op: str
+) -> None:
+    """The vendor applies the comment and drops the connection, and keeps doing so: the retry
+    finds the comment's marker and posts nothing, however often the fault would repeat."""
+    async with _emulated(name, EmulatorFaults(reset_after_apply={op})) as (adapter, state, _):
+        ticket = await adapter.open_ticket("inc-1", "title", "")
+        with pytest.raises(TransientToolError):
+            await adapter.comment(ticket.id, "Triage: malicious", key="inc-1:1")
+        for _ in range(3):
+            await adapter.comment(ticket.id, "Triage: malicious", key="inc-1:1", recheck=True)
+        found = await adapter.find_ticket("inc-1")
+        assert found is not None
+        assert found.comments == [with_marker("Triage: malicious", "inc-1:1")]
+        assert state.state_changes == 2  # the open and one comment
+        writes = [e for e in state.ledger if e.method in ("POST", "PATCH")]
+        assert len(writes) == 2
 
 
 # --- Jira ---------------------------------------------------------------------------------------

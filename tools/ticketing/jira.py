@@ -27,6 +27,7 @@ from pydantic_settings import SettingsConfigDict
 from tools.errors import PermanentToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import Ticket, TicketState
+from tools.ticketing.base import has_marker, with_marker
 from tools.vendor_settings import VendorSettings
 
 VENDOR = "jira"
@@ -172,10 +173,17 @@ class JiraTicketing:
             issue_key = await self._create(key, title, description)
         return await self._ticket(issue_key)
 
-    async def comment(self, ticket_id: str, text: str) -> None:
-        await self._call(
-            "POST", f"{API}/issue/{quote(ticket_id)}/comment", write=True, json={"body": _adf(text)}
-        )
+    async def comment(
+        self, ticket_id: str, text: str, *, key: str | None = None, recheck: bool = False
+    ) -> None:
+        """Post a comment; with `key`, once: a recheck reads the issue's comments (a direct read,
+        which does not lag as search does) for the key's marker before posting."""
+        path = f"{API}/issue/{quote(ticket_id)}/comment"
+        if key is not None and recheck:
+            comments = await self._comments(path)
+            if has_marker((_adf_text(c.get("body")) for c in comments), key):
+                return
+        await self._call("POST", path, write=True, json={"body": _adf(with_marker(text, key))})
 
     async def close_ticket(self, ticket_id: str, summary: str) -> Ticket:
         ticket = await self._ticket(ticket_id)
@@ -282,12 +290,15 @@ class JiraTicketing:
     async def _ticket(self, issue_key: str) -> Ticket:
         path = f"{API}/issue/{quote(issue_key)}"
         issue = (await self._call("GET", path, params={"fields": ISSUE_FIELDS})).json()
+        return _to_ticket(issue, await self._comments(f"{path}/comment"))
+
+    async def _comments(self, path: str) -> list[dict[str, Any]]:
+        """Every comment of an issue (`path` is its `/comment` resource), oldest first."""
         comments: list[dict[str, Any]] = []
         while True:
             params = {"startAt": str(len(comments)), "maxResults": str(PAGE), "orderBy": "created"}
-            page = (await self._call("GET", f"{path}/comment", params=params)).json()
+            page = (await self._call("GET", path, params=params)).json()
             batch = list(page.get("comments") or [])
             comments.extend(batch)
             if not batch or len(comments) >= int(page.get("total", 0)):
-                break
-        return _to_ticket(issue, comments)
+                return comments

@@ -8,6 +8,7 @@ from __future__ import annotations
 from tools.errors import NotFoundError
 from tools.journal import StateJournal, TwinFaults, TwinRuntime
 from tools.results import Ticket, TicketState
+from tools.ticketing.base import has_marker, with_marker
 
 _OPS = ("open_ticket", "comment", "close_ticket")
 
@@ -37,10 +38,14 @@ class InMemoryTicketing:
         await self._runtime.record("open_ticket", key, title)
         return next(t for t in self._tickets() if t.key == key)
 
-    async def comment(self, ticket_id: str, text: str) -> None:
+    async def comment(
+        self, ticket_id: str, text: str, *, key: str | None = None, recheck: bool = False
+    ) -> None:
         self._runtime.call("comment")
-        self._get(ticket_id)
-        await self._runtime.record("comment", ticket_id, text)
+        ticket = self._get(ticket_id)
+        if key is not None and recheck and has_marker(ticket.comments, key):
+            return
+        await self._runtime.record("comment", ticket_id, with_marker(text, key))
 
     async def close_ticket(self, ticket_id: str, summary: str) -> Ticket:
         self._runtime.call("close_ticket")

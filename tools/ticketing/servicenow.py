@@ -20,6 +20,7 @@ from pydantic_settings import SettingsConfigDict
 from tools.errors import NotFoundError, PermanentToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import Ticket, TicketState
+from tools.ticketing.base import has_marker, with_marker
 from tools.vendor_settings import VendorSettings
 
 VENDOR = "servicenow"
@@ -124,10 +125,16 @@ class ServiceNowTicketing:
             record = _results(response)[0]
         return await self._ticket(record)
 
-    async def comment(self, ticket_id: str, text: str) -> None:
+    async def comment(
+        self, ticket_id: str, text: str, *, key: str | None = None, recheck: bool = False
+    ) -> None:
+        """A work note; with `key`, once: a recheck reads the incident's work notes (the journal
+        is read from the database, so a note that landed is there) for the key's marker."""
         record = await self._by_number(ticket_id)
+        if key is not None and recheck and has_marker(await self._notes(record), key):
+            return
         path = f"{INCIDENTS}/{record['sys_id']}"
-        await self._call("PATCH", path, write=True, json={"work_notes": text})
+        await self._call("PATCH", path, write=True, json={"work_notes": with_marker(text, key)})
 
     async def close_ticket(self, ticket_id: str, summary: str) -> Ticket:
         record = await self._by_number(ticket_id)
@@ -185,6 +192,10 @@ class ServiceNowTicketing:
         return record
 
     async def _ticket(self, record: dict[str, Any]) -> Ticket:
+        return _to_ticket(record, await self._notes(record))
+
+    async def _notes(self, record: dict[str, Any]) -> list[str]:
+        """The incident's work notes, oldest first."""
         query = f"element_id={record['sys_id']}^element=work_notes^ORDERBYsys_created_on"
         notes: list[str] = []
         while True:
@@ -197,5 +208,4 @@ class ServiceNowTicketing:
             page = _results(await self._call("GET", JOURNAL, params=params))
             notes.extend(str(entry.get("value") or "") for entry in page)
             if len(page) < PAGE:
-                break
-        return _to_ticket(record, notes)
+                return notes

@@ -8,7 +8,7 @@ from tests.tools.contracts.world import Factory, Scenario
 from tools.errors import NotFoundError, TransientToolError
 from tools.journal import TwinFaults
 from tools.results import TicketState
-from tools.ticketing.base import TicketingClient
+from tools.ticketing.base import TicketingClient, with_marker
 
 TicketingFactory = Factory[TicketingClient]
 
@@ -63,9 +63,31 @@ async def transient_faults_fail_the_first_calls_then_apply(make: TicketingFactor
         assert h.state_changes() == 1
 
 
+async def keyed_comments_are_posted_once_when_rechecked(make: TicketingFactory) -> None:
+    """A comment with an idempotency key carries it as a marker; a recheck (a retry that may
+    follow a delivery that landed) finds it and posts nothing, and `inc-1:1` is not `inc-1:10`."""
+    async with make(Scenario()) as h:
+        ticket = await h.tool.open_ticket("inc-1", "title", "")
+        await h.tool.comment(ticket.id, "Triage: malicious", key="inc-1:1")
+        changes = h.state_changes()
+        await h.tool.comment(ticket.id, "Triage: malicious", key="inc-1:1", recheck=True)
+        assert h.state_changes() == changes
+        await h.tool.comment(
+            ticket.id, "isolate_host PRD01: executed", key="inc-1:10", recheck=True
+        )
+        assert h.state_changes() == changes + 1
+        found = await h.tool.find_ticket("inc-1")
+        assert found is not None
+        assert found.comments == [
+            "Triage: malicious\n[garrison:inc-1:1]",
+            with_marker("isolate_host PRD01: executed", "inc-1:10"),
+        ]
+
+
 CONTRACTS = (
     opens_one_ticket_per_key,
     comments_then_closes_once,
+    keyed_comments_are_posted_once_when_rechecked,
     unknown_tickets_are_not_found,
     transient_faults_fail_the_first_calls_then_apply,
 )
