@@ -72,13 +72,24 @@ async def approval_service(settings: GarrisonSettings) -> AsyncIterator[Approval
     except DirectoryError as error:
         fail(str(error))
     address = settings.temporal.address or await running_address(settings)
-    if address is None:
-        fail(
-            "no running Garrison found: start `garrison worker` (or set GARRISON_TEMPORAL_ADDRESS)"
-        )
-    client = await connect(settings.temporal, address)
+    client = None
+    unreachable = (
+        "no running Garrison found: start `garrison worker` (or set GARRISON_TEMPORAL_ADDRESS);"
+        " nothing was decided"
+    )
+    if address is not None:
+        try:
+            client = await connect(settings.temporal, address)
+        except Exception as error:  # the SDK raises RuntimeError; the message is one line
+            unreachable = (
+                f"Temporal at {address} is unreachable ({type(error).__name__}):"
+                " nothing was decided"
+            )
+    # Without Temporal the service still checks and audits the attempt, then refuses it.
     async with open_store(settings) as store:
-        yield ApprovalService(client, store, directory, settings.agent_identity)
+        yield ApprovalService(
+            client, store, directory, settings.agent_identity, unreachable=unreachable
+        )
 
 
 class _OneLine(logging.Filter):

@@ -142,6 +142,7 @@ class RefusalCode(StrEnum):
     UNAUTHORISED = "unauthorised"  # not in an approver group for this request
     CHANGED = "changed"  # the action shown to the decider is not the one pending
     REFUSED = "refused"  # the workflow refused it (expired, repeat decider, stage, ...)
+    UNAVAILABLE = "unavailable"  # Temporal could not be reached: nothing was decided
 
 
 class DecisionAck(_Model):

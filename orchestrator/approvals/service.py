@@ -21,7 +21,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.backends import workflow_id
@@ -37,6 +37,7 @@ _AUDIT_TYPES = {
 }
 
 
+ENDED = "the incident's workflow has ended: nothing was applied"
 MAX_APPROVAL_ID = 128  # ids are `apr-<16 hex>`; anything longer is nobody's
 
 
@@ -56,13 +57,18 @@ class DecisionReply:
 class ApprovalService:
     def __init__(
         self,
-        client: Client,
+        client: Client | None,
         store: Store,
         directory: ApproverDirectory,
         agent_identity: str,
         update_timeout: timedelta = timedelta(seconds=10),
+        *,
+        unreachable: str = "Temporal is unreachable: nothing was decided",
     ) -> None:
+        """`client` None: Temporal could not be reached (`unreachable` says why); decisions are
+        still checked and audited, and refused as unavailable."""
         self.client = client
+        self.unreachable = unreachable
         self.store = store
         self.directory = directory
         self.agent_identity = agent_identity
@@ -141,6 +147,8 @@ class ApprovalService:
                 at=datetime.now(UTC),
             )
         )
+        if self.client is None:
+            return await refuse(RefusalCode.UNAVAILABLE, self.unreachable)
         handle = self.client.get_workflow_handle(workflow_id(approval.incident_id))
         try:
             ack = await handle.execute_update(
@@ -153,11 +161,22 @@ class ApprovalService:
             if isinstance(cause, ApplicationError) and cause.type:
                 code = RefusalCode.__members__.get(cause.type, code)
             return await refuse(code, reason)
-        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+            if isinstance(error, RPCError) and error.status is RPCStatusCode.NOT_FOUND:
+                return await refuse(RefusalCode.DECIDED, ENDED)
             # No worker answered in time (the SDK raises its own timeout error, not an RPCError):
             # the workflow dedupes the signal on decision_id and applies the same checks when it
             # next runs.
-            await handle.signal("decide_signal", request)
+            try:
+                await handle.signal("decide_signal", request)
+            except RPCError as failed:
+                if failed.status is RPCStatusCode.NOT_FOUND:
+                    return await refuse(RefusalCode.DECIDED, ENDED)
+                status = failed.status.name if failed.status else "error"
+                return await refuse(
+                    RefusalCode.UNAVAILABLE,
+                    f"Temporal did not take the decision ({status}): nothing was decided",
+                )
             await self._audit(
                 "approval.decision_received",
                 approval_id,

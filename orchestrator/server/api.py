@@ -49,7 +49,9 @@ STATUS_OF = {
     RefusalCode.DECIDED: 409,
     RefusalCode.CHANGED: 409,
     RefusalCode.REFUSED: 409,
+    RefusalCode.UNAVAILABLE: 503,  # the decision was audited, not taken: the caller retries
 }
+RETRY_AFTER_S = "10"
 
 
 # Dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop
@@ -164,7 +166,7 @@ async def get_approval(approval_id: ApprovalId, _who: Caller, deps: Deps) -> App
 @router.post(
     "/approvals/{approval_id}/decision",
     tags=["approvals"],
-    responses=refusals(401, 403, 404, 409, 422),
+    responses=refusals(401, 403, 404, 409, 422, 503),
 )
 async def decide(
     request: Request, approval_id: ApprovalId, body: DecisionBody, who: Approver, deps: Deps
@@ -185,7 +187,9 @@ async def decide(
     )
     if not reply.accepted:
         mark_audited(request)  # the service wrote approval.decision_refused (or denied_*)
-        raise HTTPException(STATUS_OF[reply.code or RefusalCode.REFUSED], reply.message)
+        status = STATUS_OF[reply.code or RefusalCode.REFUSED]
+        headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+        raise HTTPException(status, reply.message, headers)
     ack = reply.ack
     return DecisionResult(
         approval_id=approval_id,

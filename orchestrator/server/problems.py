@@ -55,6 +55,7 @@ _MEANING = {
     413: "the body is over this route's limit",
     422: "a field is invalid; `detail` names each one",
     429: "ingestion is behind; retry after `Retry-After` seconds",
+    503: "Temporal could not be reached: nothing was decided; retry after `Retry-After` seconds",
 }
 
 

@@ -99,6 +99,7 @@ class ApprovalGate:
         self.agent_identity = agent_identity
         self.requests: dict[str, PendingApproval] = {}
         self.seen_decisions: set[str] = set()
+        self.confirming: set[str] = set()  # decisions being looked up in the store right now
         # Requests decided in an earlier run of the workflow (before a continue-as-new).
         self.decided_before: dict[str, str] = {}
 

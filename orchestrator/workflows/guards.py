@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         RefusalCode,
     )
     from orchestrator.workflows.calls import call_activity
-    from orchestrator.workflows.gate import DecisionRejected
+    from orchestrator.workflows.gate import ApprovalGate, DecisionRejected
     from tools.actions import Action, ActionKind
 
 CONFIRMED_DECISIONS_PATCH = "confirmed-decisions-v1"
@@ -32,17 +32,29 @@ BREAKER_PATCH = "isolation-breaker-v1"
 DEPLOYMENT_SCOPE = "deployment"
 
 
-async def confirmed(params: IncidentWorkflowInput, decision: DecisionInput) -> DecisionInput:
+async def confirmed(
+    params: IncidentWorkflowInput, gate: ApprovalGate, decision: DecisionInput
+) -> DecisionInput:
     """The decision as `ApprovalService` recorded it, or DecisionRejected (audited as forged by
-    the activity). Decisions in histories from before the patch are taken as sent."""
+    the activity). Decisions in histories from before the patch are taken as sent.
+
+    One decision can arrive twice (the Update the service gave up waiting for is delivered when a
+    worker returns, beside its fallback signal): the second is refused without a second look-up."""
     if not workflow.patched(CONFIRMED_DECISIONS_PATCH):
         return decision
-    answer = await call_activity(
-        params.activity,
-        "approvals.confirm",
-        ConfirmDecisionInput(incident_id=params.incident_id, decision=decision),
-        DecisionConfirmation,
-    )
+    key = decision.decision_id
+    if key in gate.seen_decisions or key in gate.confirming:
+        raise DecisionRejected("this decision was already received", RefusalCode.DECIDED)
+    gate.confirming.add(key)
+    try:
+        answer = await call_activity(
+            params.activity,
+            "approvals.confirm",
+            ConfirmDecisionInput(incident_id=params.incident_id, decision=decision),
+            DecisionConfirmation,
+        )
+    finally:
+        gate.confirming.discard(key)
     if answer.confirmed is None:
         raise DecisionRejected(
             f"forged decision refused: {answer.reason}", RefusalCode.UNAUTHORISED

@@ -123,7 +123,8 @@ class IncidentWorkflow:
     async def decide(self, decision: DecisionInput) -> DecisionAck:
         """A human decision: counted only as the store recorded it (`guards.confirmed`)."""
         try:
-            return self.gate.apply(await confirmed(self.params, decision), workflow.now())
+            sent = await confirmed(self.params, self.gate, decision)
+            return self.gate.apply(sent, workflow.now())
         except DecisionRejected as rejected:
             # The type carries the refusal code to the channel (an HTTP status, a Slack reply).
             raise ApplicationError(str(rejected), type=rejected.code.name) from None
@@ -141,7 +142,7 @@ class IncidentWorkflow:
         if decision.decision_id in self.gate.seen_decisions:
             return
         try:
-            self.gate.apply(await confirmed(self.params, decision), workflow.now())
+            self.gate.apply(await confirmed(self.params, self.gate, decision), workflow.now())
         except DecisionRejected as rejected:
             workflow.logger.warning("decision %s ignored: %s", decision.decision_id, rejected)
 
