@@ -1,5 +1,5 @@
-"""`garrison tools list|check|call` and `garrison emulate`: how operators see, test and try the
-vendor integrations before trusting them, and how tests and demos serve a vendor's emulator."""
+"""`garrison tools list|check|call`: how operators see, test and try the vendor integrations
+before trusting them. (`garrison emulate`, which serves their emulators, is `cli_emulate`.)"""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import asyncio
 import inspect
 import json
 import typing
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from orchestrator.cli_common import err, fail, out
+from orchestrator.cli_emulate import emulate
+
+__all__ = ["emulate", "tools_app"]
 
 tools_app = typer.Typer(help="Vendor integrations: list, check, call.", no_args_is_help=True)
 
@@ -199,46 +201,3 @@ def _render(result: object) -> str:
             indent=2,
         )
     return json.dumps(result)
-
-
-def emulate(
-    vendor_name: Annotated[str, typer.Argument(metavar="VENDOR")],
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
-    host: str = "127.0.0.1",
-    incident: Annotated[
-        Path | None, typer.Option(help="Seed the emulator from this recorded incident.")
-    ] = None,
-    fault: Annotated[
-        str | None, typer.Option(help="Fault knobs, e.g. 'fail_5xx=2;reset_after_apply=contain'.")
-    ] = None,
-) -> None:
-    """Serve a vendor's emulator (for tests, demos and `--backends emulated`)."""
-    import uvicorn
-
-    from simulations.loader import load_all
-    from tools.emulators.base import EmulatorFaults, EmulatorState
-    from tools.models import Environment
-    from tools.vendor_settings import env_assignments
-    from tools.vendors import UnknownVendor, vendor
-
-    try:
-        spec = vendor(vendor_name)
-    except UnknownVendor as error:
-        fail(str(error.args[0]))
-    try:
-        faults = EmulatorFaults.parse(fault) if fault else EmulatorFaults()
-    except ValueError as error:
-        fail(str(error))
-    environment, events = Environment(), []
-    if incident is not None:
-        loaded = load_all([incident])
-        if loaded.problems or not loaded.incidents:
-            fail("; ".join(str(p) for p in loaded.problems) or f"no incident at {incident}")
-        environment = loaded.incidents[0].spec.environment
-        events = list(loaded.incidents[0].telemetry())
-    app = spec.emulator(environment, events, EmulatorState(faults=faults))
-    base_url = f"http://{host}:{port}"
-    err.print(f"{spec.title} emulator on {base_url}; point the adapter at it with:", markup=False)
-    for name, value in env_assignments(spec.emulator_settings(base_url)).items():
-        err.print(f"export {name}={value}", markup=False, highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -16,7 +16,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from tools.emulators.base import EmulatorState
-from tools.models import Environment
+from tools.models import Alert, Environment
 from tools.vendor_settings import VendorSettings
 
 
@@ -46,6 +46,25 @@ class VendorSpec:
     build_with_inventory: (
         Callable[[Any, httpx.AsyncBaseTransport | None, Environment], Any] | None
     ) = None
+    # For vendors that serve alerts (pull mode): the emulator seeded with a recording's alerts too.
+    alert_emulator: (
+        Callable[
+            [Environment, Iterable[Mapping[str, Any]], EmulatorState, Iterable[Alert]], ASGIApp
+        ]
+        | None
+    ) = None
+
+    def build_emulator(
+        self,
+        environment: Environment,
+        events: Iterable[Mapping[str, Any]],
+        state: EmulatorState,
+        alerts: Iterable[Alert] = (),
+    ) -> ASGIApp:
+        """The emulator as composition roots build it: with the alerts when it serves them."""
+        if self.alert_emulator is not None:
+            return self.alert_emulator(environment, events, state, alerts)
+        return self.emulator(environment, events, state)
 
     def adapter(
         self,

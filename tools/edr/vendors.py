@@ -55,6 +55,7 @@ VENDORS: tuple[VendorSpec, ...] = (
         build=_crowdstrike,
         emulator=crowdstrike_emulator.build_emulator,
         emulator_settings=crowdstrike_emulator_settings,
+        alert_emulator=crowdstrike_emulator.build_emulator,
     ),
     VendorSpec(
         name="defender",
@@ -64,5 +65,6 @@ VENDORS: tuple[VendorSpec, ...] = (
         build=_defender,
         emulator=defender_emulator.build_emulator,
         emulator_settings=defender_emulator_settings,
+        alert_emulator=defender_emulator.build_emulator,
     ),
 )

@@ -100,7 +100,7 @@ def build_app(world: FalconWorld, state: EmulatorState) -> ASGIApp:
                 continue
             device.previous_status, device.changed_at = device.status, time.monotonic()
             device.status = "contained" if action_name == "contain" else "normal"
-            state.changed()
+            state.changed(action_name, device.device_id)
             applied = True
         if applied and (dropped := await after_apply(state, action_name)) is not None:
             return dropped
@@ -149,7 +149,7 @@ def build_app(world: FalconWorld, state: EmulatorState) -> ASGIApp:
             "base_command": base,
         }
         if op is not None:
-            state.changed()
+            state.changed(op, device_id)
             if (dropped := await after_apply(state, op)) is not None:
                 return dropped
         queued = {"session_id": session_id, "cloud_request_id": request_id}
@@ -192,7 +192,7 @@ def build_app(world: FalconWorld, state: EmulatorState) -> ASGIApp:
         for record_id in ids:
             if world.quarantine[record_id]["state"] != wanted[action]:
                 world.quarantine[record_id]["state"] = wanted[action]
-                state.changed()
+                state.changed(str(action), record_id)
                 applied = True
         if applied and (dropped := await after_apply(state, str(action))) is not None:
             return dropped

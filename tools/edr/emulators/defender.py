@@ -131,7 +131,7 @@ def build_app(world: DefenderWorld, state: EmulatorState) -> ASGIApp:
             "sig": uuid.uuid4().hex,
         }
         if applied:
-            state.changed()
+            state.changed("runliveresponse", machine_id)
             if (dropped := await after_apply(state, "runliveresponse")) is not None:
                 return dropped
         return JSONResponse(action, status_code=201)
@@ -196,7 +196,7 @@ def build_app(world: DefenderWorld, state: EmulatorState) -> ASGIApp:
         world.actions[action["id"]] = action
         world.created[action["id"]] = time.monotonic()
         if not same:
-            state.changed()
+            state.changed(verb, sha1 or machine_id)
             if (dropped := await after_apply(state, verb)) is not None:
                 return dropped
         return JSONResponse(action, status_code=201)

@@ -169,7 +169,7 @@ def build_emulator(
         before = {m["name"] for m in group["member"]}
         group["member"] = [{"name": m, "q_origin_key": m} for m in dict.fromkeys(wanted)]
         if {m["name"] for m in group["member"]} != before:
-            state.changed()
+            state.changed("update_group", name)
         if (dropped := await after_apply(state, "update_group")) is not None:
             return dropped
         return _envelope(request, world, 200, mkey=name)

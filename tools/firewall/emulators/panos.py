@@ -229,7 +229,7 @@ def build_emulator(
         else:
             return _error("17", f"invalid action {action!r}", status=400)
         if world.members(world.candidate) != before:
-            state.changed()
+            state.changed(action, xpath)
         dropped = await after_apply(state, action)
         if dropped is not None:
             return dropped

@@ -250,7 +250,7 @@ def build_world(
         if force is not None and bool(force) is not user.force_change:
             user.force_change, changed = bool(force), True
         if changed:
-            state.changed()
+            state.changed("update_user", user.upn)
             dropped = await after_apply(state, "update_user")
             if dropped is not None:
                 return dropped
@@ -264,7 +264,7 @@ def build_world(
         user.valid_from = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if user.sessions:
             user.sessions = 0
-            state.changed()
+            state.changed("revoke_sign_in_sessions", user.upn)
             dropped = await after_apply(state, "revoke_sign_in_sessions")
             if dropped is not None:
                 return dropped

@@ -200,7 +200,7 @@ def build_world(
                 [f"status: cannot {op} a user whose status is {user.status}"],
             )
         user.status, user.status_changed = target, _now()
-        state.changed()
+        state.changed(op, user.login)
         dropped = await after_apply(state, op)
         if dropped is not None:
             return dropped
@@ -228,7 +228,7 @@ def build_world(
             return missing(key)
         if user.sessions:
             user.sessions = 0
-            state.changed()
+            state.changed("clear_sessions", user.login)
             dropped = await after_apply(state, "clear_sessions")
             if dropped is not None:
                 return dropped

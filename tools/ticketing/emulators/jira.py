@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from tools.emulators.base import EmulatorState, FaultMiddleware, after_apply
+from tools.emulators.base import EmulatorState, FaultMiddleware, after_apply, digest
 from tools.models import Environment
 
 EMAIL = "garrison-bot@example.com"
@@ -196,7 +196,7 @@ def build_app(world: JiraWorld, state: EmulatorState) -> FastAPI:
             created=datetime.now(UTC),
             visible_at=time.monotonic() + state.faults.search_lag_s,
         )
-        state.changed()
+        state.changed("create_issue", ",".join(labels) or key)
         if (dropped := await after_apply(state, "create_issue")) is not None:
             return dropped
         answer = {"id": str(world.next_id), "key": key, "self": f"{base(request)}{API}/issue/{key}"}
@@ -243,7 +243,7 @@ def build_app(world: JiraWorld, state: EmulatorState) -> FastAPI:
         _check_auth(request, write=True)
         issue = world.get(key)
         comment = add_comment(issue, (await _json(request)).get("body"), request)
-        state.changed()
+        state.changed("add_comment", f"{issue.key}#{digest(comment['body'])}")
         if (dropped := await after_apply(state, "add_comment")) is not None:
             return dropped
         return JSONResponse(comment, status_code=201)
@@ -275,7 +275,7 @@ def build_app(world: JiraWorld, state: EmulatorState) -> FastAPI:
         for update in (body.get("update") or {}).get("comment") or []:
             add_comment(issue, (update.get("add") or {}).get("body"), request)
         issue.status = target
-        state.changed()
+        state.changed("transition_issue", f"{issue.key}->{target['name']}")
         if (dropped := await after_apply(state, "transition_issue")) is not None:
             return dropped
         return Response(status_code=204)

@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from tools.emulators.base import EmulatorState, FaultMiddleware, after_apply
+from tools.emulators.base import EmulatorState, FaultMiddleware, after_apply, digest
 from tools.models import Environment
 
 USERNAME = "garrison.integration"
@@ -151,7 +151,7 @@ def build_app(world: NowWorld, state: EmulatorState) -> FastAPI:
         )
         world.next_number += 1
         world.incidents[record["sys_id"]] = record
-        state.changed()
+        state.changed("create_incident", record["correlation_id"] or record["number"])
         if (dropped := await after_apply(state, "create_incident")) is not None:
             return dropped
         return JSONResponse({"result": record}, status_code=201)
@@ -193,7 +193,10 @@ def build_app(world: NowWorld, state: EmulatorState) -> FastAPI:
             changed = True
         if changed:
             record["sys_updated_on"] = _stamp()
-            state.changed()
+            state.changed(
+                "update_incident",
+                f"{record['number']}#{digest(note)}" if note else record["number"],
+            )
             if (dropped := await after_apply(state, "update_incident")) is not None:
                 return dropped
         return JSONResponse({"result": record})
