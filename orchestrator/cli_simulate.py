@@ -14,6 +14,8 @@ from rich.text import Text
 from orchestrator.cli_common import err, fail, out, settings_or_exit
 
 if TYPE_CHECKING:
+    from simulations.faults import Fault
+    from simulations.scorer import Scorecard
     from tools.vendor_spec import Capability, VendorSpec
 
 
@@ -42,6 +44,13 @@ def simulate(
     vendor: Annotated[
         list[str] | None,
         typer.Option(help="With --backends emulated: CAPABILITY=VENDOR, e.g. edr=defender."),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --backends emulated: CAPABILITY=SPEC, e.g. ticketing=down, edr=5xx:6 "
+            "(docs/simulations.md, 'Faults'); repeatable."
+        ),
     ] = None,
     report_html: Annotated[
         Path | None,
@@ -78,6 +87,7 @@ def simulate(
         except ValueError:
             fail(f"--analyst must be one of {', '.join(p.value for p in AnalystPolicy)}")
     emulated = _emulated(backends, vendor or [])
+    faults = _faults(fault or [], emulated is not None)
     gates = _thresholds(fail_under or [], "--fail-under") + _thresholds(
         fail_over or [], "--fail-over"
     )
@@ -114,7 +124,9 @@ def simulate(
                 run_simulation(
                     loaded.incidents,
                     settings,
-                    SimulationOptions(analyst=policy, concurrency=concurrency, emulated=emulated),
+                    SimulationOptions(
+                        analyst=policy, concurrency=concurrency, emulated=emulated, faults=faults
+                    ),
                     progress=advance,
                     notice=lambda text: progress.console.print(text, markup=False),
                 )
@@ -127,6 +139,8 @@ def simulate(
     specs = [incident.spec for incident in loaded.incidents]
     groups = breakdown(scorecard, specs)
     _print_breakdown(groups)
+    if emulated is not None:
+        _print_vendor_effects(scorecard)
     if report_json is not None:
         report_json.parent.mkdir(parents=True, exist_ok=True)
         report_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -174,6 +188,17 @@ def _emulated(backends: str, choices: list[str]) -> dict[Capability, VendorSpec]
             fail(f"--vendor: {name} is a {spec.capability.value} vendor, not {capability.value}")
         specs[capability] = spec
     return specs
+
+
+def _faults(specs: list[str], emulated: bool) -> tuple[Fault, ...]:
+    from simulations.faults import parse_fault
+
+    if specs and not emulated:
+        fail("--fault needs --backends emulated: faults are injected by the vendors' emulators")
+    try:
+        return tuple(parse_fault(spec) for spec in specs)
+    except ValueError as error:
+        fail(str(error))
 
 
 class _Gate:
@@ -272,3 +297,39 @@ def _print_breakdown(groups: dict[str, dict[str, dict[str, float | int]]]) -> No
                 str(metrics["over_response"]),
             )
         out.print(table)
+
+
+def _print_vendor_effects(scorecard: Scorecard) -> None:
+    """Per capability over the run: requests, error answers (a fault's 503s and 429s), changes
+    applied and changes applied twice; then the tickets as the ticketing vendor shows them."""
+    from simulations.vendor_effects import VendorEffects
+
+    rows = scorecard.per_incident
+    faults = ", ".join(scorecard.faults)
+    title = "vendors" + (f" under --fault {faults}" if faults else "")
+    table = Table("capability", "vendor", "requests", "5xx", "429", "changes", "twice", title=title)
+    totals: dict[str, list[VendorEffects]] = {}
+    for row in rows:
+        for capability, effects in (row.vendors or {}).items():
+            totals.setdefault(capability, []).append(effects)
+    for capability, effects in totals.items():
+        answers = [a for e in effects for a in e.answers.items()]
+        table.add_row(
+            capability,
+            effects[0].vendor,
+            str(sum(e.requests for e in effects)),
+            str(sum(n for status, n in answers if status.startswith("5"))),
+            str(sum(n for status, n in answers if status == "429")),
+            str(sum(sum(e.changes.values()) for e in effects)),
+            str(sum(e.repeated_changes for e in effects)),
+        )
+    out.print(table)
+    tickets = [row.ticket for row in rows if row.ticket is not None]
+    if tickets:
+        closed = sum(t.state == "closed" for t in tickets)
+        out.print(
+            f"tickets: {sum(t.found for t in tickets)} of {len(rows)} incidents have one, "
+            f"{closed} closed, {sum(t.comments for t in tickets)} comments, "
+            f"{sum(t.repeated_comments for t in tickets)} posted twice",
+            markup=False,
+        )

@@ -11,6 +11,7 @@ as the CLI and the API.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,9 +21,10 @@ from temporalio.testing import TimeSkipper
 
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.backends import workflow_id
-from orchestrator.ingest.dispatch import Dispatcher
+from orchestrator.ingest.dispatch import Dispatcher, WorkflowInputFor
 from orchestrator.ingest.normalised import Normalised, Shape
 from orchestrator.ingest.pipeline import Ingestor
+from orchestrator.ingest.sink import Accepted
 from orchestrator.models import (
     IncidentPhase,
     IncidentResult,
@@ -31,12 +33,14 @@ from orchestrator.models import (
     PendingApprovalView,
 )
 from orchestrator.policy.model import IngestRules
+from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
 from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS, SimulatedAnalyst
 from simulations.loader import LoadedIncident
 
 POLL_S = 0.05
+StatusObserver = Callable[[IncidentStatusView], None]
 
 
 @dataclass(frozen=True)
@@ -50,17 +54,21 @@ class ReplayContext:
     # Every replayed incident enters through ingestion (`orchestrator.ingest`), as live alerts do;
     # each incident's workflow input is registered in `inputs` before its alerts are dispatched.
     inputs: dict[str, IncidentWorkflowInput] = field(default_factory=dict)
+    # The input of an incident ingestion opened that nobody registered (a redelivery to a closed
+    # incident opens another); None: such an incident is a KeyError.
+    input_for: WorkflowInputFor | None = None
     ingest: Ingestor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ingest", Ingestor(self.store, IngestRules()))
-        dispatcher = Dispatcher(
-            self.skipper.client,
-            self.store,
-            lambda record: self.inputs[record.id],
-            self.triage_queue,
-        )
+
+        def params(record: IncidentRecord) -> IncidentWorkflowInput:
+            if record.id in self.inputs or self.input_for is None:
+                return self.inputs[record.id]
+            return self.input_for(record)
+
+        dispatcher = Dispatcher(self.skipper.client, self.store, params, self.triage_queue)
         object.__setattr__(self, "dispatcher", dispatcher)
 
 
@@ -78,13 +86,17 @@ async def replay_incident(
     incident_id: str,
     params: IncidentWorkflowInput,
     analyst: SimulatedAnalyst,
+    on_status: StatusObserver | None = None,
 ) -> ReplayOutcome:
+    """`on_status` sees every status the driver polls (`--fault` lifts a fault on it)."""
     spec = loaded.spec
     loop = asyncio.get_running_loop()
     started = loop.time()
     handle = await start_incident(ctx, loaded, incident_id, params)
     try:
-        result = await asyncio.wait_for(_drive(ctx, handle, analyst), timeout=ctx.timeout_s)
+        result = await asyncio.wait_for(
+            _drive(ctx, handle, analyst, on_status), timeout=ctx.timeout_s
+        )
     except TimeoutError:
         await handle.terminate("simulation timeout")
         return ReplayOutcome(spec.id, None, f"timed out after {ctx.timeout_s:.0f}s", 0.0)
@@ -94,38 +106,61 @@ async def replay_incident(
 
 
 async def start_incident(
-    ctx: ReplayContext, loaded: LoadedIncident, incident_id: str, params: IncidentWorkflowInput
+    ctx: ReplayContext,
+    loaded: LoadedIncident,
+    incident_id: str,
+    params: IncidentWorkflowInput | None,
 ) -> WorkflowHandle[IncidentWorkflow, IncidentResult]:
     """Hand the incident's alerts to ingestion, as a sender would, then dispatch them.
 
     `incident_id` is `<scope>--<recorded id>`: the recording is the sender's own grouping
     (`correlation`), so ingestion opens exactly that incident in the run's scope, and the twins
-    route it to its recording by the suffix."""
+    route it to its recording by the suffix. `params` None: `ctx.input_for` builds the input."""
     scope, _, recorded = incident_id.rpartition("--")
-    ctx.inputs[incident_id] = params
+    if params is not None:
+        ctx.inputs[incident_id] = params
+    accepted = await deliver(ctx, loaded, scope, recorded)
+    if accepted.incidents != [incident_id]:
+        raise RuntimeError(f"ingestion placed {incident_id} in {accepted.incidents}")
+    return ctx.skipper.client.get_workflow_handle_for(
+        IncidentWorkflow.run, workflow_id(incident_id)
+    )
+
+
+async def deliver(
+    ctx: ReplayContext,
+    loaded: LoadedIncident,
+    scope: str,
+    correlation: str | None,
+    uid_prefix: str = "",
+) -> Accepted:
+    """The recording's alerts through ingestion in `scope`, grouped by `correlation`, then
+    dispatched. The same recording delivered again to the same scope is deduplicated alert by
+    alert, as a sender's re-sends are; a `uid_prefix` makes them new alerts instead."""
+    sent = [
+        alert.model_copy(update={"uid": f"{uid_prefix}{alert.uid}"}) if uid_prefix else alert
+        for alert in loaded.spec.alerts
+    ]
     items = [
         Normalised(
             alert=alert,
             source=f"recorded:{loaded.spec.id}",
             shape=Shape.GARRISON,
             original=alert.model_dump(mode="json"),
-            correlation=recorded,
+            correlation=correlation,
         )
-        for alert in loaded.spec.alerts
+        for alert in sent
     ]
     accepted = await ctx.ingest.accept(items, scope=scope)
-    if accepted.incidents != [incident_id]:
-        raise RuntimeError(f"ingestion placed {incident_id} in {accepted.incidents}")
     await ctx.dispatcher.dispatch_pending()
-    return ctx.skipper.client.get_workflow_handle_for(
-        IncidentWorkflow.run, workflow_id(incident_id)
-    )
+    return accepted
 
 
 async def _drive(
     ctx: ReplayContext,
     handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
     analyst: SimulatedAnalyst,
+    on_status: StatusObserver | None = None,
 ) -> IncidentResult:
     answered: set[str] = set()
     while True:
@@ -135,6 +170,8 @@ async def _drive(
             # A query needs a worker: while one restarts (a crash, a deploy) it times out.
             await asyncio.sleep(POLL_S * 4)
             continue
+        if on_status is not None:
+            on_status(status)
         if status.phase is IncidentPhase.CLOSED:
             return await handle.result()
         waiting = [p for p in status.pending_approvals if p.approval_id not in answered]

@@ -27,7 +27,8 @@ from orchestrator.settings import GarrisonSettings
 from orchestrator.store.repository import Store
 from orchestrator.temporal.client import Role, task_queue
 from simulations.analyst import SimulatedAnalyst, directory_groups
-from simulations.emulated import EmulatedBackends
+from simulations.emulated import EmulatedBackends, IncidentFaults
+from simulations.faults import Fault
 from simulations.loader import LoadedIncident
 from simulations.replay import ReplayContext, ReplayOutcome, replay_incident
 from simulations.routing import RecordedBackends
@@ -47,6 +48,8 @@ class SimulationOptions:
     model: BaseChatModel | None = None
     # None: in-memory twins; else the real vendor adapters against these vendors' emulators.
     emulated: dict[Capability, VendorSpec] | None = None
+    # With `emulated`: faults on every incident's vendors (`simulations.faults`).
+    faults: tuple[Fault, ...] = ()
 
 
 def analyst_directory(policy: PolicyDocument) -> ApproverDirectory:
@@ -88,7 +91,7 @@ async def run_simulation(
     backends: RecordedBackends | EmulatedBackends = (
         RecordedBackends(incidents)
         if options.emulated is None
-        else EmulatedBackends(incidents, options.emulated)
+        else EmulatedBackends(incidents, options.emulated, options.faults)
     )
     ids = {loaded.spec.id: f"{SIM_PREFIX}-{run_id}--{loaded.spec.id}" for loaded in incidents}
     started = time.perf_counter()
@@ -111,13 +114,14 @@ async def run_simulation(
                 spec = loaded.spec.analyst
                 if options.analyst is not None:
                     spec = AnalystSpec(policy=options.analyst, latency_s=spec.latency_s)
-                async with _serving(backends, incident_id):
+                async with _serving(backends, incident_id) as faults:
                     outcome = await replay_incident(
                         ctx,
                         loaded,
                         incident_id,
                         workflow_input(settings, policy, incident_id, loaded.spec.title),
                         SimulatedAnalyst(spec=spec, truth=loaded.spec.truth),
+                        on_status=None if faults is None else faults.observe,
                     )
                 if progress is not None:
                     progress(outcome)
@@ -127,12 +131,13 @@ async def run_simulation(
     elapsed = time.perf_counter() - started
     runs = [_to_run(outcome) for outcome in outcomes]
     truths = {loaded.spec.id: loaded.spec.truth for loaded in incidents}
-    return score(runs, truths, threshold=policy.threshold, elapsed_s=elapsed)
+    card = score(runs, truths, threshold=policy.threshold, elapsed_s=elapsed)
+    return backends.annotate(card) if isinstance(backends, EmulatedBackends) else card
 
 
 def _serving(
     backends: RecordedBackends | EmulatedBackends, incident_id: str
-) -> AbstractAsyncContextManager[None]:
+) -> AbstractAsyncContextManager[IncidentFaults | None]:
     if isinstance(backends, EmulatedBackends):
         return backends.serving(incident_id)
     return nullcontext()

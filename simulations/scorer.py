@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulations.matching import action_in, same_target
 from simulations.spec import ExpectedAction, Truth
+from simulations.vendor_effects import TicketCheck, VendorEffects
 from tools.actions import SCORED_KINDS, ActionKind
 from tools.models import Category, Verdict
 
@@ -122,6 +123,9 @@ class IncidentScore(_Model):
     unexpected_actions: list[ActionRef]
     unapproved_risky_actions: int
     time_to_contain_split: TimeToContainSplit | None = None
+    # Emulated runs only: what the incident did to each vendor (by capability), and its ticket.
+    vendors: dict[str, VendorEffects] | None = None
+    ticket: TicketCheck | None = None
 
 
 class Scorecard(_Model):
@@ -143,6 +147,9 @@ class Scorecard(_Model):
     incidents_per_s: float
     time_to_contain_split: TimeToContainSplitSummary = Field(
         default_factory=TimeToContainSplitSummary
+    )
+    faults: list[str] = Field(
+        default_factory=list, description="the `--fault`s every incident's vendors ran under"
     )
 
 

@@ -105,6 +105,14 @@ class LedgerEntry:
     body: bytes
     status: int  # 0: no answer was sent (the vendor hung, or the server stopped first)
     seq: int = 0  # in order of arrival, from 1
+    dropped: bool = False  # the answer began, then the connection was dropped (reset_after_apply)
+
+    @property
+    def answer(self) -> str:
+        """`503`, or `dropped`, or `unanswered`: how the client saw it."""
+        if self.dropped:
+            return "dropped"
+        return str(self.status) if self.status else "unanswered"
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,7 @@ class FaultMiddleware:
                 status_holder["status"] = int(message["status"])  # type: ignore[arg-type]
             await send(message)  # type: ignore[arg-type]
 
+        dropped = False
         try:
             if faults.latency_ms:
                 await asyncio.sleep(faults.latency_ms / 1000)
@@ -195,6 +204,9 @@ class FaultMiddleware:
                 await response(scope, replay, recording_send)  # type: ignore[arg-type]
             else:
                 await self.app(scope, replay, recording_send)  # type: ignore[arg-type]
+        except DroppedConnection:
+            dropped = True
+            raise
         finally:
             self.state.ledger.append(
                 LedgerEntry(
@@ -204,6 +216,7 @@ class FaultMiddleware:
                     body=body,
                     status=status_holder["status"],
                     seq=seq,
+                    dropped=dropped,
                 )
             )
             _CURRENT.reset(arrival)

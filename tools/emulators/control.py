@@ -122,7 +122,7 @@ def ledger_json(
     return {
         "vendor": vendor,
         "received": state.arrivals,
-        "answers": dict(sorted(Counter(str(e.status) for e in state.ledger).items())),
+        "answers": dict(sorted(Counter(e.answer for e in state.ledger).items())),
         "state_changes": state.state_changes,
         "requests": [_request_json(e, by_request.get(e.seq, [])) for e in entries],
         "transitions": [
@@ -139,6 +139,7 @@ def _request_json(entry: LedgerEntry, changes: list[Transition]) -> dict[str, An
         "method": entry.method,
         "path": entry.path,
         "status": entry.status,
+        "answer": entry.answer,
         "body": body[:BODY_EXCERPT],
         "body_bytes": len(entry.body),
         "changes": [t.op for t in changes],
