@@ -112,13 +112,24 @@ def incidents_show(incident_id: str) -> None:
 @incidents_app.command("replay")
 def incidents_replay(
     paths: Annotated[list[Path], typer.Argument(help="Recorded incident folders.")],
+    incident_id: Annotated[
+        str | None,
+        typer.Option("--id", help="Redeliver the alerts to this existing incident."),
+    ] = None,
+    new_uids: Annotated[
+        bool,
+        typer.Option("--new-uids", help="With --id: new alerts, not re-sends of the same ones."),
+    ] = False,
 ) -> None:
     """Start recorded incidents on the running Garrison (`garrison server --incidents` or
-    `garrison worker --incidents` serving the same recordings), as if their alerts arrived now.
-    Approvals then go to the configured channel (Slack, the CLI, the API)."""
+    `garrison worker --incidents` serving the same recordings), as if their alerts arrived now,
+    or with --id redeliver them to an existing incident. Approvals then go to the configured
+    channel (Slack, the CLI, the API)."""
     from orchestrator.cli_replay import replay
 
-    asyncio.run(replay(settings_or_exit(), paths))
+    if new_uids and incident_id is None:
+        fail("--new-uids needs --id: a new incident's alerts are all new")
+    asyncio.run(replay(settings_or_exit(), paths, incident_id, new_uids))
 
 
 @approvals_app.command("list")
