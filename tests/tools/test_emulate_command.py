@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from simulations.loader import load_all
+from tools.edr.emulators.defender_world import DefenderWorld
+from tools.emulators.fleet import EmulatorSeed, merge_seeds, serve_fleet
 from tools.errors import TransientToolError
 from tools.models import Environment
 from tools.vendors import vendor
@@ -179,6 +182,37 @@ async def test_ledger_and_faults_over_http_while_it_runs(
     assert len(writes) < len(okta_ledger["requests"])
     later = (await http.get(okta["ledger_url"], params={"since": writes[-1]["seq"]})).json()
     assert all(r["seq"] > writes[-1]["seq"] for r in later["requests"])
+
+
+async def test_defender_serves_the_recordings_alerts_on_graph() -> None:
+    """What `garrison emulate defender --incident A --incident B` serves: Graph's alerts_v2 lists
+    both recordings' alerts (the EDR emulators used to start with none)."""
+    seed = merge_seeds(
+        EmulatorSeed(one.spec.environment, list(one.telemetry()), list(one.spec.alerts))
+        for one in load_all(INCIDENTS).incidents
+    )
+    world = DefenderWorld()
+    async with (
+        serve_fleet([vendor("defender")], seed) as [served],
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+        token = await http.post(
+            f"{served.base_url}/{world.tenant_id}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": world.client_id,
+                "client_secret": world.client_secret,
+            },
+        )
+        http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        page = await http.get(f"{served.base_url}/v1.0/security/alerts_v2?$top=2000")
+        assert page.status_code == 200
+        assert len(page.json()["value"]) == len(_recorded_alert_uids())
+        ledger = await http.get(f"{served.base_url}/_ledger")
+        assert [r["path"] for r in ledger.json()["requests"]] == [
+            f"/{world.tenant_id}/oauth2/v2.0/token",
+            "/v1.0/security/alerts_v2",
+        ]
 
 
 @pytest.mark.parametrize(
