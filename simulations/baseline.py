@@ -1,9 +1,10 @@
 """Compare a scorecard report (`garrison.scorecard/1` JSON) with a saved one.
 
 A difference is a regression: a metric got worse, an incident's verdict or its executed actions
-(the set of kind and target) changed, or an incident was added or dropped. Improvements of a metric
-are not differences; changed verdicts and actions are, whichever way they go, since the baseline is
-what was reviewed.
+(the set of kind and target) changed, or an incident was added or dropped; in emulated runs also
+an incident's ticket less complete than the baseline's, a comment posted twice, or a vendor change
+applied twice more often. Improvements of a metric are not differences; changed verdicts and
+actions are, whichever way they go, since the baseline is what was reviewed.
 """
 
 from __future__ import annotations
@@ -119,6 +120,41 @@ def _incident_differences(incident: str, now: dict[str, Any], before: dict[str, 
         found.append(f"{incident}: now executes {_list(gained)}")
     if lost:
         found.append(f"{incident}: no longer executes {_list(lost)}")
+    return found + _bookkeeping_differences(incident, now, before)
+
+
+def _bookkeeping_differences(
+    incident: str, now: dict[str, Any], before: dict[str, Any]
+) -> list[str]:
+    """Emulated runs: the ticket is at least as complete as the baseline's (there, closed if it
+    was, no fewer comments: a run may add a note, e.g. about an outage), nothing is posted twice,
+    and no vendor applied more repeated changes than in the baseline."""
+    found: list[str] = []
+    ticket, was = now.get("ticket"), before.get("ticket")
+    if isinstance(ticket, dict):
+        if ticket.get("repeated_comments"):
+            found.append(
+                f"{incident}: {ticket['repeated_comments']} ticket comment(s) posted twice"
+            )
+        if isinstance(was, dict):
+            if was.get("found") and not ticket.get("found"):
+                found.append(f"{incident}: no ticket (the baseline had one)")
+            elif was.get("state") == "closed" and ticket.get("state") != "closed":
+                found.append(f"{incident}: ticket {ticket.get('state')} (the baseline's closed)")
+            if int(ticket.get("comments") or 0) < int(was.get("comments") or 0):
+                found.append(
+                    f"{incident}: ticket comments {was.get('comments')} -> {ticket.get('comments')}"
+                )
+    vendors, had = now.get("vendors"), before.get("vendors")
+    if isinstance(vendors, dict) and isinstance(had, dict):
+        for capability, effects in sorted(vendors.items()):
+            twice = int(effects.get("repeated_changes") or 0)
+            baseline_twice = int((had.get(capability) or {}).get("repeated_changes") or 0)
+            if twice > baseline_twice:
+                found.append(
+                    f"{incident}: {capability} applied {twice} change(s) twice"
+                    f" (the baseline {baseline_twice}): {effects.get('changes')}"
+                )
     return found
 
 

@@ -201,3 +201,46 @@ def test_the_cli_exits_2_on_an_unreadable_baseline_before_running(tmp_path: Path
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: baseline {path}"), done.stderr
+
+
+def _emulated(data: dict[str, Any], ticket: dict[str, Any], twice: int = 0) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    for r in data["per_incident"]:
+        r["ticket"] = dict(ticket)
+        r["vendors"] = {
+            "ticketing": {
+                "vendor": "jira",
+                "requests": 9,
+                "answers": {"201": 3},
+                "changes": {"create_issue": 1 + twice, "add_comment": 3},
+                "repeated_changes": twice,
+            }
+        }
+    return data
+
+
+COMPLETE = {"found": True, "state": "closed", "comments": 5, "repeated_comments": 0}
+
+
+def test_a_ticket_as_complete_as_the_baseline_is_no_difference() -> None:
+    baseline = _emulated(report(), COMPLETE)
+    assert compare(_emulated(report(), COMPLETE), baseline) == []
+    # A note more (an outage recorded on the ticket) is not less complete.
+    assert compare(_emulated(report(), COMPLETE | {"comments": 6}), baseline) == []
+
+
+@pytest.mark.parametrize(
+    ("ticket", "twice", "difference"),
+    [
+        (COMPLETE | {"found": False, "state": None}, 0, "cred-1: no ticket (the baseline had one)"),
+        (COMPLETE | {"state": "open"}, 0, "cred-1: ticket open (the baseline's closed)"),
+        (COMPLETE | {"comments": 3}, 0, "cred-1: ticket comments 5 -> 3"),
+        (COMPLETE | {"repeated_comments": 2}, 0, "cred-1: 2 ticket comment(s) posted twice"),
+        (COMPLETE, 1, "cred-1: ticketing applied 1 change(s) twice (the baseline 0)"),
+    ],
+)
+def test_a_less_complete_ticket_or_a_change_twice_is_a_difference(
+    ticket: dict[str, Any], twice: int, difference: str
+) -> None:
+    found = compare(_emulated(report(), ticket, twice), _emulated(report(), COMPLETE))
+    assert any(line.startswith(difference) for line in found), found
