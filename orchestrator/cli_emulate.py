@@ -156,7 +156,10 @@ async def _serve(
     async with serve_fleet(specs, seed, host=host, first_port=port, faults=faults) as served:
         env = vendors_env(served)
         if write_json is not None:
-            env |= _write(write_json, served, env, seed, recorded)
+            try:
+                env |= _write(write_json, served, env, seed, recorded)
+            except OSError as error:
+                fail(f"--write-json {write_json}: {error.strerror or error}")
         _announce(served, env, len(recorded))
         await stop.wait()
     err.print("emulators stopped", markup=False)

@@ -248,6 +248,7 @@ async def test_bad_knobs_are_refused_and_change_nothing(
         (["emulate", "jira", "--fault", "panos:down"], "'panos' is not a vendor served here"),
         (["emulate", "jira", "jira"], "named twice"),
         (["emulate", "jira", "--incident", "/nonexistent/x"], "/nonexistent/x"),
+        (["emulate", "jira", "--port", "0", "--write-json", "/proc/x/e.json"], "--write-json"),
     ],
 )
 def test_emulate_refuses_bad_arguments_in_one_line(args: list[str], needle: str) -> None:
