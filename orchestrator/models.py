@@ -31,8 +31,14 @@ class ActivityProfile(_Model):
     initial_retry_s: float = 1.0
     max_attempts: int = 8
     # How long a finished incident waits for its last messages to humans to be delivered (a
-    # Slack outage); delivery itself retries without limit until then.
+    # Slack outage), and for its ticket to catch up (a ticketing outage); delivery itself retries
+    # without limit until then.
     notify_drain_s: float = 3600.0
+    # Ticket work (the ticket, comments, the close note): attempts before the vendor counts as
+    # unavailable (humans are told, then delivery goes on without limit), and the longest wait
+    # between two attempts of an outbox (tickets and messages to humans).
+    ticket_probe_attempts: int = Field(default=3, ge=1)
+    outbox_retry_max_s: float = Field(default=60.0, gt=0)
 
 
 class IncidentWorkflowInput(_Model):
@@ -67,7 +73,7 @@ class IncidentCarry(_Model):
     started_at: datetime
     alert_uids: list[str]
     handled_uids: list[str]
-    ticket: TicketRef
+    ticket: TicketRef | None  # None only while a ticket outbox (`tickets`) has yet to open it
     triage: TriageResult
     pass_triage: TriageResult  # the triage the running playbook pass started from
     pass_index: int = 0
@@ -84,6 +90,9 @@ class IncidentCarry(_Model):
     execution_s: float = 0.0
     seen_decisions: list[str] = Field(default_factory=list)
     decided_approvals: dict[str, str] = Field(default_factory=dict)  # approval id -> outcome
+    # The ticket outbox's undelivered work and its state (None: a run that kept the ticket itself).
+    tickets: TicketOutboxCarry | None = None
+
 
 
 class DecisionKind(StrEnum):
@@ -203,6 +212,25 @@ class IncidentPhase(StrEnum):
     CLOSED = "closed"
 
 
+class TicketingOutage(_Model):
+    """A time the ticketing vendor did not take the incident's ticket work: from the first
+    attempt of the update that failed until it was delivered (None: not yet)."""
+
+    since: datetime
+    until: datetime | None = None
+
+
+class TicketingView(_Model):
+    """Where the incident's ticket stands, off the containment path (`workflows/tickets.py`)."""
+
+    ticket_id: str | None = None
+    pending: int = 0  # ticket updates not yet delivered, in order
+    delivered: int = 0
+    dropped: int = 0  # refused by the vendor for good (a permanent error): never delivered
+    unavailable_since: datetime | None = None  # set while the vendor is failing
+    outages: list[TicketingOutage] = Field(default_factory=list)
+
+
 class IncidentStatusView(_Model):
     incident_id: str
     phase: IncidentPhase
@@ -212,6 +240,7 @@ class IncidentStatusView(_Model):
     executed: list[ExecutedActionView] = Field(default_factory=list)
     denied: list[DeniedActionView] = Field(default_factory=list)
     approvals_requested: int = 0
+    ticketing: TicketingView | None = None  # None: a run that kept its ticket on its own path
 
 
 class IncidentResult(_Model):
@@ -225,6 +254,7 @@ class IncidentResult(_Model):
     denied: list[DeniedActionView]
     approvals_requested: int
     summary: str
+    ticketing: TicketingView | None = None
 
 
 # ---- activities ---------------------------------------------------------------------------------
@@ -248,6 +278,61 @@ class TicketNote(_Model):
     incident_id: str
     ticket_id: str
     text: str
+    # The comment's idempotency key (`<incident>:<n>`), carried in its body as a marker; with
+    # `recheck` (a delivery that may have landed already) the ticket is searched for it first.
+    key: str | None = None
+    recheck: bool = False
+
+
+class TicketWorkKind(StrEnum):
+    OPEN = "open"
+    COMMENT = "comment"
+    CLOSE = "close"
+
+
+class TicketWork(_Model):
+    """One update of the incident's ticket, queued in the ticket outbox and delivered in order.
+    A comment's `seq` numbers it within the incident (its idempotency key); `close` is the
+    closing note. The ticket id is filled in at delivery: it is unknown until the open lands."""
+
+    kind: TicketWorkKind
+    seq: int = 0
+    text: str = ""
+    close: CloseIncidentInput | None = None
+    recheck: bool = False  # an earlier delivery of it may have landed (a continued run)
+
+
+class TicketOutboxCarry(_Model):
+    """The ticket outbox's state, carried across continue-as-new."""
+
+    ticket: TicketRef | None = None
+    queue: list[TicketWork] = Field(default_factory=list)
+    next_seq: int = 1
+    events: int = 0  # ticketing events reported so far (`TicketingStatusInput.seq`)
+    view: TicketingView = Field(default_factory=TicketingView)
+
+
+class TicketingEvent(StrEnum):
+    UNAVAILABLE = "unavailable"  # the vendor failed an update's first attempts
+    RESTORED = "restored"  # the update that failed was delivered
+    DROPPED = "dropped"  # the vendor refused an update for good
+    INCOMPLETE = "incomplete"  # the incident finished with ticket updates undelivered
+
+
+class TicketingStatusInput(_Model):
+    """A change in the ticket's delivery: audited (`tickets.status`) and told to humans through
+    their own channel (`HumanNotice.ticketing`), which does not depend on the ticketing vendor."""
+
+    incident_id: str
+    event: TicketingEvent
+    seq: int = Field(ge=1, description="the n-th such event of the incident: a message key")
+    at: datetime
+    since: datetime | None = None  # when the vendor started failing
+    ticket_id: str | None = None
+    pending: int = 0
+    detail: str = Field(default="", max_length=1_000)
+
+
 
 
 class PlaybookStepInput(_Model):
@@ -353,11 +438,12 @@ class ApprovalFinalInput(_Model):
 
 class HumanNotice(_Model):
     """One message for the humans' channel (Slack), delivered in order by the workflow's outbox:
-    exactly one of the three is set."""
+    exactly one is set."""
 
     request: ApprovalRequestInput | None = None
     notice: ApprovalNoticeInput | None = None
     final: ApprovalFinalInput | None = None
+    ticketing: TicketingStatusInput | None = None
 
 
 class ExecuteActionInput(_Model):
@@ -389,6 +475,10 @@ class CloseIncidentInput(_Model):
     verdict: Verdict
     confidence: float
     summary: str
+    # True: the ticket is closed by the ticket outbox (`tickets.close`), not by `incidents.close`,
+    # which then only closes the incident in the store.
+    ticket_via_outbox: bool = False
+
 
 
 class RollbackInput(_Model):
@@ -404,5 +494,7 @@ class RollbackResult(_Model):
 
 
 # Defined before the models they carry; resolve their references now the module is complete.
+TicketWork.model_rebuild()
+TicketOutboxCarry.model_rebuild()
 IncidentCarry.model_rebuild()
 IncidentWorkflowInput.model_rebuild()

@@ -108,6 +108,8 @@ class ApprovalActivities:
             await self.notifier.notice(message.notice)
         elif message.final is not None:
             await self.notifier.finalized(message.final)
+        elif message.ticketing is not None:
+            await self.notifier.ticketing(message.ticketing)
 
     async def _audit(
         self,

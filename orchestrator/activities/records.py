@@ -2,7 +2,10 @@
 
 A ticket is opened at triage (found again by the incident key, never opened twice), updated with
 findings, every action and every alert that joins later, and closed with a summary; closing an
-incident anchors the audit chain.
+incident anchors the audit chain. The workflow's ticket outbox (`workflows/tickets.py`) calls the
+`tickets.*` activities off the containment path, retrying them without limit: a comment carries
+its idempotency key, and any retry looks for it on the ticket before posting again. Closing the
+incident in the store (`incidents.close`) then never waits for the ticketing vendor.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from orchestrator.models import (
     JoinedAlert,
     OpenTicketInput,
     PolicyRecord,
+    TicketingStatusInput,
     TicketNote,
     TicketRef,
 )
@@ -61,31 +65,65 @@ class RecordActivities:
 
     @activity.defn(name="tickets.comment")
     async def comment(self, note: TicketNote) -> None:
+        """Post once: a retried attempt (the last one's answer may have been lost after the
+        vendor applied it) looks for the comment's key on the ticket first."""
         ticketing = self.backends.response_tools(note.incident_id).ticketing
-        await vendor_call(ticketing.comment(note.ticket_id, note.text))
+        recheck = note.recheck or activity.info().attempt > 1
+        await vendor_call(
+            ticketing.comment(note.ticket_id, note.text, key=note.key, recheck=recheck)
+        )
         await self._audit("ticket.commented", note.incident_id, note.ticket_id)
+
+    @activity.defn(name="tickets.close")
+    async def close_ticket(self, request: CloseIncidentInput) -> None:
+        """The ticket's closing note, from the ticket outbox: closing twice is a no-op."""
+        await self._close_ticket(request)
+        await self._audit("ticket.closed", request.incident_id, request.ticket_id)
+
+    @activity.defn(name="tickets.status")
+    async def ticketing_status(self, status: TicketingStatusInput) -> None:
+        """Audit a change in the ticket's delivery (`ticketing.unavailable`, `.restored`, ...)."""
+        await self.store.append_audit(
+            AuditEvent(
+                type=f"ticketing.{status.event.value}",
+                actor="garrison-worker",
+                incident_id=status.incident_id,
+                target=status.ticket_id or status.incident_id,
+                outcome=status.event.value,
+                source=activity_source(),
+                detail={
+                    "since": status.since.isoformat() if status.since else None,
+                    "at": status.at.isoformat(),
+                    "pending": status.pending,
+                    "detail": status.detail,
+                },
+            )
+        )
 
     @activity.defn(name="incidents.close")
     async def close(self, request: CloseIncidentInput) -> None:
-        ticketing = self.backends.response_tools(request.incident_id).ticketing
-        summary = (
-            f"Verdict: {request.verdict.value} (confidence {request.confidence:.2f}).\n"
-            f"{defang(request.summary)}"
-        )
-        await vendor_call(ticketing.close_ticket(request.ticket_id, summary))
+        summary = _close_summary(request)
+        if not request.ticket_via_outbox:  # histories recorded before the ticket outbox
+            await self._close_ticket(request)
         now = datetime.now(UTC)
+        await self._audit("incident.closed", request.incident_id, request.verdict.value)
+        # Last, so that the audit anchor written on close covers the close itself.
+        await self.store.close_incident(request.incident_id, summary=summary, closed_at=now)
+
+    async def _close_ticket(self, request: CloseIncidentInput) -> None:
+        ticketing = self.backends.response_tools(request.incident_id).ticketing
+        await vendor_call(ticketing.close_ticket(request.ticket_id, _close_summary(request)))
+        now = datetime.now(UTC)
+        opened = await self.store.ticket_for(request.incident_id)
         await self.store.save_ticket(
             TicketRecord(
                 incident_id=request.incident_id,
                 ticket_id=request.ticket_id,
                 status=TicketStatus.CLOSED,
-                opened_at=now,
+                opened_at=opened.opened_at if opened else now,
                 closed_at=now,
             )
         )
-        await self._audit("incident.closed", request.incident_id, request.verdict.value)
-        # Last, so that the audit anchor written on close covers the close itself.
-        await self.store.close_incident(request.incident_id, summary=summary, closed_at=now)
 
     @activity.defn(name="incidents.alerts_joined")
     async def alerts_joined(self, request: AlertsJoinedInput) -> AlertsJoinedResult:
@@ -175,6 +213,13 @@ class RecordActivities:
                 source=activity_source(),
             )
         )
+
+
+def _close_summary(request: CloseIncidentInput) -> str:
+    return (
+        f"Verdict: {request.verdict.value} (confidence {request.confidence:.2f}).\n"
+        f"{defang(request.summary)}"
+    )
 
 
 def _entities(alert: Alert) -> list[str]:

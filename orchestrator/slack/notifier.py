@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from orchestrator.approvals.directory import ApproverDirectory
+from orchestrator.approvals.notifier import ticketing_text
 from orchestrator.models import (
     ApprovalFinalInput,
     ApprovalNotice,
     ApprovalNoticeInput,
     ApprovalRequestInput,
+    TicketingStatusInput,
 )
 from orchestrator.slack.card import approval_card, decided_card, mention_text, thread_note
 from orchestrator.slack.webapi import SlackWebClient
@@ -100,6 +102,19 @@ class SlackNotifier:
             "denied": f"Denied ({who}): the action will not run.",
         }.get(final.status, "Expired: not decided in time; denied by default.")
         await self.note(request, "final", f"`{request.approval_id}`: {outcome}")
+
+    async def ticketing(self, status: TicketingStatusInput) -> None:
+        """A ticketing outage of an incident, in its thread (broadcast) or, before any card
+        started one, in the channel: Slack is the channel that does not depend on the ticket."""
+        key = f"ticketing:{status.incident_id}:{status.seq}"
+        if await self.store.slack_message(key) is not None:
+            return
+        root = await self.store.slack_message(f"incident:{status.incident_id}")
+        thread_ts = root.ts if root else None
+        ts = await self._post_once(
+            key, thread_note(ticketing_text(status)), thread_ts=thread_ts, broadcast=True
+        )
+        await self._save(key, ts, thread_ts, "")
 
     # -- helpers for the interactivity endpoint -------------------------------------------------
 

@@ -7,11 +7,13 @@ in idempotent activities, and the playbook is resumed with the outcomes.
 
 Alerts that join after triage are noted, audited and may cause a re-triage and a follow-up
 playbook pass (see `late_alerts.py`); at a round boundary a long run continues as new, carrying
-the incident's facts (`IncidentCarry`), never while an approval is pending.
+the incident's facts (`IncidentCarry`), never while an approval is pending. The ticket is kept
+off this path by the ticket outbox (`tickets.py`): a ticketing outage delays the ticket, never
+containment, and never fails the incident.
 
-wait for alerts -> open ticket -> triage
+wait for alerts -> (ticket outbox: open, comments..., close) -> triage
   -> ((late alerts -> re-triage?) -> playbook step -> gate -> execute)* -> (late alerts)
-  -> (follow-up pass when a re-triage changed the facts)* -> close
+  -> (follow-up pass when a re-triage changed the facts)* -> close -> (the ticket catches up)
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from orchestrator.workflows.outbox import PATCH as OUTBOX_PATCH
     from orchestrator.workflows.outbox import HumanOutbox
+    from orchestrator.workflows.tickets import PATCH as TICKETS_PATCH
+    from orchestrator.workflows.tickets import TicketOutbox, rollback_note, triage_note
     from tools.actions import Action, ActionKind
     from tools.models import Verdict
 
@@ -103,7 +107,8 @@ class IncidentWorkflow:
         self.outbox = HumanOutbox(params.activity)
         # Late alerts and continue-as-new (behind LATE_ALERTS_PATCH).
         self.handled_uids: list[str] = []
-        self.ticket: TicketRef | None = None
+        self.ticket: TicketRef | None = None  # kept by the workflow itself (before TICKETS_PATCH)
+        self.tickets: TicketOutbox | None = None
         self.triage: TriageResult | None = None
         self.current: PlaybookPass | None = None
         self.earlier: dict[str, ActionOutcome] = {}  # outcomes of finished passes, by action
@@ -157,6 +162,7 @@ class IncidentWorkflow:
             executed=self.executed,
             denied=self.denied,
             approvals_requested=self.approvals_requested,
+            ticketing=self.tickets.view() if self.tickets else None,
         )
 
     # ---- the run ----------------------------------------------------------------------------
@@ -164,33 +170,33 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, params: IncidentWorkflowInput) -> IncidentResult:
         if params.carry is None:
-            ticket, triage = await self._open_and_triage()
+            triage = await self._open_and_triage()
             self.phase = IncidentPhase.RESPONDING
             if not workflow.patched(LATE_ALERTS_PATCH):
-                return await self._close(ticket, triage, await self._respond_v0(ticket, triage))
+                return await self._close(triage, await self._respond_v0(triage))
             self.current = PlaybookPass(triage=triage)
+        elif self.tickets is not None:
+            self.tickets.resume()
         self.phase = IncidentPhase.RESPONDING
         step = await self._respond()
-        assert self.ticket is not None and self.triage is not None
-        return await self._close(self.ticket, self.triage, step)
+        assert self.triage is not None
+        return await self._close(self.triage, step)
 
-    async def _open_and_triage(self) -> tuple[TicketRef, TriageResult]:
+    async def _open_and_triage(self) -> TriageResult:
         await workflow.wait_condition(lambda: bool(self.alert_uids))
         self.started_at = workflow.now()
-        incident = self.params.incident_id
-        ticket = await self._activity(
-            "tickets.open",
-            OpenTicketInput(incident_id=incident, title=self.params.title),
-            TicketRef,
-        )
-        self.ticket = ticket
+        if workflow.patched(TICKETS_PATCH):
+            self.tickets = TicketOutbox(self.params.incident_id, self.params.activity, self.outbox)
+            self.tickets.open(self.params.title)
+        else:
+            opened = OpenTicketInput(incident_id=self.params.incident_id, title=self.params.title)
+            self.ticket = await self._activity("tickets.open", opened, TicketRef)
         self.phase = IncidentPhase.TRIAGE
         # What triage reads from the store: every alert signalled so far (stored before that).
         self.handled_uids = list(self.alert_uids)
-        triage = await self._triage(ticket)
-        return ticket, triage
+        return await self._triage()
 
-    async def _triage(self, ticket: TicketRef) -> TriageResult:
+    async def _triage(self) -> TriageResult:
         triage = await self._activity(
             "agents.triage",
             IncidentRef(incident_id=self.params.incident_id),
@@ -200,25 +206,24 @@ class IncidentWorkflow:
         )
         self.triage = triage
         self.verdict = triage.verdict
-        await self._note(ticket, _triage_note(triage))
+        await self._note(triage_note(triage))
         return triage
 
-    async def _respond_v0(self, ticket: TicketRef, triage: TriageResult) -> PlaybookStepResult:
+    async def _respond_v0(self, triage: TriageResult) -> PlaybookStepResult:
         """Histories recorded before LATE_ALERTS_PATCH: one pass, later alerts ignored."""
         step = await self._playbook_step(triage)
         for _round in range(self.params.max_rounds):
             if step.finished:
                 break
-            outcomes = [await self._handle(ticket, p, step.confidence) for p in step.proposals]
+            outcomes = [await self._handle(p, step.confidence) for p in step.proposals]
             step = await self._playbook_step(triage, resume=outcomes)
         return step
 
     async def _respond(self) -> PlaybookStepResult:
         """Playbook passes, round by round, taking in late alerts at every round boundary."""
-        assert self.ticket is not None and self.current is not None
-        ticket = self.ticket
+        assert self.current is not None
         while True:
-            await self._take_in_late_alerts(ticket)
+            await self._take_in_late_alerts()
             self._continue_as_new_if_long()
             current = self.current
             step = await self._pass_step(current)
@@ -226,22 +231,21 @@ class IncidentWorkflow:
             current.started = True
             if not step.finished and current.rounds < self.params.max_rounds:
                 current.resume = [
-                    await self._answer(ticket, current, p, step.confidence) for p in step.proposals
+                    await self._answer(current, p, step.confidence) for p in step.proposals
                 ]
                 current.outcomes += current.resume
                 current.rounds += 1
                 continue
             # The pass is over: once more before closing, so it never closes on stale facts.
-            await self._take_in_late_alerts(ticket)
+            await self._take_in_late_alerts()
             assert self.triage is not None
             if not triage_changed(current.triage, self.triage):
                 return step
             self.earlier.update({action_key(o.action): o for o in current.outcomes})
             self.current = PlaybookPass(triage=self.triage, index=current.index + 1)
             await self._note(
-                ticket,
                 f"The re-triage changed the facts: playbook {self.triage.playbook_id}"
-                " runs again over all the incident's alerts",
+                " runs again over all the incident's alerts"
             )
 
     async def _pass_step(self, current: PlaybookPass) -> PlaybookStepResult:
@@ -255,14 +259,14 @@ class IncidentWorkflow:
         )
 
     async def _answer(
-        self, ticket: TicketRef, current: PlaybookPass, gated: GatedProposal, confidence: float
+        self, current: PlaybookPass, gated: GatedProposal, confidence: float
     ) -> ActionOutcome:
         earlier = self.earlier.get(action_key(gated.proposal.action)) if current.index else None
         if earlier is not None:
             return recalled(gated.proposal.action, earlier)
-        return await self._handle(ticket, gated, confidence)
+        return await self._handle(gated, confidence)
 
-    async def _take_in_late_alerts(self, ticket: TicketRef) -> None:
+    async def _take_in_late_alerts(self) -> None:
         """Note alerts signalled since triage; re-triage when they bring something new."""
         handled = set(self.handled_uids)
         new = [uid for uid in self.alert_uids if uid not in handled]
@@ -280,11 +284,11 @@ class IncidentWorkflow:
             AlertsJoinedResult,
         )
         self.handled_uids = self.handled_uids + new
-        await self._note(ticket, joined_note(joined, joined.needs_triage))
+        await self._note(joined_note(joined, joined.needs_triage))
         if not joined.needs_triage:
             return
         phase, self.phase = self.phase, IncidentPhase.TRIAGE
-        triage = await self._triage(ticket)
+        triage = await self._triage()
         self.phase = phase
         if not self.current.started:
             self.current.triage = triage
@@ -302,13 +306,14 @@ class IncidentWorkflow:
             workflow.continue_as_new(self.params.model_copy(update={"carry": self._carry()}))
 
     def _carry(self) -> IncidentCarry:
-        assert self.ticket and self.triage and self.current
+        assert self.triage and self.current
         current = self.current
         return IncidentCarry(
             started_at=self.started_at,
             alert_uids=self.alert_uids,
             handled_uids=self.handled_uids,
-            ticket=self.ticket,
+            ticket=self.tickets.ticket if self.tickets else self.ticket,
+            tickets=self.tickets.carry() if self.tickets else None,
             triage=self.triage,
             pass_triage=current.triage,
             pass_index=current.index,
@@ -332,6 +337,9 @@ class IncidentWorkflow:
         self.alert_uids = list(carry.alert_uids)
         self.handled_uids = list(carry.handled_uids)
         self.ticket = carry.ticket
+        if carry.tickets is not None:
+            self.tickets = TicketOutbox(self.params.incident_id, self.params.activity, self.outbox)
+            self.tickets.restore(carry.tickets)
         self.triage = carry.triage
         self.verdict = carry.triage.verdict
         self.current = PlaybookPass(
@@ -352,27 +360,28 @@ class IncidentWorkflow:
         self.gate.restore(carry.seen_decisions, carry.decided_approvals)
         self.phase = IncidentPhase.RESPONDING
 
-    async def _close(
-        self, ticket: TicketRef, triage: TriageResult, step: PlaybookStepResult
-    ) -> IncidentResult:
+    async def _close(self, triage: TriageResult, step: PlaybookStepResult) -> IncidentResult:
         incident = self.params.incident_id
         self.verdict = step.verdict
         if step.verdict is Verdict.BENIGN and self.executed:
-            await self._roll_back(ticket, "the investigation concluded benign: a false positive")
+            await self._roll_back("the investigation concluded benign: a false positive")
 
         self.phase = IncidentPhase.CLOSING
-        await self._activity(
-            "incidents.close",
-            CloseIncidentInput(
-                incident_id=incident,
-                ticket_id=ticket.ticket_id,
-                verdict=step.verdict,
-                confidence=step.confidence,
-                summary=step.summary,
-            ),
-            type(None),
+        ticket = self.tickets.ticket if self.tickets else self.ticket
+        close = CloseIncidentInput(
+            incident_id=incident,
+            ticket_id=ticket.ticket_id if ticket else "",
+            verdict=step.verdict,
+            confidence=step.confidence,
+            summary=step.summary,
+            ticket_via_outbox=self.tickets is not None,
         )
+        if self.tickets is not None:
+            self.tickets.close(close)
+        await self._activity("incidents.close", close, type(None))
         self.phase = IncidentPhase.CLOSED
+        if self.tickets is not None:
+            await self.tickets.drain()
         await self.outbox.drain()
         if not workflow.all_handlers_finished():  # a decision still being confirmed: answer it
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -387,6 +396,7 @@ class IncidentWorkflow:
             denied=self.denied,
             approvals_requested=self.approvals_requested,
             summary=step.summary,
+            ticketing=self.tickets.view() if self.tickets else None,
         )
 
     async def _playbook_step(
@@ -411,9 +421,7 @@ class IncidentWorkflow:
             agent=True,
         )
 
-    async def _handle(
-        self, ticket: TicketRef, gated: GatedProposal, confidence: float
-    ) -> ActionOutcome:
+    async def _handle(self, gated: GatedProposal, confidence: float) -> ActionOutcome:
         """Policy, then approval when needed, then execution, for one proposal."""
         action = gated.proposal.action
         policy = self.params.policy
@@ -449,9 +457,7 @@ class IncidentWorkflow:
                 status = (
                     OutcomeStatus.EXPIRED if request.outcome == "expired" else OutcomeStatus.DENIED
                 )
-                await self._note(
-                    ticket, f"{action.kind.value} {defang(action.target)}: {request.outcome}"
-                )
+                await self._note(f"{action.kind.value} {defang(action.target)}: {request.outcome}")
                 return self._refuse(action, decision.risk, request.outcome or "", status)
             approved_by = request.approvers
 
@@ -472,9 +478,7 @@ class IncidentWorkflow:
             )
         except ActivityError as error:
             self.execution_s += (workflow.now() - execute_at).total_seconds()
-            await self._note(
-                ticket, f"{action.kind.value} {defang(action.target)} FAILED: needs a human"
-            )
+            await self._note(f"{action.kind.value} {defang(action.target)} FAILED: needs a human")
             return ActionOutcome(
                 action=action,
                 status=OutcomeStatus.FAILED,
@@ -501,9 +505,7 @@ class IncidentWorkflow:
                 execution_s=self.execution_s,
             )
         )
-        await self._note(
-            ticket, f"{action.kind.value} {defang(action.target)}: {result.status.value}"
-        )
+        await self._note(f"{action.kind.value} {defang(action.target)}: {result.status.value}")
         status = (
             OutcomeStatus.ALREADY_IN_STATE
             if result.status is ExecutionStatus.ALREADY_IN_STATE
@@ -541,9 +543,9 @@ class IncidentWorkflow:
         request_input = request.request_input(
             self.params.incident_id, decision, gated.proposal
         ).model_copy(update={"via_outbox": outbox})
-        await self._activity("approvals.request", request_input, type(None))
-        if outbox:
-            self.outbox.send(HumanNotice(request=request_input))
+        await self.outbox.record(
+            "approvals.request", HumanNotice(request=request_input), via_outbox=outbox
+        )
         self.phase = IncidentPhase.AWAITING_APPROVAL
 
         async def notify(notice: ApprovalNotice) -> None:
@@ -553,9 +555,8 @@ class IncidentWorkflow:
                 notice=notice,
                 via_outbox=outbox,
             )
-            await self._activity("approvals.notify", notice_input, type(None))
-            if outbox:
-                self.outbox.send(HumanNotice(notice=notice_input))
+            message = HumanNotice(notice=notice_input)
+            await self.outbox.record("approvals.notify", message, via_outbox=outbox)
 
         await wait_for_decision(request, tier, notify)
         self.phase = IncidentPhase.RESPONDING
@@ -567,12 +568,10 @@ class IncidentWorkflow:
             at=workflow.now(),
             via_outbox=outbox,
         )
-        await self._activity("approvals.finalize", final, type(None))
-        if outbox:
-            self.outbox.send(HumanNotice(final=final))
+        await self.outbox.record("approvals.finalize", HumanNotice(final=final), via_outbox=outbox)
         return request
 
-    async def _roll_back(self, ticket: TicketRef, reason: str) -> None:
+    async def _roll_back(self, reason: str) -> None:
         """Compensate: run the recorded inverses of what this incident executed, newest first."""
         result = await self._activity(
             "response.rollback",
@@ -584,17 +583,19 @@ class IncidentWorkflow:
             RollbackResult,
             queue=self.params.task_queue_actions,
         )
-        reverted = (
-            ", ".join(f"{a.kind.value} {defang(a.target)}" for a in result.reverted) or "nothing"
-        )
-        await self._note(ticket, f"Rollback ({reason}): {reverted}; failed: {result.failed or '-'}")
+        await self._note(rollback_note(reason, result))
 
-    async def _note(self, ticket: TicketRef, text: str) -> None:
-        await self._activity(
-            "tickets.comment",
-            TicketNote(incident_id=ticket.incident_id, ticket_id=ticket.ticket_id, text=text),
-            type(None),
+    async def _note(self, text: str) -> None:
+        """A comment on the ticket: queued in the ticket outbox, or (histories recorded before
+        it) posted here, on the incident's path."""
+        if self.tickets is not None:
+            self.tickets.comment(text)
+            return
+        assert self.ticket is not None
+        note = TicketNote(
+            incident_id=self.ticket.incident_id, ticket_id=self.ticket.ticket_id, text=text
         )
+        await self._activity("tickets.comment", note, type(None))
 
     async def _activity(
         self,
@@ -608,13 +609,3 @@ class IncidentWorkflow:
         return await call_activity(
             self.params.activity, name, arg, result_type, queue=queue, agent=agent
         )
-
-
-def _triage_note(triage: TriageResult) -> str:
-    lines = [
-        f"Triage: {triage.verdict.value} ({triage.confidence:.2f}),"
-        f" severity {triage.severity.value}, category {triage.category.value},"
-        f" playbook {triage.playbook_id}",
-        *[f"- {defang(line)}" for line in triage.rationale[:10]],
-    ]
-    return "\n".join(lines)

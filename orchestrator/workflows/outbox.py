@@ -18,10 +18,9 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.models import ActivityProfile, HumanNotice
-    from orchestrator.workflows.calls import NON_RETRYABLE
+    from orchestrator.workflows.calls import NON_RETRYABLE, call_activity
 
 PATCH = "human-outbox-v1"  # workflows recorded before the outbox notified from the activities
-MAX_RETRY_INTERVAL = timedelta(seconds=60)
 
 
 class HumanOutbox:
@@ -35,6 +34,15 @@ class HumanOutbox:
         self.queue.append(notice)
         if self._task is None:
             self._task = asyncio.create_task(self._deliver())
+
+    async def record(self, name: str, message: HumanNotice, *, via_outbox: bool) -> None:
+        """Run the approvals activity `name` on the message's input (the store, the audit), then
+        queue the message; without `via_outbox` (histories recorded before the outbox) the
+        activity itself posted it."""
+        arg = message.request or message.notice or message.final
+        await call_activity(self.profile, name, arg, type(None))
+        if via_outbox:
+            self.send(message)
 
     async def drain(self) -> None:
         """Wait (bounded by the profile) until every queued message has been delivered."""
@@ -57,7 +65,7 @@ class HumanOutbox:
                     start_to_close_timeout=timedelta(seconds=self.profile.start_to_close_s),
                     retry_policy=RetryPolicy(
                         initial_interval=timedelta(seconds=self.profile.initial_retry_s),
-                        maximum_interval=MAX_RETRY_INTERVAL,
+                        maximum_interval=timedelta(seconds=self.profile.outbox_retry_max_s),
                         maximum_attempts=0,  # until delivered: humans must hear of it
                         non_retryable_error_types=NON_RETRYABLE,
                     ),

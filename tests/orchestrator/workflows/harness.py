@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from agents.models import ActionOutcome, ProposedAction, TriageResult
 from orchestrator.models import (
+    ActivityProfile,
     ApprovalFinalInput,
     ApprovalNoticeInput,
     ApprovalRequestInput,
@@ -39,6 +40,7 @@ from orchestrator.models import (
     PlaybookStepInput,
     PlaybookStepResult,
     PolicyRecord,
+    TicketingStatusInput,
     TicketNote,
     TicketRef,
 )
@@ -81,6 +83,8 @@ class Script:
     outcomes: list[ActionOutcome] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     closed: list[CloseIncidentInput] = field(default_factory=list)
+    tickets_closed: list[CloseIncidentInput] = field(default_factory=list)
+    ticketing: list[TicketingStatusInput] = field(default_factory=list)
     confirmations: list[DecisionConfirmation] = field(default_factory=list)
     # The global isolation breaker's count, as the store keeps it: business key -> position.
     isolation_slots: dict[str, int] = field(default_factory=dict)
@@ -102,6 +106,14 @@ class FakeActivities:
     @activity.defn(name="tickets.comment")
     async def comment(self, note: TicketNote) -> None:
         self.script.comments.append(note.text)
+
+    @activity.defn(name="tickets.close")
+    async def close_ticket(self, request: CloseIncidentInput) -> None:
+        self.script.tickets_closed.append(request)
+
+    @activity.defn(name="tickets.status")
+    async def ticketing_status(self, status: TicketingStatusInput) -> None:
+        self.script.ticketing.append(status)
 
     @activity.defn(name="agents.triage")
     async def triage(self, ref: IncidentRef) -> TriageResult:
@@ -186,6 +198,8 @@ class FakeActivities:
         return [
             self.open_ticket,
             self.comment,
+            self.close_ticket,
+            self.ticketing_status,
             self.triage,
             self.step,
             self.policy_decision,
@@ -201,7 +215,10 @@ class FakeActivities:
 
 
 def workflow_input(
-    incident_id: str, queue: str, policy: PolicyDocument | None = None
+    incident_id: str,
+    queue: str,
+    policy: PolicyDocument | None = None,
+    activity: ActivityProfile | None = None,
 ) -> IncidentWorkflowInput:
     return IncidentWorkflowInput(
         incident_id=incident_id,
@@ -209,29 +226,55 @@ def workflow_input(
         title="test incident",
         policy=policy or load_policy(None),
         requester="garrison-agent",
+        activity=activity or ActivityProfile(),
         task_queue_agents=queue,
         task_queue_actions=queue,
     )
+
+
+def incident_worker(client: Client, queue: str, activities: list[Callable[..., Any]]) -> Worker:
+    """A worker for the incident workflow. No workflow cache: a test that stops it and starts
+    another finds the workflow picked up at once, by replay, as after a crash."""
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[IncidentWorkflow],
+        activities=activities,
+        max_cached_workflows=0,
+    )
+
+
+async def start_incident(
+    client: Client, inputs: IncidentWorkflowInput
+) -> WorkflowHandle[IncidentWorkflow, IncidentResult]:
+    return await client.start_workflow(
+        IncidentWorkflow.run,
+        inputs,
+        id=f"incident-{inputs.incident_id}",
+        task_queue=inputs.task_queue_agents,
+        start_signal="alerts_added",
+        start_signal_args=[{"alert_uids": ["a1"]}],
+    )
+
+
+def new_queue() -> str:
+    return f"q-{uuid.uuid4().hex[:8]}"
+
+
+def new_incident_id() -> str:
+    return f"inc-{uuid.uuid4().hex[:8]}"
 
 
 @asynccontextmanager
 async def running_incident(
     env: WorkflowEnvironment, script: Script, fakes_type: type[FakeActivities] = FakeActivities
 ) -> AsyncIterator[tuple[WorkflowHandle[IncidentWorkflow, IncidentResult], Client]]:
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    incident_id = f"inc-{uuid.uuid4().hex[:8]}"
+    queue = new_queue()
     fakes = fakes_type(script)
     async with Worker(
         env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=fakes.all()
     ):
-        handle = await env.client.start_workflow(
-            IncidentWorkflow.run,
-            workflow_input(incident_id, queue),
-            id=f"incident-{incident_id}",
-            task_queue=queue,
-            start_signal="alerts_added",
-            start_signal_args=[{"alert_uids": ["a1"]}],
-        )
+        handle = await start_incident(env.client, workflow_input(new_incident_id(), queue))
         yield handle, env.client
 
 
