@@ -1,5 +1,7 @@
-"""The approval gate's state inside `IncidentWorkflow`: pending requests, decision validation and
-the quorum rule. Deterministic (workflow code): no I/O, no clock other than the one passed in.
+"""The approval gate's state inside `IncidentWorkflow`: pending requests, decision validation,
+the quorum rule, and the wait for a decision under the tier's reminder, escalation and expiry (at
+absolute times fixed when the request opens). Deterministic (workflow code): no I/O, no clock
+but the workflow's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.policy.evaluate import PolicyDecision
     from orchestrator.policy.model import Tier
     from tools.actions import Action, action_hash
+
+# Workflows recorded while each timer started when the previous one fired (late by any downtime).
+ABSOLUTE_DEADLINES_PATCH = "absolute-deadlines-v1"
 
 
 class DecisionRejected(Exception):
@@ -213,6 +218,9 @@ async def wait_for_decision(
 ) -> None:
     """Wait under the tier's timers: a reminder, then at the deadline an escalation (the
     escalation group may decide too), then expiry: the default-safe outcome, a deny."""
+    if workflow.patched(ABSOLUTE_DEADLINES_PATCH):
+        await _wait_until_deadlines(request, tier, notify)
+        return
     waits = (
         (tier.reminder_after_s, ApprovalNotice.REMINDER),
         (tier.sla_s - tier.reminder_after_s, ApprovalNotice.ESCALATION),
@@ -227,6 +235,43 @@ async def wait_for_decision(
         if notice is ApprovalNotice.ESCALATION:
             request.stage = ApprovalStage.ESCALATED
         await notify(notice)
+
+
+async def _wait_until_deadlines(
+    request: PendingApproval,
+    tier: Tier,
+    notify: Callable[[ApprovalNotice], Awaitable[None]],
+) -> None:
+    """Each stage at its absolute time, fixed when the request was opened: after downtime (no
+    worker, no Temporal) the overdue stages resolve at once, in order. A request already expired
+    when the workflow wakes expires without paging anyone, and a reminder past the deadline is
+    left to the escalation: nobody is asked for a decision that can no longer be made."""
+    reminder_at = request.requested_at + timedelta(seconds=tier.reminder_after_s)
+    stages = (
+        (reminder_at, ApprovalNotice.REMINDER),
+        (request.deadline, ApprovalNotice.ESCALATION),
+        (request.expires_at, None),
+    )
+    for at, notice in stages:
+        if await _decided_by(request, at):
+            return
+        now = workflow.now()
+        if notice is None or now >= request.expires_at:
+            request.outcome = "expired"
+            return
+        if notice is ApprovalNotice.ESCALATION:
+            request.stage = ApprovalStage.ESCALATED
+        elif now >= request.deadline:
+            continue
+        await notify(notice)
+
+
+async def _decided_by(request: PendingApproval, at: datetime) -> bool:
+    """Whether a decision arrives before the workflow time `at` (no timer once it has passed)."""
+    remaining = (at - workflow.now()).total_seconds()
+    if request.outcome is not None or remaining <= 0:
+        return request.outcome is not None
+    return await _decided_within(request, remaining)
 
 
 async def _decided_within(request: PendingApproval, seconds: float) -> bool:
