@@ -1,11 +1,13 @@
-"""What an agent graph is built from: read-only tools and, optionally, a chat model."""
+"""What an agent graph is built from: read-only tools, optionally a chat model, and the retry
+budget of its vendor reads (`agents/reads.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
 
+from agents.reads import ReadRetry
 from tools.toolsets import ReadTools
 
 
@@ -13,3 +15,4 @@ from tools.toolsets import ReadTools
 class AgentDeps:
     tools: ReadTools
     model: BaseChatModel | None = None
+    reads: ReadRetry = field(default_factory=ReadRetry)

@@ -42,6 +42,10 @@ class TriageResult(_Model):
     playbook_id: ShortText
     rationale: list[ShortText] = Field(default_factory=list)
     model_used: bool = False
+    # Telemetry that could not be read within the retry budget (`agents/reads.py`): the verdict
+    # and category rest on less than they should, so every containment needs a human.
+    degraded: bool = False
+    evidence_gaps: list[ShortText] = Field(default_factory=list)
 
 
 class Finding(_Model):
@@ -69,6 +73,14 @@ class InvestigationReport(_Model):
     # domain controllers whose alerts only record requests they served (a DCSync, a ticket):
     # targets of the attack, not hosts to isolate
     served_assets: list[ShortText] = Field(default_factory=list)
+    # Telemetry that could not be read within the retry budget, as in `TriageResult`.
+    degraded: bool = False
+    evidence_gaps: list[ShortText] = Field(default_factory=list)
+    # Accounts and processes named only by alerts whose process records could not be read: the
+    # records that would tell the attacker's process from the victim's tool are missing, so
+    # they are reported, never contained on a guess.
+    unconfirmed_identities: list[ShortText] = Field(default_factory=list)
+    unconfirmed_processes: list[ShortText] = Field(default_factory=list)  # "<asset id>:<pid>"
 
 
 class ProposedAction(_Model):

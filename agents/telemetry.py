@@ -5,7 +5,9 @@ shell such a program started), a COM server started for a remote caller (DCOM), 
 of system maintenance.
 
 Shared by triage (corroboration) and investigation (scoping). Adapter errors never fail an agent:
-missing telemetry is recorded as a gap and the reasoning goes on with what it has.
+the agents read through `agents.reads.RetryingEdr`, which retries transient errors within a
+budget; what still fails is recorded as a gap (the incident is then degraded: every containment
+needs a human) and the reasoning goes on with what it has.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class HostTelemetry:
     registry: list[RegistryEvent] = field(default_factory=list)
     files: list[FileEvent] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
+    # The process records could not be read: an alerting process without a record here is
+    # unknown, not absent, and keeps no benefit of its alert (investigation/scope.py)
+    processes_unread: bool = False
 
     def process(self, pid: int | None) -> ProcessEvent | None:
         if pid is None:
@@ -100,6 +105,7 @@ async def read_host(
     try:
         telemetry.processes = await edr.process_events(host, lo, hi)
     except ToolError as error:
+        telemetry.processes_unread = True
         telemetry.gaps.append(f"process events on {host} unavailable ({type(error).__name__})")
     try:
         telemetry.connections = await edr.network_connections(host, lo, hi)

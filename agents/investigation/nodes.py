@@ -30,8 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agents.degraded import gaps_of
 from agents.deps import AgentDeps
-from agents.entities import AssetIndex
+from agents.entities import AssetIndex, identity_key
 from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
 from agents.investigation.scope import (
     MAX_LIST,
@@ -52,6 +53,7 @@ from agents.knowledge import (
     is_system_account,
 )
 from agents.models import Finding, InvestigationInput, InvestigationReport
+from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
@@ -66,6 +68,7 @@ STRONG_CORROBORATION = 8.0
 
 def make_nodes(deps: AgentDeps) -> dict[str, Any]:
     tools = deps.tools
+    edr = retrying_edr(tools.edr, deps.reads)  # one retry budget per graph run
 
     async def load_inventory(state: InvestigationState) -> dict[str, Any]:
         return {"environment": await tools.inventory.environment()}
@@ -86,9 +89,12 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         telemetries: dict[str, HostTelemetry] = {}
         if start is not None and end is not None:
             for host in request.triage.entities.hosts[:MAX_HOSTS]:
-                telemetry = await read_host(tools.edr, host, start, end, writes=malicious)
+                telemetry = await read_host(edr, host, start, end, writes=malicious)
                 telemetries[host] = telemetry
+                scope.gaps += telemetry.gaps
                 scope.findings += [Finding(summary=g) for g in telemetry.gaps]
+                if telemetry.processes_unread:
+                    scope.unread.add(index.asset_id(host).lower())
                 _scope_host(scope, telemetry, index, significant, malicious)
         scope_alerts(scope, significant, index)
         if malicious:
@@ -226,6 +232,10 @@ def _scope_host(
     own_ips = index.own_ips(host)
     infrastructure = telemetry.infrastructure()
     for pid in sorted(found.attacker):
+        if telemetry.processes_unread:
+            # an alerting pid whose record could not be read: reported, never killed on a guess
+            scope.add(scope.unconfirmed_processes, f"{host}:{pid}")
+            continue
         scope.add(scope.processes, f"{host}:{pid}")
         if pid in found.bystanders:
             continue
@@ -301,11 +311,30 @@ def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> Inves
         confidence = min(0.99, confidence + 0.05)
     elif malicious:
         confidence = max(0.5, confidence - 0.1)
+    gaps = gaps_of(scope.gaps)
     if verdict is Verdict.BENIGN:
         return InvestigationReport(
-            verdict=verdict, confidence=confidence, corroborated=False, findings=scope.findings[:20]
+            verdict=verdict,
+            confidence=confidence,
+            corroborated=False,
+            findings=scope.findings[:20],
+            degraded=bool(gaps),
+            evidence_gaps=gaps,
         )
     compromised = {a.lower() for a in scope.assets}
+    confirmed = {identity_key(i) for i in scope.identities}
+    unconfirmed = [i for i in scope.unconfirmed_identities if identity_key(i) not in confirmed]
+    if unconfirmed:
+        scope.findings.insert(
+            0,
+            Finding(
+                summary=truncate(
+                    "not contained without their process records (unread): accounts "
+                    + ", ".join(unconfirmed[:5])
+                ),
+                evidence=["the alerts name them, the records that would confirm it were not read"],
+            ),
+        )
     return InvestigationReport(
         verdict=verdict,
         confidence=round(confidence, 3),
@@ -318,4 +347,8 @@ def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> Inves
         malicious_sha256=scope.hashes,
         malicious_processes=scope.processes,
         served_assets=[h for h in sorted(scope.served) if h.lower() not in compromised],
+        degraded=bool(gaps),
+        evidence_gaps=gaps,
+        unconfirmed_identities=unconfirmed,
+        unconfirmed_processes=scope.unconfirmed_processes,
     )

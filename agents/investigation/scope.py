@@ -69,6 +69,11 @@ class Scope:
     bystanders: set[str] = field(default_factory=set)  # "<host>:<pid>" alerting, not attacker
     attacked: set[str] = field(default_factory=set)  # hosts where attacker processes ran
     served: set[str] = field(default_factory=set)  # DCs that only served attacker requests
+    gaps: list[str] = field(default_factory=list)  # telemetry not read within the retry budget
+    unread: set[str] = field(default_factory=set)  # hosts whose process records were not read
+    # named only by alerts whose process could not be judged (its host's records were not read)
+    unconfirmed_identities: list[str] = field(default_factory=list)
+    unconfirmed_processes: list[str] = field(default_factory=list)
 
     def add(self, bucket: list[str], value: str | None) -> None:
         if value and value.lower() not in {v.lower() for v in bucket} and len(bucket) < MAX_LIST:
@@ -185,8 +190,12 @@ def scope_alerts(scope: Scope, significant: list[Alert], index: AssetIndex) -> N
             scope.add(scope.assets, host)
         pid = e.process.pid if e.process is not None else None
         bystander = f"{host}:{pid}".lower() in scope.bystanders
+        # the records that would tell the attacker's process from the victim's tool (a browser
+        # that saved the payload, run by the host's owner) were not read: no guess
+        unjudged = pid is not None and host is not None and host.lower() in scope.unread
         if e.user and not is_system_account(e.user) and not bystander:
-            scope.add(scope.identities, index.identity_id(e.user))
+            bucket = scope.unconfirmed_identities if unjudged else scope.identities
+            scope.add(bucket, index.identity_id(e.user))
         for secret in exposed_secrets(alert, index):
             scope.add(scope.identities, secret)
         tactics = alert_tactics(alert)

@@ -16,14 +16,18 @@ Per category, for each compromised entity:
 - initial access: isolate_host + block_ip on the source;
 - discovery only, or benign: nothing.
 Without compromised hosts (accounts) from the investigation, the alerts' hosts (accounts) stand
-in, less the domain controllers that only served the attacker's requests. Only kinds in
-`allowed_kinds`; only targets the extractor or the investigation produced.
+in, less the domain controllers that only served the attacker's requests and the accounts and
+processes the investigation could not judge because their records were not read (it names them
+`unconfirmed`: nothing is proposed on them, by the rules or by a model). Only kinds in
+`allowed_kinds`; only targets the extractor or the investigation produced. On degraded evidence
+every proposal's evidence starts with the line saying what could not be read.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import host_key, identity_key, single_ip
 from agents.estate import is_reset_only_account
@@ -61,8 +65,18 @@ KILL_PROCESSES = frozenset(
 
 def _evidence(triage: TriageResult, report: InvestigationReport) -> list[str]:
     lines = [f"triage: {triage.verdict.value} {triage.category.value} ({triage.confidence:.2f})"]
+    if triage.degraded or report.degraded:
+        lines.insert(0, degraded_line(gaps_of(triage.evidence_gaps, report.evidence_gaps)))
     lines += [truncate(f.summary, 200) for f in report.findings[:3]]
     return lines
+
+
+def _unconfirmed(report: InvestigationReport) -> tuple[set[str], set[str]]:
+    """Accounts (identity keys) and processes the investigation could not judge."""
+    return (
+        {identity_key(u) for u in report.unconfirmed_identities},
+        {p.lower() for p in report.unconfirmed_processes},
+    )
 
 
 def persistence_artefacts(report: InvestigationReport) -> list[str]:
@@ -99,10 +113,13 @@ def _account_actions(
 ) -> list[tuple[ActionKind, str, str]]:
     """Disable the accounts used or whose secrets were taken; reset krbtgt, which is disabled by
     design. The accounts the alerts name stand in when no process tied the theft to an account,
-    as the alerting hosts stand in for hosts."""
+    as the alerting hosts stand in for hosts; never one that only alerts on processes whose
+    records could not be read name (the host's owner browsing is not its thief)."""
     category = triage.category.value
     wanted: list[tuple[ActionKind, str, str]] = []
-    for user in report.compromised_identities or triage.entities.users:
+    unconfirmed, _ = _unconfirmed(report)
+    stand_ins = [u for u in triage.entities.users if identity_key(u) not in unconfirmed]
+    for user in report.compromised_identities or stand_ins:
         if is_reset_only_account(user):
             why = f"{category}: the key of {user} was taken; the account is disabled by design"
             wanted.append((ActionKind.RESET_CREDENTIALS, user, why))
@@ -163,18 +180,21 @@ def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
 def target_pool(request: RemediationInput) -> dict[TargetKind, dict[str, str]]:
     """Every target an action may name, by kind: normalised key -> the extracted spelling."""
     e, r = request.triage.entities, request.report
+    users_unread, processes_unread = _unconfirmed(r)
     pool: dict[TargetKind, dict[str, str]] = {kind: {} for kind in TargetKind}
     for host in [*e.hosts, *r.compromised_assets]:
         pool[TargetKind.ASSET].setdefault(host_key(host), host)
     for user in [*e.users, *r.compromised_identities]:
-        pool[TargetKind.IDENTITY].setdefault(identity_key(user), user)
+        if identity_key(user) not in users_unread:
+            pool[TargetKind.IDENTITY].setdefault(identity_key(user), user)
     for ip in [*e.ips, *r.attacker_ips]:
         if (address := single_ip(ip)) is not None:
             pool[TargetKind.IP].setdefault(address, address)
     for domain in [*e.domains, *r.attacker_domains]:
         pool[TargetKind.DOMAIN].setdefault(domain.lower().rstrip("."), domain)
     for process in [*e.processes, *r.malicious_processes]:
-        pool[TargetKind.PROCESS].setdefault(process.lower(), process)
+        if process.lower() not in processes_unread:
+            pool[TargetKind.PROCESS].setdefault(process.lower(), process)
     for file in e.files:
         pool[TargetKind.FILE].setdefault(file.lower(), file)
     for artefact in persistence_artefacts(r):

@@ -20,6 +20,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
 from agents.knowledge import (
@@ -36,6 +37,7 @@ from agents.knowledge import (
     technique_weight,
 )
 from agents.models import ExtractedEntities, TriageResult
+from agents.reads import retrying_edr
 from agents.routing import playbook_id_for
 from agents.seam import ask_structured, truncate
 from agents.telemetry import HostTelemetry, judge_process, read_host
@@ -139,6 +141,7 @@ def assess_alert(alert: Alert) -> AlertAssessment:
 
 def make_nodes(deps: AgentDeps) -> dict[str, Any]:
     tools = deps.tools
+    edr = retrying_edr(tools.edr, deps.reads)  # one retry budget per graph run
 
     async def extract_entities_node(state: TriageState) -> dict[str, Any]:
         environment = await tools.inventory.environment()
@@ -160,10 +163,11 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         total = 0.0
         found_stages: list[tuple[str, float, str]] = []
         lineage: list[str] = []
+        gaps: list[str] = []
         for host, host_alerts in list(by_host.items())[:MAX_HOSTS]:
             times = [a.time for a in host_alerts]
-            telemetry = await read_host(tools.edr, host, min(times), max(times))
-            notes += telemetry.gaps
+            telemetry = await read_host(edr, host, min(times), max(times))
+            gaps += telemetry.gaps
             score, found = _corroborate_host(telemetry, host_alerts, networks)
             total += score
             notes += found
@@ -180,6 +184,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             "corroboration_score": total,
             "stages": stages,
             "lineage": lineage,
+            "gaps": gaps,
         }
 
     async def decide(state: TriageState) -> dict[str, Any]:
@@ -307,7 +312,10 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
     severity = await _severity(assessments, verdict, entities, tools)
     significant = [a for a in assessments if not a.noisy]
     techniques = sorted({t for a in significant for t in a.techniques})
-    rationale = [
+    gaps = gaps_of(state.get("gaps", []))
+    # first, so that the ticket's triage note (the first lines of the rationale) shows it
+    rationale = [degraded_line(gaps)] if gaps else []
+    rationale += [
         f"score {score:.1f} (malicious at {MALICIOUS_AT:g}); corroboration {corroboration:+.1f}",
         f"{len(assessments)} alerts, {len(significant)} not known to be noisy",
     ]
@@ -329,6 +337,8 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         entities=entities,
         playbook_id=playbook_id_for(category),
         rationale=rationale,
+        degraded=bool(gaps),
+        evidence_gaps=gaps,
     )
 
 

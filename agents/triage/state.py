@@ -33,4 +33,5 @@ class TriageState(TypedDict):
     corroboration_score: float
     stages: dict[str, float]  # kill-chain stages seen in telemetry (tactic -> weight)
     lineage: list[str]  # alerting processes an implant started (stages.implant_lineage)
+    gaps: list[str]  # telemetry that could not be read within the retry budget
     result: TriageResult

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tools.edr.base import EdrReader
+from tools.errors import PermanentToolError, TransientToolError
 from tools.models import (
     Alert,
     AlertEntities,
@@ -111,7 +113,7 @@ def lab_environment() -> Environment:
     )  # fmt: skip
 
 
-def read_tools(edr: FakeEdr | None = None, env: Environment | None = None) -> ReadTools:
+def read_tools(edr: FakeEdr | FlakyEdr | None = None, env: Environment | None = None) -> ReadTools:
     return ReadTools(
         edr=edr or FakeEdr(),
         identity=FakeIdentity(),
@@ -156,3 +158,47 @@ def alert(
             file=FileRef(path=file_path) if file_path else None,
         ),
     )
+
+
+@dataclass
+class FlakyEdr:
+    """An EDR reader that fails its next `failures` reads, then answers as `inner`: a vendor
+    answering 503 (or 429 with `retry_after_s`) for a while. `calls` counts every read tried."""
+
+    inner: EdrReader
+    failures: int = 0
+    retry_after_s: float | None = None
+    permanent: bool = False
+    calls: int = 0
+
+    def _fail(self) -> None:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            if self.permanent:
+                raise PermanentToolError("emulated 403")
+            raise TransientToolError("emulated 503", retry_after_s=self.retry_after_s)
+
+    async def find_host(self, host: str) -> HostInfo | None:
+        self._fail()
+        return await self.inner.find_host(host)
+
+    async def process_events(self, host, start=None, end=None, limit=500):
+        self._fail()
+        return await self.inner.process_events(host, start, end, limit)
+
+    async def network_connections(self, host, start=None, end=None, limit=500):
+        self._fail()
+        return await self.inner.network_connections(host, start, end, limit)
+
+    async def logons(self, host, start=None, end=None, limit=500):
+        self._fail()
+        return await self.inner.logons(host, start, end, limit)
+
+    async def registry_events(self, host, start=None, end=None, limit=500):
+        self._fail()
+        return await self.inner.registry_events(host, start, end, limit)
+
+    async def file_events(self, host, start=None, end=None, limit=500):
+        self._fail()
+        return await self.inner.file_events(host, start, end, limit)
