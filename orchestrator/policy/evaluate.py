@@ -5,7 +5,8 @@ the breaker's window. It runs inside workflow code: no I/O, no clock, no randomn
 
 deny rules (unknown target, never-touch, own infrastructure, too-wide network, a critical
 system process to kill) -> deny
-else protected, risk above the thresholds, isolation cap -> needs approval (1 or 2 approvers)
+else protected, degraded evidence, risk above the thresholds, isolation cap
+     -> needs approval (1 or 2 approvers)
      global isolation breaker tripped -> needs approval by 2
 else -> allow
 """
@@ -48,6 +49,8 @@ class PolicyDecision(BaseModel):
     tier: str | None = Field(default=None, description="a key of the policy's `tiers`")
     reasons: list[str]
     policy_version: str
+    # What could not be read when the decision was made on degraded evidence (the card says so).
+    evidence_gaps: list[str] = Field(default_factory=list)
 
 
 def evaluate(
@@ -62,11 +65,13 @@ def evaluate(
     risk = max(0, min(100, sum(f.points for f in factors)))
     denials = deny_reasons(policy, action, facts)
     if denials:
-        return _decision(policy, DecisionOutcome.DENY, risk, factors, None, denials)
+        return _decision(policy, DecisionOutcome.DENY, risk, factors, None, denials, facts)
 
     reasons: list[str] = []
     if facts.protected or target_listed(action.target_kind, action.target, policy.protected):
         reasons.append("target is protected: approval required whatever the risk")
+    if facts.degraded:
+        reasons.append("evidence degraded: approval required whatever the risk")
     if risk > policy.two_approver_above:
         reasons.append(f"risk {risk} > {policy.two_approver_above}: two approvers required")
     elif risk > policy.threshold:
@@ -86,10 +91,10 @@ def evaluate(
         )
     if not reasons:
         reasons.append(f"risk {risk} <= threshold {policy.threshold}")
-        return _decision(policy, DecisionOutcome.ALLOW, risk, factors, None, reasons)
+        return _decision(policy, DecisionOutcome.ALLOW, risk, factors, None, reasons, facts)
     two = tripped or risk > policy.two_approver_above
     tier = TierName.CRITICAL if two else TierName.STANDARD
-    return _decision(policy, DecisionOutcome.NEEDS_APPROVAL, risk, factors, tier, reasons)
+    return _decision(policy, DecisionOutcome.NEEDS_APPROVAL, risk, factors, tier, reasons, facts)
 
 
 def breaker_tripped(
@@ -224,6 +229,7 @@ def _decision(
     factors: list[RiskFactor],
     tier: TierName | None,
     reasons: list[str],
+    facts: TargetFacts,
 ) -> PolicyDecision:
     approvers = {None: 0, TierName.STANDARD: 1, TierName.CRITICAL: 2}[tier]
     return PolicyDecision(
@@ -234,4 +240,5 @@ def _decision(
         tier=None if tier is None else tier.value,
         reasons=reasons,
         policy_version=policy.version,
+        evidence_gaps=list(facts.evidence_gaps) if facts.degraded else [],
     )

@@ -57,6 +57,14 @@ class TargetFacts(_Strict):
         default=None,
         description="for a kill_process target: the image the EDR reports for that pid",
     )
+    degraded: bool = Field(
+        default=False,
+        description="the incident's evidence has gaps (telemetry not read within the retry"
+        " budget): approval required whatever the risk",
+    )
+    evidence_gaps: list[ShortText] = Field(
+        default_factory=list, max_length=10, description="what could not be read"
+    )
 
 
 class TierName(StrEnum):
