@@ -1,21 +1,44 @@
 """LangGraph checkpointers on the store's own database, so any worker can resume a playbook graph.
 
 SQLite: an `AsyncSqliteSaver` on the same file (its tables sit beside the store's; WAL lets both
-write). Postgres: an `AsyncPostgresSaver` on the same database, with its migrations applied.
+write), whose writes wait on the busy timeout and are re-run on lock contention like the store's
+transactions, so a worker under load never fails with `database is locked`. Postgres: an
+`AsyncPostgresSaver` on the same database, its migrations applied under the advisory lock the
+store's schema creation takes, so any number of workers may start together on a fresh database.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import random
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import aiosqlite
-from langgraph.checkpoint.base import BaseCheckpointSaver
+import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from orchestrator.store.database import BUSY_TIMEOUT_MS, SQLITE_DRIVER, normalise_url
+from orchestrator.store.database import (
+    BUSY_TIMEOUT_MS,
+    PG_SCHEMA_LOCK,
+    SQLITE_DRIVER,
+    normalise_url,
+)
+from orchestrator.store.transactions import MAX_ATTEMPTS, SCHEMA_LOCK_WAIT_S
+
+_T = TypeVar("_T")
+_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
 @asynccontextmanager
@@ -33,12 +56,84 @@ async def langgraph_checkpointer(
         assert normalised.database is not None  # normalise_url refuses in-memory URLs
         async with aiosqlite.connect(normalised.database) as conn:
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            saver = AsyncSqliteSaver(conn, serde=serde)
+            await _retrying(conn, lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            saver = PatientSqliteSaver(conn, serde=serde)
             await saver.setup()
             yield saver
         return
     # psycopg takes a libpq URL, without SQLAlchemy's driver suffix.
     conninfo = normalised.set(drivername="postgresql").render_as_string(hide_password=False)
     async with AsyncPostgresSaver.from_conn_string(conninfo, serde=serde) as saver:
-        await saver.setup()
+        await _setup_serialised(saver, conninfo)
         yield saver
+
+
+async def _setup_serialised(saver: AsyncPostgresSaver, conninfo: str) -> None:
+    """Apply the checkpointer's migrations holding the store's schema lock (on a connection of its
+    own, released when it closes): unserialised, two workers starting together on a fresh
+    database both insert migration 0 and one dies on `checkpoint_migrations_pkey`. The lock is
+    tried, outside any transaction, never waited for in one: the migrations' `CREATE INDEX
+    CONCURRENTLY` waits for every open transaction, a waiter's included."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as lock:
+        deadline = asyncio.get_running_loop().time() + SCHEMA_LOCK_WAIT_S
+        while not await _try_lock(lock):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(
+                    f"the schema lock was held for over {SCHEMA_LOCK_WAIT_S:g} s by another "
+                    "process starting on this database"
+                )
+            await asyncio.sleep(random.uniform(0.02, 0.1))
+        await saver.setup()
+
+
+async def _try_lock(conn: psycopg.AsyncConnection[Any]) -> bool:
+    cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (PG_SCHEMA_LOCK,))
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+class PatientSqliteSaver(AsyncSqliteSaver):
+    """`AsyncSqliteSaver` whose writes are re-run from the top when another writer held the
+    lock past the busy timeout (the store's own writers, other workers' checkpoints)."""
+
+    async def setup(self) -> None:
+        await _retrying(self.conn, super().setup)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        put = super().aput
+        return await _retrying(self.conn, lambda: put(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        put = super().aput_writes
+        await _retrying(self.conn, lambda: put(config, writes, task_id, task_path))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        delete = super().adelete_thread
+        await _retrying(self.conn, lambda: delete(thread_id))
+
+
+async def _retrying(conn: aiosqlite.Connection, work: Callable[[], Awaitable[_T]]) -> _T:
+    """Run `work`, rolling back and re-running it with jittered backoff while SQLite is busy."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return await work()
+        except sqlite3.OperationalError as error:
+            if attempt == MAX_ATTEMPTS or (error.sqlite_errorcode & 0xFF) not in _BUSY:
+                raise
+            if conn.in_transaction:
+                await conn.rollback()
+        await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
+    raise AssertionError("unreachable")

@@ -23,6 +23,9 @@ POSTGRES_DRIVER = "postgresql+psycopg"
 # Execution option read by the `begin` hook: which BEGIN a SQLite transaction emits.
 BEGIN_MODE = "garrison_sqlite_begin"
 BUSY_TIMEOUT_MS = 5_000
+# Advisory lock key serialising schema changes by processes starting together on one Postgres
+# database: the store's table creation and the LangGraph checkpointer's migrations.
+PG_SCHEMA_LOCK = int.from_bytes(b"garr-ddl", "big", signed=True)
 
 _SQLITE_NAMES = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
 _POSTGRES_NAMES = {

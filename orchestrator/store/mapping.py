@@ -81,6 +81,7 @@ def action_values(record: ActionRecord) -> dict[str, Any]:
         "inverse": None if record.inverse is None else action_json(record.inverse),
         "created_at": record.created_at,
         "completed_at": record.completed_at,
+        "attempts": record.attempts,
     }
 
 
@@ -99,6 +100,7 @@ def action_record(row: ActionRow) -> ActionRecord:
         inverse=None if row.inverse is None else ACTION_ADAPTER.validate_json(row.inverse),
         created_at=row.created_at,
         completed_at=row.completed_at,
+        attempts=row.attempts,
     )
 
 

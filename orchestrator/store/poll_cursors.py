@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Text, func
+from sqlalchemy import Text
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,9 +18,6 @@ from orchestrator.ingest.pollers.cursor import Cursor
 from orchestrator.store.repository import Store
 from orchestrator.store.tables import UtcDateTime, table_of
 from orchestrator.store.transactions import Transactions
-
-# The key the store's own schema creation takes (transactions.py): concurrent starts serialise.
-_PG_SCHEMA_LOCK = int.from_bytes(b"garr-ddl", "big", signed=True)
 
 
 class PollCursorRow(SQLModel, table=True):
@@ -35,15 +32,10 @@ _TABLE = table_of(PollCursorRow)
 
 
 async def create_table(store: Store) -> None:
-    db = Transactions(store.engine)
-
-    async def work(session: AsyncSession) -> None:
-        if not db.sqlite:
-            await session.exec(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
-        connection = await session.connection()
-        await connection.run_sync(SQLModel.metadata.create_all, tables=[_TABLE])
-
-    await db.run(work, write=True)
+    """Under the store's schema lock (`Transactions.create_schema`): concurrent starts serialise."""
+    await Transactions(store.engine).create_schema(
+        lambda connection: SQLModel.metadata.create_all(connection, tables=[_TABLE])
+    )
 
 
 async def load_cursor(store: Store, source: str) -> Cursor | None:

@@ -52,7 +52,8 @@ class IncidentRecord(_Record):
 class ActionStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
-    FAILED = "failed"
+    FAILED = "failed"  # ended without success: the vendor refused, or retries ran out
+    ABANDONED = "abandoned"  # the workflow gave up on it (cancelled) before it ended
     ROLLED_BACK = "rolled_back"
 
 
@@ -72,6 +73,9 @@ class ActionRecord(_Record):
     inverse: Action | None = None
     created_at: AwareDatetime
     completed_at: AwareDatetime | None = None
+    # How many times a change was sent to the vendor for this entry: a retry that finds the
+    # state already there after one was sent records Garrison's change, not a pre-existing state.
+    attempts: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _key_matches_action(self) -> Self:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import case, update
+from sqlalchemy import Update, case, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -58,6 +58,7 @@ ANCHOR_EVERY = 100
 _INCIDENTS = table_of(IncidentRow)
 _ACTIONS = table_of(ActionRow)
 _APPROVALS = table_of(ApprovalRow)
+_ENDED_WITHOUT_SUCCESS = (ActionStatus.FAILED, ActionStatus.ABANDONED)
 
 
 class Store:
@@ -218,11 +219,19 @@ class Store:
         return None if row is None else mapping.action_record(row)
 
     async def ledger_begin(self, record: ActionRecord) -> ActionRecord:
-        """Insert a pending entry, or return the entry already under its business key."""
+        """Insert a pending entry, or return the entry already under its business key; an entry
+        that ended without success (failed, abandoned) is pending again: it is being retried."""
         values = mapping.action_values(record)
+        reopen = (
+            update(_ACTIONS)
+            .where(_ACTIONS.c.business_key == record.business_key)
+            .where(_ACTIONS.c.status.in_([s.value for s in _ENDED_WITHOUT_SUCCESS]))
+            .values(status=ActionStatus.PENDING.value, completed_at=None)
+        )
 
         async def work(session: AsyncSession) -> ActionRow | None:
             await session.exec(self._db.insert(ActionRow, values).on_conflict_do_nothing())
+            await session.exec(reopen)
             query = select(ActionRow).where(ActionRow.business_key == record.business_key)
             return await fetch_one(session, query)
 
@@ -254,9 +263,38 @@ class Store:
             "completed_at": completed_at or datetime.now(UTC),
         }
         statement = update(_ACTIONS).where(_ACTIONS.c.business_key == business_key)
+        return await self._ledger_update(business_key, statement.values(**values))
 
+    async def ledger_attempt(self, business_key: str) -> ActionRecord:
+        """Count a change about to be sent to the vendor, before it is sent (see `attempts`)."""
+        statement = (
+            update(_ACTIONS)
+            .where(_ACTIONS.c.business_key == business_key)
+            .values(attempts=_ACTIONS.c.attempts + 1)
+        )
+        return await self._ledger_update(business_key, statement)
+
+    async def ledger_end(
+        self, business_key: str, status: ActionStatus, *, outcome: str
+    ) -> ActionRecord | None:
+        """Finish a still-pending entry as `failed` or `abandoned`; an entry that already ended
+        keeps its end (a late success stands). None when there is no such entry."""
+        if status not in _ENDED_WITHOUT_SUCCESS:
+            raise ValueError("ledger_end records failed or abandoned")
+        statement = (
+            update(_ACTIONS)
+            .where(_ACTIONS.c.business_key == business_key)
+            .where(_ACTIONS.c.status == ActionStatus.PENDING.value)
+            .values(status=status.value, outcome=outcome, completed_at=datetime.now(UTC))
+        )
+        try:
+            return await self._ledger_update(business_key, statement)
+        except NotFoundError:
+            return None
+
+    async def _ledger_update(self, business_key: str, statement: Update) -> ActionRecord:
         async def work(session: AsyncSession) -> ActionRow | None:
-            await session.exec(statement.values(**values))
+            await session.exec(statement)
             query = select(ActionRow).where(ActionRow.business_key == business_key)
             return await fetch_one(session, query)
 

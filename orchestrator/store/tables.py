@@ -99,6 +99,7 @@ class ActionRow(SQLModel, table=True):
     inverse: str | None = _json(nullable=True)
     created_at: datetime = _at()
     completed_at: datetime | None = _at(nullable=True)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ApprovalRow(SQLModel, table=True):

@@ -12,7 +12,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import Connection, func, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,15 +20,17 @@ from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from orchestrator.store.database import is_retryable, is_sqlite, writer
+from orchestrator.store.database import PG_SCHEMA_LOCK, is_retryable, is_sqlite, writer
 from orchestrator.store.tables import STORE_TABLES, table_of
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_ATTEMPTS = 8
-# pg_advisory_xact_lock key serialising schema creation by concurrently starting processes.
-_PG_SCHEMA_LOCK = int.from_bytes(b"garr-ddl", "big", signed=True)
+# Columns added to a table after it first shipped, with their DDL: a database created before
+# gets them when a process opens it (`create_all` creates missing tables, never columns).
+ADDED_COLUMNS = (("actions", "attempts", "INTEGER NOT NULL DEFAULT 0"),)
+SCHEMA_LOCK_WAIT_S = 300.0
 
 
 class Transactions:
@@ -71,13 +73,41 @@ class Transactions:
         return dialect.insert(table_of(model)).values(**values)
 
     async def create_tables(self) -> None:
-        async def work(session: AsyncSession) -> None:
-            if not self.sqlite:
-                await session.exec(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
-            connection = await session.connection()
-            await connection.run_sync(SQLModel.metadata.create_all, tables=list(STORE_TABLES))
+        """Create the store's missing tables and columns (see `create_schema`)."""
+        await self.create_schema(_create_store_schema)
 
-        await self.run(work, write=True)
+    async def create_schema(self, create: Callable[[Connection], None]) -> None:
+        """Run `create` (DDL) once however many processes start together: on SQLite in an
+        IMMEDIATE transaction, on Postgres in the transaction that took the schema lock. The lock
+        is tried, never waited for inside a transaction: a waiting transaction would stall the
+        checkpointer's `CREATE INDEX CONCURRENTLY` in another process, which holds the lock, and
+        neither would ever finish."""
+
+        async def work(session: AsyncSession) -> bool:
+            if not self.sqlite:
+                lock = select(func.pg_try_advisory_xact_lock(PG_SCHEMA_LOCK))
+                if not (await session.exec(lock)).one():
+                    return False
+            connection = await session.connection()
+            await connection.run_sync(create)
+            return True
+
+        deadline = asyncio.get_running_loop().time() + SCHEMA_LOCK_WAIT_S
+        while not await self.run(work, write=True):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(
+                    f"the schema lock was held for over {SCHEMA_LOCK_WAIT_S:g} s by another "
+                    "process starting on this database"
+                )
+            await asyncio.sleep(random.uniform(0.02, 0.1))
+
+
+def _create_store_schema(connection: Connection) -> None:
+    SQLModel.metadata.create_all(connection, tables=list(STORE_TABLES))
+    inspector = inspect(connection)
+    for table, column, ddl in ADDED_COLUMNS:
+        if column not in {found["name"] for found in inspector.get_columns(table)}:
+            connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
 
 async def fetch_one(session: AsyncSession, query: SelectOfScalar[R]) -> R | None:
