@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.degraded import degraded_line
 from agents.investigation.graph import run_investigation
 from agents.models import ActionOutcome, InvestigationInput, InvestigationReport, OutcomeStatus
 from agents.remediation.graph import run_remediation
@@ -42,6 +43,8 @@ def summary_lines(report: InvestigationReport | None, outcomes: list[ActionOutco
             f"verdict {report.verdict.value} ({report.confidence:.2f}), "
             f"corroborated={report.corroborated}"
         )
+        if report.degraded:
+            lines.append(degraded_line(report.evidence_gaps))
         if report.compromised_assets:
             lines.append("compromised assets: " + ", ".join(report.compromised_assets))
         if report.compromised_identities:

@@ -1,7 +1,11 @@
 """Agent activities: triage, and one round of a playbook graph. Each runs a whole LangGraph graph
 inside one activity, with read-only tools only; the playbook's checkpoints live in the database,
 keyed by incident (a follow-up pass after a re-triage has its own thread), so any worker can
-resume it."""
+resume it.
+
+Vendor reads are retried inside the graphs (`agents/reads.py`); what still could not be read
+makes the incident degraded, and a degraded step's proposals reach the policy gate with the
+`degraded` fact and a capped confidence (`degraded.py`): every containment then needs a human."""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ from temporalio import activity
 
 from agents.deps import AgentDeps
 from agents.models import RejectedChoice, TriageInput, TriageResult
+from agents.reads import ReadRetry, retrying_edr
 from agents.triage.graph import run_triage
+from orchestrator.activities.degraded import Evidence, gate_facts
 from orchestrator.activities.errors import activity_source
-from orchestrator.activities.facts import known_targets, target_facts
+from orchestrator.activities.facts import known_targets
 from orchestrator.backends import Backends
-from orchestrator.models import GatedProposal, IncidentRef, PlaybookStepInput, PlaybookStepResult
+from orchestrator.models import IncidentRef, PlaybookStepInput, PlaybookStepResult
 from orchestrator.store.records import AuditEvent
 from orchestrator.store.repository import Store
 from playbooks.engine import PlaybookStart, step_playbook
@@ -29,14 +35,17 @@ class AgentActivities:
         backends: Backends,
         checkpointer: BaseCheckpointSaver,
         model: BaseChatModel | None = None,
+        reads: ReadRetry | None = None,
     ) -> None:
         self.store = store
         self.backends = backends
         self.checkpointer = checkpointer
         self.model = model
+        self.reads = reads or ReadRetry()
 
     def _deps(self, incident_id: str) -> AgentDeps:
-        return AgentDeps(tools=self.backends.read_tools(incident_id), model=self.model)
+        tools = self.backends.read_tools(incident_id)
+        return AgentDeps(tools=tools, model=self.model, reads=self.reads)
 
     @activity.defn(name="agents.triage")
     async def triage(self, ref: IncidentRef) -> TriageResult:
@@ -60,7 +69,11 @@ class AgentActivities:
                 target=ref.incident_id,
                 outcome=f"{result.verdict.value}:{result.category.value}",
                 source=activity_source(),
-                detail={"confidence": result.confidence, "model_used": result.model_used},
+                detail={
+                    "confidence": result.confidence,
+                    "model_used": result.model_used,
+                    "evidence_gaps": "; ".join(result.evidence_gaps)[:1_000],
+                },
             )
         )
         return result
@@ -84,18 +97,18 @@ class AgentActivities:
             resume=request.resume,
         )
         await self._audit_rejected(request.incident_id, step.rejected)
+        evidence = Evidence.of(request.triage, step.report)
         known = known_targets(request.triage.entities, step.report)
-        inventory, edr = deps.tools.inventory, deps.tools.edr
+        edr = retrying_edr(deps.tools.edr, deps.reads)
         gated = [
-            GatedProposal(proposal=p, facts=await target_facts(p.action, inventory, known, edr))
-            for p in step.proposals
+            await gate_facts(p, deps.tools.inventory, known, edr, evidence) for p in step.proposals
         ]
         return PlaybookStepResult(
             proposals=gated,
             finished=step.finished,
             summary=step.summary,
             verdict=step.verdict,
-            confidence=step.confidence,
+            confidence=evidence.confidence(step.confidence),
             report=step.report,
         )
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from agents.degraded import degraded_line
 from orchestrator.approvals.directory import SLACK_USER, SLACK_USERGROUP
 from orchestrator.models import ApprovalRequestInput
 from orchestrator.text import defang
@@ -43,6 +44,7 @@ DENY_ACTION_ID = "garrison.deny"
 TARGET_BLOCK_ID = "garrison.target"
 RATIONALE_BLOCK_ID = "garrison.rationale"
 STATUS_BLOCK_ID = "garrison.status"
+DEGRADED_BLOCK_ID = "garrison.degraded"
 MODEL_LABEL = "Model-generated, unverified"
 RULES_LABEL = "Agent rationale (deterministic rules)"
 
@@ -166,6 +168,7 @@ def _facts(request: ApprovalRequestInput, approvers_needed: str | None) -> list[
             "elements": [_mrkdwn(f"*Why risk {decision.risk}*: the policy's factors and rules")],
         },
         _section_plain(_risk_lines(request), "garrison.risk"),
+        *_degraded(request),
         {
             "type": "context",
             "elements": [_mrkdwn("*Evidence* from the incident (untrusted, shown as text)")],
@@ -183,6 +186,19 @@ def _risk_lines(request: ApprovalRequestInput) -> str:
         factors = [*factors[:MAX_FACTORS], f"... {len(factors) - MAX_FACTORS} more factors"]
     reasons = [f"- {escape_text(r, 200)}" for r in decision.reasons[:5]]
     return _cut("\n".join([*factors, *reasons]) or "(no factors)", TEXT_MAX)
+
+
+def _degraded(request: ApprovalRequestInput) -> list[Block]:
+    """What the agents could not read, when the decision was made on degraded evidence: the
+    gaps name hosts, so they are shown escaped like the rest of the evidence."""
+    gaps = request.decision.evidence_gaps
+    if not gaps:
+        return []
+    label = ":warning: *Evidence degraded*: telemetry the agents could not read; a human decides"
+    return [
+        {"type": "context", "elements": [_mrkdwn(label)]},
+        _section_plain(_prose(degraded_line(gaps), TEXT_MAX), DEGRADED_BLOCK_ID),
+    ]
 
 
 def _evidence_lines(evidence: Sequence[str]) -> str:
