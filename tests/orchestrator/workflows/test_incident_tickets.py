@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.activities.records import RecordActivities
@@ -27,7 +29,9 @@ from orchestrator.models import (
     IncidentPhase,
     IncidentResult,
     IncidentStatusView,
+    OpenTicketInput,
     TicketingEvent,
+    TicketRef,
 )
 from orchestrator.settings import GarrisonSettings
 from orchestrator.store.records import IncidentRecord, IncidentStatus
@@ -294,3 +298,58 @@ async def test_ticket_work_pending_in_an_outage_is_carried_across_continue_as_ne
         ticket.comments[2].startswith("Verdict: malicious") and ticket.state is TicketState.CLOSED
     )
     assert result.ticketing is not None and result.ticketing.pending == 0
+
+
+class TicketingNeverAnswers(FakeActivities):
+    @activity.defn(name="tickets.open")
+    async def open_ticket(self, request: OpenTicketInput) -> TicketRef:
+        raise ApplicationError("jira: 503", type="TransientToolError")
+
+
+class TicketingRefuses(FakeActivities):
+    @activity.defn(name="tickets.open")
+    async def open_ticket(self, request: OpenTicketInput) -> TicketRef:
+        raise ApplicationError("jira: 400 project", type="PermanentToolError", non_retryable=True)
+
+
+async def _run_with_fakes(env: WorkflowEnvironment, fakes: FakeActivities) -> IncidentResult:
+    queue = new_queue()
+    profile = PROFILE.model_copy(update={"notify_drain_s": 3})
+    async with incident_worker(env.client, queue, fakes.all()):
+        handle = await start_incident(
+            env.client, workflow_input(new_incident_id(), queue, activity=profile)
+        )
+        return await asyncio.wait_for(handle.result(), timeout=60)
+
+
+async def test_a_vendor_that_never_returns_leaves_the_ticket_incomplete_not_the_incident(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    script = Script(proposals=[(KillProcess(target="WS02:4242"), facts(kind=TargetKind.PROCESS))])
+    result = await _run_with_fakes(temporal_env, TicketingNeverAnswers(script))
+
+    assert [e.action.target for e in result.executed] == ["WS02:4242"]
+    assert script.closed and script.closed[0].ticket_via_outbox  # closed in the store
+    assert result.ticketing is not None
+    assert (result.ticketing.ticket_id, result.ticketing.pending) == (None, 4)
+    assert result.ticketing.unavailable_since is not None
+    events = [s.event for s in script.ticketing]
+    assert events == [TicketingEvent.UNAVAILABLE, TicketingEvent.INCOMPLETE]
+    told = [n.ticketing for n in script.announced if n.ticketing]
+    assert [t.event for t in told] == events and told[1].pending == 4
+    assert script.comments == [] and script.tickets_closed == []
+
+
+async def test_a_refused_ticket_drops_its_updates_once_told_and_the_incident_completes(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    script = Script(proposals=[(KillProcess(target="WS02:4242"), facts(kind=TargetKind.PROCESS))])
+    result = await _run_with_fakes(temporal_env, TicketingRefuses(script))
+
+    assert [e.action.target for e in result.executed] == ["WS02:4242"]
+    assert result.ticketing is not None
+    assert (result.ticketing.pending, result.ticketing.dropped) == (0, 4)
+    assert result.ticketing.outages == []  # refused is not unavailable
+    assert [s.event for s in script.ticketing] == [TicketingEvent.DROPPED]
+    assert script.ticketing[0].detail == "open: PermanentToolError: jira: 400 project"
+    assert script.comments == [] and script.tickets_closed == []
