@@ -155,6 +155,42 @@ class StormRule(_Strict):
     scope: StormScope = StormScope.RULE
 
 
+class ReopenWhen(StrEnum):
+    """When late alerts reopen a closed incident for another triage and response pass."""
+
+    NEVER = "never"  # they only attach: stored as its members, audited, no new pass
+    ON_NEW_ENTITY = "on_new_entity"  # one names a host or person the incident did not have
+    # ... or one is more severe than the incident's triage: exactly when an open incident
+    # would have been re-triaged for it (workflows/late_alerts.py)
+    ON_NEW_ENTITY_OR_SEVERITY = "on_new_entity_or_severity"
+
+
+class AfterClose(_Strict):
+    """Alerts of a closed incident's group (late alerts, re-sends after close). They are stored
+    as members of that incident, never as a second incident for the same thing, and audited
+    (`incident.alerts_after_close`); `reopen` decides whether they also start another pass."""
+
+    window_s: int = Field(
+        default=3600,
+        ge=0,
+        le=30 * 86_400,
+        description="a closed incident takes its group's alerts this long after it closed (alert "
+        "time); a storm incident takes its rule's alerts for as long as the storm goes on",
+    )
+    reopen: ReopenWhen = ReopenWhen.ON_NEW_ENTITY
+    storm_reopen: ReopenWhen = Field(
+        default=ReopenWhen.NEVER,
+        description="the same choice for a storm incident: by default a storm only attaches",
+    )
+    reopen_interval_s: int = Field(
+        default=3600,
+        ge=0,
+        le=30 * 86_400,
+        description="at most one reopen per incident within this interval: late alerts that "
+        "would reopen it sooner attach (audited as held) and count at the next reopen",
+    )
+
+
 class IngestRules(_Strict):
     """How live ingestion groups alerts into incidents (`orchestrator/ingest/`)."""
 
@@ -165,6 +201,7 @@ class IngestRules(_Strict):
         description="an alert joins an open incident sharing a host or person within this gap",
     )
     storm: StormRule = Field(default_factory=StormRule)
+    after_close: AfterClose = Field(default_factory=AfterClose)
 
 
 class PolicyDocument(_Strict):
