@@ -4,8 +4,10 @@ not yet signalled, so an alert whose process died between commit and signal is s
 next sweep of any process (`sweep_s`). A signal repeated after a crash is harmless: the workflow
 counts an alert uid once.
 
-An incident whose workflow has already closed gets no new run under its id (the start is refused
-as a duplicate): its late alerts move to a new incident of their own, which runs instead.
+Starts refuse a duplicate id (`REJECT_DUPLICATE`): alerts for an incident whose workflow has
+already closed never start a second run by accident. They stay members of that incident, and
+`after_close.LateAlerts` audits them and, by policy, reopens the incident (the one place a new run
+is started under a closed workflow's id, on purpose).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestrator.backends import workflow_id
+from orchestrator.ingest.after_close import LateAlerts
 from orchestrator.models import AlertsAdded, IncidentWorkflowInput
 from orchestrator.store.intake import Unsignalled
 from orchestrator.store.records import IncidentRecord
@@ -61,6 +63,7 @@ class Dispatcher:
         self._lock = asyncio.Lock()
         self.backlog = 0
         self._started: set[str] = set()
+        self._late = LateAlerts(client, store, workflow_input, task_queue)
         self.on_backlog: Callable[[int], None] | None = None
 
     def poke(self, _incidents: list[str] | None = None) -> None:
@@ -148,8 +151,11 @@ class Dispatcher:
                         raise
                     self._started.discard(incident_id)  # closed since: the start below refuses
             return await self._start(incident_id, rows, batches)
-        except WorkflowAlreadyStartedError:
-            return await self._reopen(incident_id, rows)
+        except WorkflowAlreadyStartedError:  # its workflow has closed: late alerts
+            taken = await self._late.take(incident_id, rows)
+            if taken.started:
+                self._remember(incident_id)
+            return taken.fingerprints
 
     async def _start(
         self, incident_id: str, rows: list[Unsignalled], batches: list[AlertsAdded]
@@ -169,31 +175,10 @@ class Dispatcher:
                 start_signal="alerts_added",
                 start_signal_args=[batch],
             )
+        self._remember(incident_id)
+        return [row.fingerprint for row in rows]
+
+    def _remember(self, incident_id: str) -> None:
         if len(self._started) >= STARTED_MEMORY:
             self._started.clear()  # a forgotten incident costs one signal-with-start, no more
         self._started.add(incident_id)
-        return [row.fingerprint for row in rows]
-
-    async def _reopen(self, incident_id: str, rows: list[Unsignalled]) -> list[str]:
-        """The incident's workflow has closed: its late alerts open a new incident."""
-        incident = await self._store.get_incident(incident_id)
-        title = incident.title if incident is not None else incident_id
-        moved = await self._store.intake.reopen(
-            [row.fingerprint for row in rows], _successor(incident_id), title
-        )
-        log.warning(
-            "incident %s had closed: %d late alert(s) opened incident %s",
-            incident_id,
-            len(rows),
-            moved,
-        )
-        return []  # the next pass signals the new incident
-
-
-def _successor(incident_id: str) -> str:
-    """A new id in the closed incident's family: `<scope>-<random>[--<correlation>]`, so twins
-    routed by the correlation suffix still serve it."""
-    head, sep, correlation = incident_id.rpartition("--")
-    if not sep:
-        head, correlation = incident_id, ""
-    return f"{head}-{uuid.uuid4().hex[:8]}" + (f"--{correlation}" if correlation else "")

@@ -15,6 +15,13 @@ deployments that share a Temporal namespace need scopes of their own.
    joins the open incident of the same rule within the window;
 4. otherwise it opens an incident.
 
+A closed incident still takes its group's alerts (`ingest.after_close` in the policy): the
+sender's group and the shared host or person within `after_close.window_s` of its close (alert
+time), a storm incident for as long as its storm goes on (its rule alerted within `storm.window_s`
+of the incident's latest alert). Such a late alert is stored as a member of that incident, never
+as a second incident for the same thing; the dispatcher (`after_close.py`) audits it and, by
+policy, reopens the incident for another pass.
+
 The state behind these decisions (which entity belongs to which open incident, which hosts each
 rule alerted on) is in the store, so a later alert of the same group joins the open incident
 whichever process receives it. A re-sent alert (same scope, sender and uid) is one alert: its
@@ -67,6 +74,7 @@ class _Open:
 
     incident_id: str
     last_seen: datetime
+    closed_at: datetime | None = None  # None while the incident is not closed
 
 
 @dataclass
@@ -208,8 +216,8 @@ class Ingestor:
             keys |= {self._storm_key(item) for item in items}
             keys |= {f"corr:{item.correlation}" for item in items if item.correlation}
             state = _ScopeState()
-            for key, (incident_id, last_seen) in (tx.groups(scope, keys)).items():
-                state.groups[key] = _Open(incident_id, last_seen)
+            for key, found in tx.groups(scope, keys).items():
+                state.groups[key] = _Open(found.incident_id, found.last_seen, found.closed_at)
             earliest = min(aware(item.alert.time) for item in items) - storm_window
             rules = {self._storm_key(item) for item in items}
             state.rule_hosts = tx.rule_hosts(scope, rules, earliest)
@@ -223,7 +231,7 @@ class Ingestor:
         if item.correlation:
             key = f"corr:{item.correlation}"
             group = state.groups.get(key)
-            if group is None:
+            if group is None or not self._takes(group, at):
                 group = self._open(tx, scope, state, key, item, now, _safe(item.correlation))
             group.last_seen = max(group.last_seen, at)
             return group.incident_id
@@ -235,7 +243,9 @@ class Ingestor:
         linked = [
             state.groups[k]
             for k in keys
-            if k in state.groups and abs(at - state.groups[k].last_seen) <= window
+            if k in state.groups
+            and abs(at - state.groups[k].last_seen) <= window
+            and self._takes(state.groups[k], at)
         ]
         if linked:
             group = max(linked, key=lambda g: g.last_seen)
@@ -262,7 +272,10 @@ class Ingestor:
             sum(1 for seen in hosts.values() if at - seen <= window) > self._rules.storm.hosts
         )
         group = state.groups.get(rule)
-        if group is not None and (storming or at - group.last_seen <= window):
+        # An open storm incident is the storm; a closed one still is while the storm goes on
+        # (one storm, one incident), not when the rule storms again after a pause.
+        going_on = at - group.last_seen <= window if group is not None else False
+        if group is not None and (going_on or (storming and group.closed_at is None)):
             group.last_seen = max(group.last_seen, at)
             return group.incident_id
         if not storming:
@@ -270,6 +283,13 @@ class Ingestor:
         title = f"Alert storm: {item.alert.rule.name} on more than {self._rules.storm.hosts} hosts"
         group = self._open(tx, scope, state, rule, item, now, None, title=title)
         return group.incident_id
+
+    def _takes(self, group: _Open, at: datetime) -> bool:
+        """Whether the group's incident takes an alert of time `at`: an open one does; a closed
+        one within `after_close.window_s` of its close."""
+        if group.closed_at is None:
+            return True
+        return at - group.closed_at <= timedelta(seconds=self._rules.after_close.window_s)
 
     def _storm_key(self, item: Normalised) -> str:
         rule = item.alert.rule.uid or item.alert.rule.name
@@ -309,6 +329,11 @@ class Ingestor:
         group = _Open(incident_id, aware(item.alert.time))
         state.groups[key] = group
         return group
+
+
+def is_storm_incident(incident: IncidentRecord) -> bool:
+    """A storm incident's group key is `<scope>:storm:...` (scopes hold no colon)."""
+    return incident.group_key.partition(":")[2].startswith("storm:")
 
 
 def _keys(item: Normalised) -> list[str]:

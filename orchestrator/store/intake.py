@@ -1,5 +1,6 @@
-"""The store's side of ingestion: alerts committed in batches with their grouping state, the
-outbox of workflow signals, dead letters, and signed-webhook deliveries.
+"""The store's side of ingestion: alerts committed in batches with their grouping state (closed
+incidents' groups included: they take late alerts), the outbox of workflow signals, the reopen of
+a closed incident by its late alerts, dead letters, and signed-webhook deliveries.
 
 `Intake.write(work)` runs `work` in one write transaction with an `IntakeTx`, through which
 ingestion reads the grouping state and stages its rows; the rows are inserted in bulk when `work`
@@ -17,7 +18,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, update
@@ -62,6 +63,17 @@ class StagedAlert:
 
 
 @dataclass(frozen=True)
+class GroupState:
+    """Which incident a grouping key points to, when it last saw an alert, and when that incident
+    closed (None while it is not closed: a closed incident still takes its group's late alerts,
+    within the policy's `ingest.after_close`)."""
+
+    incident_id: str
+    last_seen: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Unsignalled:
     fingerprint: str
     incident_id: str
@@ -101,22 +113,24 @@ class IntakeTx:
             found.update({fp: incident for fp, incident in self.session.exec(query)})
         return found
 
-    def groups(self, scope: str, keys: Iterable[str]) -> dict[str, tuple[str, datetime]]:
-        """Key -> (incident id, last seen) for keys whose incident is not closed."""
+    def groups(self, scope: str, keys: Iterable[str]) -> dict[str, GroupState]:
+        """Key -> the incident it points to, closed or not (ingestion decides what a closed
+        incident still takes)."""
         wanted = sorted(set(keys))
-        found: dict[str, tuple[str, datetime]] = {}
+        found: dict[str, GroupState] = {}
         for chunk in _chunks(wanted):
             query = (
-                select(
-                    IncidentGroupRow.key, IncidentGroupRow.incident_id, IncidentGroupRow.last_seen
-                )
+                select(IncidentGroupRow, IncidentRow.status, IncidentRow.closed_at)
                 .join(IncidentRow, col(IncidentRow.id) == col(IncidentGroupRow.incident_id))
                 .where(IncidentGroupRow.scope == scope)
                 .where(col(IncidentGroupRow.key).in_(chunk))
-                .where(IncidentRow.status != IncidentStatus.CLOSED.value)
             )
-            for key, incident_id, last_seen in self.session.exec(query):
-                found[key] = (incident_id, mapping.aware(last_seen))
+            for row, status, closed_at in self.session.exec(query):
+                seen = mapping.aware(row.last_seen)
+                closed = None
+                if status == IncidentStatus.CLOSED.value:
+                    closed = mapping.aware(closed_at) if closed_at is not None else seen
+                found[row.key] = GroupState(row.incident_id, seen, closed)
         return found
 
     def rule_hosts(
@@ -281,51 +295,36 @@ class Intake:
 
         await self._db.run(work, write=True)
 
-    async def reopen(self, fingerprints: Sequence[str], incident_id: str, title: str) -> str:
-        """Move alerts that reached a closed incident to a new incident `incident_id`, which
-        also takes over the closed one's grouping keys. Returns the new id."""
-        alerts = table_of(AlertRow)
-        groups = table_of(IncidentGroupRow)
-        now = datetime.now(UTC)
+    async def reopen_incident(self, incident_id: str) -> bool:
+        """A closed incident is open again (late alerts reopened it for another pass). Its
+        `closed_at` stays until it closes again: the alerts received since are its late ones.
+        False when it was not closed."""
+        incidents = table_of(IncidentRow)
+        statement = (
+            update(incidents)
+            .where(incidents.c.id == incident_id)
+            .where(incidents.c.status == IncidentStatus.CLOSED.value)
+            .values(status=IncidentStatus.OPEN.value)
+        )
 
-        async def work(session: AsyncSession) -> str:
-            old = (
-                await session.exec(
-                    select(IntakeRow.incident_id).where(IntakeRow.fingerprint == fingerprints[0])
-                )
-            ).first()
-            record = IncidentRecord(
-                id=incident_id,
-                group_key=f"reopened:{incident_id}",
-                title=title,
-                status=IncidentStatus.OPEN,
-                opened_at=now,
-            )
-            await session.exec(
-                self._db.insert(
-                    IncidentRow, mapping.incident_values(record)
-                ).on_conflict_do_nothing()
-            )
-            for chunk in _chunks(fingerprints):
-                await session.exec(
-                    update(alerts)
-                    .where(alerts.c.fingerprint.in_(chunk))
-                    .values(incident_id=incident_id)
-                )
-                await session.exec(
-                    update(_INTAKE)
-                    .where(_INTAKE.c.fingerprint.in_(chunk))
-                    .values(incident_id=incident_id)
-                )
-            if old is not None:
-                await session.exec(
-                    update(groups)
-                    .where(groups.c.incident_id == old)
-                    .values(incident_id=incident_id)
-                )
-            return incident_id
+        async def work(session: AsyncSession) -> bool:
+            return (await session.exec(statement)).rowcount == 1
 
         return await self._db.run(work, write=True)
+
+    async def received_since(self, incident_id: str, since: datetime) -> list[str]:
+        """The uids of the incident's alerts received at `since` or later, in arrival order."""
+        query = (
+            select(IntakeRow.alert_uid)
+            .where(IntakeRow.incident_id == incident_id)
+            .where(IntakeRow.received_at >= since)
+            .order_by(col(IntakeRow.received_at))
+        )
+
+        async def work(session: AsyncSession) -> list[str]:
+            return list(dict.fromkeys(await session.exec(query)))
+
+        return await self._db.run(work, write=False)
 
     async def original(self, fingerprint: str) -> tuple[str, str, str] | None:
         """(source, shape, original record) of a stored alert."""

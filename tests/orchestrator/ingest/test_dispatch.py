@@ -1,6 +1,7 @@
 """The dispatcher on the real Temporal dev server: it signal-with-starts an incident's workflow
-with its committed alerts once, marks them signalled, and moves alerts that reach an incident
-whose workflow has already closed to a new incident instead of restarting the closed one."""
+with its committed alerts once and marks them signalled; alerts that reach an incident whose
+workflow has already closed stay with that incident, audited, and never start a run by accident
+(here a workflow that was terminated: there is no run to resume, so nothing reopens it)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def inputs(queue: str):
     return build
 
 
-async def test_dispatch_signals_once_and_late_alerts_of_a_closed_incident_open_a_new_one(
+async def test_dispatch_signals_once_and_late_alerts_of_a_closed_workflow_stay_with_it(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     store = await Store.open(f"sqlite:///{tmp_path / 'g.db'}")
@@ -57,20 +58,21 @@ async def test_dispatch_signals_once_and_late_alerts_of_a_closed_incident_open_a
         assert (await handle.describe()).close_time is None
 
         await handle.terminate("closed for the test")  # the store still says open: the race
-        late = await ingest.accept([alert("a3", minutes=2)], scope="t")
+        late = await ingest.accept(
+            [alert("a3", minutes=2), alert("a4", user="CORP\\bob", minutes=3)], scope="t"
+        )
         assert late.incidents == [incident]
-        await dispatcher.dispatch_pending()  # refused as a duplicate: moved to a new incident
-        await dispatcher.dispatch_pending()  # and signalled there
+        assert await dispatcher.dispatch_pending() == 2
         assert await store.intake.unsignalled(10) == []
-        assert [a.uid for a in await store.alerts_for(incident)] == ["a1", "a2"]
-        moved = [i for i in await store.list_incidents() if i.id != incident]
-        assert len(moved) == 1 and moved[0].id.startswith("t-")
-        assert [a.uid for a in await store.alerts_for(moved[0].id)] == ["a3"]
-        reborn = temporal_env.client.get_workflow_handle(f"incident-{moved[0].id}")
-        assert (await reborn.describe()).close_time is None
-        # Later alerts of the group follow it to the new incident.
-        after = await ingest.accept([alert("a4", minutes=3)], scope="t")
-        assert after.incidents == [moved[0].id]
+        assert [a.uid for a in await store.alerts_for(incident)] == ["a1", "a2", "a3", "a4"]
+        assert [i.id for i in await store.list_incidents()] == [incident]
+        runs = [
+            w async for w in temporal_env.client.list_workflows(f'WorkflowId="incident-{incident}"')
+        ]
+        assert len(runs) == 1  # the terminated run, and no other
+        audit = await store.audit_entries(incident_id=incident)
+        [entry] = [e for e in audit if e.type == "incident.alerts_after_close"]
+        assert entry.outcome == "attached" and "TERMINATED" in str(entry.detail["reason"])
     finally:
         await ingest.aclose()
         await store.close()
