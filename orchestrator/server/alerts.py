@@ -225,6 +225,8 @@ async def _ingest(deps: ServerDeps, body: bytes, shape: Shape | None, channel: s
     except json.JSONDecodeError as error:
         problem = f"not JSON: {error.msg} at line {error.lineno} column {error.colno}"
         return _refuse(400, await dead(problem, text[:_KEEP_BYTES]))
+    except ValueError as error:  # an integer of more digits than Python converts (4,300)
+        return _refuse(400, await dead(f"not usable JSON: {error}", text[:_KEEP_BYTES]))
     try:
         records = split_batch(parsed)
     except NormaliseError as error:

@@ -276,3 +276,23 @@ async def test_a_client_that_leaves_mid_body_is_audited_and_logs_no_error(
     assert len(rows) == 1 and rows[0].target == path
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     assert await reader.read() == b""  # nothing was answered
+
+
+async def test_an_integer_of_more_digits_than_python_converts_is_a_4xx_not_a_500(
+    edge: Edge,
+) -> None:
+    """Python refuses to convert an integer literal of more than 4,300 digits (a ValueError,
+    not a JSONDecodeError): every JSON route answers 4xx, audited; alerts are dead-lettered."""
+    huge = b"1" * 5000
+    for path, headers, body in (
+        ("/api/alerts", bearer("siem"), huge),
+        ("/api/alerts", bearer("siem"), b'{"uid": ' + huge + b"}"),
+        (DECISION, bearer("alice"), b'{"decision": "approve", "action_hash": ' + huge + b"}"),
+    ):
+        answer = await edge.http.post(
+            path, content=body, headers={**headers, "content-type": "application/json"}
+        )
+        assert 400 <= answer.status_code < 500, (path, answer.status_code, answer.text[:200])
+    letters = await edge.store.intake.dead_letters()
+    assert len(letters) == 2 and all("JSON" in letter.reason for letter in letters)
+    assert await edge.audited_refusals() == 3
