@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,8 +23,34 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class ActivityKind(StrEnum):
+    """What an activity waits on, which decides its timeouts and retries (`GARRISON_ACTIVITIES__*`;
+    `orchestrator/workflows/calls.py` maps each activity name to its kind)."""
+
+    VENDOR_READS = "vendor_reads"  # telemetry and state reads at a vendor
+    VENDOR_ACTIONS = "vendor_actions"  # containment and its rollback at a vendor
+    TICKETS = "tickets"  # the ticketing vendor
+    AGENTS = "agents"  # whole LangGraph graphs, with their vendor reads
+    STORE = "store"  # Garrison's own database only
+
+
+class KindTimeouts(_Model):
+    """One kind's timeouts and retry policy. `heartbeat_s`: how long a silent activity (its worker
+    died) waits before it is retried; `max_attempts` 0: without limit."""
+
+    start_to_close_s: float
+    heartbeat_s: float | None = None
+    initial_retry_s: float = 1.0
+    max_retry_s: float | None = None  # None: Temporal's default, 100 x the initial interval
+    max_attempts: int = 8
+
+
 class ActivityProfile(_Model):
-    """Timeouts and retries of activities: settings, never constants in workflow code."""
+    """Timeouts and retries of activities: settings, never constants in workflow code.
+
+    `kinds` carries the settings per activity kind; a kind it lacks (every kind, in the inputs of
+    workflows started before it existed) falls back to the flat fields below, which are exactly
+    what those workflows ran with."""
 
     start_to_close_s: float = 120.0
     agent_start_to_close_s: float = 300.0
@@ -39,6 +66,19 @@ class ActivityProfile(_Model):
     # between two attempts of an outbox (tickets and messages to humans).
     ticket_probe_attempts: int = Field(default=3, ge=1)
     outbox_retry_max_s: float = Field(default=60.0, gt=0)
+    kinds: dict[ActivityKind, KindTimeouts] = Field(default_factory=dict)
+
+    def timeouts(self, kind: ActivityKind | None, *, agent: bool = False) -> KindTimeouts:
+        """The timeouts of `kind` (None: an activity no kind is known for), or the flat ones."""
+        found = self.kinds.get(kind) if kind is not None else None
+        if found is not None:
+            return found
+        return KindTimeouts(
+            start_to_close_s=self.agent_start_to_close_s if agent else self.start_to_close_s,
+            heartbeat_s=self.heartbeat_s,
+            initial_retry_s=self.initial_retry_s,
+            max_attempts=self.max_attempts,
+        )
 
 
 class IncidentWorkflowInput(_Model):
@@ -92,7 +132,6 @@ class IncidentCarry(_Model):
     decided_approvals: dict[str, str] = Field(default_factory=dict)  # approval id -> outcome
     # The ticket outbox's undelivered work and its state (None: a run that kept the ticket itself).
     tickets: TicketOutboxCarry | None = None
-
 
 
 class DecisionKind(StrEnum):
@@ -333,8 +372,6 @@ class TicketingStatusInput(_Model):
     detail: str = Field(default="", max_length=1_000)
 
 
-
-
 class PlaybookStepInput(_Model):
     incident_id: str
     playbook_id: str
@@ -469,6 +506,16 @@ class ExecuteActionResult(_Model):
     detail: str = ""
 
 
+class EndActionInput(_Model):
+    """The workflow's word that an action ended without success: `response.execute` failed for
+    good (`failed`), or the workflow gave up on it, cancelled (`abandoned`)."""
+
+    incident_id: str
+    action: Action
+    status: Literal["failed", "abandoned"]
+    reason: str = Field(max_length=4_000)
+
+
 class CloseIncidentInput(_Model):
     incident_id: str
     ticket_id: str
@@ -478,7 +525,6 @@ class CloseIncidentInput(_Model):
     # True: the ticket is closed by the ticket outbox (`tickets.close`), not by `incidents.close`,
     # which then only closes the incident in the store.
     ticket_via_outbox: bool = False
-
 
 
 class RollbackInput(_Model):

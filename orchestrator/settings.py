@@ -146,6 +146,84 @@ class IngestSettings(BaseModel):
     max_backlog: int = Field(default=100_000, ge=1)
 
 
+class KindSettings(BaseModel):
+    """Timeouts and retries of one kind of activity (docs/operators.md, "Timeouts, heartbeats and
+    retries"). A worker that dies mid-activity is noticed after `heartbeat_s`; `start_to_close_s`
+    only bounds an activity whose worker is alive (a slow vendor)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start_to_close_s: float = Field(gt=0, le=86_400)
+    heartbeat_s: float | None = Field(default=15.0, gt=0, le=3_600)
+    retry_initial_s: float = Field(default=1.0, gt=0, le=3_600)
+    retry_max_s: float = Field(default=60.0, gt=0, le=86_400)
+    max_attempts: int = Field(default=8, ge=0, le=1_000)  # 0: without limit
+
+    @field_validator("heartbeat_s", mode="before")
+    @classmethod
+    def _none_is_no_heartbeat(cls, value: Any) -> Any:
+        # `...__HEARTBEAT_S=` or `=none`: no heartbeat timeout (a dead worker costs start_to_close).
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
+
+
+# Each kind's own defaults; a variable set for a kind overrides only its own field.
+_KIND_DEFAULTS: dict[str, dict[str, float]] = {
+    "vendor_reads": {"start_to_close_s": 120.0, "retry_max_s": 30.0},
+    "vendor_actions": {"start_to_close_s": 600.0},  # a PAN-OS commit may take minutes
+    "tickets": {"start_to_close_s": 120.0},
+    "agents": {"start_to_close_s": 600.0, "heartbeat_s": 30.0},  # graphs, with their reads
+    "store": {"start_to_close_s": 60.0, "retry_max_s": 30.0},
+}
+
+
+def _kind(name: str) -> Any:
+    return Field(default_factory=lambda: KindSettings.model_validate(_KIND_DEFAULTS[name]))
+
+
+class ActivitiesSettings(BaseModel):
+    """Per activity kind: `GARRISON_ACTIVITIES__VENDOR_ACTIONS__HEARTBEAT_S=10`."""
+
+    vendor_reads: KindSettings = _kind("vendor_reads")
+    vendor_actions: KindSettings = _kind("vendor_actions")
+    tickets: KindSettings = _kind("tickets")
+    agents: KindSettings = _kind("agents")
+    store: KindSettings = _kind("store")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, defaults in _KIND_DEFAULTS.items():
+            given = merged.get(name)
+            if isinstance(given, dict):
+                merged[name] = defaults | given
+        return merged
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[str] = []
+        for name in type(self).model_fields:
+            kind: KindSettings = getattr(self, name)
+            variable = f"{ENV_PREFIX}ACTIVITIES__{name.upper()}__"
+            if kind.heartbeat_s is not None and kind.heartbeat_s >= kind.start_to_close_s:
+                problems.append(
+                    f"{variable}HEARTBEAT_S: {kind.heartbeat_s:g} must be below "
+                    f"{variable}START_TO_CLOSE_S ({kind.start_to_close_s:g})"
+                )
+            if kind.retry_initial_s > kind.retry_max_s:
+                problems.append(
+                    f"{variable}RETRY_INITIAL_S: {kind.retry_initial_s:g} must not exceed "
+                    f"{variable}RETRY_MAX_S ({kind.retry_max_s:g})"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class SyslogTransport(StrEnum):
     UNIX = "unix"  # a local datagram socket: /dev/log, the local daemon
     UDP = "udp"  # RFC 5426
@@ -277,6 +355,7 @@ class GarrisonSettings(BaseSettings):
     poll: PollSettings = Field(default_factory=PollSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    activities: ActivitiesSettings = Field(default_factory=ActivitiesSettings)
     # Bearer tokens of the HTTP API: YAML `tokens: {identity: "sha256:<hex of the token>"}`.
     api_tokens_file: FilePath | None = None
     # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the
@@ -343,8 +422,9 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def _sections() -> frozenset[str]:
-    """The settings' plain-model sections (`poll`, `ingest`, `audit`): reachable only by their
-    nested names, `GARRISON_AUDIT__ANCHOR` (Temporal and Slack also read flat names)."""
+    """The settings' plain-model sections (`poll`, `ingest`, `audit`, `activities`): reachable
+    only by their nested names, `GARRISON_AUDIT__ANCHOR` (Temporal and Slack also read flat
+    names)."""
     return frozenset(
         name
         for name, field in GarrisonSettings.model_fields.items()
@@ -358,6 +438,7 @@ _SECTIONS = _sections()
 
 
 def _variable(prefix: str, fields: list[str]) -> str:
+    # A section's fields are nested names all the way down: GARRISON_ACTIVITIES__STORE__HEARTBEAT_S
     if prefix == ENV_PREFIX and len(fields) > 1 and fields[0] in _SECTIONS:
-        return f"{prefix}{fields[0].upper()}__{'_'.join(fields[1:]).upper()}"
+        return f"{prefix}{'__'.join(fields).upper()}"
     return f"{prefix}{'_'.join(fields).upper()}"

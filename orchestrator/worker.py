@@ -21,6 +21,7 @@ from orchestrator.activities.agents import AgentActivities
 from orchestrator.activities.approvals import ApprovalActivities
 from orchestrator.activities.guards import GuardActivities
 from orchestrator.activities.ingest import PollActivities
+from orchestrator.activities.liveness import LivenessInterceptor
 from orchestrator.activities.records import RecordActivities
 from orchestrator.activities.response import ResponseActivities
 from orchestrator.approvals.notifier import ApprovalNotifier
@@ -81,6 +82,7 @@ def build_workers(
             client,
             task_queue=task_queue(temporal, role),
             activity_executor=ThreadPoolExecutor(4),
+            interceptors=[LivenessInterceptor()],  # heartbeats, bounded failures
             **builders[role](),
         )
         for role in roles

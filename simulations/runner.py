@@ -20,6 +20,7 @@ from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.approvals.service import ApprovalService
+from orchestrator.ingest.inputs import activity_profile
 from orchestrator.models import ActivityProfile, IncidentResult, IncidentWorkflowInput
 from orchestrator.policy.model import PolicyDocument, load_policy
 from orchestrator.runtime import open_runtime
@@ -143,18 +144,17 @@ def _serving(
     return nullcontext()
 
 
-SIMULATION_ACTIVITIES = ActivityProfile(
-    start_to_close_s=60, agent_start_to_close_s=120, max_attempts=3
-)
-
-
 def workflow_input(
     settings: GarrisonSettings,
     policy: PolicyDocument,
     incident_id: str,
     title: str,
-    activity: ActivityProfile = SIMULATION_ACTIVITIES,
+    activity: ActivityProfile | None = None,
 ) -> IncidentWorkflowInput:
+    """A recorded incident's workflow input; its activities' timeouts and retries are the
+    deployment's (`GARRISON_ACTIVITIES__*`) unless `activity` says otherwise."""
+    if activity is None:
+        activity = activity_profile(settings.activities)
     return IncidentWorkflowInput(
         incident_id=incident_id,
         group_key=f"{SIM_PREFIX}:{incident_id}",

@@ -4,10 +4,16 @@ Activities are at-least-once, and no vendor here takes an idempotency key, so ev
 check-then-act under the business key `<incident>:<kind>:<target>`: the ledger answers for work
 already finished, the vendor's own state answers for work applied by a worker that died before
 recording it, and "already in that state" counts as success. Verification reads the state back.
+The ledger counts every change sent to the vendor before sending it, so a retry that finds the
+state already there after an earlier attempt sent the change records Garrison's own change, not a
+pre-existing state. An action that ends without success is `failed` in the ledger (on the last
+attempt, or by `response.end` when the workflow saw it fail for good) or `abandoned` (the
+workflow cancelled it): no entry stays `pending` once nobody will run it again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -15,10 +21,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from orchestrator.activities.dispatch import apply, in_desired_state
-from orchestrator.activities.errors import activity_source, vendor_call
+from orchestrator.activities.errors import (
+    activity_source,
+    failure_text,
+    is_final_attempt,
+    vendor_call,
+)
 from orchestrator.activities.guards import approval_problem, policy_floor
 from orchestrator.backends import Backends
 from orchestrator.models import (
+    EndActionInput,
     ExecuteActionInput,
     ExecuteActionResult,
     ExecutionStatus,
@@ -65,14 +77,43 @@ class ResponseActivities:
         )
         if record.status is ActionStatus.SUCCEEDED:
             return _result(key, record)
+        try:
+            return await self._carry_out(request, key, record)
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            if details is not None and (details.cancel_requested or details.not_found):
+                await self._end(request, key, ActionStatus.ABANDONED, "the workflow cancelled it")
+            raise
+        except Exception as error:
+            if is_final_attempt(error):
+                await self._end(request, key, ActionStatus.FAILED, failure_text(error))
+            raise
 
+    @activity.defn(name="response.end")
+    async def end(self, request: EndActionInput) -> None:
+        """Finish the action's entry as failed or abandoned if it is still pending: the workflow
+        saw `response.execute` fail for good (its last attempt may have died with its worker)."""
+        key = business_key(request.incident_id, request.action)
+        status = ActionStatus(request.status)
+        await self._end(request, key, status, request.reason)
+
+    async def _carry_out(
+        self, request: ExecuteActionInput, key: str, record: ActionRecord
+    ) -> ExecuteActionResult:
+        action = request.action
         tools = self.backends.response_tools(request.incident_id)
+        # An earlier attempt of this very entry sent the change: what is found is Garrison's own.
+        sent_before = record.attempts > 0
         before = await vendor_call(in_desired_state(tools, action))
         if before:
-            applied, detail = False, "already in that state (confirmed by state read)"
+            applied, detail = sent_before, EARLIER if sent_before else ALREADY
         else:
+            await self.store.ledger_attempt(key)
             change = await vendor_call(apply(tools, action))
-            applied, detail = change.applied, change.detail or "applied"
+            applied = change.applied or sent_before
+            detail = change.detail or "applied"
+            if sent_before and not change.applied:
+                detail = EARLIER
         after = await vendor_call(in_desired_state(tools, action))
         verified = after is not False
         inverse = action.inverse()
@@ -109,6 +150,34 @@ class ResponseActivities:
             verified=after is True,
             inverse=inverse,
             detail=detail,
+        )
+
+    async def _end(
+        self,
+        request: ExecuteActionInput | EndActionInput,
+        key: str,
+        status: ActionStatus,
+        reason: str,
+    ) -> None:
+        """Finish a pending entry as failed or abandoned, and audit it once (the entry that is
+        no longer pending is not audited again)."""
+        before = await self.store.ledger_get(key)
+        if before is None or before.status is not ActionStatus.PENDING:
+            return
+        ended = await self.store.ledger_end(key, status, outcome=reason)
+        if ended is None or ended.status is not status:
+            return
+        await self.store.append_audit(
+            AuditEvent(
+                type=f"response.{request.action.kind.value}.{status.value}",
+                actor="garrison-worker",
+                incident_id=request.incident_id,
+                target=request.action.target,
+                outcome=reason,
+                source=activity_source(),
+                approval_ref=before.approval_id,
+                detail={"attempts": ended.attempts},
+            )
         )
 
     async def _verify_approval(self, request: ExecuteActionInput, key: str) -> None:
@@ -180,6 +249,10 @@ class ResponseActivities:
             )
             reverted.append(inverse)
         return RollbackResult(reverted=reverted, failed=failed)
+
+
+ALREADY = "already in that state (confirmed by state read)"
+EARLIER = "applied by an earlier attempt of this action (confirmed by state read)"
 
 
 def _status(verified: bool, applied: bool) -> ExecutionStatus:

@@ -1,18 +1,18 @@
 """The workflow input of a live incident, from the settings and the policy: what the dispatcher
-starts each incident's workflow with."""
+starts each incident's workflow with, its activities' timeouts and retries included."""
 
 from __future__ import annotations
 
 from orchestrator.ingest.dispatch import WorkflowInputFor
-from orchestrator.models import ActivityProfile, IncidentWorkflowInput
+from orchestrator.models import ActivityKind, ActivityProfile, IncidentWorkflowInput, KindTimeouts
 from orchestrator.policy.model import PolicyDocument
-from orchestrator.settings import GarrisonSettings
+from orchestrator.settings import ActivitiesSettings, GarrisonSettings, KindSettings
 from orchestrator.store.records import IncidentRecord
 from orchestrator.temporal.client import Role, task_queue
 
 
 def live_workflow_input(settings: GarrisonSettings, policy: PolicyDocument) -> WorkflowInputFor:
-    activity = ActivityProfile()
+    activity = activity_profile(settings.activities)
     agents = task_queue(settings.temporal, Role.AGENTS)
     actions = task_queue(settings.temporal, Role.ACTIONS)
 
@@ -29,3 +29,21 @@ def live_workflow_input(settings: GarrisonSettings, policy: PolicyDocument) -> W
         )
 
     return build
+
+
+def activity_profile(settings: ActivitiesSettings) -> ActivityProfile:
+    """Every kind's timeouts and retries (`GARRISON_ACTIVITIES__*`), as the workflow carries them.
+    The flat fields keep their defaults: they serve only activities of no known kind."""
+    return ActivityProfile(
+        kinds={kind: _timeouts(getattr(settings, kind.value)) for kind in ActivityKind}
+    )
+
+
+def _timeouts(kind: KindSettings) -> KindTimeouts:
+    return KindTimeouts(
+        start_to_close_s=kind.start_to_close_s,
+        heartbeat_s=kind.heartbeat_s,
+        initial_retry_s=kind.retry_initial_s,
+        max_retry_s=kind.retry_max_s,
+        max_attempts=kind.max_attempts,
+    )

@@ -104,7 +104,8 @@ async def test_worker_killed_after_the_vendor_applied_leaves_one_change_and_one_
     isolate = ledger[f"{incident_id}:isolate_host:prd01"]
     assert isolate.status is ActionStatus.SUCCEEDED and isolate.verified
     if op == "isolate_host":
-        # The retry found the host already contained and recorded it as such, not as a failure.
-        assert isolate.already_in_state
+        # The retry found the host contained by the change its killed attempt sent, and records
+        # Garrison's containment (issue 11), not a state that was there before.
+        assert not isolate.already_in_state and isolate.attempts == 1
     assert (await store.verify_audit(store.anchor)).ok
     await store.close()
