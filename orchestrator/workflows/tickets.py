@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TicketWorkKind,
     )
     from orchestrator.text import defang
-    from orchestrator.workflows.calls import call_activity
+    from orchestrator.workflows.calls import call_activity, timeouts_for
     from orchestrator.workflows.outbox import HumanOutbox
 
 PATCH = "ticket-outbox-v1"  # workflows recorded while the ticket was kept on the incident's path
@@ -193,19 +193,21 @@ class TicketOutbox:
                 await self._execute("tickets.close", close, type(None), unlimited)
 
     async def _execute(self, name: str, arg: object, result: type[_T], unlimited: bool) -> _T:
-        profile = self.profile
+        """The activity with its kind's timeouts (`GARRISON_ACTIVITIES__TICKETS__*`), but this
+        outbox's attempts: the probe, then without limit."""
+        kind = timeouts_for(self.profile, name)
         return await workflow.execute_activity(
             name,
             arg,
             result_type=result,
-            start_to_close_timeout=timedelta(seconds=profile.start_to_close_s),
-            heartbeat_timeout=timedelta(seconds=profile.heartbeat_s)
-            if profile.heartbeat_s
-            else None,
+            start_to_close_timeout=timedelta(seconds=kind.start_to_close_s),
+            heartbeat_timeout=timedelta(seconds=kind.heartbeat_s) if kind.heartbeat_s else None,
             retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=profile.initial_retry_s),
-                maximum_interval=timedelta(seconds=profile.outbox_retry_max_s),
-                maximum_attempts=0 if unlimited else profile.ticket_probe_attempts,
+                initial_interval=timedelta(seconds=kind.initial_retry_s),
+                maximum_interval=timedelta(
+                    seconds=kind.max_retry_s or self.profile.outbox_retry_max_s
+                ),
+                maximum_attempts=0 if unlimited else self.profile.ticket_probe_attempts,
                 non_retryable_error_types=NON_RETRYABLE,
             ),
         )
