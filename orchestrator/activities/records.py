@@ -133,6 +133,11 @@ class RecordActivities:
         stored = {a.uid: a for a in await self.store.alerts_for(request.incident_id)}
         seen = [stored[uid] for uid in request.seen_uids if uid in stored]
         known = _known_entities(seen)
+        incident = await self.store.get_incident(request.incident_id)
+        # A storm incident is one rule firing across many hosts: it was triaged as that storm,
+        # and each further host is the storm going on, not news that calls for another triage
+        # (LD1: a storm re-triaged per new host cost more triage calls than incidents).
+        storm = incident is not None and ":storm:" in incident.group_key
         audited = {
             entry.target
             for entry in await self.store.audit_entries(incident_id=request.incident_id)
@@ -146,6 +151,8 @@ class RecordActivities:
             entities = _entities(alert)
             fresh = [e for e in entities if e.lower() not in known]
             known.update(e.lower() for e in fresh)
+            if storm:
+                fresh = []
             item = JoinedAlert(
                 uid=uid,
                 title=alert.title,

@@ -130,6 +130,7 @@ def earlier_outcomes(result: IncidentResult, ledger: list[ActionRecord]) -> list
             action=r.action, status=OutcomeStatus.FAILED, risk=r.risk, detail=r.outcome[:_DETAIL]
         )
         for r in ledger
-        if r.status is ActionStatus.FAILED and (r.kind, r.target.lower()) not in decided
+        if r.status in (ActionStatus.FAILED, ActionStatus.ABANDONED)
+        and (r.kind, r.target.lower()) not in decided
     ]
     return outcomes

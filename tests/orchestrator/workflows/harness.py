@@ -26,6 +26,7 @@ from orchestrator.models import (
     DecisionConfirmation,
     DecisionInput,
     DecisionKind,
+    EndActionInput,
     ExecuteActionInput,
     ExecuteActionResult,
     ExecutionStatus,
@@ -86,6 +87,7 @@ class Script:
     tickets_closed: list[CloseIncidentInput] = field(default_factory=list)
     ticketing: list[TicketingStatusInput] = field(default_factory=list)
     confirmations: list[DecisionConfirmation] = field(default_factory=list)
+    ended: list[EndActionInput] = field(default_factory=list)  # response.end after a failure
     # The global isolation breaker's count, as the store keeps it: business key -> position.
     isolation_slots: dict[str, int] = field(default_factory=dict)
 
@@ -180,6 +182,10 @@ class FakeActivities:
     async def announce(self, message: HumanNotice) -> None:
         self.script.announced.append(message)
 
+    @activity.defn(name="response.end")
+    async def end(self, request: EndActionInput) -> None:
+        self.script.ended.append(request)
+
     @activity.defn(name="response.execute")
     async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
         self.script.executed.append(request)
@@ -210,6 +216,7 @@ class FakeActivities:
             self.isolation_slot,
             self.announce,
             self.execute,
+            self.end,
             self.close,
         ]
 
