@@ -1,9 +1,10 @@
-"""One human, one identity: every spelling of alice is alice; what could name two people is refused."""
+"""One human, one identity: every spelling of alice is alice; what names two people is refused."""
 
 from __future__ import annotations
 
-import pytest
 from pathlib import Path
+
+import pytest
 
 from orchestrator.approvals.directory import ApproverDirectory, DirectoryError
 from orchestrator.identity import IdentityError, canonical_identity, same_identity
@@ -65,6 +66,6 @@ def test_a_directory_naming_one_person_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DirectoryError, match="one identity"):
         ApproverDirectory.load(twice)
     invisible = tmp_path / "invisible.yaml"
-    invisible.write_text("groups:\n  soc: [\"ali\\u200bce\"]\n")
+    invisible.write_text('groups:\n  soc: ["ali\\u200bce"]\n')
     with pytest.raises(DirectoryError, match="invisible"):
         ApproverDirectory.load(invisible)
