@@ -44,7 +44,7 @@ from temporalio.client import Client
 
 from bench.chaos_deploy import ChaosStack, Emulators, fresh_postgres, start_emulators
 from bench.chaos_figures import log_findings
-from bench.chaos_gather import gather
+from bench.chaos_gather import gather, settle_workflows
 from bench.chaos_kills import ChaosLog, Keeper, Plan, fault_loop, kill_loop
 from bench.chaos_traffic import Desk, Sent, replays, send_replays
 from bench.temporal_server import KillableTemporal
@@ -128,8 +128,8 @@ async def _run(
             await faults
         load_ended = time.time()
         await keeper.wait_up(STARTUP_S)
-        settle_s = await _settle(stack, scope, args.settle_s)
         client = await Client.connect(temporal.address)
+        settle_s = await _settle(stack, client, scope, args.settle_s)
         gathered = await gather(stack, emulators, client, scope, sent, log, started)
     finally:
         for task in background:
@@ -163,12 +163,18 @@ def required(figures: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-async def _settle(stack: ChaosStack, scope: str, timeout_s: float) -> float | None:
+async def _settle(stack: ChaosStack, client: Client, scope: str, timeout_s: float) -> float | None:
+    """Seconds until every incident is closed in the store and every workflow has ended (or
+    waits for a human); None past `timeout_s`."""
     try:
-        return await wait_settled(stack.settings(), scope, timeout_s, pending_counts=False)
+        closed = await wait_settled(stack.settings(), scope, timeout_s, pending_counts=False)
     except TimeoutError as error:
         print(f"not settled: {error}", file=sys.stderr)
         return None
+    ended = await settle_workflows(client, stack, timeout_s - closed)
+    if ended is None:
+        print("not settled: workflows still running", file=sys.stderr)
+    return None if ended is None else closed + ended
 
 
 async def _sample_load(loads: list[float]) -> None:

@@ -254,11 +254,13 @@ def recovery(kills: Sequence[Mapping[str, Any]], progress: Sequence[float]) -> l
 
 
 def log_findings(logs: Mapping[str, str]) -> dict[str, dict[str, int]]:
-    """`database is locked` and tracebacks in each process's log."""
+    """`database is locked` and tracebacks in each process's log; `intended` counts the
+    emulators' own, raised to drop a connection on purpose (`reset_after_apply`)."""
     return {
         name: {
             "database_is_locked": text.count("database is locked"),
             "tracebacks": text.count("Traceback (most recent call last)"),
+            "intended": text.count("DroppedConnection: emulated connection drop"),
         }
         for name, text in sorted(logs.items())
     }

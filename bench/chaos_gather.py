@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from orchestrator.backends import workflow_id
 from orchestrator.composition import open_store
 from orchestrator.policy.model import load_policy
 from orchestrator.store.records import ActionRecord, ApprovalStatus, TicketRecord
+from orchestrator.store.repository import Store
 from tests.scenarios.oracle import BAD_ENDINGS, RunEvidence, check_run, workflow_statuses
 from tools.journal import FileJournal
 from tools.models import Environment
@@ -58,6 +61,7 @@ async def gather(
         tickets = {i.id: await store.ticket_for(i.id) for i in ours}
         pending = {a.incident_id for a in await store.list_approvals(ApprovalStatus.PENDING)}
         progress = [e.at.timestamp() for e in await store.audit_entries()]
+        approvals = await _approvals(store, [i.id for i in ours], stack.policy_file)
     finally:
         await store.close()
     ledgers = {vendor: await ledger(url) for vendor, url in emulators.urls.items()}
@@ -85,8 +89,8 @@ async def gather(
             "closed": report.closed,
             "waiting_for_human": report.waiting_for_human,
             "actions_executed": report.actions_executed,
-            "approvals": dict(report.approvals),
         },
+        "approvals": approvals,
         "kills": kills,
         "recovery_s": _recovery_summary(kills["events"]),
         "died_alone": [{**d, "t": round(d["at"] - started, 1)} for d in log.died_alone],
@@ -99,6 +103,7 @@ async def gather(
         "effective_vendor_changes": {
             "total": len(changes),
             "by_vendor": change_counts(changes),
+            "answers": {vendor: ledger["answers"] for vendor, ledger in ledgers.items()},
         },
         "duplicates": duplicates,
         "workflows": await _workflows(client, stack.settings().temporal.task_queue_prefix, pending),
@@ -174,6 +179,54 @@ def _recovery_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
             "unrecovered": sum(1 for e in events if e["kind"] == kind and e["recovery_s"] is None),
         }
     return summary
+
+
+async def _approvals(store: Store, incidents: list[str], policy_file: Path) -> dict[str, Any]:
+    """By status; and the requests that expired although every decision they needed had been
+    claimed (recorded by the approval service) before they expired: decisions made in time that
+    an outage delivered late."""
+    waits: dict[str, float] = {}
+    for tier in load_policy(policy_file).tiers.values():
+        waits[tier.approver_group] = min(
+            waits.get(tier.approver_group, tier.escalation_wait_s), tier.escalation_wait_s
+        )
+    statuses: Counter[str] = Counter()
+    in_time: list[str] = []
+    for incident in incidents:
+        for approval in await store.list_approvals(incident_id=incident):
+            statuses[approval.status.value] += 1
+            if approval.status is not ApprovalStatus.EXPIRED:
+                continue
+            expires = approval.deadline + timedelta(seconds=waits.get(approval.approver_group, 0))
+            claims = await store.decisions.claims_for(approval.id)
+            deciders = {c.user for c in claims if c.at < expires and c.decision == "approve"}
+            if len(deciders) >= approval.required_approvers:
+                in_time.append(approval.id)
+    return {
+        "by_status": dict(statuses),
+        "expired_with_decisions_in_time": len(in_time),
+        "examples": in_time[:5],
+    }
+
+
+async def settle_workflows(
+    client: Client, stack: ChaosStack, timeout_s: float, poll_s: float = 2.0
+) -> float | None:
+    """Seconds until no workflow of the run runs without a pending approval to wait for (a
+    closed incident's workflow may still be delivering its ticket's last comments); None if
+    some still do after `timeout_s`."""
+    started = time.monotonic()
+    prefix = stack.settings().temporal.task_queue_prefix
+    while time.monotonic() - started < timeout_s:
+        store = await open_store(stack.settings())
+        try:
+            pending = {a.incident_id for a in await store.list_approvals(ApprovalStatus.PENDING)}
+        finally:
+            await store.close()
+        if (await _workflows(client, prefix, pending))["stuck"] == 0:
+            return time.monotonic() - started
+        await asyncio.sleep(poll_s)
+    return None
 
 
 async def _workflows(client: Client, prefix: str, pending: set[str]) -> dict[str, Any]:

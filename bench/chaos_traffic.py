@@ -110,7 +110,9 @@ async def send_replays(
 @dataclass
 class Desk:
     """Simulated analysts who approve every pending request of the run's incidents, with as many
-    distinct people as it needs; each person's decision is re-sent until answered."""
+    distinct people as it needs, each request in its own task (a decision may wait for the
+    workflow's Update while no worker runs: the other requests are not held up behind it); each
+    person's decision is re-sent until answered."""
 
     base_url: str
     analysts: dict[str, str]  # name -> token with the `approve` scope
@@ -118,51 +120,67 @@ class Desk:
     answered: dict[str, set[str]] = field(default_factory=dict)  # approval -> who is done
     answers: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    _busy: set[str] = field(default_factory=set)
 
     async def run(self) -> None:
         """Until cancelled."""
         clients = {who: _client(self.base_url, token) for who, token in self.analysts.items()}
+        tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
-                await self._round(clients)
+                for approval in await self._pending(clients[PRIMARY_ANALYSTS[0]]):
+                    approval_id = str(approval["id"])
+                    if approval_id in self._busy:
+                        continue
+                    self._busy.add(approval_id)
+                    task = asyncio.create_task(self._approve(approval, clients))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
                 await asyncio.sleep(POLL_S)
         finally:
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for http in clients.values():
                 await http.aclose()
 
-    async def _round(self, clients: dict[str, httpx.AsyncClient]) -> None:
+    async def _pending(self, http: httpx.AsyncClient) -> list[dict[str, object]]:
         try:
-            reply = await clients[PRIMARY_ANALYSTS[0]].get(
-                "/api/approvals", params={"status": "pending"}
-            )
+            reply = await http.get("/api/approvals", params={"status": "pending"})
         except httpx.HTTPError:
             self.answers["list:transport"] += 1
-            return
+            return []
         if reply.status_code != 200:
             self.answers[f"list:{reply.status_code}"] += 1
-            return
-        for approval in reply.json():
-            if str(approval["incident_id"]).startswith(f"{self.scope}-"):
-                await self._approve(approval, clients)
+            return []
+        return [a for a in reply.json() if str(a["incident_id"]).startswith(f"{self.scope}-")]
 
-    async def _approve(self, approval: dict[str, object], clients: dict[str, httpx.AsyncClient]):
+    async def _approve(
+        self, approval: dict[str, object], clients: dict[str, httpx.AsyncClient]
+    ) -> None:
+        approval_id = str(approval["id"])
+        try:
+            required = int(str(approval["required_approvers"]))
+            await asyncio.gather(
+                *(self._decide(approval, who, clients[who]) for who in PRIMARY_ANALYSTS[:required])
+            )
+        finally:
+            self._busy.discard(approval_id)  # still pending: the next round tries who is left
+
+    async def _decide(self, approval: dict[str, object], who: str, http: httpx.AsyncClient) -> None:
         approval_id = str(approval["id"])
         done = self.answered.setdefault(approval_id, set())
+        if who in done:
+            return
         body = {"decision": "approve", "action_hash": approval["action_hash"]}
-        required = int(str(approval["required_approvers"]))
-        for who in PRIMARY_ANALYSTS[:required]:
-            if who in done:
-                continue
-            try:
-                reply = await clients[who].post(f"/api/approvals/{approval_id}/decision", json=body)
-            except httpx.HTTPError:
-                self.answers["transport"] += 1
-                return  # the server is away: the next round sends it again
-            self.answers[str(reply.status_code)] += 1
-            if reply.status_code >= 500 or reply.status_code == 429:
-                return
-            done.add(who)
-            if reply.status_code not in (200, 409):
-                self.problems.append(
-                    f"{approval_id}: {who} -> {reply.status_code} {reply.text[:200]}"
-                )
+        try:
+            reply = await http.post(f"/api/approvals/{approval_id}/decision", json=body)
+        except httpx.HTTPError:
+            self.answers["transport"] += 1
+            return  # the server is away: the next round sends it again
+        self.answers[str(reply.status_code)] += 1
+        if reply.status_code >= 500 or reply.status_code == 429:
+            return
+        done.add(who)
+        if reply.status_code not in (200, 409):
+            self.problems.append(f"{approval_id}: {who} -> {reply.status_code} {reply.text[:200]}")
