@@ -11,7 +11,10 @@ and simulated analysts approve every request over the API (`chaos_traffic.py`), 
 `--temporal-kills` times and started again on its database, the store's writers (the server and
 every worker) are SIGKILLed together `--store-kills` times (on PostgreSQL their sessions are also
 terminated with `pg_terminate_backend`), and the emulators' fault knobs are turned in turn.
-Everything killed is started again at once. Then the run waits for every incident to close.
+Everything killed is started again at once. An operator (`chaos_operator.py`) releases what
+Garrison contained once its actions have ended, every `--release-every` s, so that containments
+happen again throughout the run. Then the run waits for every incident to close and every
+workflow to end.
 
 Prints and writes (JSON, `--out`) the figures (`chaos_figures.py`): incidents (started, closed,
 waiting for a human), kills per kind with their times, each kill's recovery (the process
@@ -42,10 +45,17 @@ from typing import Any
 
 from temporalio.client import Client
 
-from bench.chaos_deploy import ChaosStack, Emulators, fresh_postgres, start_emulators
+from bench.chaos_deploy import (
+    CHAOS_APP,
+    ChaosStack,
+    Emulators,
+    fresh_postgres,
+    start_emulators,
+)
 from bench.chaos_figures import log_findings
 from bench.chaos_gather import gather, settle_workflows
 from bench.chaos_kills import ChaosLog, Keeper, Plan, fault_loop, kill_loop
+from bench.chaos_operator import Operator
 from bench.chaos_traffic import Desk, Sent, replays, send_replays
 from bench.temporal_server import KillableTemporal
 from simulations.loader import load_all
@@ -110,6 +120,8 @@ async def _run(
             asyncio.create_task(_sample_load(loads)),
         ]
         faults = asyncio.create_task(fault_loop(emulators.urls, args.fault_every, log))
+        operator = _operator(stack, emulators, database_url, scope)
+        releasing = asyncio.create_task(operator.run(args.release_every))
         started = time.time()
         planned = replays(load_all(paths).incidents, args.minutes, args.incidents_per_min, scope)
         sender = asyncio.create_task(send_replays(stack.base_url, stack.tokens.sender, planned))
@@ -123,14 +135,15 @@ async def _run(
         )
         await kill_loop(plan, keeper, temporal, log, random.Random(args.seed))
         sent = await sender
-        faults.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await faults
+        for task in (faults, releasing):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         load_ended = time.time()
         await keeper.wait_up(STARTUP_S)
         client = await Client.connect(temporal.address)
         settle_s = await _settle(stack, client, scope, args.settle_s)
-        gathered = await gather(stack, emulators, client, scope, sent, log, started)
+        gathered = await gather(stack, emulators, client, scope, sent, log, operator, started)
     finally:
         for task in background:
             task.cancel()
@@ -161,6 +174,19 @@ def required(figures: dict[str, Any]) -> dict[str, bool]:
         "settled": figures["settle_s"] is not None,
         "verify_run_clean": not figures["problems"],
     }
+
+
+def _operator(
+    stack: ChaosStack, emulators: Emulators, database_url: str | None, scope: str
+) -> Operator:
+    """The operator reads the store on sessions of the script's own, never terminated."""
+    settings = stack.settings()
+    if database_url is not None:
+        settings = settings.model_copy(
+            update={"database_url": f"{database_url}?application_name={CHAOS_APP}"}
+        )
+    inventory = Path(emulators.env["GARRISON_INVENTORY_FILE"]).read_text(encoding="utf-8")
+    return Operator(emulators.urls, Environment.model_validate_json(inventory), settings, scope)
 
 
 async def _settle(stack: ChaosStack, client: Client, scope: str, timeout_s: float) -> float | None:
@@ -245,6 +271,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--incidents-per-min", type=float, default=20.0)
     parser.add_argument("--fault-every", type=float, default=20.0, help="s between vendor faults")
+    parser.add_argument(
+        "--release-every", type=float, default=20.0, help="s between the operator's releases"
+    )
     parser.add_argument("--settle-s", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=ROOT / ".garrison" / "bench-chaos.json")

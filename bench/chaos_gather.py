@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from bench.chaos_deploy import ChaosStack, Emulators, jira_comments, ledger
 from bench.chaos_figures import (
+    Execution,
     VendorChange,
     attribute,
     change_counts,
@@ -30,6 +31,7 @@ from bench.chaos_figures import (
     vendor_changes,
 )
 from bench.chaos_kills import SERVER, ChaosLog
+from bench.chaos_operator import OPERATOR, Operator
 from bench.chaos_traffic import Sent
 from orchestrator.backends import workflow_id
 from orchestrator.composition import open_store
@@ -50,6 +52,7 @@ async def gather(
     scope: str,
     sent: Sent,
     log: ChaosLog,
+    operator: Operator,
     started: float,
 ) -> dict[str, Any]:
     store = await open_store(stack.settings())
@@ -66,7 +69,10 @@ async def gather(
         await store.close()
     ledgers = {vendor: await ledger(url) for vendor, url in emulators.urls.items()}
     changes = vendor_changes(ledgers)
-    duplicates, journals = await _duplicates(emulators, changes, actions, tickets)
+    duplicates, journals = await _duplicates(
+        emulators, changes, actions, tickets, operator.releases
+    )
+    journals.pop(OPERATOR, None)  # the operator's releases are no incident's
     stack.journal_dir.mkdir(parents=True, exist_ok=True)
     for incident, entries in journals.items():
         journal = FileJournal(stack.journal_dir / f"{incident}.jsonl")
@@ -106,6 +112,11 @@ async def gather(
             "answers": {vendor: ledger["answers"] for vendor, ledger in ledgers.items()},
         },
         "duplicates": duplicates,
+        "operator": {
+            "releases": dict(Counter(r.kind.value for r in operator.releases)),
+            "failures": len(operator.failures),
+            "failure_examples": operator.failures[:3],
+        },
         "workflows": await _workflows(client, stack.settings().temporal.task_queue_prefix, pending),
         "verify_run": report.summary(),
         "problems": report.problems[:30],
@@ -117,11 +128,13 @@ async def _duplicates(
     changes: list[VendorChange],
     actions: dict[str, list[ActionRecord]],
     tickets: dict[str, TicketRecord | None],
+    releases: list[Execution],
 ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     inventory_file = Path(emulators.env["GARRISON_INVENTORY_FILE"])
     text = await asyncio.to_thread(inventory_file.read_text, encoding="utf-8")
     inventory = Environment.model_validate_json(text)
-    attribution = attribute(changes, executions(actions, inventory))
+    done = sorted([*executions(actions, inventory), *releases], key=lambda e: e.at)
+    attribution = attribute(changes, done)
     opens = ticket_opens(changes)
     keys = {t.ticket_id for t in tickets.values() if t is not None}
     keys |= {c.target.split("#")[0] for c in changes if c.op == "add_comment"}
