@@ -8,7 +8,9 @@ The ledger counts every change sent to the vendor before sending it, so a retry 
 state already there after an earlier attempt sent the change records Garrison's own change, not a
 pre-existing state. An action that ends without success is `failed` in the ledger (on the last
 attempt, or by `response.end` when the workflow saw it fail for good) or `abandoned` (the
-workflow cancelled it): no entry stays `pending` once nobody will run it again.
+workflow cancelled it): no entry stays `pending` once nobody will run it again. An attempt killed
+after finishing its entry and before auditing it leaves the audit entry to its retry, which finds
+the entry finished: each execution is audited exactly once.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class ResponseActivities:
             )
         )
         if record.status is ActionStatus.SUCCEEDED:
+            # Finished by an earlier attempt, which may have died before auditing it.
+            await self._audit_once(request, key, record)
             return _result(key, record)
         try:
             return await self._carry_out(request, key, record)
@@ -127,22 +131,7 @@ class ResponseActivities:
             inverse=inverse,
         )
         await self.store.append_audit(
-            AuditEvent(
-                type=f"response.{action.kind.value}.{'succeeded' if verified else 'failed'}",
-                actor="garrison-worker",
-                incident_id=request.incident_id,
-                target=action.target,
-                outcome=detail,
-                source=activity_source(),
-                approval_ref=request.approval_id,
-                policy_decision_id=f"{request.policy_version}:{key}",
-                detail={
-                    "risk": request.risk,
-                    "approved_by": ",".join(request.approved_by),
-                    "already_in_state": not applied,
-                    "verified": after is True,
-                },
-            )
+            _execution_event(request, key, verified, detail, not applied, after is True)
         )
         return ExecuteActionResult(
             business_key=key,
@@ -151,6 +140,21 @@ class ResponseActivities:
             inverse=inverse,
             detail=detail,
         )
+
+    async def _audit_once(
+        self, request: ExecuteActionInput, key: str, record: ActionRecord
+    ) -> None:
+        """The execution's audit entry, unless it is there: an attempt killed between finishing
+        the ledger entry and auditing it left the change unaudited (I6), and its retry finds the
+        entry finished."""
+        kind = f"response.{request.action.kind.value}.succeeded"
+        entries = await self.store.audit_entries(incident_id=request.incident_id)
+        if any(e.type == kind and e.target == request.action.target for e in entries):
+            return
+        event = _execution_event(
+            request, key, True, record.outcome or "", record.already_in_state, record.verified
+        )
+        await self.store.append_audit(event)
 
     async def _end(
         self,
@@ -253,6 +257,33 @@ class ResponseActivities:
 
 ALREADY = "already in that state (confirmed by state read)"
 EARLIER = "applied by an earlier attempt of this action (confirmed by state read)"
+
+
+def _execution_event(
+    request: ExecuteActionInput,
+    key: str,
+    verified: bool,
+    detail: str,
+    already_in_state: bool,
+    confirmed: bool,
+) -> AuditEvent:
+    action = request.action
+    return AuditEvent(
+        type=f"response.{action.kind.value}.{'succeeded' if verified else 'failed'}",
+        actor="garrison-worker",
+        incident_id=request.incident_id,
+        target=action.target,
+        outcome=detail,
+        source=activity_source(),
+        approval_ref=request.approval_id,
+        policy_decision_id=f"{request.policy_version}:{key}",
+        detail={
+            "risk": request.risk,
+            "approved_by": ",".join(request.approved_by),
+            "already_in_state": already_in_state,
+            "verified": confirmed,
+        },
+    )
 
 
 def _status(verified: bool, applied: bool) -> ExecutionStatus:

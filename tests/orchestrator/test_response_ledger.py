@@ -178,3 +178,35 @@ async def test_response_end_ends_a_pending_entry_once(store: Store) -> None:
     assert (entry.status, entry.outcome) == (ActionStatus.FAILED, "activity timed out")
     audit = [e.type for e in await store.audit_entries(INCIDENT)]
     assert audit == ["response.block_ip.failed"]
+
+
+class _Killed(BaseException):
+    """The worker's death: raised where a SIGKILL would stop the attempt, caught by nothing."""
+
+
+async def test_a_change_whose_attempt_died_before_its_audit_entry_is_audited_by_the_retry(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chaos run (bench.chaos) found an executed action with no audit entry: its worker was
+    killed between finishing the ledger entry and appending the audit entry, and the retry
+    returned the finished entry without one."""
+    firewall = FlakyFirewall()
+    activities = ResponseActivities(store, FirewallOnly(firewall))  # type: ignore[arg-type]
+
+    async def killed(event: object) -> None:
+        raise _Killed
+
+    with monkeypatch.context() as dying:
+        dying.setattr(store, "append_audit", killed)  # a signal: no fake store can die mid-call
+        with pytest.raises(_Killed):
+            await attempt(1).run(activities.execute, request())
+    entry = await store.ledger_get(KEY)
+    assert entry is not None and entry.status is ActionStatus.SUCCEEDED
+
+    again = await attempt(2).run(activities.execute, request())
+    once_more = await attempt(3).run(activities.execute, request())
+
+    assert again.status is once_more.status is ExecutionStatus.EXECUTED
+    audit = [(e.type, e.target) for e in await store.audit_entries(INCIDENT)]
+    assert audit == [("response.block_ip.succeeded", ACTION.target)]
+    assert firewall.sent == 1
