@@ -3,7 +3,9 @@
 The graph's checkpoints live in the injected LangGraph checkpointer under the incident's thread
 id, so any worker can run the next round. A round is idempotent from the checkpoint: re-running a
 round that already ran (after a crash between the graph's checkpoint and the activity's result)
-reports the same pending proposals instead of applying the same outcomes twice.
+reports the same pending proposals instead of applying the same outcomes twice, and a round a
+crash cut short (a worker killed between two of the graph's checkpoints, or after it recorded only
+its input) is finished by the retry rather than reported half done.
 """
 
 from __future__ import annotations
@@ -75,21 +77,44 @@ async def step_playbook(
         if not started:
             if start is None:
                 raise PlaybookNotStarted(thread_id)
-            first: PlaybookState = {
-                "incident_id": start.incident_id,
-                "alerts": start.alerts,
-                "triage": start.triage,
-                "report": None,
-                "outcomes": [],
-                "rejected": [],
-                "summary": "",
-            }
-            await graph.ainvoke(first, config)
+            await graph.ainvoke(_first(start), config)
     elif pending and not _already_applied(snapshot.values, resume):
         await graph.ainvoke(Command(resume=_dump(resume)), config)
     elif not started:
         raise PlaybookNotStarted(thread_id)
-    return _report(await graph.aget_state(config))
+    snapshot = await graph.aget_state(config)
+    if _cut_short(snapshot):
+        # An earlier attempt died inside the round (its worker killed between two of the graph's
+        # checkpoints): finish that round. Reporting the half-done state would end the playbook
+        # with nothing proposed, or fail on the missing state, on every retry.
+        if (snapshot.metadata or {}).get("source") == "input" and start is not None:
+            await graph.ainvoke(_first(start), config)  # only its input was recorded: again
+        else:
+            await graph.ainvoke(None, config)  # on from the last checkpoint
+        snapshot = await graph.aget_state(config)
+    return _report(snapshot)
+
+
+def _first(start: PlaybookStart) -> PlaybookState:
+    return {
+        "incident_id": start.incident_id,
+        "alerts": start.alerts,
+        "triage": start.triage,
+        "report": None,
+        "outcomes": [],
+        "rejected": [],
+        "summary": "",
+    }
+
+
+def _cut_short(snapshot: Any) -> bool:
+    """A round began and neither paused on proposals nor ended: its input is the last thing
+    recorded, or with no interrupt pending nodes remain to run or a node's writes wait to be
+    applied."""
+    if snapshot.interrupts:
+        return False
+    written = any(getattr(task, "result", None) is not None for task in snapshot.tasks)
+    return bool(snapshot.next) or written or (snapshot.metadata or {}).get("source") == "input"
 
 
 def _already_applied(values: dict[str, Any], resume: list[ActionOutcome]) -> bool:

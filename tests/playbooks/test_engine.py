@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -130,6 +131,77 @@ async def test_triage_only_finishes_without_proposals(checkpointer) -> None:
     assert step.finished and step.proposals == []
     assert step.verdict is Verdict.BENIGN
     assert "no containment" in step.summary
+
+
+class _Killed(BaseException):
+    """The worker's death mid-round: raised by the checkpointer, caught by nothing."""
+
+
+def _dies_after(saver: BaseCheckpointSaver, puts: int, writes: int) -> Callable[[], None]:
+    """Make `saver` die on its `puts + 1`-th checkpoint or `writes + 1`-th write; returns the
+    undo (the next attempt's worker, on the same storage)."""
+    calls = {"puts": 0, "writes": 0}
+    put, write = saver.aput, saver.aput_writes
+
+    async def aput(*args: Any, **kwargs: Any) -> Any:
+        calls["puts"] += 1
+        if calls["puts"] > puts:
+            raise _Killed
+        return await put(*args, **kwargs)
+
+    async def aput_writes(*args: Any, **kwargs: Any) -> Any:
+        calls["writes"] += 1
+        if calls["writes"] > writes:
+            raise _Killed
+        return await write(*args, **kwargs)
+
+    saver.aput, saver.aput_writes = aput, aput_writes  # type: ignore[method-assign]
+
+    def undo() -> None:
+        saver.aput, saver.aput_writes = put, write  # type: ignore[method-assign]
+
+    return undo
+
+
+# (checkpoints, writes) kept before the death: only the input recorded (the chaos run's case:
+# KeyError 'triage' on every retry), the input and its first writes (the retry reported the
+# playbook finished with nothing proposed), a node's writes, a later checkpoint.
+@pytest.mark.parametrize(("puts", "writes"), [(1, 0), (1, 1), (99, 1), (2, 99)])
+async def test_a_first_round_cut_short_by_a_crash_is_finished_on_retry(
+    checkpointer, puts: int, writes: int
+) -> None:
+    deps = AgentDeps(tools=read_tools(lsass_edr()))
+    start = await _start(deps, lsass_alerts())
+    playbook = get_playbook("credential_access")
+    whole = await step_playbook(playbook, deps, InMemorySaver(), thread_id="t6", start=start)
+    undo = _dies_after(checkpointer, puts, writes)
+    with pytest.raises(_Killed):
+        await step_playbook(playbook, deps, checkpointer, thread_id="t6", start=start)
+    undo()
+    again = await step_playbook(playbook, deps, checkpointer, thread_id="t6", start=start)
+    assert not again.finished
+    assert again.proposals == whole.proposals and whole.proposals
+
+
+@pytest.mark.parametrize(("puts", "writes"), [(0, 99), (99, 0), (99, 1)])
+async def test_a_resumed_round_cut_short_by_a_crash_is_finished_on_retry(
+    checkpointer, puts: int, writes: int
+) -> None:
+    deps = AgentDeps(tools=read_tools(lsass_edr()))
+    start = await _start(deps, lsass_alerts())
+    playbook = get_playbook("credential_access")
+    reference = InMemorySaver()
+    first = await step_playbook(playbook, deps, reference, thread_id="t7", start=start)
+    denied = _answer(first, OutcomeStatus.DENIED)
+    whole = await step_playbook(playbook, deps, reference, thread_id="t7", resume=denied)
+    await step_playbook(playbook, deps, checkpointer, thread_id="t7", start=start)
+    undo = _dies_after(checkpointer, puts, writes)
+    with pytest.raises(_Killed):
+        await step_playbook(playbook, deps, checkpointer, thread_id="t7", resume=denied)
+    undo()
+    again = await step_playbook(playbook, deps, checkpointer, thread_id="t7", resume=denied)
+    assert not again.finished
+    assert again.proposals == whole.proposals and whole.proposals
 
 
 def test_disallowed_proposal_is_rejected() -> None:
