@@ -6,9 +6,9 @@ directory, free ports for HTTP and the embedded Temporal, a tokens file (one sen
 `ingest` scope, one reader, and the simulated analysts with `read` and `approve`), the simulation's
 approver directory (`simulations.analyst.directory_groups` over the policy's tiers) and a copy of
 the packaged policy whose tier durations are short, so a request nobody answers expires in
-seconds; risk weights and thresholds are the packaged ones, so outcomes compare with
-`garrison simulate`'s. It is always stopped (SIGTERM, then SIGKILL of its group and of its
-Temporal), whatever the test did.
+seconds, and whose global isolation breaker is off (see `short_policy`); risk weights and
+thresholds are the packaged ones, so outcomes compare with `garrison simulate`'s. It is always
+stopped (SIGTERM, then SIGKILL of its group and of its Temporal), whatever the test did.
 
 `AnalystDesk` polls `GET /api/approvals` and decides each pending request as the incident's
 `SimulatedAnalyst` would, bound to the request's `action_hash`, with as many distinct analysts
@@ -85,10 +85,13 @@ def free_port() -> int:
 
 
 def short_policy() -> dict[str, object]:
-    """The packaged policy with only its tiers' durations shortened."""
+    """The packaged policy with its tiers' durations shortened and the global isolation breaker
+    off: the corpus sent live at once is years of recordings arriving in a minute, which the
+    breaker rightly treats as a wave (simulations count each recording on its own)."""
     document = yaml.safe_load(PACKAGED_POLICY.read_text(encoding="utf-8"))
     for tier in document["tiers"].values():
         tier.update(SHORT_TIERS)
+    document["breaker"] = {"max_isolations": None}
     PolicyDocument.model_validate(document)  # still a valid policy
     return document
 
