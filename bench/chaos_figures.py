@@ -54,6 +54,12 @@ EDR_KINDS = frozenset(
 FIREWALL_KINDS = frozenset({K.BLOCK_IP, K.UNBLOCK_IP, K.BLOCK_DOMAIN, K.UNBLOCK_DOMAIN})
 TICKETING = "jira"
 LABEL_PREFIX = "garrison-"
+# How an emulator's deliberate drop (`reset_after_apply`) shows in its log: raised by the vendor
+# app, or, under an emulator's response-rewriting middleware (Okta's), as uvicorn's complaint.
+INTENDED_DROPS = (
+    "DroppedConnection: emulated connection drop",
+    "RuntimeError: Response content shorter than Content-Length",
+)
 MARKER = re.compile(r"\[garrison:([^\]\s]+)\]")
 
 
@@ -260,7 +266,7 @@ def log_findings(logs: Mapping[str, str]) -> dict[str, dict[str, int]]:
         name: {
             "database_is_locked": text.count("database is locked"),
             "tracebacks": text.count("Traceback (most recent call last)"),
-            "intended": text.count("DroppedConnection: emulated connection drop"),
+            "intended": sum(text.count(drop) for drop in INTENDED_DROPS),
         }
         for name, text in sorted(logs.items())
     }
