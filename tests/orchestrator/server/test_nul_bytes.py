@@ -6,13 +6,10 @@ forever. Found by `bench.fuzz_api --database-url postgresql://...`."""
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from orchestrator.approvals.directory import ApproverDirectory
@@ -39,33 +36,12 @@ def alert(name: str, **fields: object) -> dict[str, object]:
     }
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL (skipped without one, failed in CI)."""
-    for user in ("postgres", "root"):
-        try:
-            admin = psycopg.connect(f"postgresql://{user}@127.0.0.1:5432/test", autocommit=True)
-        except psycopg.OperationalError:
-            continue
-        name = f"garrison_nul_{uuid.uuid4().hex[:10]}"
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://{user}@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
-        return
-    if os.environ.get("GARRISON_REQUIRE_POSTGRES") == "1":
-        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432")
-    pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def http(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     url = (
         f"sqlite:///{tmp_path / 'g.db'}"
         if request.param == "sqlite"
-        else request.getfixturevalue("postgres")
+        else request.getfixturevalue("postgres_url")
     )
     store = await Store.open(url)
     ingest = Ingestor(store, IngestRules())
