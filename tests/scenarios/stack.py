@@ -7,7 +7,8 @@ session's Temporal never see each other's workflows.
 Processes run in their own process groups with logs in the folder; a scenario kills (SIGKILL) and
 restarts workers by name; `close()` stops whatever is left (SIGTERM, then SIGKILL). The API has a
 sender token (`ingest`), a reader (`read`) and the simulated analysts (`read`, `approve`) of the
-directory; the policy is the packaged one with short approval tiers (`short_policy`).
+directory; the policy is the packaged one with short approval tiers (`short_policy`), with any
+top-level keys the scenario gives in `StackConfig.policy` in their place.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from orchestrator.policy.model import PolicyDocument
 from orchestrator.server.tokens import digest
 from orchestrator.settings import GarrisonSettings, TemporalSettings
 from simulations.analyst import (
@@ -53,6 +55,7 @@ class StackConfig:
     world: Environment  # what incidents of live grouping are served (`backends.py`)
     recordings: tuple[Path, ...] = ()  # what correlated `<tag>--<recorded id>` incidents are
     server_env: Mapping[str, str] = field(default_factory=dict)  # GARRISON_* for the server only
+    policy: Mapping[str, object] = field(default_factory=dict)  # top-level keys over short_policy
     sweep_s: float = 1.0
 
 
@@ -80,7 +83,8 @@ class ScenarioStack:
 
     def _write_config(self) -> Tokens:
         self.folder.mkdir(parents=True, exist_ok=True)
-        policy = short_policy()
+        policy = short_policy() | dict(self.config.policy)
+        PolicyDocument.model_validate(policy)  # still a valid policy
         self.policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
         tiers = policy["tiers"]
         assert isinstance(tiers, dict)

@@ -8,7 +8,8 @@ the sender sends what was refused, waiting out every 429's Retry-After, plus fiv
 already sent (exact duplicates). What must hold (security-scenarios.md LD2): the server accepted
 up to the bound and then answered 429 with a Retry-After, to every request, until the drain; no
 5xx; one incident per host (nothing the backlog held became two incidents); every acknowledged
-alert stored once; and `verify_run()`.
+alert stored once; the global isolation breaker lets the first ten isolations run and holds the
+other thirty for two approvers, who approve them over the API; and `verify_run()`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ PER_HOST = 10
 MAX_BACKLOG = 200
 OVERSHOOT = 5 * PER_HOST  # requests in flight while the server counts its backlog
 SETTLE_S = 240.0
+BREAKER = 10  # isolations allowed deployment-wide before each further one needs two approvers
 
 
 def by_host(alerts: list[AlertJson]) -> list[list[AlertJson]]:
@@ -77,6 +79,8 @@ async def test_ld2_a_full_backlog_answers_429_then_drains_without_loss_or_duplic
             "GARRISON_INGEST__DISPATCH_PAUSED": "true",
             "GARRISON_INGEST__MAX_BACKLOG": str(MAX_BACKLOG),
         },
+        # The packaged breaker: forty hosts isolated within minutes is the wave it is for.
+        policy={"breaker": {"max_isolations": BREAKER, "window_s": 3600}},
     )
     start = datetime.now(UTC) - timedelta(minutes=30)
     requests = by_host(host_bursts(range(HOSTS), PER_HOST, start, spacing_s=20.0, tag=scope))
@@ -120,9 +124,12 @@ async def test_ld2_a_full_backlog_answers_429_then_drains_without_loss_or_duplic
         host_name(i) for i in range(HOSTS)
     ), hosts_of
     assert report.incidents == report.workflows == report.closed == HOSTS, report.summary()
-    # The hosts' alerts look malicious: isolations were requested, approved over the API, done.
-    assert report.approvals["approved"] == len(desk.handled) > 0 and not desk.problems
-    assert report.actions_executed >= report.approvals["approved"]
+    # The hosts' alerts look malicious and each host's isolation scores under the threshold:
+    # the first BREAKER run without a human, every later one trips the global breaker and runs
+    # once two analysts approved it over the API.
+    assert report.approvals["approved"] == len(desk.handled) == HOSTS - BREAKER, report.summary()
+    assert not desk.problems, desk.problems
+    assert report.actions_executed == HOSTS, report.summary()
     assert tracebacks == {"server": 0, "worker": 0}, tracebacks
 
 
