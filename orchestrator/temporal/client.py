@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
-from orchestrator.settings import GarrisonSettings, TemporalSettings
+from orchestrator.settings import ConfigError, GarrisonSettings, TemporalSettings
 from orchestrator.temporal.embedded import EmbeddedTemporal
 
 
@@ -57,6 +57,23 @@ async def connect(settings: TemporalSettings, address: str) -> Client:
     )
 
 
+class TemporalUnreachable(ConfigError):
+    """The configured Temporal did not answer at start-up: the command stops with this one line
+    (the address and the SDK's reason), not a traceback."""
+
+
+async def connect_or_explain(settings: TemporalSettings, address: str) -> Client:
+    """`connect`, with a failure to reach the cluster turned into `TemporalUnreachable`."""
+    try:
+        return await connect(settings, address)
+    except RuntimeError as error:  # the SDK's connection failures are RuntimeError
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TemporalUnreachable(
+            f"Temporal at {address} (namespace {settings.namespace}) is unreachable: {reason};"
+            " start it or correct GARRISON_TEMPORAL_ADDRESS, nothing was started"
+        ) from error
+
+
 @asynccontextmanager
 async def temporal_client(
     settings: GarrisonSettings,
@@ -66,7 +83,7 @@ async def temporal_client(
     An embedded server started here is stopped on exit; a reused one is left running.
     """
     if settings.temporal.address is not None:
-        yield await connect(settings.temporal, settings.temporal.address), None
+        yield await connect_or_explain(settings.temporal, settings.temporal.address), None
         return
     async with EmbeddedTemporal.from_settings(settings) as embedded:
         yield await connect(settings.temporal, embedded.address), embedded

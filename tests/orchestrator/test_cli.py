@@ -104,6 +104,40 @@ def test_wrong_configuration_names_the_variable(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["worker", "--incidents", str(INCIDENT)],
+        ["server", "--incidents", str(INCIDENT), "--port", str(closed_port())],
+    ],
+    ids=["worker", "server"],
+)
+def test_an_unreachable_temporal_at_start_is_one_line_naming_the_address(
+    args: list[str], tmp_path: Path
+) -> None:
+    address = f"127.0.0.1:{closed_port()}"
+    approvers = tmp_path / "approvers.yaml"
+    approvers.write_text("groups: {soc-primary: [alice], soc-secondary: [bob]}\n")
+    env = {
+        "GARRISON_DATA_DIR": str(tmp_path / "data"),
+        "GARRISON_TEMPORAL_ADDRESS": address,
+        "GARRISON_APPROVERS_FILE": str(approvers),
+    }
+    result = garrison(*args, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"Temporal at {address}" in result.stderr and "unreachable" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 @pytest.mark.temporal
 async def test_cli_approvals_on_a_running_system_apply_the_same_checks(
     temporal_env: WorkflowEnvironment, tmp_path: Path
