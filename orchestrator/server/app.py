@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.ingest.sink import AlertSink
@@ -36,6 +37,7 @@ from orchestrator.store.repository import Store
 
 log = logging.getLogger("garrison.server")
 USERGROUP_TTL_S = 60.0
+STORE_RETRY_AFTER_S = "2"  # a database failing over or restarting is back within seconds
 
 
 class BackgroundTasks:
@@ -140,5 +142,16 @@ def create_app(deps: ServerDeps) -> FastAPI:
             for e in error.errors()
         ]
         return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(DBAPIError)
+    async def store_unavailable(_request: Request, error: DBAPIError) -> JSONResponse:
+        # A database that went away mid-request (a restart, a cut session) is the store being
+        # unavailable, not a server fault: the client retries; what was committed stays committed.
+        log.warning("store unavailable: %s", type(error.orig or error).__name__)
+        return JSONResponse(
+            {"detail": "the store could not be reached: nothing was changed; retry"},
+            status_code=503,
+            headers={"Retry-After": STORE_RETRY_AFTER_S},
+        )
 
     return app

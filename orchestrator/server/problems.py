@@ -55,15 +55,17 @@ _MEANING = {
     413: "the body is over this route's limit",
     422: "a field is invalid; `detail` names each one",
     429: "ingestion is behind; retry after `Retry-After` seconds",
-    503: "Temporal could not be reached: nothing was decided; retry after `Retry-After` seconds",
+    503: "Temporal or the store could not be reached: nothing was decided or changed; retry"
+    " after `Retry-After` seconds",
 }
 
 
 def refusals(*statuses: int, **models: Any) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these statuses, 400 and 413 always included; `models` overrides
-    a status's body model (`s422=Invalid | AlertsAccepted`)."""
+    """OpenAPI `responses` for these statuses, 400, 413 (the edge) and 503 (a store that cannot
+    be reached) always included; `models` overrides a status's body model
+    (`s422=Invalid | AlertsAccepted`)."""
     out: dict[int | str, dict[str, Any]] = {}
-    for status in sorted({400, 413, *statuses}):
+    for status in sorted({400, 413, 503, *statuses}):
         default = Invalid if status == 422 else Problem
         out[status] = {"model": models.get(f"s{status}", default), "description": _MEANING[status]}
     return out

@@ -2,7 +2,8 @@
 
 Writes begin `IMMEDIATE` on SQLite (see `database.py`); any transaction that loses a lock race
 (SQLite busy, Postgres serialization failure or deadlock) is re-run from the top with jittered
-backoff, so callers never see `database is locked`.
+backoff, so callers never see `database is locked`. A read whose connection was lost is re-run
+on a fresh connection too (the pool pings before reuse, but a session can die mid-query).
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ class Transactions:
                 ):
                     return await work(session)
             except DBAPIError as error:
-                if attempt == MAX_ATTEMPTS or not is_retryable(error):
+                # A read whose connection died (a restarted database, a cut session) is run
+                # again on a fresh one; a write is not, since its commit may have landed.
+                lost = not write and error.connection_invalidated
+                if attempt == MAX_ATTEMPTS or not (is_retryable(error) or lost):
                     raise
             await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
         raise AssertionError("unreachable")
