@@ -121,6 +121,8 @@ async def test_an_alert_committed_before_a_sigkill_reaches_its_incident_afterwar
         assert detail["incident"]["status"] == "closed", detail  # type: ignore[index]
         assert len(detail["alerts"]) == len(spec.alerts)  # type: ignore[arg-type]
         assert detail["incident"]["verdict"] == spec.truth.verdict.value  # type: ignore[index]
+        # The store says closed once `incidents.close` ran; the workflow returns a moment later.
+        await asyncio.wait_for(handle.result(), timeout=60)
         assert (await handle.describe()).close_time is not None
     finally:
         second.send_signal(signal.SIGTERM)
