@@ -24,7 +24,7 @@ from orchestrator.backends import workflow_id
 from orchestrator.ingest.dispatch import Dispatcher, WorkflowInputFor
 from orchestrator.ingest.normalised import Normalised, Shape
 from orchestrator.ingest.pipeline import Ingestor
-from orchestrator.ingest.sink import Accepted
+from orchestrator.ingest.sink import Accepted, Backpressure
 from orchestrator.models import (
     IncidentPhase,
     IncidentResult,
@@ -40,6 +40,9 @@ from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS, Simulated
 from simulations.loader import LoadedIncident
 
 POLL_S = 0.05
+# A batch ingestion refused (the store busy, Temporal behind) is sent again, as a sender would.
+DELIVERY_ATTEMPTS = 6
+MAX_DELIVERY_WAIT_S = 5.0
 StatusObserver = Callable[[IncidentStatusView], None]
 
 
@@ -151,9 +154,22 @@ async def deliver(
         )
         for alert in sent
     ]
-    accepted = await ctx.ingest.accept(items, scope=scope)
+    accepted = await _accept(ctx, items, scope)
     await ctx.dispatcher.dispatch_pending()
     return accepted
+
+
+async def _accept(ctx: ReplayContext, items: list[Normalised], scope: str) -> Accepted:
+    """Ingestion's answer, waiting out its backpressure as a sender waits out a 429: nothing of
+    a refused batch was stored, so sending it again is safe (and deduplicated alert by alert)."""
+    for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+        try:
+            return await ctx.ingest.accept(items, scope=scope)
+        except Backpressure as busy:
+            if attempt == DELIVERY_ATTEMPTS:
+                raise
+            await asyncio.sleep(min(busy.retry_after_s, MAX_DELIVERY_WAIT_S))
+    raise AssertionError("unreachable")
 
 
 async def _drive(
