@@ -199,6 +199,9 @@ async def test_two_distinct_humans_are_needed_and_no_one_counts_twice(
         headers = {"authorization": f"Bearer {TOKENS['garrison-agent']}"}
         decision = {"decision": "approve", "action_hash": request.action_hash}
         url = f"/api/approvals/{request.approval_id}/decision"
+        # The workflow shows the request a moment before its record is stored and its card
+        # posted; a decision before that is refused as unknown (404), not as the agent's (403).
+        await eventually(lambda: card_text(stack, request.approval_id), what="the approval card")
 
         # The agents' service identity can never approve, whatever the directory says (S4).
         agent = await stack.http.post(url, json=decision, headers=headers)
