@@ -32,6 +32,7 @@ from simulations.loader import load_all
 from simulations.replay import start_incident
 from simulations.routing import RecordedBackends
 from simulations.runner import replay_context, workflow_input
+from tests.simulations.live_stack import free_port  # nothing listens there once released
 
 ROOT = Path(__file__).parents[2]
 INCIDENT = ROOT / "simulations" / "incidents" / "otrf-lsass-procdump-acct01"
@@ -104,27 +105,18 @@ def test_wrong_configuration_names_the_variable(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     "args",
     [
         ["worker", "--incidents", str(INCIDENT)],
-        ["server", "--incidents", str(INCIDENT), "--port", str(closed_port())],
+        ["server", "--incidents", str(INCIDENT), "--port", str(free_port())],
     ],
     ids=["worker", "server"],
 )
 def test_an_unreachable_temporal_at_start_is_one_line_naming_the_address(
     args: list[str], tmp_path: Path
 ) -> None:
-    address = f"127.0.0.1:{closed_port()}"
+    address = f"127.0.0.1:{free_port()}"
     approvers = tmp_path / "approvers.yaml"
     approvers.write_text("groups: {soc-primary: [alice], soc-secondary: [bob]}\n")
     env = {

@@ -163,6 +163,17 @@ def _dies_after(saver: BaseCheckpointSaver, puts: int, writes: int) -> Callable[
     return undo
 
 
+async def _retried_after_crash(
+    playbook: Any, deps: AgentDeps, checkpointer: Any, puts: int, writes: int, **step: Any
+) -> Any:
+    """The step killed after `puts` checkpoints and `writes` writes, then run again."""
+    undo = _dies_after(checkpointer, puts, writes)
+    with pytest.raises(_Killed):
+        await step_playbook(playbook, deps, checkpointer, **step)
+    undo()
+    return await step_playbook(playbook, deps, checkpointer, **step)
+
+
 # (checkpoints, writes) kept before the death: only the input recorded (the chaos run's case:
 # KeyError 'triage' on every retry), the input and its first writes (the retry reported the
 # playbook finished with nothing proposed), a node's writes, a later checkpoint.
@@ -174,11 +185,9 @@ async def test_a_first_round_cut_short_by_a_crash_is_finished_on_retry(
     start = await _start(deps, lsass_alerts())
     playbook = get_playbook("credential_access")
     whole = await step_playbook(playbook, deps, InMemorySaver(), thread_id="t6", start=start)
-    undo = _dies_after(checkpointer, puts, writes)
-    with pytest.raises(_Killed):
-        await step_playbook(playbook, deps, checkpointer, thread_id="t6", start=start)
-    undo()
-    again = await step_playbook(playbook, deps, checkpointer, thread_id="t6", start=start)
+    again = await _retried_after_crash(
+        playbook, deps, checkpointer, puts, writes, thread_id="t6", start=start
+    )
     assert not again.finished
     assert again.proposals == whole.proposals and whole.proposals
 
@@ -195,11 +204,9 @@ async def test_a_resumed_round_cut_short_by_a_crash_is_finished_on_retry(
     denied = _answer(first, OutcomeStatus.DENIED)
     whole = await step_playbook(playbook, deps, reference, thread_id="t7", resume=denied)
     await step_playbook(playbook, deps, checkpointer, thread_id="t7", start=start)
-    undo = _dies_after(checkpointer, puts, writes)
-    with pytest.raises(_Killed):
-        await step_playbook(playbook, deps, checkpointer, thread_id="t7", resume=denied)
-    undo()
-    again = await step_playbook(playbook, deps, checkpointer, thread_id="t7", resume=denied)
+    again = await _retried_after_crash(
+        playbook, deps, checkpointer, puts, writes, thread_id="t7", resume=denied
+    )
     assert not again.finished
     assert again.proposals == whole.proposals and whole.proposals
 
