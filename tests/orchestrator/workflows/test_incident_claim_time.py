@@ -16,7 +16,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from agents.models import OutcomeStatus
 from orchestrator.models import ConfirmDecisionInput, DecisionAck, DecisionConfirmation
-from orchestrator.workflows.incident import IncidentWorkflow
 from tests.orchestrator.workflows.harness import (
     RECORDED_CLAIMS,
     FakeActivities,
@@ -74,7 +73,7 @@ async def _decide_near_expiry(
         expires_at = request.deadline + timedelta(seconds=1)
         claimed_at[sent.decision_id] = expires_at + timedelta(seconds=recorded_after_expiry_s)
         try:
-            ack = await handle.execute_update(IncidentWorkflow.decide, sent)
+            ack = await handle.execute_update("decide", sent, result_type=DecisionAck)
         except WorkflowUpdateFailedError:
             ack = None
         await asyncio.wait_for(handle.result(), timeout=60)
