@@ -17,7 +17,18 @@ from agents.verdict_category import ProvenFindings, decide_category
 from tests.agents.fakes import T0, FakeEdr, alert, read_tools
 from tests.agents.scenarios import triage_input
 from tools.actions import SCORED_KINDS
-from tools.models import Alert, Asset, Category, Environment, Identity, Severity, Verdict
+from tools.models import (
+    Alert,
+    Asset,
+    AssetKind,
+    Category,
+    Criticality,
+    Environment,
+    Identity,
+    IdentityKind,
+    Severity,
+    Verdict,
+)
 from tools.results import LogonEvent, ProcessEvent
 
 SYSTEM = "NT AUTHORITY\\SYSTEM"
@@ -26,17 +37,17 @@ SYSTEM = "NT AUTHORITY\\SYSTEM"
 def estate() -> Environment:
     return Environment(
         assets=[
-            Asset(id="ALPHA", hostname="alpha.corp.example", kind="workstation",
-                  criticality="low", ips=["10.20.0.11"]),
-            Asset(id="BRAVO", hostname="bravo.corp.example", kind="server",
-                  criticality="medium", ips=["10.20.0.12"]),
-            Asset(id="CHARLIE", hostname="charlie.corp.example", kind="server",
-                  criticality="medium", ips=["10.20.0.13"]),
-            Asset(id="DELTA", hostname="delta.corp.example", kind="workstation",
-                  criticality="low", ips=["10.20.0.14"]),
+            Asset(id="ALPHA", hostname="alpha.corp.example", kind=AssetKind.WORKSTATION,
+                  criticality=Criticality.LOW, ips=["10.20.0.11"]),
+            Asset(id="BRAVO", hostname="bravo.corp.example", kind=AssetKind.SERVER,
+                  criticality=Criticality.MEDIUM, ips=["10.20.0.12"]),
+            Asset(id="CHARLIE", hostname="charlie.corp.example", kind=AssetKind.SERVER,
+                  criticality=Criticality.MEDIUM, ips=["10.20.0.13"]),
+            Asset(id="DELTA", hostname="delta.corp.example", kind=AssetKind.WORKSTATION,
+                  criticality=Criticality.LOW, ips=["10.20.0.14"]),
         ],
-        identities=[Identity(id="corp\\jdoe", kind="user"),
-                    Identity(id="corp\\asmith", kind="user")],
+        identities=[Identity(id="corp\\jdoe", kind=IdentityKind.USER),
+                    Identity(id="corp\\asmith", kind=IdentityKind.USER)],
         internal_networks=["10.20.0.0/16"],
     )  # fmt: skip
 
