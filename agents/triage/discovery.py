@@ -8,8 +8,10 @@ the two is who runs the enumeration, not the command:
   ProgramData or of a roaming profile): installed software does not live there;
 - an ancestor carries strong command-line tradecraft (an encoded command, a download cradle, a
   credential tool).
-The parent is read from its own record when the recording has it, else from the image path the
-child's record names (a long-running implant started before the window has no record of its own).
+Ancestors are read from their own records only: some EDRs name just the parent's file in the
+child's record (Falcon's ParentBaseFileName), so a folder read from there would make the verdict
+depend on the vendor. An implant started before the window, with no record of its own, is not
+seen this way (the follow-up is reading the parent's own record by pid outside the window).
 An admin's `net user /domain` from a shell that explorer started shows neither, and stays benign.
 
 The category then stays discovery when nothing else is seen (`nodes._category`): the labelling
@@ -90,11 +92,10 @@ def _implant_origin(telemetry: HostTelemetry, record: ProcessEvent) -> str | Non
         if current is None:
             return None
         parent = telemetry.process(current.parent_pid)
-        path = parent.image if parent is not None else current.parent_image
-        if in_implant_folder(path):
-            return f"started under {image_name(path)}, run from a folder no installer uses"
         if parent is None or parent.pid is None or parent.pid in seen:
             return None
+        if in_implant_folder(parent.image):
+            return f"started under {image_name(parent.image)}, run from a folder no installer uses"
         seen.add(parent.pid)
         if sum(w for w, _ in cmdline_indicators(parent.cmd_line)) >= STRONG_TRADECRAFT:
             return f"started under {image_name(parent.image)} ({parent.pid}) with tradecraft"

@@ -209,8 +209,12 @@ def enumeration(
 
 
 async def test_an_implants_enumeration_is_malicious_discovery_without_containment() -> None:
-    # the implant started long before the window: only the shell's record names it
-    alerts, edr = enumeration(r"C:\Users\asmith\Downloads\invoice-viewer.exe", None)
+    # an implant dropped in the user's temp folder
+    implant = r"C:\Users\asmith\AppData\Local\Temp\invoice-viewer.exe"
+    record = ProcessEvent(time=T0 - timedelta(seconds=30), host="DELTA", pid=7000, image=implant,
+                          cmd_line=implant, parent_pid=900,
+                          parent_image=r"C:\Windows\explorer.exe", user="CORP\\asmith")  # fmt: skip
+    alerts, edr = enumeration(implant, record)
     triage, report, proposed = await respond(alerts, edr)
     assert (report.verdict, report.category) == (Verdict.MALICIOUS, Category.DISCOVERY)
     assert triage.playbook_id == "triage_only"
