@@ -13,6 +13,11 @@ the program, its parent, or the script a script host runs lives in a management 
 folder, and the command line carries no strong tradecraft (an encoded command, a download
 cradle, a credential tool). Without a record, the alert's own process fields must show the same.
 An alert that names no process is never maintenance: nothing proves whose it is.
+
+A maintenance program's name alone (svchost, taskhostw, msiexec run by SYSTEM) is not enough:
+those processes host the Task Scheduler and the service manager, which write the attacker's
+scheduled tasks and services on its behalf; the telemetry judgement (`agents/telemetry.py`)
+already discounts them where they show nothing else.
 """
 
 from __future__ import annotations
@@ -58,9 +63,12 @@ def maintenance_reason(alert: Alert, telemetry: HostTelemetry | None) -> str | N
     if process is None:
         return None
     records = alert_records(alert, telemetry) if telemetry is not None else []
-    if records:
+    if telemetry is not None and records:
+        # the parent's own record first: some EDRs name only the parent's file in the child's
         proven = all(
-            _platform_process(r.image or r.name, r.parent_image, r.cmd_line, r.user)
+            _platform_process(
+                r.image or r.name, telemetry.parent_path(r) or r.parent_image, r.cmd_line, r.user
+            )
             for r in records
         )
     else:
@@ -69,17 +77,3 @@ def maintenance_reason(alert: Alert, telemetry: HostTelemetry | None) -> str | N
         return None
     name = image_name(process.name) or (image_name(records[0].image) if records else "")
     return f"alert {alert.uid}: {name} run by SYSTEM from a management agent's folder"
-
-
-def maintenance_alerts(
-    alerts: list[Alert], telemetry_by_host: dict[str, HostTelemetry], host_of: dict[str, str]
-) -> dict[str, str]:
-    """uid -> reason, for the alerts proven to be maintenance. `host_of` maps an alert uid to the
-    key of its host's telemetry in `telemetry_by_host`."""
-    found: dict[str, str] = {}
-    for alert in alerts:
-        telemetry = telemetry_by_host.get(host_of.get(alert.uid, ""))
-        reason = maintenance_reason(alert, telemetry)
-        if reason is not None:
-            found[alert.uid] = reason
-    return found
