@@ -4,8 +4,10 @@ tactic of what the attack really was (the truth's techniques).
 Pure: computed from a `Scorecard` and the recorded incidents, with the scorer's definitions
 (`simulations/scorer.py`) applied to each group's incidents. An incident counts once in every
 tactic its alerts name (`by_tactic`), and once in every tactic of its truth's techniques
-(`by_truth_tactic`): the tactics the recording's alerts pair with that technique (or its parent),
-else the one the agents' knowledge gives it. One with none falls under `NO_TACTIC`. The alerts'
+(`by_truth_tactic`): the ATT&CK tactic the agents' knowledge gives the technique, else the tactics
+the recording's alerts pair with it or its parent (an alert pairs its techniques with its rule's
+tactics: a remote service hop tagged persistence is read as lateral movement only through the
+knowledge). One with none falls under `NO_TACTIC`. The alerts'
 tactics say what the detections saw; the truth's say which kinds of attack the response holds up
 on, which is what a per-tactic recall is for.
 """
@@ -46,8 +48,12 @@ def truth_tactics(incident: RecordedIncident) -> list[str]:
     found: set[str] = set()
     for technique in incident.truth.techniques:
         key = technique.strip().upper()
+        known = technique_tactic(key)
+        if known:
+            found.add(known)
+            continue
         parent = key.split(".", 1)[0]
-        paired = {
+        found |= {
             attack.tactic.strip().lower()
             for alert in incident.alerts
             for attack in alert.attacks
@@ -55,8 +61,6 @@ def truth_tactics(incident: RecordedIncident) -> list[str]:
             and attack.tactic.strip()
             and attack.technique.strip().upper() in (key, parent)
         }
-        known = technique_tactic(key)
-        found |= paired or ({known} if known else set())
     return sorted(found) or [NO_TACTIC]
 
 

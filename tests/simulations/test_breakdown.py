@@ -169,21 +169,22 @@ def truth_incident(
 def test_by_truth_tactic_groups_by_what_the_attack_was_not_what_the_alerts_said() -> None:
     card = scorecard_fixture()
     specs = [
-        # a remote service hop whose alerts only speak of persistence: the truth's technique
-        # is paired with lateral movement by the recording's own alert
-        truth_incident("cred-1", ["T1021.002"], ("T1543.003", "persistence"),
-                       ("T1021.002", "lateral-movement")),
-        # no alert names the truth's technique: the agents' knowledge gives its tactic
+        # a remote service hop whose rule tags its technique with persistence only: ATT&CK
+        # (the agents' knowledge) says lateral movement
+        truth_incident("cred-1", ["T1021.002"], ("T1021.002", "persistence")),
+        # no alert names the truth's technique: the knowledge still gives its tactic
         truth_incident("cred-2", ["T1003.001"], ("T1059.001", "execution")),
-        truth_incident("disc-1", []),
+        # a technique the knowledge lacks: the tactic the recording's alert pairs it with
+        truth_incident("disc-1", ["T1123"], ("T1123", "collection")),
     ]  # fmt: skip
     result = breakdown(card, specs)
     truth = result["by_truth_tactic"]
-    assert list(truth) == [NO_TACTIC, "credential-access", "lateral-movement"]
+    assert list(truth) == ["collection", "credential-access", "lateral-movement"]
     assert truth["lateral-movement"]["incidents"] == 1
     assert truth["lateral-movement"]["containment_recall"] == 1.0
     assert truth["credential-access"]["verdict_accuracy"] == 0.0
-    assert truth[NO_TACTIC]["incidents"] == 1
+    assert truth["collection"]["incidents"] == 1
     # the alerts' own grouping still shows what the detections saw
     assert "persistence" in result["by_tactic"] and "persistence" not in truth
     assert truth_tactics(specs[0]) == ["lateral-movement"]
+    assert truth_tactics(truth_incident("x-1", [])) == [NO_TACTIC]
