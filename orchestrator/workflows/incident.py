@@ -391,7 +391,12 @@ class IncidentWorkflow:
             incident_id=incident,
             verdict=step.verdict,
             confidence=step.confidence,
-            category=triage.category.value,
+            # the category the investigation's evidence decided, triage's when it did not
+            category=(
+                step.report.category
+                if step.report is not None and step.report.category is not None
+                else triage.category
+            ).value,
             started_at=self.started_at,
             closed_at=workflow.now(),
             executed=self.executed,
