@@ -204,7 +204,7 @@ def mentions(flat: Mapping[str, Any], source: str | None, number: int | None) ->
         for spec in specs:
             account = _spelling(spec, flat)
             if account is not None and all(
-                not (m.meaning is meaning and m.account == account) for m in found
+                not (m.meaning is meaning and m.account.same_as(account)) for m in found
             ):
                 found.append(Mention(meaning, account, rule.failure))
     return found
@@ -243,10 +243,22 @@ def to_account_event(
         targets=role(Meaning.TARGET),
         services=role(Meaning.SERVICE),
         logons=role(Meaning.LOGON),
-        success=not any(m.failure for m in found),
+        success=not any(m.failure for m in found) and not _refused(flat),
         encryption=_encryption(flat),
         src_ip=_address(flat),
     )
+
+
+def _refused(flat: Mapping[str, Any]) -> bool:
+    """A Kerberos or NTLM event whose result code is not 0 (`Status` 0x6 unknown principal,
+    0xC000006A bad password...): nothing was issued or validated."""
+    status = _text(flat.get("Status"))
+    if status is None:
+        return False
+    try:
+        return int(status, 16 if status.lower().startswith("0x") else 10) != 0
+    except ValueError:
+        return False
 
 
 def _encryption(flat: Mapping[str, Any]) -> int | None:
