@@ -48,8 +48,8 @@ def same_host(a: str | None, b: str | None) -> bool:
 
 
 def identity_key(name: str) -> tuple[str | None, str]:
-    """`PANDALAB\\pedro`, `pandalab.com\\Pedro`, `pedro@pandalab.com` and the glued
-    `pandalab.com\\pedro@pandalab.com` -> ("pandalab", "pedro"); a bare `pedro` has no domain
+    """`CONTOSO\\alice`, `contoso.local\\Alice`, `alice@contoso.local` and the glued
+    `contoso.local\\alice@contoso.local` -> ("contoso", "alice"); a bare `alice` has no domain
     (`tools.accounts` parses every spelling)."""
     account = Account.parse(name)
     if account is None:

@@ -20,7 +20,7 @@ def host_key(value: str) -> str:
 
 
 def identity_key(value: str) -> str:
-    """`pandalab\\pedro`, `pedro@pandalab.com` and `pedro` are the same account: a never-touch
+    """`contoso\\alice`, `alice@contoso.local` and `alice` are the same account: a never-touch
     or protected entry holds whatever its spelling (`tools.accounts`)."""
     return account_name(value)
 
