@@ -48,10 +48,11 @@ def test_a_service_ticket_names_its_requester_and_the_roasted_service() -> None:
         ServiceName="svc_sql", TicketEncryptionType="0x17", Status="0x0",
         IpAddress="::ffff:10.20.0.7",
     )  # fmt: skip
-    assert _roles(ticket) == {"actor": ["contoso\\mallory"], "service": ["svc_sql"]}
+    assert _roles(ticket) == {"actor": ["contoso\\mallory"], "service": ["contoso\\svc_sql"]}
     typed = account_event(ticket)
     assert typed is not None
-    assert (typed.actors, typed.services) == (["contoso.local\\mallory"], ["svc_sql"])
+    assert typed.actors == ["contoso.local\\mallory"]
+    assert typed.services == ["contoso.local\\svc_sql"]
     assert (typed.encryption, typed.src_ip, typed.success) == (RC4_HMAC, "10.20.0.7", True)
     refused = account_event({**ticket, "Status": "0x1b"})
     assert refused is not None and not refused.success
