@@ -207,7 +207,7 @@ def is_person(value: str | None) -> bool:
 def identity_key(value: str) -> str:
     """The name part of any spelling, lowercased: what ids compare on with or without domain."""
     account = Account.parse(value)
-    return account.name if account is not None else value.strip().lower()
+    return account.name if account is not None else value.strip().lower().rsplit("\\", 1)[-1]
 
 
 def same_account(a: str, b: str) -> bool:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.policy.model import PolicyDocument, TargetFacts, TierName
 from orchestrator.policy.targets import parse_network, target_listed
-from tools.accounts import AccountKind, account_kind
+from tools.accounts import Account, AccountKind
 from tools.actions import Action, ActionKind, TargetKind
 
 
@@ -154,7 +154,10 @@ def _identity_denials(action: Action) -> list[str]:
     LOCAL/NETWORK SERVICE, ANONYMOUS LOGON, DWM-n, NT SERVICE\\*, "-") are nobody's account, so no
     identity action touches them; a machine account (`NAME$`) or krbtgt is contained by isolating
     its host or resetting its key, never by disabling it (that breaks the host or the domain)."""
-    kind = account_kind(action.target)
+    account = Account.parse(action.target)
+    if account is None:
+        return []  # not an account name at all: the other rules (extracted targets) decide
+    kind = account.kind
     if kind is AccountKind.BUILTIN:
         return [f"{action.target} is a built-in principal of the operating system, not a person"]
     if kind is AccountKind.MACHINE and action.kind in _LOCKOUTS:
