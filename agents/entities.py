@@ -7,7 +7,7 @@ host by being parsed loosely. An account is one account whatever its spelling (`
 `user@domain.fqdn`: `tools.accounts`), and only a person's account is ever a user entity: SYSTEM,
 ANONYMOUS LOGON, DWM-1, machine accounts and the like are the system's, not anyone to disable.
 Accounts named by events other than the alerts (the services of Kerberos tickets, the users of
-an attacker's command line) are read by meaning (`event_accounts`, `command_line_accounts`).
+an attacker's command line) are read by meaning (`roasted_services`, `command_line_accounts`).
 """
 
 from __future__ import annotations
@@ -223,12 +223,6 @@ def roasted_services(
             continue
         found += [index.identity_id(s) for s in event.services if is_person(s)]
     return _unique(found, identity_key)
-
-
-def event_accounts(events: list[AccountEvent], index: AssetIndex) -> list[str]:
-    """People's accounts that acted or logged on in the events, as identity ids."""
-    names = [a for e in events if e.success for a in [*e.actors, *e.logons] if is_person(a)]
-    return _unique([index.identity_id(a) for a in names], identity_key)
 
 
 def command_line_accounts(cmd_line: str | None, index: AssetIndex) -> tuple[list[str], list[str]]:

@@ -158,9 +158,8 @@ def source_of(flat: Mapping[str, Any], declared: str | None) -> str | None:
         return "zeek_ntlm"
     if "auid" in flat or "AUID" in flat:
         return "auditd"
-    if isinstance(flat.get("message"), str) and "sshd" in str(flat.get("message", "")) + str(
-        flat.get("program", flat.get("process", ""))
-    ):
+    message, program = flat.get("message"), str(flat.get("program", flat.get("process", "")))
+    if isinstance(message, str) and ("sshd" in message or "sshd" in program):
         return "syslog"
     return declared
 
