@@ -1,8 +1,13 @@
 """The deterministic entity extractor: the only source of action targets.
 
 It reads the typed fields of alerts (never free text such as titles), normalises hosts to asset
-ids through the inventory, and keeps every value within the shape its kind allows, so that a
-hostile string cannot become a CIDR, a wildcard or somebody else's host by being parsed loosely.
+ids and accounts to identity ids through the inventory, and keeps every value within the shape
+its kind allows, so that a hostile string cannot become a CIDR, a wildcard or somebody else's
+host by being parsed loosely. An account is one account whatever its spelling (`DOMAIN\\user`,
+`user@domain.fqdn`: `tools.accounts`), and only a person's account is ever a user entity: SYSTEM,
+ANONYMOUS LOGON, DWM-1, machine accounts and the like are the system's, not anyone to disable.
+Accounts named by events other than the alerts (the services of Kerberos tickets, the users of
+an attacker's command line) are read by meaning (`roasted_services`, `command_line_accounts`).
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 
-from agents.knowledge import is_system_account
 from agents.models import ExtractedEntities
+from tools.accounts import RC4_HMAC, AccountBook, AccountKind, account_kind, command_accounts
+from tools.accounts import identity_key as account_name
 from tools.inventory.base import InventoryReader
 from tools.models import Alert, Asset, Environment
+from tools.results import AccountEvent
 
 _DOMAIN_RE = re.compile(
     r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$"
@@ -29,8 +36,15 @@ def host_key(value: str) -> str:
 
 
 def identity_key(value: str) -> str:
-    """Identities compare with or without their `DOMAIN\\` prefix."""
-    return value.strip().lower().rsplit("\\", 1)[-1]
+    """Identities compare with or without their domain, whatever its spelling: `CORP\\alice`,
+    `alice@corp.local` and `alice` all compare as `alice`."""
+    return account_name(value)
+
+
+def is_person(user: str | None) -> bool:
+    """A person's account (or a service account people made): never SYSTEM, LOCAL/NETWORK
+    SERVICE, ANONYMOUS LOGON, DWM-n/UMFD-n, NT SERVICE\\*, a machine account or krbtgt."""
+    return account_kind(user) is AccountKind.PERSON
 
 
 def single_ip(value: str | None) -> str | None:
@@ -95,6 +109,12 @@ class AssetIndex:
             for a in environment.assets
             if a.hostname and "." in a.hostname
         }
+        # what a run knows of the estate's accounts: the inventory's identities and the owners
+        # of its assets, with the DNS domains of its hostnames as aliases of their NetBIOS names
+        owners = [a.owner for a in environment.assets if a.owner]
+        self.accounts = AccountBook(
+            [*(i.id for i in environment.identities), *owners], self.org_domains
+        )
 
     def asset_for(self, host: str | None) -> Asset | None:
         if not host:
@@ -119,8 +139,9 @@ class AssetIndex:
         return {ip for ip in asset.ips if self._by_ip.get(ip.strip()) is asset}
 
     def identity_id(self, user: str) -> str:
-        identity = self.identities.get(identity_key(user))
-        return identity.id if identity is not None else user.strip()
+        """The inventory's id of the account, whatever its spelling; else its canonical
+        `netbios\\name` spelling."""
+        return self.accounts.resolve(user) or user.strip()
 
 
 async def load_index(inventory: InventoryReader) -> AssetIndex:
@@ -140,7 +161,8 @@ def _unique(values: Iterable[str], key: Callable[[str], str] = str.lower) -> lis
 
 def extract_entities(alerts: list[Alert], index: AssetIndex) -> ExtractedEntities:
     """Entities from the typed fields of the alerts, hosts as asset ids where the inventory knows
-    them. System accounts are kept out of users: no analyst disables SYSTEM."""
+    them, accounts as identity ids. Only people's accounts are users: no analyst disables
+    SYSTEM, ANONYMOUS LOGON or a machine account."""
     hosts: list[str] = []
     users: list[str] = []
     ips: list[str] = []
@@ -153,7 +175,7 @@ def extract_entities(alerts: list[Alert], index: AssetIndex) -> ExtractedEntitie
         host = index.asset_id(e.host) if e.host and e.host.strip() else None
         if host:
             hosts.append(host)
-        if e.user and not is_system_account(e.user):
+        if e.user and is_person(e.user):
             users.append(index.identity_id(e.user))
         for raw in (e.src_ip, e.dst_ip):
             ip = single_ip(raw)
@@ -184,3 +206,38 @@ def extract_entities(alerts: list[Alert], index: AssetIndex) -> ExtractedEntitie
         processes=_unique(processes),
         files=_unique(files),
     )
+
+
+def roasted_services(
+    events: list[AccountEvent], index: AssetIndex, requesters: set[str] | None = None
+) -> list[str]:
+    """The service accounts whose tickets were requested with RC4 (Kerberoasting: a ticket
+    encrypted with the account's password hash, cracked offline), as identity ids: people's
+    accounts only (a machine account's or krbtgt's key is random and long), and only requests
+    by the given requesters (identity keys) when some are given."""
+    found: list[str] = []
+    for event in events:
+        if event.encryption != RC4_HMAC or not event.success or not event.services:
+            continue
+        if requesters is not None and not any(identity_key(a) in requesters for a in event.actors):
+            continue
+        found += [index.identity_id(s) for s in event.services if is_person(s)]
+    return _unique(found, identity_key)
+
+
+def command_line_accounts(cmd_line: str | None, index: AssetIndex) -> tuple[list[str], list[str]]:
+    """(used, mentioned): people's accounts an attacker's command line runs as or hands the
+    secret of (`runas /user:X`, `/user:X /rc4:...`, `psexec -u X -p ...`), and those it only
+    names (`net user X /domain`, a filter's `/user:X`), as identity ids."""
+    used: list[str] = []
+    mentioned: list[str] = []
+    for found in command_accounts(cmd_line):
+        if found.account.kind is not AccountKind.PERSON:
+            continue
+        spelled = (
+            f"{found.account.domain}\\{found.account.name}"
+            if found.account.domain
+            else found.account.name
+        )
+        (used if found.used else mentioned).append(index.identity_id(spelled))
+    return _unique(used, identity_key), _unique(mentioned, identity_key)

@@ -27,9 +27,10 @@ from typing import TypeVar
 
 from temporalio import activity
 
-from tools.edr.base import EdrReader
+from tools.edr.base import AccountEventReader, EdrReader
 from tools.errors import TransientToolError
 from tools.results import (
+    AccountEvent,
     FileEvent,
     HostInfo,
     LogonEvent,
@@ -148,6 +149,19 @@ class RetryingEdr:
         limit: int = 500,
     ) -> list[FileEvent]:
         return await self.budget.read(lambda: self.edr.file_events(host, start, end, limit))
+
+    async def account_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[AccountEvent]:
+        """The optional read (`AccountEventReader`): none from a reader that does not offer it."""
+        reader = self.edr
+        if not isinstance(reader, AccountEventReader):
+            return []
+        return await self.budget.read(lambda: reader.account_events(host, start, end, limit))
 
 
 def retrying_edr(edr: EdrReader, policy: ReadRetry | None = None) -> RetryingEdr:

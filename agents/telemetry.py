@@ -29,10 +29,17 @@ from agents.knowledge import (
     is_management_agent,
     is_system_account,
 )
-from tools.edr.base import EdrReader
+from tools.edr.base import AccountEventReader, EdrReader
 from tools.errors import ToolError
 from tools.models import Alert, in_networks
-from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
+from tools.results import (
+    AccountEvent,
+    FileEvent,
+    LogonEvent,
+    NetworkConnection,
+    ProcessEvent,
+    RegistryEvent,
+)
 
 WINDOW = timedelta(minutes=10)
 REMOTE_LOGON_TYPES = frozenset({3, 10})
@@ -46,6 +53,8 @@ class HostTelemetry:
     logons: list[LogonEvent] = field(default_factory=list)
     registry: list[RegistryEvent] = field(default_factory=list)
     files: list[FileEvent] = field(default_factory=list)
+    # events naming accounts by role (Kerberos tickets, account changes): read on request
+    accounts: list[AccountEvent] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
     # The process records could not be read: an alerting process without a record here is
     # unknown, not absent, and keeps no benefit of its alert (investigation/scope.py)
@@ -99,6 +108,7 @@ async def read_host(
     *,
     logons: bool = True,
     writes: bool = False,
+    accounts: bool = False,
 ) -> HostTelemetry:
     telemetry = HostTelemetry(host=host)
     lo, hi = start - WINDOW, end + WINDOW
@@ -125,6 +135,11 @@ async def read_host(
             telemetry.files = await edr.file_events(host, lo, hi)
         except ToolError as error:
             telemetry.gaps.append(f"file writes on {host} unavailable ({type(error).__name__})")
+    if accounts and isinstance(edr, AccountEventReader):
+        try:
+            telemetry.accounts = await edr.account_events(host, lo, hi)
+        except ToolError as error:
+            telemetry.gaps.append(f"account events on {host} unavailable ({type(error).__name__})")
     return telemetry
 
 

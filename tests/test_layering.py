@@ -14,6 +14,7 @@ TOOLS_ALLOWED = {
     "tools.results",
     "tools.errors",
     "tools.toolsets",
+    "tools.accounts",  # the account value type: pure parsing, like tools.models
 }
 
 

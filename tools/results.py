@@ -53,6 +53,24 @@ class LogonEvent(Frozen):
     success: bool = True
 
 
+class AccountEvent(Frozen):
+    """An event that names accounts by role (`tools/account_fields.yaml`): a Kerberos ticket, an
+    NTLM validation, an account created or changed, a share accessed, a Linux login. Accounts
+    are spelled `domain\\name` or `name` as the event gave them."""
+
+    time: datetime
+    host: ShortText | None = None
+    source: ShortText
+    event_id: int | None = None
+    actors: list[ShortText] = Field(default_factory=list)  # who did it (a ticket's requester)
+    targets: list[ShortText] = Field(default_factory=list)  # whom it was done to
+    services: list[ShortText] = Field(default_factory=list)  # a service ticket's account
+    logons: list[ShortText] = Field(default_factory=list)  # who authenticated
+    success: bool = True
+    encryption: int | None = None  # Kerberos ticket encryption type (0x17: RC4-HMAC)
+    src_ip: ShortText | None = None
+
+
 class RegistryEvent(Frozen):
     """A registry value written or a key created/deleted (Sysmon 12/13/14)."""
 

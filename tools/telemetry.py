@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
+from tools.account_fields import to_account_event
+from tools.accounts import Account
+from tools.results import (
+    AccountEvent,
+    FileEvent,
+    LogonEvent,
+    NetworkConnection,
+    ProcessEvent,
+    RegistryEvent,
+)
 
 _SHORT = 1_024
 _LONG = 16_384
@@ -39,16 +48,13 @@ def same_host(a: str | None, b: str | None) -> bool:
 
 
 def identity_key(name: str) -> tuple[str | None, str]:
-    """`PANDALAB\\pedro`, `pandalab.com\\Pedro` and `pedro@pandalab.com` -> ("pandalab", "pedro");
-    a bare `pedro` has no domain."""
-    text = name.strip().lower()
-    if "\\" in text:
-        domain, user = text.split("\\", 1)
-        return host_key(domain) or None, user
-    if "@" in text:
-        user, domain = text.rsplit("@", 1)
-        return host_key(domain) or None, user
-    return None, text
+    """`CONTOSO\\alice`, `contoso.local\\Alice`, `alice@contoso.local` and the glued
+    `contoso.local\\alice@contoso.local` -> ("contoso", "alice"); a bare `alice` has no domain
+    (`tools.accounts` parses every spelling)."""
+    account = Account.parse(name)
+    if account is None:
+        return None, name.strip().lower()
+    return account.netbios, account.name
 
 
 def same_identity(a: str, b: str) -> bool:
@@ -294,6 +300,15 @@ def to_file_event(event: Mapping[str, Any]) -> FileEvent | None:
     )
 
 
+def account_event(event: Mapping[str, Any]) -> AccountEvent | None:
+    """An event naming accounts by role that no other mapper types (a Kerberos ticket, an NTLM
+    validation, an account change, a Linux login), else None."""
+    flat = flatten(event)
+    return to_account_event(
+        flat, event_source(flat), event_id(flat), event_time(flat), event_host(flat)
+    )
+
+
 @dataclass(frozen=True)
 class Telemetry:
     """A recording mapped once: what the EDR readers answer from, in time order."""
@@ -303,6 +318,7 @@ class Telemetry:
     logons: list[LogonEvent] = field(default_factory=list)
     registry: list[RegistryEvent] = field(default_factory=list)
     files: list[FileEvent] = field(default_factory=list)
+    accounts: list[AccountEvent] = field(default_factory=list)
 
     @classmethod
     def from_events(cls, events: Iterable[Mapping[str, Any]]) -> Telemetry:
@@ -316,6 +332,8 @@ class Telemetry:
                 logon = None if process or connection else to_logon_event(event)
                 registry = None if process or connection or logon else to_registry_event(event)
                 file = None if process or connection or logon or registry else to_file_event(event)
+                typed = process or connection or logon or registry or file
+                account = None if typed else account_event(event)
             except ValueError:  # a value pydantic refuses (pydantic's ValidationError included)
                 continue
             if process:
@@ -328,11 +346,14 @@ class Telemetry:
                 telemetry.registry.append(registry)
             if file:
                 telemetry.files.append(file)
+            if account:
+                telemetry.accounts.append(account)
         telemetry.processes.sort(key=lambda e: e.time)
         telemetry.connections.sort(key=lambda e: e.time)
         telemetry.logons.sort(key=lambda e: e.time)
         telemetry.registry.sort(key=lambda e: e.time)
         telemetry.files.sort(key=lambda e: e.time)
+        telemetry.accounts.sort(key=lambda e: e.time)
         return telemetry
 
 

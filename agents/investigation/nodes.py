@@ -15,9 +15,11 @@ Rules:
 - compromised assets: hosts where attacker processes ran or significant alerts fired (except a
   domain controller that only served the attacker's requests), and the sources of lateral
   movement (`scope.py`);
-- compromised identities: non-system accounts running proven attacker processes, named by
-  significant alerts, used for the lateral movement, or whose secret a technique takes (krbtgt
-  after DCSync);
+- compromised identities: people's accounts running proven attacker processes, named by
+  significant alerts, used for the lateral movement, run as or handed over by an attacker's
+  command line (`runas /user:X`, `/user:X /rc4:...`; an account only named, `net user X`, is a
+  finding, not a compromise), or whose secret a technique takes (krbtgt after DCSync, the
+  services of RC4 tickets after Kerberoasting);
 - attacker endpoints: addresses and domains contacted by proven attacker processes, less the
   estate's infrastructure, its Windows services and shared internet services (`scope.py`);
 - persistence artefacts: autostart registry values (Run keys, services' ImagePath, Winlogon,
@@ -32,17 +34,19 @@ from typing import Any
 
 from agents.degraded import gaps_of
 from agents.deps import AgentDeps
-from agents.entities import AssetIndex, identity_key
+from agents.entities import AssetIndex, command_line_accounts, identity_key, is_person
 from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
 from agents.investigation.scope import (
     MAX_LIST,
     Scope,
     add_connection,
+    roasting_hosts,
     scope_alerts,
     scope_hijacks,
     scope_logon_sources,
     scope_movers,
     scope_remote_execution,
+    scope_roasting,
     serves_request,
 )
 from agents.investigation.state import InvestigationState
@@ -51,7 +55,6 @@ from agents.knowledge import (
     in_user_writable_dir,
     is_autostart_file,
     is_autostart_key,
-    is_system_account,
 )
 from agents.models import Finding, InvestigationInput, InvestigationReport
 from agents.reads import retrying_edr
@@ -95,9 +98,13 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         start = min((a.time for a in alerts), default=None)
         end = max((a.time for a in alerts), default=None)
         telemetries: dict[str, HostTelemetry] = {}
+        roasting = set(roasting_hosts(significant, index)) if malicious else set()
         if start is not None and end is not None:
             for host in request.triage.entities.hosts[:MAX_HOSTS]:
-                telemetry = await read_host(edr, host, start, end, writes=malicious)
+                tickets = index.asset_id(host) in roasting
+                telemetry = await read_host(
+                    edr, host, start, end, writes=malicious, accounts=tickets
+                )
                 telemetries[host] = telemetry
                 scope.gaps += telemetry.gaps
                 scope.findings += [Finding(summary=g) for g in telemetry.gaps]
@@ -111,6 +118,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         if malicious:
             scope_hijacks(scope, significant, index)
             scope_remote_execution(scope, telemetries, index, significant)
+            scope_roasting(scope, telemetries, index, significant)
             scope_movers(scope, alerts, index)
             scope_logon_sources(scope, telemetries, index)
         report = _report(request, scope, malicious)
@@ -307,8 +315,10 @@ def _scope_host(
                     evidence=[truncate(s.text, 300) for s in signals[:5]],
                 )
             )
-        if record is not None and record.user and not is_system_account(record.user):
+        if record is not None and record.user and is_person(record.user):
             scope.add(scope.identities, index.identity_id(record.user))
+        if record is not None:
+            _scope_command_accounts(scope, index, host, pid, record.cmd_line)
         if record is not None and record.sha256:
             scope.add(scope.hashes, record.sha256.lower())
         tradecraft = sum(s.weight for s in signals) >= 2.0
@@ -320,6 +330,20 @@ def _scope_host(
     # what a critical process wrote for the attacker (services.exe setting the ImagePath that
     # `sc config` asked for) is the attacker's artefact even though the process is not
     _scope_persistence(scope, telemetry, (found.attacker - found.bystanders) | found.used)
+
+
+def _scope_command_accounts(
+    scope: Scope, index: AssetIndex, host: str, pid: int, cmd_line: str | None
+) -> None:
+    """Accounts an attacker process's command line runs as or hands the secret of are used
+    (compromised); those it only names are reported."""
+    used, mentioned = command_line_accounts(cmd_line, index)
+    for account in used:
+        scope.add(scope.identities, account)
+    if used:
+        scope.note(f"{host}:{pid} uses the credentials of {', '.join(used[:5])}")
+    if mentioned:
+        scope.note(f"{host}:{pid} names the accounts {', '.join(mentioned[:5])}")
 
 
 def _scope_persistence(scope: Scope, telemetry: HostTelemetry, writers: set[int]) -> None:

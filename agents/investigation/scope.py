@@ -17,7 +17,12 @@ Rules:
 - lateral movement: a host whose alerting process reached a host where attacker processes then
   ran is the source, and the alert's account the one used; every network or RDP logon of a
   compromised account from an inventory asset makes that asset a source too;
-- DCSync (T1003.006) replicates the domain's secrets: krbtgt's key is taken with them.
+- DCSync (T1003.006) replicates the domain's secrets: krbtgt's key is taken with them;
+- Kerberoasting (T1558.003): the service accounts whose tickets the alerts' accounts requested
+  with RC4 on the alerting host (a DC's 4769 events, `ServiceName`) had their credentials
+  obtained; the requester is the account used;
+- accounts are people's only (`agents.entities.is_person`): never SYSTEM, ANONYMOUS LOGON, a
+  machine account; krbtgt only as a secret taken.
 """
 
 from __future__ import annotations
@@ -25,7 +30,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agents.entities import AssetIndex, domain_name, is_routable_peer, single_ip
+from agents.entities import (
+    AssetIndex,
+    domain_name,
+    identity_key,
+    is_person,
+    is_routable_peer,
+    roasted_services,
+    single_ip,
+)
 from agents.estate import (
     RPC_DYNAMIC_PORTS,
     RPC_ENDPOINT_MAPPER,
@@ -39,7 +52,6 @@ from agents.knowledge import (
     SHELLS,
     image_name,
     is_remote_execution,
-    is_system_account,
     technique_tactic,
 )
 from agents.models import Finding
@@ -52,6 +64,7 @@ from tools.results import NetworkConnection
 MAX_LIST = 25
 DCSYNC = "T1003.006"
 HIJACKS = ("T1574.001", "T1574.002")  # DLL search-order hijacking, DLL side-loading
+KERBEROS_TICKETS = "T1558"  # steal or forge Kerberos tickets (Kerberoasting is .003)
 _NETBIOS_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$", re.I)
 
 
@@ -195,7 +208,7 @@ def scope_alerts(scope: Scope, significant: list[Alert], index: AssetIndex) -> N
         # the records that would tell the attacker's process from the victim's tool (a browser
         # that saved the payload, run by the host's owner) were not read: no guess
         unjudged = pid is not None and host is not None and host.lower() in scope.unread
-        if e.user and not is_system_account(e.user) and not bystander:
+        if e.user and is_person(e.user) and not bystander:
             bucket = scope.unconfirmed_identities if unjudged else scope.identities
             scope.add(bucket, index.identity_id(e.user))
         for secret in exposed_secrets(alert, index):
@@ -245,6 +258,44 @@ def exposed_secrets(alert: Alert, index: AssetIndex) -> list[str]:
     return [f"{domain}\\krbtgt" if _NETBIOS_DOMAIN.match(domain) else "krbtgt"]
 
 
+def roasting_hosts(significant: list[Alert], index: AssetIndex) -> dict[str, set[str]]:
+    """Hosts with a significant Kerberos-ticket alert (T1558), and the people's accounts (identity
+    keys) those alerts name as requesters."""
+    hosts: dict[str, set[str]] = {}
+    for alert in significant:
+        if not alert.entities.host or not any(
+            a.technique.strip().upper().startswith(KERBEROS_TICKETS) for a in alert.attacks
+        ):
+            continue
+        requesters = hosts.setdefault(index.asset_id(alert.entities.host), set())
+        if alert.entities.user and is_person(alert.entities.user):
+            requesters.add(identity_key(alert.entities.user))
+    return hosts
+
+
+def scope_roasting(
+    scope: Scope,
+    telemetries: dict[str, HostTelemetry],
+    index: AssetIndex,
+    significant: list[Alert],
+) -> None:
+    """Kerberoasting: RC4 service tickets requested on a host a Kerberos-ticket alert fired on,
+    by the accounts the alerts name (any account when they name none): the services' accounts
+    had their credentials obtained (labelling rule 1), as people's accounts only."""
+    for host, requesters in sorted(roasting_hosts(significant, index).items()):
+        telemetry = telemetries.get(host)
+        if telemetry is None:
+            continue
+        roasted = roasted_services(telemetry.accounts, index, requesters or None)
+        for account in roasted:
+            scope.add(scope.identities, account)
+        if roasted:
+            by = ", ".join(sorted(requesters)) or "the alerting accounts"
+            scope.note(
+                f"RC4 service tickets for {', '.join(roasted[:5])} requested by {by} on {host}"
+            )
+
+
 # --- lateral movement ----------------------------------------------------------------------
 
 
@@ -260,7 +311,7 @@ def scope_movers(scope: Scope, alerts: list[Alert], index: AssetIndex) -> None:
         if target.id not in scope.attacked:
             continue
         scope.add(scope.assets, source.id)
-        if e.user and not is_system_account(e.user):
+        if e.user and is_person(e.user):
             scope.add(scope.identities, index.identity_id(e.user))
         scope.note(f"lateral movement {source.id} -> {target.id} ({alert.title})")
         scope.movements.append(f"{source.id} -> {target.id} ({alert.title})")
@@ -271,14 +322,14 @@ def scope_logon_sources(
 ) -> None:
     """Network and RDP logons of compromised accounts: from an inventory asset, that asset is
     compromised too; from elsewhere, the source is reported (inside) or blocked (outside)."""
-    users = {u.strip().lower().rsplit("\\", 1)[-1] for u in scope.identities}
+    users = {identity_key(u) for u in scope.identities}
     for host, telemetry in telemetries.items():
         own = index.own_ips(host)
         infrastructure = telemetry.infrastructure()
         for logon in telemetry.logons:
             if not (logon.success and logon.logon_type in REMOTE_LOGON_TYPES and logon.user):
                 continue
-            if logon.user.strip().lower().rsplit("\\", 1)[-1] not in users:
+            if identity_key(logon.user) not in users:
                 continue
             if not logon.src_ip or logon.src_ip in own or logon.src_ip in infrastructure:
                 continue
@@ -326,7 +377,7 @@ def scope_remote_execution(
             if source is None or source.id == target:
                 continue
             accounts = hops.setdefault(source.id, set())
-            if logon.user and not is_system_account(logon.user):
+            if logon.user and is_person(logon.user):
                 accounts.add(index.identity_id(logon.user))
         for source, accounts in sorted(hops.items()):
             scope.add(scope.assets, source)

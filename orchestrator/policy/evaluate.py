@@ -4,7 +4,7 @@ made in the incident and (for the global breaker) the isolations requested deplo
 the breaker's window. It runs inside workflow code: no I/O, no clock, no randomness, no logging.
 
 deny rules (unknown target, never-touch, own infrastructure, too-wide network, a critical
-system process to kill) -> deny
+system process to kill, an identity action on a principal that is nobody's account) -> deny
 else protected, degraded evidence, risk above the thresholds, isolation cap
      -> needs approval (1 or 2 approvers)
      global isolation breaker tripped -> needs approval by 2
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.policy.model import PolicyDocument, TargetFacts, TierName
 from orchestrator.policy.targets import parse_network, target_listed
+from tools.accounts import Account, AccountKind
 from tools.actions import Action, ActionKind, TargetKind
 
 
@@ -141,6 +142,8 @@ def standing_denials(
         reasons.extend(_network_denials(policy, action.target))
     if action.kind is ActionKind.KILL_PROCESS:
         reasons.extend(_process_denials(policy, action.target, process_image))
+    if action.target_kind is TargetKind.IDENTITY:
+        reasons.extend(_identity_denials(action))
     return reasons
 
 
@@ -155,6 +158,28 @@ def _own_infrastructure(policy: PolicyDocument, action: Action) -> bool:
             return target_listed(TargetKind.IP, action.target, own.addresses)
         case _:  # a host, or a process, file or artefact on one
             return target_listed(action.target_kind, action.target, [*own.hosts, *own.addresses])
+
+
+# Identity actions that lock an account out: never on an account the estate itself runs on.
+_LOCKOUTS = frozenset({ActionKind.DISABLE_ACCOUNT, ActionKind.REVOKE_SESSIONS})
+
+
+def _identity_denials(action: Action) -> list[str]:
+    """The floor under every score and approval: the operating system's own principals (SYSTEM,
+    LOCAL/NETWORK SERVICE, ANONYMOUS LOGON, DWM-n, NT SERVICE\\*, "-") are nobody's account, so no
+    identity action touches them; a machine account (`NAME$`) or krbtgt is contained by isolating
+    its host or resetting its key, never by disabling it (that breaks the host or the domain)."""
+    account = Account.parse(action.target)
+    if account is None:
+        return []  # not an account name at all: the other rules (extracted targets) decide
+    kind = account.kind
+    if kind is AccountKind.BUILTIN:
+        return [f"{action.target} is a built-in principal of the operating system, not a person"]
+    if kind is AccountKind.MACHINE and action.kind in _LOCKOUTS:
+        return [f"{action.target} is a machine account: isolate its host or reset its secret"]
+    if kind is AccountKind.KEY and action.kind in _LOCKOUTS:
+        return [f"{action.target} holds the domain's ticket key: reset it, never disable it"]
+    return []
 
 
 def _process_denials(policy: PolicyDocument, target: str, image: str | None) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from tools.accounts import identity_key as account_name
 from tools.actions import TargetKind
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -19,8 +20,9 @@ def host_key(value: str) -> str:
 
 
 def identity_key(value: str) -> str:
-    """`pandalab\\pedro` and `pedro` are the same account."""
-    return value.strip().lower().rsplit("\\", 1)[-1]
+    """`contoso\\alice`, `alice@contoso.local` and `alice` are the same account: a never-touch
+    or protected entry holds whatever its spelling (`tools.accounts`)."""
+    return account_name(value)
 
 
 def domain_key(value: str) -> str:

@@ -18,7 +18,15 @@ from orchestrator.models import ExecuteActionInput
 from orchestrator.policy.model import PolicyDocument, load_policy
 from orchestrator.store.records import ApprovalRecord, ApprovalStatus, DecisionClaim
 from orchestrator.store.repository import Store
-from tools.actions import Action, BlockIp, DisableAccount, IsolateHost, KillProcess, action_hash
+from tools.actions import (
+    Action,
+    BlockIp,
+    DisableAccount,
+    IsolateHost,
+    KillProcess,
+    ResetCredentials,
+    action_hash,
+)
 
 INCIDENT = "live-verify"
 POLICY = "test-policy"
@@ -164,7 +172,9 @@ async def test_an_approval_two_humans_gave_reaches_the_vendor(store: Store) -> N
         (BlockIp(target="127.0.0.1"), True, "never-touch"),
         (BlockIp(target="10.0.0.0/8"), True, "wider than the minimum prefix"),
         (KillProcess(target="WS01:4"), True, "kernel"),
-        (DisableAccount(target="krbtgt"), False, "protected"),
+        (ResetCredentials(target="krbtgt"), False, "protected"),
+        (DisableAccount(target="krbtgt"), True, "ticket key"),
+        (DisableAccount(target="NT AUTHORITY\\ANONYMOUS LOGON"), True, "built-in principal"),
     ],
 )
 async def test_the_deployments_own_policy_stands_whatever_the_workflow_carried(

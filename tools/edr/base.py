@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tools.results import (
+    AccountEvent,
     Change,
     FileEvent,
     HostInfo,
@@ -62,6 +63,23 @@ class EdrReader(Protocol):
         limit: int = 500,
     ) -> list[FileEvent]:
         """Files created on the host (Defender `DeviceFileEvents`, Sysmon 11), oldest first."""
+        ...
+
+
+@runtime_checkable
+class AccountEventReader(Protocol):
+    """An optional read, offered by readers that hold the directory's and sensors' account
+    events (Kerberos tickets, NTLM validations, account changes, Linux logins): the recorded
+    twin does; a reader without it has nothing to say about them, which is not a failure."""
+
+    async def account_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[AccountEvent]:
+        """Events that name accounts by role on the host (a DC's tickets), oldest first."""
         ...
 
 

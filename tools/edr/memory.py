@@ -18,6 +18,7 @@ from tools.inventory.memory import find_asset
 from tools.journal import StateJournal, TwinFaults, TwinRuntime
 from tools.models import Asset, Environment
 from tools.results import (
+    AccountEvent,
     Change,
     FileEvent,
     HostInfo,
@@ -62,9 +63,11 @@ class InMemoryEdr:
             *self._telemetry.logons,
             *self._telemetry.registry,
             *self._telemetry.files,
+            *[e for e in self._telemetry.accounts if e.host],
         ]
         for event in hosted:
-            self._sensors.setdefault(host_key(event.host), event.host)
+            if event.host:
+                self._sensors.setdefault(host_key(event.host), event.host)
         for connection in self._telemetry.connections:
             if connection.host:
                 self._sensors.setdefault(host_key(connection.host), connection.host)
@@ -152,6 +155,18 @@ class InMemoryEdr:
         self._runtime.call("file_events")
         key = host_key(self._host_id(host))
         events = [e for e in self._telemetry.files if host_key(e.host) == key]
+        return _window(events, start, end, limit)
+
+    async def account_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[AccountEvent]:
+        self._runtime.call("account_events")
+        key = host_key(self._host_id(host))
+        events = [e for e in self._telemetry.accounts if e.host and host_key(e.host) == key]
         return _window(events, start, end, limit)
 
     # --- containment --------------------------------------------------------------------------

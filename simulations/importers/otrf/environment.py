@@ -9,10 +9,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from simulations.importers.otrf.entities import basename, is_system_account, user_of
 from simulations.importers.otrf.events import Event, first
+from tools.accounts import Account, same_account
 from tools.models import (
     Alert,
     Asset,
@@ -22,6 +24,7 @@ from tools.models import (
     Identity,
     IdentityKind,
 )
+from tools.telemetry import account_event
 
 INTERNAL_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 DC_EVENTS = {4768, 4769}  # Kerberos KDC events: only domain controllers log them
@@ -87,6 +90,11 @@ def build_environment(facts: HostFacts, alerts: list[Alert], telemetry: list[Eve
         for user in sorted(users)
         if not is_system_account(user)
     ]
+    identities += [
+        Identity(id=account, kind=IdentityKind.SERVICE)
+        for account in _named_accounts(telemetry)
+        if not any(same_account(account, i.id) for i in identities)
+    ]
     # Every Active Directory domain has its krbtgt account (what a DCSync steals, and what is
     # reset after one); a prefix naming one of the hosts is a local machine, not a domain.
     machines = {host.lower() for host in hosts}
@@ -103,6 +111,20 @@ def build_environment(facts: HostFacts, alerts: list[Alert], telemetry: list[Eve
         internal_networks=INTERNAL_NETWORKS,
         protected=[a.id for a in assets if a.kind is AssetKind.DOMAIN_CONTROLLER],
     )
+
+
+def _named_accounts(telemetry: Iterable[Event]) -> list[str]:
+    """People's accounts the incident's events name as the account of a service ticket or the
+    account an account change acted on (`tools/account_fields.yaml`): the directory knows them
+    as it knows the alerts' users, so containing a roasted service account has a target."""
+    named: list[str] = []
+    for event in telemetry:
+        typed = account_event(event)
+        for spelling in [*typed.services, *typed.targets] if typed else []:
+            account = Account.parse(spelling)
+            if account is not None and account.is_person and account.domain:
+                named.append(account.canonical)
+    return sorted(set(named))
 
 
 def _asset(host: str, facts: HostFacts) -> Asset:
