@@ -19,7 +19,7 @@ from rich.text import Text
 
 from orchestrator.cli_alerts import alerts_app, rehearse
 from orchestrator.cli_audit import audit_app
-from orchestrator.cli_common import configure_logging, fail, open_store, out, settings_or_exit
+from orchestrator.cli_common import configure_logging, err, fail, open_store, out, settings_or_exit
 from orchestrator.cli_server import api_token, server
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
@@ -197,8 +197,14 @@ def deny(approval_id: str, as_user: Annotated[str, typer.Option("--as")]) -> Non
 
 
 def main() -> None:
+    from agents.knowledge_base import KnowledgeError
+
     configure_logging()
-    app()
+    try:
+        app()
+    except KnowledgeError as error:  # a command that loads the agents without the settings
+        err.print(f"error: invalid knowledge: {error}", markup=False, highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
