@@ -32,8 +32,14 @@ DEFAULT_TECHNIQUE_WEIGHT = _T.default_weight
 # Tactic names as ATT&CK and Sigma write them, to the incident categories of the recorded format.
 TACTIC_CATEGORY: dict[str, Category] = {t: e.category for t, e in _T.tactics.items()}
 
-# When an alert names a technique without its tactic (longest prefix, as the weights).
-TECHNIQUE_TACTIC: dict[str, str] = {t: e.tactic for t, e in _T.techniques.items()}
+# When an alert names a technique without its tactic (longest prefix, as the weights): entries an
+# analyst wrote or reviewed. An entry the coverage generator inferred from the Sigma rules' tags
+# (`inferred: true`) gives its technique a category and a response, not an alert's tactic.
+TECHNIQUE_TACTIC: dict[str, str] = {t: e.tactic for t, e in _T.techniques.items() if not e.inferred}
+# Every technique's category, inferred entries included: what the technique stands for.
+TECHNIQUE_CATEGORY: dict[str, Category] = {
+    t: TACTIC_CATEGORY[e.tactic] for t, e in _T.techniques.items()
+}
 # The action kinds a technique calls for, by the labelling rules of its category.
 TECHNIQUE_RESPONSE: dict[str, tuple[ActionKind, ...]] = {
     t: tuple(e.response) for t, e in _T.techniques.items()
@@ -128,6 +134,12 @@ def technique_weight(technique: str) -> float:
 def technique_tactic(technique: str) -> str | None:
     key = _longest_prefix(technique, TECHNIQUE_TACTIC)
     return None if key is None else TECHNIQUE_TACTIC[key]
+
+
+def technique_category(technique: str) -> Category | None:
+    """The incident category the technique stands for; none for a technique without an entry."""
+    key = _longest_prefix(technique, TECHNIQUE_CATEGORY)
+    return None if key is None else TECHNIQUE_CATEGORY[key]
 
 
 def technique_response(technique: str) -> tuple[ActionKind, ...]:

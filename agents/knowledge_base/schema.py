@@ -64,6 +64,11 @@ class TechniqueEntry(_Strict):
     weight: Weight
     response: list[ActionKind] = Field(description="the action kinds the technique calls for")
     why: Text | None = None
+    # Written by the coverage generator from the tactics its Sigma rules declare, not reviewed by
+    # an analyst: a rule's tags mix the tactics of all its techniques, so the inferred tactic
+    # gives the technique a category and a response but does not name an alert's tactic
+    # (`technique_tactic`) until someone removes this flag.
+    inferred: bool = False
 
 
 class Techniques(_Strict):
