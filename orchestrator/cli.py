@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -197,12 +198,15 @@ def deny(approval_id: str, as_user: Annotated[str, typer.Option("--as")]) -> Non
 
 
 def main() -> None:
-    from agents.knowledge_base import KnowledgeError
-
     configure_logging()
     try:
         app()
-    except KnowledgeError as error:  # a command that loads the agents without the settings
+    except Exception as error:
+        # A bad knowledge file met by a command that loads the agents without the settings: one
+        # line. Looked up rather than imported, so that a light command never loads the agents.
+        knowledge = sys.modules.get("agents.knowledge_base")
+        if knowledge is None or not isinstance(error, knowledge.KnowledgeError):
+            raise
         err.print(f"error: invalid knowledge: {error}", markup=False, highlight=False)
         raise SystemExit(2) from None
 

@@ -406,18 +406,20 @@ def load_settings() -> GarrisonSettings:
         settings = GarrisonSettings()
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
-    check_knowledge(settings.knowledge_dir)
+    if settings.knowledge_dir is not None:
+        check_knowledge(settings.knowledge_dir)
     return settings
 
 
-def check_knowledge(folder: Path | None) -> None:
-    """Load and validate the agents' knowledge (the packaged files, with `folder`'s in their
-    place): a bad file is a `ConfigError` naming the file and the field, before anything runs.
-    The result is cached, so the agents' own load in this process reuses it."""
+def check_knowledge(folder: Path) -> None:
+    """Load and validate a team's knowledge folder (its files in place of the packaged ones,
+    which CI validates): a bad file is a `ConfigError` naming the file and the field, before
+    anything runs. Only when a folder is set, so that a light command never loads the agents;
+    the result is cached, so the agents' own load in this process reuses it."""
     from agents.knowledge_base import KnowledgeError, load_knowledge
 
     try:
-        load_knowledge(folder.expanduser().resolve() if folder is not None else None)
+        load_knowledge(folder.expanduser().resolve())
     except KnowledgeError as error:
         raise ConfigError(f"invalid knowledge: {error}") from None
 

@@ -155,3 +155,20 @@ async def test_the_triage_records_the_knowledge_version() -> None:
     result = await run_triage(AgentDeps(tools=read_tools(FakeEdr())), triage_input(alerts))
 
     assert result.knowledge_version == knowledge.KNOWLEDGE_VERSION
+
+
+def test_a_knowledge_error_met_without_the_settings_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import orchestrator.cli as cli
+
+    def app() -> None:
+        raise KnowledgeError("/k/rules.yaml: noisy_factor: Input should be less than or equal to 1")
+
+    monkeypatch.setattr(cli, "app", app)
+
+    with pytest.raises(SystemExit) as raised:
+        cli.main()
+
+    assert raised.value.code == 2
+    assert "error: invalid knowledge: /k/rules.yaml: noisy_factor:" in capsys.readouterr().err
