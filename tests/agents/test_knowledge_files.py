@@ -5,6 +5,8 @@ and every triage records the version it was decided under."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -172,3 +174,30 @@ def test_a_knowledge_error_met_without_the_settings_is_one_line(
 
     assert raised.value.code == 2
     assert "error: invalid knowledge: /k/rules.yaml: noisy_factor:" in capsys.readouterr().err
+
+
+# The content of the packaged files (comments aside) at each version: a change to the knowledge
+# without a new version would make two different sets of decisions claim the same version.
+DIGESTS = {"2026-12-06.2": "6eaee5f19711965743491004a11277d6bf9ec35d5a531f0ae066d42ed73f84dd"}
+
+
+def _content_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGED_DIR.glob("*.yaml")):
+        if path.name != "manifest.yaml":
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+            digest.update(f"{path.name}\0{json.dumps(content, sort_keys=True)}\0".encode())
+    return digest.hexdigest()
+
+
+def test_a_change_to_the_knowledge_comes_with_a_new_version() -> None:
+    version = knowledge.KNOWLEDGE_VERSION
+    digest = _content_digest()
+
+    assert version in DIGESTS, (
+        f"knowledge version {version} has no recorded digest: add {version!r}: {digest!r}"
+    )
+    assert DIGESTS[version] == digest, (
+        f"the knowledge files changed but manifest.yaml still says {version}: bump the version"
+        f" and record {digest!r} for it"
+    )
