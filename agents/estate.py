@@ -4,8 +4,11 @@ internet services every host shares, which ports are the estate's own Windows se
 which accounts are secrets rather than people.
 
 These decide what containment may touch: a response that kills csrss.exe, firewalls GitHub or
-the domain controller, or "disables" krbtgt hurts the estate more than the intruder. Nothing
-here is keyed on an incident, a dataset or a label.
+the domain controller, or "disables" krbtgt hurts the estate more than the intruder. The lists
+are data (`agents/knowledge_base/estate.yaml` and `network.yaml`); an organisation adds its own
+drop folders or shared services by shipping its own `estate.yaml` in its knowledge folder
+(`GARRISON_KNOWLEDGE_DIR`, docs/knowledge.md). Nothing here is keyed on an incident, a dataset or
+a label.
 """
 
 from __future__ import annotations
@@ -13,53 +16,32 @@ from __future__ import annotations
 import re
 
 from agents.knowledge import INFRASTRUCTURE_PORTS, LATERAL_PORTS, image_name
+from agents.knowledge_base import knowledge
 
-# Folders where a person's downloads and hand-copied tools land. Installers put software in
-# Program Files, Windows or a vendor folder under AppData/ProgramData; a program started from
-# Desktop, Downloads, Documents, Public or PerfLogs was brought there by hand.
-DROP_FOLDERS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"\\users\\[^\\]+\\(desktop|downloads|documents)\\", re.I),
-    re.compile(r"\\users\\public\\", re.I),
-    re.compile(r"(^[a-z]:|\\device\\harddiskvolume\d+)\\perflogs\\", re.I),
-)
+_ESTATE = knowledge().estate
+_NETWORK = knowledge().network
 
-# Processes whose death blue-screens or logs off the machine (critical system processes), or
-# that hold every session's credentials: never a kill target, whatever ran inside them.
-CRITICAL_PROCESSES: frozenset[str] = frozenset(
-    {
-        "system", "smss.exe", "csrss.exe", "wininit.exe", "winlogon.exe", "services.exe",
-        "lsass.exe", "lsaiso.exe", "registry", "memcompression",
-    }
-)  # fmt: skip
-# Windows gives the idle process pid 0 and the kernel's System process pid 4, on every boot: an
-# alert naming them names the kernel (raw disk reads, SMB), never a process the attacker owns.
-KERNEL_PIDS: frozenset[int] = frozenset({0, 4})
+# Folders where a person's downloads and hand-copied tools land.
+DROP_FOLDERS: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.I) for p in _ESTATE.drop_folders)
 
-# Internet services shared by every customer: the platform vendors that ordinary software
-# reaches from every host, code hosting, content delivery networks. Their addresses and names
-# front millions of sites, so blocking them is an outage; the payload's URL belongs on the proxy,
-# not the service on the firewall.
-SHARED_SERVICE_DOMAINS: tuple[str, ...] = (
-    "microsoft.com", "windowsupdate.com", "windows.com", "bing.com", "msn.com", "skype.com",
-    "live.com", "office.com", "office365.com", "microsoftonline.com", "azure.com", "msedge.net",
-    "digicert.com", "google.com", "gstatic.com", "googleapis.com", "mozilla.org", "apple.com",
-    "github.com", "githubusercontent.com", "gitlab.com", "bitbucket.org",
-    "akamai.net", "akamaiedge.net", "akamaihd.net", "akamaitechnologies.com", "edgekey.net",
-    "edgesuite.net", "fastly.net", "cloudfront.net", "cloudflare.com", "azureedge.net",
-    "edgecastcdn.net", "footprint.net", "llnwd.net",
-    "office.net", "outlook.com", "aka.ms", "msftncsi.com",
-    "msocsp.com", "verisign.com", "globalsign.com", "letsencrypt.org", "sectigo.com",
-)  # fmt: skip
-WEB_PORTS: frozenset[int] = frozenset({80, 443})
+# Processes whose death blue-screens or logs off the machine, or that hold every session's
+# credentials: never a kill target, whatever ran inside them.
+CRITICAL_PROCESSES: frozenset[str] = frozenset(_ESTATE.critical_processes)
+# The idle process and the kernel's System process: never a process the attacker owns.
+KERNEL_PIDS: frozenset[int] = frozenset(_ESTATE.kernel_pids)
+
+# Internet services shared by every customer: blocking them is an outage.
+SHARED_SERVICE_DOMAINS: tuple[str, ...] = tuple(_ESTATE.shared_service_domains)
+WEB_PORTS: frozenset[int] = frozenset(_NETWORK.web_ports)
 # Windows' own services on a host of the estate: an internal address reached on these is a
 # server or workstation being used or attacked, not an attacker's listener.
 WINDOWS_SERVICE_PORTS: frozenset[int] = INFRASTRUCTURE_PORTS | LATERAL_PORTS
-RPC_ENDPOINT_MAPPER = 135
-RPC_DYNAMIC_PORTS = range(49152, 65536)  # where the endpoint mapper sends RPC clients next
+RPC_ENDPOINT_MAPPER = _NETWORK.rpc_endpoint_mapper
+# where the endpoint mapper sends RPC clients next
+RPC_DYNAMIC_PORTS = range(_NETWORK.rpc_dynamic_ports.first, _NETWORK.rpc_dynamic_ports.last + 1)
 
-# Accounts that hold a secret rather than a person's access: krbtgt signs every Kerberos ticket
-# of the domain and is disabled by design, so containment is a (double) reset of its key.
-RESET_ONLY_ACCOUNTS: re.Pattern[str] = re.compile(r"^krbtgt(_\d+)?$", re.I)
+# Accounts that hold a secret rather than a person's access (krbtgt): containment is a reset.
+RESET_ONLY_ACCOUNTS: re.Pattern[str] = re.compile(_ESTATE.reset_only_accounts, re.I)
 
 
 def in_drop_folder(path: str | None) -> bool:

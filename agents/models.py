@@ -46,6 +46,9 @@ class TriageResult(_Model):
     # and category rest on less than they should, so every containment needs a human.
     degraded: bool = False
     evidence_gaps: list[ShortText] = Field(default_factory=list)
+    # The version of the analyst knowledge (`agents/knowledge_base/manifest.yaml`, or a team's
+    # own folder) the verdict and category were decided under; none in histories from before it.
+    knowledge_version: ShortText | None = None
 
 
 class Finding(_Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +20,7 @@ from rich.text import Text
 
 from orchestrator.cli_alerts import alerts_app, rehearse
 from orchestrator.cli_audit import audit_app
-from orchestrator.cli_common import configure_logging, fail, open_store, out, settings_or_exit
+from orchestrator.cli_common import configure_logging, err, fail, open_store, out, settings_or_exit
 from orchestrator.cli_server import api_token, server
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
@@ -198,7 +199,16 @@ def deny(approval_id: str, as_user: Annotated[str, typer.Option("--as")]) -> Non
 
 def main() -> None:
     configure_logging()
-    app()
+    try:
+        app()
+    except Exception as error:
+        # A bad knowledge file met by a command that loads the agents without the settings: one
+        # line. Looked up rather than imported, so that a light command never loads the agents.
+        knowledge = sys.modules.get("agents.knowledge_base")
+        if knowledge is None or not isinstance(error, knowledge.KnowledgeError):
+            raise
+        err.print(f"error: invalid knowledge: {error}", markup=False, highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

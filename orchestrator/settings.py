@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     BaseModel,
     ConfigDict,
+    DirectoryPath,
     Field,
     FilePath,
     SecretStr,
@@ -348,6 +349,10 @@ class GarrisonSettings(BaseSettings):
     # The organisation's inventory (assets, identities, internal networks, protected entities) in
     # the recorded-incident format's `environment` shape, JSON or YAML: what risk is scored on.
     inventory_file: FilePath | None = None
+    # A team's own analyst knowledge (docs/knowledge.md): a folder with a `manifest.yaml` and any
+    # of the packaged knowledge files to replace. The agents read the same variable when their
+    # tables are built; `load_settings` validates the files up front, naming file and field.
+    knowledge_dir: DirectoryPath | None = None
     # Which vendor serves a capability when several are configured: "edr=defender,identity=entra".
     vendors: str | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
@@ -398,9 +403,25 @@ class GarrisonSettings(BaseSettings):
 def load_settings() -> GarrisonSettings:
     """Read settings from the environment; raise `ConfigError` naming the bad variables."""
     try:
-        return GarrisonSettings()
+        settings = GarrisonSettings()
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
+    if settings.knowledge_dir is not None:
+        check_knowledge(settings.knowledge_dir)
+    return settings
+
+
+def check_knowledge(folder: Path) -> None:
+    """Load and validate a team's knowledge folder (its files in place of the packaged ones,
+    which CI validates): a bad file is a `ConfigError` naming the file and the field, before
+    anything runs. Only when a folder is set, so that a light command never loads the agents;
+    the result is cached, so the agents' own load in this process reuses it."""
+    from agents.knowledge_base import KnowledgeError, load_knowledge
+
+    try:
+        load_knowledge(folder.expanduser().resolve())
+    except KnowledgeError as error:
+        raise ConfigError(f"invalid knowledge: {error}") from None
 
 
 def describe_validation_error(error: ValidationError) -> str:

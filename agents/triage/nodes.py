@@ -25,6 +25,7 @@ from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
 from agents.knowledge import (
     CATEGORY_PRIORITY,
+    KNOWLEDGE_VERSION,
     NOISY_FACTOR,
     NOISY_RULES,
     NOISY_TITLES,
@@ -368,6 +369,7 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         rationale=rationale,
         degraded=bool(gaps),
         evidence_gaps=gaps,
+        knowledge_version=KNOWLEDGE_VERSION,
     )
 
 

@@ -60,6 +60,7 @@ class AgentActivities:
             category=result.category,
             confidence=result.confidence,
             playbook=result.playbook_id,
+            knowledge_version=result.knowledge_version,
         )
         await self.store.append_audit(
             AuditEvent(
@@ -72,6 +73,7 @@ class AgentActivities:
                 detail={
                     "confidence": result.confidence,
                     "model_used": result.model_used,
+                    "knowledge_version": result.knowledge_version,
                     "evidence_gaps": "; ".join(result.evidence_gaps)[:1_000],
                 },
             )

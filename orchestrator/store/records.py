@@ -44,6 +44,7 @@ class IncidentRecord(_Record):
     category: Category | None = None
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     playbook: ShortText | None = None
+    knowledge_version: ShortText | None = None
     opened_at: AwareDatetime
     closed_at: AwareDatetime | None = None
     summary: LongText | None = None

@@ -161,8 +161,10 @@ class Store:
         category: Category,
         confidence: float,
         playbook: str | None,
+        knowledge_version: str | None = None,
     ) -> IncidentRecord:
-        """Record the triage; an open incident becomes triaged (a closed one stays closed)."""
+        """Record the triage and the version of the knowledge it was decided under; an open
+        incident becomes triaged (a closed one stays closed)."""
         status = case(
             (_INCIDENTS.c.status == IncidentStatus.OPEN.value, IncidentStatus.TRIAGED.value),
             else_=_INCIDENTS.c.status,
@@ -173,6 +175,7 @@ class Store:
             "category": category.value,
             "confidence": confidence,
             "playbook": playbook,
+            "knowledge_version": knowledge_version,
             "status": status,
         }
         return await self._update_incident(incident_id, values, only_open=False)

@@ -73,6 +73,7 @@ class IncidentRow(SQLModel, table=True):
     category: str | None = None
     confidence: float | None = None
     playbook: str | None = None
+    knowledge_version: str | None = None  # the agents' knowledge the triage decided under
     opened_at: datetime = _at(index=True)
     closed_at: datetime | None = _at(nullable=True)
     summary: str | None = Field(default=None, sa_type=Text)

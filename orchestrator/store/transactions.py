@@ -30,7 +30,10 @@ R = TypeVar("R")
 MAX_ATTEMPTS = 8
 # Columns added to a table after it first shipped, with their DDL: a database created before
 # gets them when a process opens it (`create_all` creates missing tables, never columns).
-ADDED_COLUMNS = (("actions", "attempts", "INTEGER NOT NULL DEFAULT 0"),)
+ADDED_COLUMNS = (
+    ("actions", "attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("incidents", "knowledge_version", "VARCHAR"),
+)
 SCHEMA_LOCK_WAIT_S = 300.0
 
 
