@@ -84,7 +84,8 @@ class LiveIncident:
         return [status for _start, status in sorted(found, key=lambda pair: pair[0])]
 
     async def result_approving_everything(self, timeout_s: float = 120.0) -> IncidentResult:
-        """The latest run's result, every approval it asks for granted by an analyst."""
+        """The latest run's result, every approval it asks for granted by as many distinct
+        analysts as it needs (a top-tier request waits for two)."""
         handle = self.handle()
         answered: set[str] = set()
         done = asyncio.ensure_future(handle.result())
@@ -97,16 +98,21 @@ class LiveIncident:
             for request in status.pending_approvals:
                 if request.approval_id not in answered:
                     answered.add(request.approval_id)
-                    await self._approve(
-                        handle, request.approval_id, request.action_hash, request.approver_group
-                    )
+                    for analyst in range(1, request.required_approvers + 1):
+                        await self._approve(
+                            handle,
+                            request.approval_id,
+                            request.action_hash,
+                            request.approver_group,
+                            f"analyst-{analyst}",
+                        )
             await asyncio.wait([done], timeout=0.1)
         return done.result()
 
     async def _approve(
-        self, handle: Handle, approval_id: str, action_hash: str, group: str
+        self, handle: Handle, approval_id: str, action_hash: str, group: str, analyst: str
     ) -> None:
-        sent = decision(approval_id, action_hash, "analyst-1", [group])
+        sent = decision(approval_id, action_hash, analyst, [group])
         await self.store.decisions.record_claim(  # as ApprovalService records it
             DecisionClaim(
                 **sent.model_dump(exclude={"decision"}),

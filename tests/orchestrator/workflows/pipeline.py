@@ -83,7 +83,8 @@ class Pipeline:
         await handle.signal("alerts_added", AlertsAdded(alert_uids=[a.uid for a in alerts]))
 
     async def result_approving_everything(self) -> IncidentResult:
-        """The incident's result, with every approval it asks for granted by an analyst."""
+        """The incident's result, with every approval it asks for granted by as many distinct
+        analysts as it needs."""
         answered: set[str] = set()
         done = asyncio.ensure_future(self.handle.result())
         while not done.done():
@@ -92,18 +93,22 @@ class Pipeline:
                 if request.approval_id in answered:
                     continue
                 answered.add(request.approval_id)
-                sent = decision(
-                    request.approval_id, request.action_hash, "analyst-1", [request.approver_group]
-                )
-                await self.store.decisions.record_claim(  # as ApprovalService records it
-                    DecisionClaim(
-                        **sent.model_dump(exclude={"decision"}),
-                        incident_id=self.incident_id,
-                        decision=sent.decision.value,
-                        at=datetime.now(UTC),
+                for analyst in range(1, request.required_approvers + 1):  # two for the top tier
+                    sent = decision(
+                        request.approval_id,
+                        request.action_hash,
+                        f"analyst-{analyst}",
+                        [request.approver_group],
                     )
-                )
-                await self.handle.execute_update(IncidentWorkflow.decide, sent)
+                    await self.store.decisions.record_claim(  # as ApprovalService records it
+                        DecisionClaim(
+                            **sent.model_dump(exclude={"decision"}),
+                            incident_id=self.incident_id,
+                            decision=sent.decision.value,
+                            at=datetime.now(UTC),
+                        )
+                    )
+                    await self.handle.execute_update(IncidentWorkflow.decide, sent)
             await asyncio.wait([done], timeout=0.1)
         return done.result()
 
