@@ -29,6 +29,9 @@ class ProcessEvent(Frozen):
     parent_image: ShortText | None = None
     user: ShortText | None = None
     sha256: ShortText | None = None
+    # Sysmon's ProcessGuid and ParentProcessGuid: one process exactly, where pids are reused
+    guid: ShortText | None = None
+    parent_guid: ShortText | None = None
 
 
 class NetworkConnection(Frozen):
@@ -42,6 +45,7 @@ class NetworkConnection(Frozen):
     dst_port: int | None = None
     domain: ShortText | None = None
     protocol: ShortText | None = None
+    process_guid: ShortText | None = None
 
 
 class LogonEvent(Frozen):
@@ -64,6 +68,7 @@ class RegistryEvent(Frozen):
     key: ShortText  # the full value path, hives as HKLM/HKU/HKCR (`HKLM\\...\\Run\\Updater`)
     details: LongText | None = None  # the data written, for a SetValue
     user: ShortText | None = None
+    process_guid: ShortText | None = None
 
 
 class FileEvent(Frozen):
@@ -75,6 +80,7 @@ class FileEvent(Frozen):
     image: ShortText | None = None
     path: ShortText
     user: ShortText | None = None
+    process_guid: ShortText | None = None
 
 
 class ReputationVerdict(StrEnum):

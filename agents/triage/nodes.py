@@ -37,6 +37,7 @@ from agents.knowledge import (
     technique_weight,
 )
 from agents.models import ExtractedEntities, TriageResult
+from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.routing import playbook_id_for
 from agents.seam import ask_structured, truncate
@@ -214,15 +215,15 @@ def _corroborate_host(
     """Judge each alerting process once; a process with no record counts nothing."""
     score = 0.0
     notes: list[str] = []
-    seen: set[int] = set()
+    seen: set[ProcessKey] = set()
     for alert in alerts:
         process = alert.entities.process
-        if process is None or process.pid is None or process.pid in seen:
+        if process is None or process.pid is None:
             continue
-        seen.add(process.pid)
-        record = telemetry.process(process.pid)
-        if record is None:
+        record = telemetry.process(process.pid, alert.time)  # pids are reused: the one then
+        if record is None or telemetry.table.key(record) in seen:
             continue
+        seen.add(telemetry.table.key(record))
         for signal in judge_process(record, telemetry, networks):
             score += signal.weight
             notes.append(("+" if signal.weight > 0 else "") + f"{signal.weight:g} {signal.text}")
