@@ -13,8 +13,10 @@ needs a human) and the reasoning goes on with what it has.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from agents.entities import is_routable_peer
 from agents.estate import in_drop_folder
@@ -30,11 +32,13 @@ from agents.knowledge import (
     is_system_account,
 )
 from agents.processes import ProcessKey, ProcessTable
+from agents.reads import Fetch, read_window
 from tools.edr.base import EdrReader
 from tools.errors import ToolError
 from tools.models import Alert, in_networks
 from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
 
+_E = TypeVar("_E", ProcessEvent, NetworkConnection, LogonEvent, RegistryEvent, FileEvent)
 WINDOW = timedelta(minutes=10)
 REMOTE_LOGON_TYPES = frozenset({3, 10})
 
@@ -141,32 +145,43 @@ async def read_host(
     logons: bool = True,
     writes: bool = False,
 ) -> HostTelemetry:
+    """A host's telemetry for the window around `start`..`end`, each kind read page by page
+    (`agents.reads.read_window`); a kind that could not be read, or that the page budget cut,
+    is a gap."""
     telemetry = HostTelemetry(host=host)
     lo, hi = start - WINDOW, end + WINDOW
-    try:
-        telemetry.processes = await edr.process_events(host, lo, hi)
-    except ToolError as error:
-        telemetry.processes_unread = True
-        telemetry.gaps.append(f"process events on {host} unavailable ({type(error).__name__})")
-    try:
-        telemetry.connections = await edr.network_connections(host, lo, hi)
-    except ToolError as error:
-        telemetry.gaps.append(f"connections on {host} unavailable ({type(error).__name__})")
+
+    async def read(what: str, fetch: Fetch[_E]) -> list[_E] | None:
+        try:
+            window = await read_window(fetch, lo, hi)
+        except ToolError as error:
+            telemetry.gaps.append(f"{what} on {host} unavailable ({type(error).__name__})")
+            return None
+        if window.cut_at is not None:
+            telemetry.gaps.append(
+                f"{what} on {host} read cut at {len(window.events)} events for window "
+                f"{_moment(lo)} to {_moment(hi)}: nothing after {_moment(window.cut_at)} was read"
+            )
+        return window.events
+
+    def fetch_of(method: Callable[..., Awaitable[list[_E]]]) -> Fetch[_E]:
+        return lambda a, b, limit: method(host, a, b, limit)
+
+    processes = await read("process events", fetch_of(edr.process_events))
+    telemetry.processes_unread = processes is None
+    telemetry.processes = processes or []
+    telemetry.connections = await read("connections", fetch_of(edr.network_connections)) or []
     if logons:
-        try:
-            telemetry.logons = await edr.logons(host, lo, hi)
-        except ToolError as error:
-            telemetry.gaps.append(f"logons on {host} unavailable ({type(error).__name__})")
+        telemetry.logons = await read("logons", fetch_of(edr.logons)) or []
     if writes:
-        try:
-            telemetry.registry = await edr.registry_events(host, lo, hi)
-        except ToolError as error:
-            telemetry.gaps.append(f"registry writes on {host} unavailable ({type(error).__name__})")
-        try:
-            telemetry.files = await edr.file_events(host, lo, hi)
-        except ToolError as error:
-            telemetry.gaps.append(f"file writes on {host} unavailable ({type(error).__name__})")
+        telemetry.registry = await read("registry writes", fetch_of(edr.registry_events)) or []
+        telemetry.files = await read("file writes", fetch_of(edr.file_events)) or []
     return telemetry
+
+
+def _moment(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

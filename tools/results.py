@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from pydantic import Field
 
 from tools.models import Frozen, LongText, ShortText
+
+_E = TypeVar("_E")
+
+
+class EventList(list[_E]):
+    """A telemetry read's events, oldest first, saying whether the read was cut: `truncated`
+    when the source held more events in the window than the read's limit let it return (the
+    vendor's query stopped at its `take`/`limit`), so the events end before the window does.
+    A plain list from a reader that does not say is judged by its length (`was_truncated`)."""
+
+    def __init__(self, events: Iterable[_E] = (), *, truncated: bool = False) -> None:
+        super().__init__(events)
+        self.truncated = truncated
+
+
+def was_truncated(events: list[_E], limit: int) -> bool:
+    """Whether a read of at most `limit` events left some out: as the reader says, else when it
+    returned as many as it was allowed."""
+    said = getattr(events, "truncated", None)
+    return said if isinstance(said, bool) else len(events) >= limit > 0
 
 
 class HostInfo(Frozen):
