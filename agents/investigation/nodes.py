@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agents.attention import hosts_by_attention
 from agents.degraded import gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, identity_key
@@ -63,7 +64,6 @@ from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
 from tools.models import Alert, Verdict
 from tools.results import ProcessEvent
 
-MAX_HOSTS = 10
 MAX_TREE = 60
 STRONG_CORROBORATION = 8.0
 
@@ -90,7 +90,13 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         end = max((a.time for a in alerts), default=None)
         telemetries: dict[str, HostTelemetry] = {}
         if start is not None and end is not None:
-            for host in request.triage.entities.hosts[:MAX_HOSTS]:
+            # the hosts of the most significant alerts first, the cut said (attention.py)
+            attention = hosts_by_attention(
+                alerts, [assess_alert(a) for a in alerts], index, request.triage.entities.hosts
+            )
+            scope.gaps += attention.gaps
+            scope.findings += [Finding(summary=n) for n in attention.gaps + attention.notes]
+            for host in attention.hosts:
                 telemetry = await read_host(edr, host, start, end, writes=malicious)
                 telemetries[host] = telemetry
                 scope.gaps += telemetry.gaps

@@ -20,6 +20,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from agents.attention import MAX_MODEL_ALERTS, hosts_by_attention, rank_alerts
 from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
@@ -165,7 +166,13 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         found_stages: list[tuple[str, float, str]] = []
         lineage: list[str] = []
         gaps: list[str] = []
-        for host, host_alerts in list(by_host.items())[:MAX_HOSTS]:
+        # the hosts of the most significant alerts first: background alerts on a dozen
+        # servers must not fill the cap (agents/attention.py); a cut is said
+        attention = hosts_by_attention(alerts, state["assessments"], index, list(by_host))
+        gaps += attention.gaps
+        notes += attention.notes
+        for host in attention.hosts:
+            host_alerts = by_host[host]
             times = [a.time for a in host_alerts]
             telemetry = await read_host(edr, host, min(times), max(times))
             gaps += telemetry.gaps
@@ -366,7 +373,7 @@ async def _severity(
 
 def _model_data(state: TriageState) -> dict[str, object]:
     """What the model sees: typed facts and truncated alert text, never instructions."""
-    alerts = state["input"].alerts[:30]
+    alerts = rank_alerts(state["input"].alerts, state["assessments"])[:MAX_MODEL_ALERTS]
     return {
         "alerts": [
             {
