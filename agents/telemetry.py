@@ -57,6 +57,10 @@ class HostTelemetry:
     processes_unread: bool = False
     _table: ProcessTable | None = field(default=None, init=False, repr=False, compare=False)
     _table_stamp: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+    _conns: dict[int | None, list[NetworkConnection]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _conn_stamp: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
 
     @property
     def table(self) -> ProcessTable:
@@ -93,7 +97,19 @@ class HostTelemetry:
     def connections_of(self, proc: ProcessEvent) -> list[NetworkConnection]:
         """The connections `proc` made: those whose pid was `proc`'s at their time."""
         owns = self.table.owns
-        return [c for c in self.connections if owns(proc, c.pid, c.time, c.process_guid, c.image)]
+        return [
+            c for c in self._by_pid(proc.pid) if owns(proc, c.pid, c.time, c.process_guid, c.image)
+        ]
+
+    def _by_pid(self, pid: int | None) -> list[NetworkConnection]:
+        """The connections stamped with `pid`, indexed once per connection list."""
+        stamp = (id(self.connections), len(self.connections))
+        if self._conn_stamp != stamp:
+            self._conns = {}
+            for conn in self.connections:
+                self._conns.setdefault(conn.pid, []).append(conn)
+            self._conn_stamp = stamp
+        return self._conns.get(pid, []) if pid is not None else []
 
     def connections_of_key(self, key: ProcessKey) -> list[NetworkConnection]:
         """A process's connections; for one known only from an alert (its record unread or
@@ -103,8 +119,8 @@ class HostTelemetry:
             return self.connections_of(record)
         return [
             c
-            for c in self.connections
-            if c.pid == key.pid and self.table.at(c.pid, c.time, c.process_guid, c.image) is None
+            for c in self._by_pid(key.pid)
+            if self.table.at(c.pid, c.time, c.process_guid, c.image) is None
         ]
 
     def writer(

@@ -3,6 +3,8 @@ alerts, follow the attacker's process trees, and name what is compromised (`scop
 rules on endpoints, alerts and lateral movement).
 
 Rules:
+- a process is its host, pid, start time and image (`agents.processes.ProcessKey`), never its pid
+  alone: an alert, a connection or a write names the process that had its pid at its time;
 - attacker processes: the processes of significant alerts (not known-noisy, >= 2 points), and, on
   a malicious incident, any process in the window whose own record shows tradecraft; then all
   their descendants, and their ancestors back to the initial payload (ancestors that show
@@ -264,7 +266,6 @@ def _scope_host(
     host = telemetry.host
     networks = index.internal_networks
     found = _classify(telemetry, index, significant, malicious)
-    scope.bystanders |= {f"{host}:{k.pid}".lower() for k in found.bystanders}
     scope.bystander_alerts |= found.bystander_alerts
     if found.attacker - found.bystanders:
         scope.attacked.add(host)

@@ -66,8 +66,8 @@ class Scope:
     persistence: list[Finding] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     corroboration: float = 0.0
-    bystanders: set[str] = field(default_factory=set)  # "<host>:<pid>" alerting, not attacker
-    # the alerts whose process (by identity, not pid: pids are reused) is such a bystander
+    # alerts whose process (by identity, not pid: pids are reused) is alerting but not the
+    # attacker's (the victim's tool)
     bystander_alerts: set[str] = field(default_factory=set)
     attacked: set[str] = field(default_factory=set)  # hosts where attacker processes ran
     served: set[str] = field(default_factory=set)  # DCs that only served attacker requests
