@@ -180,13 +180,13 @@ class WindowRead(Generic[_E]):
     pages: int = 0
 
 
-Fetch = Callable[[datetime, datetime, int], Awaitable[list[_E]]]
+Fetch = Callable[[datetime | None, datetime | None, int], Awaitable[list[_E]]]
 
 
 async def read_window(
     fetch: Fetch[_E],
-    start: datetime,
-    end: datetime,
+    start: datetime | None,
+    end: datetime | None,
     *,
     page: int = PAGE,
     max_pages: int = MAX_PAGES,
@@ -207,7 +207,7 @@ async def read_window(
         if not was_truncated(batch, page) or not batch:
             return read
         last = max(e.time for e in batch)
-        if last <= cursor:
+        if cursor is not None and last <= cursor:
             read.cut_at = cursor
             return read
         cursor = last
