@@ -57,7 +57,12 @@ class ProcessKey:
 
 
 def _name(path: str) -> str:
-    return path.strip().lower().replace("/", "\\").rsplit("\\", 1)[-1]
+    """The file name of an image path; none for Sysmon's `<unknown process>`, which names no
+    image but a process it could not resolve (the pid still names it)."""
+    text = path.strip().lower()
+    if text.startswith("<"):
+        return ""
+    return text.replace("/", "\\").rsplit("\\", 1)[-1]
 
 
 def _image(record: ProcessEvent) -> str:
@@ -124,7 +129,7 @@ class ProcessTable:
             found = records[index - 1]
         elif records[0].time - when <= CLOCK_SKEW:
             found = records[0]
-        if found is not None and image and _name(image) != _image(found):
+        if found is not None and _name(image or "") and _name(image or "") != _image(found):
             return None
         return found
 

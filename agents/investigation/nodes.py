@@ -322,7 +322,7 @@ def _wrote(
     writer = telemetry.writer(pid, when, guid, image)
     if writer is not None:
         return writer in writers
-    name = image_name(image)
+    name = "" if (image or "").lstrip().startswith("<") else image_name(image)  # <unknown process>
     return any(
         k.start is None and k.pid == pid and (not name or image_name(k.image) in ("", name))
         for k in writers

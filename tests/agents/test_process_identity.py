@@ -112,3 +112,12 @@ def test_sysmons_process_guid_decides_over_the_pid_and_duplicates_are_one_proces
     # Sysmon 1 and Security 4688 of one start are one process, with the fields of both
     assert len(table.records) == 2
     assert table.records[0].cmd_line == "invoice.exe" and table.records[0].guid == "aaaa-1"
+
+
+def test_an_unresolved_image_does_not_disown_a_connection() -> None:
+    # Sysmon writes `<unknown process>` when it could not resolve the image: the pid still names
+    # the process that had it then
+    unresolved = NetworkConnection(time=T0 + timedelta(seconds=30), host="PRD01", pid=PID,
+                                   image="<unknown process>", dst_ip=C2, dst_port=443)  # fmt: skip
+    telemetry = HostTelemetry(host="PRD01", processes=[UPDATER, PAYLOAD], connections=[unresolved])
+    assert telemetry.connections_of(PAYLOAD) == [unresolved]
