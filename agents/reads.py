@@ -14,6 +14,15 @@ One budget is opened per graph run (and one for the facts of a playbook step), s
 an activity at most `deadline_s` of retrying, then one quick failure per remaining read. These
 errors never leave the activity, so Temporal's retries of it do not multiply this budget: Temporal
 retries an agent activity only when its worker dies or its store fails.
+
+Reads are paged (`read_window`): a vendor query returns at most `PAGE` events, oldest first, and
+says when it stopped at that limit (`tools.results.EventList`). The next page starts at the last
+event's time (events of that instant read twice are kept once), until the window is read or
+`MAX_PAGES` pages were read: `PAGE * MAX_PAGES` events of one kind per host and window (4,000),
+which bounds what one long incident costs the vendor's API quota. A read the budget still cuts
+says where (`WindowRead.cut_at`), and the agent records it as an evidence gap ("process events on
+H cut at 4000 events: ..."), never as a complete read: the attacker's half of a long incident
+may lie past the cut.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from temporalio import activity
 
@@ -37,10 +46,16 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    was_truncated,
 )
 
 _T = TypeVar("_T")
+_E = TypeVar(
+    "_E", ProcessEvent, NetworkConnection, LogonEvent, RegistryEvent, FileEvent, AccountEvent
+)
 HEARTBEAT_SLICE_S = 1.0  # a long Retry-After is slept in slices, heartbeating between them
+PAGE = 500  # events per vendor query
+MAX_PAGES = 8  # queries per kind of event, host and window
 
 
 @dataclass(frozen=True)
@@ -169,3 +184,48 @@ def retrying_edr(edr: EdrReader, policy: ReadRetry | None = None) -> RetryingEdr
     if isinstance(edr, RetryingEdr):
         return edr
     return RetryingEdr(edr, ReadBudget(policy))
+
+
+@dataclass
+class WindowRead(Generic[_E]):
+    """The events of a window, oldest first; `cut_at` is the time the read stopped at when the
+    page budget ran out before the window did (None: the whole window was read)."""
+
+    events: list[_E]
+    cut_at: datetime | None = None
+    pages: int = 0
+
+
+Fetch = Callable[[datetime | None, datetime | None, int], Awaitable[list[_E]]]
+
+
+async def read_window(
+    fetch: Fetch[_E],
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    page: int = PAGE,
+    max_pages: int = MAX_PAGES,
+) -> WindowRead[_E]:
+    """All the events `fetch(start, end, limit)` holds in the window, page by page (module
+    docstring). A page that cannot move past its first instant (more than `page` events in one
+    timestamp) ends the read as cut there."""
+    read: WindowRead[_E] = WindowRead(events=[])
+    seen: set[_E] = set()
+    cursor = start
+    while read.pages < max_pages:
+        batch = await fetch(cursor, end, page)
+        read.pages += 1
+        for event in batch:
+            if event not in seen:
+                seen.add(event)
+                read.events.append(event)
+        if not was_truncated(batch, page) or not batch:
+            return read
+        last = max(e.time for e in batch)
+        if cursor is not None and last <= cursor:
+            read.cut_at = cursor
+            return read
+        cursor = last
+    read.cut_at = cursor
+    return read

@@ -13,8 +13,10 @@ needs a human) and the reasoning goes on with what it has.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from agents.entities import is_routable_peer
 from agents.estate import in_drop_folder
@@ -29,6 +31,8 @@ from agents.knowledge import (
     is_management_agent,
     is_system_account,
 )
+from agents.processes import ProcessKey, ProcessTable
+from agents.reads import Fetch, read_window
 from tools.edr.base import AccountEventReader, EdrReader
 from tools.errors import ToolError
 from tools.models import Alert, in_networks
@@ -41,6 +45,9 @@ from tools.results import (
     RegistryEvent,
 )
 
+_E = TypeVar(
+    "_E", ProcessEvent, NetworkConnection, LogonEvent, RegistryEvent, FileEvent, AccountEvent
+)
 WINDOW = timedelta(minutes=10)
 REMOTE_LOGON_TYPES = frozenset({3, 10})
 
@@ -59,36 +66,92 @@ class HostTelemetry:
     # The process records could not be read: an alerting process without a record here is
     # unknown, not absent, and keeps no benefit of its alert (investigation/scope.py)
     processes_unread: bool = False
+    _table: ProcessTable | None = field(default=None, init=False, repr=False, compare=False)
+    _table_stamp: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+    _conns: dict[int | None, list[NetworkConnection]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _conn_stamp: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
 
-    def process(self, pid: int | None) -> ProcessEvent | None:
-        if pid is None:
-            return None
-        return next((p for p in self.processes if p.pid == pid), None)
+    @property
+    def table(self) -> ProcessTable:
+        """The process records as identities (`agents.processes`), rebuilt when they change."""
+        stamp = (id(self.processes), len(self.processes))
+        if self._table is None or self._table_stamp != stamp:
+            self._table = ProcessTable(self.processes)
+            self._table_stamp = stamp
+        return self._table
 
-    def children(self, pid: int) -> list[ProcessEvent]:
-        return [p for p in self.processes if p.parent_pid == pid and p.pid != pid]
+    def process(
+        self, pid: int | None, when: datetime | None = None, guid: str | None = None
+    ) -> ProcessEvent | None:
+        """The process `pid` named at `when` (the latest start at or before it), not merely the
+        first one recorded with that pid: Windows reuses pids."""
+        return self.table.at(pid, when, guid)
+
+    def get(self, key: ProcessKey) -> ProcessEvent | None:
+        return self.table.get(key)
+
+    def children(self, proc: ProcessEvent) -> list[ProcessEvent]:
+        return self.table.children(proc)
+
+    def parent(self, proc: ProcessEvent) -> ProcessEvent | None:
+        return self.table.parent(proc)
 
     def parent_path(self, proc: ProcessEvent) -> str | None:
         """The parent's full image path, from the parent's own record: every EDR records that,
         while some only name the parent's file in the child's record (Falcon's
         ParentBaseFileName), which says nothing of the folder it ran from."""
-        parent = self.process(proc.parent_pid)
+        parent = self.parent(proc)
         return parent.image if parent is not None else None
 
-    def connections_of(self, pid: int) -> list[NetworkConnection]:
-        return [c for c in self.connections if c.pid == pid]
+    def connections_of(self, proc: ProcessEvent) -> list[NetworkConnection]:
+        """The connections `proc` made: those whose pid was `proc`'s at their time."""
+        owns = self.table.owns
+        return [
+            c for c in self._by_pid(proc.pid) if owns(proc, c.pid, c.time, c.process_guid, c.image)
+        ]
 
-    def ancestors(self, pid: int, limit: int = 8) -> list[ProcessEvent]:
-        """Parent, grandparent... as far as the recording shows them (pids may be reused, so
-        the walk stops at a cycle)."""
+    def _by_pid(self, pid: int | None) -> list[NetworkConnection]:
+        """The connections stamped with `pid`, indexed once per connection list."""
+        stamp = (id(self.connections), len(self.connections))
+        if self._conn_stamp != stamp:
+            self._conns = {}
+            for conn in self.connections:
+                self._conns.setdefault(conn.pid, []).append(conn)
+            self._conn_stamp = stamp
+        return self._conns.get(pid, []) if pid is not None else []
+
+    def connections_of_key(self, key: ProcessKey) -> list[NetworkConnection]:
+        """A process's connections; for one known only from an alert (its record unread or
+        outside the window), those of its pid that no recorded process owns."""
+        record = self.get(key)
+        if record is not None:
+            return self.connections_of(record)
+        return [
+            c
+            for c in self._by_pid(key.pid)
+            if self.table.at(c.pid, c.time, c.process_guid, c.image) is None
+        ]
+
+    def writer(
+        self, pid: int | None, when: datetime, guid: str | None, image: str | None
+    ) -> ProcessKey | None:
+        """The recorded process that wrote an event stamped `pid` (`guid`, `image`) at `when`."""
+        record = self.table.at(pid, when, guid, image)
+        return ProcessKey.of(record) if record is not None else None
+
+    def ancestors(self, proc: ProcessEvent, limit: int = 8) -> list[ProcessEvent]:
+        """Parent, grandparent... as far as the recording shows them (each parent is the
+        process that had the parent pid when its child started; the walk stops at a cycle)."""
         chain: list[ProcessEvent] = []
-        seen = {pid}
-        current = self.process(pid)
+        seen = {ProcessKey.of(proc)}
+        current: ProcessEvent | None = proc
         while current is not None and len(chain) < limit:
-            parent = self.process(current.parent_pid)
-            if parent is None or parent.pid in seen:
+            parent = self.parent(current)
+            if parent is None or ProcessKey.of(parent) in seen:
                 break
-            seen.add(parent.pid or 0)
+            seen.add(ProcessKey.of(parent))
             chain.append(parent)
             current = parent
         return chain
@@ -110,37 +173,45 @@ async def read_host(
     writes: bool = False,
     accounts: bool = False,
 ) -> HostTelemetry:
+    """A host's telemetry for the window around `start`..`end`, each kind read page by page
+    (`agents.reads.read_window`); a kind that could not be read, or that the page budget cut,
+    is a gap."""
     telemetry = HostTelemetry(host=host)
     lo, hi = start - WINDOW, end + WINDOW
-    try:
-        telemetry.processes = await edr.process_events(host, lo, hi)
-    except ToolError as error:
-        telemetry.processes_unread = True
-        telemetry.gaps.append(f"process events on {host} unavailable ({type(error).__name__})")
-    try:
-        telemetry.connections = await edr.network_connections(host, lo, hi)
-    except ToolError as error:
-        telemetry.gaps.append(f"connections on {host} unavailable ({type(error).__name__})")
+
+    async def read(what: str, fetch: Fetch[_E]) -> list[_E] | None:
+        try:
+            window = await read_window(fetch, lo, hi)
+        except ToolError as error:
+            telemetry.gaps.append(f"{what} on {host} unavailable ({type(error).__name__})")
+            return None
+        if window.cut_at is not None:
+            telemetry.gaps.append(
+                f"{what} on {host} read cut at {len(window.events)} events for window "
+                f"{_moment(lo)} to {_moment(hi)}: nothing after {_moment(window.cut_at)} was read"
+            )
+        return window.events
+
+    def fetch_of(method: Callable[..., Awaitable[list[_E]]]) -> Fetch[_E]:
+        return lambda a, b, limit: method(host, a, b, limit)
+
+    processes = await read("process events", fetch_of(edr.process_events))
+    telemetry.processes_unread = processes is None
+    telemetry.processes = processes or []
+    telemetry.connections = await read("connections", fetch_of(edr.network_connections)) or []
     if logons:
-        try:
-            telemetry.logons = await edr.logons(host, lo, hi)
-        except ToolError as error:
-            telemetry.gaps.append(f"logons on {host} unavailable ({type(error).__name__})")
+        telemetry.logons = await read("logons", fetch_of(edr.logons)) or []
     if writes:
-        try:
-            telemetry.registry = await edr.registry_events(host, lo, hi)
-        except ToolError as error:
-            telemetry.gaps.append(f"registry writes on {host} unavailable ({type(error).__name__})")
-        try:
-            telemetry.files = await edr.file_events(host, lo, hi)
-        except ToolError as error:
-            telemetry.gaps.append(f"file writes on {host} unavailable ({type(error).__name__})")
+        telemetry.registry = await read("registry writes", fetch_of(edr.registry_events)) or []
+        telemetry.files = await read("file writes", fetch_of(edr.file_events)) or []
     if accounts and isinstance(edr, AccountEventReader):
-        try:
-            telemetry.accounts = await edr.account_events(host, lo, hi)
-        except ToolError as error:
-            telemetry.gaps.append(f"account events on {host} unavailable ({type(error).__name__})")
+        telemetry.accounts = await read("account events", fetch_of(edr.account_events)) or []
     return telemetry
+
+
+def _moment(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -171,18 +242,19 @@ def judge_process(
         signals.append(Signal(2.5, f"{where} {name} spawned by {parent}"))
     signals += _origin_signals(proc, telemetry, where, name)
     if proc.pid is not None:
-        for child in telemetry.children(proc.pid):
+        for child in telemetry.children(proc):
             child_name = image_name(child.image or child.name)
             craft = sum(w for w, _ in cmdline_indicators(child.cmd_line))
             if child_name in SHELLS or craft >= 3.0:
                 signals.append(Signal(1.5, f"{where} {name} started {child_name} ({child.pid})"))
                 break
-        peers = {c.dst_ip for c in telemetry.connections_of(proc.pid) if c.dst_ip}
+        own = telemetry.connections_of(proc)
+        peers = {c.dst_ip for c in own if c.dst_ip}
         outside = sorted(ip for ip in peers if ip and external(ip, internal_networks))
         infrastructure = telemetry.infrastructure()
         dropped = sorted(
             c.dst_ip
-            for c in telemetry.connections_of(proc.pid)
+            for c in own
             if c.dst_ip
             and is_routable_peer(c.dst_ip)
             and c.dst_port not in INFRASTRUCTURE_PORTS
@@ -258,7 +330,7 @@ def alert_records(alert: Alert, telemetry: HostTelemetry) -> list[ProcessEvent]:
     if process is None:
         return []
     if process.pid is not None:
-        record = telemetry.process(process.pid)
+        record = telemetry.process(process.pid, alert.time)
         return [record] if record is not None else []
     name = image_name(process.name)
     if not name:

@@ -229,9 +229,9 @@ def to_account_event(
     if not found:
         return None
 
-    def role(meaning: Meaning) -> list[str]:
+    def role(meaning: Meaning) -> tuple[str, ...]:
         # a well-known SID ("-" as its name) is no account to list
-        return [spelled(m.account) for m in found if m.meaning is meaning][:10]
+        return tuple([spelled(m.account) for m in found if m.meaning is meaning][:10])
 
     return AccountEvent(
         time=time,

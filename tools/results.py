@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from pydantic import Field
 
 from tools.models import Frozen, LongText, ShortText
+
+_E = TypeVar("_E")
+
+
+class EventList(list[_E]):
+    """A telemetry read's events, oldest first, saying whether the read was cut: `truncated`
+    when the source held more events in the window than the read's limit let it return (the
+    vendor's query stopped at its `take`/`limit`), so the events end before the window does.
+    A plain list from a reader that does not say is judged by its length (`was_truncated`)."""
+
+    def __init__(self, events: Iterable[_E] = (), *, truncated: bool = False) -> None:
+        super().__init__(events)
+        self.truncated = truncated
+
+
+def was_truncated(events: list[_E], limit: int) -> bool:
+    """Whether a read of at most `limit` events left some out: as the reader says, else when it
+    returned as many as it was allowed."""
+    said = getattr(events, "truncated", None)
+    return said if isinstance(said, bool) else len(events) >= limit > 0
 
 
 class HostInfo(Frozen):
@@ -29,6 +51,9 @@ class ProcessEvent(Frozen):
     parent_image: ShortText | None = None
     user: ShortText | None = None
     sha256: ShortText | None = None
+    # Sysmon's ProcessGuid and ParentProcessGuid: one process exactly, where pids are reused
+    guid: ShortText | None = None
+    parent_guid: ShortText | None = None
 
 
 class NetworkConnection(Frozen):
@@ -42,6 +67,7 @@ class NetworkConnection(Frozen):
     dst_port: int | None = None
     domain: ShortText | None = None
     protocol: ShortText | None = None
+    process_guid: ShortText | None = None
 
 
 class LogonEvent(Frozen):
@@ -62,10 +88,10 @@ class AccountEvent(Frozen):
     host: ShortText | None = None
     source: ShortText
     event_id: int | None = None
-    actors: list[ShortText] = Field(default_factory=list)  # who did it (a ticket's requester)
-    targets: list[ShortText] = Field(default_factory=list)  # whom it was done to
-    services: list[ShortText] = Field(default_factory=list)  # a service ticket's account
-    logons: list[ShortText] = Field(default_factory=list)  # who authenticated
+    actors: tuple[ShortText, ...] = ()  # who did it (a ticket's requester)
+    targets: tuple[ShortText, ...] = ()  # whom it was done to
+    services: tuple[ShortText, ...] = ()  # a service ticket's account
+    logons: tuple[ShortText, ...] = ()  # who authenticated
     success: bool = True
     encryption: int | None = None  # Kerberos ticket encryption type (0x17: RC4-HMAC)
     src_ip: ShortText | None = None
@@ -82,6 +108,7 @@ class RegistryEvent(Frozen):
     key: ShortText  # the full value path, hives as HKLM/HKU/HKCR (`HKLM\\...\\Run\\Updater`)
     details: LongText | None = None  # the data written, for a SetValue
     user: ShortText | None = None
+    process_guid: ShortText | None = None
 
 
 class FileEvent(Frozen):
@@ -93,6 +120,7 @@ class FileEvent(Frozen):
     image: ShortText | None = None
     path: ShortText
     user: ShortText | None = None
+    process_guid: ShortText | None = None
 
 
 class ReputationVerdict(StrEnum):

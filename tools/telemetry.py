@@ -161,6 +161,8 @@ def to_process_event(event: Mapping[str, Any]) -> ProcessEvent | None:
             parent_image=_short(flat.get("ParentImage")),
             user=_short(flat.get("User")),
             sha256=_sha256(flat.get("Hashes")),
+            guid=_guid(flat.get("ProcessGuid")),
+            parent_guid=_guid(flat.get("ParentProcessGuid")),
         )
     if source == "security" and number == 4688:
         image = _short(flat.get("NewProcessName"))
@@ -198,6 +200,7 @@ def to_network_connection(event: Mapping[str, Any]) -> NetworkConnection | None:
             dst_port=_int(flat.get("DestinationPort")),
             domain=_short(flat.get("DestinationHostname")),
             protocol=_short(flat.get("Protocol")),
+            process_guid=_guid(flat.get("ProcessGuid")),
         )
     if source == "sysmon" and number == 22:
         return NetworkConnection(
@@ -207,6 +210,7 @@ def to_network_connection(event: Mapping[str, Any]) -> NetworkConnection | None:
             image=_short(flat.get("Image")),
             domain=_short(flat.get("QueryName")),
             protocol="dns",
+            process_guid=_guid(flat.get("ProcessGuid")),
         )
     if source in ("zeek_conn", "zeek_dns"):
         return NetworkConnection(
@@ -279,6 +283,7 @@ def to_registry_event(event: Mapping[str, Any]) -> RegistryEvent | None:
         key=registry_path(key),
         details=_long(flat.get("Details")),
         user=_short(flat.get("User")),
+        process_guid=_guid(flat.get("ProcessGuid")),
     )
 
 
@@ -297,6 +302,7 @@ def to_file_event(event: Mapping[str, Any]) -> FileEvent | None:
         image=_short(flat.get("Image")),
         path=path,
         user=_short(flat.get("User")),
+        process_guid=_guid(flat.get("ProcessGuid")),
     )
 
 
@@ -407,6 +413,16 @@ def _basename(path: str | None) -> str | None:
     if not path:
         return None
     return path.replace("/", "\\").rsplit("\\", 1)[-1] or None
+
+
+def _guid(value: Any) -> str | None:
+    """`{5770385f-c22a-43e0-bf4c-06f5698ffbd9}` -> lowercased, without braces; the all-zero guid
+    Sysmon writes for an unknown process is none."""
+    text = _text(value)
+    if text is None:
+        return None
+    guid = text.strip("{}").lower()
+    return None if not guid.strip("0-") else guid[:_SHORT]
 
 
 def _sha256(hashes: Any) -> str | None:

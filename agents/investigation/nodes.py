@@ -3,6 +3,8 @@ alerts, follow the attacker's process trees, and name what is compromised (`scop
 rules on endpoints, alerts and lateral movement).
 
 Rules:
+- a process is its host, pid, start time and image (`agents.processes.ProcessKey`), never its pid
+  alone: an alert, a connection or a write names the process that had its pid at its time;
 - attacker processes: the processes of significant alerts (not known-noisy, >= 2 points), and, on
   a malicious incident, any process in the window whose own record shows tradecraft; then all
   their descendants, and their ancestors back to the initial payload (ancestors that show
@@ -30,8 +32,10 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from agents.attention import hosts_by_attention
 from agents.degraded import gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, command_line_accounts, identity_key, is_person
@@ -57,6 +61,7 @@ from agents.knowledge import (
     is_autostart_key,
 )
 from agents.models import Finding, InvestigationInput, InvestigationReport
+from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING
 from agents.seam import truncate
@@ -72,7 +77,6 @@ from agents.verdict_category import (
 from tools.models import Alert, Verdict
 from tools.results import ProcessEvent
 
-MAX_HOSTS = 10
 MAX_TREE = 60
 STRONG_CORROBORATION = 8.0
 
@@ -100,7 +104,13 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         telemetries: dict[str, HostTelemetry] = {}
         roasting = set(roasting_hosts(significant, index)) if malicious else set()
         if start is not None and end is not None:
-            for host in request.triage.entities.hosts[:MAX_HOSTS]:
+            # the hosts of the most significant alerts first, the cut said (attention.py)
+            attention = hosts_by_attention(
+                alerts, [assess_alert(a) for a in alerts], index, request.triage.entities.hosts
+            )
+            scope.gaps += attention.gaps
+            scope.findings += [Finding(summary=n) for n in attention.gaps + attention.notes]
+            for host in attention.hosts:
                 tickets = index.asset_id(host) in roasting
                 telemetry = await read_host(
                     edr, host, start, end, writes=malicious, accounts=tickets
@@ -156,7 +166,7 @@ def _decide_category(
     """The category from the proven findings, triage's as the prior (`verdict_category.py`)."""
     proven = ProvenFindings(movements=list(scope.movements))
     if report.verdict is Verdict.MALICIOUS:
-        attacker = {p.lower() for p in scope.processes} - scope.bystanders
+        attacker = {p.lower() for p in scope.processes} - scope.bystander_processes
         served = {a.uid for a in significant if serves_request(a, index)}
         proven.credential_theft = credential_theft(
             significant, telemetries, attacker, served, index
@@ -173,48 +183,64 @@ def _decide_category(
     )
 
 
-def _alert_pids(alerts: list[Alert], host: str, index: AssetIndex) -> dict[int, str]:
-    """The processes the alerts on a host name: pid -> the image name the alert gives."""
-    return {
-        a.entities.process.pid: a.entities.process.name or ""
-        for a in alerts
-        if a.entities.host
-        and index.asset_id(a.entities.host).lower() == host.lower()
-        and a.entities.process is not None
-        and a.entities.process.pid is not None
-    }
+def _alerting(
+    alerts: list[Alert], telemetry: HostTelemetry, index: AssetIndex
+) -> dict[ProcessKey, list[Alert]]:
+    """The processes the alerts on a host name, each the process that had the alert's pid at the
+    alert's time (`agents.processes`) -> the alerts that name it."""
+    host = telemetry.host
+    found: dict[ProcessKey, list[Alert]] = {}
+    for a in alerts:
+        process = a.entities.process
+        if not a.entities.host or index.asset_id(a.entities.host).lower() != host.lower():
+            continue
+        if process is None or process.pid is None:
+            continue
+        record = _record_of(telemetry, process.pid, process.name, a)
+        key = (
+            telemetry.table.key(record)
+            if record is not None
+            else ProcessKey.unrecorded(host, process.pid, process.name)
+        )
+        found.setdefault(key, []).append(a)
+    return found
 
 
-def _record_of(telemetry: HostTelemetry, pid: int, name: str | None) -> ProcessEvent | None:
-    """The record of the process an alert names. Windows reuses pids: a record of another image
-    under the same pid (a taskhostw started after the alerting powershell exited) is not it."""
-    record = telemetry.process(pid)
+def _record_of(
+    telemetry: HostTelemetry, pid: int, name: str | None, alert: Alert
+) -> ProcessEvent | None:
+    """The record of the process an alert names: the one with its pid at the alert's time. A
+    record of another image (the alerting powershell started before the window, a taskhostw
+    reused its pid) is not it."""
+    record = telemetry.process(pid, alert.time)
     if record is None or not name or not name.lower().endswith(".exe"):
         return record
     return record if image_name(record.image or record.name) == name.lower() else None
 
 
-def _descendants(telemetry: HostTelemetry, seeds: set[int]) -> set[int]:
+def _descendants(telemetry: HostTelemetry, seeds: set[ProcessKey]) -> set[ProcessKey]:
     found = set(seeds)
-    frontier = list(seeds)
+    frontier = [r for k in seeds if (r := telemetry.get(k)) is not None]
     while frontier and len(found) < MAX_TREE:
-        pid = frontier.pop()
-        for child in telemetry.children(pid):
-            if child.pid is not None and child.pid not in found:
-                found.add(child.pid)
-                frontier.append(child.pid)
+        record = frontier.pop()
+        for child in telemetry.children(record):
+            key = telemetry.table.key(child)
+            if child.pid is not None and key not in found:
+                found.add(key)
+                frontier.append(child)
     return found
 
 
 def _ancestors_to_payload(
-    telemetry: HostTelemetry, roots: set[int], networks: list[str]
-) -> set[int]:
+    telemetry: HostTelemetry, roots: set[ProcessKey], networks: list[str]
+) -> set[ProcessKey]:
     """Parents of attacker processes back to the initial payload: the walk continues while the
     parent shows tradecraft or runs from a user-writable folder, and stops at the first ordinary
     process (explorer, services, a shell host), which is the system's, not the attacker's."""
-    found: set[int] = set()
-    for pid in roots:
-        for parent in telemetry.ancestors(pid):
+    found: set[ProcessKey] = set()
+    for key in roots:
+        record = telemetry.get(key)
+        for parent in telemetry.ancestors(record) if record is not None else []:
             if parent.pid is None:
                 break
             if not (
@@ -222,64 +248,78 @@ def _ancestors_to_payload(
                 or in_user_writable_dir(parent.image)
             ):
                 break
-            found.add(parent.pid)
+            found.add(telemetry.table.key(parent))
     return found
 
 
 @dataclass
 class HostProcesses:
-    """One host's processes as the investigation reads them."""
+    """One host's processes as the investigation reads them, each by its identity (host, pid,
+    start, image), never by pid alone."""
 
-    attacker: set[int]  # alerting, proven and related processes
-    bystanders: set[int]  # alerting, with a record, but the victim's tool
-    used: set[int]  # critical system processes an alert says acted for the attacker
+    attacker: set[ProcessKey]  # alerting, proven and related processes
+    bystanders: set[ProcessKey]  # alerting, with a record, but the victim's tool
+    used: set[ProcessKey]  # critical system processes an alert says acted for the attacker
+    bystander_alerts: set[str]  # the uids of the alerts that name a bystander
 
 
 def _classify(
     telemetry: HostTelemetry, index: AssetIndex, significant: list[Alert], malicious: bool
 ) -> HostProcesses:
     networks = index.internal_networks
-    seeds: set[int] = set()
+    records = telemetry.table.records
+    seeds: set[ProcessKey] = set()
     # a critical system process (lsass read, services.exe asked) is what the attacker used or
     # attacked, never the attacker's own process: isolation contains what ran inside it
-    critical = {p.pid for p in telemetry.processes if is_critical_process(p.image)} | KERNEL_PIDS
-    used: set[int] = set()
-    alerting = _alert_pids(significant, telemetry.host, index)
-    for pid, name in alerting.items():
-        if is_critical_process(name) or pid in critical:
-            critical.add(pid)
-            used.add(pid)
+    critical = {ProcessKey.of(p) for p in records if is_critical_process(p.image)}
+    used: set[ProcessKey] = set()
+    alerting = _alerting(significant, telemetry, index)
+    for key, raised in alerting.items():
+        name = next(
+            (n for a in raised if a.entities.process and (n := a.entities.process.name)), ""
+        )
+        if is_critical_process(name) or key in critical or key.pid in KERNEL_PIDS:
+            critical.add(key)
+            used.add(key)
             continue
-        record = _record_of(telemetry, pid, name)
+        record = telemetry.get(key)
         weight = sum(s.weight for s in judge_process(record, telemetry, networks)) if record else 0
         # an alerting process counts on a malicious incident unless it is plainly maintenance;
         # on a benign one only with tradecraft of its own
         if weight >= 2.0 or (malicious and weight >= 0):
-            seeds.add(pid)
+            seeds.add(key)
     if malicious:
         seeds |= {
-            p.pid
-            for p in telemetry.processes
+            ProcessKey.of(p)
+            for p in records
             if p.pid is not None and is_attacker_process(p, telemetry, networks)
         }
-    seeds -= critical
+    seeds = {k for k in seeds if k not in critical and k.pid not in KERNEL_PIDS}
     roots = {
-        pid
-        for pid in seeds
-        if (r := telemetry.process(pid)) is not None and is_attacker_process(r, telemetry, networks)
+        key
+        for key in seeds
+        if (r := telemetry.get(key)) is not None and is_attacker_process(r, telemetry, networks)
     }
     roots |= _ancestors_to_payload(telemetry, roots, networks)
-    proven = (roots | _descendants(telemetry, roots)) - critical
+    proven = {
+        k
+        for k in roots | _descendants(telemetry, roots)
+        if k not in critical and k.pid not in KERNEL_PIDS
+    }
     # an alerting process without a record cannot be judged: it keeps the benefit of the alert;
     # one with a record but no tradecraft is the victim's tool (the browser that saved the
     # download), unless it was itself started from a drop folder: nobody's tool lives there
     bystanders = {
-        pid
-        for pid in seeds - proven
-        if (r := _record_of(telemetry, pid, alerting.get(pid))) is not None
-        and not in_drop_folder(r.image)
+        key
+        for key in seeds - proven
+        if (r := telemetry.get(key)) is not None and not in_drop_folder(r.image)
     }
-    return HostProcesses(attacker=seeds | proven, bystanders=bystanders, used=used)
+    return HostProcesses(
+        attacker=seeds | proven,
+        bystanders=bystanders,
+        used=used,
+        bystander_alerts={a.uid for k in bystanders for a in alerting.get(k, [])},
+    )
 
 
 def _scope_host(
@@ -292,37 +332,39 @@ def _scope_host(
     host = telemetry.host
     networks = index.internal_networks
     found = _classify(telemetry, index, significant, malicious)
-    scope.bystanders |= {f"{host}:{pid}".lower() for pid in found.bystanders}
+    scope.bystander_alerts |= found.bystander_alerts
+    scope.bystander_processes |= {k.label(host).lower() for k in found.bystanders}
     if found.attacker - found.bystanders:
         scope.attacked.add(host)
     own_ips = index.own_ips(host)
     infrastructure = telemetry.infrastructure()
-    for pid in sorted(found.attacker):
+    for key in sorted(found.attacker, key=_by_start):
+        label = key.label(host)
         if telemetry.processes_unread:
             # an alerting pid whose record could not be read: reported, never killed on a guess
-            scope.add(scope.unconfirmed_processes, f"{host}:{pid}")
+            scope.add(scope.unconfirmed_processes, label)
             continue
-        scope.add(scope.processes, f"{host}:{pid}")
-        if pid in found.bystanders:
+        scope.add(scope.processes, label)
+        if key in found.bystanders:
             continue
-        record = telemetry.process(pid)
+        record = telemetry.get(key)
         signals = judge_process(record, telemetry, networks) if record is not None else []
         scope.corroboration += sum(s.weight for s in signals if s.weight > 0)
         if record is not None and signals:
             scope.findings.append(
                 Finding(
-                    summary=truncate(f"attacker process {host}:{pid} {image_name(record.image)}"),
+                    summary=truncate(f"attacker process {label} {image_name(record.image)}"),
                     evidence=[truncate(s.text, 300) for s in signals[:5]],
                 )
             )
         if record is not None and record.user and is_person(record.user):
             scope.add(scope.identities, index.identity_id(record.user))
         if record is not None:
-            _scope_command_accounts(scope, index, host, pid, record.cmd_line)
+            _scope_command_accounts(scope, index, label, record.cmd_line)
         if record is not None and record.sha256:
             scope.add(scope.hashes, record.sha256.lower())
         tradecraft = sum(s.weight for s in signals) >= 2.0
-        for conn in telemetry.connections_of(pid):
+        for conn in telemetry.connections_of_key(key):
             if conn.dst_ip not in infrastructure:
                 add_connection(scope, index, telemetry, conn, tradecraft, own_ips)
     if found.attacker:
@@ -333,7 +375,7 @@ def _scope_host(
 
 
 def _scope_command_accounts(
-    scope: Scope, index: AssetIndex, host: str, pid: int, cmd_line: str | None
+    scope: Scope, index: AssetIndex, label: str, cmd_line: str | None
 ) -> None:
     """Accounts an attacker process's command line runs as or hands the secret of are used
     (compromised); those it only names are reported."""
@@ -341,17 +383,43 @@ def _scope_command_accounts(
     for account in used:
         scope.add(scope.identities, account)
     if used:
-        scope.note(f"{host}:{pid} uses the credentials of {', '.join(used[:5])}")
+        scope.note(f"{label} uses the credentials of {', '.join(used[:5])}")
     if mentioned:
-        scope.note(f"{host}:{pid} names the accounts {', '.join(mentioned[:5])}")
+        scope.note(f"{label} names the accounts {', '.join(mentioned[:5])}")
 
 
-def _scope_persistence(scope: Scope, telemetry: HostTelemetry, writers: set[int]) -> None:
+def _by_start(key: ProcessKey) -> tuple[int, float]:
+    return (key.pid, key.start.timestamp() if key.start is not None else 0.0)
+
+
+def _wrote(
+    telemetry: HostTelemetry,
+    writers: set[ProcessKey],
+    pid: int | None,
+    when: datetime,
+    guid: str | None,
+    image: str | None,
+) -> bool:
+    """Whether a write stamped `pid` at `when` was done by one of `writers`: the process that
+    had that pid then, or an alerting process known without its record."""
+    writer = telemetry.writer(pid, when, guid, image)
+    if writer is not None:
+        return writer in writers
+    name = "" if (image or "").lstrip().startswith("<") else image_name(image)  # <unknown process>
+    return any(
+        k.start is None and k.pid == pid and (not name or image_name(k.image) in ("", name))
+        for k in writers
+    )
+
+
+def _scope_persistence(scope: Scope, telemetry: HostTelemetry, writers: set[ProcessKey]) -> None:
     """Autostart values and files written by attacker processes, one finding per artefact."""
     host = telemetry.host
     known = {e.lower() for f in scope.persistence for e in f.evidence}
     for write in telemetry.registry:
-        if write.pid not in writers or not is_autostart_key(write.key):
+        if not is_autostart_key(write.key):
+            continue
+        if not _wrote(telemetry, writers, write.pid, write.time, write.process_guid, write.image):
             continue
         if (write.operation or "SetValue").lower() not in ("setvalue", "createkey"):
             continue
@@ -366,7 +434,11 @@ def _scope_persistence(scope: Scope, telemetry: HostTelemetry, writers: set[int]
                 )
             )
     for created in telemetry.files:
-        if created.pid not in writers or not is_autostart_file(created.path):
+        if not is_autostart_file(created.path):
+            continue
+        if not _wrote(
+            telemetry, writers, created.pid, created.time, created.process_guid, created.image
+        ):
             continue
         artefact = f"{host}:{created.path}"
         if artefact.lower() not in known and len(scope.persistence) < MAX_LIST:

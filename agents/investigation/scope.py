@@ -79,7 +79,11 @@ class Scope:
     persistence: list[Finding] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     corroboration: float = 0.0
-    bystanders: set[str] = field(default_factory=set)  # "<host>:<pid>" alerting, not attacker
+    # alerts whose process (by identity, not pid: pids are reused) is alerting but not the
+    # attacker's (the victim's tool)
+    bystander_alerts: set[str] = field(default_factory=set)
+    # the same processes as "<host>:<pid>", lower case: reported, never counted as the attacker's
+    bystander_processes: set[str] = field(default_factory=set)
     attacked: set[str] = field(default_factory=set)  # hosts where attacker processes ran
     served: set[str] = field(default_factory=set)  # DCs that only served attacker requests
     gaps: list[str] = field(default_factory=list)  # telemetry not read within the retry budget
@@ -152,7 +156,13 @@ def add_connection(
 ) -> None:
     """One connection of an attacker process; a process without tradecraft of its own (a
     descendant) names addresses, not domains."""
-    mine = telemetry.connections_of(conn.pid) if conn.pid is not None else [conn]
+    owner = telemetry.table.at(conn.pid, conn.time, conn.process_guid, conn.image)
+    if owner is not None:
+        mine = telemetry.connections_of(owner)
+    elif conn.pid is not None:
+        mine = [c for c in telemetry.connections if c.pid == conn.pid]
+    else:
+        mine = [conn]
     address = single_ip(conn.dst_ip)
     if address is not None and (
         _estate_service(index, address, conn.dst_port, mine)
@@ -204,7 +214,7 @@ def scope_alerts(scope: Scope, significant: list[Alert], index: AssetIndex) -> N
         elif host:
             scope.add(scope.assets, host)
         pid = e.process.pid if e.process is not None else None
-        bystander = f"{host}:{pid}".lower() in scope.bystanders
+        bystander = alert.uid in scope.bystander_alerts
         # the records that would tell the attacker's process from the victim's tool (a browser
         # that saved the payload, run by the host's owner) were not read: no guess
         unjudged = pid is not None and host is not None and host.lower() in scope.unread

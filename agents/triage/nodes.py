@@ -20,6 +20,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from agents.attention import MAX_MODEL_ALERTS, hosts_by_attention, rank_alerts
 from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
@@ -38,6 +39,7 @@ from agents.knowledge import (
     technique_weight,
 )
 from agents.models import ExtractedEntities, TriageResult
+from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.routing import playbook_id_for
 from agents.seam import ask_structured, truncate
@@ -168,7 +170,13 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         lineage: list[str] = []
         gaps: list[str] = []
         maintenance: dict[str, str] = {}
-        for host, host_alerts in list(by_host.items())[:MAX_HOSTS]:
+        # the hosts of the most significant alerts first: background alerts on a dozen
+        # servers must not fill the cap (agents/attention.py); a cut is said
+        attention = hosts_by_attention(alerts, state["assessments"], index, list(by_host))
+        gaps += attention.gaps
+        notes += attention.notes
+        for host in attention.hosts:
+            host_alerts = by_host[host]
             times = [a.time for a in host_alerts]
             telemetry = await read_host(edr, host, min(times), max(times))
             gaps += telemetry.gaps
@@ -224,15 +232,15 @@ def _corroborate_host(
     """Judge each alerting process once; a process with no record counts nothing."""
     score = 0.0
     notes: list[str] = []
-    seen: set[int] = set()
+    seen: set[ProcessKey] = set()
     for alert in alerts:
         process = alert.entities.process
-        if process is None or process.pid is None or process.pid in seen:
+        if process is None or process.pid is None:
             continue
-        seen.add(process.pid)
-        record = telemetry.process(process.pid)
-        if record is None:
+        record = telemetry.process(process.pid, alert.time)  # pids are reused: the one then
+        if record is None or telemetry.table.key(record) in seen:
             continue
+        seen.add(telemetry.table.key(record))
         for signal in judge_process(record, telemetry, networks):
             score += signal.weight
             notes.append(("+" if signal.weight > 0 else "") + f"{signal.weight:g} {signal.text}")
@@ -396,7 +404,7 @@ async def _severity(
 
 def _model_data(state: TriageState) -> dict[str, object]:
     """What the model sees: typed facts and truncated alert text, never instructions."""
-    alerts = state["input"].alerts[:30]
+    alerts = rank_alerts(state["input"].alerts, state["assessments"])[:MAX_MODEL_ALERTS]
     return {
         "alerts": [
             {

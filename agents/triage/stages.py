@@ -20,6 +20,7 @@ from __future__ import annotations
 from agents.entities import AssetIndex, is_routable_peer, single_ip
 from agents.estate import in_drop_folder
 from agents.knowledge import INFRASTRUCTURE_PORTS, SHELLS, cmdline_indicators, image_name
+from agents.processes import ProcessKey
 from agents.telemetry import HostTelemetry, alert_records, remote_activation
 from agents.triage.state import AlertAssessment
 from tools.models import Alert
@@ -41,15 +42,19 @@ def _c2_channels(
     infrastructure = telemetry.infrastructure()
     own = {ip for a in index.assets.values() for ip in a.ips}
     found: list[tuple[str, float, str]] = []
-    pids = {a.entities.process.pid for a in alerts if a.entities.process is not None}
-    for pid in sorted(p for p in pids if p is not None):
-        record = telemetry.process(pid)
-        if record is None or sum(w for w, _ in cmdline_indicators(record.cmd_line)) < 2.0:
+    seen: set[ProcessKey] = set()
+    for alert in alerts:
+        process = alert.entities.process
+        record = telemetry.process(process.pid, alert.time) if process is not None else None
+        if record is None or telemetry.table.key(record) in seen:
+            continue
+        seen.add(telemetry.table.key(record))
+        if sum(w for w, _ in cmdline_indicators(record.cmd_line)) < 2.0:
             continue
         peers = sorted(
             {
                 c.dst_ip
-                for c in telemetry.connections_of(pid)
+                for c in telemetry.connections_of(record)
                 if c.dst_ip
                 and c.dst_ip not in own
                 and c.dst_ip not in infrastructure
@@ -59,7 +64,8 @@ def _c2_channels(
         )
         if peers:
             why = (
-                f"{telemetry.host}:{pid} with tradecraft holds a channel to {', '.join(peers[:3])}"
+                f"{telemetry.host}:{record.pid} with tradecraft holds a channel to "
+                f"{', '.join(peers[:3])}"
             )
             found.append(("command-and-control", C2_CHANNEL_WEIGHT, f"stage C2: {why}"))
     return found
@@ -109,7 +115,7 @@ def implant_lineage(telemetry: HostTelemetry, alerts: list[Alert]) -> list[str]:
     found: list[str] = []
     for alert in alerts:
         for record in alert_records(alert, telemetry):
-            chain = [record, *(telemetry.ancestors(record.pid) if record.pid is not None else [])]
+            chain = [record, *telemetry.ancestors(record)]
             for child in chain:
                 parent = telemetry.parent_path(child)
                 if image_name(child.image) in SHELLS and in_drop_folder(parent):

@@ -4,6 +4,7 @@ inventory and the entities extracted from the incident, never from what a model 
 from __future__ import annotations
 
 from agents.models import ExtractedEntities, InvestigationReport
+from agents.reads import read_window
 from orchestrator.policy.model import TargetFacts
 from orchestrator.policy.targets import domain_key, host_key, identity_key, parse_network
 from tools.actions import Action, TargetKind
@@ -77,6 +78,10 @@ def _blast_radius(action: Action) -> int:
     return 1 if network is None else network.num_addresses
 
 
+PROCESS_PAGE = 5_000  # process records per query when reading a kill target's image
+PROCESS_PAGES = 4
+
+
 async def process_image(action: Action, edr: EdrReader | None) -> str | None:
     """The image basename the EDR records for a `HOST:pid` process target (lower case), or None:
     what the policy's critical-process deny rule matches on. The EDR's record, not the agent's
@@ -86,11 +91,22 @@ async def process_image(action: Action, edr: EdrReader | None) -> str | None:
     host, _, pid = action.target.partition(":")
     if not pid.strip().isdigit():
         return None
-    for event in await edr.process_events(host.strip(), limit=5000):
-        if event.pid == int(pid) and (event.image or event.name):
-            path = (event.image or event.name or "").replace("/", "\\")
-            return path.rsplit("\\", 1)[-1].lower()
-    return None
+    # every page of the host's records (a busy host holds more than one query's limit), and of
+    # the records with that pid the latest start: Windows reuses pids, and a kill hits the
+    # process running under the pid now, not the first one the recording saw with it
+    read = await read_window(
+        lambda start, end, limit: edr.process_events(host.strip(), start, end, limit),
+        None,
+        None,
+        page=PROCESS_PAGE,
+        max_pages=PROCESS_PAGES,
+    )
+    named = [e for e in read.events if e.pid == int(pid) and (e.image or e.name)]
+    if not named:
+        return None
+    latest = max(named, key=lambda e: e.time)
+    path = (latest.image or latest.name or "").replace("/", "\\")
+    return path.rsplit("\\", 1)[-1].lower()
 
 
 async def target_facts(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from orchestrator.activities.facts import process_image
 from orchestrator.policy.evaluate import DecisionOutcome, evaluate
@@ -36,6 +36,17 @@ async def test_the_image_is_read_from_the_edr_for_process_targets_only() -> None
     assert await process_image(KillProcess(target="WS6:9999"), edr) is None  # type: ignore[arg-type]
     assert await process_image(IsolateHost(target="WS6"), edr) is None  # type: ignore[arg-type]
     assert edr.asked == ["WS6", "WS6", "WS6"]
+
+
+async def test_a_reused_pid_is_read_as_the_process_running_under_it_now() -> None:
+    # a payload ran as 704 before the host rebooted; the critical service now holds 704: a kill
+    # of 704 hits the service, so the deny must see the service, not the first record
+    events = [
+        ProcessEvent(time=T0, host="WS6", pid=704, image="C:\\Users\\Public\\beacon.exe"),
+        ProcessEvent(time=T0 + timedelta(hours=1), host="WS6", pid=704,
+                     image="C:\\Windows\\System32\\services.exe"),
+    ]  # fmt: skip
+    assert await process_image(KillProcess(target="WS6:704"), FakeEdr(events)) == "services.exe"  # type: ignore[arg-type]
 
 
 def test_killing_services_exe_is_denied_whatever_the_approval() -> None:

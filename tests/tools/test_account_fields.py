@@ -51,8 +51,8 @@ def test_a_service_ticket_names_its_requester_and_the_roasted_service() -> None:
     assert _roles(ticket) == {"actor": ["contoso\\mallory"], "service": ["contoso\\svc_sql"]}
     typed = account_event(ticket)
     assert typed is not None
-    assert typed.actors == ["contoso.local\\mallory"]
-    assert typed.services == ["contoso.local\\svc_sql"]
+    assert typed.actors == ("contoso.local\\mallory",)
+    assert typed.services == ("contoso.local\\svc_sql",)
     assert (typed.encryption, typed.src_ip, typed.success) == (RC4_HMAC, "10.20.0.7", True)
     refused = account_event({**ticket, "Status": "0x1b"})
     assert refused is not None and not refused.success
@@ -139,7 +139,7 @@ async def test_the_recorded_twin_serves_account_events_by_host_and_window() -> N
     assert isinstance(edr, AccountEventReader)
     assert len(Telemetry.from_events(events).accounts) == 3
     read = await edr.account_events("dc1", T0, T0 + timedelta(seconds=60))
-    assert [e.services for e in read] == [["svc_sql"], ["svc_backup"]]
+    assert [e.services for e in read] == [("svc_sql",), ("svc_backup",)]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -38,6 +39,7 @@ from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import (
     Change,
+    EventList,
     FileEvent,
     HostInfo,
     LogonEvent,
@@ -54,6 +56,8 @@ VENDOR = "crowdstrike"
 _HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _CONTAINED = frozenset({"contained", "containment_pending"})
+
+_T = TypeVar("_T")
 
 
 class CrowdStrikeSettings(VendorSettings):
@@ -155,9 +159,9 @@ class CrowdStrikeEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[ProcessEvent]:
+    ) -> EventList[ProcessEvent]:
         rows = await self._search(host, PROCESS_EVENTS, start, end, limit)
-        return [e for e in map(to_process_event, rows) if e is not None]
+        return _mapped(rows, to_process_event, limit)
 
     async def network_connections(
         self,
@@ -165,9 +169,9 @@ class CrowdStrikeEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[NetworkConnection]:
+    ) -> EventList[NetworkConnection]:
         rows = await self._search(host, NETWORK_EVENTS, start, end, limit)
-        return [e for e in map(to_network_connection, rows) if e is not None]
+        return _mapped(rows, to_network_connection, limit)
 
     async def logons(
         self,
@@ -175,9 +179,9 @@ class CrowdStrikeEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[LogonEvent]:
+    ) -> EventList[LogonEvent]:
         rows = await self._search(host, LOGON_EVENTS, start, end, limit)
-        return [e for e in map(to_logon_event, rows) if e is not None]
+        return _mapped(rows, to_logon_event, limit)
 
     async def registry_events(
         self,
@@ -185,9 +189,9 @@ class CrowdStrikeEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[RegistryEvent]:
+    ) -> EventList[RegistryEvent]:
         rows = await self._search(host, REGISTRY_EVENTS, start, end, limit)
-        return [e for e in map(to_registry_event, rows) if e is not None]
+        return _mapped(rows, to_registry_event, limit)
 
     async def file_events(
         self,
@@ -195,9 +199,9 @@ class CrowdStrikeEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[FileEvent]:
+    ) -> EventList[FileEvent]:
         rows = await self._search(host, FILE_EVENTS, start, end, limit)
-        return [e for e in map(to_file_event, rows) if e is not None]
+        return _mapped(rows, to_file_event, limit)
 
     async def _search(
         self,
@@ -422,3 +426,13 @@ def _errors(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:200]
     return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))[:200]
+
+
+def _mapped(
+    rows: list[dict[str, Any]], mapper: Callable[[dict[str, Any]], _T | None], limit: int
+) -> EventList[_T]:
+    """The rows the mapper reads, cut as the query was: by the raw rows it returned against its
+    limit, since rows the mapper skips (another action type) still counted toward the limit."""
+    return EventList(
+        [e for e in map(mapper, rows) if e is not None], truncated=len(rows) >= limit > 0
+    )

@@ -14,7 +14,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -39,6 +39,7 @@ from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import (
     Change,
+    EventList,
     FileEvent,
     HostInfo,
     LogonEvent,
@@ -55,6 +56,8 @@ _MACHINE_ID = re.compile(r"[0-9a-fA-F]{40}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _DONE = {"Succeeded", "Failed", "Cancelled", "TimeOut"}
 _LIVE = {"Pending", "InProgress", "Succeeded"}
+
+_T = TypeVar("_T")
 
 
 class DefenderSettings(VendorSettings):
@@ -226,9 +229,9 @@ class DefenderEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[ProcessEvent]:
+    ) -> EventList[ProcessEvent]:
         rows = await self._hunt(host, PROCESSES, start, end, limit)
-        return [e for e in map(to_process_event, rows) if e is not None]
+        return _mapped(rows, to_process_event, limit)
 
     async def network_connections(
         self,
@@ -236,9 +239,9 @@ class DefenderEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[NetworkConnection]:
+    ) -> EventList[NetworkConnection]:
         rows = await self._hunt(host, NETWORK, start, end, limit)
-        return [e for e in map(to_network_connection, rows) if e is not None]
+        return _mapped(rows, to_network_connection, limit)
 
     async def logons(
         self,
@@ -246,9 +249,9 @@ class DefenderEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[LogonEvent]:
+    ) -> EventList[LogonEvent]:
         rows = await self._hunt(host, LOGONS, start, end, limit)
-        return [e for e in map(to_logon_event, rows) if e is not None]
+        return _mapped(rows, to_logon_event, limit)
 
     async def registry_events(
         self,
@@ -256,9 +259,9 @@ class DefenderEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[RegistryEvent]:
+    ) -> EventList[RegistryEvent]:
         rows = await self._hunt(host, REGISTRY, start, end, limit)
-        return [e for e in map(to_registry_event, rows) if e is not None]
+        return _mapped(rows, to_registry_event, limit)
 
     async def file_events(
         self,
@@ -266,9 +269,9 @@ class DefenderEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[FileEvent]:
+    ) -> EventList[FileEvent]:
         rows = await self._hunt(host, FILES, start, end, limit)
-        return [e for e in map(to_file_event, rows) if e is not None]
+        return _mapped(rows, to_file_event, limit)
 
     async def _hunt(
         self, host: str, table: str, start: datetime | None, end: datetime | None, limit: int
@@ -422,3 +425,13 @@ def _error_code(response: httpx.Response) -> str | None:
     except ValueError:
         return None
     return str(error.get("code")) if isinstance(error, dict) else None
+
+
+def _mapped(
+    rows: list[dict[str, Any]], mapper: Callable[[dict[str, Any]], _T | None], limit: int
+) -> EventList[_T]:
+    """The rows the mapper reads, cut as the query was: by the raw rows it returned against its
+    limit, since rows the mapper skips (another action type) still counted toward the limit."""
+    return EventList(
+        [e for e in map(mapper, rows) if e is not None], truncated=len(rows) >= limit > 0
+    )

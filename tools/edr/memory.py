@@ -20,6 +20,7 @@ from tools.models import Asset, Environment
 from tools.results import (
     AccountEvent,
     Change,
+    EventList,
     FileEvent,
     HostInfo,
     LogonEvent,
@@ -95,7 +96,7 @@ class InMemoryEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[ProcessEvent]:
+    ) -> EventList[ProcessEvent]:
         self._runtime.call("process_events")
         key = host_key(self._host_id(host))
         events = [e for e in self._telemetry.processes if host_key(e.host) == key]
@@ -107,7 +108,7 @@ class InMemoryEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[NetworkConnection]:
+    ) -> EventList[NetworkConnection]:
         self._runtime.call("network_connections")
         host_id = self._host_id(host)
         key = host_key(host_id)
@@ -127,7 +128,7 @@ class InMemoryEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[LogonEvent]:
+    ) -> EventList[LogonEvent]:
         self._runtime.call("logons")
         key = host_key(self._host_id(host))
         events = [e for e in self._telemetry.logons if host_key(e.host) == key]
@@ -139,7 +140,7 @@ class InMemoryEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[RegistryEvent]:
+    ) -> EventList[RegistryEvent]:
         self._runtime.call("registry_events")
         key = host_key(self._host_id(host))
         events = [e for e in self._telemetry.registry if host_key(e.host) == key]
@@ -151,7 +152,7 @@ class InMemoryEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[FileEvent]:
+    ) -> EventList[FileEvent]:
         self._runtime.call("file_events")
         key = host_key(self._host_id(host))
         events = [e for e in self._telemetry.files if host_key(e.host) == key]
@@ -257,12 +258,14 @@ def _on(host_id: str, thing: str) -> str:
 
 def _window(
     events: Sequence[_E], start: datetime | None, end: datetime | None, limit: int
-) -> list[_E]:
+) -> EventList[_E]:
+    """The first `limit` events of the window, oldest first, saying whether more were left."""
     start, end = _aware(start), _aware(end)
     chosen = [
         e for e in events if (start is None or e.time >= start) and (end is None or e.time <= end)
     ]
-    return sorted(chosen, key=lambda e: e.time)[: max(limit, 0)]
+    kept = max(limit, 0)
+    return EventList(sorted(chosen, key=lambda e: e.time)[:kept], truncated=len(chosen) > kept)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
