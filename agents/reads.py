@@ -36,6 +36,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 
 _T = TypeVar("_T")
@@ -148,6 +149,15 @@ class RetryingEdr:
         limit: int = 500,
     ) -> list[FileEvent]:
         return await self.budget.read(lambda: self.edr.file_events(host, start, end, limit))
+
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        return await self.budget.read(lambda: self.edr.system_events(host, start, end, limit))
 
 
 def retrying_edr(edr: EdrReader, policy: ReadRetry | None = None) -> RetryingEdr:

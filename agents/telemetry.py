@@ -32,7 +32,14 @@ from agents.knowledge import (
 from tools.edr.base import EdrReader
 from tools.errors import ToolError
 from tools.models import Alert, in_networks
-from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
+from tools.results import (
+    FileEvent,
+    LogonEvent,
+    NetworkConnection,
+    ProcessEvent,
+    RegistryEvent,
+    SystemEvent,
+)
 
 WINDOW = timedelta(minutes=10)
 REMOTE_LOGON_TYPES = frozenset({3, 10})
@@ -46,6 +53,7 @@ class HostTelemetry:
     logons: list[LogonEvent] = field(default_factory=list)
     registry: list[RegistryEvent] = field(default_factory=list)
     files: list[FileEvent] = field(default_factory=list)
+    system: list[SystemEvent] = field(default_factory=list)  # tasks, services, WMI, injection
     gaps: list[str] = field(default_factory=list)
     # The process records could not be read: an alerting process without a record here is
     # unknown, not absent, and keeps no benefit of its alert (investigation/scope.py)
@@ -125,6 +133,10 @@ async def read_host(
             telemetry.files = await edr.file_events(host, lo, hi)
         except ToolError as error:
             telemetry.gaps.append(f"file writes on {host} unavailable ({type(error).__name__})")
+        try:
+            telemetry.system = await edr.system_events(host, lo, hi)
+        except ToolError as error:
+            telemetry.gaps.append(f"system events on {host} unavailable ({type(error).__name__})")
     return telemetry
 
 

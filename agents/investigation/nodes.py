@@ -20,9 +20,12 @@ Rules:
   after DCSync);
 - attacker endpoints: addresses and domains contacted by proven attacker processes, less the
   estate's infrastructure, its Windows services and shared internet services (`scope.py`);
-- persistence artefacts: autostart registry values (Run keys, services' ImagePath, Winlogon,
-  logon scripts) and files in autostart folders (Startup, Tasks) written by an attacker process,
-  as `<asset id>:<value path or file path>`.
+- persistence artefacts (`agents/persistence.py`), once the attacker's processes, accounts and
+  hosts are known: autostart values and files written by an attacker process, scheduled tasks,
+  services and WMI subscriptions registered for it (whoever wrote their records), web shells
+  written by a web server, as `<asset id>:<artefact>`;
+- injected processes: a process an attacker process injected into (remote thread, or a handle
+  with the rights to write and run code in it) is an attacker process too.
 """
 
 from __future__ import annotations
@@ -45,16 +48,11 @@ from agents.investigation.scope import (
     scope_remote_execution,
 )
 from agents.investigation.state import InvestigationState
-from agents.knowledge import (
-    image_name,
-    in_user_writable_dir,
-    is_autostart_file,
-    is_autostart_key,
-    is_system_account,
-)
+from agents.knowledge import image_name, in_user_writable_dir, is_system_account
 from agents.models import Finding, InvestigationInput, InvestigationReport
+from agents.persistence import Attacker, find_artefacts, injected_processes, short_account
 from agents.reads import retrying_edr
-from agents.remediation.nodes import PERSISTENCE_FINDING
+from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
 from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
@@ -87,6 +85,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         start = min((a.time for a in alerts), default=None)
         end = max((a.time for a in alerts), default=None)
         telemetries: dict[str, HostTelemetry] = {}
+        processes: dict[str, HostProcesses] = {}
         if start is not None and end is not None:
             for host in request.triage.entities.hosts[:MAX_HOSTS]:
                 telemetry = await read_host(edr, host, start, end, writes=malicious)
@@ -95,13 +94,18 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                 scope.findings += [Finding(summary=g) for g in telemetry.gaps]
                 if telemetry.processes_unread:
                     scope.unread.add(index.asset_id(host).lower())
-                _scope_host(scope, telemetry, index, significant, malicious)
+                processes[host] = _scope_host(scope, telemetry, index, significant, malicious)
         scope_alerts(scope, significant, index)
         if malicious:
             scope_hijacks(scope, significant, index)
             scope_remote_execution(scope, telemetries, index, significant)
             scope_movers(scope, alerts, index)
             scope_logon_sources(scope, telemetries, index)
+        for host, telemetry in telemetries.items():
+            _scope_persistence(scope, telemetry, processes[host], index)
+            _scope_stoppable(
+                scope, telemetry, processes[host], _alert_pids(significant, host, index)
+            )
         return {"report": _report(request, scope, malicious)}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
@@ -167,6 +171,7 @@ class HostProcesses:
     attacker: set[int]  # alerting, proven and related processes
     bystanders: set[int]  # alerting, with a record, but the victim's tool
     used: set[int]  # critical system processes an alert says acted for the attacker
+    injected: dict[int, str]  # processes an attacker process injected into: pid -> how
 
 
 def _classify(
@@ -204,6 +209,11 @@ def _classify(
     }
     roots |= _ancestors_to_payload(telemetry, roots, networks)
     proven = (roots | _descendants(telemetry, roots)) - critical
+    injected = {
+        pid: how
+        for pid, how in injected_processes(telemetry, seeds | proven).items()
+        if pid not in critical
+    }
     # an alerting process without a record cannot be judged: it keeps the benefit of the alert;
     # one with a record but no tradecraft is the victim's tool (the browser that saved the
     # download), unless it was itself started from a drop folder: nobody's tool lives there
@@ -213,7 +223,9 @@ def _classify(
         if (r := _record_of(telemetry, pid, alerting.get(pid))) is not None
         and not in_drop_folder(r.image)
     }
-    return HostProcesses(attacker=seeds | proven, bystanders=bystanders, used=used)
+    return HostProcesses(
+        attacker=seeds | proven | set(injected), bystanders=bystanders, used=used, injected=injected
+    )
 
 
 def _scope_host(
@@ -222,7 +234,7 @@ def _scope_host(
     index: AssetIndex,
     significant: list[Alert],
     malicious: bool,
-) -> None:
+) -> HostProcesses:
     host = telemetry.host
     networks = index.internal_networks
     found = _classify(telemetry, index, significant, malicious)
@@ -259,43 +271,54 @@ def _scope_host(
                 add_connection(scope, index, telemetry, conn, tradecraft, own_ips)
     if found.attacker:
         scope.add(scope.assets, host)
-    # what a critical process wrote for the attacker (services.exe setting the ImagePath that
-    # `sc config` asked for) is the attacker's artefact even though the process is not
-    _scope_persistence(scope, telemetry, (found.attacker - found.bystanders) | found.used)
+    return found
 
 
-def _scope_persistence(scope: Scope, telemetry: HostTelemetry, writers: set[int]) -> None:
-    """Autostart values and files written by attacker processes, one finding per artefact."""
+def _scope_persistence(
+    scope: Scope, telemetry: HostTelemetry, found: HostProcesses, index: AssetIndex
+) -> None:
+    """The host's persistence artefacts and injected processes, one finding each."""
     host = telemetry.host
+    attackers = (found.attacker - found.bystanders) - set(found.injected)
+    attacker = Attacker(
+        # what a critical process wrote for the attacker (services.exe setting the ImagePath
+        # that `sc config` asked for) is the attacker's artefact even though it is not
+        writers=frozenset(attackers | found.used),
+        processes=frozenset(attackers),
+        accounts=frozenset(short_account(i) for i in scope.identities),
+        sources=frozenset(ip for a in scope.assets if a != host for ip in index.own_ips(a)),
+    )
     known = {e.lower() for f in scope.persistence for e in f.evidence}
-    for write in telemetry.registry:
-        if write.pid not in writers or not is_autostart_key(write.key):
+    for artefact in find_artefacts(telemetry, attacker):
+        if artefact.target.lower() in known or len(scope.persistence) >= MAX_LIST:
             continue
-        if (write.operation or "SetValue").lower() not in ("setvalue", "createkey"):
+        known.add(artefact.target.lower())
+        scope.persistence.append(Finding(summary=PERSISTENCE_FINDING, evidence=[artefact.target]))
+        scope.findings.append(
+            Finding(summary=truncate(artefact.summary), evidence=[truncate(artefact.evidence)])
+        )
+
+
+def _scope_stoppable(
+    scope: Scope, telemetry: HostTelemetry, found: HostProcesses, alerting: dict[int, str]
+) -> None:
+    """The attacker processes whose kill the spec's rule expects along with the isolation: the
+    implant (an alerting attacker process that talked to an attacker endpoint) and the processes
+    it injected into. The one-shot tools it started are contained by the isolation."""
+    if telemetry.processes_unread:
+        return
+    host = telemetry.host
+    endpoints = set(scope.ips)
+    for pid in sorted((found.attacker - found.bystanders) | set(found.injected)):
+        how = found.injected.get(pid)
+        implant = pid in alerting and any(
+            c.dst_ip in endpoints for c in telemetry.connections_of(pid)
+        )
+        if (how is None and not implant) or len(scope.persistence) >= MAX_LIST:
             continue
-        artefact = f"{host}:{write.key}"
-        if artefact.lower() not in known and len(scope.persistence) < MAX_LIST:
-            known.add(artefact.lower())
-            scope.persistence.append(Finding(summary=PERSISTENCE_FINDING, evidence=[artefact]))
-            scope.findings.append(
-                Finding(
-                    summary=truncate(f"autostart value {write.key} written on {host}"),
-                    evidence=[f"by {image_name(write.image)} ({write.pid})"],
-                )
-            )
-    for created in telemetry.files:
-        if created.pid not in writers or not is_autostart_file(created.path):
-            continue
-        artefact = f"{host}:{created.path}"
-        if artefact.lower() not in known and len(scope.persistence) < MAX_LIST:
-            known.add(artefact.lower())
-            scope.persistence.append(Finding(summary=PERSISTENCE_FINDING, evidence=[artefact]))
-            scope.findings.append(
-                Finding(
-                    summary=truncate(f"file {created.path} created in an autostart folder"),
-                    evidence=[f"on {host} by {image_name(created.image)} ({created.pid})"],
-                )
-            )
+        scope.persistence.append(Finding(summary=STOP_FINDING, evidence=[f"{host}:{pid}"]))
+        why = f"injected: {how}" if how else "talked to an attacker endpoint"
+        scope.findings.append(Finding(summary=truncate(f"{host}:{pid} {why}")))
 
 
 def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> InvestigationReport:

@@ -44,6 +44,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 from tools.telemetry import host_key
 from tools.vendor_settings import VendorSettings
@@ -198,6 +199,18 @@ class CrowdStrikeEdr:
     ) -> list[FileEvent]:
         rows = await self._search(host, FILE_EVENTS, start, end, limit)
         return [e for e in map(to_file_event, rows) if e is not None]
+
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        """Not mapped yet: Falcon's scheduled-task, service-install and `InjectedThread` events
+        would answer this. Until they are, the agents see no task, service, WMI or injection
+        record from this vendor and fall back on registry and file writes."""
+        return []
 
     async def _search(
         self,

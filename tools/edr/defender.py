@@ -45,6 +45,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 from tools.telemetry import host_key
 from tools.vendor_settings import VendorSettings
@@ -269,6 +270,19 @@ class DefenderEdr:
     ) -> list[FileEvent]:
         rows = await self._hunt(host, FILES, start, end, limit)
         return [e for e in map(to_file_event, rows) if e is not None]
+
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        """Not mapped yet: `DeviceEvents` rows (`ScheduledTaskCreated`, `ServiceInstalled`,
+        `CreateRemoteThreadApiCall`, `OpenProcessApiCall`) would answer this. Until they are,
+        the agents see no task, service, WMI or injection record from this vendor and fall back
+        on registry and file writes."""
+        return []
 
     async def _hunt(
         self, host: str, table: str, start: datetime | None, end: datetime | None, limit: int

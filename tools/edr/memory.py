@@ -25,6 +25,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 from tools.telemetry import Telemetry, host_key
 
@@ -62,6 +63,7 @@ class InMemoryEdr:
             *self._telemetry.logons,
             *self._telemetry.registry,
             *self._telemetry.files,
+            *self._telemetry.system,
         ]
         for event in hosted:
             self._sensors.setdefault(host_key(event.host), event.host)
@@ -152,6 +154,18 @@ class InMemoryEdr:
         self._runtime.call("file_events")
         key = host_key(self._host_id(host))
         events = [e for e in self._telemetry.files if host_key(e.host) == key]
+        return _window(events, start, end, limit)
+
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        self._runtime.call("system_events")
+        key = host_key(self._host_id(host))
+        events = [e for e in self._telemetry.system if host_key(e.host) == key]
         return _window(events, start, end, limit)
 
     # --- containment --------------------------------------------------------------------------
