@@ -17,6 +17,7 @@ from agents.triage.graph import run_triage
 from tests.agents.fakes import T0, FakeEdr, alert, read_tools
 from tests.agents.scenarios import triage_input
 from tools.actions import ActionKind
+from tools.edr.memory import InMemoryEdr
 from tools.models import Alert, Asset, Environment, Identity, Severity
 from tools.results import (
     FileEvent,
@@ -310,6 +311,13 @@ async def test_a_process_the_payload_injected_into_is_the_attackers() -> None:
     )  # fmt: skip
     got = await _plan(alerts, edr)
     assert (ActionKind.BLOCK_IP, "198.51.100.7") in got
+    # raised as injection (defense evasion), the injected process is killed with the isolation
+    injection = alert("c2", "CreateRemoteThread Into Notepad", Severity.HIGH,
+                      [("T1055.001", "defense-evasion")], host="WS10", user=ALICE, pid=3100,
+                      name="invoice.exe")  # fmt: skip
+    got = await _plan([injection], edr)
+    assert (ActionKind.ISOLATE_HOST, "WS10") in got
+    assert (ActionKind.KILL_PROCESS, "WS10:4400") in got
 
 
 def test_injection_needs_the_rights_to_write_and_run_code() -> None:
@@ -354,3 +362,17 @@ def test_the_readers_see_task_service_wmi_and_injection_records() -> None:
     assert (events[0].pid, events[0].user) == (5100, "CORP\\alice")
     assert events[1].detail == "auto start"
     assert (events[3].pid, events[3].target_pid, events[3].access) == (3100, 4400, "0x1fffff")
+
+
+async def test_the_edr_twin_answers_system_events_per_host() -> None:
+    raw = [
+        {"@timestamp": "2024-01-01T00:00:01Z", "host": "WS11", "event_source": "system",
+         "EventID": 7045, "ServiceName": "updsvc", "ImagePath": "C:\\Windows\\updsvc.exe",
+         "StartType": "auto start"},
+        {"@timestamp": "2024-01-01T00:00:02Z", "host": "WS10", "event_source": "sysmon",
+         "EventID": 8, "SourceProcessId": "3100", "SourceImage": PAYLOAD,
+         "TargetProcessId": "4400", "TargetImage": "notepad.exe"},
+    ]  # fmt: skip
+    edr = InMemoryEdr(_environment(), raw)
+    assert [e.name for e in await edr.system_events("WS11")] == ["updsvc"]
+    assert [e.target_pid for e in await edr.system_events("ws10.corp.example")] == [4400]
