@@ -46,6 +46,7 @@ from agents.investigation.scope import (
     scope_logon_sources,
     scope_movers,
     scope_remote_execution,
+    serves_request,
 )
 from agents.investigation.state import InvestigationState
 from agents.knowledge import image_name, in_user_writable_dir, is_system_account
@@ -55,7 +56,14 @@ from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
+from agents.triage.maintenance import maintenance_reason
 from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
+from agents.verdict_category import (
+    ProvenFindings,
+    credential_theft,
+    decide_category,
+    decision_line,
+)
 from tools.models import Alert, Verdict
 from tools.results import ProcessEvent
 
@@ -94,6 +102,9 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                 scope.findings += [Finding(summary=g) for g in telemetry.gaps]
                 if telemetry.processes_unread:
                     scope.unread.add(index.asset_id(host).lower())
+            # alerts proven to be the platform's own maintenance stop counting
+            significant = _without_maintenance(significant, telemetries, index, scope)
+            for host, telemetry in telemetries.items():
                 processes[host] = _scope_host(scope, telemetry, index, significant, malicious)
         scope_alerts(scope, significant, index)
         if malicious:
@@ -106,9 +117,58 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             _scope_stoppable(
                 scope, telemetry, processes[host], _alert_pids(significant, host, index)
             )
-        return {"report": _report(request, scope, malicious)}
+        report = _report(request, scope, malicious)
+        return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
+
+
+def _without_maintenance(
+    alerts: list[Alert],
+    telemetries: dict[str, HostTelemetry],
+    index: AssetIndex,
+    scope: Scope,
+) -> list[Alert]:
+    by_host = {index.asset_id(h).lower(): t for h, t in telemetries.items()}
+    kept: list[Alert] = []
+    for alert in alerts:
+        host = index.asset_id(alert.entities.host).lower() if alert.entities.host else ""
+        why = maintenance_reason(alert, by_host.get(host))
+        if why is None:
+            kept.append(alert)
+        else:
+            scope.note("not counted, platform maintenance: " + why)
+    return kept
+
+
+def _decide_category(
+    request: InvestigationInput,
+    report: InvestigationReport,
+    scope: Scope,
+    significant: list[Alert],
+    telemetries: dict[str, HostTelemetry],
+    index: AssetIndex,
+) -> InvestigationReport:
+    """The category from the proven findings, triage's as the prior (`verdict_category.py`)."""
+    proven = ProvenFindings(movements=list(scope.movements))
+    if report.verdict is Verdict.MALICIOUS:
+        attacker = {p.lower() for p in scope.processes} - scope.bystanders
+        served = {a.uid for a in significant if serves_request(a, index)}
+        proven.credential_theft = credential_theft(
+            significant, telemetries, attacker, served, index
+        )
+        proven.persistence = [
+            e for f in scope.persistence if f.summary == PERSISTENCE_FINDING for e in f.evidence
+        ]
+    decision = decide_category(request.triage, report.verdict, proven)
+    finding = Finding(summary=decision_line(decision))
+    return report.model_copy(
+        update={
+            "category": decision.decided,
+            "category_reason": truncate(decision.reason, 300),
+            "findings": [finding, *report.findings][:60],
+        }
+    )
 
 
 def _alert_pids(alerts: list[Alert], host: str, index: AssetIndex) -> dict[int, str]:
