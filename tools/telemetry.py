@@ -326,20 +326,20 @@ def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
             "pid": _int(flat.get("ClientProcessId")),  # the registering process (Windows 10+)
             "user": _account(flat, "Subject"),
             "name": _short(flat.get("TaskName")),
-            "command": _task_action(_text(flat.get("TaskContent")) or ""),
+            "command": task_action(_text(flat.get("TaskContent")) or ""),
         }
     elif number == 4697 and source == "security":
         fields = {
             "user": _account(flat, "Subject"),
             "name": _short(flat.get("ServiceName")),
             "command": _long(flat.get("ServiceFileName")),
-            "detail": _start_type(flat.get("ServiceStartType")),
+            "detail": service_start_type(flat.get("ServiceStartType")),
         }
     elif number == 7045 and (source == "system" or _scm(flat)):
         fields = {
             "name": _short(flat.get("ServiceName")),
             "command": _long(flat.get("ImagePath")),
-            "detail": _start_type(flat.get("StartType")),
+            "detail": service_start_type(flat.get("StartType")),
         }
     elif source == "sysmon" and number in (8, 10):
         fields = {
@@ -385,7 +385,7 @@ _START_TYPES = {
 }
 
 
-def _start_type(value: Any) -> str | None:
+def service_start_type(value: Any) -> str | None:
     """A service's start type as the SCM writes it (`auto start`), from its name or number."""
     number = _int(value)
     return _START_TYPES.get(number) if number is not None else (_short(value) or "").lower() or None
@@ -398,7 +398,7 @@ def _scm(flat: Mapping[str, Any]) -> bool:
     return channel == "system" or provider == "service control manager"
 
 
-def _task_action(content: str) -> str | None:
+def task_action(content: str) -> str | None:
     """What a task runs, from its XML definition (`TaskContent`): command and arguments."""
     text = html.unescape(content)
     command = _TASK_COMMAND.search(text)

@@ -33,6 +33,7 @@ from tools.edr.crowdstrike_events import (
     to_process_event,
     to_registry_event,
 )
+from tools.edr.crowdstrike_system import SYSTEM_EVENTS, to_system_event, with_target_images
 from tools.edr.oauth import ClientCredentialsAuth
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
@@ -55,6 +56,8 @@ VENDOR = "crowdstrike"
 _HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _CONTAINED = frozenset({"contained", "containment_pending"})
+# How many process starts are read to name the targets of injected threads.
+_TARGET_LOOKUP = 5_000
 
 
 class CrowdStrikeSettings(VendorSettings):
@@ -207,10 +210,16 @@ class CrowdStrikeEdr:
         end: datetime | None = None,
         limit: int = 500,
     ) -> list[SystemEvent]:
-        """Not mapped yet: Falcon's scheduled-task, service-install and `InjectedThread` events
-        would answer this. Until they are, the agents see no task, service, WMI or injection
-        record from this vendor and fall back on registry and file writes."""
-        return []
+        """Tasks registered or modified, services created, injected threads and WMI bindings
+        (`crowdstrike_system`); Falcon reports no handle opens (Sysmon 10) and no WMI filter or
+        consumer on its own (Sysmon 19/20). An injected thread names its target by id: its image
+        comes from the host's process starts up to `end`."""
+        rows = await self._search(host, SYSTEM_EVENTS, start, end, limit)
+        events = [e for e in map(to_system_event, rows) if e is not None]
+        if any(e.target_pid is not None for e in events):
+            starts = await self.process_events(host, None, end, _TARGET_LOOKUP)
+            events = with_target_images(events, starts)
+        return events
 
     async def _search(
         self,

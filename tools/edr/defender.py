@@ -34,6 +34,7 @@ from tools.edr.defender_hunting import (
     to_registry_event,
 )
 from tools.edr.defender_live import live_response_body, script_answer
+from tools.edr.defender_system import ACTION_EVENT_IDS, EVENTS, to_system_event
 from tools.edr.oauth import ClientCredentialsAuth
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
@@ -278,19 +279,26 @@ class DefenderEdr:
         end: datetime | None = None,
         limit: int = 500,
     ) -> list[SystemEvent]:
-        """Not mapped yet: `DeviceEvents` rows (`ScheduledTaskCreated`, `ServiceInstalled`,
-        `CreateRemoteThreadApiCall`, `OpenProcessApiCall`) would answer this. Until they are,
-        the agents see no task, service, WMI or injection record from this vendor and fall back
-        on registry and file writes."""
-        return []
+        """`DeviceEvents` rows of tasks, services, remote threads, process opens and WMI
+        bindings (`defender_system`); without a call trace, service arguments or WMI filters and
+        consumers on their own, which Defender does not record."""
+        actions = tuple(ACTION_EVENT_IDS)
+        rows = await self._hunt(host, EVENTS, start, end, limit, actions)
+        return [e for e in map(to_system_event, rows) if e is not None]
 
     async def _hunt(
-        self, host: str, table: str, start: datetime | None, end: datetime | None, limit: int
+        self,
+        host: str,
+        table: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        actions: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         machine = await self._require(host, Priority.ENRICHMENT)
         if limit <= 0:
             return []
-        body = {"Query": hunting_query(table, machine.id, start, end, limit)}
+        body = {"Query": hunting_query(table, machine.id, start, end, limit, actions)}
         response = await self._call(
             "POST", "/api/advancedqueries/run", Priority.ENRICHMENT, json=body
         )
