@@ -46,12 +46,20 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
     was_truncated,
 )
 
 _T = TypeVar("_T")
 _E = TypeVar(
-    "_E", ProcessEvent, NetworkConnection, LogonEvent, RegistryEvent, FileEvent, AccountEvent
+    "_E",
+    ProcessEvent,
+    NetworkConnection,
+    LogonEvent,
+    RegistryEvent,
+    FileEvent,
+    AccountEvent,
+    SystemEvent,
 )
 HEARTBEAT_SLICE_S = 1.0  # a long Retry-After is slept in slices, heartbeating between them
 PAGE = 500  # events per vendor query
@@ -177,6 +185,15 @@ class RetryingEdr:
         if not isinstance(reader, AccountEventReader):
             return []
         return await self.budget.read(lambda: reader.account_events(host, start, end, limit))
+
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        return await self.budget.read(lambda: self.edr.system_events(host, start, end, limit))
 
 
 def retrying_edr(edr: EdrReader, policy: ReadRetry | None = None) -> RetryingEdr:

@@ -43,10 +43,18 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 
 _E = TypeVar(
-    "_E", ProcessEvent, NetworkConnection, LogonEvent, RegistryEvent, FileEvent, AccountEvent
+    "_E",
+    ProcessEvent,
+    NetworkConnection,
+    LogonEvent,
+    RegistryEvent,
+    FileEvent,
+    AccountEvent,
+    SystemEvent,
 )
 WINDOW = timedelta(minutes=10)
 REMOTE_LOGON_TYPES = frozenset({3, 10})
@@ -62,6 +70,7 @@ class HostTelemetry:
     files: list[FileEvent] = field(default_factory=list)
     # events naming accounts by role (Kerberos tickets, account changes): read on request
     accounts: list[AccountEvent] = field(default_factory=list)
+    system: list[SystemEvent] = field(default_factory=list)  # tasks, services, WMI, injection
     gaps: list[str] = field(default_factory=list)
     # The process records could not be read: an alerting process without a record here is
     # unknown, not absent, and keeps no benefit of its alert (investigation/scope.py)
@@ -204,6 +213,7 @@ async def read_host(
     if writes:
         telemetry.registry = await read("registry writes", fetch_of(edr.registry_events)) or []
         telemetry.files = await read("file writes", fetch_of(edr.file_events)) or []
+        telemetry.system = await read("system events", fetch_of(edr.system_events)) or []
     if accounts and isinstance(edr, AccountEventReader):
         telemetry.accounts = await read("account events", fetch_of(edr.account_events)) or []
     return telemetry

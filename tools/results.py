@@ -123,6 +123,30 @@ class FileEvent(Frozen):
     process_guid: ShortText | None = None
 
 
+class SystemEvent(Frozen):
+    """A Windows event the other reads do not cover, with the fields the agents use: a scheduled
+    task registered or updated (Security 4698/4702), a service installed (System 7045, Security
+    4697), a WMI subscription part created (Sysmon 19 filter, 20 consumer, 21 binding), a thread
+    created in another process (Sysmon 8) or a handle to another process opened (Sysmon 10).
+    Persistence is registered by a service on the attacker's behalf (the Task Scheduler writes
+    the task file, services.exe the service key): these records name what was registered and
+    who asked for it."""
+
+    time: datetime
+    host: ShortText
+    event_id: int
+    pid: int | None = None  # the acting process (the source of a Sysmon 8/10)
+    image: ShortText | None = None
+    user: ShortText | None = None  # who registered, installed or created it
+    name: ShortText | None = None  # task, service, WMI filter or consumer name
+    command: LongText | None = None  # what it runs: task action, ImagePath, consumer destination
+    target_pid: int | None = None  # the process a Sysmon 8/10 reached into
+    target_image: ShortText | None = None
+    access: ShortText | None = None  # GrantedAccess of a Sysmon 10
+    # a binding's filter, a consumer's type, a service's start type, a Sysmon 10's CallTrace
+    detail: ShortText | None = None
+
+
 class ReputationVerdict(StrEnum):
     MALICIOUS = "malicious"
     SUSPICIOUS = "suspicious"

@@ -12,7 +12,9 @@ identities with or without their domain).
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 
 _SHORT = 1_024
@@ -315,6 +318,112 @@ def account_event(event: Mapping[str, Any]) -> AccountEvent | None:
     )
 
 
+_TASK_COMMAND = re.compile(r"<Command>(.*?)</Command>", re.I | re.S)
+_TASK_ARGUMENTS = re.compile(r"<Arguments>(.*?)</Arguments>", re.I | re.S)
+_WMI_CONSUMER_TYPES = {
+    "command line": "CommandLineEventConsumer",
+    "script": "ActiveScriptEventConsumer",
+}
+
+
+def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
+    """Security 4698/4702 (task registered/updated), 4697 and System 7045 (service installed),
+    Sysmon 8 (remote thread), 10 (process access), 19/20/21 (WMI filter, consumer, binding);
+    else None."""
+    flat = flatten(event)
+    source, number = event_source(flat), event_id(flat)
+    time, host = event_time(flat), event_host(flat)
+    if time is None or host is None or number is None:
+        return None
+    fields: dict[str, Any] = {}
+    if source == "security" and number in (4698, 4702):
+        fields = {
+            "pid": _int(flat.get("ClientProcessId")),  # the registering process (Windows 10+)
+            "user": _account(flat, "Subject"),
+            "name": _short(flat.get("TaskName")),
+            "command": task_action(_text(flat.get("TaskContent")) or ""),
+        }
+    elif number == 4697 and source == "security":
+        fields = {
+            "user": _account(flat, "Subject"),
+            "name": _short(flat.get("ServiceName")),
+            "command": _long(flat.get("ServiceFileName")),
+            "detail": service_start_type(flat.get("ServiceStartType")),
+        }
+    elif number == 7045 and (source == "system" or _scm(flat)):
+        fields = {
+            "name": _short(flat.get("ServiceName")),
+            "command": _long(flat.get("ImagePath")),
+            "detail": service_start_type(flat.get("StartType")),
+        }
+    elif source == "sysmon" and number in (8, 10):
+        fields = {
+            "pid": _int(flat.get("SourceProcessId")),
+            "image": _short(flat.get("SourceImage")),
+            "user": _short(flat.get("SourceUser")),
+            "target_pid": _int(flat.get("TargetProcessId")),
+            "target_image": _short(flat.get("TargetImage")),
+            "access": _short(flat.get("GrantedAccess")) if number == 10 else None,
+            "detail": _short(flat.get("CallTrace")),
+        }
+    elif source == "sysmon" and number in (19, 20, 21):
+        if (_text(flat.get("Operation")) or "created").lower() != "created":
+            return None
+        fields = {"user": _short(flat.get("User"))}
+        if number == 19:
+            fields |= {"name": _short(flat.get("Name")), "command": _long(flat.get("Query"))}
+        elif number == 20:
+            kind = (_text(flat.get("Type")) or "").lower()
+            name = _short(flat.get("Name"))
+            consumer = _WMI_CONSUMER_TYPES.get(kind, "EventConsumer")
+            fields |= {
+                "name": f'{consumer}.Name="{name.strip(chr(34))}"' if name else None,
+                "command": _long(flat.get("Destination")),
+                "detail": _short(flat.get("Type")),
+            }
+        else:
+            fields |= {
+                "name": _short(flat.get("Consumer")),
+                "detail": _short(flat.get("Filter")),
+            }
+    else:
+        return None
+    return SystemEvent(time=time, host=host, event_id=number, **fields)
+
+
+_START_TYPES = {
+    0: "boot start",
+    1: "system start",
+    2: "auto start",
+    3: "demand start",
+    4: "disabled",
+}
+
+
+def service_start_type(value: Any) -> str | None:
+    """A service's start type as the SCM writes it (`auto start`), from its name or number."""
+    number = _int(value)
+    return _START_TYPES.get(number) if number is not None else (_short(value) or "").lower() or None
+
+
+def _scm(flat: Mapping[str, Any]) -> bool:
+    """A raw System-channel record of the Service Control Manager (no normalised source)."""
+    channel = (_text(flat.get("Channel")) or _text(flat.get("log_name")) or "").lower()
+    provider = (_text(flat.get("SourceName")) or _text(flat.get("source_name")) or "").lower()
+    return channel == "system" or provider == "service control manager"
+
+
+def task_action(content: str) -> str | None:
+    """What a task runs, from its XML definition (`TaskContent`): command and arguments."""
+    text = html.unescape(content)
+    command = _TASK_COMMAND.search(text)
+    if command is None:
+        return None
+    arguments = _TASK_ARGUMENTS.search(text)
+    action = command.group(1).strip() + (" " + arguments.group(1).strip() if arguments else "")
+    return _long(html.unescape(action))
+
+
 @dataclass(frozen=True)
 class Telemetry:
     """A recording mapped once: what the EDR readers answer from, in time order."""
@@ -325,6 +434,7 @@ class Telemetry:
     registry: list[RegistryEvent] = field(default_factory=list)
     files: list[FileEvent] = field(default_factory=list)
     accounts: list[AccountEvent] = field(default_factory=list)
+    system: list[SystemEvent] = field(default_factory=list)
 
     @classmethod
     def from_events(cls, events: Iterable[Mapping[str, Any]]) -> Telemetry:
@@ -340,6 +450,7 @@ class Telemetry:
                 file = None if process or connection or logon or registry else to_file_event(event)
                 typed = process or connection or logon or registry or file
                 account = None if typed else account_event(event)
+                system = None if typed else to_system_event(event)
             except ValueError:  # a value pydantic refuses (pydantic's ValidationError included)
                 continue
             if process:
@@ -354,12 +465,15 @@ class Telemetry:
                 telemetry.files.append(file)
             if account:
                 telemetry.accounts.append(account)
+            if system:
+                telemetry.system.append(system)
         telemetry.processes.sort(key=lambda e: e.time)
         telemetry.connections.sort(key=lambda e: e.time)
         telemetry.logons.sort(key=lambda e: e.time)
         telemetry.registry.sort(key=lambda e: e.time)
         telemetry.files.sort(key=lambda e: e.time)
         telemetry.accounts.sort(key=lambda e: e.time)
+        telemetry.system.sort(key=lambda e: e.time)
         return telemetry
 
 

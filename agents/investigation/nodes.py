@@ -24,15 +24,17 @@ Rules:
   services of RC4 tickets after Kerberoasting);
 - attacker endpoints: addresses and domains contacted by proven attacker processes, less the
   estate's infrastructure, its Windows services and shared internet services (`scope.py`);
-- persistence artefacts: autostart registry values (Run keys, services' ImagePath, Winlogon,
-  logon scripts) and files in autostart folders (Startup, Tasks) written by an attacker process,
-  as `<asset id>:<value path or file path>`.
+- persistence artefacts (`agents/persistence.py`), once the attacker's processes, accounts and
+  hosts are known: autostart values and files written by an attacker process, scheduled tasks,
+  services and WMI subscriptions registered for it (whoever wrote their records), web shells
+  written by a web server, as `<asset id>:<artefact>`;
+- injected processes: a process an attacker process injected into (remote thread, or a handle
+  with the rights to write and run code in it) is an attacker process too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from agents.attention import hosts_by_attention
@@ -54,16 +56,12 @@ from agents.investigation.scope import (
     serves_request,
 )
 from agents.investigation.state import InvestigationState
-from agents.knowledge import (
-    image_name,
-    in_user_writable_dir,
-    is_autostart_file,
-    is_autostart_key,
-)
+from agents.knowledge import image_name, in_user_writable_dir
 from agents.models import Finding, InvestigationInput, InvestigationReport
+from agents.persistence import Attacker, find_artefacts, injected_processes, short_account
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
-from agents.remediation.nodes import PERSISTENCE_FINDING
+from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
 from agents.triage.maintenance import maintenance_reason
@@ -103,6 +101,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         end = max((a.time for a in alerts), default=None)
         telemetries: dict[str, HostTelemetry] = {}
         roasting = set(roasting_hosts(significant, index)) if malicious else set()
+        processes: dict[str, HostProcesses] = {}
         if start is not None and end is not None:
             # the hosts of the most significant alerts first, the cut said (attention.py)
             attention = hosts_by_attention(
@@ -122,8 +121,8 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                     scope.unread.add(index.asset_id(host).lower())
             # alerts proven to be the platform's own maintenance stop counting
             significant = _without_maintenance(significant, telemetries, index, scope)
-            for telemetry in telemetries.values():
-                _scope_host(scope, telemetry, index, significant, malicious)
+            for host, telemetry in telemetries.items():
+                processes[host] = _scope_host(scope, telemetry, index, significant, malicious)
         scope_alerts(scope, significant, index)
         if malicious:
             scope_hijacks(scope, significant, index)
@@ -131,6 +130,10 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             scope_roasting(scope, telemetries, index, significant)
             scope_movers(scope, alerts, index)
             scope_logon_sources(scope, telemetries, index)
+        for host, telemetry in telemetries.items():
+            _scope_persistence(scope, telemetry, processes[host], index)
+            alerting = set(_alerting(significant, telemetry, index))
+            _scope_stoppable(scope, telemetry, processes[host], alerting)
         report = _report(request, scope, malicious)
         return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
 
@@ -171,7 +174,9 @@ def _decide_category(
         proven.credential_theft = credential_theft(
             significant, telemetries, attacker, served, index
         )
-        proven.persistence = [e for f in scope.persistence for e in f.evidence]
+        proven.persistence = [
+            e for f in scope.persistence if f.summary == PERSISTENCE_FINDING for e in f.evidence
+        ]
     decision = decide_category(request.triage, report.verdict, proven)
     finding = Finding(summary=decision_line(decision))
     return report.model_copy(
@@ -257,10 +262,11 @@ class HostProcesses:
     """One host's processes as the investigation reads them, each by its identity (host, pid,
     start, image), never by pid alone."""
 
-    attacker: set[ProcessKey]  # alerting, proven and related processes
+    attacker: set[ProcessKey]  # alerting, proven, related and injected processes
     bystanders: set[ProcessKey]  # alerting, with a record, but the victim's tool
     used: set[ProcessKey]  # critical system processes an alert says acted for the attacker
     bystander_alerts: set[str]  # the uids of the alerts that name a bystander
+    injected: dict[ProcessKey, str]  # processes an attacker process injected into -> how
 
 
 def _classify(
@@ -306,6 +312,11 @@ def _classify(
         for k in roots | _descendants(telemetry, roots)
         if k not in critical and k.pid not in KERNEL_PIDS
     }
+    injected = {
+        key: how
+        for key, how in injected_processes(telemetry, seeds | proven).items()
+        if key not in critical and key.pid not in KERNEL_PIDS
+    }
     # an alerting process without a record cannot be judged: it keeps the benefit of the alert;
     # one with a record but no tradecraft is the victim's tool (the browser that saved the
     # download), unless it was itself started from a drop folder: nobody's tool lives there
@@ -315,10 +326,11 @@ def _classify(
         if (r := telemetry.get(key)) is not None and not in_drop_folder(r.image)
     }
     return HostProcesses(
-        attacker=seeds | proven,
+        attacker=seeds | proven | set(injected),
         bystanders=bystanders,
         used=used,
         bystander_alerts={a.uid for k in bystanders for a in alerting.get(k, [])},
+        injected=injected,
     )
 
 
@@ -328,7 +340,7 @@ def _scope_host(
     index: AssetIndex,
     significant: list[Alert],
     malicious: bool,
-) -> None:
+) -> HostProcesses:
     host = telemetry.host
     networks = index.internal_networks
     found = _classify(telemetry, index, significant, malicious)
@@ -369,9 +381,7 @@ def _scope_host(
                 add_connection(scope, index, telemetry, conn, tradecraft, own_ips)
     if found.attacker:
         scope.add(scope.assets, host)
-    # what a critical process wrote for the attacker (services.exe setting the ImagePath that
-    # `sc config` asked for) is the attacker's artefact even though the process is not
-    _scope_persistence(scope, telemetry, (found.attacker - found.bystanders) | found.used)
+    return found
 
 
 def _scope_command_accounts(
@@ -392,64 +402,52 @@ def _by_start(key: ProcessKey) -> tuple[int, float]:
     return (key.pid, key.start.timestamp() if key.start is not None else 0.0)
 
 
-def _wrote(
-    telemetry: HostTelemetry,
-    writers: set[ProcessKey],
-    pid: int | None,
-    when: datetime,
-    guid: str | None,
-    image: str | None,
-) -> bool:
-    """Whether a write stamped `pid` at `when` was done by one of `writers`: the process that
-    had that pid then, or an alerting process known without its record."""
-    writer = telemetry.writer(pid, when, guid, image)
-    if writer is not None:
-        return writer in writers
-    name = "" if (image or "").lstrip().startswith("<") else image_name(image)  # <unknown process>
-    return any(
-        k.start is None and k.pid == pid and (not name or image_name(k.image) in ("", name))
-        for k in writers
-    )
-
-
-def _scope_persistence(scope: Scope, telemetry: HostTelemetry, writers: set[ProcessKey]) -> None:
-    """Autostart values and files written by attacker processes, one finding per artefact."""
+def _scope_persistence(
+    scope: Scope, telemetry: HostTelemetry, found: HostProcesses, index: AssetIndex
+) -> None:
+    """The host's persistence artefacts and injected processes, one finding each."""
     host = telemetry.host
+    attackers = (found.attacker - found.bystanders) - set(found.injected)
+    attacker = Attacker(
+        # what a critical process wrote for the attacker (services.exe setting the ImagePath
+        # that `sc config` asked for) is the attacker's artefact even though it is not
+        writers=frozenset(attackers | found.used),
+        processes=frozenset(attackers),
+        accounts=frozenset(short_account(i) for i in scope.identities),
+        sources=frozenset(ip for a in scope.assets if a != host for ip in index.own_ips(a)),
+    )
     known = {e.lower() for f in scope.persistence for e in f.evidence}
-    for write in telemetry.registry:
-        if not is_autostart_key(write.key):
+    for artefact in find_artefacts(telemetry, attacker):
+        if artefact.target.lower() in known or len(scope.persistence) >= MAX_LIST:
             continue
-        if not _wrote(telemetry, writers, write.pid, write.time, write.process_guid, write.image):
+        known.add(artefact.target.lower())
+        scope.persistence.append(Finding(summary=PERSISTENCE_FINDING, evidence=[artefact.target]))
+        scope.findings.append(
+            Finding(summary=truncate(artefact.summary), evidence=[truncate(artefact.evidence)])
+        )
+
+
+def _scope_stoppable(
+    scope: Scope, telemetry: HostTelemetry, found: HostProcesses, alerting: set[ProcessKey]
+) -> None:
+    """The attacker processes whose kill the spec's rule expects along with the isolation: the
+    implant (an alerting attacker process that talked to an attacker endpoint) and the processes
+    it injected into. The one-shot tools it started are contained by the isolation."""
+    if telemetry.processes_unread:
+        return
+    host = telemetry.host
+    endpoints = set(scope.ips)
+    for key in sorted((found.attacker - found.bystanders) | set(found.injected), key=_by_start):
+        how = found.injected.get(key)
+        implant = key in alerting and any(
+            c.dst_ip in endpoints for c in telemetry.connections_of_key(key)
+        )
+        if (how is None and not implant) or len(scope.persistence) >= MAX_LIST:
             continue
-        if (write.operation or "SetValue").lower() not in ("setvalue", "createkey"):
-            continue
-        artefact = f"{host}:{write.key}"
-        if artefact.lower() not in known and len(scope.persistence) < MAX_LIST:
-            known.add(artefact.lower())
-            scope.persistence.append(Finding(summary=PERSISTENCE_FINDING, evidence=[artefact]))
-            scope.findings.append(
-                Finding(
-                    summary=truncate(f"autostart value {write.key} written on {host}"),
-                    evidence=[f"by {image_name(write.image)} ({write.pid})"],
-                )
-            )
-    for created in telemetry.files:
-        if not is_autostart_file(created.path):
-            continue
-        if not _wrote(
-            telemetry, writers, created.pid, created.time, created.process_guid, created.image
-        ):
-            continue
-        artefact = f"{host}:{created.path}"
-        if artefact.lower() not in known and len(scope.persistence) < MAX_LIST:
-            known.add(artefact.lower())
-            scope.persistence.append(Finding(summary=PERSISTENCE_FINDING, evidence=[artefact]))
-            scope.findings.append(
-                Finding(
-                    summary=truncate(f"file {created.path} created in an autostart folder"),
-                    evidence=[f"on {host} by {image_name(created.image)} ({created.pid})"],
-                )
-            )
+        label = key.label(host)
+        scope.persistence.append(Finding(summary=STOP_FINDING, evidence=[label]))
+        why = f"injected: {how}" if how else "talked to an attacker endpoint"
+        scope.findings.append(Finding(summary=truncate(f"{label} {why}")))
 
 
 def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> InvestigationReport:

@@ -7,10 +7,14 @@ Per category, for each compromised entity:
 - lateral movement: isolate_host on source and target + disable_account (+ block_ip on sources
   outside the organisation's networks);
 - command and control, exfiltration: block_ip/block_domain + isolate_host;
-- execution, defense evasion, persistence, impact: isolate_host; kill_process on the alerting
-  attacker processes only on hosts that are not being isolated (isolation already contains them
-  and is reversible, a kill is not): a playbook proposes the kills as a fallback when the
-  isolation of their host was denied, expired or failed (`fallback_kills`);
+- execution, defense evasion, persistence, impact: isolate_host, plus kill_process where the
+  process is known, as the spec's labelling rule says ("isolate, plus kill where the artefact is
+  known"): the implant (an alerting attacker process that talked to an attacker endpoint) and
+  the processes an attacker process injected into (`STOP_FINDING`); isolation cuts the host
+  off, the kill stops what runs inside it before the host is released. The other alerting
+  processes (the one-shot `auditpol`, `reg`, `whoami` an implant started) are contained by the
+  isolation: they are proposed for a kill only as a fallback, when the isolation of their host
+  was denied, expired or failed (`fallback_kills`);
 - any contained category: remove_persistence where the artefact is known (a service or a
   hijacked DLL planted during a lateral movement re-opens the door as surely as a Run key);
 - initial access: isolate_host + block_ip on the source;
@@ -46,6 +50,7 @@ from tools.actions import Action, ActionKind, TargetKind, parse_action
 from tools.models import Category, Verdict
 
 PERSISTENCE_FINDING = "persistence artefact"
+STOP_FINDING = "attacker process to stop"  # evidence: `<asset id>:<pid>` (implant, injected)
 MAX_PROPOSALS = 30
 
 CONTAIN_HOSTS = frozenset(Category) - {Category.DISCOVERY, Category.BENIGN_ACTIVITY}
@@ -60,7 +65,12 @@ BLOCK_ENDPOINTS = frozenset(
     }
 )
 KILL_PROCESSES = frozenset(
-    {Category.EXECUTION, Category.DEFENSE_EVASION, Category.PERSISTENCE, Category.IMPACT}
+    {
+        Category.EXECUTION,
+        Category.DEFENSE_EVASION,
+        Category.PERSISTENCE,
+        Category.IMPACT,
+    }
 )
 
 
@@ -88,6 +98,12 @@ def kill_candidates(triage: TriageResult, report: InvestigationReport) -> list[s
     """Attacker processes that an alert named: `<asset id>:<pid>`."""
     alerting = {p.lower() for p in triage.entities.processes}
     return [p for p in report.malicious_processes if p.lower() in alerting]
+
+
+def known_processes(report: InvestigationReport) -> list[str]:
+    """The implants and injected processes the investigation named, `<asset id>:<pid>`."""
+    stop = {e.lower() for f in report.findings if f.summary == STOP_FINDING for e in f.evidence}
+    return [p for p in report.malicious_processes if p.lower() in stop]
 
 
 def fallback_kills(
@@ -157,6 +173,8 @@ def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
             if ActionKind.ISOLATE_HOST in request.allowed_kinds
             else set()
         )
+        for process in known_processes(report):
+            wanted.append((ActionKind.KILL_PROCESS, process, "implant or injected process"))
         for process in kill_candidates(triage, report):
             if host_key(process.split(":", 1)[0]) not in isolating:
                 wanted.append((ActionKind.KILL_PROCESS, process, "alerting attacker process"))

@@ -2,8 +2,10 @@
 exfiltration, impact, initial access): contain per the labelling rules, observe, fall back to
 stopping the attacker's processes on hosts whose isolation did not happen, summarise.
 
-Isolation is preferred to kill_process (reversible, and it contains every process of the host),
-so kills are only proposed once the workflow reports an isolation denied, expired or failed.
+The known attacker processes are killed along with the isolation of their host (the spec's
+"isolate, plus kill where the artefact is known"); a kill that was not done (denied, expired,
+failed) is proposed again once the workflow reports the isolation of its host not done either,
+since then nothing else stops the process.
 
 Topology: START -> investigate -> contain -> (stop_processes when an isolation did not happen)
 -> summarise -> END
@@ -53,7 +55,12 @@ async def stop_processes(deps: PlaybookDeps, state: PlaybookState) -> dict[str, 
     report = state.get("report")
     assert report is not None
     proposals = fallback_kills(state["triage"], report, uncontained_hosts(state))
-    proposals = [p for p in proposals if p.action.kind in deps.playbook.allowed_actions]
+    killed = {o.action.target.lower() for o in done(state.get("outcomes", []))}
+    proposals = [
+        p
+        for p in proposals
+        if p.action.kind in deps.playbook.allowed_actions and p.action.target.lower() not in killed
+    ]
     return {"outcomes": propose(deps, proposals)}
 
 

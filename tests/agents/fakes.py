@@ -30,6 +30,7 @@ from tools.results import (
     RegistryEvent,
     Reputation,
     ReputationVerdict,
+    SystemEvent,
 )
 from tools.toolsets import ReadTools
 
@@ -47,6 +48,7 @@ class FakeEdr:
     logon_events: list[LogonEvent] = field(default_factory=list)
     registry: list[RegistryEvent] = field(default_factory=list)
     files: list[FileEvent] = field(default_factory=list)
+    system: list[SystemEvent] = field(default_factory=list)
 
     async def find_host(self, host: str) -> HostInfo | None:
         return HostInfo(id=host)
@@ -65,6 +67,9 @@ class FakeEdr:
 
     async def file_events(self, host, start=None, end=None, limit=500):
         return [f for f in self.files if f.host == host and _in(f.time, start, end)][:limit]
+
+    async def system_events(self, host, start=None, end=None, limit=500):
+        return [s for s in self.system if s.host == host and _in(s.time, start, end)][:limit]
 
 
 @dataclass
@@ -202,3 +207,7 @@ class FlakyEdr:
     async def file_events(self, host, start=None, end=None, limit=500):
         self._fail()
         return await self.inner.file_events(host, start, end, limit)
+
+    async def system_events(self, host, start=None, end=None, limit=500):
+        self._fail()
+        return await self.inner.system_events(host, start, end, limit)

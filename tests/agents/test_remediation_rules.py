@@ -1,10 +1,16 @@
-"""Remediation rules that do not need a graph: reversible containment first, kills as fallback,
-krbtgt reset rather than disabled, served DCs left alone, persistence removed at any stage."""
+"""Remediation rules that do not need a graph: isolation plus the kill of known implants, kills
+of the other alerting processes as fallback, krbtgt reset rather than disabled, served DCs left
+alone, persistence removed at any stage."""
 
 from __future__ import annotations
 
 from agents.models import ExtractedEntities, Finding, InvestigationReport, TriageResult
-from agents.remediation.nodes import PERSISTENCE_FINDING, deterministic_plan, fallback_kills
+from agents.remediation.nodes import (
+    PERSISTENCE_FINDING,
+    STOP_FINDING,
+    deterministic_plan,
+    fallback_kills,
+)
 from agents.remediation.state import RemediationInput
 from tools.actions import ActionKind
 from tools.models import Category, Severity, Verdict
@@ -37,9 +43,21 @@ def _kinds(kinds: frozenset[ActionKind], category: Category) -> set[tuple[Action
     return {(p.action.kind, p.action.target) for p in deterministic_plan(request)}
 
 
-def test_no_kill_on_a_host_being_isolated() -> None:
+def test_an_alerting_tool_of_a_host_being_isolated_is_contained_not_killed() -> None:
     kinds = frozenset({ActionKind.ISOLATE_HOST, ActionKind.KILL_PROCESS})
     assert _kinds(kinds, Category.EXECUTION) == {(ActionKind.ISOLATE_HOST, "WS5")}
+
+
+def test_the_known_implant_of_a_host_being_isolated_is_killed_too() -> None:
+    # the spec's labelling rule: isolate, plus kill where the process is known
+    implant = Finding(summary=STOP_FINDING, evidence=["WS5:2316"])
+    report = _report().model_copy(update={"findings": [implant]})
+    kinds = frozenset({ActionKind.ISOLATE_HOST, ActionKind.KILL_PROCESS})
+    for category, kill in ((Category.EXECUTION, True), (Category.LATERAL_MOVEMENT, False)):
+        request = RemediationInput(triage=_triage(category), report=report, allowed_kinds=kinds)
+        got = {(p.action.kind, p.action.target) for p in deterministic_plan(request)}
+        assert ((ActionKind.KILL_PROCESS, "WS5:2316") in got) is kill
+        assert (ActionKind.ISOLATE_HOST, "WS5") in got
 
 
 def test_kill_when_isolation_is_not_allowed() -> None:

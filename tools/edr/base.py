@@ -14,6 +14,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 
 
@@ -63,6 +64,18 @@ class EdrReader(Protocol):
         limit: int = 500,
     ) -> list[FileEvent]:
         """Files created on the host (Defender `DeviceFileEvents`, Sysmon 11), oldest first."""
+        ...
+
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        """Tasks registered, services installed, WMI subscriptions created, threads created in
+        or handles opened to other processes on the host (Security 4698/4702/4697, System 7045,
+        Sysmon 8/10/19/20/21), oldest first."""
         ...
 
 

@@ -34,6 +34,7 @@ from tools.edr.crowdstrike_events import (
     to_process_event,
     to_registry_event,
 )
+from tools.edr.crowdstrike_system import SYSTEM_EVENTS, to_system_event, with_target_images
 from tools.edr.oauth import ClientCredentialsAuth
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
@@ -46,6 +47,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 from tools.telemetry import host_key
 from tools.vendor_settings import VendorSettings
@@ -56,6 +58,8 @@ VENDOR = "crowdstrike"
 _HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _CONTAINED = frozenset({"contained", "containment_pending"})
+# How many process starts are read to name the targets of injected threads.
+_TARGET_LOOKUP = 5_000
 
 _T = TypeVar("_T")
 
@@ -202,6 +206,24 @@ class CrowdStrikeEdr:
     ) -> EventList[FileEvent]:
         rows = await self._search(host, FILE_EVENTS, start, end, limit)
         return _mapped(rows, to_file_event, limit)
+
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        """Tasks registered or modified, services created, injected threads and WMI bindings
+        (`crowdstrike_system`); Falcon reports no handle opens (Sysmon 10) and no WMI filter or
+        consumer on its own (Sysmon 19/20). An injected thread names its target by id: its image
+        comes from the host's process starts up to `end`."""
+        rows = await self._search(host, SYSTEM_EVENTS, start, end, limit)
+        events = [e for e in map(to_system_event, rows) if e is not None]
+        if any(e.target_pid is not None for e in events):
+            starts = await self.process_events(host, None, end, _TARGET_LOOKUP)
+            events = with_target_images(events, starts)
+        return events
 
     async def _search(
         self,

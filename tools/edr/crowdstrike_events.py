@@ -49,7 +49,7 @@ REG_OPERATIONS = {1: "SetValue", 2: "DeleteValue", 3: "CreateKey", 4: "DeleteKey
 
 
 def to_process_event(row: Mapping[str, Any]) -> ProcessEvent | None:
-    time, host = _time(row), wire_text(row.get("ComputerName"))
+    time, host = row_time(row), wire_text(row.get("ComputerName"))
     if row.get("#event_simpleName") not in PROCESS_EVENTS or time is None or host is None:
         return None
     image = wire_text(row.get("ImageFileName"))
@@ -62,13 +62,13 @@ def to_process_event(row: Mapping[str, Any]) -> ProcessEvent | None:
         cmd_line=wire_text(row.get("CommandLine"), 16_384),
         parent_pid=wire_int(row.get("ParentProcessId")),
         parent_image=wire_text(row.get("ParentBaseFileName")),
-        user=_user(row),
+        user=row_user(row),
         sha256=(wire_text(row.get("SHA256HashData")) or "").lower() or None,
     )
 
 
 def to_network_connection(row: Mapping[str, Any]) -> NetworkConnection | None:
-    name, time = row.get("#event_simpleName"), _time(row)
+    name, time = row.get("#event_simpleName"), row_time(row)
     if name not in NETWORK_EVENTS or time is None:
         return None
     host, pid = wire_text(row.get("ComputerName")), wire_int(row.get("ContextProcessId"))
@@ -98,13 +98,14 @@ def to_network_connection(row: Mapping[str, Any]) -> NetworkConnection | None:
 
 
 def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
-    name, time, host = row.get("#event_simpleName"), _time(row), wire_text(row.get("ComputerName"))
+    name, time = row.get("#event_simpleName"), row_time(row)
+    host = wire_text(row.get("ComputerName"))
     if name not in LOGON_EVENTS or time is None or host is None:
         return None
     return LogonEvent(
         time=time,
         host=host,
-        user=_user(row),
+        user=row_user(row),
         logon_type=wire_int(row.get("LogonType")),
         src_ip=wire_text(row.get("RemoteAddressIP4")) or wire_text(row.get("RemoteAddressIP6")),
         success=name == "UserLogon",
@@ -113,7 +114,7 @@ def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
 
 def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:
     time, host, key = (
-        _time(row),
+        row_time(row),
         wire_text(row.get("ComputerName")),
         wire_text(row.get("RegObjectName")),
     )
@@ -130,13 +131,13 @@ def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:
         operation=REG_OPERATIONS.get(operation) if operation is not None else None,
         key=path,
         details=wire_text(row.get("RegStringValue"), 16_384),
-        user=_user(row),
+        user=row_user(row),
     )
 
 
 def to_file_event(row: Mapping[str, Any]) -> FileEvent | None:
     time, host, path = (
-        _time(row),
+        row_time(row),
         wire_text(row.get("ComputerName")),
         wire_text(row.get("TargetFileName")),
     )
@@ -148,17 +149,17 @@ def to_file_event(row: Mapping[str, Any]) -> FileEvent | None:
         pid=wire_int(row.get("ContextProcessId")),
         image=wire_text(row.get("ContextImageFileName")),
         path=path,
-        user=_user(row),
+        user=row_user(row),
     )
 
 
-def _time(row: Mapping[str, Any]) -> datetime | None:
+def row_time(row: Mapping[str, Any]) -> datetime | None:
     """`@timestamp` is epoch milliseconds in LogScale results."""
     value = wire_int(row.get("@timestamp"))
     return datetime.fromtimestamp(value / 1000, UTC) if value is not None else None
 
 
-def _user(row: Mapping[str, Any]) -> str | None:
+def row_user(row: Mapping[str, Any]) -> str | None:
     user = wire_text(row.get("UserName"))
     domain = wire_text(row.get("LogonDomain"))
     if user and domain and "\\" not in user:

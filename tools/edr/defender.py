@@ -34,6 +34,7 @@ from tools.edr.defender_hunting import (
     to_registry_event,
 )
 from tools.edr.defender_live import live_response_body, script_answer
+from tools.edr.defender_system import ACTION_EVENT_IDS, EVENTS, to_system_event
 from tools.edr.oauth import ClientCredentialsAuth
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
@@ -46,6 +47,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 from tools.telemetry import host_key
 from tools.vendor_settings import VendorSettings
@@ -273,13 +275,33 @@ class DefenderEdr:
         rows = await self._hunt(host, FILES, start, end, limit)
         return _mapped(rows, to_file_event, limit)
 
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        """`DeviceEvents` rows of tasks, services, remote threads, process opens and WMI
+        bindings (`defender_system`); without a call trace, service arguments or WMI filters and
+        consumers on their own, which Defender does not record."""
+        actions = tuple(ACTION_EVENT_IDS)
+        rows = await self._hunt(host, EVENTS, start, end, limit, actions)
+        return [e for e in map(to_system_event, rows) if e is not None]
+
     async def _hunt(
-        self, host: str, table: str, start: datetime | None, end: datetime | None, limit: int
+        self,
+        host: str,
+        table: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        actions: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         machine = await self._require(host, Priority.ENRICHMENT)
         if limit <= 0:
             return []
-        body = {"Query": hunting_query(table, machine.id, start, end, limit)}
+        body = {"Query": hunting_query(table, machine.id, start, end, limit, actions)}
         response = await self._call(
             "POST", "/api/advancedqueries/run", Priority.ENRICHMENT, json=body
         )

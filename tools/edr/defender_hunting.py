@@ -41,7 +41,7 @@ _INBOUND = {"InboundConnectionAccepted", "ListeningConnectionCreated"}
 
 
 def to_process_event(row: Mapping[str, Any]) -> ProcessEvent | None:
-    time, host = _time(row), wire_text(row.get("DeviceName"))
+    time, host = row_time(row), wire_text(row.get("DeviceName"))
     if time is None or host is None:
         return None
     return ProcessEvent(
@@ -53,13 +53,13 @@ def to_process_event(row: Mapping[str, Any]) -> ProcessEvent | None:
         cmd_line=wire_text(row.get("ProcessCommandLine"), 16_384),
         parent_pid=wire_int(row.get("InitiatingProcessId")),
         parent_image=wire_text(row.get("InitiatingProcessFolderPath")),
-        user=_account(row, "Account"),
+        user=account(row, "Account"),
         sha256=(wire_text(row.get("SHA256")) or "").lower() or None,
     )
 
 
 def to_network_connection(row: Mapping[str, Any]) -> NetworkConnection | None:
-    time = _time(row)
+    time = row_time(row)
     if time is None:
         return None
     local, remote = wire_text(row.get("LocalIP")), wire_text(row.get("RemoteIP"))
@@ -81,13 +81,13 @@ def to_network_connection(row: Mapping[str, Any]) -> NetworkConnection | None:
 
 
 def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
-    time, host = _time(row), wire_text(row.get("DeviceName"))
+    time, host = row_time(row), wire_text(row.get("DeviceName"))
     if time is None or host is None:
         return None
     return LogonEvent(
         time=time,
         host=host,
-        user=_account(row, "Account"),
+        user=account(row, "Account"),
         logon_type=LOGON_TYPES.get(str(row.get("LogonType"))),
         src_ip=wire_text(row.get("RemoteIP")),
         success=row.get("ActionType") != "LogonFailed",
@@ -96,7 +96,7 @@ def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
 
 def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:
     time, host, key = (
-        _time(row),
+        row_time(row),
         wire_text(row.get("DeviceName")),
         wire_text(row.get("RegistryKey")),
     )
@@ -111,13 +111,13 @@ def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:
         operation=REGISTRY_ACTIONS.get(str(row.get("ActionType"))),
         key=registry_path(key) + (f"\\{value}" if value else ""),
         details=wire_text(row.get("RegistryValueData"), 16_384),
-        user=_account(row, "InitiatingProcessAccount"),
+        user=account(row, "InitiatingProcessAccount"),
     )
 
 
 def to_file_event(row: Mapping[str, Any]) -> FileEvent | None:
     time, host, path = (
-        _time(row),
+        row_time(row),
         wire_text(row.get("DeviceName")),
         wire_text(row.get("FolderPath")),
     )
@@ -129,15 +129,23 @@ def to_file_event(row: Mapping[str, Any]) -> FileEvent | None:
         pid=wire_int(row.get("InitiatingProcessId")),
         image=wire_text(row.get("InitiatingProcessFolderPath")),
         path=path,
-        user=_account(row, "InitiatingProcessAccount"),
+        user=account(row, "InitiatingProcessAccount"),
     )
 
 
 def hunting_query(
-    table: str, machine_id: str, start: datetime | None, end: datetime | None, limit: int
+    table: str,
+    machine_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    actions: tuple[str, ...] = (),
 ) -> str:
-    """KQL over one Device* table for one machine, oldest first."""
+    """KQL over one Device* table for one machine (of those ActionTypes, if given), oldest
+    first."""
     lines = [table, f'| where DeviceId == "{machine_id}"']
+    if actions:
+        lines.append("| where ActionType in (" + ", ".join(f'"{a}"' for a in actions) + ")")
     if start is not None:
         lines.append(f"| where Timestamp >= datetime({_iso(start)})")
     if end is not None:
@@ -151,7 +159,7 @@ def _iso(moment: datetime) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _time(row: Mapping[str, Any]) -> datetime | None:
+def row_time(row: Mapping[str, Any]) -> datetime | None:
     text = wire_text(row.get("Timestamp"))
     if text is None:
         return None
@@ -162,7 +170,7 @@ def _time(row: Mapping[str, Any]) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _account(row: Mapping[str, Any], prefix: str) -> str | None:
+def account(row: Mapping[str, Any], prefix: str) -> str | None:
     name = wire_text(row.get(f"{prefix}Name"))
     domain = wire_text(row.get(f"{prefix}Domain"))
     return f"{domain}\\{name}" if name and domain else name

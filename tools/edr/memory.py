@@ -27,6 +27,7 @@ from tools.results import (
     NetworkConnection,
     ProcessEvent,
     RegistryEvent,
+    SystemEvent,
 )
 from tools.telemetry import Telemetry, host_key
 
@@ -65,6 +66,7 @@ class InMemoryEdr:
             *self._telemetry.registry,
             *self._telemetry.files,
             *[e for e in self._telemetry.accounts if e.host],
+            *self._telemetry.system,
         ]
         for event in hosted:
             if event.host:
@@ -168,6 +170,18 @@ class InMemoryEdr:
         self._runtime.call("account_events")
         key = host_key(self._host_id(host))
         events = [e for e in self._telemetry.accounts if e.host and host_key(e.host) == key]
+        return _window(events, start, end, limit)
+
+    async def system_events(
+        self,
+        host: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[SystemEvent]:
+        self._runtime.call("system_events")
+        key = host_key(self._host_id(host))
+        events = [e for e in self._telemetry.system if host_key(e.host) == key]
         return _window(events, start, end, limit)
 
     # --- containment --------------------------------------------------------------------------

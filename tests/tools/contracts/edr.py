@@ -13,11 +13,19 @@ import pytest
 
 from tests.tools.contracts.world import (
     C2_IP,
+    CONSUMER,
+    FILTER,
     RUNDLL_PID,
     RUNDLL_SHA256,
+    SERVICE_IMAGE,
     STARTUP_FILE,
+    TASK_COMMAND,
+    TASK_NAME,
+    WHOAMI_PID,
     Factory,
     Scenario,
+    events,
+    system_events,
 )
 from tools.edr.base import EdrReader, EdrResponder
 from tools.errors import NotFoundError, TransientToolError
@@ -102,6 +110,43 @@ async def reads_files_created(make: EdrFactory) -> None:
         assert files[0].image == "C:\\Windows\\System32\\rundll32.exe"
         early = await h.tool.file_events("PRD01", end=datetime(2023, 8, 18, 8, 57, 0, tzinfo=UTC))
         assert early == []
+
+
+async def reads_system_events_of_the_kinds_every_vendor_records(make: EdrFactory) -> None:
+    """Tasks, services, remote threads and WMI bindings: every vendor records these. Process
+    opens and WMI consumers on their own are not recorded by every vendor (the vendor suites show
+    which), but where answered, a process open carries its access mask."""
+    async with make(Scenario(events=events() + system_events())) as h:
+        answered = await h.tool.system_events("prd01.pandalab.com")
+        common = [e for e in answered if e.event_id in (4698, 7045, 8, 21)]
+        assert [e.event_id for e in common] == [4698, 7045, 8, 21]
+        task, service, thread, binding = common
+        assert (task.pid, task.user, task.name, task.command) == (
+            RUNDLL_PID,
+            "PANDALAB\\pedro.gustavo",
+            TASK_NAME,
+            TASK_COMMAND,
+        )
+        assert (service.name, service.command, service.detail) == (
+            "updsvc",
+            SERVICE_IMAGE,
+            "auto start",
+        )
+        assert (thread.pid, thread.target_pid) == (RUNDLL_PID, WHOAMI_PID)
+        assert (thread.image or "").lower().endswith("\\rundll32.exe")
+        assert (thread.target_image or "").lower().endswith("\\whoami.exe")
+        assert (binding.name, binding.detail) == (CONSUMER, FILTER)
+        opened = [e for e in answered if e.event_id == 10]
+        assert all(
+            (e.pid, e.target_pid, e.access) == (RUNDLL_PID, WHOAMI_PID, "0x1fffff") for e in opened
+        )
+
+        late = await h.tool.system_events(
+            "PRD01", start=datetime(2023, 8, 18, 8, 58, 6, tzinfo=UTC)
+        )
+        assert 4698 not in {e.event_id for e in late} and 21 in {e.event_id for e in late}
+        assert [e.event_id for e in await h.tool.system_events("PRD01", limit=1)] == [4698]
+        assert await h.tool.system_events("MORDORDC") == []
 
 
 async def isolates_and_releases_idempotently(make: EdrFactory) -> None:
@@ -194,6 +239,7 @@ CONTRACTS = (
     reads_logons_successes_and_failures,
     reads_registry_writes_with_short_hive_names,
     reads_files_created,
+    reads_system_events_of_the_kinds_every_vendor_records,
     isolates_and_releases_idempotently,
     releasing_a_host_never_isolated_changes_nothing,
     kills_a_recorded_process_once,

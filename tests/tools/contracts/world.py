@@ -197,3 +197,90 @@ class Harness(Generic[T]):
 
 
 Factory = Callable[[Scenario], AbstractAsyncContextManager[Harness[T]]]
+
+
+# --- system events ----------------------------------------------------------------------------
+
+WHOAMI_PID = 0x1A2  # started in `events()`: the process the rundll32 implant reaches into
+TASK_NAME = "\\Microsoft\\Windows\\Updater"
+TASK_COMMAND = "C:\\Users\\Public\\u.exe -k run"
+SERVICE_IMAGE = "C:\\Users\\Public\\updsvc.exe"
+CONSUMER = '\\\\.\\root\\subscription:CommandLineEventConsumer.Name="upd"'
+FILTER = '\\\\.\\root\\subscription:__EventFilter.Name="upd"'
+CALL_TRACE = "C:\\Windows\\SYSTEM32\\ntdll.dll+9c534|UNKNOWN(00007FFF31F61C82)"
+
+
+def _system(event_id: int, at: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "@timestamp": at,
+        "host": "PRD01",
+        "event_source": "system",
+        "Channel": "System",
+        "SourceName": "Service Control Manager",
+        "Hostname": "PRD01.pandalab.com",
+        "EventID": event_id,
+        **fields,
+    }
+
+
+def system_events() -> list[dict[str, Any]]:
+    """A task registered and a service installed by the implant's user, a thread created in and a
+    handle opened to another process, a WMI consumer and its binding; out of time order."""
+    task = (
+        '<?xml version="1.0" encoding="UTF-16"?><Task><Actions Context="Author"><Exec>'
+        "<Command>C:\\Users\\Public\\u.exe</Command><Arguments>-k run</Arguments>"
+        "</Exec></Actions></Task>"
+    )
+    return [
+        _sysmon(
+            8,
+            "2023-08-18T08:58:10.000Z",
+            SourceProcessId=str(RUNDLL_PID),
+            SourceImage="C:\\Windows\\System32\\rundll32.exe",
+            TargetProcessId=str(WHOAMI_PID),
+            TargetImage="C:\\Windows\\System32\\whoami.exe",
+        ),
+        _security(
+            4698,
+            "2023-08-18T08:58:00.000Z",
+            SubjectUserName="pedro.gustavo",
+            SubjectDomainName="PANDALAB",
+            ClientProcessId=str(RUNDLL_PID),
+            TaskName=TASK_NAME,
+            TaskContent=task,
+        ),
+        _system(
+            7045,
+            "2023-08-18T08:58:05.000Z",
+            ServiceName="updsvc",
+            ImagePath=SERVICE_IMAGE,
+            StartType="auto start",
+        ),
+        _sysmon(
+            10,
+            "2023-08-18T08:58:09.000Z",
+            SourceProcessId=str(RUNDLL_PID),
+            SourceImage="C:\\Windows\\System32\\rundll32.exe",
+            TargetProcessId=str(WHOAMI_PID),
+            TargetImage="C:\\Windows\\System32\\whoami.exe",
+            GrantedAccess="0x1fffff",
+            CallTrace=CALL_TRACE,
+        ),
+        _sysmon(
+            20,
+            "2023-08-18T08:58:20.000Z",
+            Operation="Created",
+            User="PANDALAB\\pedro.gustavo",
+            Name='"upd"',
+            Type="Command Line",
+            Destination="C:\\Users\\Public\\u.exe",
+        ),
+        _sysmon(
+            21,
+            "2023-08-18T08:58:21.000Z",
+            Operation="Created",
+            User="PANDALAB\\pedro.gustavo",
+            Consumer=CONSUMER,
+            Filter=FILTER,
+        ),
+    ]

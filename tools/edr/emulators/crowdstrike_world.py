@@ -17,12 +17,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tools.edr.crowdstrike_events import REG_OPERATIONS
+from tools.edr.crowdstrike_system import (
+    INJECTED_THREAD,
+    SERVICE_CREATED,
+    TASK_MODIFIED,
+    TASK_REGISTERED,
+    WMI_BINDING,
+)
 from tools.edr.emulators.alert_shapes import falcon_alert
 from tools.models import Alert, Environment
 from tools.telemetry import Telemetry, host_key
 
 _OPERATION_CODES = {name: code for code, name in REG_OPERATIONS.items()}
 _PROTOCOL_CODES = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
+_START_CODES = {
+    "boot start": 0,
+    "system start": 1,
+    "auto start": 2,
+    "demand start": 3,
+    "disabled": 4,
+}
 _HIVES = (("HKLM\\", "\\REGISTRY\\MACHINE\\"), ("HKU\\", "\\REGISTRY\\USER\\"))
 
 
@@ -188,6 +202,7 @@ class _Seeder:
         self._logons(telemetry)
         self._registry(telemetry)
         self._files(telemetry)
+        self._system(telemetry)
 
     def _connections(self, telemetry: Telemetry) -> None:
         for c in telemetry.connections:
@@ -278,3 +293,49 @@ class _Seeder:
                 ContextImageFileName=f.image,
                 UserName=f.user,
             )
+
+    def _system(self, telemetry: Telemetry) -> None:
+        """Only the kinds Falcon has an event for (`crowdstrike_system`): a recorded handle open
+        (Sysmon 10), WMI filter or consumer (Sysmon 19/20) has no Falcon shape and is not served."""
+        for e in telemetry.system:
+            device = self.device(e.host)
+            if e.event_id in (4698, 4702):
+                self.row(
+                    device,
+                    e.time,
+                    TASK_REGISTERED if e.event_id == 4698 else TASK_MODIFIED,
+                    TaskName=e.name,
+                    TaskExecCommand=e.command,
+                    TaskAuthor=e.user,
+                    RpcClientProcessId=e.pid,
+                )
+            elif e.event_id in (4697, 7045):
+                self.row(
+                    device,
+                    e.time,
+                    SERVICE_CREATED,
+                    ServiceDisplayName=e.name,
+                    ServiceImagePath=e.command,
+                    ServiceStart=_START_CODES.get((e.detail or "").lower()),
+                    UserName=e.user,
+                    RpcClientProcessId=e.pid,
+                )
+            elif e.event_id == 8:
+                self.row(
+                    device,
+                    e.time,
+                    INJECTED_THREAD,
+                    ContextProcessId=e.pid,
+                    ContextImageFileName=e.image,
+                    TargetProcessId=e.target_pid,
+                    UserName=e.user,
+                )
+            elif e.event_id == 21:
+                self.row(
+                    device,
+                    e.time,
+                    WMI_BINDING,
+                    ConsumerName=e.name,
+                    FilterName=e.detail,
+                    UserName=e.user,
+                )

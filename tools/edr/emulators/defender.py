@@ -218,6 +218,8 @@ def build_app(world: DefenderWorld, state: EmulatorState) -> ASGIApp:
         start = re.search(r"Timestamp >= datetime\(([^)]*)\)", query)
         end = re.search(r"Timestamp <= datetime\(([^)]*)\)", query)
         take = re.search(r"\| take (\d+)", query)
+        actions = re.search(r"\| where ActionType in \(([^)]*)\)", query)
+        wanted = set(re.findall(r'"(\w+)"', actions.group(1))) if actions else None
         rows = [
             r
             for r in world.rows.get(table, [])
@@ -225,6 +227,7 @@ def build_app(world: DefenderWorld, state: EmulatorState) -> ASGIApp:
             and r["DeviceId"] == device.group(1)
             and (start is None or parse_time(r["Timestamp"]) >= parse_time(start.group(1)))
             and (end is None or parse_time(r["Timestamp"]) <= parse_time(end.group(1)))
+            and (wanted is None or r.get("ActionType") in wanted)
         ]
         rows.sort(key=lambda r: parse_time(r["Timestamp"]))
         rows = rows[: int(take.group(1)) if take else 10_000]
@@ -241,6 +244,7 @@ _TABLES = (
     "DeviceLogonEvents",
     "DeviceRegistryEvents",
     "DeviceFileEvents",
+    "DeviceEvents",
 )
 
 

@@ -6,19 +6,34 @@ recording's alerts as Microsoft Graph security alerts (`add_alert` adds more at 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import html
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from tools.edr.defender_hunting import LOGON_TYPES, REGISTRY_ACTIONS
+from tools.edr.defender_system import ACTION_EVENT_IDS, EVENTS
 from tools.edr.emulators.alert_shapes import graph_alert
 from tools.models import Alert, Environment
 from tools.telemetry import Telemetry, host_key
 
 _LOGON_NAMES = {number: name for name, number in LOGON_TYPES.items()}
 _REGISTRY_ACTIONS = {name: action for action, name in REGISTRY_ACTIONS.items()}
+_ACTIONS = {number: action for action, number in ACTION_EVENT_IDS.items()}
+_ACTIONS[4697] = "ServiceInstalled"  # Security's record of a service install, as System's 7045
+_START_CODES = {
+    "boot start": 0,
+    "system start": 1,
+    "auto start": 2,
+    "demand start": 3,
+    "disabled": 4,
+}
 _LONG_HIVES = (("HKLM\\", "HKEY_LOCAL_MACHINE\\"), ("HKU\\", "HKEY_USERS\\"))
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_PROGRAM = re.compile(r"(.+?\.(exe|bat|cmd|ps1|vbs|js|dll|sys))\b", re.I)
 LIVE = ("Pending", "InProgress", "Succeeded")
 
 
@@ -252,3 +267,74 @@ def _seed(world: DefenderWorld, environment: Environment, telemetry: Telemetry) 
             InitiatingProcessId=f.pid,
             InitiatingProcessFolderPath=f.image,
         )
+    _system(row, telemetry)
+
+
+def _system(row: Callable[..., None], telemetry: Telemetry) -> None:
+    """`DeviceEvents` rows of the kinds Defender records (`defender_system`): no call trace on a
+    process open, a service's image without its arguments, and no WMI filter or consumer on its
+    own (Sysmon 19/20 are not served)."""
+    for e in telemetry.system:
+        action = _ACTIONS.get(e.event_id)
+        if action is None:
+            continue
+        acting = {
+            "InitiatingProcessId": e.pid,
+            "InitiatingProcessFolderPath": e.image,
+            **{f"InitiatingProcess{k}": v for k, v in _split(e.user).items()},
+        }
+        extra: dict[str, Any]
+        columns: dict[str, Any] = {}
+        if action.startswith("ScheduledTask"):
+            extra = {"TaskName": e.name, "TaskContent": _task_xml(e.command)}
+        elif action == "ServiceInstalled":
+            image = _image(e.command)
+            columns = {"FolderPath": image, "FileName": _file_name(image)}
+            start = _START_CODES.get((e.detail or "").lower())
+            extra = {"ServiceName": e.name, "ServiceStartType": start}
+        elif action in ("CreateRemoteThreadApiCall", "OpenProcessApiCall"):
+            target = e.target_image
+            columns = {
+                "ProcessId": e.target_pid,
+                "FolderPath": target,
+                "FileName": _file_name(target),
+            }
+            access = int(e.access, 16) if e.access and _HEX.fullmatch(e.access) else None
+            extra = {"DesiredAccess": access}
+        else:
+            extra = {"Consumer": e.name, "Filter": e.detail}
+        fields = {k: v for k, v in extra.items() if v is not None}
+        row(
+            EVENTS,
+            e.host,
+            e.time,
+            ActionType=action,
+            AdditionalFields=json.dumps(fields) if fields else None,
+            **columns,
+            **acting,
+        )
+
+
+def _task_xml(command: str | None) -> str | None:
+    """A task definition as `TaskContent` carries it: the action's command in `<Exec>`."""
+    if not command:
+        return None
+    return (
+        '<?xml version="1.0" encoding="UTF-16"?><Task><Actions Context="Author"><Exec>'
+        f"<Command>{html.escape(command, quote=False)}</Command></Exec></Actions></Task>"
+    )
+
+
+def _image(command: str | None) -> str | None:
+    """The program of a service's `ImagePath`: quoted, or up to its extension."""
+    text = (command or "").strip()
+    if not text:
+        return None
+    if text.startswith('"'):
+        return text[1:].split('"', 1)[0] or None
+    match = _PROGRAM.match(text)
+    return match.group(1) if match else text.split(" ", 1)[0]
+
+
+def _file_name(path: str | None) -> str | None:
+    return path.rsplit("\\", 1)[-1] if path else None
