@@ -81,6 +81,11 @@ class InvestigationReport(_Model):
     # they are reported, never contained on a guess.
     unconfirmed_identities: list[ShortText] = Field(default_factory=list)
     unconfirmed_processes: list[ShortText] = Field(default_factory=list)  # "<asset id>:<pid>"
+    # The category the investigation's proven findings decide (`agents/verdict_category.py`):
+    # triage's category is the proposal, from the alert mix; this one drives the response. None
+    # when the investigation did not decide (a report recorded before it did).
+    category: Category | None = None
+    category_reason: ShortText = ""
 
 
 class ProposedAction(_Model):

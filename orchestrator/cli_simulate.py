@@ -139,6 +139,7 @@ def simulate(
     specs = [incident.spec for incident in loaded.incidents]
     groups = breakdown(scorecard, specs)
     _print_breakdown(groups)
+    report["breakdown"] = groups  # per category and per tactic, in the JSON too
     if emulated is not None:
         _print_vendor_effects(scorecard)
     if report_json is not None:
@@ -285,7 +286,11 @@ def _split_summary(split: object) -> str:
 
 def _print_breakdown(groups: dict[str, dict[str, dict[str, float | int]]]) -> None:
     """Verdict accuracy, recall, precision and over-response per category and per tactic."""
-    for key, title in (("by_category", "by category"), ("by_tactic", "by ATT&CK tactic")):
+    for key, title in (
+        ("by_category", "by category"),
+        ("by_tactic", "by ATT&CK tactic of the alerts"),
+        ("by_truth_tactic", "by ATT&CK tactic of the truth's techniques"),
+    ):
         table = Table("group", "n", "verdict", "recall", "precision", "over", title=title, box=None)
         for name, metrics in groups.get(key, {}).items():
             table.add_row(

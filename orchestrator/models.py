@@ -168,6 +168,9 @@ class DecisionConfirmation(_Model):
 
     confirmed: DecisionInput | None = None
     reason: str = ""
+    # When `ApprovalService` recorded the decision (the store's clock): a decision recorded
+    # before the request expired counts, however late its confirmation reaches the workflow.
+    claimed_at: datetime | None = None
 
 
 class IsolationSlotInput(_Model):

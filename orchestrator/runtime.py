@@ -185,11 +185,13 @@ def _anchor_on_schedule(stack: AsyncExitStack, store: Store, interval_s: float) 
 
 def _load_policy(settings: GarrisonSettings) -> PolicyDocument:
     from orchestrator.policy.model import PolicyError, load_policy
+    from orchestrator.policy.own_infrastructure import derive, with_own_infrastructure
 
     try:
-        return load_policy(settings.policy_file)
+        policy = load_policy(settings.policy_file)
     except PolicyError as error:
         raise ConfigError(str(error)) from None
+    return with_own_infrastructure(policy, derive(settings))
 
 
 async def _open_polls(

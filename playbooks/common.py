@@ -43,6 +43,9 @@ def summary_lines(report: InvestigationReport | None, outcomes: list[ActionOutco
             f"verdict {report.verdict.value} ({report.confidence:.2f}), "
             f"corroborated={report.corroborated}"
         )
+        if report.category is not None:
+            # the category the evidence decided, and why (triage's was the proposal)
+            lines.append(f"category {report.category.value}: {report.category_reason}")
         if report.degraded:
             lines.append(degraded_line(report.evidence_gaps))
         if report.compromised_assets:

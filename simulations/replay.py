@@ -60,6 +60,8 @@ class ReplayContext:
     # The input of an incident ingestion opened that nobody registered (a redelivery to a closed
     # incident opens another); None: such an incident is a KeyError.
     input_for: WorkflowInputFor | None = None
+    # Dispatch only incidents whose id starts with this (a simulation run's `sim-<run>--`).
+    incidents_prefix: str | None = None
     ingest: Ingestor = field(init=False)
     dispatcher: Dispatcher = field(init=False)
 
@@ -71,7 +73,13 @@ class ReplayContext:
                 return self.inputs[record.id]
             return self.input_for(record)
 
-        dispatcher = Dispatcher(self.skipper.client, self.store, params, self.triage_queue)
+        dispatcher = Dispatcher(
+            self.skipper.client,
+            self.store,
+            params,
+            self.triage_queue,
+            incidents_prefix=self.incidents_prefix,
+        )
         object.__setattr__(self, "dispatcher", dispatcher)
 
 

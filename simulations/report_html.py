@@ -102,7 +102,10 @@ def render_html(
         "simulated seconds since the incident's first alert.</p>",
         _summary(scorecard),
         _breakdown_section("By category", breakdown.get("by_category", {})),
-        _breakdown_section("By ATT&CK tactic", breakdown.get("by_tactic", {})),
+        _breakdown_section("By ATT&CK tactic of the alerts", breakdown.get("by_tactic", {})),
+        _breakdown_section(
+            "By ATT&CK tactic of the truth's techniques", breakdown.get("by_truth_tactic", {})
+        ),
         _incident_table(scorecard.per_incident, specs),
         "<h2>Timelines</h2>",
         '<p class="muted">Per incident: alerts, then the verdict, the approvals asked of the '

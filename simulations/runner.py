@@ -67,6 +67,7 @@ def replay_context(
     settings: GarrisonSettings,
     policy: PolicyDocument,
     timeout_s: float,
+    incidents_prefix: str | None = None,
 ) -> ReplayContext:
     return ReplayContext(
         client=client,
@@ -77,6 +78,7 @@ def replay_context(
         ),
         triage_queue=task_queue(settings.temporal, Role.TRIAGE),
         timeout_s=timeout_s,
+        incidents_prefix=incidents_prefix,
     )
 
 
@@ -105,7 +107,12 @@ async def run_simulation(
         if notice is not None and embedded is not None and embedded.ui_url:
             notice(f"Temporal Web UI: {embedded.ui_url} (the embedded dev server)")
         ctx = replay_context(
-            runtime.temporal, runtime.store, settings, policy, options.incident_timeout_s
+            runtime.temporal,
+            runtime.store,
+            settings,
+            policy,
+            options.incident_timeout_s,
+            incidents_prefix=f"{SIM_PREFIX}-{run_id}--",
         )
         gate = asyncio.Semaphore(options.concurrency)
 

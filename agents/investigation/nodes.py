@@ -43,6 +43,7 @@ from agents.investigation.scope import (
     scope_logon_sources,
     scope_movers,
     scope_remote_execution,
+    serves_request,
 )
 from agents.investigation.state import InvestigationState
 from agents.knowledge import (
@@ -57,7 +58,14 @@ from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
+from agents.triage.maintenance import maintenance_reason
 from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
+from agents.verdict_category import (
+    ProvenFindings,
+    credential_theft,
+    decide_category,
+    decision_line,
+)
 from tools.models import Alert, Verdict
 from tools.results import ProcessEvent
 
@@ -95,6 +103,9 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                 scope.findings += [Finding(summary=g) for g in telemetry.gaps]
                 if telemetry.processes_unread:
                     scope.unread.add(index.asset_id(host).lower())
+            # alerts proven to be the platform's own maintenance stop counting
+            significant = _without_maintenance(significant, telemetries, index, scope)
+            for telemetry in telemetries.values():
                 _scope_host(scope, telemetry, index, significant, malicious)
         scope_alerts(scope, significant, index)
         if malicious:
@@ -102,9 +113,56 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             scope_remote_execution(scope, telemetries, index, significant)
             scope_movers(scope, alerts, index)
             scope_logon_sources(scope, telemetries, index)
-        return {"report": _report(request, scope, malicious)}
+        report = _report(request, scope, malicious)
+        return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
+
+
+def _without_maintenance(
+    alerts: list[Alert],
+    telemetries: dict[str, HostTelemetry],
+    index: AssetIndex,
+    scope: Scope,
+) -> list[Alert]:
+    by_host = {index.asset_id(h).lower(): t for h, t in telemetries.items()}
+    kept: list[Alert] = []
+    for alert in alerts:
+        host = index.asset_id(alert.entities.host).lower() if alert.entities.host else ""
+        why = maintenance_reason(alert, by_host.get(host))
+        if why is None:
+            kept.append(alert)
+        else:
+            scope.note("not counted, platform maintenance: " + why)
+    return kept
+
+
+def _decide_category(
+    request: InvestigationInput,
+    report: InvestigationReport,
+    scope: Scope,
+    significant: list[Alert],
+    telemetries: dict[str, HostTelemetry],
+    index: AssetIndex,
+) -> InvestigationReport:
+    """The category from the proven findings, triage's as the prior (`verdict_category.py`)."""
+    proven = ProvenFindings(movements=list(scope.movements))
+    if report.verdict is Verdict.MALICIOUS:
+        attacker = {p.lower() for p in scope.processes} - scope.bystanders
+        served = {a.uid for a in significant if serves_request(a, index)}
+        proven.credential_theft = credential_theft(
+            significant, telemetries, attacker, served, index
+        )
+        proven.persistence = [e for f in scope.persistence for e in f.evidence]
+    decision = decide_category(request.triage, report.verdict, proven)
+    finding = Finding(summary=decision_line(decision))
+    return report.model_copy(
+        update={
+            "category": decision.decided,
+            "category_reason": truncate(decision.reason, 300),
+            "findings": [finding, *report.findings][:60],
+        }
+    )
 
 
 def _alert_pids(alerts: list[Alert], host: str, index: AssetIndex) -> dict[int, str]:

@@ -74,6 +74,8 @@ class Scope:
     # named only by alerts whose process could not be judged (its host's records were not read)
     unconfirmed_identities: list[str] = field(default_factory=list)
     unconfirmed_processes: list[str] = field(default_factory=list)
+    # proven hops "<source> -> <target> as <accounts>" (`agents/verdict_category.py`)
+    movements: list[str] = field(default_factory=list)
 
     def add(self, bucket: list[str], value: str | None) -> None:
         if value and value.lower() not in {v.lower() for v in bucket} and len(bucket) < MAX_LIST:
@@ -261,6 +263,7 @@ def scope_movers(scope: Scope, alerts: list[Alert], index: AssetIndex) -> None:
         if e.user and not is_system_account(e.user):
             scope.add(scope.identities, index.identity_id(e.user))
         scope.note(f"lateral movement {source.id} -> {target.id} ({alert.title})")
+        scope.movements.append(f"{source.id} -> {target.id} ({alert.title})")
 
 
 def scope_logon_sources(
@@ -330,6 +333,7 @@ def scope_remote_execution(
             for account in sorted(accounts):
                 scope.add(scope.identities, account)
             used = f" as {', '.join(sorted(accounts))}" if accounts else ""
+            scope.movements.append(f"{source} -> {target}{used}")
             scope.findings.append(
                 Finding(summary=truncate(f"lateral movement {source} -> {target}{used}"))
             )

@@ -41,6 +41,7 @@ from agents.models import (
 from agents.remediation.prompts import REMEDIATION_INSTRUCTIONS, ModelSelection
 from agents.remediation.state import RemediationInput, RemediationState
 from agents.seam import ask_structured, truncate
+from agents.verdict_category import decided_category
 from tools.actions import Action, ActionKind, TargetKind, parse_action
 from tools.models import Category, Verdict
 
@@ -93,7 +94,7 @@ def fallback_kills(
     triage: TriageResult, report: InvestigationReport, uncontained: list[str]
 ) -> list[ProposedAction]:
     """kill_process on the alerting attacker processes of hosts whose isolation did not happen."""
-    if report.verdict is Verdict.BENIGN or triage.category not in KILL_PROCESSES:
+    if report.verdict is Verdict.BENIGN or decided_category(triage, report) not in KILL_PROCESSES:
         return []
     hosts = {host_key(h) for h in uncontained}
     evidence = _evidence(triage, report)
@@ -115,7 +116,7 @@ def _account_actions(
     design. The accounts the alerts name stand in when no process tied the theft to an account,
     as the alerting hosts stand in for hosts; never one that only alerts on processes whose
     records could not be read name (the host's owner browsing is not its thief)."""
-    category = triage.category.value
+    category = decided_category(triage, report).value
     wanted: list[tuple[ActionKind, str, str]] = []
     unconfirmed, _ = _unconfirmed(report)
     stand_ins = [u for u in triage.entities.users if identity_key(u) not in unconfirmed]
@@ -132,7 +133,7 @@ def _account_actions(
 def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
     triage, report = request.triage, request.report
     verdict = report.verdict
-    category = triage.category
+    category = decided_category(triage, report)  # the evidence's, triage's as the prior
     if verdict is Verdict.BENIGN or category not in CONTAIN_HOSTS:
         return []
     evidence = _evidence(triage, report)
@@ -254,7 +255,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             return {}
         pool = target_pool(request)
         data = {
-            "category": request.triage.category.value,
+            "category": decided_category(request.triage, request.report).value,
             "allowed_kinds": sorted(k.value for k in request.allowed_kinds),
             "candidates": [
                 {"kind": p.action.kind.value, "target": p.action.target}

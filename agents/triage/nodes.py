@@ -41,6 +41,8 @@ from agents.reads import retrying_edr
 from agents.routing import playbook_id_for
 from agents.seam import ask_structured, truncate
 from agents.telemetry import HostTelemetry, judge_process, read_host
+from agents.triage.discovery import implant_discovery
+from agents.triage.maintenance import maintenance_reason
 from agents.triage.prompts import TRIAGE_INSTRUCTIONS, ModelVerdict
 from agents.triage.stages import implant_lineage, incident_movements, telemetry_stages
 from agents.triage.state import AlertAssessment, TriageState
@@ -164,6 +166,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         found_stages: list[tuple[str, float, str]] = []
         lineage: list[str] = []
         gaps: list[str] = []
+        maintenance: dict[str, str] = {}
         for host, host_alerts in list(by_host.items())[:MAX_HOSTS]:
             times = [a.time for a in host_alerts]
             telemetry = await read_host(edr, host, min(times), max(times))
@@ -173,14 +176,20 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             notes += found
             found_stages += telemetry_stages(telemetry, host_alerts, index)
             lineage += implant_lineage(telemetry, host_alerts)
-        found_stages += incident_movements(alerts, state["assessments"], index)
+            lineage += [x for x in implant_discovery(telemetry, host_alerts) if x not in lineage]
+            for alert in host_alerts:
+                if (why := maintenance_reason(alert, telemetry)) is not None:
+                    maintenance[alert.uid] = why
+        assessments = [_discount_maintenance(a, maintenance) for a in state["assessments"]]
+        found_stages += incident_movements(alerts, assessments, index)
         stages: dict[str, float] = {}
         for tactic, weight, why in found_stages:
             stages[tactic] = max(stages.get(tactic, 0.0), weight)
             notes.append(why)
         total = max(-4.0, min(MAX_CORROBORATION, total))
         return {
-            "corroboration": notes + lineage,
+            "assessments": assessments,
+            "corroboration": notes + lineage + list(maintenance.values()),
             "corroboration_score": total,
             "stages": stages,
             "lineage": lineage,
@@ -229,6 +238,25 @@ def _corroborate_host(
     return score, notes
 
 
+def _discount_maintenance(
+    assessment: AlertAssessment, maintenance: dict[str, str]
+) -> AlertAssessment:
+    """An alert proven to be the platform's own maintenance (`maintenance.py`) counts nothing
+    toward the verdict or the category."""
+    why = maintenance.get(assessment.uid)
+    if why is None:
+        return assessment
+    return assessment.model_copy(
+        update={
+            "score": 0.0,
+            "stage_weight": 0.0,
+            "noisy": True,
+            "maintenance": True,
+            "reasons": [*assessment.reasons, "platform maintenance: " + why],
+        }
+    )
+
+
 def category_weights(
     assessments: list[AlertAssessment], stages: dict[str, float] | None = None
 ) -> dict[Category, float]:
@@ -238,7 +266,8 @@ def category_weights(
     executes something, so a persistence write, a lateral hop or a C2 channel is not drowned by
     a dozen generic PowerShell rules."""
     by_rule: dict[tuple[Category, str], float] = {}
-    significant = [a for a in assessments if not a.noisy] or assessments
+    counted = [a for a in assessments if not a.maintenance]
+    significant = [a for a in counted if not a.noisy] or counted
     for a in significant:
         for category in {TACTIC_CATEGORY.get(t) for t in a.tactics} - {None}:
             assert category is not None

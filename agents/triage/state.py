@@ -19,6 +19,7 @@ class AlertAssessment(BaseModel):
     score: float
     stage_weight: float = 0.0  # severity + technique: how strongly it names its kill-chain stage
     noisy: bool
+    maintenance: bool = False  # proven the platform's own (`maintenance.py`): counts nothing
     tactics: list[str] = Field(default_factory=list)
     techniques: list[str] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)

@@ -78,7 +78,8 @@ class GuardActivities:
                 groups=list(claim.groups),
                 decision=DecisionKind(claim.decision),
                 channel=claim.channel,
-            )
+            ),
+            claimed_at=claim.at,
         )
 
     @activity.defn(name="response.isolation_slot")

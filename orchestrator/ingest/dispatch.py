@@ -51,7 +51,11 @@ class Dispatcher:
         sweep_s: float = 2.0,
         paused: bool = False,
         coalesce_s: float = 0.05,
+        incidents_prefix: str | None = None,
     ) -> None:
+        """`incidents_prefix`: dispatch only incidents whose id starts with it. A simulation run
+        dispatches its own incidents: alerts an interrupted earlier run committed and never
+        signalled belong to that run's inputs and twins, which died with it."""
         self._client = client
         self._store = store
         self._workflow_input = workflow_input
@@ -59,6 +63,7 @@ class Dispatcher:
         self._sweep_s = sweep_s
         self._paused = paused
         self._coalesce_s = coalesce_s
+        self._prefix = incidents_prefix
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.backlog = 0
@@ -97,7 +102,7 @@ class Dispatcher:
         """Count what waits to be signalled, for ingestion's bound (`max_backlog`), when no pass
         runs to count it: while paused, and after a pass that failed."""
         try:
-            self.backlog = await self._store.intake.backlog()
+            self.backlog = await self._store.intake.backlog(self._prefix)
         except Exception as error:  # the store is down too: ingestion's own writes will fail
             log.warning("counting the dispatch backlog failed: %s", error)
             return
@@ -108,7 +113,7 @@ class Dispatcher:
         """One pass: signal every incident with alerts committed but not signalled, then mark
         them signalled in one write. Returns how many alerts it read."""
         async with self._lock:
-            pending = await self._store.intake.unsignalled(PASS_LIMIT)
+            pending = await self._store.intake.unsignalled(PASS_LIMIT, self._prefix)
             by_incident: dict[str, list[Unsignalled]] = {}
             for row in pending:
                 by_incident.setdefault(row.incident_id, []).append(row)
@@ -124,7 +129,7 @@ class Dispatcher:
                 await self._store.intake.mark_signalled(signalled, datetime.now(UTC))
             # A full pass may have left more behind: count them; otherwise the pass caught up.
             full = len(pending) >= PASS_LIMIT
-            self.backlog = await self._store.intake.backlog() if full else 0
+            self.backlog = await self._store.intake.backlog(self._prefix) if full else 0
             if self.on_backlog is not None:
                 self.on_backlog(self.backlog)
             return len(pending)

@@ -135,11 +135,26 @@ def standing_denials(
     reasons: list[str] = []
     if target_listed(action.target_kind, action.target, policy.deny.never_touch):
         reasons.append("target is on the never-touch list")
+    if _own_infrastructure(policy, action):
+        reasons.append("target is part of Garrison's own infrastructure")
     if action.target_kind is TargetKind.IP:
         reasons.extend(_network_denials(policy, action.target))
     if action.kind is ActionKind.KILL_PROCESS:
         reasons.extend(_process_denials(policy, action.target, process_image))
     return reasons
+
+
+def _own_infrastructure(policy: PolicyDocument, action: Action) -> bool:
+    own = policy.deny.own_infrastructure
+    match action.target_kind:
+        case TargetKind.DOMAIN:
+            return target_listed(TargetKind.DOMAIN, action.target, own.domains)
+        case TargetKind.IDENTITY:
+            return target_listed(TargetKind.IDENTITY, action.target, own.identities)
+        case TargetKind.IP:
+            return target_listed(TargetKind.IP, action.target, own.addresses)
+        case _:  # a host, or a process, file or artefact on one
+            return target_listed(action.target_kind, action.target, [*own.hosts, *own.addresses])
 
 
 def _process_denials(policy: PolicyDocument, target: str, image: str | None) -> list[str]:

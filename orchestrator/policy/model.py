@@ -111,6 +111,16 @@ class Weights(_Strict):
         return self
 
 
+class OwnInfrastructure(_Strict):
+    """Garrison's own infrastructure: never the target of an action, approved or not. At start
+    the runtime adds what the settings name (`orchestrator.policy.own_infrastructure`)."""
+
+    hosts: list[ShortText] = Field(default_factory=list, description="asset ids or host names")
+    addresses: list[ShortText] = Field(default_factory=list, description="IPs or CIDRs")
+    domains: list[ShortText] = Field(default_factory=list, description="with their subdomains")
+    identities: list[ShortText] = Field(default_factory=list, description="accounts")
+
+
 class DenyRules(_Strict):
     min_cidr_prefix_v4: int = Field(default=16, ge=0, le=32)
     min_cidr_prefix_v6: int = Field(default=48, ge=0, le=128)
@@ -118,6 +128,7 @@ class DenyRules(_Strict):
         default_factory=list,
         description="crown jewels and own infrastructure: host, identity, domain ids, IPs, CIDRs",
     )
+    own_infrastructure: OwnInfrastructure = Field(default_factory=OwnInfrastructure)
     max_isolations_per_incident: int = Field(default=1, ge=0)
     critical_processes: list[ShortText] = Field(
         default_factory=list,

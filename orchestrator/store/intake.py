@@ -289,23 +289,29 @@ class Intake:
 
     # -- the outbox of signals ---------------------------------------------------------------
 
-    async def unsignalled(self, limit: int) -> list[Unsignalled]:
+    async def unsignalled(self, limit: int, prefix: str | None = None) -> list[Unsignalled]:
+        """Alerts committed and not yet signalled, oldest first; with `prefix`, only those of
+        incidents whose id starts with it (a simulation run's own)."""
         query = (
             select(IntakeRow.fingerprint, IntakeRow.incident_id, IntakeRow.alert_uid)
             .where(col(IntakeRow.signalled_at).is_(None))
             .order_by(col(IntakeRow.received_at))
             .limit(limit)
         )
+        if prefix is not None:
+            query = query.where(col(IntakeRow.incident_id).startswith(prefix, autoescape=True))
 
         async def work(session: AsyncSession) -> list[Unsignalled]:
             return [Unsignalled(*row) for row in await session.exec(query)]
 
         return await self._db.run(work, write=False)
 
-    async def backlog(self) -> int:
+    async def backlog(self, prefix: str | None = None) -> int:
         query = (
             select(func.count()).select_from(IntakeRow).where(col(IntakeRow.signalled_at).is_(None))
         )
+        if prefix is not None:
+            query = query.where(col(IntakeRow.incident_id).startswith(prefix, autoescape=True))
 
         async def work(session: AsyncSession) -> int:
             return int((await session.exec(query)).one())

@@ -31,6 +31,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Workflows recorded while each timer started when the previous one fired (late by any downtime).
 ABSOLUTE_DEADLINES_PATCH = "absolute-deadlines-v1"
+# Workflows recorded while expiry fired with a decision's confirmation still in flight (a decision
+# recorded before expiry was then refused as expired).
+CONFIRMATIONS_BEFORE_EXPIRY_PATCH = "confirmations-before-expiry-v1"
 
 
 class DecisionRejected(Exception):
@@ -104,7 +107,8 @@ class ApprovalGate:
         self.agent_identity = agent_identity
         self.requests: dict[str, PendingApproval] = {}
         self.seen_decisions: set[str] = set()
-        self.confirming: set[str] = set()  # decisions being looked up in the store right now
+        # Decisions being looked up in the store right now: decision id -> approval id.
+        self.confirming: dict[str, str] = {}
         # Requests decided in an earlier run of the workflow (before a continue-as-new).
         self.decided_before: dict[str, str] = {}
 
@@ -122,6 +126,10 @@ class ApprovalGate:
 
     def pending(self) -> list[PendingApproval]:
         return [r for r in self.requests.values() if r.outcome is None]
+
+    def confirming_for(self, approval_id: str) -> bool:
+        """Whether a decision on this request is being confirmed against the store now."""
+        return approval_id in self.confirming.values()
 
     def precheck(self, decision: DecisionInput, now: datetime) -> PendingApproval:
         """The checks that hold whoever sent the decision (the Update's validator): the request
@@ -211,15 +219,27 @@ def new_request(
     )
 
 
+def counted_at(claimed_at: datetime | None, now: datetime) -> datetime:
+    """The time a confirmed decision counts at for expiry: when the store recorded it (never
+    later than now: a server clock ahead of the workflow's gains nothing), or now for histories
+    whose confirmations carried no time."""
+    return now if claimed_at is None else min(claimed_at, now)
+
+
 async def wait_for_decision(
     request: PendingApproval,
     tier: Tier,
     notify: Callable[[ApprovalNotice], Awaitable[None]],
+    confirming: Callable[[], bool] = lambda: False,
 ) -> None:
     """Wait under the tier's timers: a reminder, then at the deadline an escalation (the
-    escalation group may decide too), then expiry: the default-safe outcome, a deny."""
+    escalation group may decide too), then expiry: the default-safe outcome, a deny. Expiry
+    waits for the confirmations in flight (`confirming`): a decision the store recorded in time
+    counts even when the look-up ends after the expiry time."""
     if workflow.patched(ABSOLUTE_DEADLINES_PATCH):
         await _wait_until_deadlines(request, tier, notify)
+        if request.outcome == "expired" and confirming():
+            await _settle_confirmations(request, confirming)
         return
     waits = (
         (tier.reminder_after_s, ApprovalNotice.REMINDER),
@@ -264,6 +284,17 @@ async def _wait_until_deadlines(
         elif now >= request.deadline:
             continue
         await notify(notice)
+
+
+async def _settle_confirmations(request: PendingApproval, confirming: Callable[[], bool]) -> None:
+    """Expiry reached with a decision still being confirmed: let the confirmation decide (it is
+    refused if the store recorded it too late) before the request counts as expired."""
+    if not workflow.patched(CONFIRMATIONS_BEFORE_EXPIRY_PATCH):
+        return
+    request.outcome = None
+    await workflow.wait_condition(lambda: request.outcome is not None or not confirming())
+    if request.outcome is None:
+        request.outcome = "expired"
 
 
 async def _decided_by(request: PendingApproval, at: datetime) -> bool:

@@ -11,6 +11,8 @@ Both are behind patches, so workflows whose histories were recorded before them 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -34,18 +36,19 @@ DEPLOYMENT_SCOPE = "deployment"
 
 async def confirmed(
     params: IncidentWorkflowInput, gate: ApprovalGate, decision: DecisionInput
-) -> DecisionInput:
-    """The decision as `ApprovalService` recorded it, or DecisionRejected (audited as forged by
-    the activity). Decisions in histories from before the patch are taken as sent.
+) -> tuple[DecisionInput, datetime | None]:
+    """The decision as `ApprovalService` recorded it and when it recorded it, or DecisionRejected
+    (audited as forged by the activity). Decisions in histories from before the patch are taken
+    as sent, with no recorded time.
 
     One decision can arrive twice (the Update the service gave up waiting for is delivered when a
     worker returns, beside its fallback signal): the second is refused without a second look-up."""
     if not workflow.patched(CONFIRMED_DECISIONS_PATCH):
-        return decision
+        return decision, None
     key = decision.decision_id
     if key in gate.seen_decisions or key in gate.confirming:
         raise DecisionRejected("this decision was already received", RefusalCode.DECIDED)
-    gate.confirming.add(key)
+    gate.confirming[key] = decision.approval_id
     try:
         answer = await call_activity(
             params.activity,
@@ -54,12 +57,12 @@ async def confirmed(
             DecisionConfirmation,
         )
     finally:
-        gate.confirming.discard(key)
+        gate.confirming.pop(key, None)
     if answer.confirmed is None:
         raise DecisionRejected(
             f"forged decision refused: {answer.reason}", RefusalCode.UNAUTHORISED
         )
-    return answer.confirmed
+    return answer.confirmed, answer.claimed_at
 
 
 async def isolations_in_window(params: IncidentWorkflowInput, action: Action) -> int | None:

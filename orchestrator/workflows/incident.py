@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalGate,
         DecisionRejected,
         PendingApproval,
+        counted_at,
         new_request,
         wait_for_decision,
     )
@@ -128,8 +129,8 @@ class IncidentWorkflow:
     async def decide(self, decision: DecisionInput) -> DecisionAck:
         """A human decision: counted only as the store recorded it (`guards.confirmed`)."""
         try:
-            sent = await confirmed(self.params, self.gate, decision)
-            return self.gate.apply(sent, workflow.now())
+            sent, claimed_at = await confirmed(self.params, self.gate, decision)
+            return self.gate.apply(sent, counted_at(claimed_at, workflow.now()))
         except DecisionRejected as rejected:
             # The type carries the refusal code to the channel (an HTTP status, a Slack reply).
             raise ApplicationError(str(rejected), type=rejected.code.name) from None
@@ -147,7 +148,8 @@ class IncidentWorkflow:
         if decision.decision_id in self.gate.seen_decisions:
             return
         try:
-            self.gate.apply(await confirmed(self.params, self.gate, decision), workflow.now())
+            sent, claimed_at = await confirmed(self.params, self.gate, decision)
+            self.gate.apply(sent, counted_at(claimed_at, workflow.now()))
         except DecisionRejected as rejected:
             workflow.logger.warning("decision %s ignored: %s", decision.decision_id, rejected)
 
@@ -389,7 +391,12 @@ class IncidentWorkflow:
             incident_id=incident,
             verdict=step.verdict,
             confidence=step.confidence,
-            category=triage.category.value,
+            # the category the investigation's evidence decided, triage's when it did not
+            category=(
+                step.report.category
+                if step.report is not None and step.report.category is not None
+                else triage.category
+            ).value,
             started_at=self.started_at,
             closed_at=workflow.now(),
             executed=self.executed,
@@ -558,7 +565,9 @@ class IncidentWorkflow:
             message = HumanNotice(notice=notice_input)
             await self.outbox.record("approvals.notify", message, via_outbox=outbox)
 
-        await wait_for_decision(request, tier, notify)
+        await wait_for_decision(
+            request, tier, notify, lambda: self.gate.confirming_for(request.approval_id)
+        )
         self.phase = IncidentPhase.RESPONDING
         final = ApprovalFinalInput(
             approval_id=request.approval_id,

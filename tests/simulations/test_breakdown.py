@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulations.breakdown import NO_TACTIC, breakdown, group_metrics, incident_tactics
+from simulations.breakdown import (
+    NO_TACTIC,
+    breakdown,
+    group_metrics,
+    incident_tactics,
+    truth_tactics,
+)
 from simulations.scorer import ExecutedAction, IncidentRun, Scorecard, score
 from simulations.spec import ExpectedAction, RecordedIncident, Truth
 from tools.actions import ActionKind
@@ -148,3 +154,37 @@ def test_empty_group_ratios_are_one() -> None:
 def test_incident_tactics_are_distinct_and_normalised() -> None:
     assert incident_tactics(incident("x-1", " Discovery ", "discovery", None)) == ["discovery"]
     assert incident_tactics(incident("x-2")) == [NO_TACTIC]
+
+
+def truth_incident(
+    incident_id: str, techniques: list[str], *paired: tuple[str, str]
+) -> RecordedIncident:
+    """An incident whose truth names `techniques`; its alert pairs `paired` (technique, tactic)."""
+    spec = incident(incident_id).model_dump(mode="json", by_alias=True)
+    spec["truth"]["techniques"] = techniques
+    spec["alerts"][0]["attacks"] = [{"technique": t, "tactic": tac} for t, tac in paired]
+    return RecordedIncident.model_validate(spec)
+
+
+def test_by_truth_tactic_groups_by_what_the_attack_was_not_what_the_alerts_said() -> None:
+    card = scorecard_fixture()
+    specs = [
+        # a remote service hop whose rule tags its technique with persistence only: ATT&CK
+        # (the agents' knowledge) says lateral movement
+        truth_incident("cred-1", ["T1021.002"], ("T1021.002", "persistence")),
+        # no alert names the truth's technique: the knowledge still gives its tactic
+        truth_incident("cred-2", ["T1003.001"], ("T1059.001", "execution")),
+        # a technique the knowledge lacks: the tactic the recording's alert pairs it with
+        truth_incident("disc-1", ["T1123"], ("T1123", "collection")),
+    ]  # fmt: skip
+    result = breakdown(card, specs)
+    truth = result["by_truth_tactic"]
+    assert list(truth) == ["collection", "credential-access", "lateral-movement"]
+    assert truth["lateral-movement"]["incidents"] == 1
+    assert truth["lateral-movement"]["containment_recall"] == 1.0
+    assert truth["credential-access"]["verdict_accuracy"] == 0.0
+    assert truth["collection"]["incidents"] == 1
+    # the alerts' own grouping still shows what the detections saw
+    assert "persistence" in result["by_tactic"] and "persistence" not in truth
+    assert truth_tactics(specs[0]) == ["lateral-movement"]
+    assert truth_tactics(truth_incident("x-1", [])) == [NO_TACTIC]
