@@ -19,6 +19,7 @@ import typer
 from orchestrator.cli_common import err, fail, out
 
 if TYPE_CHECKING:  # imported where used: `garrison --help` loads this module
+    from simulations.importers.otrf.alerts import HitSource
     from simulations.loader import Problem
     from simulations.spec import ExpectedAction, Truth
 
@@ -37,8 +38,6 @@ def import_otrf(
     datasets: Annotated[
         list[Path], typer.Argument(help="Folders of OTRF datasets, or dataset folders themselves.")
     ],
-    labels: Annotated[list[Path], typer.Option("--labels", help="Reviewed labels; repeatable.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Where the incident folders go.")],
     rules: Annotated[
         Path,
         typer.Option(
@@ -47,6 +46,20 @@ def import_otrf(
             "holding sigma-rules.tar.gz and its licence).",
         ),
     ],
+    labels: Annotated[
+        list[Path] | None, typer.Option("--labels", help="Reviewed labels; repeatable.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where the incident folders go.")
+    ] = None,
+    list_groups: Annotated[
+        bool,
+        typer.Option(
+            "--list-groups",
+            help="Print each recording's alert groups (key, time span, hosts, users, alerts, "
+            "rules) and import nothing: what a labeller needs before any label exists.",
+        ),
+    ] = False,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Incident id to (re)build; repeatable.")
     ] = None,
@@ -69,24 +82,17 @@ def import_otrf(
 ) -> None:
     """Import labelled incidents from OTRF Security-Datasets recordings: Sigma rules run over the
     raw events (compiled once and cached), the matched events grouped into incidents by shared
-    host or person within a window; each label names one group, the others are listed."""
-    import os
+    host or person within a window; each label names one group, the others are listed. With
+    --list-groups, no label is read and nothing is written: each group is printed."""
+    from simulations.importers.otrf.importer import LabelProblems, run
 
-    from simulations.importers.otrf.alerts import HitSource, ReferenceHits
-    from simulations.importers.otrf.importer import LabelProblems, engine_hits, run
-    from simulations.importers.sigma.rules import cache_dir_from
-
+    if list_groups:
+        _list_otrf_groups(datasets, _otrf_hits(rules, reference_hits, sigma_cache), window)
+        return
+    if not labels or out_dir is None:
+        fail("--labels and --out are required to import (or --list-groups to list the groups)")
     plan = _otrf_plan(datasets, labels, set(only or []))
-    if not rules.exists():
-        fail(f"--rules {rules}: no such file or folder")
-    hits: HitSource = ReferenceHits()
-    if not reference_hits:
-        bundled = rules / "sigma-rules.tar.gz"
-        source = bundled if rules.is_dir() and bundled.is_file() else rules
-        try:
-            hits = engine_hits(source, cache_dir_from(os.environ, sigma_cache))
-        except (OSError, ValueError) as error:
-            fail(f"--rules {rules}: {_one_line(error)}")
+    hits = _otrf_hits(rules, reference_hits, sigma_cache)
     problems: list[str] = []
     for root, ids in plan:
         try:
@@ -356,6 +362,44 @@ def target_problem(action: ExpectedAction) -> str | None:
 
 
 # --- OTRF plumbing ------------------------------------------------------------------------------
+
+
+def _otrf_hits(rules: Path, reference_hits: bool, sigma_cache: Path | None) -> HitSource:
+    """The Sigma engine over --rules (compiled or from the cache), or the reference hits."""
+    import os
+
+    from simulations.importers.otrf.alerts import ReferenceHits
+    from simulations.importers.otrf.importer import engine_hits
+    from simulations.importers.sigma.rules import cache_dir_from
+
+    if not rules.exists():
+        fail(f"--rules {rules}: no such file or folder")
+    if reference_hits:
+        return ReferenceHits()
+    bundled = rules / "sigma-rules.tar.gz"
+    source = bundled if rules.is_dir() and bundled.is_file() else rules
+    try:
+        return engine_hits(source, cache_dir_from(os.environ, sigma_cache))
+    except (OSError, ValueError) as error:
+        fail(f"--rules {rules}: {_one_line(error)}")
+
+
+def _list_otrf_groups(datasets: list[Path], hits: HitSource, window: float) -> None:
+    """One line per alert group of every recording under `datasets` (fields split by " | ")."""
+    from simulations.importers.otrf.listing import list_groups, recordings
+
+    folders = [r for folder in datasets for r in recordings(folder)]
+    if not folders:
+        fail(f"no OTRF recording in {', '.join(map(str, datasets))}")
+    for folder in folders:
+        try:
+            groups = list_groups(folder, hits, timedelta(minutes=window))
+        except (OSError, ValueError, KeyError) as error:
+            fail(f"listing {folder} failed: {_one_line(error)}")
+        if not groups:
+            out.print(f"{folder.name} | no Sigma hit", markup=False, highlight=False)
+        for summary in groups:
+            out.print(summary.line(), markup=False, highlight=False, soft_wrap=True)
 
 
 def _otrf_plan(

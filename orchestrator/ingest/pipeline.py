@@ -216,8 +216,13 @@ class Ingestor:
             keys |= {self._storm_key(item) for item in items}
             keys |= {f"corr:{item.correlation}" for item in items if item.correlation}
             state = _ScopeState()
+            # One `_Open` per incident, shared by its keys: an alert that joins through one key
+            # moves the latest alert of every key of that incident.
+            opened: dict[str, _Open] = {}
             for key, found in tx.groups(scope, keys).items():
-                state.groups[key] = _Open(found.incident_id, found.last_seen, found.closed_at)
+                state.groups[key] = opened.setdefault(
+                    found.incident_id, _Open(found.incident_id, found.last_seen, found.closed_at)
+                )
             earliest = min(aware(item.alert.time) for item in items) - storm_window
             rules = {self._storm_key(item) for item in items}
             state.rule_hosts = tx.rule_hosts(scope, rules, earliest)

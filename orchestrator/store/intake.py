@@ -115,7 +115,12 @@ class IntakeTx:
 
     def groups(self, scope: str, keys: Iterable[str]) -> dict[str, GroupState]:
         """Key -> the incident it points to, closed or not (ingestion decides what a closed
-        incident still takes)."""
+        incident still takes).
+
+        `last_seen` is the incident's latest alert over all its keys, not the key's own: a host
+        whose later alerts were linked through a person (the process's events that name no user,
+        after the person's lateral move) is still the open incident's host, as in the corpus's
+        grouping rule, where the window is measured from the group's latest record."""
         wanted = sorted(set(keys))
         found: dict[str, GroupState] = {}
         for chunk in _chunks(wanted):
@@ -131,7 +136,28 @@ class IntakeTx:
                 if status == IncidentStatus.CLOSED.value:
                     closed = mapping.aware(closed_at) if closed_at is not None else seen
                 found[row.key] = GroupState(row.incident_id, seen, closed)
-        return found
+        latest = self._latest(scope, {state.incident_id for state in found.values()})
+        return {
+            key: GroupState(
+                s.incident_id, max(s.last_seen, latest.get(s.incident_id, s.last_seen)), s.closed_at
+            )
+            for key, s in found.items()
+        }
+
+    def _latest(self, scope: str, incidents: Iterable[str]) -> dict[str, datetime]:
+        """Incident id -> the latest `last_seen` of any of its keys in the scope."""
+        latest: dict[str, datetime] = {}
+        for chunk in _chunks(sorted(set(incidents))):
+            query = (
+                select(IncidentGroupRow.incident_id, func.max(IncidentGroupRow.last_seen))
+                .where(IncidentGroupRow.scope == scope)
+                .where(col(IncidentGroupRow.incident_id).in_(chunk))
+                .group_by(col(IncidentGroupRow.incident_id))
+            )
+            for incident_id, seen in self.session.exec(query):
+                if seen is not None:
+                    latest[incident_id] = mapping.aware(seen)
+        return latest
 
     def rule_hosts(
         self, scope: str, rules: Iterable[str], since: datetime

@@ -7,6 +7,7 @@ import re
 
 from orchestrator.ingest.grouping import is_system_account
 from orchestrator.ingest.shapes.values import basename
+from simulations.importers.otrf.auditd import SOURCE as AUDIT_SOURCE
 from simulations.importers.otrf.events import Event, first
 from tools.models import AlertEntities, FileRef, ProcessRef
 
@@ -36,7 +37,11 @@ def entities(event: Event) -> AlertEntities:
 
 
 def user_of(event: Event) -> str | None:
-    """`domain\\user` in lower case, preferring a person over SYSTEM and machine accounts."""
+    """`domain\\user` in lower case, preferring a person over SYSTEM and machine accounts; on a
+    Linux audit record, the login user's name (`User`, from auditd's enriched `AUID=`)."""
+    if event.get("event_source") == AUDIT_SOURCE:
+        name = first(event, "User")
+        return name.lower() if name and name != "unset" else None
     candidates: list[str] = []
     for name in ("User", "SourceUser"):
         value = first(event, name)

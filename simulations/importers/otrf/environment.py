@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from simulations.importers.otrf.auditd import SOURCE as AUDIT_SOURCE
 from simulations.importers.otrf.entities import basename, is_system_account, user_of
 from simulations.importers.otrf.events import Event, first
 from tools.accounts import Account, same_account
@@ -45,11 +46,14 @@ class HostFacts:
     hostnames: dict[str, str] = field(default_factory=dict)
     privileged: set[str] = field(default_factory=set)
     interactive: dict[str, Counter[str]] = field(default_factory=dict)
+    linux: set[str] = field(default_factory=set)  # hosts whose events are Linux audit records
 
     def observe(self, event: Event) -> None:
         host = event.get("host")
         if not isinstance(host, str):
             return
+        if event.get("event_source") == AUDIT_SOURCE:
+            self.linux.add(host)
         if isinstance(event.get("hostname"), str):
             self.hostnames.setdefault(host, str(event["hostname"]))
         source, event_id = event.get("event_source"), event.get("EventID")
@@ -136,7 +140,7 @@ def _asset(host: str, facts: HostFacts) -> Asset:
         kind=kind,
         criticality=CRITICALITY.get(kind, Criticality.MEDIUM),
         ips=[ip for ip, _ in sorted(facts.ips.get(host, Counter()).items())][:4],
-        os="windows",
+        os="linux" if host in facts.linux else "windows",
         owner=owner[0][0] if owner else None,
     )
 

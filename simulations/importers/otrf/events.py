@@ -3,7 +3,8 @@
 Shapes that occur: flat objects (most), winlogbeat-6 objects with a nested `event_data`, and
 Sentinel rows whose `EventData` is a JSON string. `normalise` turns each into one flat event with
 `@timestamp` (millisecond UTC), `host` (asset id), `hostname`, `event_source` and an integer
-`EventID`; `first` is the field reader every other module uses on such events.
+`EventID`; `first` is the field reader every other module uses on such events. Linux audit logs
+are text records, read by `auditd` into the same flat events (`event_source` `auditd`).
 """
 
 from __future__ import annotations
@@ -15,19 +16,30 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from simulations.importers.otrf.auditd import is_audit_log, stream_audit
+
 Event = dict[str, object]
 DROPPED_FIELDS = {"Message", "message", "@metadata", "beat", "host", "event_data", "EventData"}
 
 
 def event_files(folder: Path) -> list[Path]:
-    """Host and cloud event files of one recording (Zeek logs are not read). macOS metadata
-    files (`._name`, binary) that some archives carry beside the real ones are skipped."""
-    found = [*folder.glob("host/*.json.xz"), *folder.glob("cloud/*.json.xz")]
+    """Host and cloud event files of one recording, Linux audit logs (`host/*.log.xz`) included
+    (Zeek logs are not read). macOS metadata files (`._name`, binary) that some archives carry
+    beside the real ones are skipped."""
+    found = [
+        *folder.glob("host/*.json.xz"),
+        *folder.glob("host/*.log.xz"),
+        *folder.glob("cloud/*.json.xz"),
+    ]
     return sorted(path for path in found if not path.name.startswith("._"))
 
 
 def stream(path: Path) -> Iterator[tuple[int, Event]]:
-    """(0-based line, normalised event) per JSON object line; other lines are skipped."""
+    """(0-based line, normalised event) per JSON object line, or per record of a Linux audit log
+    (`auditd`); other lines are skipped."""
+    if is_audit_log(path):
+        yield from stream_audit(path)
+        return
     with lzma.open(path, "rt", encoding="utf-8", errors="replace") as lines:
         for row, line in enumerate(lines):
             try:

@@ -37,7 +37,13 @@ from simulations.importers.otrf.environment import build_environment
 from simulations.importers.otrf.events import Event
 from simulations.importers.otrf.grouping import assign, group_recording
 from simulations.importers.otrf.labels import IncidentLabel, read_labels
-from simulations.importers.otrf.telemetry import Scan, context, scan, telemetry_gzip
+from simulations.importers.otrf.telemetry import (
+    Scan,
+    context,
+    name_unnamed,
+    scan,
+    telemetry_gzip,
+)
 from simulations.importers.sigma.rules import cache_dir_from, load_rules
 from simulations.loader import INCIDENT_FILE, load_incident
 from simulations.spec import SCHEMA, RecordedIncident
@@ -135,6 +141,11 @@ def run(
         folder = datasets / dataset
         recording_hits = hit_source.hits(folder)
         found = scan(folder, {(h.source, r) for h in recording_hits for r in h.rows})
+        named = unnamed_names(recording_labels)
+        if isinstance(named, str):
+            problems.append(named)
+            continue
+        name_unnamed(found, *named)
         groups = group_recording(dataset, found.evidence, window)
         assignment = assign(recording_labels, recording_hits, found.evidence, groups)
         result.unlabelled += assignment.unlabelled
@@ -157,6 +168,17 @@ def run(
     if problems:
         raise LabelProblems(problems, result)
     return result
+
+
+def unnamed_names(labels: list[IncidentLabel]) -> tuple[str | None, str | None] | str:
+    """The host and user the labels of one recording give its unnamed events, or the problem
+    when they disagree (the events are the recording's, not one label's)."""
+    hosts = {label.unnamed_host for label in labels if label.unnamed_host}
+    users = {label.unnamed_user for label in labels if label.unnamed_user}
+    if len(hosts) > 1 or len(users) > 1:
+        ids = ", ".join(label.id for label in labels)
+        return f"{ids}: labels of {labels[0].dataset} disagree on unnamed_host/unnamed_user"
+    return (next(iter(hosts), None), next(iter(users), None))
 
 
 def unresolved_targets(incident: RecordedIncident, telemetry: Iterable[Event] = ()) -> list[str]:

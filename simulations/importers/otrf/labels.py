@@ -39,6 +39,16 @@ class IncidentLabel(_Label):
     truth: Truth
     analyst: AnalystSpec = Field(default_factory=AnalystSpec)
     note: str
+    unnamed_host: str | None = Field(
+        default=None,
+        description="asset id given to the recording's events that name no host (a Linux audit"
+        " log written without `node=`); the recording's documentation names the machine",
+    )
+    unnamed_user: str | None = Field(
+        default=None,
+        description="login user given to Linux audit records that name only a number (raw"
+        " `auid=`); the recording's documentation names the account",
+    )
     context_minutes: float = 10.0
     max_alerts: int = Field(default=25, ge=1, le=100)
     max_telemetry: int = Field(default=2500, ge=10, le=20_000)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from simulations.importers.otrf.alerts import AlertHits, Key
 from simulations.importers.otrf.environment import HostFacts
-from simulations.importers.otrf.events import Event, event_files, stream, when
+from simulations.importers.otrf.events import Event, asset_id, event_files, stream, when
 from simulations.importers.otrf.labels import IncidentLabel
 
 # Context kept around the evidence: process creations, network connections, DNS, logons.
-CONTEXT_KINDS: dict[tuple[str, int], str] = {
+CONTEXT_KINDS: dict[tuple[str, int | None], str] = {
     ("sysmon", 1): "process",
     ("security", 4688): "process",
     ("sysmon", 3): "network",
@@ -29,6 +29,7 @@ CONTEXT_KINDS: dict[tuple[str, int], str] = {
     ("security", 4624): "logon",
     ("security", 4625): "logon",
     ("security", 4648): "logon",
+    ("auditd", None): "process",  # Linux audit records: the execs and what they touched
 }
 CONTEXT_SHARE = {"process": 0.55, "network": 0.3, "logon": 0.15}
 
@@ -54,6 +55,22 @@ def scan(folder: Path, wanted: set[Key]) -> Scan:
             elif (str(event["event_source"]), event["EventID"]) in CONTEXT_KINDS:
                 result.candidates[key] = event
     return result
+
+
+def name_unnamed(found: Scan, host: str | None, user: str | None) -> None:
+    """Give the events that name no host `host`, and the Linux audit records that name no user
+    `user` (the label's `unnamed_host`/`unnamed_user`, from the recording's documentation)."""
+    if not host and not user:
+        return
+    for event in [*found.evidence.values(), *found.candidates.values()]:
+        changed = False
+        if host and event.get("host") is None:
+            event["host"], event["hostname"] = asset_id(host), host
+            changed = True
+        if user and event.get("event_source") == "auditd" and not event.get("User"):
+            event["User"] = user
+        if changed:
+            found.facts.observe(event)
 
 
 def context(

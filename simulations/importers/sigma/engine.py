@@ -10,8 +10,9 @@ names the pipelines expect (`Image`, `CommandLine`, `TargetObject`, `EventID`, `
 two aliases for winlogbeat and NXLog records (`Channel` from `log_name`, `Provider_Name` from
 `source_name`/`SourceName`); nested objects become dotted names (`user.name`), as Zeek's own
 (`id.orig_h`). A rule runs only where its log source is: Windows rules when the recording has
-events of the channel the pipelines map the rule to, Zeek rules over the logs of their service;
-other products (cloud, Linux...) are not evaluated.
+events of the channel the pipelines map the rule to, Zeek rules over the logs of their service,
+Linux `auditd` and `process_creation` rules over the files of Linux audit records
+(`host/*.log.xz`, read by `otrf.auditd`); other products (cloud...) are not evaluated.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sigma.pipelines.sysmon.sysmon import sysmon_generic_logsource_eventid_mappi
 from sigma.pipelines.windows.windows import windows_generic_category_channel_mapping
 
 from simulations.importers.otrf.alerts import SigmaHit
+from simulations.importers.otrf.auditd import SOURCE as AUDIT_SOURCE
 from simulations.importers.otrf.events import event_files, stream
 from simulations.importers.sigma.rules import CompiledRule, LogSource
 
@@ -166,6 +168,7 @@ class EventTable:
     columns: dict[str, str] = field(default_factory=dict)  # lower-case name: first spelling
     channels: set[str] = field(default_factory=set)  # lower-case Windows channels present
     zeek: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    audit: list[str] = field(default_factory=list)  # files of Linux audit records
     pending: list[tuple[str, int, dict[str, str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -176,6 +179,8 @@ class EventTable:
     def add(self, source: str, line: int, fields: dict[str, str], zeek: str | None = None) -> None:
         if zeek is not None and source not in self.zeek[zeek]:
             self.zeek[zeek].append(source)
+        if fields.get("event_source") == AUDIT_SOURCE and source not in self.audit:
+            self.audit.append(source)
         channel = fields.get("Channel") or fields.get("channel")
         if channel is not None:
             self.channels.add(channel.lower())
@@ -215,8 +220,19 @@ class EventTable:
         if rule.logsource.product == "zeek":
             files = self.zeek.get(rule.logsource.service or "")
             return list(files) if files else None
+        if rule.logsource.product == "linux":
+            return list(self.audit) if self.audit and runs_on_audit(rule.logsource) else None
         channels = windows_channels(rule.logsource)
         return [] if channels & self.channels else None
+
+
+def runs_on_audit(source: LogSource) -> bool:
+    """Linux rules the audit records answer: `service: auditd`, and `process_creation` (the
+    EXECVE records carry the process fields). Syslog, file and network categories need logs
+    the recordings do not have: not run."""
+    if source.category is None:
+        return source.service == AUDIT_SOURCE
+    return source.category == "process_creation" and source.service in (None, AUDIT_SOURCE)
 
 
 def windows_channels(source: LogSource) -> frozenset[str]:

@@ -5,10 +5,11 @@
 toolchain, else compiles: each file is parsed by pySigma (`SigmaCollection`) and converted by the
 SQLite backend under the Sysmon pipeline (generic categories to Sysmon EventIDs) followed by the
 Windows log-source pipeline (services and PowerShell categories to `Channel`/`EventID`), as
-`sigma convert -t sqlite -p sysmon -p windows-logsources` does. A rule that fails to parse or
-convert is counted by reason and skipped. Each compiled rule keeps what an alert needs, the rule
-author included (Detection Rule License 1.1), its log source as written, the condition, and the
-fields the condition reads so the engine can give them columns.
+`sigma convert -t sqlite -p sysmon -p windows-logsources` does; `product: linux` rules under a
+pipeline of their own over the Linux audit records (keyword searches included). A rule that fails
+to parse or convert is counted by reason and skipped. Each compiled rule keeps what an alert
+needs, the rule author included (Detection Rule License 1.1), its log source as written, the
+condition, and the fields the condition reads so the engine can give them columns.
 """
 
 from __future__ import annotations
@@ -24,20 +25,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sigma.backends.sqlite import sqliteBackend
 from sigma.collection import SigmaCollection
-from sigma.conditions import ConditionNOT, ConditionOR
+from sigma.conditions import ConditionNOT, ConditionOR, ConditionValueExpression
 from sigma.conversion.deferred import DeferredQueryExpression
 from sigma.conversion.state import ConversionState
 from sigma.pipelines.sysmon import sysmon_pipeline
 from sigma.pipelines.windows import windows_logsource_pipeline
+from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import AddConditionTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
-from sigma.types import SigmaFieldReference
+from sigma.types import SigmaFieldReference, SigmaString
 
-CACHE_FORMAT = 1  # bump when CompiledRule changes: old cache files then no longer match
+CACHE_FORMAT = 2  # bump when compiling changes: old cache files then no longer match (2: Linux)
+RAW_LINE = "raw_line"  # a Linux audit record's text: what keyword searches match
 DEFAULT_CACHE = Path("~/.cache/garrison/sigma")
 CACHE_ENV = "GARRISON_SIGMA_CACHE"
 TOOLCHAIN = (
@@ -265,17 +270,52 @@ class TwoValuedSqliteBackend(sqliteBackend):
         return f" {self.or_token} ".join(f"({g})" for g in groups if isinstance(g, str))
 
 
+class LinuxSqliteBackend(TwoValuedSqliteBackend):
+    """The backend for `product: linux` rules: keyword searches (values bound to no field, as the
+    auditd rules write `'|all': ['dd', 'if=']`) match the record's text, `raw_line` (the audit
+    reader keeps it), as a substring, case-insensitively like the rest."""
+
+    def convert_condition_val_str(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> str | DeferredQueryExpression:
+        value = cond.value
+        if not isinstance(value, SigmaString):
+            raise UnsupportedRule(f"keyword of type {type(value).__name__}")
+        text = self.convert_value_str(value, state, no_quote=True)
+        return f"{RAW_LINE} LIKE '%{text}%' ESCAPE '\\'"
+
+
+def linux_pipeline() -> ProcessingPipeline:
+    """Linux `process_creation` rules read process fields that the audit reader puts on EXECVE
+    records (`simulations.importers.otrf.auditd`): the rule matches those records only."""
+    return ProcessingPipeline(
+        name="Garrison: Linux process creation from auditd EXECVE records",
+        priority=10,
+        items=[
+            ProcessingItem(
+                identifier="linux_process_creation_execve",
+                transformation=AddConditionTransformation({"type": "EXECVE"}),
+                rule_conditions=[LogsourceCondition(product="linux", category="process_creation")],
+            )
+        ],
+    )
+
+
 class PySigmaConverter:
     """One rule file to compiled rules with the SQLite backend and the Sysmon + Windows pipelines.
 
     The pipelines are composed in priority order (both 10, Sysmon first: its categories become
-    the `sysmon` service that the Windows pipeline then maps to the Sysmon channel).
+    the `sysmon` service that the Windows pipeline then maps to the Sysmon channel). Linux rules
+    go through `LinuxSqliteBackend` and `linux_pipeline` instead (no Windows mapping applies).
     """
 
     def __init__(self) -> None:
         self.backend = TwoValuedSqliteBackend(
             processing_pipeline=sysmon_pipeline() + windows_logsource_pipeline()
         )
+        # pySigma types the backend's pipeline argument as its dict form; the object is taken too.
+        linux: Any = linux_pipeline()
+        self.linux = LinuxSqliteBackend(processing_pipeline=linux)
         # What the backend puts before the condition; stripped, never executed.
         self.prefix = f"SELECT * FROM {self.backend.table} WHERE "  # noqa: S608
 
@@ -299,7 +339,9 @@ class PySigmaConverter:
             category=rule.logsource.category,
             service=rule.logsource.service,
         )  # read before conversion: the pipelines rewrite it
-        queries = [str(q) for q in self.backend.convert_rule(rule)]
+        linux = logsource.product == "linux"
+        backend = self.linux if linux else self.backend
+        queries = [str(q) for q in backend.convert_rule(rule)]
         if not queries or not all(q.startswith(self.prefix) for q in queries):
             raise UnsupportedRule(f"{name}: unexpected query {queries!r:.80}")
         conditions = [q[len(self.prefix) :] for q in queries]
@@ -313,7 +355,9 @@ class PySigmaConverter:
             where=conditions[0]
             if len(conditions) == 1
             else " OR ".join(f"({c})" for c in conditions),
-            fields=sorted(set(_fields(rule.detection.detections.values()))),
+            fields=sorted(
+                set(_fields(rule.detection.detections.values())) | ({RAW_LINE} if linux else set())
+            ),
             path=name,
         )
 
