@@ -263,34 +263,25 @@ def _tasks(telemetry: HostTelemetry, attacker: Attacker) -> list[Artefact]:
             key = task_key(match.group(3))
             names.setdefault(key, _task_name(match.group(3)))
             why.setdefault(key, f"created by {image_name(process.image)} ({process.pid})")
-    for write in telemetry.registry:
-        if (match := TASK_CACHE.search(write.key)) is not None:
-            key = task_key(match.group(1))
-            registered.add(key)
-            names.setdefault(key, _task_name(match.group(1)))
-            if done_by(
-                telemetry,
-                attacker.processes,
-                write.pid,
-                write.time,
-                write.process_guid,
-                write.image,
-            ):
-                why.setdefault(key, f"written by {image_name(write.image)} ({write.pid})")
-    for created in telemetry.files:
-        if (match := TASK_FOLDER.search(created.path)) is not None:
-            key = task_key(match.group(1))
-            registered.add(key)
-            names.setdefault(key, _task_name(match.group(1)))
-            if done_by(
-                telemetry,
-                attacker.processes,
-                created.pid,
-                created.time,
-                created.process_guid,
-                created.image,
-            ):
-                why.setdefault(key, f"written by {image_name(created.image)} ({created.pid})")
+    # the TaskCache key and the task file name the task; the Task Scheduler writes both, so
+    # their writer counts only when it is the attacker's own process
+    records = [(w, TASK_CACHE.search(w.key)) for w in telemetry.registry]
+    records += [(f, TASK_FOLDER.search(f.path)) for f in telemetry.files]
+    for record, match in records:
+        if match is None:
+            continue
+        key = task_key(match.group(1))
+        registered.add(key)
+        names.setdefault(key, _task_name(match.group(1)))
+        if done_by(
+            telemetry,
+            attacker.processes,
+            record.pid,
+            record.time,
+            record.process_guid,
+            record.image,
+        ):
+            why.setdefault(key, f"written by {image_name(record.image)} ({record.pid})")
     for event in telemetry.system:
         if event.event_id not in TASK_REGISTERED or not event.name:
             continue

@@ -51,8 +51,9 @@ from tools.results import (
 )
 
 _T = TypeVar("_T")
-_E = TypeVar(
-    "_E",
+# Every kind of telemetry event a read returns (what `read_window` pages through).
+Event = TypeVar(
+    "Event",
     ProcessEvent,
     NetworkConnection,
     LogonEvent,
@@ -204,31 +205,31 @@ def retrying_edr(edr: EdrReader, policy: ReadRetry | None = None) -> RetryingEdr
 
 
 @dataclass
-class WindowRead(Generic[_E]):
+class WindowRead(Generic[Event]):
     """The events of a window, oldest first; `cut_at` is the time the read stopped at when the
     page budget ran out before the window did (None: the whole window was read)."""
 
-    events: list[_E]
+    events: list[Event]
     cut_at: datetime | None = None
     pages: int = 0
 
 
-Fetch = Callable[[datetime | None, datetime | None, int], Awaitable[list[_E]]]
+Fetch = Callable[[datetime | None, datetime | None, int], Awaitable[list[Event]]]
 
 
 async def read_window(
-    fetch: Fetch[_E],
+    fetch: Fetch[Event],
     start: datetime | None,
     end: datetime | None,
     *,
     page: int = PAGE,
     max_pages: int = MAX_PAGES,
-) -> WindowRead[_E]:
+) -> WindowRead[Event]:
     """All the events `fetch(start, end, limit)` holds in the window, page by page (module
     docstring). A page that cannot move past its first instant (more than `page` events in one
     timestamp) ends the read as cut there."""
-    read: WindowRead[_E] = WindowRead(events=[])
-    seen: set[_E] = set()
+    read: WindowRead[Event] = WindowRead(events=[])
+    seen: set[Event] = set()
     cursor = start
     while read.pages < max_pages:
         batch = await fetch(cursor, end, page)

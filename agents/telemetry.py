@@ -16,7 +16,6 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from agents.entities import is_routable_peer
 from agents.estate import in_drop_folder
@@ -32,7 +31,7 @@ from agents.knowledge import (
     is_system_account,
 )
 from agents.processes import ProcessKey, ProcessTable
-from agents.reads import Fetch, read_window
+from agents.reads import Event, Fetch, read_window
 from tools.edr.base import AccountEventReader, EdrReader
 from tools.errors import ToolError
 from tools.models import Alert, in_networks
@@ -46,16 +45,6 @@ from tools.results import (
     SystemEvent,
 )
 
-_E = TypeVar(
-    "_E",
-    ProcessEvent,
-    NetworkConnection,
-    LogonEvent,
-    RegistryEvent,
-    FileEvent,
-    AccountEvent,
-    SystemEvent,
-)
 WINDOW = timedelta(minutes=10)
 REMOTE_LOGON_TYPES = frozenset({3, 10})
 
@@ -188,7 +177,7 @@ async def read_host(
     telemetry = HostTelemetry(host=host)
     lo, hi = start - WINDOW, end + WINDOW
 
-    async def read(what: str, fetch: Fetch[_E]) -> list[_E] | None:
+    async def read(what: str, fetch: Fetch[Event]) -> list[Event] | None:
         try:
             window = await read_window(fetch, lo, hi)
         except ToolError as error:
@@ -201,7 +190,7 @@ async def read_host(
             )
         return window.events
 
-    def fetch_of(method: Callable[..., Awaitable[list[_E]]]) -> Fetch[_E]:
+    def fetch_of(method: Callable[..., Awaitable[list[Event]]]) -> Fetch[Event]:
         return lambda a, b, limit: method(host, a, b, limit)
 
     processes = await read("process events", fetch_of(edr.process_events))
