@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -23,6 +23,16 @@ class EventList(list[_E]):
     def __init__(self, events: Iterable[_E] = (), *, truncated: bool = False) -> None:
         super().__init__(events)
         self.truncated = truncated
+
+
+def mapped_rows(
+    rows: list[dict[str, Any]], mapper: Callable[[dict[str, Any]], _E | None], limit: int
+) -> EventList[_E]:
+    """A vendor query's rows as events, cut as the query was: by the raw rows it returned against
+    its limit, since rows the mapper skips (another action type) still counted toward the limit."""
+    return EventList(
+        [e for e in map(mapper, rows) if e is not None], truncated=len(rows) >= limit > 0
+    )
 
 
 def was_truncated(events: list[_E], limit: int) -> bool:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -48,6 +47,7 @@ from tools.results import (
     ProcessEvent,
     RegistryEvent,
     SystemEvent,
+    mapped_rows,
 )
 from tools.telemetry import host_key
 from tools.vendor_settings import VendorSettings
@@ -60,8 +60,6 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _CONTAINED = frozenset({"contained", "containment_pending"})
 # How many process starts are read to name the targets of injected threads.
 _TARGET_LOOKUP = 5_000
-
-_T = TypeVar("_T")
 
 
 class CrowdStrikeSettings(VendorSettings):
@@ -165,7 +163,7 @@ class CrowdStrikeEdr:
         limit: int = 500,
     ) -> EventList[ProcessEvent]:
         rows = await self._search(host, PROCESS_EVENTS, start, end, limit)
-        return _mapped(rows, to_process_event, limit)
+        return mapped_rows(rows, to_process_event, limit)
 
     async def network_connections(
         self,
@@ -175,7 +173,7 @@ class CrowdStrikeEdr:
         limit: int = 500,
     ) -> EventList[NetworkConnection]:
         rows = await self._search(host, NETWORK_EVENTS, start, end, limit)
-        return _mapped(rows, to_network_connection, limit)
+        return mapped_rows(rows, to_network_connection, limit)
 
     async def logons(
         self,
@@ -185,7 +183,7 @@ class CrowdStrikeEdr:
         limit: int = 500,
     ) -> EventList[LogonEvent]:
         rows = await self._search(host, LOGON_EVENTS, start, end, limit)
-        return _mapped(rows, to_logon_event, limit)
+        return mapped_rows(rows, to_logon_event, limit)
 
     async def registry_events(
         self,
@@ -195,7 +193,7 @@ class CrowdStrikeEdr:
         limit: int = 500,
     ) -> EventList[RegistryEvent]:
         rows = await self._search(host, REGISTRY_EVENTS, start, end, limit)
-        return _mapped(rows, to_registry_event, limit)
+        return mapped_rows(rows, to_registry_event, limit)
 
     async def file_events(
         self,
@@ -205,7 +203,7 @@ class CrowdStrikeEdr:
         limit: int = 500,
     ) -> EventList[FileEvent]:
         rows = await self._search(host, FILE_EVENTS, start, end, limit)
-        return _mapped(rows, to_file_event, limit)
+        return mapped_rows(rows, to_file_event, limit)
 
     async def system_events(
         self,
@@ -213,16 +211,16 @@ class CrowdStrikeEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[SystemEvent]:
+    ) -> EventList[SystemEvent]:
         """Tasks registered or modified, services created, injected threads and WMI bindings
         (`crowdstrike_system`); Falcon reports no handle opens (Sysmon 10) and no WMI filter or
         consumer on its own (Sysmon 19/20). An injected thread names its target by id: its image
         comes from the host's process starts up to `end`."""
         rows = await self._search(host, SYSTEM_EVENTS, start, end, limit)
-        events = [e for e in map(to_system_event, rows) if e is not None]
+        events = mapped_rows(rows, to_system_event, limit)
         if any(e.target_pid is not None for e in events):
             starts = await self.process_events(host, None, end, _TARGET_LOOKUP)
-            events = with_target_images(events, starts)
+            return EventList(with_target_images(events, starts), truncated=events.truncated)
         return events
 
     async def _search(
@@ -448,13 +446,3 @@ def _errors(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:200]
     return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))[:200]
-
-
-def _mapped(
-    rows: list[dict[str, Any]], mapper: Callable[[dict[str, Any]], _T | None], limit: int
-) -> EventList[_T]:
-    """The rows the mapper reads, cut as the query was: by the raw rows it returned against its
-    limit, since rows the mapper skips (another action type) still counted toward the limit."""
-    return EventList(
-        [e for e in map(mapper, rows) if e is not None], truncated=len(rows) >= limit > 0
-    )

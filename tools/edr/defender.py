@@ -14,7 +14,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -48,6 +48,7 @@ from tools.results import (
     ProcessEvent,
     RegistryEvent,
     SystemEvent,
+    mapped_rows,
 )
 from tools.telemetry import host_key
 from tools.vendor_settings import VendorSettings
@@ -58,8 +59,6 @@ _MACHINE_ID = re.compile(r"[0-9a-fA-F]{40}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _DONE = {"Succeeded", "Failed", "Cancelled", "TimeOut"}
 _LIVE = {"Pending", "InProgress", "Succeeded"}
-
-_T = TypeVar("_T")
 
 
 class DefenderSettings(VendorSettings):
@@ -233,7 +232,7 @@ class DefenderEdr:
         limit: int = 500,
     ) -> EventList[ProcessEvent]:
         rows = await self._hunt(host, PROCESSES, start, end, limit)
-        return _mapped(rows, to_process_event, limit)
+        return mapped_rows(rows, to_process_event, limit)
 
     async def network_connections(
         self,
@@ -243,7 +242,7 @@ class DefenderEdr:
         limit: int = 500,
     ) -> EventList[NetworkConnection]:
         rows = await self._hunt(host, NETWORK, start, end, limit)
-        return _mapped(rows, to_network_connection, limit)
+        return mapped_rows(rows, to_network_connection, limit)
 
     async def logons(
         self,
@@ -253,7 +252,7 @@ class DefenderEdr:
         limit: int = 500,
     ) -> EventList[LogonEvent]:
         rows = await self._hunt(host, LOGONS, start, end, limit)
-        return _mapped(rows, to_logon_event, limit)
+        return mapped_rows(rows, to_logon_event, limit)
 
     async def registry_events(
         self,
@@ -263,7 +262,7 @@ class DefenderEdr:
         limit: int = 500,
     ) -> EventList[RegistryEvent]:
         rows = await self._hunt(host, REGISTRY, start, end, limit)
-        return _mapped(rows, to_registry_event, limit)
+        return mapped_rows(rows, to_registry_event, limit)
 
     async def file_events(
         self,
@@ -273,7 +272,7 @@ class DefenderEdr:
         limit: int = 500,
     ) -> EventList[FileEvent]:
         rows = await self._hunt(host, FILES, start, end, limit)
-        return _mapped(rows, to_file_event, limit)
+        return mapped_rows(rows, to_file_event, limit)
 
     async def system_events(
         self,
@@ -281,13 +280,13 @@ class DefenderEdr:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 500,
-    ) -> list[SystemEvent]:
+    ) -> EventList[SystemEvent]:
         """`DeviceEvents` rows of tasks, services, remote threads, process opens and WMI
         bindings (`defender_system`); without a call trace, service arguments or WMI filters and
         consumers on their own, which Defender does not record."""
         actions = tuple(ACTION_EVENT_IDS)
         rows = await self._hunt(host, EVENTS, start, end, limit, actions)
-        return [e for e in map(to_system_event, rows) if e is not None]
+        return mapped_rows(rows, to_system_event, limit)
 
     async def _hunt(
         self,
@@ -447,13 +446,3 @@ def _error_code(response: httpx.Response) -> str | None:
     except ValueError:
         return None
     return str(error.get("code")) if isinstance(error, dict) else None
-
-
-def _mapped(
-    rows: list[dict[str, Any]], mapper: Callable[[dict[str, Any]], _T | None], limit: int
-) -> EventList[_T]:
-    """The rows the mapper reads, cut as the query was: by the raw rows it returned against its
-    limit, since rows the mapper skips (another action type) still counted toward the limit."""
-    return EventList(
-        [e for e in map(mapper, rows) if e is not None], truncated=len(rows) >= limit > 0
-    )
