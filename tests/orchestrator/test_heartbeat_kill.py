@@ -105,6 +105,10 @@ async def test_a_worker_killed_mid_execute_is_retried_within_the_heartbeat_timeo
                 "GARRISON_TEMPORAL_ADDRESS": address,
                 "GARRISON_TEMPORAL_TASK_QUEUE_PREFIX": prefix,
                 "GARRISON_INVENTORY_FILE": str(inventory),
+                # The hung containment call must still be in flight when the worker is killed:
+                # with the default 30 s the adapter timed out first on a loaded machine, and the
+                # activity retried on its own before the kill.
+                "GARRISON_CROWDSTRIKE_TIMEOUT_S": str(START_TO_CLOSE_S),
             }
         )
         policy = load_policy(None)
@@ -142,6 +146,9 @@ async def test_a_worker_killed_mid_execute_is_retried_within_the_heartbeat_timeo
     isolation = [e for e in outcome.result.executed if e.action.kind.value == "isolate_host"]
     retried = [t for attempt, t in started if attempt > 1]
     assert retried, f"no retried response.execute in {started}"
+    # The kill interrupted the first attempt: no retry started before it (a retry before the kill
+    # would be the adapter's own timeout, not the heartbeat, and not what this test measures).
+    assert all(t >= killed_at for t in retried), f"retried before the kill at {killed_at}: {started}"
     delay = min(retried) - killed_at
     print(f"\nkill -> retried response.execute started: {delay:.1f} s (heartbeat {HEARTBEAT_S} s)")
     assert 0 < delay < HEARTBEAT_S + SLACK_S
