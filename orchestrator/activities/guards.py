@@ -11,6 +11,12 @@ isolation requested (a retried activity keeps its slot).
 `approval_problem`: what `response.execute` checks before it acts on an approval, whatever the
 workflow says: the store's approval is approved, bound to this very action (its hash recomputed
 here), and carried by enough distinct humans' recorded claims, none of them the requester.
+
+`approvals_short`: what `response.execute` checks before it acts at all: the deployment's own
+policy, scoring the action on facts the worker reads itself (the inventory, the ledger), asks for
+no more approvers than the action carries. The verdict confidence is the one input the worker
+cannot re-derive; it is taken as full, so the check is the lowest risk the action could have, and
+a genuine workflow (whose risk is at least that) is never refused by it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 
 from orchestrator.activities.errors import activity_source
+from orchestrator.activities.facts import target_facts
 from orchestrator.identity import IdentityError, canonical_identity, same_identity
 from orchestrator.models import (
     ConfirmDecisionInput,
@@ -29,12 +36,13 @@ from orchestrator.models import (
     IsolationSlot,
     IsolationSlotInput,
 )
-from orchestrator.policy.evaluate import standing_denials
+from orchestrator.policy.evaluate import DecisionOutcome, evaluate, standing_denials
 from orchestrator.policy.model import PolicyDocument
 from orchestrator.policy.targets import target_listed
-from orchestrator.store.records import ApprovalStatus, AuditEvent, DecisionClaim
+from orchestrator.store.records import ActionStatus, ApprovalStatus, AuditEvent, DecisionClaim
 from orchestrator.store.repository import Store
-from tools.actions import Action, action_hash, business_key
+from tools.actions import Action, ActionKind, TargetKind, action_hash, business_key
+from tools.inventory.base import InventoryReader
 
 FORGED = "approval.decision_forged"
 
@@ -103,6 +111,46 @@ def policy_floor(policy: PolicyDocument, action: Action, approval_id: str | None
     if approval_id is None and target_listed(action.target_kind, action.target, policy.protected):
         return "the target is protected by this deployment's policy and nobody approved"
     return None
+
+
+async def approvals_short(
+    policy: PolicyDocument,
+    store: Store,
+    inventory: InventoryReader,
+    incident_id: str,
+    action: Action,
+    approvers_carried: int,
+) -> str | None:
+    """Why the deployment's policy wants more approvers for this action than it carries, or None.
+
+    A workflow started straight on Temporal (or a rogue worker's workflow) can carry a lenient
+    policy, a high threshold or no approval at all; this scores the action again under the
+    worker's own policy, on the worker's own facts: the target's kind and criticality from the
+    inventory, and the incident's isolations from the ledger (the per-incident cap)."""
+    facts = await target_facts(action, inventory, {kind: set() for kind in TargetKind}, None)
+    # Whether the target was extracted from the incident is the agents' check, on the evidence.
+    facts = facts.model_copy(update={"known_entity": True})
+    isolations = 0
+    if action.kind is ActionKind.ISOLATE_HOST:
+        key = business_key(incident_id, action)
+        done = (ActionStatus.SUCCEEDED, ActionStatus.ROLLED_BACK)
+        isolations = sum(
+            1
+            for record in await store.actions_for(incident_id)
+            if record.kind is ActionKind.ISOLATE_HOST
+            and record.business_key != key
+            and record.status in done
+        )
+    decision = evaluate(policy, action, facts, confidence=1.0, isolations_so_far=isolations)
+    if decision.outcome is DecisionOutcome.DENY:
+        return "denied by this deployment's policy: " + "; ".join(decision.reasons)
+    if decision.required_approvers <= approvers_carried:
+        return None
+    return (
+        f"this deployment's policy (version {policy.version}) requires"
+        f" {decision.required_approvers} approver(s) for this action, it carries"
+        f" {approvers_carried}: " + "; ".join(decision.reasons)
+    )
 
 
 async def approval_problem(

@@ -29,7 +29,7 @@ from orchestrator.activities.errors import (
     is_final_attempt,
     vendor_call,
 )
-from orchestrator.activities.guards import approval_problem, policy_floor
+from orchestrator.activities.guards import approval_problem, approvals_short, policy_floor
 from orchestrator.backends import Backends
 from orchestrator.models import (
     EndActionInput,
@@ -63,8 +63,16 @@ class ResponseActivities:
             floor = policy_floor(self.policy, action, request.approval_id)
             if floor is not None:
                 await self._refuse(request, key, "response.refused_by_policy", floor)
+        carried = 0
         if request.approval_id is not None:
-            await self._verify_approval(request, key)
+            carried = await self._verify_approval(request, key)
+        if self.policy is not None:
+            inventory = self.backends.response_tools(request.incident_id).inventory
+            short = await approvals_short(
+                self.policy, self.store, inventory, request.incident_id, action, carried
+            )
+            if short is not None:
+                await self._refuse(request, key, "response.refused_by_policy", short)
         record = await self.store.ledger_begin(
             ActionRecord(
                 business_key=key,
@@ -184,8 +192,9 @@ class ResponseActivities:
             )
         )
 
-    async def _verify_approval(self, request: ExecuteActionInput, key: str) -> None:
-        """Refuse (not retried, audited) unless the store's approval authorises this action."""
+    async def _verify_approval(self, request: ExecuteActionInput, key: str) -> int:
+        """Refuse (not retried, audited) unless the store's approval authorises this action;
+        the approvers it required, when it does."""
         assert request.approval_id is not None
         problem = await approval_problem(
             self.store,
@@ -196,6 +205,9 @@ class ResponseActivities:
         )
         if problem is not None:
             await self._refuse(request, key, "response.refused_unverified_approval", problem)
+        approval = await self.store.get_approval(request.approval_id)
+        assert approval is not None  # approval_problem found it
+        return approval.required_approvers
 
     async def _refuse(
         self, request: ExecuteActionInput, key: str, kind: str, problem: str
