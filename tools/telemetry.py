@@ -162,6 +162,8 @@ def to_process_event(event: Mapping[str, Any]) -> ProcessEvent | None:
             cmd_line=_long(flat.get("CommandLine")),
             parent_pid=_int(flat.get("ParentProcessId")),
             parent_image=_short(flat.get("ParentImage")),
+            parent_cmd_line=_long(flat.get("ParentCommandLine")),
+            parent_user=_short(flat.get("ParentUser")),
             user=_short(flat.get("User")),
             sha256=_sha256(flat.get("Hashes")),
             guid=_guid(flat.get("ProcessGuid")),
@@ -468,6 +470,8 @@ class Telemetry:
             if system:
                 telemetry.system.append(system)
         telemetry.processes.sort(key=lambda e: e.time)
+        telemetry.processes.extend(unrecorded_parents(telemetry.processes))
+        telemetry.processes.sort(key=lambda e: e.time)
         telemetry.connections.sort(key=lambda e: e.time)
         telemetry.logons.sort(key=lambda e: e.time)
         telemetry.registry.sort(key=lambda e: e.time)
@@ -475,6 +479,49 @@ class Telemetry:
         telemetry.accounts.sort(key=lambda e: e.time)
         telemetry.system.sort(key=lambda e: e.time)
         return telemetry
+
+
+def unrecorded_parents(processes: list[ProcessEvent]) -> list[ProcessEvent]:
+    """The parents that children name but whose own start the recording does not hold (they
+    started before the recording's window): one record each, from what the child's Sysmon record
+    says of its parent (ParentImage, ParentCommandLine, ParentUser, ParentProcessGuid), stamped
+    with the first child's start, by which time the parent ran.
+
+    An EDR records every process start, so the parent's own record exists where the vendor keeps
+    it (Falcon's ProcessRollup2 found by its id, Defender's DeviceProcessEvents): a cut-off
+    recording is no reason for the agents to know an implant only by its file name. Only a child
+    that carries its parent's command line (Sysmon) makes one; a child whose parent pid has a
+    record started at or before it has a known parent already."""
+    known: dict[tuple[str, int], list[datetime]] = {}
+    guids = {p.guid.lower() for p in processes if p.guid}
+    for p in processes:
+        if p.pid is not None:
+            known.setdefault((host_key(p.host), p.pid), []).append(p.time)
+    made: list[ProcessEvent] = []
+    for child in processes:  # in time order: the first child stamps its parent
+        if child.parent_pid is None or not child.parent_cmd_line or not child.parent_image:
+            continue
+        if child.parent_guid and child.parent_guid.lower() in guids:
+            continue
+        key = (host_key(child.host), child.parent_pid)
+        if any(start <= child.time for start in known.get(key, [])):
+            continue
+        made.append(
+            ProcessEvent(
+                time=child.time,
+                host=child.host,
+                pid=child.parent_pid,
+                name=_basename(child.parent_image),
+                image=child.parent_image,
+                cmd_line=child.parent_cmd_line,
+                user=child.parent_user,
+                guid=child.parent_guid,
+            )
+        )
+        known.setdefault(key, []).append(child.time)
+        if child.parent_guid:
+            guids.add(child.parent_guid.lower())
+    return made
 
 
 # --- values -----------------------------------------------------------------------------------

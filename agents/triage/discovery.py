@@ -10,8 +10,9 @@ the two is who runs the enumeration, not the command:
   credential tool).
 Ancestors are read from their own records only: some EDRs name just the parent's file in the
 child's record (Falcon's ParentBaseFileName), so a folder read from there would make the verdict
-depend on the vendor. An implant started before the window, with no record of its own, is not
-seen this way (the follow-up is reading the parent's own record by pid outside the window).
+depend on the vendor. An implant started before the recording still has a record: the one its
+child's Sysmon record describes (`tools.telemetry.unrecorded_parents`), as every EDR keeps the
+parent's own record (Falcon's ProcessRollup2 by its id, Defender's DeviceProcessEvents).
 An admin's `net user /domain` from a shell that explorer started shows neither, and stays benign.
 
 The category then stays discovery when nothing else is seen (`nodes._category`): the labelling
