@@ -34,6 +34,7 @@ from agents.knowledge import (
     TACTIC_CATEGORY,
     TACTIC_DISCOUNT,
     cmdline_indicators,
+    is_directory_query_trace,
     is_system_account,
     technique_tactic,
     technique_weight,
@@ -100,6 +101,15 @@ def _names_credential_store(alert: Alert, techniques: list[str]) -> bool:
     return bool(LSASS_EVIDENCE.search(text[:8_192]))
 
 
+def _saw_a_directory_query(alert: Alert) -> bool:
+    """The alert's evidence is a file a program leaves by querying the directory (the ADSI
+    schema cache, `paths.yaml`): what it saw is enumeration, even when its rule is tagged as a
+    C2 technique (a tool that speaks LDAP is typical of implants, its queries are no channel);
+    a C2 contact, when there is one, is proven by the connections, not by this file."""
+    file = alert.entities.file
+    return file is not None and is_directory_query_trace(file.path)
+
+
 def assess_alert(alert: Alert) -> AlertAssessment:
     techniques = sorted({a.technique.strip().upper() for a in alert.attacks if a.technique})
     # the tactic the rule declares and the one its technique belongs to: Sigma tags a Run key
@@ -115,6 +125,8 @@ def assess_alert(alert: Alert) -> AlertAssessment:
     )
     if "credential-access" in tactics and not _names_credential_store(alert, techniques):
         tactics.remove("credential-access")
+    if "command-and-control" in tactics and _saw_a_directory_query(alert):
+        tactics = sorted({*tactics, "discovery"} - {"command-and-control"})
     rule_part = SEVERITY_WEIGHT[alert.severity] + max(
         (technique_weight(t) for t in techniques), default=0.5
     )

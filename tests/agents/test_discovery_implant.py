@@ -31,6 +31,7 @@ from tools.models import (
     Environment,
     Identity,
     IdentityKind,
+    ProcessRef,
     Severity,
     Verdict,
 )
@@ -146,3 +147,46 @@ async def test_remote_service_query_through_a_shell_of_a_tool_run_from_the_deskt
     assert implant == (Verdict.MALICIOUS, Category.DISCOVERY, [])
     admin = await _outcome(alerts, events("C:\\Windows\\explorer.exe"))
     assert admin[0] is Verdict.BENIGN
+
+
+def _ldap_contact(at: float, image: str) -> dict[str, Any]:
+    """A Sysmon network connection of a process the recording has no start of: LDAP to the DC."""
+    return {
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "EventID": 3,
+        "Hostname": HOST,
+        "@timestamp": (T0 + timedelta(seconds=at)).isoformat().replace("+00:00", "Z"),
+        "Image": image,
+        "User": BOB,
+        "Protocol": "tcp",
+        "Initiated": "true",
+        "SourceIp": "10.30.0.20",
+        "SourcePort": "50112",
+        "DestinationIp": "10.30.0.2",
+        "DestinationPort": "389",
+    }
+
+
+async def test_a_directory_query_by_a_tool_run_from_the_desktop_is_discovery_not_c2() -> None:
+    """The ADSI schema cache is written when a program binds to LDAP: an alert on it (tagged as
+    a C2 technique by its rule) saw enumeration. A tool run from the Desktop that queried the
+    directory is an implant's discovery (a ticket, no block, no isolation); an installed
+    program's query stays benign."""
+    cache = "C:\\Users\\bob\\AppData\\Local\\Microsoft\\Windows\\SchCache\\corp.example.sch"
+
+    def outcome(image: str) -> Any:
+        c2_tag = [("T1001.003", "command-and-control")]
+        adsi = alert(
+            "a1", "ADSI-Cache File Creation By Uncommon Tool", Severity.MEDIUM, c2_tag, host=HOST,
+            file_path=cache,
+        )  # fmt: skip
+        # the detection names the process by its file only (no pid, no command line)
+        named = ProcessRef(name=image.rsplit("\\", 1)[-1])
+        entities = adsi.entities.model_copy(update={"process": named})
+        alerts = [adsi.model_copy(update={"entities": entities})]
+        return _outcome(alerts, [_ldap_contact(-0.5, image), _ldap_contact(0.3, image)])
+
+    implant = await outcome("C:\\Users\\bob\\Desktop\\report.exe")
+    assert implant == (Verdict.MALICIOUS, Category.DISCOVERY, [])
+    installed = await outcome("C:\\Program Files\\Inventory\\collector.exe")
+    assert installed[0] is Verdict.BENIGN
