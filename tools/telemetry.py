@@ -498,7 +498,7 @@ def unrecorded_parents(processes: list[ProcessEvent]) -> list[ProcessEvent]:
         if p.pid is not None:
             known.setdefault((host_key(p.host), p.pid), []).append(p.time)
     made: list[ProcessEvent] = []
-    for child in processes:  # in time order: the first child stamps its parent
+    for child in sorted(processes, key=lambda p: p.time):  # the first child stamps its parent
         if child.parent_pid is None or not child.parent_cmd_line or not child.parent_image:
             continue
         if child.parent_guid and child.parent_guid.lower() in guids:

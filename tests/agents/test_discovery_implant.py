@@ -19,7 +19,7 @@ from agents.models import InvestigationInput
 from agents.remediation.graph import run_remediation
 from agents.triage.graph import run_triage
 from simulations.backends import memory_backends
-from tests.agents.fakes import T0, alert
+from tests.agents.fakes import T0, FakeEdr, alert, read_tools
 from tests.agents.scenarios import triage_input
 from tools.actions import SCORED_KINDS
 from tools.models import (
@@ -35,6 +35,7 @@ from tools.models import (
     Severity,
     Verdict,
 )
+from tools.results import ProcessEvent
 
 HOST = "WS20.corp.example"
 BOB = "CORP\\bob"
@@ -190,3 +191,22 @@ async def test_a_directory_query_by_a_tool_run_from_the_desktop_is_discovery_not
     assert implant == (Verdict.MALICIOUS, Category.DISCOVERY, [])
     installed = await outcome("C:\\Program Files\\Inventory\\collector.exe")
     assert installed[0] is Verdict.BENIGN
+
+
+async def test_a_vendor_read_without_the_parents_record_still_names_the_implant() -> None:
+    """A live EDR read covers a window around the alerts: the implant started hours before, so
+    only its child is read, with what the vendor says of the parent (Defender's
+    InitiatingProcessCommandLine, Sysmon's ParentCommandLine). That is enough."""
+    child = ProcessEvent(
+        time=T0, host="WS20", pid=5416, image="C:\\Windows\\System32\\net.exe",
+        cmd_line='"C:\\Windows\\system32\\net.exe" user', parent_pid=7456,
+        parent_image=POWERSHELL, parent_cmd_line=ENCODED, user=BOB,
+    )  # fmt: skip
+    alerts = [a.model_copy(update={"entities": a.entities.model_copy(update={"host": "WS20"})})
+              for a in _net_alerts()[:1]]  # fmt: skip
+    deps = AgentDeps(tools=read_tools(FakeEdr(processes=[child]), _environment()))
+    result = await run_triage(deps, triage_input(alerts))
+    assert (result.verdict, result.category) == (Verdict.MALICIOUS, Category.DISCOVERY)
+    plain = child.model_copy(update={"parent_cmd_line": INTERACTIVE})
+    deps = AgentDeps(tools=read_tools(FakeEdr(processes=[plain]), _environment()))
+    assert (await run_triage(deps, triage_input(alerts))).verdict is Verdict.BENIGN
