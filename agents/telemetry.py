@@ -35,6 +35,7 @@ from agents.reads import Event, Fetch, read_window
 from tools.edr.base import AccountEventReader, EdrReader
 from tools.errors import ToolError
 from tools.models import Alert, in_networks
+from tools.parents import unrecorded_parents
 from tools.results import (
     AccountEvent,
     FileEvent,
@@ -44,7 +45,6 @@ from tools.results import (
     RegistryEvent,
     SystemEvent,
 )
-from tools.telemetry import unrecorded_parents
 
 WINDOW = timedelta(minutes=10)
 REMOTE_LOGON_TYPES = frozenset({3, 10})

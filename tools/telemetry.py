@@ -22,6 +22,7 @@ from typing import Any
 
 from tools.account_fields import to_account_event
 from tools.accounts import Account
+from tools.parents import unrecorded_parents
 from tools.results import (
     AccountEvent,
     FileEvent,
@@ -479,49 +480,6 @@ class Telemetry:
         telemetry.accounts.sort(key=lambda e: e.time)
         telemetry.system.sort(key=lambda e: e.time)
         return telemetry
-
-
-def unrecorded_parents(processes: list[ProcessEvent]) -> list[ProcessEvent]:
-    """The parents that children name but whose own start the recording does not hold (they
-    started before the recording's window): one record each, from what the child's Sysmon record
-    says of its parent (ParentImage, ParentCommandLine, ParentUser, ParentProcessGuid), stamped
-    with the first child's start, by which time the parent ran.
-
-    An EDR records every process start, so the parent's own record exists where the vendor keeps
-    it (Falcon's ProcessRollup2 found by its id, Defender's DeviceProcessEvents): a cut-off
-    recording is no reason for the agents to know an implant only by its file name. Only a child
-    that carries its parent's command line (Sysmon) makes one; a child whose parent pid has a
-    record started at or before it has a known parent already."""
-    known: dict[tuple[str, int], list[datetime]] = {}
-    guids = {p.guid.lower() for p in processes if p.guid}
-    for p in processes:
-        if p.pid is not None:
-            known.setdefault((host_key(p.host), p.pid), []).append(p.time)
-    made: list[ProcessEvent] = []
-    for child in sorted(processes, key=lambda p: p.time):  # the first child stamps its parent
-        if child.parent_pid is None or not child.parent_cmd_line or not child.parent_image:
-            continue
-        if child.parent_guid and child.parent_guid.lower() in guids:
-            continue
-        key = (host_key(child.host), child.parent_pid)
-        if any(start <= child.time for start in known.get(key, [])):
-            continue
-        made.append(
-            ProcessEvent(
-                time=child.time,
-                host=child.host,
-                pid=child.parent_pid,
-                name=_basename(child.parent_image),
-                image=child.parent_image,
-                cmd_line=child.parent_cmd_line,
-                user=child.parent_user,
-                guid=child.parent_guid,
-            )
-        )
-        known.setdefault(key, []).append(child.time)
-        if child.parent_guid:
-            guids.add(child.parent_guid.lower())
-    return made
 
 
 # --- values -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ the two is who runs the enumeration, not the command:
 Ancestors are read from their own records only: some EDRs name just the parent's file in the
 child's record (Falcon's ParentBaseFileName), so a folder read from there would make the verdict
 depend on the vendor. An implant started before the recording still has a record: the one its
-child's Sysmon record describes (`tools.telemetry.unrecorded_parents`), as every EDR keeps the
+child's Sysmon record describes (`tools.parents`), as every EDR keeps the
 parent's own record (Falcon's ProcessRollup2 by its id, Defender's DeviceProcessEvents).
 An implant that started nothing in the window (it queries LDAP itself) has no process record at
 all: its own connections still name its full path, in every EDR.
@@ -76,12 +76,20 @@ def is_enumeration(alert: Alert) -> bool:
     tactics = {technique_tactic(a.technique) or (a.tactic or "").lower() for a in alert.attacks}
     process = alert.entities.process
     cmd = (process.cmd_line or "")[:8_192] if process is not None else ""
-    file = alert.entities.file
     return (
         (bool(tactics) and tactics <= {"discovery"})
         or any(p.search(cmd) for p in ENUMERATION)
-        or (file is not None and is_directory_query_trace(file.path))
+        or saw_a_directory_query(alert)
     )
+
+
+def saw_a_directory_query(alert: Alert) -> bool:
+    """The alert's evidence is a file a program leaves by querying the directory (the ADSI
+    schema cache, `paths.yaml`): what it saw is enumeration, even when its rule is tagged as a
+    C2 technique (a tool that speaks LDAP is typical of implants, its queries are no channel);
+    a C2 contact, when there is one, is proven by the connections, not by this file."""
+    file = alert.entities.file
+    return file is not None and is_directory_query_trace(file.path)
 
 
 def implant_discovery(telemetry: HostTelemetry, alerts: list[Alert]) -> list[str]:
