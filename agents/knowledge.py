@@ -90,6 +90,8 @@ AUTOSTART_KEYS: tuple[re.Pattern[str], ...] = tuple(
 )
 # Autostart folders: a file created in one of these runs at logon.
 AUTOSTART_DIRS: tuple[str, ...] = tuple(_K.paths.autostart_dirs)
+# Files a program leaves by querying the directory (the ADSI schema cache): enumeration's traces.
+DIRECTORY_QUERY_TRACES: tuple[str, ...] = tuple(_K.paths.directory_query_traces)
 
 # Every intrusion executes something: execution is the tactic of last resort when naming one.
 TACTIC_DISCOUNT: dict[Category, float] = dict(_T.tactic_discount)
@@ -102,6 +104,11 @@ def is_autostart_key(key: str) -> bool:
 def is_autostart_file(path: str) -> bool:
     lowered = path.lower()
     return any(d in lowered for d in AUTOSTART_DIRS)
+
+
+def is_directory_query_trace(path: str | None) -> bool:
+    lowered = (path or "").lower().replace("/", "\\")
+    return any(d in lowered for d in DIRECTORY_QUERY_TRACES)
 
 
 def in_user_writable_dir(path: str | None) -> bool:

@@ -35,6 +35,7 @@ from agents.reads import Event, Fetch, read_window
 from tools.edr.base import AccountEventReader, EdrReader
 from tools.errors import ToolError
 from tools.models import Alert, in_networks
+from tools.parents import unrecorded_parents
 from tools.results import (
     AccountEvent,
     FileEvent,
@@ -195,7 +196,11 @@ async def read_host(
 
     processes = await read("process events", fetch_of(edr.process_events))
     telemetry.processes_unread = processes is None
+    # a parent that started before the window, as its children's records describe it, where the
+    # vendor says (Sysmon, Defender): the implant an enumeration runs under is often one
     telemetry.processes = processes or []
+    if parents := unrecorded_parents(telemetry.processes):
+        telemetry.processes = sorted([*telemetry.processes, *parents], key=lambda p: p.time)
     telemetry.connections = await read("connections", fetch_of(edr.network_connections)) or []
     if logons:
         telemetry.logons = await read("logons", fetch_of(edr.logons)) or []

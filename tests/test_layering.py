@@ -15,6 +15,7 @@ TOOLS_ALLOWED = {
     "tools.errors",
     "tools.toolsets",
     "tools.accounts",  # the account value type: pure parsing, like tools.models
+    "tools.parents",  # a pure function over tools.results: no vendor, no twin
 }
 
 

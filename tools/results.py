@@ -59,6 +59,11 @@ class ProcessEvent(Frozen):
     cmd_line: LongText | None = None
     parent_pid: int | None = None
     parent_image: ShortText | None = None
+    # what the child's record says of its parent (Sysmon's ParentCommandLine and ParentUser,
+    # Defender's InitiatingProcessCommandLine and InitiatingProcessAccount*); Falcon's process
+    # events name only the parent's file, its own record says the rest
+    parent_cmd_line: LongText | None = None
+    parent_user: ShortText | None = None
     user: ShortText | None = None
     sha256: ShortText | None = None
     # Sysmon's ProcessGuid and ParentProcessGuid: one process exactly, where pids are reused

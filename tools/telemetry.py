@@ -22,6 +22,7 @@ from typing import Any
 
 from tools.account_fields import to_account_event
 from tools.accounts import Account
+from tools.parents import unrecorded_parents
 from tools.results import (
     AccountEvent,
     FileEvent,
@@ -162,6 +163,8 @@ def to_process_event(event: Mapping[str, Any]) -> ProcessEvent | None:
             cmd_line=_long(flat.get("CommandLine")),
             parent_pid=_int(flat.get("ParentProcessId")),
             parent_image=_short(flat.get("ParentImage")),
+            parent_cmd_line=_long(flat.get("ParentCommandLine")),
+            parent_user=_short(flat.get("ParentUser")),
             user=_short(flat.get("User")),
             sha256=_sha256(flat.get("Hashes")),
             guid=_guid(flat.get("ProcessGuid")),
@@ -467,6 +470,8 @@ class Telemetry:
                 telemetry.accounts.append(account)
             if system:
                 telemetry.system.append(system)
+        telemetry.processes.sort(key=lambda e: e.time)
+        telemetry.processes.extend(unrecorded_parents(telemetry.processes))
         telemetry.processes.sort(key=lambda e: e.time)
         telemetry.connections.sort(key=lambda e: e.time)
         telemetry.logons.sort(key=lambda e: e.time)

@@ -148,6 +148,8 @@ class Paths(_Strict):
     user_writable_dirs: list[Lower]
     autostart_keys: list[Regex]
     autostart_dirs: list[Lower]
+    # optional: a team's paths.yaml copied before this list existed still loads (without it)
+    directory_query_traces: list[Lower] = []
 
 
 class PortRange(_Strict):

@@ -10,9 +10,16 @@ the two is who runs the enumeration, not the command:
   credential tool).
 Ancestors are read from their own records only: some EDRs name just the parent's file in the
 child's record (Falcon's ParentBaseFileName), so a folder read from there would make the verdict
-depend on the vendor. An implant started before the window, with no record of its own, is not
-seen this way (the follow-up is reading the parent's own record by pid outside the window).
+depend on the vendor. An implant started before the recording still has a record: the one its
+child's Sysmon record describes (`tools.parents`), as every EDR keeps the
+parent's own record (Falcon's ProcessRollup2 by its id, Defender's DeviceProcessEvents).
+An implant that started nothing in the window (it queries LDAP itself) has no process record at
+all: its own connections still name its full path, in every EDR.
 An admin's `net user /domain` from a shell that explorer started shows neither, and stays benign.
+
+Enumeration is an alert tagged only with discovery, a command line that enumerates, or an alert
+whose evidence is a file left by querying the directory (the ADSI schema cache, `paths.yaml`),
+which triage also reads as discovery whatever its rule's tag (`nodes.assess_alert`).
 
 The category then stays discovery when nothing else is seen (`nodes._category`): the labelling
 rules call for a ticket, no containment.
@@ -23,8 +30,13 @@ from __future__ import annotations
 import re
 
 from agents.estate import in_drop_folder
-from agents.knowledge import cmdline_indicators, image_name, technique_tactic
-from agents.telemetry import HostTelemetry, alert_records
+from agents.knowledge import (
+    cmdline_indicators,
+    image_name,
+    is_directory_query_trace,
+    technique_tactic,
+)
+from agents.telemetry import WINDOW, HostTelemetry, alert_records
 from tools.models import Alert
 from tools.results import ProcessEvent
 
@@ -59,11 +71,25 @@ def in_implant_folder(path: str | None) -> bool:
 
 
 def is_enumeration(alert: Alert) -> bool:
-    """The alert is about enumeration: its techniques are discovery, or its process enumerates."""
+    """The alert is about enumeration: its techniques are discovery, its process enumerates, or
+    its evidence is a file left by querying the directory (`paths.yaml`)."""
     tactics = {technique_tactic(a.technique) or (a.tactic or "").lower() for a in alert.attacks}
     process = alert.entities.process
     cmd = (process.cmd_line or "")[:8_192] if process is not None else ""
-    return (bool(tactics) and tactics <= {"discovery"}) or any(p.search(cmd) for p in ENUMERATION)
+    return (
+        (bool(tactics) and tactics <= {"discovery"})
+        or any(p.search(cmd) for p in ENUMERATION)
+        or saw_a_directory_query(alert)
+    )
+
+
+def saw_a_directory_query(alert: Alert) -> bool:
+    """The alert's evidence is a file a program leaves by querying the directory (the ADSI
+    schema cache, `paths.yaml`): what it saw is enumeration, even when its rule is tagged as a
+    C2 technique (a tool that speaks LDAP is typical of implants, its queries are no channel);
+    a C2 contact, when there is one, is proven by the connections, not by this file."""
+    file = alert.entities.file
+    return file is not None and is_directory_query_trace(file.path)
 
 
 def implant_discovery(telemetry: HostTelemetry, alerts: list[Alert]) -> list[str]:
@@ -72,7 +98,8 @@ def implant_discovery(telemetry: HostTelemetry, alerts: list[Alert]) -> list[str
     for alert in alerts:
         if not is_enumeration(alert):
             continue
-        for record in alert_records(alert, telemetry):
+        records = alert_records(alert, telemetry)
+        for record in records:
             why = _implant_origin(telemetry, record)
             if why is not None:
                 found.append(
@@ -80,7 +107,31 @@ def implant_discovery(telemetry: HostTelemetry, alerts: list[Alert]) -> list[str
                     f"for an implant: {why}"
                 )
                 break
+        if not records and (image := _unrecorded_implant(telemetry, alert)) is not None:
+            found.append(
+                f"{telemetry.host} {image_name(image)} enumerates for an implant: it runs from "
+                f"a folder no installer uses (its start is not recorded; its connections name it)"
+            )
     return found
+
+
+def _unrecorded_implant(telemetry: HostTelemetry, alert: Alert) -> str | None:
+    """The image of an alerting process that has no record here (it started before the window
+    and started nothing in it), as its own connections name it, when it runs from an implant
+    folder. Every EDR names the connecting process's full path (Sysmon's Image, Falcon's
+    ContextImageFileName, Defender's InitiatingProcessFolderPath)."""
+    process = alert.entities.process
+    name = image_name(process.name) if process is not None else ""
+    if process is None or not name:
+        return None
+    for conn in telemetry.connections:
+        if image_name(conn.image) != name or abs(conn.time - alert.time) > WINDOW:
+            continue
+        if process.pid is not None and conn.pid not in (None, process.pid):
+            continue
+        if in_implant_folder(conn.image):
+            return conn.image
+    return None
 
 
 def _implant_origin(telemetry: HostTelemetry, record: ProcessEvent) -> str | None:

@@ -10,7 +10,9 @@ Scoring, in points:
 - malicious at MALICIOUS_AT points or more, or when an implant started an alerting process
   (`stages.implant_lineage`); confidence is a logistic of the distance to MALICIOUS_AT.
 Category: the heaviest tactic of the alerts and of the stages telemetry shows (`stages.py`);
-discovery only when nothing else is seen or telemetry does not show the attacker's processes.
+discovery only when nothing else is seen or telemetry does not show the attacker's processes. An
+alert's tactic is read from its evidence where its rule's tag says more: credential access only
+when it names LSASS or a dump, discovery (not C2) when its evidence is the ADSI schema cache.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from agents.reads import retrying_edr
 from agents.routing import playbook_id_for
 from agents.seam import ask_structured, truncate
 from agents.telemetry import HostTelemetry, judge_process, read_host
-from agents.triage.discovery import implant_discovery
+from agents.triage.discovery import implant_discovery, saw_a_directory_query
 from agents.triage.maintenance import maintenance_reason
 from agents.triage.prompts import TRIAGE_INSTRUCTIONS, ModelVerdict
 from agents.triage.stages import implant_lineage, incident_movements, telemetry_stages
@@ -115,6 +117,8 @@ def assess_alert(alert: Alert) -> AlertAssessment:
     )
     if "credential-access" in tactics and not _names_credential_store(alert, techniques):
         tactics.remove("credential-access")
+    if "command-and-control" in tactics and saw_a_directory_query(alert):
+        tactics = sorted({*tactics, "discovery"} - {"command-and-control"})
     rule_part = SEVERITY_WEIGHT[alert.severity] + max(
         (technique_weight(t) for t in techniques), default=0.5
     )

@@ -49,6 +49,27 @@ def test_process_row_maps_initiating_process_as_parent_and_account() -> None:
     assert event.time == datetime(2023, 8, 18, 8, 56, 50, 227000, tzinfo=UTC)
 
 
+def test_process_row_keeps_what_it_says_of_the_parent() -> None:
+    """DeviceProcessEvents names the initiating process's command line and account: what the
+    agents know of a parent that started before the window they read."""
+    event = to_process_event(
+        _row(
+            FileName="net.exe",
+            ProcessId=418,
+            InitiatingProcessId=5100,
+            InitiatingProcessFolderPath="C:\\Users\\pedro\\Desktop\\tool.exe",
+            InitiatingProcessCommandLine='"tool.exe" -connect',
+            InitiatingProcessAccountDomain="pandalab",
+            InitiatingProcessAccountName="pedro.gustavo",
+        )
+    )
+    assert event is not None
+    assert (event.parent_cmd_line, event.parent_user) == (
+        '"tool.exe" -connect',
+        "pandalab\\pedro.gustavo",
+    )
+
+
 def test_network_inbound_swaps_sides_and_logon_type_names_become_numbers() -> None:
     inbound = to_network_connection(
         _row(ActionType="InboundConnectionAccepted", LocalIP="172.18.39.6", RemoteIP="10.0.0.9")

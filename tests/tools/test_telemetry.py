@@ -312,3 +312,25 @@ def test_hosts_compare_by_first_label_and_identities_with_or_without_domain() ->
     assert same_identity("pandalab\\Pedro.Gustavo", "pedro.gustavo")
     assert same_identity("PANDALAB.COM\\pedro.gustavo", "pedro.gustavo@pandalab.com")
     assert not same_identity("pandalab\\pedro.gustavo", "otherlab\\pedro.gustavo")
+
+
+def test_a_parent_named_only_by_its_childs_sysmon_record_gets_a_record_of_its_own() -> None:
+    """The parent started before the recording: its start is cut off, the child's record still
+    says what it is; a parent with a record of its own, or a child that does not carry its
+    parent's command line (Security 4688), adds nothing."""
+    child = flat_sysmon_1() | {
+        "ParentCommandLine": "C:\\Windows\\system32\\SearchIndexer.exe /Embedding"
+    }
+    telemetry = Telemetry.from_events([child])
+    parent = next(p for p in telemetry.processes if p.pid == 276)
+    assert parent.image == "C:\\Windows\\System32\\SearchIndexer.exe"
+    assert parent.cmd_line == "C:\\Windows\\system32\\SearchIndexer.exe /Embedding"
+    assert parent.time == datetime(2023, 8, 15, 5, 33, 54, 484000, tzinfo=UTC)
+    assert len(telemetry.processes) == 2
+    recorded = flat_sysmon_1() | {
+        "ProcessId": "276",
+        "Image": "C:\\Windows\\System32\\SearchIndexer.exe",
+        "@timestamp": "2023-08-15T05:30:00.000Z",
+    }
+    assert len(Telemetry.from_events([recorded, child]).processes) == 2
+    assert len(Telemetry.from_events([flat_sysmon_1()]).processes) == 1

@@ -53,6 +53,8 @@ def to_process_event(row: Mapping[str, Any]) -> ProcessEvent | None:
         cmd_line=wire_text(row.get("ProcessCommandLine"), 16_384),
         parent_pid=wire_int(row.get("InitiatingProcessId")),
         parent_image=wire_text(row.get("InitiatingProcessFolderPath")),
+        parent_cmd_line=wire_text(row.get("InitiatingProcessCommandLine"), 16_384),
+        parent_user=account(row, "InitiatingProcessAccount"),
         user=account(row, "Account"),
         sha256=(wire_text(row.get("SHA256")) or "").lower() or None,
     )

@@ -190,7 +190,9 @@ def _seed(world: DefenderWorld, environment: Environment, telemetry: Telemetry) 
             SHA256=p.sha256,
             InitiatingProcessId=p.parent_pid,
             InitiatingProcessFolderPath=p.parent_image,
+            InitiatingProcessCommandLine=p.parent_cmd_line,
             **_split(p.user),
+            **{f"InitiatingProcess{k}": v for k, v in _split(p.parent_user).items()},
         )
         if p.sha256:
             sha1 = hashlib.sha1(p.sha256.encode(), usedforsecurity=False).hexdigest()
