@@ -1,8 +1,9 @@
 """The console in a real browser (Debian's chromium via Playwright), against one shared server
 with real workers on the session's Temporal dev server and the twins of a replayed recorded
-incident: an analyst signs in, opens the incident, reads the rationale, approves one action and
-denies another, sees the incident finish; the requester's own approval is refused on the page
-with the reason; every injection-corpus payload rendered as alerts stays inert in the browser.
+incident: an analyst signs in, opens the incident, reads the rationale, approves one action (a
+second analyst completes its two approvals) and denies another, sees the incident finish; the
+requester's own approval is refused on the page with the reason; every injection-corpus payload
+rendered as alerts stays inert in the browser.
 
 Screenshots of each page go to .garrison/screenshots/ (GARRISON_SCREENSHOTS to move them)."""
 
@@ -101,8 +102,10 @@ async def world(
             task_queue_prefix=f"c{uuid.uuid4().hex[:8]}",
         ),
     )
-    # Every containment of the recorded workstation needs a human.
-    policy = load_policy(None).model_copy(update={"threshold": 10, "version": "test-console"})
+    # Every containment of the recorded workstation needs two distinct humans.
+    policy = load_policy(None).model_copy(
+        update={"threshold": 10, "two_approver_above": 20, "version": "test-console"}
+    )
     loaded = load_all([INCIDENT]).incidents[0]
     backends = RecordedBackends([loaded])
     async with AsyncExitStack() as stack:
@@ -179,17 +182,33 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
     assert temporal == f"{TEMPORAL_UI}/namespaces/default/workflows/incident-{world.incident_id}"
     await page.screenshot(path=world.screenshots / "02-incident.png", full_page=True)
 
-    # Approve the first request from the queue.
+    # Approve the first request from the queue: one of the two approvals it needs.
     await page.click("nav >> text=Approvals")
     await page.wait_for_selector(f"#approval-{first.id}")
     await page.screenshot(path=world.screenshots / "03-approvals.png", full_page=True)
     await page.click(f"#approval-{first.id} button.approve")
     flash = await page.inner_text("p.flash")
-    assert flash.startswith("approve:"), flash
+    assert flash == "approve: recorded (1 of 2 approvals)", flash
+    await page.screenshot(path=world.screenshots / "04-first-of-two.png", full_page=True)
+    # Approving again is no second approval.
+    await page.click(f"#approval-{first.id} button.approve")
+    again = await page.inner_text("p.flash.refused")
+    assert "alice has already decided this request" in again, again
+
+    # A second analyst, in a browser of her own, completes it.
+    second = await signed_in_page(browser, world, "bob")
+    await second.goto("/console/approvals")
+    await second.click(f"#approval-{first.id} button.approve")
+    flash = await second.inner_text("p.flash")
+    assert flash == "approve: approved (2 of 2 approvals)", flash
+    await second.screenshot(path=world.screenshots / "05-second-approver.png", full_page=True)
+    await second.context.close()
     approved = await world.store.get_approval(first.id)
     assert approved is not None and approved.status is ApprovalStatus.APPROVED
-    assert [(d.user, d.channel) for d in approved.decisions] == [("alice", "console")]
-    await page.screenshot(path=world.screenshots / "04-approved.png", full_page=True)
+    assert sorted((d.user, d.channel) for d in approved.decisions) == [
+        ("alice", "console"),
+        ("bob", "console"),
+    ]
 
     # Deny the next one from the incident's page; deny any further ones so that it finishes.
     seen = {first.id}
@@ -205,7 +224,7 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
         flash = await page.inner_text("p.flash")
         assert flash.startswith("deny:"), flash
         if not denied:
-            await page.screenshot(path=world.screenshots / "05-denied.png", full_page=True)
+            await page.screenshot(path=world.screenshots / "06-denied.png", full_page=True)
         denied += 1
     assert denied >= 1, "the recorded incident asked for a second decision"
 
@@ -218,7 +237,7 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
     assert "closed" in facts
     timeline = await page.inner_text("ol.timeline")
     assert "approval.decision_received" in timeline and "alert" in timeline.lower()
-    await page.screenshot(path=world.screenshots / "06-finished.png", full_page=True)
+    await page.screenshot(path=world.screenshots / "07-finished.png", full_page=True)
 
 
 async def test_the_requesters_own_approval_is_refused_on_the_page(
@@ -232,7 +251,7 @@ async def test_the_requesters_own_approval_is_refused_on_the_page(
     flash = await page.inner_text("p.flash.refused")
     assert "You requested this action, so you cannot decide it." in flash
     assert "alice requested this action and cannot decide it" in flash
-    await page.screenshot(path=world.screenshots / "07-own-request-refused.png", full_page=True)
+    await page.screenshot(path=world.screenshots / "08-own-request-refused.png", full_page=True)
     record = await world.store.get_approval(own.id)
     assert record is not None and record.status is ApprovalStatus.PENDING
 
@@ -279,6 +298,6 @@ async def test_injection_payloads_stay_inert_in_the_browser(world: World, browse
     ]
     shown = await page.inner_text("table.alerts")
     assert all(p[:1_024].split("\n")[0].strip()[:40] in shown for _c, p in cases[:20])
-    await page.screenshot(path=world.screenshots / "08-injection-inert.png", full_page=False)
+    await page.screenshot(path=world.screenshots / "09-injection-inert.png", full_page=False)
     await page.goto("/console/incidents")
     assert await page.evaluate("typeof window.__pwned") == "undefined" and dialogs == []
