@@ -51,13 +51,15 @@ async def sign_in(request: Request) -> Response:
     token = form.get(CSRF_FIELD)
     if session is None or not session.csrf_ok(token if isinstance(token, str) else None):
         await refuse(request, "-", "sign-in without the sign-in page's CSRF token")
+        fresh = session if session is not None else config.sessions.start()
         response = page(
             request,
             "sign_in.html",
-            config.sessions.start(),
+            fresh,
             status_code=403,
             error="This sign-in form expired or was not sent from the console: try again.",
         )
+        set_session_cookie(response, config, fresh)  # the form shown again can be sent
         return response
     user = str(form.get("user") or "")[:MAX_FIELD]
     password = str(form.get("password") or "")[:MAX_FIELD]

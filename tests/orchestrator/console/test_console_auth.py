@@ -116,6 +116,12 @@ async def test_sign_in_without_the_forms_csrf_token_is_refused(tmp_path: Path) -
         answer = await http.post("/console/sign-in", data={"user": "alice", "password": PASSWORD})
         assert answer.status_code == 403 and "expired or was not sent" in answer.text
         assert (await http.get("/console/incidents")).status_code == 303
+        # The form shown with the refusal works (its token belongs to the cookie's session).
+        again = await http.post(
+            "/console/sign-in",
+            data={"csrf_token": csrf_of(answer.text), "user": "alice", "password": PASSWORD},
+        )
+        assert again.status_code == 303
 
 
 async def test_every_post_needs_the_sessions_csrf_token(tmp_path: Path) -> None:
