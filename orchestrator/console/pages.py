@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
 
 from orchestrator.console.auth import SECURITY_HEADERS, CheckedForm, Signed, config_of
@@ -71,7 +71,9 @@ async def incident(request: Request, incident_id: IncidentId, session: Signed) -
     store = request.app.state.deps.store
     record = await store.get_incident(incident_id)
     if record is None:
-        raise HTTPException(404, f"no incident {incident_id}")
+        return page(
+            request, "not_found.html", session, status_code=404, what=f"No incident {incident_id}."
+        )
     config = config_of(request)
     alerts = await store.alerts_for(incident_id)
     audit = await store.audit_entries(incident_id=incident_id)
