@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from orchestrator.console.sessions import Session, SessionStore
+from orchestrator.console.throttle import SignInThrottle
 from orchestrator.server.refusals import Refusal, clip
 
 SECURE_COOKIE = "__Host-garrison-console"
@@ -54,9 +55,11 @@ class ConsoleConfig:
     temporal_ui_url: str | None = None
     temporal_namespace: str = "default"
     sessions: SessionStore = field(init=False)
+    throttle: SignInThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = SessionStore(self.idle_s, self.max_s)
+        self.throttle = SignInThrottle()
 
     @property
     def cookie_name(self) -> str:

@@ -2,7 +2,8 @@
 
 The sign-in page starts an anonymous session (its CSRF token guards the form); a right name and
 password end it and start a signed-in one under a new id. A wrong name and a wrong password get
-the same answer, after the same Argon2 work, and the refusal is audited (rate-limited)."""
+the same answer, after the same Argon2 work, and the refusal is audited (rate-limited). Five
+failures for one name from one address within 15 minutes pause that pair (`throttle.py`)."""
 
 from __future__ import annotations
 
@@ -63,15 +64,29 @@ async def sign_in(request: Request) -> Response:
         return response
     user = str(form.get("user") or "")[:MAX_FIELD]
     password = str(form.get("password") or "")[:MAX_FIELD]
+    client = request.client.host if request.client else "unknown"
+    wait_s = config.throttle.wait_s(client, user)
+    if wait_s > 0:
+        await refuse(request, user or "-", "too many failed sign-ins", status=429)
+        minutes = max(1, round(wait_s / 60))
+        return page(
+            request,
+            "sign_in.html",
+            session,
+            status_code=429,
+            error=f"Too many failed sign-ins for this name from here: try again in {minutes} min.",
+        )
     deps = request.app.state.deps
     identity = await asyncio.to_thread(
         verify_sign_in, config.passwords_file, deps.approvals.directory, user, password
     )
     if identity is None:
+        config.throttle.failed(client, user)
         await refuse(request, user or "-", "wrong name or password", status=401)
         return page(
             request, "sign_in.html", session, status_code=401, error="Wrong name or password."
         )
+    config.throttle.succeeded(client, user)
     signed = config.sessions.sign_in(session, identity)
     await deps.store.append_audit(
         AuditEvent(

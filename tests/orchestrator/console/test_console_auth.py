@@ -15,6 +15,7 @@ from orchestrator.console.auth import PLAIN_COOKIE, SECURE_COOKIE, SIGN_IN_PATH
 from orchestrator.console.passwords import PasswordsError, set_password, verify_sign_in
 from orchestrator.console.routes import OPEN_PATHS, STATIC_PREFIX
 from orchestrator.console.sessions import SessionStore
+from orchestrator.console.throttle import SignInThrottle
 from tests.orchestrator.console.seed import (
     DIRECTORY,
     PASSWORD,
@@ -208,3 +209,27 @@ def test_sessions_end_when_idle_and_when_too_old() -> None:
         alive = store.get(old.id)
     assert alive is None  # past max_s though never idle
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", old.id)
+
+
+async def test_repeated_failures_pause_that_name_from_that_address_only(tmp_path: Path) -> None:
+    passwords(tmp_path / "console-passwords.yaml", "alice")
+    async with console(tmp_path) as c, client(c.app) as http:
+        for _ in range(5):
+            assert (await sign_in(http, "alice", "not the password")).status_code == 401
+        paused = await sign_in(http, "alice")  # the right password, but paused
+        assert paused.status_code == 429 and "Too many failed sign-ins" in paused.text
+        assert (await sign_in(http, "bob", "not the password")).status_code == 401  # other name
+
+
+def test_the_throttle_forgets_failures_past_its_window() -> None:
+    now = [0.0]
+    throttle = SignInThrottle(limit=2, window_s=60, clock=lambda: now[0])
+    throttle.failed("10.0.0.1", "Alice")
+    throttle.failed("10.0.0.1", "alice")
+    assert throttle.wait_s("10.0.0.1", "alice") == 60
+    assert throttle.wait_s("10.0.0.2", "alice") == 0
+    now[0] = 61
+    assert throttle.wait_s("10.0.0.1", "alice") == 0
+    throttle.failed("10.0.0.1", "alice")
+    throttle.succeeded("10.0.0.1", "alice")
+    assert throttle.wait_s("10.0.0.1", "alice") == 0
