@@ -181,6 +181,7 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
     temporal = await page.get_attribute("dl.summary a", "href")
     assert temporal == f"{TEMPORAL_UI}/namespaces/default/workflows/incident-{world.incident_id}"
     await page.screenshot(path=world.screenshots / "02-incident.png", full_page=True)
+    await page.screenshot(path=world.screenshots / "02-incident-top.png")
 
     # Approve the first request from the queue: one of the two approvals it needs.
     await page.click("nav >> text=Approvals")
@@ -238,6 +239,7 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
     timeline = await page.inner_text("ol.timeline")
     assert "approval.decision_received" in timeline and "alert" in timeline.lower()
     await page.screenshot(path=world.screenshots / "07-finished.png", full_page=True)
+    await page.screenshot(path=world.screenshots / "07-finished-top.png")
 
 
 async def test_the_requesters_own_approval_is_refused_on_the_page(
