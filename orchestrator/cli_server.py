@@ -178,6 +178,7 @@ async def _serve(
                 temporal_ui_url=settings.console.temporal_ui_url
                 or (runtime.embedded.ui_url if runtime.embedded else None),
                 temporal_namespace=settings.temporal.namespace,
+                refresh_s=settings.console.refresh_s,
             ),
         )
         config = uvicorn.Config(

@@ -346,6 +346,7 @@ class ConsoleSettings(BaseModel):
     cookie_secure: bool = True
     session_idle_s: int = Field(default=1_800, ge=60, le=86_400)  # signed out after this idle
     session_max_s: int = Field(default=43_200, ge=60, le=604_800)  # and after this in all
+    refresh_s: float = Field(default=15.0, ge=1, le=3_600)  # the lists refresh themselves
     # The Temporal Web UI the incident page links to; none: the embedded server's, if any.
     temporal_ui_url: str | None = Field(default=None, pattern=r"^https?://")
 

@@ -54,6 +54,7 @@ class ConsoleConfig:
     max_s: float = 43_200.0
     temporal_ui_url: str | None = None
     temporal_namespace: str = "default"
+    refresh_s: float = 15.0  # how often the lists refresh themselves in the browser
     sessions: SessionStore = field(init=False)
     throttle: SignInThrottle = field(init=False)
 

@@ -53,6 +53,7 @@ def page(
             "csrf_field": CSRF_FIELD,
             "csrf_token": session.csrf if session else "",
             "flash": flash,
+            "refresh_s": request.app.state.deps.console.refresh_s,
             **context,
         },
         status_code=status_code,

@@ -34,5 +34,6 @@ async function refreshLists() {
 document.addEventListener("DOMContentLoaded", () => {
   tickCountdowns();
   setInterval(tickCountdowns, 1000);
-  setInterval(() => { refreshLists().catch(() => {}); }, 15000);
+  const every = Number(document.body.dataset.refreshS) || 15;
+  setInterval(() => { refreshLists().catch(() => {}); }, Math.max(1, every) * 1000);
 });

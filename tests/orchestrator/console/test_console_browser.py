@@ -126,6 +126,7 @@ async def world(
                 passwords_file=passwords(tmp / "console-passwords.yaml", "alice", "bob"),
                 cookie_secure=False,  # plain http on the loopback: the development setting
                 temporal_ui_url=TEMPORAL_UI,
+                refresh_s=1,  # the lists' live refresh, fast enough to watch
             ),
         )
         url = await stack.enter_async_context(serve(create_app(deps)))
@@ -245,10 +246,12 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
 async def test_the_requesters_own_approval_is_refused_on_the_page(
     world: World, browser: Any
 ) -> None:
-    # A request alice made herself (a human requester): the service refuses her decision.
-    own = await seed_incident(world.store, "web-own-request", requester="alice")
     page = await signed_in_page(browser, world, "alice")
     await page.goto("/console/approvals")
+    # A request alice made herself (a human requester), arriving while the queue is open: the
+    # queue shows it by itself (live refresh), and the service refuses her decision.
+    own = await seed_incident(world.store, "web-own-request", requester="alice")
+    await page.wait_for_selector(f"#approval-{own.id}", timeout=10_000)
     await page.click(f"#approval-{own.id} button.approve")
     flash = await page.inner_text("p.flash.refused")
     assert "You requested this action, so you cannot decide it." in flash
