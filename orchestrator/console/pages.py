@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
@@ -117,7 +118,7 @@ async def decide(
 ) -> Response:
     deps = request.app.state.deps
     user = session.user or ""
-    back = str(form.get("back") or "")
+    back = str(form.get("back") or "")  # "incident": back to its page; else the queue
     target = "/console/approvals"
     try:
         decision = DecisionKind(str(form.get("decision") or ""))
@@ -126,7 +127,7 @@ async def decide(
         return _redirect(target)
     approval = await deps.store.get_approval(approval_id)
     if approval is not None and back == "incident":
-        target = f"/console/incidents/{approval.incident_id}"
+        target = f"/console/incidents/{quote(approval.incident_id, safe='')}"
     directory = deps.approvals.directory
     slack_user = directory.slack_user_of(user)
     usergroups: frozenset[str] = frozenset()
