@@ -49,7 +49,8 @@ def server(
         ),
     ] = True,
 ) -> None:
-    """Run Garrison's HTTP API (alerts, Slack, approvals, incidents) with its workers."""
+    """Run Garrison's HTTP API (alerts, Slack, approvals, incidents), the analysts' console
+    (/console) and the workers."""
     from orchestrator.cli_worker import recorded_backends, vendor_backends
     from orchestrator.runtime import load_directory
     from orchestrator.settings import ConfigError
@@ -152,6 +153,8 @@ async def _serve(
     import uvicorn
 
     from orchestrator.approvals.service import ApprovalService
+    from orchestrator.cli_console import passwords_path
+    from orchestrator.console.auth import ConsoleConfig
     from orchestrator.runtime import open_runtime
     from orchestrator.server.app import ServerDeps, create_app
 
@@ -167,6 +170,16 @@ async def _serve(
             slack=runtime.slack,
             ingest=runtime.ingest,
             sources=_sources(settings),
+            console=ConsoleConfig(
+                passwords_file=passwords_path(settings),
+                cookie_secure=settings.console.cookie_secure,
+                idle_s=settings.console.session_idle_s,
+                max_s=settings.console.session_max_s,
+                temporal_ui_url=settings.console.temporal_ui_url
+                or (runtime.embedded.ui_url if runtime.embedded else None),
+                temporal_namespace=settings.temporal.namespace,
+                refresh_s=settings.console.refresh_s,
+            ),
         )
         config = uvicorn.Config(
             create_app(deps), host=host, port=port, log_level="warning", lifespan="off"
@@ -181,7 +194,7 @@ async def _serve(
             loop.add_signal_handler(sig, stop)
         roles = ", ".join(r.value for r in runtime.roles) or "none"
         out.print(
-            f"garrison server listening on http://{host}:{port}"
+            f"garrison server listening on http://{host}:{port} (console: /console)"
             f" (Slack {'on' if runtime.slack else 'off'}; API tokens: {len(tokens.tokens)};"
             f" worker roles: {roles})"
         )

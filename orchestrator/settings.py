@@ -334,6 +334,23 @@ class AuditSettings(BaseModel):
         return None if self.anchor is None else parse_anchor_target(self.anchor)
 
 
+class ConsoleSettings(BaseModel):
+    """The analysts' web console served by `garrison server` (docs/analysts.md, "The console").
+
+    `cookie_secure` off is for a plain-http server on the loopback only (local development):
+    anywhere else the session cookie must travel over TLS alone."""
+
+    # Argon2id hashes of the console's local accounts (`garrison console set-password USER`);
+    # none: `<data_dir>/console-passwords.yaml`.
+    passwords_file: Path | None = None
+    cookie_secure: bool = True
+    session_idle_s: int = Field(default=1_800, ge=60, le=86_400)  # signed out after this idle
+    session_max_s: int = Field(default=43_200, ge=60, le=604_800)  # and after this in all
+    refresh_s: float = Field(default=15.0, ge=1, le=3_600)  # the lists refresh themselves
+    # The Temporal Web UI the incident page links to; none: the embedded server's, if any.
+    temporal_ui_url: str | None = Field(default=None, pattern=r"^https?://")
+
+
 class GarrisonSettings(BaseSettings):
     """Everything a composition root needs to build Garrison."""
 
@@ -361,6 +378,7 @@ class GarrisonSettings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     activities: ActivitiesSettings = Field(default_factory=ActivitiesSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     # Bearer tokens of the HTTP API: YAML `tokens: {identity: "sha256:<hex of the token>"}`.
     api_tokens_file: FilePath | None = None
     # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the

@@ -75,6 +75,8 @@ class AgentActivities:
                     "model_used": result.model_used,
                     "knowledge_version": result.knowledge_version,
                     "evidence_gaps": "; ".join(result.evidence_gaps)[:1_000],
+                    # One line per reason, for the console's rationale (escaped where shown).
+                    "rationale": "\n".join(r.replace("\n", " ") for r in result.rationale)[:8_000],
                 },
             )
         )

@@ -20,6 +20,7 @@ from orchestrator.store.records import (
     ApprovalDecision,
     ApprovalRecord,
     ApprovalStatus,
+    AuditDetailValue,
     AuditEvent,
 )
 from orchestrator.store.repository import Store
@@ -52,7 +53,20 @@ class ApprovalActivities:
                 deadline=request.deadline,
             )
         )
-        await self._audit("approval.requested", request.incident_id, request.approval_id, "pending")
+        # What the request was made with, for the console: the agents' rationale and the telemetry
+        # it rests on (attacker-influenced text, kept as data and escaped wherever shown).
+        proposal: dict[str, AuditDetailValue] = {
+            "rationale": request.rationale[:4_000],
+            "evidence": "\n".join(request.evidence)[:8_000],
+            "rationale_from_model": request.rationale_from_model,
+        }
+        await self._audit(
+            "approval.requested",
+            request.incident_id,
+            request.approval_id,
+            "pending",
+            detail=proposal,
+        )
         if not request.via_outbox:
             await self.notifier.requested(request)
 
@@ -120,7 +134,9 @@ class ApprovalActivities:
         *,
         actor: str = "garrison-worker",
         channel: str | None = None,
+        detail: dict[str, AuditDetailValue] | None = None,
     ) -> None:
+        extra = {"channel": channel} if channel else {}
         await self.store.append_audit(
             AuditEvent(
                 type=kind,
@@ -130,6 +146,6 @@ class ApprovalActivities:
                 outcome=outcome,
                 source=activity_source(),
                 approval_ref=approval_id,
-                detail={"channel": channel} if channel else {},
+                detail=extra | (detail or {}),
             )
         )

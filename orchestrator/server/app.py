@@ -2,7 +2,8 @@
 
 `create_app(deps)` builds the app from already-open dependencies, so tests and `garrison server`
 compose it the same way. Every `/api` endpoint needs a bearer token (`tokens.py`); `/slack/*`
-is authenticated by Slack's signature instead; `/healthz` and the OpenAPI document are open.
+is authenticated by Slack's signature instead; `/console` (the analysts' web console,
+`orchestrator.console`) by a signed-in session; `/healthz` and the OpenAPI document are open.
 Errors are JSON `{"detail": ...}` with a 4xx status naming the problem; an unexpected failure is
 logged and answered 500 without internals.
 
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
 from orchestrator.approvals.service import ApprovalService
+from orchestrator.console.auth import ConsoleConfig
 from orchestrator.ingest.sink import AlertSink
 from orchestrator.ingest.sources import IngestSources
 from orchestrator.server.edge import EdgeGuard
@@ -96,6 +98,7 @@ class ServerDeps:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     ingest: AlertSink | None = None  # None: this server takes no alerts (404)
     sources: IngestSources = field(default_factory=IngestSources)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     refusals: RefusalAudit = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +111,7 @@ class ServerDeps:
 
 
 def create_app(deps: ServerDeps) -> FastAPI:
+    from orchestrator.console.routes import install_console
     from orchestrator.server.alerts import dead_letter_oversized
     from orchestrator.server.alerts import router as alerts_router
     from orchestrator.server.api import router as api_router
@@ -129,6 +133,7 @@ def create_app(deps: ServerDeps) -> FastAPI:
     app.include_router(slack_router)
     app.include_router(api_router)
     app.include_router(alerts_router)
+    install_console(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -23,6 +23,7 @@ from orchestrator.store.anchors import Anchoring, AnchorSink
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.decisions import Decisions
 from orchestrator.store.errors import ConflictError, NotFoundError
+from orchestrator.store.incident_filter import IncidentFilter
 from orchestrator.store.intake import Intake
 from orchestrator.store.records import (
     ActionRecord,
@@ -146,11 +147,18 @@ class Store:
         return None if row is None else mapping.incident_record(row)
 
     async def list_incidents(
-        self, status: IncidentStatus | None = None, limit: int = 100
+        self,
+        status: IncidentStatus | None = None,
+        limit: int = 100,
+        *,
+        where: IncidentFilter | None = None,
     ) -> list[IncidentRecord]:
+        """Newest first; `where` narrows by verdict, severity, category and age (the console)."""
         query = select(IncidentRow).order_by(col(IncidentRow.opened_at).desc()).limit(limit)
         if status is not None:
             query = query.where(IncidentRow.status == status.value)
+        if where is not None:
+            query = where.apply(query)
         return [mapping.incident_record(row) for row in await self._db.all(query)]
 
     async def record_triage(

@@ -1,0 +1,143 @@
+"""Who is asking: the console's session cookie, the CSRF check of every form, the refusals.
+
+Every console route depends on `signed_in` (the sign-in page and the static assets excepted):
+without a live signed-in session a GET is sent to the sign-in page (303) and anything else is
+refused 403. Every POST depends on `checked_form`: its `csrf_token` field must equal the session's
+token (a synchronizer token, compared in constant time), else 403 and nothing is done.
+
+The cookie is HttpOnly, SameSite=Strict and Secure, named with the `__Host-` prefix (the browser
+then refuses it from plain http, from a sub-domain, or with another path). `cookie_secure` off
+(GARRISON_CONSOLE__COOKIE_SECURE=false) drops Secure and the prefix, for a plain-http server on
+the loopback during development only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from orchestrator.console.sessions import Session, SessionStore
+from orchestrator.console.throttle import SignInThrottle
+from orchestrator.server.refusals import Refusal, clip
+
+SECURE_COOKIE = "__Host-garrison-console"
+PLAIN_COOKIE = "garrison-console"
+CSRF_FIELD = "csrf_token"
+SIGN_IN_PATH = "/console/sign-in"
+REFUSED = "console.request_refused"
+# Nothing but our own files: alert text that slipped through escaping still could not run
+# a script, load an image from elsewhere, post a form elsewhere, or be framed.
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+@dataclass
+class ConsoleConfig:
+    """What the console needs beyond the server's own dependencies."""
+
+    passwords_file: Path = Path(".garrison/console-passwords.yaml")
+    cookie_secure: bool = True
+    idle_s: float = 1_800.0
+    max_s: float = 43_200.0
+    temporal_ui_url: str | None = None
+    temporal_namespace: str = "default"
+    refresh_s: float = 15.0  # how often the lists refresh themselves in the browser
+    sessions: SessionStore = field(init=False)
+    throttle: SignInThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = SessionStore(self.idle_s, self.max_s)
+        self.throttle = SignInThrottle()
+
+    @property
+    def cookie_name(self) -> str:
+        return SECURE_COOKIE if self.cookie_secure else PLAIN_COOKIE
+
+
+class SignInRequired(Exception):
+    """No signed-in session: GET goes to the sign-in page, anything else is refused."""
+
+
+class RequestRefused(Exception):
+    """A request refused with 403 (a missing or wrong CSRF token); the message says why."""
+
+
+def config_of(request: Request) -> ConsoleConfig:
+    return request.app.state.deps.console
+
+
+def session_of(request: Request) -> Session | None:
+    config = config_of(request)
+    return config.sessions.get(request.cookies.get(config.cookie_name))
+
+
+def set_session_cookie(response: Response, config: ConsoleConfig, session: Session) -> None:
+    response.set_cookie(
+        config.cookie_name,
+        session.id,
+        max_age=int(config.max_s),
+        path="/",
+        secure=config.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_session_cookie(response: Response, config: ConsoleConfig) -> None:
+    response.delete_cookie(
+        config.cookie_name, path="/", secure=config.cookie_secure, httponly=True, samesite="strict"
+    )
+
+
+async def signed_in(request: Request) -> Session:
+    session = session_of(request)
+    if session is None or session.user is None:
+        raise SignInRequired
+    return session
+
+
+Signed = Annotated[Session, Depends(signed_in)]
+
+
+async def checked_form(request: Request, session: Signed) -> FormData:
+    """The POSTed form, once its CSRF token matched the session's."""
+    form = await request.form()
+    token = form.get(CSRF_FIELD)
+    if not session.csrf_ok(token if isinstance(token, str) else None):
+        await refuse(request, session.user or "-", "the form's CSRF token is missing or wrong")
+        raise RequestRefused("this form is stale or was not sent from the console: reload it")
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+async def refuse(request: Request, actor: str, reason: str, status: int = 403) -> None:
+    """Audit a refused console request (rate-limited per kind and client, as the API's)."""
+    client = request.client.host if request.client else "unknown"
+    await request.app.state.deps.refusals.record(
+        Refusal(
+            type=REFUSED,
+            kind=str(status),
+            status=status,
+            source=client,
+            channel="console",
+            actor=clip(actor, 128),
+            method=request.method,
+            path=request.url.path,
+            reason=reason,
+        )
+    )

@@ -1,0 +1,62 @@
+"""The console's Jinja2 environment: autoescape on for every template (alert text is hostile),
+the security headers on every page, the session's CSRF token and flash messages in the context."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.responses import Response
+
+from orchestrator.console.auth import CSRF_FIELD, SECURITY_HEADERS
+from orchestrator.console.sessions import Session
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _when(at: datetime | None) -> str:
+    return "-" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_ENV = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=True,  # every template, whatever its name: no `|safe` anywhere in them
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENV.filters["when"] = _when
+templates = Jinja2Templates(env=_ENV)
+
+
+def page(
+    request: Request,
+    name: str,
+    session: Session | None,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """Render `name` with the session's user, CSRF token and flash messages (shown once)."""
+    flash = []
+    if session is not None:
+        flash, session.flash = session.flash, []
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "user": session.user if session else None,
+            "csrf_field": CSRF_FIELD,
+            "csrf_token": session.csrf if session else "",
+            "flash": flash,
+            "refresh_s": request.app.state.deps.console.refresh_s,
+            **context,
+        },
+        status_code=status_code,
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response

@@ -1,0 +1,47 @@
+"""The console on the server's app: its pages, its sign-in, its static assets, its refusals.
+
+Open without a session: the sign-in page (GET and POST) and `/console/static/*` (the stylesheet
+and the script, shipped in the package). Everything else under `/console` needs a signed-in
+session (a test enumerates the app's routes to hold this)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from orchestrator.console.auth import (
+    SECURITY_HEADERS,
+    SIGN_IN_PATH,
+    RequestRefused,
+    SignInRequired,
+    refuse,
+)
+from orchestrator.console.pages import router as pages_router
+from orchestrator.console.rendering import STATIC_DIR
+from orchestrator.console.signin import router as signin_router
+
+STATIC_PREFIX = "/console/static"
+OPEN_PATHS = frozenset({SIGN_IN_PATH})  # and everything under STATIC_PREFIX
+
+
+def install_console(app: FastAPI) -> None:
+    app.include_router(signin_router)
+    app.include_router(pages_router)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="console-static")
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, _error: SignInRequired) -> Response:
+        if request.method in ("GET", "HEAD"):
+            response: Response = RedirectResponse(SIGN_IN_PATH, status_code=303)
+        else:
+            await refuse(request, "-", "no signed-in session")
+            response = PlainTextResponse("sign in first", status_code=403)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(RequestRefused)
+    async def request_refused(_request: Request, error: RequestRefused) -> Response:
+        response = PlainTextResponse(str(error), status_code=403)
+        response.headers.update(SECURITY_HEADERS)
+        return response

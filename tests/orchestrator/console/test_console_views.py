@@ -1,0 +1,78 @@
+"""What the console's pages are made of, without a server: the timeline's order and kinds, the
+countdown, the Temporal Web UI link, the filters of the incidents list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from orchestrator.console.views import ListFilters, audit_kind, countdown, temporal_link, timeline
+from orchestrator.store.records import AuditRecord
+from tests.orchestrator.console.seed import make_alert
+from tools.models import Severity
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def entry(seq: int, kind: str, minutes: int) -> AuditRecord:
+    return AuditRecord(
+        seq=seq,
+        at=T0 + timedelta(minutes=minutes),
+        prev_hash="p",
+        hash="h",
+        type=kind,
+        actor="garrison-worker",
+        outcome="ok",
+        source="test",
+    )
+
+
+def test_the_timeline_puts_alerts_and_audit_in_time_order_each_with_its_kind() -> None:
+    alert = make_alert("a1").model_copy(update={"time": T0 + timedelta(minutes=1)})
+    audit = [
+        entry(1, "agent.triage", 2),
+        entry(2, "approval.requested", 3),
+        entry(3, "response.execute", 5),
+        entry(4, "response.rollback", 6),
+        entry(5, "ticket.opened", 0),
+        entry(6, "incident.closed", 7),
+    ]
+    shown = timeline([alert], audit)
+    assert [e.kind for e in shown] == [
+        "ticket",
+        "alert",
+        "agent",
+        "approval",
+        "action",
+        "rollback",
+        "other",
+    ]
+    assert audit_kind("policy.deny") == "action"
+
+
+def test_countdown_words() -> None:
+    now = T0
+    assert countdown(now + timedelta(minutes=14, seconds=5), now) == "14m 05s"
+    assert countdown(now + timedelta(hours=2, seconds=61), now) == "2h 01m 01s"
+    assert countdown(now - timedelta(seconds=1), now) == "past its deadline"
+
+
+def test_the_temporal_link_quotes_the_workflow_id() -> None:
+    assert temporal_link(None, "default", "x") is None
+    assert (
+        temporal_link("http://ui:8233/", "prod ns", "live--a?b#c")
+        == "http://ui:8233/namespaces/prod%20ns/workflows/incident-live--a%3Fb%23c"
+    )
+
+
+def test_filters_ignore_unknown_values_and_turn_age_into_a_time() -> None:
+    parsed = ListFilters.parse({"severity": "high", "verdict": "evil", "age": "24h", "x": "y"})
+    assert parsed.severity is Severity.HIGH and parsed.verdict is None
+    assert parsed.selected() == {
+        "status": "",
+        "verdict": "",
+        "severity": "high",
+        "category": "",
+        "age": "24h",
+    }
+    assert parsed.store_filter(T0).opened_after == T0 - timedelta(days=1)
+    assert ListFilters.parse({"age": "1000y"}).store_filter(T0).opened_after is None
