@@ -2,7 +2,8 @@
 
 `create_app(deps)` builds the app from already-open dependencies, so tests and `garrison server`
 compose it the same way. Every `/api` endpoint needs a bearer token (`tokens.py`); `/slack/*`
-is authenticated by Slack's signature instead; `/healthz` and the OpenAPI document are open.
+is authenticated by Slack's signature instead; `/healthz`, `/readyz` (`instruments.py`) and the
+OpenAPI document are open.
 Errors are JSON `{"detail": ...}` with a 4xx status naming the problem; an unexpected failure is
 logged and answered 500 without internals.
 
@@ -18,7 +19,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +35,11 @@ from orchestrator.server.tokens import ApiTokens
 from orchestrator.slack.notifier import SlackNotifier
 from orchestrator.slack.webapi import SlackError
 from orchestrator.store.repository import Store
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from orchestrator.observability.health import QueueCheck
 
 log = logging.getLogger("garrison.server")
 USERGROUP_TTL_S = 60.0
@@ -96,6 +102,10 @@ class ServerDeps:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     ingest: AlertSink | None = None  # None: this server takes no alerts (404)
     sources: IngestSources = field(default_factory=IngestSources)
+    # What `/readyz` checks beside the store: Temporal, and the queues that must be polled.
+    temporal: Client | None = None
+    namespace: str = "default"
+    ready_queues: tuple[QueueCheck, ...] = ()
     refusals: RefusalAudit = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +121,7 @@ def create_app(deps: ServerDeps) -> FastAPI:
     from orchestrator.server.alerts import dead_letter_oversized
     from orchestrator.server.alerts import router as alerts_router
     from orchestrator.server.api import router as api_router
+    from orchestrator.server.instruments import router as instruments_router
     from orchestrator.server.slack_interactions import router as slack_router
 
     app = FastAPI(
@@ -129,11 +140,7 @@ def create_app(deps: ServerDeps) -> FastAPI:
     app.include_router(slack_router)
     app.include_router(api_router)
     app.include_router(alerts_router)
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        await deps.store.audit_head()  # the database answers
-        return {"status": "ok"}
+    app.include_router(instruments_router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
