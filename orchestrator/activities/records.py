@@ -27,6 +27,7 @@ from orchestrator.models import (
     TicketNote,
     TicketRef,
 )
+from orchestrator.observability.metrics import observe_contained
 from orchestrator.store.records import AuditEvent, TicketRecord, TicketStatus
 from orchestrator.store.repository import Store
 from orchestrator.text import defang
@@ -109,6 +110,8 @@ class RecordActivities:
         await self._audit("incident.closed", request.incident_id, request.verdict.value)
         # Last, so that the audit anchor written on close covers the close itself.
         await self.store.close_incident(request.incident_id, summary=summary, closed_at=now)
+        if request.started_at is not None and request.first_executed is not None:
+            observe_contained(request.started_at, request.first_executed)
 
     async def _close_ticket(self, request: CloseIncidentInput) -> None:
         ticketing = self.backends.response_tools(request.incident_id).ticketing
