@@ -122,8 +122,10 @@ def _sources(settings: GarrisonSettings) -> IngestSources:
 
     if settings.ingest.sources_file is None:
         return IngestSources()  # no signed webhooks; bearer tokens with the ingest scope still work
+    from orchestrator.observability.logs import protected
+
     try:
-        return IngestSources.load(settings.ingest.sources_file)
+        return protected(IngestSources.load(settings.ingest.sources_file))
     except SourcesError as error:
         fail(str(error))
 

@@ -368,6 +368,7 @@ class GarrisonSettings(BaseSettings):
     model: str | None = None
     # The operators' instruments (docs/operators.md, "Health, metrics, logs and traces").
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
     # A worker process's own `/metrics` port (the server answers `/metrics` on its API port).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # OTLP/HTTP traces; none (and no OTEL_EXPORTER_OTLP_ENDPOINT): no tracing at all.
