@@ -125,7 +125,7 @@ async def open_runtime(
             slack_runtime = await _open_slack(stack, settings, store, directory)
         notifier: ApprovalNotifier = slack_runtime.notifier if slack_runtime else LogNotifier()
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        metrics_runtime = _instruments(stack)
+        metrics_runtime = _instruments(stack, settings)
         temporal, embedded = await stack.enter_async_context(
             temporal_client(settings, metrics_runtime)
         )
@@ -187,9 +187,11 @@ def _anchor_on_schedule(stack: AsyncExitStack, store: Store, interval_s: float) 
     stack.push_async_callback(stop)
 
 
-def _instruments(stack: AsyncExitStack) -> TemporalRuntime:
+def _instruments(stack: AsyncExitStack, settings: GarrisonSettings) -> TemporalRuntime:
     """Metrics of this process: vendor calls counted, the Temporal SDK's metrics buffered (the
-    runtime to connect with) and drained between scrapes."""
+    runtime to connect with) and drained between scrapes; and traces when an OTLP endpoint is
+    configured (flushed on the way out, after the workers stopped)."""
+    from orchestrator.observability import tracing
     from orchestrator.observability.metrics import (
         drain_periodically,
         observe_vendor_call,
@@ -198,6 +200,8 @@ def _instruments(stack: AsyncExitStack) -> TemporalRuntime:
     from tools.http import add_call_observer
 
     add_call_observer(observe_vendor_call)
+    if tracing.configure(settings):
+        stack.callback(tracing.disable)
     runtime = temporal_runtime()
     task = asyncio.create_task(drain_periodically(), name="garrison-metrics-drain")
 

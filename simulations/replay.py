@@ -32,6 +32,7 @@ from orchestrator.models import (
     IncidentWorkflowInput,
     PendingApprovalView,
 )
+from orchestrator.observability.tracing import span
 from orchestrator.policy.model import IngestRules
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
@@ -103,7 +104,8 @@ async def replay_incident(
     spec = loaded.spec
     loop = asyncio.get_running_loop()
     started = loop.time()
-    handle = await start_incident(ctx, loaded, incident_id, params)
+    with span("replay", incident_id=incident_id):  # the trace's root, when tracing is on
+        handle = await start_incident(ctx, loaded, incident_id, params)
     try:
         result = await asyncio.wait_for(
             _drive(ctx, handle, analyst, on_status), timeout=ctx.timeout_s

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.ingest.sink import AlertSink
 from orchestrator.ingest.sources import IngestSources
+from orchestrator.observability import tracing
 from orchestrator.server.edge import EdgeGuard
 from orchestrator.server.refusals import RefusalAudit
 from orchestrator.server.tokens import ApiTokens
@@ -132,6 +133,8 @@ def create_app(deps: ServerDeps) -> FastAPI:
         redoc_url=None,
     )
     app.state.deps = deps
+    if tracing.enabled():  # off: not even a pass-through layer
+        app.add_middleware(tracing.TracingMiddleware)
     app.add_middleware(
         EdgeGuard,
         refusals=deps.refusals,

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from orchestrator.observability.tracing import temporal_interceptors
 from orchestrator.settings import ConfigError, GarrisonSettings, TemporalSettings
 from orchestrator.temporal.embedded import EmbeddedTemporal
 
@@ -62,6 +63,7 @@ async def connect(
         tls=tls,
         data_converter=pydantic_data_converter,
         runtime=runtime,
+        interceptors=temporal_interceptors(),  # tracing's, when it is on
     )
 
 

@@ -1,0 +1,144 @@
+"""Traces: a replayed incident, run through the real vendor adapters and their emulators with
+tracing on (the SDK's in-memory exporter), is one trace from the replay's span through the
+workflow, its activities and the agents' graph nodes to every vendor call; tracing off (the
+default) leaves every span out, and the HTTP API's requests are spans of their own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanContext, SpanKind
+from temporalio.testing import WorkflowEnvironment
+
+from orchestrator.approvals.directory import ApproverDirectory
+from orchestrator.approvals.service import ApprovalService
+from orchestrator.observability import tracing
+from orchestrator.server.app import ServerDeps, create_app
+from orchestrator.server.tokens import ApiTokens
+from orchestrator.settings import GarrisonSettings, TemporalSettings
+from orchestrator.store.repository import Store
+from simulations.loader import load_all
+from simulations.runner import SimulationOptions, run_simulation
+from tools.emulators.serve import serve
+from tools.vendors import DEFAULT_EMULATED, vendor
+
+ROOT = Path(__file__).parents[3]
+INCIDENT = ROOT / "simulations" / "incidents" / "otrf-lsass-procdump-acct01"
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    spans = InMemorySpanExporter()
+    tracing.enable(spans)
+    try:
+        yield spans
+    finally:
+        tracing.disable()
+
+
+def ids(span: ReadableSpan) -> SpanContext:
+    assert span.context is not None
+    return span.context
+
+
+def attributes(span: ReadableSpan) -> dict[str, object]:
+    return dict(span.attributes or {})
+
+
+def chain_to_root(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
+    names = [span.name]
+    while span.parent is not None:
+        parent = by_id.get(span.parent.span_id)
+        assert parent is not None, f"{names}: parent {span.parent.span_id:x} was not exported"
+        span = parent
+        names.append(span.name)
+    return names
+
+
+@pytest.mark.temporal
+@pytest.mark.simulation
+async def test_a_replayed_incident_is_one_trace_down_to_each_vendor_call(
+    temporal_env: WorkflowEnvironment, tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    settings = GarrisonSettings(
+        data_dir=tmp_path / "data",
+        temporal=TemporalSettings(
+            address=temporal_env.client.service_client.config.target_host,
+            task_queue_prefix=f"t{uuid.uuid4().hex[:8]}",
+        ),
+    )
+    emulated = {capability: vendor(name) for capability, name in DEFAULT_EMULATED.items()}
+    card = await run_simulation(
+        load_all([INCIDENT]).incidents, settings, SimulationOptions(emulated=emulated)
+    )
+    assert card.per_incident[0].executed_actions
+
+    spans = exporter.get_finished_spans()
+    by_id = {ids(s).span_id: s for s in spans}
+    roots = [s for s in spans if s.name == "replay"]
+    assert len(roots) == 1
+    trace_id = ids(roots[0]).trace_id
+    vendor_calls = [s for s in spans if s.kind is SpanKind.CLIENT and "http.url" in attributes(s)]
+    assert vendor_calls, "no vendor call was traced"
+    # The scorer reads the ticket back from the emulator after the run, outside any incident:
+    # those reads are traces of their own; every call the incident made is in its trace.
+    scorer_reads = [c for c in vendor_calls if c.parent is None]
+    assert all(c.name == "GET" and "/issue/" in str(attributes(c)) for c in scorer_reads)
+    incident_calls = [c for c in vendor_calls if c.parent is not None]
+    assert len(incident_calls) > len(scorer_reads)
+    for call in incident_calls:
+        assert ids(call).trace_id == trace_id
+        assert chain_to_root(call, by_id)[-1] == "replay"
+    names = {s.name for s in spans if ids(s).trace_id == trace_id}
+    for expected in (
+        "RunWorkflow:IncidentWorkflow",
+        "RunActivity:agents.triage",
+        "RunActivity:response.execute",
+    ):
+        assert expected in names, sorted(names)
+    nodes = [n for n in names if n.startswith("agent node ")]
+    assert nodes, sorted(names)
+    executed = [s for s in spans if s.name == "RunActivity:response.execute"]
+    assert any(
+        c.parent is not None and c.parent.span_id == ids(e).span_id
+        for e in executed
+        for c in vendor_calls
+    ), "the containment's vendor call is not a child of response.execute"
+
+
+async def test_api_requests_are_server_spans_continuing_the_callers_trace(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
+    deps = ServerDeps(
+        store=store,
+        approvals=ApprovalService(None, store, ApproverDirectory(groups={}), "a"),  # type: ignore[arg-type]
+        tokens=ApiTokens(),
+    )
+    try:
+        async with serve(create_app(deps)) as url, httpx.AsyncClient(base_url=url) as http:
+            answer = await http.get("/healthz")  # httpx, instrumented, sends its traceparent
+    finally:
+        await deps.aclose()
+        await store.close()
+    assert answer.status_code == 200
+    spans = exporter.get_finished_spans()
+    served = [s for s in spans if s.kind is SpanKind.SERVER]
+    (caller,) = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert [s.name for s in served] == ["GET /healthz"]
+    assert served[0].parent is not None and served[0].parent.span_id == ids(caller).span_id
+    assert ids(served[0]).trace_id == ids(caller).trace_id
+    assert attributes(served[0])["http.response.status_code"] == 200
+
+
+def test_off_by_default_and_nothing_is_traced() -> None:
+    assert not tracing.enabled()
+    assert tracing.temporal_interceptors() == []
+    with tracing.span("replay"):
+        assert tracing.current_trace_id() is None
