@@ -104,8 +104,7 @@ async def replay_incident(
     spec = loaded.spec
     loop = asyncio.get_running_loop()
     started = loop.time()
-    with span("replay", incident_id=incident_id):  # the trace's root, when tracing is on
-        handle = await start_incident(ctx, loaded, incident_id, params)
+    handle = await start_incident(ctx, loaded, incident_id, params)
     try:
         result = await asyncio.wait_for(
             _drive(ctx, handle, analyst, on_status), timeout=ctx.timeout_s
@@ -164,8 +163,10 @@ async def deliver(
         )
         for alert in sent
     ]
-    accepted = await _accept(ctx, items, scope)
-    await ctx.dispatcher.dispatch_pending()
+    # The root of the incident's trace when tracing is on: its dispatch starts the workflow.
+    with span("replay", recording=loaded.spec.id, scope=scope):
+        accepted = await _accept(ctx, items, scope)
+        await ctx.dispatcher.dispatch_pending()
     return accepted
 
 
