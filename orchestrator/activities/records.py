@@ -28,6 +28,7 @@ from orchestrator.models import (
     TicketRef,
 )
 from orchestrator.observability.metrics import observe_contained
+from orchestrator.observability.tracing import current_trace_id
 from orchestrator.store.records import AuditEvent, TicketRecord, TicketStatus
 from orchestrator.store.repository import Store
 from orchestrator.text import defang
@@ -49,6 +50,7 @@ class RecordActivities:
                 f"- [{a.severity.value}] {defang(a.title)} on {defang(a.entities.host or '-')}"
                 for a in alerts[:20]
             ]
+            + trace_line()
         )
         ticket = await vendor_call(
             ticketing.open_ticket(request.incident_id, defang(request.title), description)
@@ -248,3 +250,9 @@ def _entities(alert: Alert) -> list[str]:
 def _known_entities(seen: list[Alert]) -> set[str]:
     """What the incident already had: the entities of the alerts its triage saw."""
     return {entity.lower() for alert in seen for entity in _entities(alert)}
+
+
+def trace_line() -> list[str]:
+    """The incident's trace id, when tracing is on: where an analyst finds its spans."""
+    trace = current_trace_id()
+    return [f"Trace: {trace}"] if trace else []

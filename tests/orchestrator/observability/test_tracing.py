@@ -5,27 +5,35 @@ default) leaves every span out, and the HTTP API's requests are spans of their o
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanContext, SpanKind
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from orchestrator.activities.records import RecordActivities
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.approvals.service import ApprovalService
+from orchestrator.models import OpenTicketInput
 from orchestrator.observability import tracing
 from orchestrator.server.app import ServerDeps, create_app
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.settings import GarrisonSettings, TemporalSettings
+from orchestrator.slack.card import approval_card
 from orchestrator.store.repository import Store
 from simulations.loader import load_all
 from simulations.runner import SimulationOptions, run_simulation
+from tests.slack.test_card import make_request
 from tools.emulators.serve import serve
+from tools.results import Ticket
 from tools.vendors import DEFAULT_EMULATED, vendor
 
 ROOT = Path(__file__).parents[3]
@@ -142,3 +150,48 @@ def test_off_by_default_and_nothing_is_traced() -> None:
     assert tracing.temporal_interceptors() == []
     with tracing.span("replay"):
         assert tracing.current_trace_id() is None
+
+
+class _Ticketing:
+    def __init__(self) -> None:
+        self.descriptions: list[str] = []
+
+    async def open_ticket(self, key: str, title: str, description: str) -> Ticket:
+        self.descriptions.append(description)
+        return Ticket(id="SEC-1", key=key, title=title)
+
+
+class _Backends:
+    def __init__(self) -> None:
+        self.ticketing = _Ticketing()
+
+    def response_tools(self, incident_id: str) -> Any:
+        return SimpleNamespace(ticketing=self.ticketing)
+
+
+async def test_the_ticket_and_the_card_name_the_incidents_trace(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
+    backends = _Backends()
+    activities = RecordActivities(store, backends)  # type: ignore[arg-type]
+    try:
+        with tracing.span("replay"):
+            trace = tracing.current_trace_id()
+            await ActivityEnvironment().run(
+                activities.open_ticket, OpenTicketInput(incident_id="inc-9", title="t")
+            )
+    finally:
+        await store.close()
+    assert trace is not None and len(trace) == 32
+    assert backends.ticketing.descriptions[0].endswith(f"\nTrace: {trace}")
+
+    card = approval_card(
+        make_request(), approvers_needed="1 approver", rationale_from_model=False, trace_id=trace
+    )
+    assert card["blocks"][-1] == {
+        "type": "context",
+        "elements": [{"type": "plain_text", "text": f"Trace {trace}", "emoji": False}],
+    }
+    untraced = approval_card(make_request(), approvers_needed="1", rationale_from_model=False)
+    assert all("Trace" not in json.dumps(b) for b in untraced["blocks"])
