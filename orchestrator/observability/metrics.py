@@ -161,7 +161,7 @@ _TEMPORAL = {
     "temporal_activity_schedule_to_start_latency": (
         "garrison_activity_schedule_to_start_seconds",
         "Time activity tasks waited on their queue for a worker.",
-        ("task_queue", "activity_type"),
+        ("task_queue",),  # the SDK does not name the activity here
     ),
     "temporal_activity_execution_latency": (
         "garrison_activity_execution_seconds",
