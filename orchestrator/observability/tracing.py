@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 STANDARD_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACER = "garrison"
+MAX_PATH = 200
 _provider: TracerProvider | None = None
 
 
@@ -128,7 +129,9 @@ def current_trace_id() -> str | None:
 
 
 class TracingMiddleware:
-    """A server span per HTTP request, continuing the caller's `traceparent` if it sent one."""
+    """A server span per HTTP request, continuing the caller's `traceparent` if it sent one. Its
+    name is the method and the matched route's template (`GET /api/approvals/{approval_id}`),
+    never the raw path, which the caller chooses; the path is an attribute, cut short."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -141,12 +144,12 @@ class TracingMiddleware:
         from opentelemetry.trace import SpanKind
 
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        method, path = scope["method"], scope["path"]
+        method = scope["method"]
         with tracer().start_as_current_span(
-            f"{method} {path}",
+            method,
             context=propagate.extract(headers),
             kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": path},
+            attributes={"http.request.method": method, "url.path": scope["path"][:MAX_PATH]},
         ) as current:
 
             async def sending(message: Message) -> None:
@@ -154,7 +157,13 @@ class TracingMiddleware:
                     current.set_attribute("http.response.status_code", message["status"])
                 await send(message)
 
-            await self.app(scope, receive, sending)
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                route = getattr(scope.get("route"), "path", None)  # set by the router on a match
+                if isinstance(route, str):
+                    current.update_name(f"{method} {route}")
+                    current.set_attribute("http.route", route)
 
 
 # ---- the agents' graph nodes -------------------------------------------------------------------

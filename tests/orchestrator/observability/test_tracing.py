@@ -132,14 +132,15 @@ async def test_api_requests_are_server_spans_continuing_the_callers_trace(
     try:
         async with serve(create_app(deps)) as url, httpx.AsyncClient(base_url=url) as http:
             answer = await http.get("/healthz")  # httpx, instrumented, sends its traceparent
+            await http.get("/api/approvals/<script>")  # refused (401): named by its route
     finally:
         await deps.aclose()
         await store.close()
     assert answer.status_code == 200
     spans = exporter.get_finished_spans()
     served = [s for s in spans if s.kind is SpanKind.SERVER]
-    (caller,) = [s for s in spans if s.kind is SpanKind.CLIENT]
-    assert [s.name for s in served] == ["GET /healthz"]
+    caller = next(s for s in spans if s.kind is SpanKind.CLIENT)
+    assert [s.name for s in served] == ["GET /healthz", "GET /api/approvals/{approval_id}"]
     assert served[0].parent is not None and served[0].parent.span_id == ids(caller).span_id
     assert ids(served[0]).trace_id == ids(caller).trace_id
     assert attributes(served[0])["http.response.status_code"] == 200
