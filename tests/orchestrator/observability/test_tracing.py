@@ -1,12 +1,10 @@
-"""Traces: a replayed incident, run through the real vendor adapters and their emulators with
-tracing on (the SDK's in-memory exporter), is one trace from the replay's span through the
-workflow, its activities and the agents' graph nodes to every vendor call; tracing off (the
-default) leaves every span out, and the HTTP API's requests are spans of their own."""
+"""Traces (the SDK's in-memory exporter): the HTTP API's requests are server spans named by their
+route, the ticket and the card carry the incident's trace id, and tracing off (the default)
+traces nothing. A replayed incident as one trace: `test_instrumented_run.py`."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +15,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanContext, SpanKind
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment
 
 from orchestrator.activities.records import RecordActivities
 from orchestrator.approvals.directory import ApproverDirectory
@@ -26,15 +24,11 @@ from orchestrator.models import OpenTicketInput
 from orchestrator.observability import tracing
 from orchestrator.server.app import ServerDeps, create_app
 from orchestrator.server.tokens import ApiTokens
-from orchestrator.settings import GarrisonSettings, TemporalSettings
 from orchestrator.slack.card import approval_card
 from orchestrator.store.repository import Store
-from simulations.loader import load_all
-from simulations.runner import SimulationOptions, run_simulation
 from tests.slack.test_card import make_request
 from tools.emulators.serve import serve
 from tools.results import Ticket
-from tools.vendors import DEFAULT_EMULATED, vendor
 
 ROOT = Path(__file__).parents[3]
 INCIDENT = ROOT / "simulations" / "incidents" / "otrf-lsass-procdump-acct01"
@@ -67,57 +61,6 @@ def chain_to_root(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[st
         span = parent
         names.append(span.name)
     return names
-
-
-@pytest.mark.temporal
-@pytest.mark.simulation
-async def test_a_replayed_incident_is_one_trace_down_to_each_vendor_call(
-    temporal_env: WorkflowEnvironment, tmp_path: Path, exporter: InMemorySpanExporter
-) -> None:
-    settings = GarrisonSettings(
-        data_dir=tmp_path / "data",
-        temporal=TemporalSettings(
-            address=temporal_env.client.service_client.config.target_host,
-            task_queue_prefix=f"t{uuid.uuid4().hex[:8]}",
-        ),
-    )
-    emulated = {capability: vendor(name) for capability, name in DEFAULT_EMULATED.items()}
-    card = await run_simulation(
-        load_all([INCIDENT]).incidents, settings, SimulationOptions(emulated=emulated)
-    )
-    assert card.per_incident[0].executed_actions
-
-    spans = exporter.get_finished_spans()
-    by_id = {ids(s).span_id: s for s in spans}
-    roots = [s for s in spans if s.name == "replay"]
-    assert len(roots) == 1
-    trace_id = ids(roots[0]).trace_id
-    vendor_calls = [s for s in spans if s.kind is SpanKind.CLIENT and "http.url" in attributes(s)]
-    assert vendor_calls, "no vendor call was traced"
-    # The scorer reads the ticket back from the emulator after the run, outside any incident:
-    # those reads are traces of their own; every call the incident made is in its trace.
-    scorer_reads = [c for c in vendor_calls if c.parent is None]
-    assert all(c.name == "GET" and "/issue/" in str(attributes(c)) for c in scorer_reads)
-    incident_calls = [c for c in vendor_calls if c.parent is not None]
-    assert len(incident_calls) > len(scorer_reads)
-    for call in incident_calls:
-        assert ids(call).trace_id == trace_id
-        assert chain_to_root(call, by_id)[-1] == "replay"
-    names = {s.name for s in spans if ids(s).trace_id == trace_id}
-    for expected in (
-        "RunWorkflow:IncidentWorkflow",
-        "RunActivity:agents.triage",
-        "RunActivity:response.execute",
-    ):
-        assert expected in names, sorted(names)
-    nodes = [n for n in names if n.startswith("agent node ")]
-    assert nodes, sorted(names)
-    executed = [s for s in spans if s.name == "RunActivity:response.execute"]
-    assert any(
-        c.parent is not None and c.parent.span_id == ids(e).span_id
-        for e in executed
-        for c in vendor_calls
-    ), "the containment's vendor call is not a child of response.execute"
 
 
 async def test_api_requests_are_server_spans_continuing_the_callers_trace(
