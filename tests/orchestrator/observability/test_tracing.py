@@ -53,16 +53,6 @@ def attributes(span: ReadableSpan) -> dict[str, object]:
     return dict(span.attributes or {})
 
 
-def chain_to_root(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
-    names = [span.name]
-    while span.parent is not None:
-        parent = by_id.get(span.parent.span_id)
-        assert parent is not None, f"{names}: parent {span.parent.span_id:x} was not exported"
-        span = parent
-        names.append(span.name)
-    return names
-
-
 async def test_api_requests_are_server_spans_continuing_the_callers_trace(
     tmp_path: Path, exporter: InMemorySpanExporter
 ) -> None:
