@@ -7,8 +7,6 @@ the commands that use them.
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,9 +34,14 @@ def settings_or_exit() -> GarrisonSettings:
     from orchestrator.settings import ConfigError, load_settings
 
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as error:
         fail(str(error))
+    from orchestrator.observability import logs
+
+    logs.protect(settings)
+    logs.configure(settings.log_format, settings.log_level.upper())
+    return settings
 
 
 @asynccontextmanager
@@ -92,26 +95,9 @@ async def approval_service(settings: GarrisonSettings) -> AsyncIterator[Approval
         )
 
 
-class _OneLine(logging.Filter):
-    """Log records print as one line: an exception attached to a record (Temporal logs every
-    failed activity with its traceback) is summarised as `Type: message`. Set GARRISON_DEBUG=1
-    for the tracebacks."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            error = record.exc_info[1]
-            cause = error.__cause__ or error
-            record.msg = f"{record.getMessage()}: {type(cause).__name__}: {cause}"
-            record.args = None
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
 def configure_logging() -> None:
-    """Warnings and errors to stderr, one line each (the CLI's only logging set-up)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    if not os.environ.get("GARRISON_DEBUG"):
-        handler.addFilter(_OneLine())
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    """Warnings and errors to stderr, one line each, until the settings say otherwise
+    (`settings_or_exit`: `GARRISON_LOG_FORMAT`, `GARRISON_LOG_LEVEL`, and the secrets to redact)."""
+    from orchestrator.observability.logs import configure
+
+    configure()

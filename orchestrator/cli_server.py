@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from orchestrator.approvals.directory import ApproverDirectory
     from orchestrator.backends import Backends
     from orchestrator.ingest.sources import IngestSources
+    from orchestrator.observability.health import QueueCheck
     from orchestrator.server.tokens import ApiTokens
     from orchestrator.settings import GarrisonSettings
+    from orchestrator.temporal.client import Role
 
 
 def server(
@@ -121,10 +123,24 @@ def _sources(settings: GarrisonSettings) -> IngestSources:
 
     if settings.ingest.sources_file is None:
         return IngestSources()  # no signed webhooks; bearer tokens with the ingest scope still work
+    from orchestrator.observability.logs import protected
+
     try:
-        return IngestSources.load(settings.ingest.sources_file)
+        return protected(IngestSources.load(settings.ingest.sources_file))
     except SourcesError as error:
         fail(str(error))
+
+
+def ready_queues(settings: GarrisonSettings, running: Sequence[Role]) -> tuple[QueueCheck, ...]:
+    """The task queues `/readyz` needs polled: `GARRISON_READY_ROLES`'s roles, else the roles
+    this process runs (an API-only server is ready without workers: alerts it takes are kept)."""
+    from orchestrator.observability.health import QueueCheck
+    from orchestrator.temporal.client import Role, task_queue
+
+    roles: Sequence[Role] = running
+    if settings.ready_roles is not None:  # validated by the settings
+        roles = [Role(name) for name in settings.ready_roles.split(",") if name]
+    return tuple(QueueCheck(role, task_queue(settings.temporal, role)) for role in roles)
 
 
 def _api_server(config: uvicorn.Config) -> uvicorn.Server:
@@ -180,6 +196,9 @@ async def _serve(
                 temporal_namespace=settings.temporal.namespace,
                 refresh_s=settings.console.refresh_s,
             ),
+            temporal=runtime.temporal,
+            namespace=settings.temporal.namespace,
+            ready_queues=ready_queues(settings, runtime.roles),
         )
         config = uvicorn.Config(
             create_app(deps), host=host, port=port, log_level="warning", lifespan="off"

@@ -124,6 +124,11 @@ async def _serve(settings: GarrisonSettings, roles: Sequence[Role], backends: Ba
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if settings.metrics_port is not None:
+            from orchestrator.observability.metrics import serve_port
+
+            serve_port(settings.metrics_port)
+            out.print(f"metrics on http://0.0.0.0:{settings.metrics_port}/metrics")
         slack = "Slack" if runtime.slack else "the log"
         out.print(f"worker ready: {', '.join(r.value for r in roles)} (approvals to {slack})")
         await stop.wait()

@@ -528,6 +528,10 @@ class CloseIncidentInput(_Model):
     # True: the ticket is closed by the ticket outbox (`tickets.close`), not by `incidents.close`,
     # which then only closes the incident in the store.
     ticket_via_outbox: bool = False
+    # The time to contain (`garrison_time_to_contain_seconds`): when the incident started and
+    # its first executed action (None: nothing was executed, or a history from before these).
+    started_at: datetime | None = None
+    first_executed: ExecutedActionView | None = None
 
 
 class RollbackInput(_Model):

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from temporalio.client import Client
+    from temporalio.runtime import Runtime as TemporalRuntime
     from temporalio.worker import Worker
 
     from orchestrator.activities.ingest import PollActivities
@@ -124,7 +125,10 @@ async def open_runtime(
             slack_runtime = await _open_slack(stack, settings, store, directory)
         notifier: ApprovalNotifier = slack_runtime.notifier if slack_runtime else LogNotifier()
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        temporal, embedded = await stack.enter_async_context(temporal_client(settings))
+        metrics_runtime = _instruments(stack, settings)
+        temporal, embedded = await stack.enter_async_context(
+            temporal_client(settings, metrics_runtime)
+        )
         dispatcher, ingest = await _open_ingest(stack, settings, policy, store, temporal, dispatch)
         workers: list[Worker] = []
         if run_workers:
@@ -181,6 +185,33 @@ def _anchor_on_schedule(stack: AsyncExitStack, store: Store, interval_s: float) 
             await task
 
     stack.push_async_callback(stop)
+
+
+def _instruments(stack: AsyncExitStack, settings: GarrisonSettings) -> TemporalRuntime:
+    """Metrics of this process: vendor calls counted, the Temporal SDK's metrics buffered (the
+    runtime to connect with) and drained between scrapes; and traces when an OTLP endpoint is
+    configured (flushed on the way out, after the workers stopped)."""
+    from orchestrator.observability import tracing
+    from orchestrator.observability.metrics import (
+        drain_periodically,
+        observe_vendor_call,
+        temporal_runtime,
+    )
+    from tools.http import add_call_observer
+
+    add_call_observer(observe_vendor_call)
+    if tracing.configure(settings):
+        stack.callback(tracing.disable)
+    runtime = temporal_runtime()
+    task = asyncio.create_task(drain_periodically(), name="garrison-metrics-drain")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+    return runtime
 
 
 def _load_policy(settings: GarrisonSettings) -> PolicyDocument:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -384,6 +384,27 @@ class GarrisonSettings(BaseSettings):
     # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the
     # agents' deterministic reasoning. Loaded by the runtime (`orchestrator.runtime.load_model`).
     model: str | None = None
+    # The operators' instruments (docs/operators.md, "Health, metrics, logs and traces").
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    # A worker process's own `/metrics` port (the server answers `/metrics` on its API port).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # OTLP/HTTP traces; none (and no OTEL_EXPORTER_OTLP_ENDPOINT): no tracing at all.
+    otlp_endpoint: str | None = None
+    # Roles whose task queues `/readyz` needs polled, "triage,agents,actions"; none: the roles
+    # this process runs itself ("" or "none": no queue is checked).
+    ready_roles: str | None = None
+
+    @field_validator("ready_roles")
+    @classmethod
+    def _known_roles(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        roles = [r.strip() for r in value.split(",") if r.strip() and r.strip() != "none"]
+        unknown = sorted(set(roles) - {"triage", "agents", "actions"})
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: roles are triage, agents, actions")
+        return ",".join(roles)
 
     @field_validator("model")
     @classmethod

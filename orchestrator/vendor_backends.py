@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from orchestrator.observability.logs import protected
 from orchestrator.settings import GarrisonSettings
 from tools.intel.memory import InMemoryThreatIntel
 from tools.inventory.memory import InMemoryInventory
@@ -73,7 +74,7 @@ def choose_vendors(
 class VendorBackends:
     def __init__(self, chosen: dict[Capability, VendorSpec], environment: Environment) -> None:
         self.adapters: dict[Capability, Any] = {
-            capability: spec.adapter(load_vendor_settings(spec.settings), environment)
+            capability: spec.adapter(protected(load_vendor_settings(spec.settings)), environment)
             for capability, spec in chosen.items()
         }
         inventory = InMemoryInventory(environment)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.models import IncidentPhase, IncidentStatusView
+from orchestrator.observability.logs import protect
 from simulations.faults import Fault, Until
 from simulations.loader import LoadedIncident
 from simulations.routing import recorded_id
@@ -115,7 +116,9 @@ class EmulatedBackends:
                 state = EmulatorState()
                 app = spec.build_emulator(environment, events, state, loaded.spec.alerts)
                 base_url = await stack.enter_async_context(serve(app))
-                adapter = spec.adapter(spec.emulator_settings(base_url), environment)
+                settings = spec.emulator_settings(base_url)
+                protect(settings)  # the emulators' credentials stay out of the logs too
+                adapter = spec.adapter(settings, environment)
                 stack.push_async_callback(adapter.aclose)
                 adapters[capability], states[capability] = adapter, state
             inventory = InMemoryInventory(environment)

@@ -32,6 +32,7 @@ from orchestrator.models import (
     IncidentWorkflowInput,
     PendingApprovalView,
 )
+from orchestrator.observability.tracing import span
 from orchestrator.policy.model import IngestRules
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
@@ -100,6 +101,19 @@ async def replay_incident(
     on_status: StatusObserver | None = None,
 ) -> ReplayOutcome:
     """`on_status` sees every status the driver polls (`--fault` lifts a fault on it)."""
+    # Tracing on: one trace for the whole replay, the driver's queries and decisions included.
+    with span("replay", incident_id=incident_id):
+        return await _replay(ctx, loaded, incident_id, params, analyst, on_status)
+
+
+async def _replay(
+    ctx: ReplayContext,
+    loaded: LoadedIncident,
+    incident_id: str,
+    params: IncidentWorkflowInput,
+    analyst: SimulatedAnalyst,
+    on_status: StatusObserver | None,
+) -> ReplayOutcome:
     spec = loaded.spec
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -162,8 +176,11 @@ async def deliver(
         )
         for alert in sent
     ]
-    accepted = await _accept(ctx, items, scope)
-    await ctx.dispatcher.dispatch_pending()
+    # Tracing on: the dispatch starts the workflow, under this span (the root of the incident's
+    # trace for `garrison incidents replay`, a child of `replay` in a simulation).
+    with span("deliver", recording=loaded.spec.id, scope=scope):
+        accepted = await _accept(ctx, items, scope)
+        await ctx.dispatcher.dispatch_pending()
     return accepted
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -107,6 +109,36 @@ def raise_for_status(response: httpx.Response, vendor: str) -> None:
     raise PermanentToolError(message)
 
 
+@dataclass(frozen=True)
+class VendorCall:
+    """One vendor call as the observers see it (`add_call_observer`): no URL, no body."""
+
+    vendor: str
+    method: str
+    status: str  # the HTTP status, or "timeout" / "transport_error"
+    seconds: float  # the call itself
+    budget_wait_s: float | None  # None: the call has no budget
+    priority: str
+
+
+_observers: list[Callable[[VendorCall], None]] = []
+
+
+def add_call_observer(observer: Callable[[VendorCall], None]) -> None:
+    """Have `observer` told of every vendor call in this process (metrics: the orchestrator
+    registers one; tools know nothing of Prometheus). Registering it again does nothing."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def _tell(call: VendorCall) -> None:
+    for observer in _observers:
+        try:
+            observer(call)
+        except Exception:  # an observer's failure never fails the call
+            logging.getLogger(__name__).exception("vendor call observer failed")
+
+
 async def send(
     client: httpx.AsyncClient,
     method: str,
@@ -119,14 +151,26 @@ async def send(
     **kwargs: Any,
 ) -> httpx.Response:
     """One vendor call under the budget; transport failures and timeouts are transient."""
+    waited: float | None = None
     if budget is not None:
+        queued = time.monotonic()
         await budget.acquire(priority)
+        waited = time.monotonic() - queued
+    started = time.monotonic()
+
+    def told(status: str) -> None:
+        elapsed = time.monotonic() - started
+        _tell(VendorCall(vendor, method, status, elapsed, waited, priority.name.lower()))
+
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException as error:
+        told("timeout")
         raise TransientToolError(f"{vendor}: {method} {url} timed out: {error}") from error
     except httpx.TransportError as error:
+        told("transport_error")
         raise TransientToolError(f"{vendor}: {method} {url} failed: {error!r}") from error
+    told(str(response.status_code))
     if check:
         raise_for_status(response, vendor)
     return response

@@ -22,6 +22,7 @@ from orchestrator.activities.errors import activity_source
 from orchestrator.activities.facts import known_targets
 from orchestrator.backends import Backends
 from orchestrator.models import IncidentRef, PlaybookStepInput, PlaybookStepResult
+from orchestrator.observability.tracing import agent_node_spans
 from orchestrator.store.records import AuditEvent
 from orchestrator.store.repository import Store
 from playbooks.engine import PlaybookStart, step_playbook
@@ -50,9 +51,10 @@ class AgentActivities:
     @activity.defn(name="agents.triage")
     async def triage(self, ref: IncidentRef) -> TriageResult:
         alerts = await self.store.alerts_for(ref.incident_id)
-        result = await run_triage(
-            self._deps(ref.incident_id), TriageInput(incident_id=ref.incident_id, alerts=alerts)
-        )
+        with agent_node_spans():
+            result = await run_triage(
+                self._deps(ref.incident_id), TriageInput(incident_id=ref.incident_id, alerts=alerts)
+            )
         await self.store.record_triage(
             ref.incident_id,
             verdict=result.verdict,
@@ -92,14 +94,15 @@ class AgentActivities:
             start = PlaybookStart(
                 incident_id=request.incident_id, alerts=alerts, triage=request.triage
             )
-        step = await step_playbook(
-            playbook,
-            deps,
-            self.checkpointer,
-            thread_id=request.thread_id or request.incident_id,
-            start=start,
-            resume=request.resume,
-        )
+        with agent_node_spans():
+            step = await step_playbook(
+                playbook,
+                deps,
+                self.checkpointer,
+                thread_id=request.thread_id or request.incident_id,
+                start=start,
+                resume=request.resume,
+            )
         await self._audit_rejected(request.incident_id, step.rejected)
         evidence = Evidence.of(request.triage, step.report)
         known = known_targets(request.triage.entities, step.report)

@@ -20,6 +20,7 @@ from orchestrator.ingest.pollers.graph import GraphAlertFeed
 from orchestrator.ingest.pollers.models import PollInput, PollResult, PollSource
 from orchestrator.ingest.pollers.schedules import configured_sources
 from orchestrator.ingest.sink import AlertSink, Backpressure
+from orchestrator.observability.logs import protected
 from orchestrator.settings import PollSettings
 from orchestrator.store import poll_cursors
 from orchestrator.store.repository import Store
@@ -91,9 +92,11 @@ def build_poll_feeds(settings: PollSettings) -> dict[PollSource, AlertFeed]:
     for source in configured_sources(settings):
         match source:
             case PollSource.FALCON:
-                feeds[source] = FalconAlertFeed(load_vendor_settings(CrowdStrikeSettings))
+                feeds[source] = FalconAlertFeed(
+                    protected(load_vendor_settings(CrowdStrikeSettings))
+                )
             case PollSource.GRAPH:
-                feeds[source] = GraphAlertFeed(load_vendor_settings(EntraSettings))
+                feeds[source] = GraphAlertFeed(protected(load_vendor_settings(EntraSettings)))
     return feeds
 
 

@@ -27,6 +27,8 @@ from orchestrator.models import (
     TicketNote,
     TicketRef,
 )
+from orchestrator.observability.metrics import observe_contained
+from orchestrator.observability.tracing import current_trace_id
 from orchestrator.store.records import AuditEvent, TicketRecord, TicketStatus
 from orchestrator.store.repository import Store
 from orchestrator.text import defang
@@ -48,6 +50,7 @@ class RecordActivities:
                 f"- [{a.severity.value}] {defang(a.title)} on {defang(a.entities.host or '-')}"
                 for a in alerts[:20]
             ]
+            + trace_line()
         )
         ticket = await vendor_call(
             ticketing.open_ticket(request.incident_id, defang(request.title), description)
@@ -109,6 +112,8 @@ class RecordActivities:
         await self._audit("incident.closed", request.incident_id, request.verdict.value)
         # Last, so that the audit anchor written on close covers the close itself.
         await self.store.close_incident(request.incident_id, summary=summary, closed_at=now)
+        if request.started_at is not None and request.first_executed is not None:
+            observe_contained(request.started_at, request.first_executed)
 
     async def _close_ticket(self, request: CloseIncidentInput) -> None:
         ticketing = self.backends.response_tools(request.incident_id).ticketing
@@ -245,3 +250,9 @@ def _entities(alert: Alert) -> list[str]:
 def _known_entities(seen: list[Alert]) -> set[str]:
     """What the incident already had: the entities of the alerts its triage saw."""
     return {entity.lower() for alert in seen for entity in _entities(alert)}
+
+
+def trace_line() -> list[str]:
+    """The incident's trace id, when tracing is on: where an analyst finds its spans."""
+    trace = current_trace_id()
+    return [f"Trace: {trace}"] if trace else []

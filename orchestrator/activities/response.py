@@ -39,10 +39,13 @@ from orchestrator.models import (
     RollbackInput,
     RollbackResult,
 )
+from orchestrator.observability.metrics import ACTIONS
 from orchestrator.policy.model import PolicyDocument
 from orchestrator.store.records import ActionRecord, ActionStatus, AuditEvent
 from orchestrator.store.repository import Store
 from tools.actions import Action, business_key
+
+_REFUSALS = ("PolicyDenied", "ApprovalNotVerified")  # `_refuse`'s error types
 
 
 class ResponseActivities:
@@ -57,6 +60,21 @@ class ResponseActivities:
 
     @activity.defn(name="response.execute")
     async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
+        """`_execute`, counted in `garrison_actions` once it ends: its result, `refused` (the
+        policy floor or an unverified approval), or `failed` when no retry will follow."""
+        kind = request.action.kind.value
+        try:
+            result = await self._execute(request)
+        except Exception as error:
+            if isinstance(error, ApplicationError) and error.type in _REFUSALS:
+                ACTIONS.labels(kind, "refused").inc()
+            elif is_final_attempt(error):
+                ACTIONS.labels(kind, "failed").inc()
+            raise
+        ACTIONS.labels(kind, result.status.value).inc()
+        return result
+
+    async def _execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
         action = request.action
         key = business_key(request.incident_id, action)
         if self.policy is not None:
@@ -225,7 +243,7 @@ class ResponseActivities:
                 policy_decision_id=f"{request.policy_version}:{key}",
             )
         )
-        error_type = "ApprovalNotVerified" if kind.endswith("approval") else "PolicyDenied"
+        error_type = _REFUSALS[1] if kind.endswith("approval") else _REFUSALS[0]
         raise ApplicationError(problem, type=error_type, non_retryable=True)
 
     @activity.defn(name="response.rollback")

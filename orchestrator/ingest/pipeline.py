@@ -43,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from orchestrator.ingest.grouping import is_system_account, user_key
 from orchestrator.ingest.normalised import Normalised
 from orchestrator.ingest.sink import Accepted, Backpressure
+from orchestrator.observability.metrics import ALERTS_RECEIVED, ALERTS_REFUSED
 from orchestrator.policy.model import IngestRules, StormScope
 from orchestrator.store.intake import IntakeTx, StagedAlert
 from orchestrator.store.mapping import aware
@@ -113,17 +114,26 @@ class Ingestor:
         if not items:
             return Accepted(alert_ids=[])
         if self.backlog > self._max_backlog:
+            ALERTS_REFUSED.labels("backpressure_backlog").inc(len(items))
             raise Backpressure(
                 5, f"{self.backlog} alerts are waiting for their workflows: Temporal is behind"
             )
         if self._queued + len(items) > self._max_queued:
+            ALERTS_REFUSED.labels("backpressure_queue").inc(len(items))
             raise Backpressure(1, f"{self._queued} alerts are waiting to be stored")
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._entries.append(_Entry(items, scope, future))
         self._queued += len(items)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
-        return await future
+        try:
+            accepted = await future
+        except Backpressure:
+            ALERTS_REFUSED.labels("store_unavailable").inc(len(items))
+            raise
+        ALERTS_RECEIVED.labels("new").inc(len(accepted.alert_ids) - accepted.duplicates)
+        ALERTS_RECEIVED.labels("duplicate").inc(accepted.duplicates)
+        return accepted
 
     async def aclose(self) -> None:
         if self._writer is not None:

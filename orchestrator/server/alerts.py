@@ -30,6 +30,7 @@ from orchestrator.ingest.limits import MAX_BATCH, MAX_BODY_BYTES, json_depth_exc
 from orchestrator.ingest.normalised import Normalised, NormaliseError, Shape
 from orchestrator.ingest.sink import Backpressure
 from orchestrator.ingest.sources import SOURCE_NAME, SignatureRejected, verify
+from orchestrator.observability.metrics import ALERTS_REFUSED
 from orchestrator.server.api import scoped
 from orchestrator.server.app import ServerDeps
 from orchestrator.server.limits import read_capped
@@ -169,8 +170,10 @@ async def post_webhook(request: Request, source: SourceName) -> JSONResponse:
     try:
         sent = verify(configured.secret.get_secret_value(), request.headers, body, time.time())
     except SignatureRejected as rejected:
+        ALERTS_REFUSED.labels("bad_signature").inc()
         raise HTTPException(401, str(rejected)) from None
     if not await deps.store.intake.claim_delivery(f"{source}:{sent}", datetime.now(UTC)):
+        ALERTS_REFUSED.labels("replayed_delivery").inc()
         raise HTTPException(409, "this signed delivery was already received (a replay)")
     return await _ingest(deps, body, configured.shape, channel=f"webhook:{source}")
 
@@ -186,6 +189,7 @@ async def dead_letter_oversized(deps: ServerDeps, scope: AsgiScope) -> None:
     if found is None or Scope.INGEST not in found[1]:
         return
     reason = f"body larger than {MAX_BODY_BYTES} bytes"
+    ALERTS_REFUSED.labels("too_large").inc()
     await deps.store.intake.add_dead_letter(f"api:{found[0]}", "", reason, datetime.now(UTC))
 
 
@@ -195,6 +199,7 @@ async def _read(request: Request, channel: str) -> bytes:
         return await read_capped(request, MAX_BODY_BYTES)
     except HTTPException as error:
         if error.status_code == 413:
+            ALERTS_REFUSED.labels("too_large").inc()
             intake = _deps(request).store.intake
             await intake.add_dead_letter(channel, "", str(error.detail), datetime.now(UTC))
         raise
@@ -209,6 +214,7 @@ async def _ingest(deps: ServerDeps, body: bytes, shape: Shape | None, channel: s
     now = datetime.now(UTC)
 
     async def dead(reason: str, text: str, index: int | None = None) -> Rejected:
+        ALERTS_REFUSED.labels("invalid_record" if index is not None else "invalid_body").inc()
         kept, why = _storable(text), _storable(reason)
         letter = await intake.add_dead_letter(channel, kept, why, now, shape and shape.value)
         return Rejected(index=index, problem=why, dead_letter=letter)

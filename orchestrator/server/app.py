@@ -3,7 +3,8 @@
 `create_app(deps)` builds the app from already-open dependencies, so tests and `garrison server`
 compose it the same way. Every `/api` endpoint needs a bearer token (`tokens.py`); `/slack/*`
 is authenticated by Slack's signature instead; `/console` (the analysts' web console,
-`orchestrator.console`) by a signed-in session; `/healthz` and the OpenAPI document are open.
+`orchestrator.console`) by a signed-in session; `/healthz`, `/readyz` (`instruments.py`)
+and the OpenAPI document are open.
 Errors are JSON `{"detail": ...}` with a 4xx status naming the problem; an unexpected failure is
 logged and answered 500 without internals.
 
@@ -19,7 +20,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,12 +31,18 @@ from orchestrator.approvals.service import ApprovalService
 from orchestrator.console.auth import ConsoleConfig
 from orchestrator.ingest.sink import AlertSink
 from orchestrator.ingest.sources import IngestSources
+from orchestrator.observability import tracing
 from orchestrator.server.edge import EdgeGuard
 from orchestrator.server.refusals import RefusalAudit
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.slack.notifier import SlackNotifier
 from orchestrator.slack.webapi import SlackError
 from orchestrator.store.repository import Store
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from orchestrator.observability.health import QueueCheck
 
 log = logging.getLogger("garrison.server")
 USERGROUP_TTL_S = 60.0
@@ -99,6 +106,10 @@ class ServerDeps:
     ingest: AlertSink | None = None  # None: this server takes no alerts (404)
     sources: IngestSources = field(default_factory=IngestSources)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    # What `/readyz` checks beside the store: Temporal, and the queues that must be polled.
+    temporal: Client | None = None
+    namespace: str = "default"
+    ready_queues: tuple[QueueCheck, ...] = ()
     refusals: RefusalAudit = field(init=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +126,7 @@ def create_app(deps: ServerDeps) -> FastAPI:
     from orchestrator.server.alerts import dead_letter_oversized
     from orchestrator.server.alerts import router as alerts_router
     from orchestrator.server.api import router as api_router
+    from orchestrator.server.instruments import router as instruments_router
     from orchestrator.server.slack_interactions import router as slack_router
 
     app = FastAPI(
@@ -125,6 +137,8 @@ def create_app(deps: ServerDeps) -> FastAPI:
         redoc_url=None,
     )
     app.state.deps = deps
+    if tracing.enabled():  # off: not even a pass-through layer
+        app.add_middleware(tracing.TracingMiddleware)
     app.add_middleware(
         EdgeGuard,
         refusals=deps.refusals,
@@ -134,11 +148,7 @@ def create_app(deps: ServerDeps) -> FastAPI:
     app.include_router(api_router)
     app.include_router(alerts_router)
     install_console(app)
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        await deps.store.audit_head()  # the database answers
-        return {"status": "ok"}
+    app.include_router(instruments_router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

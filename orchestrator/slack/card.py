@@ -77,10 +77,15 @@ def escape_text(value: str, limit: int = 300) -> str:
 
 
 def approval_card(
-    request: ApprovalRequestInput, *, approvers_needed: str, rationale_from_model: bool
+    request: ApprovalRequestInput,
+    *,
+    approvers_needed: str,
+    rationale_from_model: bool,
+    trace_id: str | None = None,
 ) -> dict[str, Any]:
     """The card asking for a decision. `approvers_needed` is Garrison's own mrkdwn ("1 approver
-    from <!subteam^S…>"); everything taken from the incident or a model is escaped plain text."""
+    from <!subteam^S…>"); everything taken from the incident or a model is escaped plain text.
+    `trace_id`: the incident's trace (tracing on), under the buttons."""
     kind = request.action.kind.value
     blocks = [
         _header(f"Approval needed: {kind} - risk {request.decision.risk}/100"),
@@ -88,6 +93,10 @@ def approval_card(
         _rationale(request.rationale, rationale_from_model),
         _buttons(request),
     ]
+    if trace_id:
+        blocks.append(
+            {"type": "context", "elements": [_plain(f"Trace {escape_text(trace_id, 64)}")]}
+        )
     return {"text": _fallback(request, "needed"), "blocks": blocks}
 
 

@@ -24,6 +24,7 @@ from orchestrator.models import (
     ApprovalRequestInput,
     TicketingStatusInput,
 )
+from orchestrator.observability.tracing import current_trace_id
 from orchestrator.slack.card import approval_card, decided_card, mention_text, thread_note
 from orchestrator.slack.webapi import SlackWebClient
 from orchestrator.store.records import SlackMessage
@@ -58,6 +59,7 @@ class SlackNotifier:
             request,
             approvers_needed=self.approvers_needed(request),
             rationale_from_model=request.rationale_from_model,
+            trace_id=current_trace_id(),
         )
         ts = await self._post_once(key, card, thread_ts=thread_ts, broadcast=True)
         await self._save(key, ts, thread_ts, request.model_dump_json())

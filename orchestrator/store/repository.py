@@ -23,6 +23,7 @@ from orchestrator.store.anchors import Anchoring, AnchorSink
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.decisions import Decisions
 from orchestrator.store.errors import ConflictError, NotFoundError
+from orchestrator.store.gauges import Gauges
 from orchestrator.store.incident_filter import IncidentFilter
 from orchestrator.store.intake import Intake
 from orchestrator.store.records import (
@@ -75,6 +76,7 @@ class Store:
         self._db = Transactions(engine)
         self.intake = Intake(self._db)
         self.decisions = Decisions(self._db)
+        self.gauges = Gauges(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod

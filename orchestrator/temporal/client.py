@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from orchestrator.observability.tracing import temporal_interceptors
 from orchestrator.settings import ConfigError, GarrisonSettings, TemporalSettings
 from orchestrator.temporal.embedded import EmbeddedTemporal
+
+if TYPE_CHECKING:
+    from temporalio.runtime import Runtime
 
 
 class Role(StrEnum):
@@ -43,8 +48,11 @@ def tls_config(settings: TemporalSettings) -> TLSConfig | None:
     )
 
 
-async def connect(settings: TemporalSettings, address: str) -> Client:
-    """A client for `address` in the configured namespace, with TLS or API key if configured."""
+async def connect(
+    settings: TemporalSettings, address: str, runtime: Runtime | None = None
+) -> Client:
+    """A client for `address` in the configured namespace, with TLS or API key if configured;
+    `runtime`: the SDK runtime its workers record metrics to (None: the SDK's default)."""
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     # With an API key and no explicit TLS, None lets the SDK turn TLS on (Temporal Cloud).
     tls: TLSConfig | bool | None = tls_config(settings) or (None if api_key else False)
@@ -54,6 +62,8 @@ async def connect(settings: TemporalSettings, address: str) -> Client:
         api_key=api_key,
         tls=tls,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
+        interceptors=temporal_interceptors(),  # tracing's, when it is on
     )
 
 
@@ -62,10 +72,12 @@ class TemporalUnreachable(ConfigError):
     (the address and the SDK's reason), not a traceback."""
 
 
-async def connect_or_explain(settings: TemporalSettings, address: str) -> Client:
+async def connect_or_explain(
+    settings: TemporalSettings, address: str, runtime: Runtime | None = None
+) -> Client:
     """`connect`, with a failure to reach the cluster turned into `TemporalUnreachable`."""
     try:
-        return await connect(settings, address)
+        return await connect(settings, address, runtime)
     except RuntimeError as error:  # the SDK's connection failures are RuntimeError
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise TemporalUnreachable(
@@ -76,14 +88,15 @@ async def connect_or_explain(settings: TemporalSettings, address: str) -> Client
 
 @asynccontextmanager
 async def temporal_client(
-    settings: GarrisonSettings,
+    settings: GarrisonSettings, runtime: Runtime | None = None
 ) -> AsyncIterator[tuple[Client, EmbeddedTemporal | None]]:
     """Yield a client and the embedded server it runs on (None for a configured cluster).
 
     An embedded server started here is stopped on exit; a reused one is left running.
     """
     if settings.temporal.address is not None:
-        yield await connect_or_explain(settings.temporal, settings.temporal.address), None
+        address = settings.temporal.address
+        yield await connect_or_explain(settings.temporal, address, runtime), None
         return
     async with EmbeddedTemporal.from_settings(settings) as embedded:
-        yield await connect(settings.temporal, embedded.address), embedded
+        yield await connect(settings.temporal, embedded.address, runtime), embedded

@@ -377,6 +377,8 @@ class IncidentWorkflow:
             confidence=step.confidence,
             summary=step.summary,
             ticket_via_outbox=self.tickets is not None,
+            started_at=self.started_at,
+            first_executed=min(self.executed, key=lambda e: e.at) if self.executed else None,
         )
         if self.tickets is not None:
             self.tickets.close(close)

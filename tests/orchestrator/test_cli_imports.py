@@ -1,6 +1,7 @@
 """The command line stays light: `garrison --help` and `garrison approvals list` (a store read)
 import none of LangGraph, LangChain, pySigma, the agents or the playbooks, nor Temporal's worker
-and its workflow sandbox. Each runs in a fresh interpreter that prints its modules at exit."""
+and its workflow sandbox, nor the operators' instruments (Prometheus, OpenTelemetry). Each runs
+in a fresh interpreter that prints its modules at exit."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("langgraph", "langchain", "langchain_core", "sigma", "agents", "playbooks")
+HEAVY = (
+    *("langgraph", "langchain", "langchain_core", "sigma", "agents", "playbooks"),
+    *("prometheus_client", "opentelemetry"),
+)
 SANDBOX = "temporalio.worker"
 
 # Runs `garrison ARGS` in-process and, at exit, writes the names of the loaded modules to stderr.

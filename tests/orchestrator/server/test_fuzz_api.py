@@ -22,7 +22,7 @@ async def test_schema_driven_fuzz_finds_no_5xx_no_nonconformance_and_no_unaudite
 ) -> None:
     result = await fuzz(temporal_env.client, tmp_path, examples=EXAMPLES, seed=SEED)
     print_figures(result, tmp_path / "report")
-    assert result.operations == 9
+    assert result.operations == 11  # with /healthz, /readyz and /metrics
     assert result.cases >= 500 and result.phases.get("stateful", 0) > 0
     assert result.server_errors == 0, result.statuses
     assert result.schemathesis_failures == [], tmp_path / "report" / "schemathesis-output.txt"
