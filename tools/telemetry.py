@@ -230,7 +230,8 @@ def to_network_connection(event: Mapping[str, Any]) -> NetworkConnection | None:
 
 
 def to_logon_event(event: Mapping[str, Any]) -> LogonEvent | None:
-    """Security 4624 (success), 4625 (failure) and 4648 (explicit credentials), else None."""
+    """Security 4624 (success), 4625 (failure) and 4648 (explicit credentials), else None; with
+    who asked for it and, for a NewCredentials logon, the account it presents outbound."""
     flat = flatten(event)
     number, time, host = event_id(flat), event_time(flat), event_host(flat)
     if event_source(flat) != "security" or number not in (4624, 4625, 4648):
@@ -244,6 +245,8 @@ def to_logon_event(event: Mapping[str, Any]) -> LogonEvent | None:
         logon_type=_int(flat.get("LogonType")),
         src_ip=_short(flat.get("IpAddress")),
         success=number != 4625,
+        subject=_account(flat, "Subject"),
+        outbound_user=_account(flat, "TargetOutbound"),
     )
 
 
@@ -365,6 +368,7 @@ def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
             "target_image": _short(flat.get("TargetImage")),
             "access": _short(flat.get("GrantedAccess")) if number == 10 else None,
             "detail": _short(flat.get("CallTrace")),
+            "process_guid": _guid(flat.get("SourceProcessGUID") or flat.get("SourceProcessGuid")),
         }
     elif source == "sysmon" and number in (19, 20, 21):
         if (_text(flat.get("Operation")) or "created").lower() != "created":

@@ -255,6 +255,21 @@ def test_logons_success_failure_and_explicit_credentials() -> None:
     assert explicit is not None and explicit.success is True and explicit.src_ip is None
 
 
+def test_a_new_credentials_logon_names_its_caller_and_the_account_it_presents() -> None:
+    """4624 type 9 (`runas /netonly`, pass-the-hash): the session is the caller's own, the
+    network sees the `TargetOutbound*` account's credentials."""
+    logon = to_logon_event({
+        "Channel": "Security", "EventID": 4624, "Hostname": "WS07.contoso.local",
+        "@timestamp": "2023-08-18T08:56:44.242Z", "LogonType": "9",
+        "SubjectUserName": "mallory", "SubjectDomainName": "CONTOSO",
+        "TargetUserName": "mallory", "TargetDomainName": "CONTOSO",
+        "TargetOutboundUserName": "bob", "TargetOutboundDomainName": "contoso.local",
+    })  # fmt: skip
+    assert logon is not None and logon.logon_type == 9
+    assert logon.subject == "CONTOSO\\mallory" and logon.user == "CONTOSO\\mallory"
+    assert logon.outbound_user == "contoso.local\\bob"
+
+
 def test_sentinel_row_with_eventdata_json_string() -> None:
     logon = to_logon_event(sentinel_4624())
     assert logon is not None
