@@ -1,0 +1,93 @@
+"""Accounts whose credentials the attacker used beyond the account it runs as, and the check that
+every account the investigation names is one the directory can act on.
+
+Rules:
+- a NewCredentials logon (4624 type 9: `runas /netonly`, pass-the-hash, overpass-the-hash) or an
+  explicit-credentials logon (4648) that a compromised account asked for on a host where
+  attacker processes ran presents another account's credentials on the attacker's behalf: that
+  account's secret is in the attacker's hands (labelling rule 1, "used"). Only an account of the
+  estate's domains counts: a tool that makes up a throwaway account for the new session
+  (Rubeus `/createnetonly`) presents nobody's credentials, and is reported;
+- a bare account name is qualified with the domain it was used in (the acting account's, the
+  host's: `AssetIndex.qualified_id`); one nothing qualifies is reported, never contained;
+- an account the inventory does not know is looked up in the directory (`IdentityReader`): one
+  the directory does not hold either is reported and not contained, since disabling it could
+  only fail. A directory that cannot be read keeps the account (a read error is no proof).
+"""
+
+from __future__ import annotations
+
+from agents.entities import AssetIndex, identity_key, is_person
+from agents.investigation.scope import Scope
+from agents.telemetry import HostTelemetry
+from tools.accounts import Account
+from tools.errors import ToolError
+from tools.identity.base import IdentityReader
+from tools.results import LogonEvent
+
+NEW_CREDENTIALS = 9  # LogonType of a session that presents other credentials outbound
+
+
+def presented_account(logon: LogonEvent) -> str | None:
+    """The account whose credentials a successful logon presents for its caller: a
+    NewCredentials logon's outbound account, or an explicit-credentials logon's (4648 has no
+    logon type) target. None for any other logon."""
+    if not logon.success or not logon.subject:
+        return None
+    if logon.logon_type == NEW_CREDENTIALS:
+        return logon.outbound_user
+    if logon.logon_type is None:
+        return logon.user
+    return None
+
+
+def scope_presented_credentials(
+    scope: Scope, telemetries: dict[str, HostTelemetry], index: AssetIndex
+) -> None:
+    """The accounts whose credentials compromised accounts presented on attacked hosts."""
+    users = {identity_key(u) for u in scope.identities}
+    for host, telemetry in telemetries.items():
+        if host not in scope.attacked:
+            continue
+        for logon in telemetry.logons:
+            presented = presented_account(logon)
+            caller = Account.parse(logon.subject)
+            account = Account.parse(presented)
+            if account is None or caller is None or caller.name not in users:
+                continue
+            if not is_person(presented) or account.same_as(caller):
+                continue
+            if account.domain is not None and not index.estate_domain(account.domain):
+                scope.note(
+                    f"{logon.subject} presented the credentials of {presented} on {host}, an"
+                    " account of no domain of the estate: not contained"
+                )
+                continue
+            qualified = index.qualified_id(presented, host, logon.subject)
+            if qualified is None:
+                continue
+            scope.add(scope.identities, qualified)
+            scope.note(f"{logon.subject} used the credentials of {qualified} on {host}")
+
+
+async def confirm_in_directory(scope: Scope, index: AssetIndex, directory: IdentityReader) -> None:
+    """Keep the accounts the inventory or the directory holds; report the others."""
+    kept: list[str] = []
+    for identity in scope.identities:
+        account = Account.parse(identity)
+        if account is not None and index.accounts.match(account):
+            kept.append(identity)
+            continue
+        if account is None or account.domain is None:
+            scope.note(f"{identity}: no domain qualifies this account, not contained")
+            continue
+        try:
+            found = await directory.get_account(identity)
+        except ToolError:
+            kept.append(identity)  # unread is not absent
+            continue
+        if found is None:
+            scope.note(f"{identity} is not in the directory: nothing to disable")
+        else:
+            kept.append(identity)
+    scope.identities = kept
