@@ -90,6 +90,10 @@ AUTOSTART_KEYS: tuple[re.Pattern[str], ...] = tuple(
 )
 # Autostart folders: a file created in one of these runs at logon.
 AUTOSTART_DIRS: tuple[str, ...] = tuple(_K.paths.autostart_dirs)
+# Registry values that decide how credentials are protected on the network (NTLM level).
+CREDENTIAL_PROTECTION_VALUES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.I) for p in _K.paths.credential_protection_values
+)
 
 # Every intrusion executes something: execution is the tactic of last resort when naming one.
 TACTIC_DISCOUNT: dict[Category, float] = dict(_T.tactic_discount)
@@ -102,6 +106,10 @@ def is_autostart_key(key: str) -> bool:
 def is_autostart_file(path: str) -> bool:
     lowered = path.lower()
     return any(d in lowered for d in AUTOSTART_DIRS)
+
+
+def is_credential_protection_value(key: str) -> bool:
+    return any(p.search(key) for p in CREDENTIAL_PROTECTION_VALUES)
 
 
 def in_user_writable_dir(path: str | None) -> bool:

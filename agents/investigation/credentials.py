@@ -10,6 +10,9 @@ Rules:
   (Rubeus `/createnetonly`) presents nobody's credentials, and is reported;
 - a bare account name is qualified with the domain it was used in (the acting account's, the
   host's: `AssetIndex.qualified_id`); one nothing qualifies is reported, never contained;
+- an attacker process that writes a registry value deciding how credentials are protected on the
+  network (`paths.yaml`, `credential_protection_values`: the NTLM level a NetNTLMv1 downgrade
+  lowers) is taking credentials: credential theft is proven (`agents/verdict_category.py`);
 - an account the inventory does not know is looked up in the directory (`IdentityReader`): one
   the directory does not hold either is reported and not contained, since disabling it could
   only fail. A directory that cannot be read keeps the account (a read error is no proof).
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 from agents.entities import AssetIndex, identity_key, is_person
 from agents.investigation.scope import Scope
+from agents.knowledge import is_credential_protection_value
+from agents.seam import truncate
 from agents.telemetry import HostTelemetry
 from tools.accounts import Account
 from tools.errors import ToolError
@@ -91,3 +96,36 @@ async def confirm_in_directory(scope: Scope, index: AssetIndex, directory: Ident
         else:
             kept.append(identity)
     scope.identities = kept
+
+
+def weakened_credential_protection(
+    telemetries: dict[str, HostTelemetry], attacker_processes: set[str]
+) -> list[str]:
+    """Credential theft proven by registry writes: an attacker process (`<host>:<pid>`, lower
+    case, as the investigation names them) set a value that protects credentials."""
+    found: list[str] = []
+    for host, telemetry in telemetries.items():
+        for event in telemetry.registry:
+            if not is_credential_protection_value(event.key):
+                continue
+            pid = event.pid if event.pid is not None else _pid_of(telemetry, event.process_guid)
+            if pid is None:
+                continue
+            key = telemetry.writer(pid, event.time, event.process_guid, event.image)
+            label = key.label(host) if key is not None else f"{host}:{pid}"
+            if label.lower() in attacker_processes:
+                value = event.key.rsplit("\\", 1)[-1]
+                found.append(truncate(f"{label} lowered the credential protection {value}", 200))
+                break
+    return found
+
+
+def _pid_of(telemetry: HostTelemetry, guid: str | None) -> int | None:
+    """The pid of the process a GUID names, from any read that records both (a registry write
+    that gives only the writer's GUID is then its process's)."""
+    if not guid:
+        return None
+    for record in [*telemetry.processes, *telemetry.connections, *telemetry.system]:
+        if record.pid is not None and getattr(record, "process_guid", None) == guid:
+            return record.pid
+    return None

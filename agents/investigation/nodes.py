@@ -48,6 +48,7 @@ from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
 from agents.investigation.credentials import (
     confirm_in_directory,
     scope_presented_credentials,
+    weakened_credential_protection,
 )
 from agents.investigation.scope import (
     MAX_LIST,
@@ -183,7 +184,7 @@ def _decide_category(
         served = {a.uid for a in significant if serves_request(a, index)}
         proven.credential_theft = credential_theft(
             significant, telemetries, attacker, served, index
-        )
+        ) + weakened_credential_protection(telemetries, attacker)
         proven.persistence = [
             e for f in scope.persistence if f.summary == PERSISTENCE_FINDING for e in f.evidence
         ]

@@ -148,6 +148,7 @@ class Paths(_Strict):
     user_writable_dirs: list[Lower]
     autostart_keys: list[Regex]
     autostart_dirs: list[Lower]
+    credential_protection_values: list[Regex]
 
 
 class PortRange(_Strict):

@@ -1,8 +1,9 @@
 """Accounts whose credentials the attacker used beyond the account it runs as (issue 12, causes 2
 and 3), on small incidents written for it: a bare `/user:X` qualified with the domain it was used
-in, a NewCredentials logon presenting another account's hash, and the accounts nothing
-qualifies or the directory does not hold, which are reported and never proposed (disabling them
-could only fail). Raw events go through the recorded twin."""
+in, a NewCredentials logon presenting another account's hash, an NTLM downgrade proving
+credential theft, and the accounts nothing qualifies or the directory does not hold, which are
+reported and never proposed (disabling them could only fail). Raw events go through the
+recorded twin."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tools.models import (
     Alert,
     Asset,
     AssetKind,
+    Category,
     Criticality,
     Environment,
     Identity,
@@ -36,6 +38,7 @@ from tools.toolsets import ReadTools
 NT_HASH = "0123456789abcdef0123456789abcdef"
 RUBEUS = r"C:\Users\Public\Rubeus.exe"
 AGENT = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+GUID = "{6a1e0b2c-0000-4000-8000-00000000c0de}"
 
 
 def fabrikam() -> Environment:
@@ -194,3 +197,42 @@ async def test_a_made_up_account_for_a_new_logon_session_is_nobody() -> None:
     triage, report = await _run(*pass_the_hash("QX7Z2K", "R4ND0M"))
     assert not any("qx7z2k" in t for t in _disabled(triage, report))
     assert any("no domain of the estate" in f.summary for f in report.findings)
+
+
+# --- an NTLM downgrade proves credential theft --------------------------------------------------
+
+
+def downgrade(key: str) -> tuple[list[Alert], list[dict[str, Any]]]:
+    """An implant known by pid from its process accesses writes LSA values by GUID only."""
+    alerts = [
+        alert("d1", "Potential Shellcode Injection", Severity.MEDIUM,
+              [("T1055", "privilege-escalation")], host="PC11", pid=716,
+              name="powershell.exe"),
+        alert("d2", "Registry Value Changed by PowerShell", Severity.HIGH,
+              [("T1112", "persistence")], host="PC11", user="FABRIKAM\\nadia",
+              time=T0 + timedelta(seconds=2)),
+    ]  # fmt: skip
+    events = [
+        _event(1, "PC11", "sysmon", 10, SourceProcessId="716", SourceImage=AGENT,
+               SourceProcessGUID=GUID, TargetProcessId="1000",
+               TargetImage=r"C:\Windows\System32\svchost.exe", GrantedAccess="0x1f3fff"),
+        _event(2, "PC11", "sysmon", 13, EventType="SetValue", Image=AGENT, ProcessGuid=GUID,
+               TargetObject=key, Details="DWORD (0x00000002)"),
+    ]  # fmt: skip
+    return alerts, events
+
+
+async def test_an_attacker_lowering_the_ntlm_level_is_taking_credentials() -> None:
+    triage, report = await _run(
+        *downgrade(r"HKLM\System\CurrentControlSet\Control\Lsa\LMCompatibilityLevel")
+    )
+    assert report.category is Category.CREDENTIAL_ACCESS
+    assert "fabrikam\\nadia" in _disabled(triage, report)
+
+
+async def test_another_lsa_value_proves_no_theft() -> None:
+    triage, report = await _run(
+        *downgrade(r"HKLM\System\CurrentControlSet\Control\Lsa\LimitBlankPasswordUse")
+    )
+    assert report.category is not Category.CREDENTIAL_ACCESS
+    assert _disabled(triage, report) == set()
