@@ -75,9 +75,13 @@ def scope_presented_credentials(
             scope.note(f"{logon.subject} used the credentials of {qualified} on {host}")
 
 
-async def confirm_in_directory(scope: Scope, index: AssetIndex, directory: IdentityReader) -> None:
-    """Keep the accounts the inventory or the directory holds; report the others."""
+async def confirm_in_directory(
+    scope: Scope, index: AssetIndex, directory: IdentityReader
+) -> list[str]:
+    """Keep the accounts the inventory or the directory holds; report the others, and return
+    them: they are not to stand in for the compromised accounts either."""
     kept: list[str] = []
+    absent: list[str] = []
     for identity in scope.identities:
         account = Account.parse(identity)
         if account is not None and index.accounts.match(account):
@@ -85,6 +89,7 @@ async def confirm_in_directory(scope: Scope, index: AssetIndex, directory: Ident
             continue
         if account is None or account.domain is None:
             scope.note(f"{identity}: no domain qualifies this account, not contained")
+            absent.append(identity)
             continue
         try:
             found = await directory.get_account(identity)
@@ -93,9 +98,11 @@ async def confirm_in_directory(scope: Scope, index: AssetIndex, directory: Ident
             continue
         if found is None:
             scope.note(f"{identity} is not in the directory: nothing to disable")
+            absent.append(identity)
         else:
             kept.append(identity)
     scope.identities = kept
+    return absent
 
 
 def weakened_credential_protection(

@@ -143,9 +143,8 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             _scope_persistence(scope, telemetry, processes[host], index)
             alerting = set(_alerting(significant, telemetry, index))
             _scope_stoppable(scope, telemetry, processes[host], alerting)
-        if malicious:
-            await confirm_in_directory(scope, index, tools.identity)
-        report = _report(request, scope, malicious)
+        absent = await confirm_in_directory(scope, index, tools.identity) if malicious else []
+        report = _report(request, scope, malicious, absent)
         return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
@@ -468,7 +467,9 @@ def _scope_stoppable(
         scope.findings.append(Finding(summary=truncate(f"{label} {why}")))
 
 
-def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> InvestigationReport:
+def _report(
+    request: InvestigationInput, scope: Scope, malicious: bool, absent: list[str]
+) -> InvestigationReport:
     triage = request.triage
     corroborated = scope.corroboration >= 2.0
     verdict = triage.verdict
@@ -519,6 +520,7 @@ def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> Inves
         served_assets=[h for h in sorted(scope.served) if h.lower() not in compromised],
         degraded=bool(gaps),
         evidence_gaps=gaps,
-        unconfirmed_identities=unconfirmed,
+        # named, but held by no directory: reported, never contained nor a stand-in
+        unconfirmed_identities=[*unconfirmed, *absent][:MAX_LIST],
         unconfirmed_processes=scope.unconfirmed_processes,
     )

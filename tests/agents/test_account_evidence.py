@@ -156,6 +156,21 @@ async def test_an_account_the_directory_does_not_hold_is_not_proposed() -> None:
     assert any("not in the directory" in f.summary for f in report.findings)
 
 
+async def test_an_alert_user_the_directory_does_not_hold_stands_in_for_nobody() -> None:
+    """With no account left to contain, the alerts' users stand in: never one the directory
+    was just asked about and does not hold."""
+    cmd = r"C:\Users\Public\tool.exe -dump"
+    alerts = [
+        alert("g1", "HackTool Execution", Severity.CRITICAL, [("T1003.001", "credential-access")],
+              host="PC11", user="FABRIKAM\\ghost", pid=4400, name="tool.exe", cmd=cmd),
+    ]  # fmt: skip
+    events = [_process(0, "PC11", 4400, r"C:\Users\Public\tool.exe", cmd, "FABRIKAM\\ghost")]
+    triage, report = await _run(alerts, events, directory=Directory("oscar"))
+    assert report.compromised_identities == []
+    assert "fabrikam\\ghost" in {i.lower() for i in report.unconfirmed_identities}
+    assert _disabled(triage, report) == set()
+
+
 async def test_an_unreadable_directory_keeps_the_account() -> None:
     triage, report = await _run(*asktgt("PC11", "FABRIKAM\\oscar"), directory=Directory(down=True))
     assert "fabrikam\\nadia" in _disabled(triage, report)
