@@ -164,11 +164,14 @@ class AssetIndex:
         """The inventory's id of an account named on `host` by something `actor` ran: a bare
         name takes the domain of the acting account (a domain account's, not a local one's),
         else the host's (`tools.accounts.AccountBook.qualify`). None when nothing says which
-        account a bare name is."""
+        account a bare name is. `.\\name` is the host's own local account."""
+        text = (user or "").strip()
+        if text.startswith(".\\") and host:
+            text = f"{self.asset_id(host)}\\{text[2:]}"
         acting = parse_account(actor) if actor else None
         local = acting is not None and host_key(acting.domain or "") == host_key(host or "-")
         contexts = [acting.domain if acting is not None and not local else None]
-        return self.accounts.qualify(user, *contexts, self.host_domain(host))
+        return self.accounts.qualify(text, *contexts, self.host_domain(host))
 
     def estate_domain(self, domain: str | None) -> bool:
         """Whether a domain is the organisation's (its identities', or its hostnames' DNS

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from agents.deps import AgentDeps
+from agents.entities import AssetIndex
 from agents.investigation.graph import run_investigation
 from agents.models import InvestigationInput, InvestigationReport, TriageResult
 from agents.remediation.nodes import deterministic_plan
@@ -139,6 +140,12 @@ async def test_a_bare_account_takes_the_domain_of_the_account_that_used_it() -> 
 async def test_a_local_actor_leaves_the_domain_to_the_host() -> None:
     triage, report = await _run(*asktgt("PC11", "PC11\\helpdesk"))
     assert "fabrikam\\nadia" in _disabled(triage, report)
+
+
+def test_a_dotted_account_is_the_host_s_own() -> None:
+    index = AssetIndex(fabrikam())
+    assert index.qualified_id(".\\helpdesk", "PC11", "FABRIKAM\\oscar") == "pc11\\helpdesk"
+    assert index.qualified_id("helpdesk", "PC11", "FABRIKAM\\oscar") == "fabrikam\\helpdesk"
 
 
 async def test_a_bare_account_nothing_qualifies_is_reported_not_disabled() -> None:
