@@ -561,3 +561,17 @@ def _account(flat: Mapping[str, Any], prefix: str) -> str | None:
         return None
     domain = _short(flat.get(f"{prefix}DomainName"))
     return f"{domain}\\{user}" if domain else user
+
+
+def writer_pid(telemetry: Telemetry, event: RegistryEvent) -> int | None:
+    """The pid of a registry write's process: its own, else the pid that another record of the
+    same host gives its GUID (a Sysmon 13 of some builds names the writer by GUID only; a vendor
+    EDR always reports the initiating process, which its emulator then knows the same way)."""
+    if event.pid is not None or not event.process_guid:
+        return event.pid
+    known = [(p.host, p.pid, p.guid) for p in telemetry.processes]
+    known += [(r.host, r.pid, r.process_guid) for r in [*telemetry.connections, *telemetry.system]]
+    for host, pid, guid in known:
+        if pid is not None and guid == event.process_guid and same_host(host, event.host):
+            return pid
+    return None

@@ -132,7 +132,6 @@ def _pid_of(telemetry: HostTelemetry, guid: str | None) -> int | None:
     that gives only the writer's GUID is then its process's)."""
     if not guid:
         return None
-    for record in [*telemetry.processes, *telemetry.connections, *telemetry.system]:
-        if record.pid is not None and getattr(record, "process_guid", None) == guid:
-            return record.pid
-    return None
+    known = [(p.pid, p.guid) for p in telemetry.processes]
+    known += [(r.pid, r.process_guid) for r in [*telemetry.connections, *telemetry.system]]
+    return next((pid for pid, g in known if pid is not None and g == guid), None)
