@@ -15,9 +15,18 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from agents.models import ExtractedEntities
-from tools.accounts import RC4_HMAC, AccountBook, AccountKind, account_kind, command_accounts
+from tools.accounts import (
+    RC4_HMAC,
+    AccountBook,
+    AccountKind,
+    account_kind,
+    command_accounts,
+    netbios_of,
+    parse_account,
+)
 from tools.accounts import identity_key as account_name
 from tools.inventory.base import InventoryReader
 from tools.models import Alert, Asset, Environment
@@ -143,6 +152,37 @@ class AssetIndex:
         `netbios\\name` spelling."""
         return self.accounts.resolve(user) or user.strip()
 
+    def host_domain(self, host: str | None) -> str | None:
+        """The DNS domain of an asset's hostname (`ws07.corp.local` -> `corp.local`)."""
+        asset = self.asset_for(host)
+        name = (asset.hostname or "") if asset is not None else ""
+        return name.lower().split(".", 1)[1] if "." in name else None
+
+    def qualified_id(
+        self, user: str | None, host: str | None = None, actor: str | None = None
+    ) -> str | None:
+        """The inventory's id of an account named on `host` by something `actor` ran: a bare
+        name takes the domain of the acting account (a domain account's, not a local one's),
+        else the host's (`tools.accounts.AccountBook.qualify`). None when nothing says which
+        account a bare name is. `.\\name` is the host's own local account."""
+        text = (user or "").strip()
+        if text.startswith(".\\") and host:
+            text = f"{self.asset_id(host)}\\{text[2:]}"
+        acting = parse_account(actor) if actor else None
+        local = acting is not None and host_key(acting.domain or "") == host_key(host or "-")
+        contexts = [acting.domain if acting is not None and not local else None]
+        return self.accounts.qualify(text, *contexts, self.host_domain(host))
+
+    def estate_domain(self, domain: str | None) -> bool:
+        """Whether a domain is the organisation's (its identities', or its hostnames' DNS
+        domains): credentials of another domain are not the estate's to contain."""
+        if not domain:
+            return False
+        key = netbios_of(domain)
+        return self.accounts.knows_domain(domain) or any(
+            key == netbios_of(d) for d in self.org_domains
+        )
+
 
 async def load_index(inventory: InventoryReader) -> AssetIndex:
     return AssetIndex(await inventory.environment())
@@ -225,12 +265,27 @@ def roasted_services(
     return _unique(found, identity_key)
 
 
-def command_line_accounts(cmd_line: str | None, index: AssetIndex) -> tuple[list[str], list[str]]:
-    """(used, mentioned): people's accounts an attacker's command line runs as or hands the
-    secret of (`runas /user:X`, `/user:X /rc4:...`, `psexec -u X -p ...`), and those it only
-    names (`net user X /domain`, a filter's `/user:X`), as identity ids."""
+@dataclass(frozen=True)
+class CommandLineAccounts:
+    """People's accounts an attacker's command line names, as identity ids: `used` (it runs as
+    them or hands over their secret), `mentioned` (only named), and `unresolved`, bare names
+    nothing qualifies with a domain (reported, never a target)."""
+
+    used: list[str]
+    mentioned: list[str]
+    unresolved: list[str]
+
+
+def command_line_accounts(
+    cmd_line: str | None, index: AssetIndex, host: str | None = None, actor: str | None = None
+) -> CommandLineAccounts:
+    """The accounts of `runas /user:X`, `/user:X /rc4:...`, `psexec -u X -p ...` (used) and of
+    `net user X /domain` or a filter's `/user:X` (mentioned), each qualified with the domain it
+    was used in: the command's own `/domain:`, else the acting account's, else the host's
+    (`AssetIndex.qualified_id`)."""
     used: list[str] = []
     mentioned: list[str] = []
+    unresolved: list[str] = []
     for found in command_accounts(cmd_line):
         if found.account.kind is not AccountKind.PERSON:
             continue
@@ -239,5 +294,13 @@ def command_line_accounts(cmd_line: str | None, index: AssetIndex) -> tuple[list
             if found.account.domain
             else found.account.name
         )
-        (used if found.used else mentioned).append(index.identity_id(spelled))
-    return _unique(used, identity_key), _unique(mentioned, identity_key)
+        qualified = index.qualified_id(spelled, host, actor)
+        if qualified is None:
+            unresolved.append(found.account.name)
+            continue
+        (used if found.used else mentioned).append(qualified)
+    return CommandLineAccounts(
+        used=_unique(used, identity_key),
+        mentioned=_unique(mentioned, identity_key),
+        unresolved=_unique(unresolved),
+    )

@@ -92,6 +92,10 @@ AUTOSTART_KEYS: tuple[re.Pattern[str], ...] = tuple(
 AUTOSTART_DIRS: tuple[str, ...] = tuple(_K.paths.autostart_dirs)
 # Files a program leaves by querying the directory (the ADSI schema cache): enumeration's traces.
 DIRECTORY_QUERY_TRACES: tuple[str, ...] = tuple(_K.paths.directory_query_traces)
+# Registry values that decide how credentials are protected on the network (NTLM level).
+CREDENTIAL_PROTECTION_VALUES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.I) for p in _K.paths.credential_protection_values
+)
 
 # Every intrusion executes something: execution is the tactic of last resort when naming one.
 TACTIC_DISCOUNT: dict[Category, float] = dict(_T.tactic_discount)
@@ -109,6 +113,10 @@ def is_autostart_file(path: str) -> bool:
 def is_directory_query_trace(path: str | None) -> bool:
     lowered = (path or "").lower().replace("/", "\\")
     return any(d in lowered for d in DIRECTORY_QUERY_TRACES)
+
+
+def is_credential_protection_value(key: str) -> bool:
+    return any(p.search(key) for p in CREDENTIAL_PROTECTION_VALUES)
 
 
 def in_user_writable_dir(path: str | None) -> bool:

@@ -81,7 +81,8 @@ class InvestigationReport(_Model):
     evidence_gaps: list[ShortText] = Field(default_factory=list)
     # Accounts and processes named only by alerts whose process records could not be read: the
     # records that would tell the attacker's process from the victim's tool are missing, so
-    # they are reported, never contained on a guess.
+    # they are reported, never contained on a guess. Accounts that no directory holds (or that
+    # no domain qualifies) are listed too: there is nothing to disable.
     unconfirmed_identities: list[ShortText] = Field(default_factory=list)
     unconfirmed_processes: list[ShortText] = Field(default_factory=list)  # "<asset id>:<pid>"
     # The category the investigation's proven findings decide (`agents/verdict_category.py`):

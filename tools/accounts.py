@@ -270,6 +270,43 @@ class AccountBook:
             return raw if _spelling_rank(known, raw) == 0 else self.canonical(known)
         return self.canonical(account)
 
+    def qualify(self, value: str | None, *context_domains: str | None) -> str | None:
+        """The inventory's id of an account, a bare name given the domain it was used in.
+
+        A name with a domain resolves as `resolve` does. A bare name (`/user:alice` on a command
+        line) is the inventory's one account of that name; among several, the one in the first
+        context domain that has it; with none, `context\\name` in the first context domain
+        given (the acting account's, the host's). None when nothing says which account it is:
+        a bare name is never a target of its own (no directory finds `alice`, or finds the
+        wrong one)."""
+        account = Account.parse(value)
+        if account is None:
+            return None
+        if account.domain is not None:
+            return self.resolve(value)
+        keys = [k for d in context_domains if (k := _domain_key(d, self.aliases))]
+        found = {self.canonical(known): raw for known, raw in self.match(account)}
+        if len(found) == 1:
+            return next(iter(found.values()))
+        for key in keys:
+            for canonical, raw in found.items():
+                if canonical.split("\\", 1)[0] == key:
+                    return raw
+        if found or not keys:
+            return None
+        return f"{keys[0]}\\{account.name}"
+
+    def knows_domain(self, domain: str | None) -> bool:
+        """Whether a domain is the estate's: one its identities use, or an alias of one."""
+        key = _domain_key(domain, self.aliases)
+        if key is None:
+            return False
+        return key in self.aliases.values() or any(
+            _domain_key(known.domain, self.aliases) == key
+            for entries in self._by_name.values()
+            for known, _ in entries
+        )
+
 
 def _spelling_rank(account: Account, raw: str) -> int:
     """0 for a plain `domain\\name` or `name` id, 1 for any other spelling of the same account."""

@@ -92,6 +92,11 @@ class LogonEvent(Frozen):
     logon_type: int | None = None
     src_ip: ShortText | None = None
     success: bool = True
+    # who asked for the logon (Security `Subject*`): the session whose process logged on
+    subject: ShortText | None = None
+    # the account whose credentials the new session presents on the network: a NewCredentials
+    # logon's (type 9, `runas /netonly`, pass-the-hash) `TargetOutbound*`; None when it is `user`
+    outbound_user: ShortText | None = None
 
 
 class AccountEvent(Frozen):
@@ -160,6 +165,7 @@ class SystemEvent(Frozen):
     access: ShortText | None = None  # GrantedAccess of a Sysmon 10
     # a binding's filter, a consumer's type, a service's start type, a Sysmon 10's CallTrace
     detail: ShortText | None = None
+    process_guid: ShortText | None = None  # the acting process's, where the source records it
 
 
 class ReputationVerdict(StrEnum):

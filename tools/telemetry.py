@@ -233,7 +233,8 @@ def to_network_connection(event: Mapping[str, Any]) -> NetworkConnection | None:
 
 
 def to_logon_event(event: Mapping[str, Any]) -> LogonEvent | None:
-    """Security 4624 (success), 4625 (failure) and 4648 (explicit credentials), else None."""
+    """Security 4624 (success), 4625 (failure) and 4648 (explicit credentials), else None; with
+    who asked for it and, for a NewCredentials logon, the account it presents outbound."""
     flat = flatten(event)
     number, time, host = event_id(flat), event_time(flat), event_host(flat)
     if event_source(flat) != "security" or number not in (4624, 4625, 4648):
@@ -247,6 +248,8 @@ def to_logon_event(event: Mapping[str, Any]) -> LogonEvent | None:
         logon_type=_int(flat.get("LogonType")),
         src_ip=_short(flat.get("IpAddress")),
         success=number != 4625,
+        subject=_account(flat, "Subject"),
+        outbound_user=_account(flat, "TargetOutbound"),
     )
 
 
@@ -368,6 +371,7 @@ def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
             "target_image": _short(flat.get("TargetImage")),
             "access": _short(flat.get("GrantedAccess")) if number == 10 else None,
             "detail": _short(flat.get("CallTrace")),
+            "process_guid": _guid(flat.get("SourceProcessGUID") or flat.get("SourceProcessGuid")),
         }
     elif source == "sysmon" and number in (19, 20, 21):
         if (_text(flat.get("Operation")) or "created").lower() != "created":
@@ -562,3 +566,17 @@ def _account(flat: Mapping[str, Any], prefix: str) -> str | None:
         return None
     domain = _short(flat.get(f"{prefix}DomainName"))
     return f"{domain}\\{user}" if domain else user
+
+
+def writer_pid(telemetry: Telemetry, event: RegistryEvent) -> int | None:
+    """The pid of a registry write's process: its own, else the pid that another record of the
+    same host gives its GUID (a Sysmon 13 of some builds names the writer by GUID only; a vendor
+    EDR always reports the initiating process, which its emulator then knows the same way)."""
+    if event.pid is not None or not event.process_guid:
+        return event.pid
+    known = [(p.host, p.pid, p.guid) for p in telemetry.processes]
+    known += [(r.host, r.pid, r.process_guid) for r in [*telemetry.connections, *telemetry.system]]
+    for host, pid, guid in known:
+        if pid is not None and guid == event.process_guid and same_host(host, event.host):
+            return pid
+    return None

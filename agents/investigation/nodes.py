@@ -20,8 +20,11 @@ Rules:
 - compromised identities: people's accounts running proven attacker processes, named by
   significant alerts, used for the lateral movement, run as or handed over by an attacker's
   command line (`runas /user:X`, `/user:X /rc4:...`; an account only named, `net user X`, is a
-  finding, not a compromise), or whose secret a technique takes (krbtgt after DCSync, the
-  services of RC4 tickets after Kerberoasting);
+  finding, not a compromise), presented by a compromised account's NewCredentials or
+  explicit-credentials logon (`credentials.py`), or whose secret a technique takes (krbtgt after
+  DCSync, the services of RC4 tickets after Kerberoasting); a bare name takes the domain it was
+  used in, and an account neither the inventory nor the directory holds is reported, not
+  contained (`credentials.py`);
 - attacker endpoints: addresses and domains contacted by proven attacker processes, less the
   estate's infrastructure, its Windows services and shared internet services (`scope.py`);
 - persistence artefacts (`agents/persistence.py`), once the attacker's processes, accounts and
@@ -42,6 +45,11 @@ from agents.degraded import gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, command_line_accounts, identity_key, is_person
 from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
+from agents.investigation.credentials import (
+    confirm_in_directory,
+    scope_presented_credentials,
+    weakened_credential_protection,
+)
 from agents.investigation.scope import (
     MAX_LIST,
     Scope,
@@ -129,12 +137,14 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             scope_remote_execution(scope, telemetries, index, significant)
             scope_roasting(scope, telemetries, index, significant)
             scope_movers(scope, alerts, index)
+            scope_presented_credentials(scope, telemetries, index)
             scope_logon_sources(scope, telemetries, index)
         for host, telemetry in telemetries.items():
             _scope_persistence(scope, telemetry, processes[host], index)
             alerting = set(_alerting(significant, telemetry, index))
             _scope_stoppable(scope, telemetry, processes[host], alerting)
-        report = _report(request, scope, malicious)
+        absent = await confirm_in_directory(scope, index, tools.identity) if malicious else []
+        report = _report(request, scope, malicious, absent)
         return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
@@ -173,7 +183,7 @@ def _decide_category(
         served = {a.uid for a in significant if serves_request(a, index)}
         proven.credential_theft = credential_theft(
             significant, telemetries, attacker, served, index
-        )
+        ) + weakened_credential_protection(telemetries, attacker)
         proven.persistence = [
             e for f in scope.persistence if f.summary == PERSISTENCE_FINDING for e in f.evidence
         ]
@@ -372,7 +382,7 @@ def _scope_host(
         if record is not None and record.user and is_person(record.user):
             scope.add(scope.identities, index.identity_id(record.user))
         if record is not None:
-            _scope_command_accounts(scope, index, label, record.cmd_line)
+            _scope_command_accounts(scope, index, label, record)
         if record is not None and record.sha256:
             scope.add(scope.hashes, record.sha256.lower())
         tradecraft = sum(s.weight for s in signals) >= 2.0
@@ -385,17 +395,24 @@ def _scope_host(
 
 
 def _scope_command_accounts(
-    scope: Scope, index: AssetIndex, label: str, cmd_line: str | None
+    scope: Scope, index: AssetIndex, label: str, record: ProcessEvent
 ) -> None:
     """Accounts an attacker process's command line runs as or hands the secret of are used
-    (compromised); those it only names are reported."""
-    used, mentioned = command_line_accounts(cmd_line, index)
-    for account in used:
+    (compromised); those it only names are reported, and so is a bare name that neither the
+    inventory, the acting account nor the host qualifies with a domain."""
+    host = label.rsplit(":", 1)[0]
+    found = command_line_accounts(record.cmd_line, index, host, record.user)
+    for account in found.used:
         scope.add(scope.identities, account)
-    if used:
-        scope.note(f"{label} uses the credentials of {', '.join(used[:5])}")
-    if mentioned:
-        scope.note(f"{label} names the accounts {', '.join(mentioned[:5])}")
+    if found.used:
+        scope.note(f"{label} uses the credentials of {', '.join(found.used[:5])}")
+    if found.mentioned:
+        scope.note(f"{label} names the accounts {', '.join(found.mentioned[:5])}")
+    if found.unresolved:
+        scope.note(
+            f"{label} names {', '.join(found.unresolved[:5])} without a domain nothing"
+            " resolves: not contained"
+        )
 
 
 def _by_start(key: ProcessKey) -> tuple[int, float]:
@@ -450,7 +467,9 @@ def _scope_stoppable(
         scope.findings.append(Finding(summary=truncate(f"{label} {why}")))
 
 
-def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> InvestigationReport:
+def _report(
+    request: InvestigationInput, scope: Scope, malicious: bool, absent: list[str]
+) -> InvestigationReport:
     triage = request.triage
     corroborated = scope.corroboration >= 2.0
     verdict = triage.verdict
@@ -501,6 +520,7 @@ def _report(request: InvestigationInput, scope: Scope, malicious: bool) -> Inves
         served_assets=[h for h in sorted(scope.served) if h.lower() not in compromised],
         degraded=bool(gaps),
         evidence_gaps=gaps,
-        unconfirmed_identities=unconfirmed,
+        # named, but held by no directory: reported, never contained nor a stand-in
+        unconfirmed_identities=[*unconfirmed, *absent][:MAX_LIST],
         unconfirmed_processes=scope.unconfirmed_processes,
     )

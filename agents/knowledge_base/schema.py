@@ -150,6 +150,7 @@ class Paths(_Strict):
     autostart_dirs: list[Lower]
     # optional: a team's paths.yaml copied before this list existed still loads (without it)
     directory_query_traces: list[Lower] = []
+    credential_protection_values: list[Regex] = []
 
 
 class PortRange(_Strict):

@@ -151,6 +151,23 @@ def test_a_bare_name_two_domains_share_stays_unresolved() -> None:
     assert accounts.resolve("bob@contoso.local") == "contoso\\bob"
 
 
+def test_a_bare_name_is_qualified_with_the_domain_it_was_used_in() -> None:
+    accounts = book()
+    assert accounts.qualify("alice") == "contoso\\alice"  # the inventory's only alice
+    assert accounts.qualify("bob", "FABRIKAM") == "fabrikam\\bob"  # two bobs: the context's
+    assert accounts.qualify("bob") is None  # two bobs, no context: nobody to act on
+    assert accounts.qualify("eve", None, "contoso.local") == "contoso\\eve"
+    assert accounts.qualify("eve") is None  # unknown and bare: no directory finds `eve`
+    assert accounts.qualify("eve@fabrikam.example", "contoso") == "fabrikam\\eve"
+
+
+def test_the_estate_domains_are_those_of_its_identities_and_their_aliases() -> None:
+    accounts = book()
+    assert accounts.knows_domain("CONTOSO") and accounts.knows_domain("contoso.local")
+    assert accounts.knows_domain("fabrikam")
+    assert not accounts.knows_domain("JVX81Q") and not accounts.knows_domain(None)
+
+
 def test_a_dns_domain_maps_to_the_inventory_netbios_name_when_they_differ() -> None:
     accounts = AccountBook(["corp\\alice"], ["ad.example.com"])
     assert accounts.resolve("alice@AD.EXAMPLE.COM") == "corp\\alice"

@@ -88,6 +88,16 @@ def test_registry_value_write_joins_key_and_value_with_short_hive() -> None:
     assert event.key == "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"
 
 
+def test_a_new_credentials_logon_keeps_its_caller_and_the_account_it_presents() -> None:
+    logon = to_logon_event(
+        _row("UserLogon", UserName="bob", LogonDomain="CORP", LogonType="9",
+             SubjectUserName="bob", SubjectDomainName="CORP",
+             TargetOutboundUserName="carol", TargetOutboundDomainName="corp.local")
+    )  # fmt: skip
+    assert logon is not None and logon.logon_type == 9
+    assert logon.subject == "CORP\\bob" and logon.outbound_user == "corp.local\\carol"
+
+
 def test_failed_logon_and_file_written_and_foreign_rows() -> None:
     failed = to_logon_event(_row("UserLogonFailed2", UserName="bob", LogonType="10"))
     assert failed is not None and failed.success is False and failed.logon_type == 10

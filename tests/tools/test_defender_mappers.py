@@ -79,6 +79,17 @@ def test_network_inbound_swaps_sides_and_logon_type_names_become_numbers() -> No
     assert failed is not None and failed.success is False and failed.logon_type == 10
 
 
+def test_a_new_credentials_logon_keeps_its_caller_and_the_account_it_presents() -> None:
+    outbound = '{"TargetOutboundUserName": "carol", "TargetOutboundDomainName": "corp.local"}'
+    logon = to_logon_event(
+        _row(ActionType="LogonSuccess", LogonType="NewCredentials", AccountDomain="CORP",
+             AccountName="bob", InitiatingProcessAccountDomain="CORP",
+             InitiatingProcessAccountName="bob", AdditionalFields=outbound)
+    )  # fmt: skip
+    assert logon is not None and logon.logon_type == 9
+    assert logon.subject == "CORP\\bob" and logon.outbound_user == "corp.local\\carol"
+
+
 def test_registry_row_uses_short_hive_and_joins_the_value() -> None:
     event = to_registry_event(
         _row(

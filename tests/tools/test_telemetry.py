@@ -18,6 +18,7 @@ from tools.telemetry import (
     to_logon_event,
     to_network_connection,
     to_process_event,
+    writer_pid,
 )
 
 SHA = "DBA5D56949BA383DAB17C3AB95EAC8B3F1B693729676D1A5637790F6E7F01ABD"
@@ -253,6 +254,34 @@ def test_logons_success_failure_and_explicit_credentials() -> None:
     assert failure.user == "PANDALAB\\pedro.gustavo" and failure.src_ip == "::1"
     explicit = to_logon_event({**base, "EventID": 4648, "IpAddress": "-"})
     assert explicit is not None and explicit.success is True and explicit.src_ip is None
+
+
+def test_a_registry_write_known_by_guid_only_gets_the_pid_its_process_accesses_show() -> None:
+    guid = "{6a1e0b2c-0000-4000-8000-00000000c0de}"
+    base = {"@timestamp": "2023-08-18T08:56:44Z", "host": "WS07", "event_source": "sysmon"}
+    telemetry = Telemetry.from_events([
+        {**base, "EventID": 10, "SourceProcessId": "716", "SourceProcessGUID": guid,
+         "SourceImage": "powershell.exe", "TargetProcessId": "1000", "TargetImage": "x.exe"},
+        {**base, "EventID": 13, "EventType": "SetValue", "ProcessGuid": guid,
+         "TargetObject": "HKLM\\System\\CurrentControlSet\\Control\\Lsa\\X"},
+    ])  # fmt: skip
+    (write,) = telemetry.registry
+    assert write.pid is None and writer_pid(telemetry, write) == 716
+
+
+def test_a_new_credentials_logon_names_its_caller_and_the_account_it_presents() -> None:
+    """4624 type 9 (`runas /netonly`, pass-the-hash): the session is the caller's own, the
+    network sees the `TargetOutbound*` account's credentials."""
+    logon = to_logon_event({
+        "Channel": "Security", "EventID": 4624, "Hostname": "WS07.contoso.local",
+        "@timestamp": "2023-08-18T08:56:44.242Z", "LogonType": "9",
+        "SubjectUserName": "mallory", "SubjectDomainName": "CONTOSO",
+        "TargetUserName": "mallory", "TargetDomainName": "CONTOSO",
+        "TargetOutboundUserName": "bob", "TargetOutboundDomainName": "contoso.local",
+    })  # fmt: skip
+    assert logon is not None and logon.logon_type == 9
+    assert logon.subject == "CONTOSO\\mallory" and logon.user == "CONTOSO\\mallory"
+    assert logon.outbound_user == "contoso.local\\bob"
 
 
 def test_sentinel_row_with_eventdata_json_string() -> None:

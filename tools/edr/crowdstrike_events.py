@@ -109,7 +109,14 @@ def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
         logon_type=wire_int(row.get("LogonType")),
         src_ip=wire_text(row.get("RemoteAddressIP4")) or wire_text(row.get("RemoteAddressIP6")),
         success=name == "UserLogon",
+        subject=_party(row, "SubjectUserName", "SubjectDomainName"),
+        outbound_user=_party(row, "TargetOutboundUserName", "TargetOutboundDomainName"),
     )
+
+
+def _party(row: Mapping[str, Any], name_field: str, domain_field: str) -> str | None:
+    name, domain = wire_text(row.get(name_field)), wire_text(row.get(domain_field))
+    return f"{domain}\\{name}" if name and domain else name
 
 
 def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:

@@ -3,6 +3,7 @@ answers. A row that does not fit returns None, never raises."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -93,7 +94,22 @@ def to_logon_event(row: Mapping[str, Any]) -> LogonEvent | None:
         logon_type=LOGON_TYPES.get(str(row.get("LogonType"))),
         src_ip=wire_text(row.get("RemoteIP")),
         success=row.get("ActionType") != "LogonFailed",
+        subject=account(row, "InitiatingProcessAccount"),
+        outbound_user=_outbound(row.get("AdditionalFields")),
     )
+
+
+def _outbound(extra: Any) -> str | None:
+    """A NewCredentials logon's outbound account from `AdditionalFields` (an object, or the
+    JSON text of one): `TargetOutboundDomainName\\TargetOutboundUserName`."""
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            return None
+    if not isinstance(extra, Mapping):
+        return None
+    return account(extra, "TargetOutboundUser", "TargetOutboundDomainName")
 
 
 def to_registry_event(row: Mapping[str, Any]) -> RegistryEvent | None:
@@ -172,7 +188,7 @@ def row_time(row: Mapping[str, Any]) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def account(row: Mapping[str, Any], prefix: str) -> str | None:
+def account(row: Mapping[str, Any], prefix: str, domain_field: str | None = None) -> str | None:
     name = wire_text(row.get(f"{prefix}Name"))
-    domain = wire_text(row.get(f"{prefix}Domain"))
+    domain = wire_text(row.get(domain_field or f"{prefix}Domain"))
     return f"{domain}\\{name}" if name and domain else name

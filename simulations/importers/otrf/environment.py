@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from simulations.importers.otrf.auditd import SOURCE as AUDIT_SOURCE
 from simulations.importers.otrf.entities import basename, is_system_account, user_of
 from simulations.importers.otrf.events import Event, first
-from tools.accounts import Account, same_account
+from tools.accounts import Account, command_accounts, netbios_of, same_account
 from tools.models import (
     Alert,
     Asset,
@@ -25,10 +25,11 @@ from tools.models import (
     Identity,
     IdentityKind,
 )
-from tools.telemetry import account_event
+from tools.telemetry import account_event, to_logon_event, to_process_event
 
 INTERNAL_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 DC_EVENTS = {4768, 4769}  # Kerberos KDC events: only domain controllers log them
+NEW_CREDENTIALS = 9  # LogonType of a session presenting other credentials outbound
 SERVER_NAME = re.compile(r"SRV|SERVER|SQL|ADFS|EXCH|WEC|WEB|APP|FS\d", re.IGNORECASE)
 DC_NAME = re.compile(r"^DC|DC\d*$", re.IGNORECASE)
 CRITICALITY = {
@@ -99,6 +100,11 @@ def build_environment(facts: HostFacts, alerts: list[Alert], telemetry: list[Eve
         for account in _named_accounts(telemetry)
         if not any(same_account(account, i.id) for i in identities)
     ]
+    identities += [
+        Identity(id=account, kind=IdentityKind.USER)
+        for account in _credential_accounts(telemetry, _estate_domains(users, facts, hosts))
+        if not any(same_account(account, i.id) for i in identities)
+    ]
     # Every Active Directory domain has its krbtgt account (what a DCSync steals, and what is
     # reset after one); a prefix naming one of the hosts is a local machine, not a domain.
     machines = {host.lower() for host in hosts}
@@ -128,6 +134,53 @@ def _named_accounts(telemetry: Iterable[Event]) -> list[str]:
             account = Account.parse(spelling)
             if account is not None and account.is_person and account.domain:
                 named.append(account.canonical)
+    return sorted(set(named))
+
+
+def _estate_domains(users: set[str], facts: HostFacts, hosts: list[str]) -> set[str]:
+    """The NetBIOS names of the recording's domains: its users' (less the hosts' own names,
+    which hold local accounts) and its hostnames' DNS domains."""
+    machines = {host.lower() for host in hosts}
+    found = {
+        netbios
+        for u in users
+        if (netbios := netbios_of(u.split("\\", 1)[0] if "\\" in u else None))
+    }
+    found |= {
+        n for h in facts.hostnames.values() if "." in h and (n := netbios_of(h.split(".", 1)[1]))
+    }
+    return found - machines
+
+
+def _credential_accounts(telemetry: Iterable[Event], domains: set[str]) -> list[str]:
+    """People's accounts of the estate's domains whose credentials the incident's events show
+    presented or handed over: a NewCredentials logon's outbound account, an explicit-credentials
+    logon's target, an account a command line hands a password or hash for (a bare name takes
+    the acting account's domain, else the host's). The directory knows them as it knows the
+    alerts' users, so containing an account whose hash was passed has a target."""
+    named: list[str] = []
+    for event in telemetry:
+        logon = to_logon_event(event)
+        if logon is not None and logon.success and logon.subject:
+            presented = logon.outbound_user if logon.logon_type == NEW_CREDENTIALS else None
+            presented = logon.user if logon.logon_type is None else presented
+            account = Account.parse(presented)
+            if account is not None and account.is_person and account.netbios in domains:
+                named.append(account.canonical)
+        process = to_process_event(event)
+        if process is None:
+            continue
+        actor = Account.parse(process.user)
+        hostname = first(event, "hostname", "Hostname") or ""
+        context = [actor.netbios if actor is not None else None]
+        context.append(netbios_of(hostname.split(".", 1)[1]) if "." in hostname else None)
+        for found in command_accounts(process.cmd_line):
+            account = found.account
+            if not found.used or not account.is_person:
+                continue
+            netbios = account.netbios or next((d for d in context if d in domains), None)
+            if netbios in domains:
+                named.append(f"{netbios}\\{account.name}")
     return sorted(set(named))
 
 

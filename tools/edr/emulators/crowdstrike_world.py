@@ -26,7 +26,7 @@ from tools.edr.crowdstrike_system import (
 )
 from tools.edr.emulators.alert_shapes import falcon_alert
 from tools.models import Alert, Environment
-from tools.telemetry import Telemetry, host_key
+from tools.telemetry import Telemetry, host_key, writer_pid
 
 _OPERATION_CODES = {name: code for code, name in REG_OPERATIONS.items()}
 _PROTOCOL_CODES = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
@@ -249,6 +249,7 @@ class _Seeder:
                 LogonDomain=domain or None,
                 LogonType=lg.logon_type,
                 RemoteAddressIP4=lg.src_ip if lg.src_ip and ":" not in lg.src_ip else None,
+                **_logon_parties(lg.subject, lg.outbound_user),
             )
 
     def _registry(self, telemetry: Telemetry) -> None:
@@ -268,7 +269,7 @@ class _Seeder:
                 RegValueName=value,
                 RegStringValue=r.details,
                 RegOperationType=code,
-                ContextProcessId=r.pid,
+                ContextProcessId=writer_pid(telemetry, r),
                 ContextImageFileName=r.image,
                 UserName=r.user,
             )
@@ -339,3 +340,16 @@ class _Seeder:
                     FilterName=e.detail,
                     UserName=e.user,
                 )
+
+
+def _logon_parties(subject: str | None, outbound: str | None) -> dict[str, str | None]:
+    """Who asked for a logon and the account a NewCredentials session presents, under the
+    Security event's names (`Subject*`, `TargetOutbound*`)."""
+    subject_domain, _, subject_name = (subject or "").rpartition("\\")
+    out_domain, _, out_name = (outbound or "").rpartition("\\")
+    return {
+        "SubjectUserName": subject_name or None,
+        "SubjectDomainName": subject_domain or None,
+        "TargetOutboundUserName": out_name or None,
+        "TargetOutboundDomainName": out_domain or None,
+    }

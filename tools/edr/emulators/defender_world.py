@@ -18,7 +18,7 @@ from tools.edr.defender_hunting import LOGON_TYPES, REGISTRY_ACTIONS
 from tools.edr.defender_system import ACTION_EVENT_IDS, EVENTS
 from tools.edr.emulators.alert_shapes import graph_alert
 from tools.models import Alert, Environment
-from tools.telemetry import Telemetry, host_key
+from tools.telemetry import Telemetry, host_key, writer_pid
 
 _LOGON_NAMES = {number: name for name, number in LOGON_TYPES.items()}
 _REGISTRY_ACTIONS = {name: action for action, name in REGISTRY_ACTIONS.items()}
@@ -135,9 +135,19 @@ def run_script(world: DefenderWorld, machine_id: str, verb: str, target: str) ->
     return "done", True
 
 
-def _split(account: str | None) -> dict[str, str | None]:
+def _split(account: str | None, prefix: str = "Account") -> dict[str, str | None]:
     domain, _, name = (account or "").rpartition("\\")
-    return {"AccountDomain": domain or None, "AccountName": name or None}
+    return {f"{prefix}Domain": domain or None, f"{prefix}Name": name or None}
+
+
+def _outbound(account: str | None) -> dict[str, str] | None:
+    """A NewCredentials logon's outbound account, in `AdditionalFields` as the Security event
+    names it."""
+    if not account:
+        return None
+    domain, _, name = account.rpartition("\\")
+    fields = {"TargetOutboundUserName": name}
+    return fields | ({"TargetOutboundDomainName": domain} if domain else {})
 
 
 def _seed(world: DefenderWorld, environment: Environment, telemetry: Telemetry) -> None:
@@ -238,6 +248,8 @@ def _seed(world: DefenderWorld, environment: Environment, telemetry: Telemetry) 
             LogonType=_LOGON_NAMES.get(lg.logon_type or 0),
             RemoteIP=lg.src_ip,
             **_split(lg.user),
+            **_split(lg.subject, "InitiatingProcessAccount"),
+            AdditionalFields=_outbound(lg.outbound_user),
         )
     for r in telemetry.registry:
         action = _REGISTRY_ACTIONS.get(r.operation or "", "RegistryValueSet")
@@ -255,7 +267,7 @@ def _seed(world: DefenderWorld, environment: Environment, telemetry: Telemetry) 
             RegistryKey=key,
             RegistryValueName=value,
             RegistryValueData=r.details,
-            InitiatingProcessId=r.pid,
+            InitiatingProcessId=writer_pid(telemetry, r),
             InitiatingProcessFolderPath=r.image,
         )
     for f in telemetry.files:
