@@ -16,7 +16,7 @@ Rules:
   (Desktop, Downloads) is nobody's everyday tool and keeps no such excuse;
 - compromised assets: hosts where attacker processes ran or significant alerts fired (except a
   domain controller that only served the attacker's requests), and the sources of lateral
-  movement (`scope.py`);
+  movement (`scope.py`), a remote service install's included (`agents/remote_services.py`);
 - compromised identities: people's accounts running proven attacker processes, named by
   significant alerts, used for the lateral movement, run as or handed over by an attacker's
   command line (`runas /user:X`, `/user:X /rc4:...`; an account only named, `net user X`, is a
@@ -62,6 +62,7 @@ from agents.persistence import Attacker, find_artefacts, injected_processes, sho
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
+from agents.remote_services import remote_installs
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
 from agents.triage.maintenance import maintenance_reason
@@ -129,6 +130,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             scope_remote_execution(scope, telemetries, index, significant)
             scope_roasting(scope, telemetries, index, significant)
             scope_movers(scope, alerts, index)
+            _scope_remote_installs(scope, telemetries, index)
             scope_logon_sources(scope, telemetries, index)
         for host, telemetry in telemetries.items():
             _scope_persistence(scope, telemetry, processes[host], index)
@@ -138,6 +140,20 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
+
+
+def _scope_remote_installs(
+    scope: Scope, telemetries: dict[str, HostTelemetry], index: AssetIndex
+) -> None:
+    """A service installed from another machine (`agents.remote_services`): the source host and
+    the account used are compromised, and the hop is a proven movement."""
+    for telemetry in telemetries.values():
+        for install in remote_installs(telemetry, index):
+            account = index.identity_id(install.account)
+            scope.add(scope.assets, install.source)
+            scope.add(scope.identities, account)
+            scope.movements.append(f"{install.source} -> {install.target} as {account}")
+            scope.note("lateral movement: " + install.summary())
 
 
 def _without_maintenance(
