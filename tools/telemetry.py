@@ -270,8 +270,11 @@ def registry_path(key: str) -> str:
 
 
 def to_registry_event(event: Mapping[str, Any]) -> RegistryEvent | None:
-    """Sysmon 12 (key created/deleted), 13 (value set) and 14 (renamed), else None."""
+    """Sysmon 12 (key created/deleted), 13 (value set) and 14 (renamed), Security 4657 (a
+    registry value modified, under object-access auditing), else None."""
     flat = flatten(event)
+    if event_source(flat) == "security" and event_id(flat) == 4657:
+        return _audited_registry_value(flat)
     if event_source(flat) != "sysmon" or event_id(flat) not in (12, 13, 14):
         return None
     time, host, key = event_time(flat), event_host(flat), _short(flat.get("TargetObject"))
@@ -287,6 +290,25 @@ def to_registry_event(event: Mapping[str, Any]) -> RegistryEvent | None:
         details=_long(flat.get("Details")),
         user=_short(flat.get("User")),
         process_guid=_guid(flat.get("ProcessGuid")),
+    )
+
+
+def _audited_registry_value(flat: Mapping[str, Any]) -> RegistryEvent | None:
+    """Security 4657: `ObjectName` (the key, `\\REGISTRY\\MACHINE\\...`) and `ObjectValueName`,
+    written by `ProcessId` (hex) `ProcessName` as the subject account."""
+    time, host, key = event_time(flat), event_host(flat), _short(flat.get("ObjectName"))
+    if time is None or host is None or key is None:
+        return None
+    value = _text(flat.get("ObjectValueName"))
+    return RegistryEvent(
+        time=time,
+        host=host,
+        pid=_int(flat.get("ProcessId")),
+        image=_short(flat.get("ProcessName")),
+        operation="SetValue",
+        key=registry_path(key) + (f"\\{value}" if value and value != "-" else ""),
+        details=_long(flat.get("NewValue")),
+        user=_account(flat, "Subject"),
     )
 
 
