@@ -16,7 +16,8 @@ Rules:
   (Desktop, Downloads) is nobody's everyday tool and keeps no such excuse;
 - compromised assets: hosts where attacker processes ran or significant alerts fired (except a
   domain controller that only served the attacker's requests), and the sources of lateral
-  movement (`scope.py`), a remote service install's included (`agents/remote_services.py`);
+  movement (`scope.py`), a remote service install's included (`agents/remote_services.py`), and
+  the hosts an attacker process launched a remote exploit at (`exploits.py`);
 - compromised identities: people's accounts running proven attacker processes, named by
   significant alerts, used for the lateral movement, run as or handed over by an attacker's
   command line (`runas /user:X`, `/user:X /rc4:...`; an account only named, `net user X`, is a
@@ -42,6 +43,7 @@ from agents.degraded import gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, command_line_accounts, identity_key, is_person
 from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
+from agents.investigation.exploits import scope_remote_exploits
 from agents.investigation.scope import (
     MAX_LIST,
     Scope,
@@ -131,6 +133,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             scope_roasting(scope, telemetries, index, significant)
             scope_movers(scope, alerts, index)
             _scope_remote_installs(scope, telemetries, index)
+            scope_remote_exploits(scope, telemetries, index, significant)
             scope_logon_sources(scope, telemetries, index)
         for host, telemetry in telemetries.items():
             _scope_persistence(scope, telemetry, processes[host], index)
@@ -433,7 +436,10 @@ def _scope_persistence(
         sources=frozenset(ip for a in scope.assets if a != host for ip in index.own_ips(a)),
     )
     known = {e.lower() for f in scope.persistence for e in f.evidence}
-    for artefact in find_artefacts(telemetry, attacker):
+    for artefact in [
+        *find_artefacts(telemetry, attacker),
+        *replication_grants(telemetry, attacker),
+    ]:
         if artefact.target.lower() in known or len(scope.persistence) >= MAX_LIST:
             continue
         known.add(artefact.target.lower())

@@ -178,7 +178,10 @@ def test_a_knowledge_error_met_without_the_settings_is_one_line(
 
 # The content of the packaged files (comments aside) at each version: a change to the knowledge
 # without a new version would make two different sets of decisions claim the same version.
-DIGESTS = {"2026-12-06.2": "6eaee5f19711965743491004a11277d6bf9ec35d5a531f0ae066d42ed73f84dd"}
+DIGESTS = {
+    "2026-12-06.2": "6eaee5f19711965743491004a11277d6bf9ec35d5a531f0ae066d42ed73f84dd",
+    "2026-12-06.3": "0b2ce7de38c48b8e12eba01235065896d07b1ec33bc9b5e2ae179837bf9ac548",
+}
 
 
 def _content_digest() -> str:
