@@ -350,8 +350,9 @@ _WMI_CONSUMER_TYPES = {
 
 def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
     """Security 4698/4702 (task registered/updated), 4697 and System 7045 (service installed),
-    Sysmon 8 (remote thread), 10 (process access), 19/20/21 (WMI filter, consumer, binding);
-    else None."""
+    5136 (a directory object's attribute changed: `name` the object's DN, `detail` "<attribute>
+    added|deleted", `command` the value), Sysmon 8 (remote thread), 10 (process access), 19/20/21
+    (WMI filter, consumer, binding); else None."""
     flat = flatten(event)
     source, number = event_source(flat), event_id(flat)
     time, host = event_time(flat), event_host(flat)
@@ -377,6 +378,17 @@ def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
             "name": _short(flat.get("ServiceName")),
             "command": _long(flat.get("ImagePath")),
             "detail": service_start_type(flat.get("StartType")),
+        }
+    elif source == "security" and number == 5136:
+        operation = _DS_OPERATIONS.get((_text(flat.get("OperationType")) or "").strip())
+        attribute = _short(flat.get("AttributeLDAPDisplayName"))
+        if operation is None or attribute is None:
+            return None
+        fields = {
+            "user": _account(flat, "Subject"),
+            "name": _short(flat.get("ObjectDN")),
+            "command": _long(flat.get("AttributeValue")),
+            "detail": f"{attribute} {operation}",
         }
     elif source == "sysmon" and number in (8, 10):
         fields = {
@@ -412,6 +424,11 @@ def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
         return None
     return SystemEvent(time=time, host=host, event_id=number, **fields)
 
+
+# Security 5136's OperationType: a directory attribute's value added or deleted (a change is the
+# old value deleted, then the new one added, under one correlation id)
+_DS_OPERATIONS = {"%%14674": "added", "%%14675": "deleted", "Value Added": "added",
+                  "Value Deleted": "deleted"}  # fmt: skip
 
 _START_TYPES = {
     0: "boot start",

@@ -25,7 +25,8 @@ Rules:
   services of RC4 tickets after Kerberoasting);
 - attacker endpoints: addresses and domains contacted by proven attacker processes, less the
   estate's infrastructure, its Windows services and shared internet services (`scope.py`);
-- persistence artefacts (`agents/persistence.py`), once the attacker's processes, accounts and
+- persistence artefacts (`agents/persistence.py`; replication rights granted on a directory
+  object, `agents/directory_acl.py`), once the attacker's processes, accounts and
   hosts are known: autostart values and files written by an attacker process, scheduled tasks,
   services and WMI subscriptions registered for it (whoever wrote their records), web shells
   written by a web server, as `<asset id>:<artefact>`;
@@ -41,6 +42,7 @@ from typing import Any
 from agents.attention import hosts_by_attention
 from agents.degraded import gaps_of
 from agents.deps import AgentDeps
+from agents.directory_acl import replication_grants
 from agents.entities import AssetIndex, command_line_accounts, identity_key, is_person
 from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
 from agents.investigation.exploits import scope_remote_exploits
