@@ -91,6 +91,8 @@ SHELLS: frozenset[str] = frozenset(_K.processes.shells)
 MAINTENANCE_PROCESSES: frozenset[str] = frozenset(_K.processes.maintenance_processes)
 # Install folders of cloud and fleet management agents: their process trees are the platform's.
 MANAGEMENT_AGENT_DIRS: tuple[str, ...] = tuple(_K.processes.management_agent_dirs)
+# The shell and brokers Windows starts in every user session (`maintenance.py`).
+SESSION_COMPONENTS: frozenset[str] = frozenset(_K.processes.session_components)
 SYSTEM_ACCOUNTS: frozenset[str] = frozenset(_K.processes.system_accounts)
 
 # Services every host of an estate uses: an address reached on these is the estate's

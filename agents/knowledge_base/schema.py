@@ -152,6 +152,7 @@ class Processes(_Strict):
     shells: list[Lower]
     maintenance_processes: list[Lower]
     management_agent_dirs: list[Lower]
+    session_components: list[Lower] = Field(default_factory=list)
     system_accounts: list[Annotated[str, StringConstraints(max_length=256, pattern=r"^[^A-Z]*$")]]
 
 

@@ -181,6 +181,7 @@ def test_a_knowledge_error_met_without_the_settings_is_one_line(
 DIGESTS = {
     "2026-12-06.2": "6eaee5f19711965743491004a11277d6bf9ec35d5a531f0ae066d42ed73f84dd",
     "2026-12-06.3": "0b2ce7de38c48b8e12eba01235065896d07b1ec33bc9b5e2ae179837bf9ac548",
+    "2026-12-06.4": "8792871a6f5d2ff675d1aef50293592b0be0e26a414f60bc14279f5c1819db97",
 }
 
 
