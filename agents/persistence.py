@@ -379,14 +379,15 @@ def _services(telemetry: HostTelemetry, attacker: Attacker) -> list[Artefact]:
 
 
 def _named_by_security(event: SystemEvent, events: list[SystemEvent]) -> bool:
-    """A System 7045 recorded with a Security 4697 of the same install (same image, within
-    seconds): 7045 gives the display name, 4697 the service's key name, which is what removal
+    """A record of an install that names no installer (System 7045) beside one that does
+    (Security 4697; an EDR may report both under one event type) for the same image within
+    seconds: 7045 gives the display name, 4697 the service's key name, which is what removal
     takes; one install is one artefact."""
-    if event.event_id != SYSTEM_SERVICE_INSTALLED:
+    if event.user:
         return False
     image = (event.command or "").strip().lower()
     return any(
-        other.event_id == SECURITY_SERVICE_INSTALLED
+        other.user
         and (other.command or "").strip().lower() == image
         and abs(other.time - event.time) <= SAME_INSTALL
         for other in events
@@ -396,11 +397,12 @@ def _named_by_security(event: SystemEvent, events: list[SystemEvent]) -> bool:
 def _remote_install(event: SystemEvent, telemetry: HostTelemetry, attacker: Attacker) -> str | None:
     """A service installed just after a network logon of a compromised account, or from a
     compromised host: the remote `sc create` / PsExec pattern. Installed programs excepted, and
-    a 4697 whose subject is SYSTEM or a machine account: a remote caller is the subject of its
-    own install; the machine's are Windows' own (per-user service instances at each logon)."""
+    an install recorded as done by SYSTEM or a machine account (4697's subject): a remote caller
+    is the subject of its own install; the machine's are Windows' own (per-user service
+    instances at each logon)."""
     if installed_program(event.command or ""):
         return None
-    if event.event_id == SECURITY_SERVICE_INSTALLED and is_system_account(event.user):
+    if event.user and is_system_account(event.user):
         return None
     for logon in telemetry.logons:
         if not (logon.success and logon.logon_type in REMOTE_LOGON_TYPES and logon.src_ip):

@@ -14,8 +14,9 @@ A remote install is counted when all hold:
   deployment tool installs its agent under Program Files;
 - a successful network or RDP logon of a person's account (never SYSTEM, a machine account, a
   well-known principal) from another inventory host reached the target at most
-  `REMOTE_INSTALL_WINDOW` before the install; a 4697 must name that same account as its subject
-  (Windows creating per-user service instances at a logon records the machine account).
+  `REMOTE_INSTALL_WINDOW` before the install; a record naming its installer (4697's subject)
+  must name that same account (Windows creating per-user service instances at a logon records
+  the machine account).
 
 Each install found is one `RemoteInstall`: the source host, the account, the service. Triage
 counts it as proof of an attack (`agents/triage/nodes.py`), the investigation as a movement from
@@ -31,7 +32,6 @@ from agents.entities import AssetIndex, is_person
 from agents.persistence import (
     AUTOSTART_SERVICES,
     REMOTE_INSTALL_WINDOW,
-    SECURITY_SERVICE_INSTALLED,
     SERVICE_INSTALLED,
     installed_program,
     short_account,
@@ -74,9 +74,7 @@ def remote_installs(telemetry: HostTelemetry, index: AssetIndex) -> list[RemoteI
                 continue
             if not is_person(logon.user) or logon.src_ip in own:
                 continue
-            if event.event_id == SECURITY_SERVICE_INSTALLED and (
-                short_account(event.user) != short_account(logon.user)
-            ):
+            if event.user and short_account(event.user) != short_account(logon.user):
                 continue
             source = index.asset_for_ip(logon.src_ip)
             if source is None or source.id == target:

@@ -111,3 +111,20 @@ async def test_an_install_long_after_the_logon_is_not_tied_to_it() -> None:
     late = _install(4697, "updsvc", user="CORP\\alice")
     verdict, _ = await _run(FakeEdr(logon_events=[_logon(seconds=-600)], system=[late]))
     assert verdict is Verdict.BENIGN
+
+
+async def test_the_same_install_reported_under_one_event_type_is_one_artefact() -> None:
+    # an EDR that reports both records as one "service created" type: the one naming the
+    # installer gives the key name, the per-user instances name the machine account
+    edr = FakeEdr(
+        logon_events=[_logon()],
+        system=[
+            _install(7045, "updsvc", user="CORP\\alice"),
+            _install(7045, "Update Helper"),
+            _install(7045, "CDPUserSvc_4f2a1", r"C:\Windows\system32\svchost.exe -k Unistack",
+                     user="CORP\\WS11$"),
+        ],
+    )  # fmt: skip
+    verdict, got = await _run(edr)
+    assert verdict is Verdict.MALICIOUS
+    assert {t for k, t in got if k is ActionKind.REMOVE_PERSISTENCE} == {"WS11:updsvc"}
