@@ -66,6 +66,24 @@ CMDLINE_INDICATORS: tuple[tuple[re.Pattern[str], float, str], ...] = tuple(
     for i in _K.tradecraft.cmdline_indicators
 )
 
+# Exploits of another host's service (T1210): (pattern with a `target` group, what it is).
+REMOTE_EXPLOITS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(e.pattern, re.I), e.why) for e in _K.tradecraft.remote_exploits
+)
+
+
+def exploit_targets(cmd_line: str | None) -> list[tuple[str, str]]:
+    """The hosts a command line launches a known remote exploit at: (target as written, why)."""
+    text = (cmd_line or "")[:8_192]
+    found: list[tuple[str, str]] = []
+    for pattern, why in REMOTE_EXPLOITS:
+        for match in pattern.finditer(text):
+            target = match.group("target").strip().rstrip(".")
+            if target and (target, why) not in found:
+                found.append((target, why))
+    return found
+
+
 # Parents that should not spawn shells or script hosts.
 SUSPICIOUS_PARENTS: frozenset[str] = frozenset(_K.processes.suspicious_parents)
 SHELLS: frozenset[str] = frozenset(_K.processes.shells)
@@ -73,6 +91,8 @@ SHELLS: frozenset[str] = frozenset(_K.processes.shells)
 MAINTENANCE_PROCESSES: frozenset[str] = frozenset(_K.processes.maintenance_processes)
 # Install folders of cloud and fleet management agents: their process trees are the platform's.
 MANAGEMENT_AGENT_DIRS: tuple[str, ...] = tuple(_K.processes.management_agent_dirs)
+# The shell and brokers Windows starts in every user session (`maintenance.py`).
+SESSION_COMPONENTS: frozenset[str] = frozenset(_K.processes.session_components)
 SYSTEM_ACCOUNTS: frozenset[str] = frozenset(_K.processes.system_accounts)
 
 # Services every host of an estate uses: an address reached on these is the estate's

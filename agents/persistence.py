@@ -64,7 +64,9 @@ from agents.telemetry import REMOTE_LOGON_TYPES, HostTelemetry
 from tools.results import SystemEvent
 
 TASK_REGISTERED = (4698, 4702)
-SERVICE_INSTALLED = (7045, 4697)
+SYSTEM_SERVICE_INSTALLED, SECURITY_SERVICE_INSTALLED = 7045, 4697
+SERVICE_INSTALLED = (SYSTEM_SERVICE_INSTALLED, SECURITY_SERVICE_INSTALLED)
+SAME_INSTALL = timedelta(seconds=10)  # a 7045 and a 4697 this close, same image: one install
 WMI_CONSUMER, WMI_BINDING = 20, 21
 REMOTE_THREAD, PROCESS_ACCESS = 8, 10
 # PROCESS_VM_WRITE | PROCESS_CREATE_THREAD: what writing code into a process and running it takes
@@ -357,17 +359,18 @@ def _services(telemetry: HostTelemetry, attacker: Attacker) -> list[Artefact]:
         m.group(1).lower(): w.key for w in telemetry.registry if (m := SERVICE_KEY.search(w.key))
     }
     found: dict[str, Artefact] = {}
-    for event in telemetry.system:
-        if event.event_id not in SERVICE_INSTALLED or not event.name:
-            continue
+    events = [e for e in telemetry.system if e.event_id in SERVICE_INSTALLED and e.name]
+    for event in events:
         if (event.detail or "").lower() not in AUTOSTART_SERVICES:
+            continue
+        if _named_by_security(event, events):
             continue
         reason = _registration_reason(event, attacker, telemetry) or _remote_install(
             event, telemetry, attacker
         )
         if reason is None:
             continue
-        name = event.name.strip()
+        name = (event.name or "").strip()
         target = f"{host}:{keys.get(name.lower(), name)}"
         found.setdefault(
             name.lower(), Artefact(target, f"service {name} installed on {host}", reason)
@@ -375,10 +378,31 @@ def _services(telemetry: HostTelemetry, attacker: Attacker) -> list[Artefact]:
     return list(found.values())
 
 
+def _named_by_security(event: SystemEvent, events: list[SystemEvent]) -> bool:
+    """A record of an install that names no installer (System 7045) beside one that does
+    (Security 4697; an EDR may report both under one event type) for the same image within
+    seconds: 7045 gives the display name, 4697 the service's key name, which is what removal
+    takes; one install is one artefact."""
+    if event.user:
+        return False
+    image = (event.command or "").strip().lower()
+    return any(
+        other.user
+        and (other.command or "").strip().lower() == image
+        and abs(other.time - event.time) <= SAME_INSTALL
+        for other in events
+    )
+
+
 def _remote_install(event: SystemEvent, telemetry: HostTelemetry, attacker: Attacker) -> str | None:
     """A service installed just after a network logon of a compromised account, or from a
-    compromised host: the remote `sc create` / PsExec pattern. Installed programs excepted."""
+    compromised host: the remote `sc create` / PsExec pattern. Installed programs excepted, and
+    an install recorded as done by SYSTEM or a machine account (4697's subject): a remote caller
+    is the subject of its own install; the machine's are Windows' own (per-user service
+    instances at each logon)."""
     if installed_program(event.command or ""):
+        return None
+    if event.user and is_system_account(event.user):
         return None
     for logon in telemetry.logons:
         if not (logon.success and logon.logon_type in REMOTE_LOGON_TYPES and logon.src_ip):

@@ -171,6 +171,7 @@ async def read_host(
     logons: bool = True,
     writes: bool = False,
     accounts: bool = False,
+    registrations: bool = False,
 ) -> HostTelemetry:
     """A host's telemetry for the window around `start`..`end`, each kind read page by page
     (`agents.reads.read_window`); a kind that could not be read, or that the page budget cut,
@@ -204,9 +205,11 @@ async def read_host(
     telemetry.connections = await read("connections", fetch_of(edr.network_connections)) or []
     if logons:
         telemetry.logons = await read("logons", fetch_of(edr.logons)) or []
-    if writes:
+    if writes or registrations:  # `registrations`: what was registered, not files written
         telemetry.registry = await read("registry writes", fetch_of(edr.registry_events)) or []
+    if writes:
         telemetry.files = await read("file writes", fetch_of(edr.file_events)) or []
+    if writes or registrations:
         telemetry.system = await read("system events", fetch_of(edr.system_events)) or []
     if accounts and isinstance(edr, AccountEventReader):
         telemetry.accounts = await read("account events", fetch_of(edr.account_events)) or []

@@ -146,7 +146,9 @@ class FileEvent(Frozen):
 class SystemEvent(Frozen):
     """A Windows event the other reads do not cover, with the fields the agents use: a scheduled
     task registered or updated (Security 4698/4702), a service installed (System 7045, Security
-    4697), a WMI subscription part created (Sysmon 19 filter, 20 consumer, 21 binding), a thread
+    4697), a directory object's attribute value added or deleted (Security 5136: `name` the
+    object's DN, `detail` "<attribute> added|deleted", `command` the value), a WMI subscription
+    part created (Sysmon 19 filter, 20 consumer, 21 binding), a thread
     created in another process (Sysmon 8) or a handle to another process opened (Sysmon 10).
     Persistence is registered by a service on the attacker's behalf (the Task Scheduler writes
     the task file, services.exe the service key): these records name what was registered and

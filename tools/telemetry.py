@@ -276,8 +276,11 @@ def registry_path(key: str) -> str:
 
 
 def to_registry_event(event: Mapping[str, Any]) -> RegistryEvent | None:
-    """Sysmon 12 (key created/deleted), 13 (value set) and 14 (renamed), else None."""
+    """Sysmon 12 (key created/deleted), 13 (value set) and 14 (renamed), Security 4657 (a
+    registry value modified, under object-access auditing), else None."""
     flat = flatten(event)
+    if event_source(flat) == "security" and event_id(flat) == 4657:
+        return _audited_registry_value(flat)
     if event_source(flat) != "sysmon" or event_id(flat) not in (12, 13, 14):
         return None
     time, host, key = event_time(flat), event_host(flat), _short(flat.get("TargetObject"))
@@ -293,6 +296,25 @@ def to_registry_event(event: Mapping[str, Any]) -> RegistryEvent | None:
         details=_long(flat.get("Details")),
         user=_short(flat.get("User")),
         process_guid=_guid(flat.get("ProcessGuid")),
+    )
+
+
+def _audited_registry_value(flat: Mapping[str, Any]) -> RegistryEvent | None:
+    """Security 4657: `ObjectName` (the key, `\\REGISTRY\\MACHINE\\...`) and `ObjectValueName`,
+    written by `ProcessId` (hex) `ProcessName` as the subject account."""
+    time, host, key = event_time(flat), event_host(flat), _short(flat.get("ObjectName"))
+    if time is None or host is None or key is None:
+        return None
+    value = _text(flat.get("ObjectValueName"))
+    return RegistryEvent(
+        time=time,
+        host=host,
+        pid=_int(flat.get("ProcessId")),
+        image=_short(flat.get("ProcessName")),
+        operation="SetValue",
+        key=registry_path(key) + (f"\\{value}" if value and value != "-" else ""),
+        details=_long(flat.get("NewValue")),
+        user=_account(flat, "Subject"),
     )
 
 
@@ -334,8 +356,9 @@ _WMI_CONSUMER_TYPES = {
 
 def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
     """Security 4698/4702 (task registered/updated), 4697 and System 7045 (service installed),
-    Sysmon 8 (remote thread), 10 (process access), 19/20/21 (WMI filter, consumer, binding);
-    else None."""
+    5136 (a directory object's attribute changed: `name` the object's DN, `detail` "<attribute>
+    added|deleted", `command` the value), Sysmon 8 (remote thread), 10 (process access), 19/20/21
+    (WMI filter, consumer, binding); else None."""
     flat = flatten(event)
     source, number = event_source(flat), event_id(flat)
     time, host = event_time(flat), event_host(flat)
@@ -361,6 +384,17 @@ def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
             "name": _short(flat.get("ServiceName")),
             "command": _long(flat.get("ImagePath")),
             "detail": service_start_type(flat.get("StartType")),
+        }
+    elif source == "security" and number == 5136:
+        operation = _DS_OPERATIONS.get((_text(flat.get("OperationType")) or "").strip())
+        attribute = _short(flat.get("AttributeLDAPDisplayName"))
+        if operation is None or attribute is None:
+            return None
+        fields = {
+            "user": _account(flat, "Subject"),
+            "name": _short(flat.get("ObjectDN")),
+            "command": _long(flat.get("AttributeValue")),
+            "detail": f"{attribute} {operation}",
         }
     elif source == "sysmon" and number in (8, 10):
         fields = {
@@ -397,6 +431,11 @@ def to_system_event(event: Mapping[str, Any]) -> SystemEvent | None:
         return None
     return SystemEvent(time=time, host=host, event_id=number, **fields)
 
+
+# Security 5136's OperationType: a directory attribute's value added or deleted (a change is the
+# old value deleted, then the new one added, under one correlation id)
+_DS_OPERATIONS = {"%%14674": "added", "%%14675": "deleted", "Value Added": "added",
+                  "Value Deleted": "deleted"}  # fmt: skip
 
 _START_TYPES = {
     0: "boot start",

@@ -16,7 +16,8 @@ Rules:
   (Desktop, Downloads) is nobody's everyday tool and keeps no such excuse;
 - compromised assets: hosts where attacker processes ran or significant alerts fired (except a
   domain controller that only served the attacker's requests), and the sources of lateral
-  movement (`scope.py`);
+  movement (`scope.py`), a remote service install's included (`agents/remote_services.py`), and
+  the hosts an attacker process launched a remote exploit at (`exploits.py`);
 - compromised identities: people's accounts running proven attacker processes, named by
   significant alerts, used for the lateral movement, run as or handed over by an attacker's
   command line (`runas /user:X`, `/user:X /rc4:...`; an account only named, `net user X`, is a
@@ -27,7 +28,8 @@ Rules:
   contained (`credentials.py`);
 - attacker endpoints: addresses and domains contacted by proven attacker processes, less the
   estate's infrastructure, its Windows services and shared internet services (`scope.py`);
-- persistence artefacts (`agents/persistence.py`), once the attacker's processes, accounts and
+- persistence artefacts (`agents/persistence.py`; replication rights granted on a directory
+  object, `agents/directory_acl.py`), once the attacker's processes, accounts and
   hosts are known: autostart values and files written by an attacker process, scheduled tasks,
   services and WMI subscriptions registered for it (whoever wrote their records), web shells
   written by a web server, as `<asset id>:<artefact>`;
@@ -43,6 +45,7 @@ from typing import Any
 from agents.attention import hosts_by_attention
 from agents.degraded import gaps_of
 from agents.deps import AgentDeps
+from agents.directory_acl import replication_grants
 from agents.entities import AssetIndex, command_line_accounts, identity_key, is_person
 from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
 from agents.investigation.credentials import (
@@ -50,6 +53,7 @@ from agents.investigation.credentials import (
     scope_presented_credentials,
     weakened_credential_protection,
 )
+from agents.investigation.exploits import scope_remote_exploits
 from agents.investigation.scope import (
     MAX_LIST,
     Scope,
@@ -70,6 +74,7 @@ from agents.persistence import Attacker, find_artefacts, injected_processes, sho
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
+from agents.remote_services import remote_installs
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
 from agents.triage.maintenance import maintenance_reason
@@ -138,6 +143,8 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             scope_roasting(scope, telemetries, index, significant)
             scope_movers(scope, alerts, index)
             scope_presented_credentials(scope, telemetries, index)
+            _scope_remote_installs(scope, telemetries, index)
+            scope_remote_exploits(scope, telemetries, index, significant)
             scope_logon_sources(scope, telemetries, index)
         for host, telemetry in telemetries.items():
             _scope_persistence(scope, telemetry, processes[host], index)
@@ -148,6 +155,20 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
+
+
+def _scope_remote_installs(
+    scope: Scope, telemetries: dict[str, HostTelemetry], index: AssetIndex
+) -> None:
+    """A service installed from another machine (`agents.remote_services`): the source host and
+    the account used are compromised, and the hop is a proven movement."""
+    for telemetry in telemetries.values():
+        for install in remote_installs(telemetry, index):
+            account = index.identity_id(install.account)
+            scope.add(scope.assets, install.source)
+            scope.add(scope.identities, account)
+            scope.movements.append(f"{install.source} -> {install.target} as {account}")
+            scope.note("lateral movement: " + install.summary())
 
 
 def _without_maintenance(
@@ -434,7 +455,10 @@ def _scope_persistence(
         sources=frozenset(ip for a in scope.assets if a != host for ip in index.own_ips(a)),
     )
     known = {e.lower() for f in scope.persistence for e in f.evidence}
-    for artefact in find_artefacts(telemetry, attacker):
+    for artefact in [
+        *find_artefacts(telemetry, attacker),
+        *replication_grants(telemetry, attacker),
+    ]:
         if artefact.target.lower() in known or len(scope.persistence) >= MAX_LIST:
             continue
         known.add(artefact.target.lower())

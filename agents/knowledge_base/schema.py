@@ -126,10 +126,23 @@ class Indicator(_Strict):
     dotall: bool = False
 
 
+def _names_target(pattern: str) -> str:
+    if "target" not in re.compile(pattern).groupindex:
+        raise ValueError("a remote exploit's pattern names the attacked host as (?P<target>...)")
+    return pattern
+
+
+class RemoteExploit(_Strict):
+    why: Text
+    pattern: Annotated[Regex, AfterValidator(_names_target)]
+
+
 class Tradecraft(_Strict):
-    """`tradecraft.yaml`: command-line patterns of attacker tradecraft."""
+    """`tradecraft.yaml`: command-line patterns of attacker tradecraft, and of exploits launched
+    at another host (the pattern's `target` group names it)."""
 
     cmdline_indicators: list[Indicator]
+    remote_exploits: list[RemoteExploit] = Field(default_factory=list)
 
 
 class Processes(_Strict):
@@ -139,6 +152,7 @@ class Processes(_Strict):
     shells: list[Lower]
     maintenance_processes: list[Lower]
     management_agent_dirs: list[Lower]
+    session_components: list[Lower] = Field(default_factory=list)
     system_accounts: list[Annotated[str, StringConstraints(max_length=256, pattern=r"^[^A-Z]*$")]]
 
 

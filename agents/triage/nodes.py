@@ -8,7 +8,10 @@ Scoring, in points:
 - per incident: the five best distinct rules, + 1 per further tactic seen in significant alerts
   (kill-chain breadth, at most 4), + telemetry signals (capped at 8, maintenance counts negative);
 - malicious at MALICIOUS_AT points or more, or when an implant started an alerting process
-  (`stages.implant_lineage`); confidence is a logistic of the distance to MALICIOUS_AT.
+  (`stages.implant_lineage`), or a service was installed from another machine on an alert's
+  host (`agents.remote_services`: a lateral movement, whatever alerted), or a shell or a
+  hand-brought program used the microphone or webcam (`agents.capture`); confidence is a
+  logistic of the distance to MALICIOUS_AT.
 Category: the heaviest tactic of the alerts and of the stages telemetry shows (`stages.py`);
 discovery only when nothing else is seen or telemetry does not show the attacker's processes. An
 alert's tactic is read from its evidence where its rule's tag says more: credential access only
@@ -23,6 +26,7 @@ from collections import defaultdict
 from typing import Any
 
 from agents.attention import MAX_MODEL_ALERTS, hosts_by_attention, rank_alerts
+from agents.capture import CAPTURE_STAGE_WEIGHT, captures
 from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
@@ -43,13 +47,19 @@ from agents.knowledge import (
 from agents.models import ExtractedEntities, TriageResult
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
+from agents.remote_services import remote_installs
 from agents.routing import playbook_id_for
 from agents.seam import ask_structured, truncate
 from agents.telemetry import HostTelemetry, judge_process, read_host
 from agents.triage.discovery import implant_discovery, saw_a_directory_query
 from agents.triage.maintenance import maintenance_reason
 from agents.triage.prompts import TRIAGE_INSTRUCTIONS, ModelVerdict
-from agents.triage.stages import implant_lineage, incident_movements, telemetry_stages
+from agents.triage.stages import (
+    LATERAL_STAGE_WEIGHT,
+    implant_lineage,
+    incident_movements,
+    telemetry_stages,
+)
 from agents.triage.state import AlertAssessment, TriageState
 from tools.models import Alert, Category, Criticality, Severity, Verdict
 
@@ -182,7 +192,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         for host in attention.hosts:
             host_alerts = by_host[host]
             times = [a.time for a in host_alerts]
-            telemetry = await read_host(edr, host, min(times), max(times))
+            telemetry = await read_host(edr, host, min(times), max(times), registrations=True)
             gaps += telemetry.gaps
             score, found = _corroborate_host(telemetry, host_alerts, networks)
             total += score
@@ -190,6 +200,20 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             found_stages += telemetry_stages(telemetry, host_alerts, index)
             lineage += implant_lineage(telemetry, host_alerts)
             lineage += [x for x in implant_discovery(telemetry, host_alerts) if x not in lineage]
+            for capture in captures(telemetry):  # an implant recording: an attack
+                lineage.append("capture by the attacker's program: " + capture.summary())
+                found_stages.append(
+                    ("collection", CAPTURE_STAGE_WEIGHT, "stage collection: " + capture.summary())
+                )
+            for install in remote_installs(telemetry, index):  # a movement proven: an attack
+                lineage.append("remote service install: " + install.summary())
+                found_stages.append(
+                    (
+                        "lateral-movement",
+                        LATERAL_STAGE_WEIGHT,
+                        "stage lateral movement: " + install.summary(),
+                    )
+                )
             for alert in host_alerts:
                 if (why := maintenance_reason(alert, telemetry)) is not None:
                     maintenance[alert.uid] = why

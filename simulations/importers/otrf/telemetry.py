@@ -1,8 +1,12 @@
 """Trimming a recording to an incident's telemetry: the evidence plus bounded context.
 
 Context is the process, network and logon events on the alerts' hosts within `context_minutes` of
-the alerts, downsampled evenly to fit `max_telemetry` with fixed shares per kind. The gzip output
-has no timestamp or file name, so the same events give the same bytes.
+the alerts, downsampled evenly to fit `max_telemetry` with fixed shares per kind, and the
+registrations of services and scheduled tasks there (System 7045, Security 4697, 4698, 4702):
+what an EDR keeps of every host, and the artefact of a remote `sc create` that no Sigma rule
+flags (services.exe writes it, not the attacker). Those are few; they are taken first, up to
+`MAX_REGISTRATIONS`, and the rest of the budget is shared as before. The gzip output has no
+timestamp or file name, so the same events give the same bytes.
 """
 
 from __future__ import annotations
@@ -30,8 +34,13 @@ CONTEXT_KINDS: dict[tuple[str, int | None], str] = {
     ("security", 4625): "logon",
     ("security", 4648): "logon",
     ("auditd", None): "process",  # Linux audit records: the execs and what they touched
+    ("system", 7045): "registration",  # a service installed
+    ("security", 4697): "registration",
+    ("security", 4698): "registration",  # a scheduled task registered, updated
+    ("security", 4702): "registration",
 }
 CONTEXT_SHARE = {"process": 0.55, "network": 0.3, "logon": 0.15}
+MAX_REGISTRATIONS = 50  # service and task registrations kept before the shared budget
 
 
 @dataclass
@@ -85,13 +94,16 @@ def context(
     margin = timedelta(minutes=label.context_minutes)
     start, end = min(times) - margin, max(times) + margin
     hosts = {evidence[k]["host"] for g in groups for k in g.keys}
-    by_kind: dict[str, list[tuple[Key, Event]]] = {kind: [] for kind in CONTEXT_SHARE}
+    by_kind: dict[str, list[tuple[Key, Event]]] = {
+        kind: [] for kind in ("registration", *CONTEXT_SHARE)
+    }
     for key, event in sorted(candidates.items()):
         if event["host"] in hosts and start <= when(event) <= end:
             kind = CONTEXT_KINDS[(str(event["event_source"]), event["EventID"])]  # type: ignore[index]
             by_kind[kind].append((key, event))
     budget = max(label.max_telemetry - used, 0)
-    chosen: dict[Key, Event] = {}
+    chosen = dict(spread(by_kind["registration"], min(MAX_REGISTRATIONS, budget)))
+    budget -= len(chosen)
     spare = 0
     for kind, share in CONTEXT_SHARE.items():
         items = by_kind[kind]
