@@ -154,7 +154,7 @@ async def _serve(
 
     from orchestrator.approvals.service import ApprovalService
     from orchestrator.cli_console import passwords_path
-    from orchestrator.console.auth import ConsoleConfig
+    from orchestrator.console.auth import DEFAULT_BASELINES, ConsoleConfig
     from orchestrator.runtime import open_runtime
     from orchestrator.server.app import ServerDeps, create_app
 
@@ -179,6 +179,7 @@ async def _serve(
                 or (runtime.embedded.ui_url if runtime.embedded else None),
                 temporal_namespace=settings.temporal.namespace,
                 refresh_s=settings.console.refresh_s,
+                baselines_dir=settings.console.baselines_dir or DEFAULT_BASELINES,
             ),
         )
         config = uvicorn.Config(

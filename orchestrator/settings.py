@@ -349,6 +349,9 @@ class ConsoleSettings(BaseModel):
     refresh_s: float = Field(default=15.0, ge=1, le=3_600)  # the lists refresh themselves
     # The Temporal Web UI the incident page links to; none: the embedded server's, if any.
     temporal_ui_url: str | None = Field(default=None, pattern=r"^https?://")
+    # The committed scorecards (`*.json`) a kept simulation run may be diffed against; none: the
+    # package's `simulations/baselines`.
+    baselines_dir: Path | None = None
 
 
 class GarrisonSettings(BaseSettings):

@@ -29,6 +29,7 @@ SECURE_COOKIE = "__Host-garrison-console"
 PLAIN_COOKIE = "garrison-console"
 CSRF_FIELD = "csrf_token"
 SIGN_IN_PATH = "/console/sign-in"
+DEFAULT_BASELINES = Path(__file__).parents[2] / "simulations" / "baselines"
 REFUSED = "console.request_refused"
 # Nothing but our own files: alert text that slipped through escaping still could not run
 # a script, load an image from elsewhere, post a form elsewhere, or be framed.
@@ -55,6 +56,8 @@ class ConsoleConfig:
     temporal_ui_url: str | None = None
     temporal_namespace: str = "default"
     refresh_s: float = 15.0  # how often the lists refresh themselves in the browser
+    # The committed scorecards a kept simulation run may be diffed against (`*.json`).
+    baselines_dir: Path | None = DEFAULT_BASELINES
     sessions: SessionStore = field(init=False)
     throttle: SignInThrottle = field(init=False)
 

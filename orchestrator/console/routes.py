@@ -20,6 +20,7 @@ from orchestrator.console.auth import (
 from orchestrator.console.pages import router as pages_router
 from orchestrator.console.rendering import STATIC_DIR
 from orchestrator.console.signin import router as signin_router
+from orchestrator.console.simulation_pages import router as simulations_router
 
 STATIC_PREFIX = "/console/static"
 OPEN_PATHS = frozenset({SIGN_IN_PATH})  # and everything under STATIC_PREFIX
@@ -28,6 +29,7 @@ OPEN_PATHS = frozenset({SIGN_IN_PATH})  # and everything under STATIC_PREFIX
 def install_console(app: FastAPI) -> None:
     app.include_router(signin_router)
     app.include_router(pages_router)
+    app.include_router(simulations_router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="console-static")
 
     @app.exception_handler(SignInRequired)

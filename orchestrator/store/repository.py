@@ -39,6 +39,7 @@ from orchestrator.store.records import (
     SlackMessage,
     TicketRecord,
 )
+from orchestrator.store.simulation_runs import SimulationRuns
 from orchestrator.store.tables import (
     ActionRow,
     AlertRow,
@@ -75,6 +76,7 @@ class Store:
         self._db = Transactions(engine)
         self.intake = Intake(self._db)
         self.decisions = Decisions(self._db)
+        self.simulation_runs = SimulationRuns(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod
