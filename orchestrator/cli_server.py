@@ -155,6 +155,7 @@ async def _serve(
     from orchestrator.approvals.service import ApprovalService
     from orchestrator.cli_console import passwords_path
     from orchestrator.console.auth import DEFAULT_BASELINES, ConsoleConfig
+    from orchestrator.console.oidc import oidc_provider
     from orchestrator.runtime import open_runtime
     from orchestrator.server.app import ServerDeps, create_app
 
@@ -180,6 +181,7 @@ async def _serve(
                 temporal_namespace=settings.temporal.namespace,
                 refresh_s=settings.console.refresh_s,
                 baselines_dir=settings.console.baselines_dir or DEFAULT_BASELINES,
+                oidc=oidc_provider(settings.console),
             ),
         )
         config = uvicorn.Config(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -352,6 +352,21 @@ class ConsoleSettings(BaseModel):
     # The committed scorecards (`*.json`) a kept simulation run may be diffed against; none: the
     # package's `simulations/baselines`.
     baselines_dir: Path | None = None
+    # Sign-in through an OpenID Connect provider, found by its discovery URL (docs/analysts.md):
+    # the value of `oidc_claim` in the ID token names the person of the approver directory.
+    oidc_discovery_url: str | None = Field(default=None, pattern=r"^https?://")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None  # none: a public client (PKCE alone)
+    oidc_claim: Literal["email", "preferred_username"] = "email"
+    oidc_scopes: str = "openid email profile"
+    # The callback URL registered with the provider; none: <request base>/console/oidc/callback.
+    oidc_redirect_url: str | None = Field(default=None, pattern=r"^https?://")
+
+    @model_validator(mode="after")
+    def _oidc_needs_a_client_id(self) -> Self:
+        if self.oidc_discovery_url and not self.oidc_client_id:
+            raise ValueError("oidc_discovery_url is set: set oidc_client_id too")
+        return self
 
 
 class GarrisonSettings(BaseSettings):

@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from orchestrator.console.oidc import OidcProvider
 from orchestrator.console.sessions import Session, SessionStore
 from orchestrator.console.throttle import SignInThrottle
 from orchestrator.server.refusals import Refusal, clip
@@ -58,6 +59,7 @@ class ConsoleConfig:
     refresh_s: float = 15.0  # how often the lists refresh themselves in the browser
     # The committed scorecards a kept simulation run may be diffed against (`*.json`).
     baselines_dir: Path | None = DEFAULT_BASELINES
+    oidc: OidcProvider | None = None  # sign-in through an OIDC provider besides local accounts
     sessions: SessionStore = field(init=False)
     throttle: SignInThrottle = field(init=False)
 
