@@ -182,6 +182,7 @@ async def _serve(
                 refresh_s=settings.console.refresh_s,
                 baselines_dir=settings.console.baselines_dir or DEFAULT_BASELINES,
                 oidc=oidc_provider(settings.console),
+                checkpoints_url=settings.effective_database_url,
             ),
         )
         config = uvicorn.Config(

@@ -59,6 +59,9 @@ class ConsoleConfig:
     refresh_s: float = 15.0  # how often the lists refresh themselves in the browser
     # The committed scorecards a kept simulation run may be diffed against (`*.json`).
     baselines_dir: Path | None = DEFAULT_BASELINES
+    # The store's database URL, where the playbooks' LangGraph checkpoints are read for the
+    # incident page's playbook progress; None: the page does not show it.
+    checkpoints_url: str | None = None
     oidc: OidcProvider | None = None  # sign-in through an OIDC provider besides local accounts
     sessions: SessionStore = field(init=False)
     throttle: SignInThrottle = field(init=False)
