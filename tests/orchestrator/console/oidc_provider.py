@@ -38,6 +38,7 @@ class Provider:
     tamper: Callable[[dict[str, Any]], None] | None = None
     forge: bool = False
     algorithm: str = "RS256"  # "none" or "HS256": what a forger might try instead
+    kid: str = KID
     authorized: list[dict[str, str]] = field(default_factory=list)  # what /authorize was sent
     token_requests: list[dict[str, str]] = field(default_factory=list)
     key: rsa.RSAPrivateKey = field(
@@ -54,6 +55,9 @@ class Provider:
         self.tamper = None
         self.forge = False
         self.algorithm = "RS256"
+        if self.kid != KID:  # a test rotated the key: back to a fresh first one
+            self.kid = KID
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def _public_n(self) -> str:
         return jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)["n"]
@@ -76,7 +80,7 @@ class Provider:
         @app.get("/jwks")
         async def jwks() -> dict[str, Any]:
             public = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-            return {"keys": [public | {"kid": KID, "use": "sig", "alg": "RS256"}]}
+            return {"keys": [public | {"kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
         @app.get("/authorize")
         async def authorize(request: Request) -> Response:
@@ -126,7 +130,7 @@ class Provider:
                 else self.key
             )
             if self.algorithm == "RS256":
-                id_token = jwt.encode(claims, signer, algorithm="RS256", headers={"kid": KID})
+                id_token = jwt.encode(claims, signer, algorithm="RS256", headers={"kid": self.kid})
             else:  # unsigned, or keyed with the public modulus as an HMAC secret
                 secret = None if self.algorithm == "none" else self._public_n().encode()
                 id_token = jwt.encode(

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from orchestrator.approvals.directory import ApproverDirectory, ApproverGroup
 from orchestrator.console.oidc import OidcConfig, OidcProvider
@@ -37,14 +38,20 @@ def fresh(provider: Provider) -> None:
     provider.reset()
 
 
-def configure(c: Console, provider: Provider, claim: str = "preferred_username") -> None:
+def configure(
+    c: Console,
+    provider: Provider,
+    claim: str = "preferred_username",
+    clock: list[float] | None = None,
+) -> None:
     c.deps.console.oidc = OidcProvider(
         OidcConfig(
             discovery_url=provider.discovery_url,
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
             claim=claim,  # type: ignore[arg-type]
-        )
+        ),
+        **({"clock": lambda: clock[0]} if clock is not None else {}),
     )
 
 
@@ -175,6 +182,33 @@ async def test_a_state_mismatch_and_a_replayed_callback_are_refused(
         # Another browser (no flow cookie) presenting a code and state: a login CSRF attempt.
         answer = await stranger.get(f"/console/oidc/callback?{query}")
         assert answer.status_code == 403 and await signed_in_as(stranger) is None
+
+
+async def test_a_rotated_key_is_fetched_and_an_old_flow_expires(
+    tmp_path: Path, provider: Provider
+) -> None:
+    provider.claims = {"preferred_username": "alice"}
+    now = [1_000_000.0]
+    async with console(tmp_path) as c, client(c.app) as http:
+        configure(c, provider, clock=now)
+        assert (await sign_in_through(http, provider))[0].status_code == 200
+        provider.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        provider.kid = "test-key-2"
+        http.cookies.clear()
+        # The JWKS was read a moment ago: not read again at once for a key it lacks.
+        soon, _ = await sign_in_through(http, provider)
+        assert soon.status_code == 401 and "does not list" in soon.text
+        now[0] += 61
+        later, _ = await sign_in_through(http, provider)
+        assert later.status_code == 200 and await signed_in_as(http) == "alice"
+
+        http.cookies.clear()
+        started = await http.get("/console/oidc/start")
+        async with httpx.AsyncClient() as browser:
+            back = urlsplit((await browser.get(started.headers["location"])).headers["location"])
+        now[0] += 601
+        expired = await http.get(f"{back.path}?{back.query}")
+        assert expired.status_code == 403 and "or it expired" in expired.text
 
 
 async def test_an_email_claim_maps_to_the_directory_and_must_be_verified(
