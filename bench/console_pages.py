@@ -30,6 +30,7 @@ from sqlalchemy import insert
 
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.console.auth import DEFAULT_BASELINES, ConsoleConfig
+from orchestrator.console.playbook_progress import ProgressReader
 from orchestrator.server.app import ServerDeps, create_app
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.store.repository import Store
@@ -110,7 +111,7 @@ async def run(incidents: int, full: int, requests: int) -> dict[str, object]:
             console=ConsoleConfig(
                 passwords_file=passwords(tmp / "console-passwords.yaml", "alice"),
                 cookie_secure=False,
-                checkpoints_url=f"sqlite:///{tmp / 'g.db'}",  # the playbook progress is read
+                progress=ProgressReader(f"sqlite:///{tmp / 'g.db'}"),  # as the server reads it
             ),
         )
         rng = random.Random(7)

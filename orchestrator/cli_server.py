@@ -156,6 +156,7 @@ async def _serve(
     from orchestrator.cli_console import passwords_path
     from orchestrator.console.auth import DEFAULT_BASELINES, ConsoleConfig
     from orchestrator.console.oidc import oidc_provider
+    from orchestrator.console.playbook_progress import ProgressReader
     from orchestrator.runtime import open_runtime
     from orchestrator.server.app import ServerDeps, create_app
 
@@ -182,7 +183,7 @@ async def _serve(
                 refresh_s=settings.console.refresh_s,
                 baselines_dir=settings.console.baselines_dir or DEFAULT_BASELINES,
                 oidc=oidc_provider(settings.console),
-                checkpoints_url=settings.effective_database_url,
+                progress=ProgressReader(settings.effective_database_url),
             ),
         )
         config = uvicorn.Config(

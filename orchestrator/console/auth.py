@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from orchestrator.console.oidc import OidcProvider
+from orchestrator.console.playbook_progress import ProgressReader
 from orchestrator.console.sessions import Session, SessionStore
 from orchestrator.console.throttle import SignInThrottle
 from orchestrator.server.refusals import Refusal, clip
@@ -59,9 +60,9 @@ class ConsoleConfig:
     refresh_s: float = 15.0  # how often the lists refresh themselves in the browser
     # The committed scorecards a kept simulation run may be diffed against (`*.json`).
     baselines_dir: Path | None = DEFAULT_BASELINES
-    # The store's database URL, where the playbooks' LangGraph checkpoints are read for the
-    # incident page's playbook progress; None: the page does not show it.
-    checkpoints_url: str | None = None
+    # Reads the playbooks' LangGraph checkpoints (on the store's database) for the incident
+    # page's playbook progress; None: the page does not show it.
+    progress: ProgressReader | None = None
     oidc: OidcProvider | None = None  # sign-in through an OIDC provider besides local accounts
     sessions: SessionStore = field(init=False)
     throttle: SignInThrottle = field(init=False)
@@ -69,6 +70,10 @@ class ConsoleConfig:
     def __post_init__(self) -> None:
         self.sessions = SessionStore(self.idle_s, self.max_s)
         self.throttle = SignInThrottle()
+
+    async def aclose(self) -> None:
+        if self.progress is not None:
+            await self.progress.aclose()
 
     @property
     def cookie_name(self) -> str:

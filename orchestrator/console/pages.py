@@ -23,7 +23,7 @@ from orchestrator.console.auth import (
     Signed,
     config_of,
 )
-from orchestrator.console.playbook_progress import PassProgress, read_progress
+from orchestrator.console.playbook_progress import PassProgress
 from orchestrator.console.rendering import page
 from orchestrator.console.views import (
     AGES,
@@ -167,10 +167,10 @@ async def _playbook_progress(
     config: ConsoleConfig, record: IncidentRecord
 ) -> tuple[list[PassProgress] | None, str | None]:
     """The passes of the incident's playbook (None: not shown), or why they could not be read."""
-    if config.checkpoints_url is None or record.playbook is None:
+    if config.progress is None or record.playbook is None:
         return None, None
     try:
-        return await read_progress(config.checkpoints_url, record.id), None
+        return await config.progress.read(record.id), None
     except Exception as error:  # a page must render whatever the checkpoints hold
         _log.warning("playbook progress of %s unreadable: %r", record.id, error)
         return None, "The playbook's checkpoints could not be read."

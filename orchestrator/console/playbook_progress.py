@@ -11,6 +11,8 @@ an unreadable checkpoint shows as such, never as an error page."""
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -49,21 +51,52 @@ def steps_of(
     return found
 
 
-async def read_progress(database_url: str, incident_id: str) -> list[PassProgress]:
-    """Every pass of the incident's playbook found in the checkpoints, first pass first."""
-    from orchestrator.composition import checkpoint_types
-    from orchestrator.store.checkpoints import langgraph_checkpointer
+class ProgressReader:
+    """Reads the checkpoints through one checkpointer, opened at the first page that needs it and
+    kept (on Postgres, opening one takes the schema lock to check its migrations: not per page);
+    a failed read closes it, so the next page opens a fresh one."""
 
-    passes: list[PassProgress] = []
-    async with langgraph_checkpointer(database_url, checkpoint_types()) as saver:
-        for index in range(MAX_PASSES):
-            thread = pass_thread(incident_id, index)
-            config: Any = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
-            latest = await saver.aget_tuple(config)
-            if latest is None:
-                break
-            passes.append(await _pass_of(saver, config, thread, latest))
-    return passes
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._lock = asyncio.Lock()
+        self._stack: AsyncExitStack | None = None
+        self._saver: Any = None
+
+    async def read(self, incident_id: str) -> list[PassProgress]:
+        """Every pass of the incident's playbook found in the checkpoints, first pass first."""
+        saver = await self._open()
+        try:
+            passes: list[PassProgress] = []
+            for index in range(MAX_PASSES):
+                thread = pass_thread(incident_id, index)
+                config: Any = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+                latest = await saver.aget_tuple(config)
+                if latest is None:
+                    break
+                passes.append(await _pass_of(saver, config, thread, latest))
+            return passes
+        except Exception:
+            await self.aclose()
+            raise
+
+    async def _open(self) -> Any:
+        from orchestrator.composition import checkpoint_types
+        from orchestrator.store.checkpoints import langgraph_checkpointer
+
+        async with self._lock:
+            if self._saver is None:
+                stack = AsyncExitStack()
+                self._saver = await stack.enter_async_context(
+                    langgraph_checkpointer(self.database_url, checkpoint_types())
+                )
+                self._stack = stack
+            return self._saver
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            stack, self._stack, self._saver = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
 
 
 async def _pass_of(saver: Any, config: Any, thread: str, latest: Any) -> PassProgress:

@@ -10,7 +10,13 @@ from agents.deps import AgentDeps
 from agents.models import ActionOutcome, OutcomeStatus
 from agents.triage.graph import run_triage
 from orchestrator.composition import checkpoint_types
-from orchestrator.console.playbook_progress import NOT_RUN, TO_COME, WAITING, steps_of
+from orchestrator.console.playbook_progress import (
+    NOT_RUN,
+    TO_COME,
+    WAITING,
+    ProgressReader,
+    steps_of,
+)
 from orchestrator.store.checkpoints import langgraph_checkpointer
 from playbooks.engine import PlaybookStart, step_playbook
 from playbooks.registry import get_playbook
@@ -27,7 +33,7 @@ async def test_the_incident_page_follows_the_playbooks_steps(tmp_path: Path) -> 
     passwords(tmp_path / "console-passwords.yaml", "alice")
     url = f"sqlite:///{tmp_path / 'g.db'}"
     async with console(tmp_path) as c, client(c.app) as http:
-        c.deps.console.checkpoints_url = url
+        c.deps.console.progress = ProgressReader(url)
         await seed_incident(c.store, "inc-1")
         await sign_in(http, "alice")
         before = progress_section((await http.get("/console/incidents/inc-1")).text)
@@ -66,3 +72,14 @@ def test_steps_are_done_next_to_come_or_not_run() -> None:
     ]
     assert steps_of(steps, {"a", "c"}, set(), waiting=False)[1] == ("b", NOT_RUN)
     assert steps_of(steps, {"a", "b"}, {"b"}, waiting=True)[1] == ("b", WAITING)  # a loop
+
+
+async def test_unreadable_checkpoints_are_said_on_the_page_not_a_500(tmp_path: Path) -> None:
+    passwords(tmp_path / "console-passwords.yaml", "alice")
+    async with console(tmp_path) as c, client(c.app) as http:
+        c.deps.console.progress = ProgressReader(f"sqlite:///{tmp_path / 'no' / 'such.db'}")
+        await seed_incident(c.store, "inc-1")
+        await sign_in(http, "alice")
+        page = await http.get("/console/incidents/inc-1")
+        assert page.status_code == 200
+        assert "checkpoints could not be read" in progress_section(page.text)
