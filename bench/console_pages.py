@@ -5,7 +5,9 @@
 
 A SQLite store in a temporary directory gets `--incidents` incidents (bulk-inserted rows spread
 over 30 days, every severity, verdict and category), of which `--full` also have alerts, a
-triage, an approval waiting and their audit entries (through the store's own methods). The app of
+triage, an approval waiting and their audit entries (through the store's own methods), and 50
+kept simulation runs (the committed corpus baseline's scorecard each); the incident page reads
+the playbook's checkpoints as `garrison server` does. The app of
 `garrison server` (no workers, no Temporal: pages only read the store) is served by uvicorn on a
 loopback port; one signed-in httpx client asks each page `--requests` times, one at a time. The
 target: p95 under 200 ms for every page. Not a test: it prints and writes figures only."""
@@ -27,7 +29,8 @@ import httpx
 from sqlalchemy import insert
 
 from orchestrator.approvals.service import ApprovalService
-from orchestrator.console.auth import ConsoleConfig
+from orchestrator.console.auth import DEFAULT_BASELINES, ConsoleConfig
+from orchestrator.console.playbook_progress import ProgressReader
 from orchestrator.server.app import ServerDeps, create_app
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.store.repository import Store
@@ -67,6 +70,16 @@ async def fill(store: Store, count: int, full: int) -> list[str]:
     return ids
 
 
+async def keep_runs(store: Store, count: int) -> list[str]:
+    """`count` kept simulation runs, each the committed corpus baseline's scorecard."""
+    report = json.loads((DEFAULT_BASELINES / "corpus.json").read_text(encoding="utf-8"))
+    now = datetime.now(UTC)
+    ids = [f"run{n:04d}" for n in range(count)]
+    for n, run_id in enumerate(ids):
+        await store.simulation_runs.keep(run_id, now - timedelta(hours=n), "bench", report)
+    return ids
+
+
 async def measure(http: httpx.AsyncClient, paths: list[str]) -> dict[str, float]:
     took = []
     for path in paths:
@@ -89,6 +102,7 @@ async def run(incidents: int, full: int, requests: int) -> dict[str, object]:
         store = await Store.open(f"sqlite:///{tmp / 'g.db'}")
         started = time.perf_counter()
         ids = await fill(store, incidents, full)
+        runs = await keep_runs(store, 50)
         filled_s = time.perf_counter() - started
         deps = ServerDeps(
             store=store,
@@ -97,6 +111,7 @@ async def run(incidents: int, full: int, requests: int) -> dict[str, object]:
             console=ConsoleConfig(
                 passwords_file=passwords(tmp / "console-passwords.yaml", "alice"),
                 cookie_secure=False,
+                progress=ProgressReader(f"sqlite:///{tmp / 'g.db'}"),  # as the server reads it
             ),
         )
         rng = random.Random(7)
@@ -115,6 +130,12 @@ async def run(incidents: int, full: int, requests: int) -> dict[str, object]:
             ],
             "incident page": [f"/console/incidents/{rng.choice(ids)}" for _ in range(requests)],
             "approvals queue": ["/console/approvals"] * requests,
+            "simulation runs": ["/console/simulations"] * requests,
+            "simulation run": [f"/console/simulations/{rng.choice(runs)}" for _ in range(requests)],
+            "simulation diff": [
+                f"/console/simulations/{rng.choice(runs)}/diff?against=baseline:corpus.json"
+                for _ in range(requests)
+            ],
         }
         figures: dict[str, object] = {}
         async with serve(create_app(deps)) as url, httpx.AsyncClient(base_url=url) as http:

@@ -170,7 +170,9 @@ async def _serve(
 
     from orchestrator.approvals.service import ApprovalService
     from orchestrator.cli_console import passwords_path
-    from orchestrator.console.auth import ConsoleConfig
+    from orchestrator.console.auth import DEFAULT_BASELINES, ConsoleConfig
+    from orchestrator.console.oidc import oidc_provider
+    from orchestrator.console.playbook_progress import ProgressReader
     from orchestrator.runtime import open_runtime
     from orchestrator.server.app import ServerDeps, create_app
 
@@ -195,6 +197,9 @@ async def _serve(
                 or (runtime.embedded.ui_url if runtime.embedded else None),
                 temporal_namespace=settings.temporal.namespace,
                 refresh_s=settings.console.refresh_s,
+                baselines_dir=settings.console.baselines_dir or DEFAULT_BASELINES,
+                oidc=oidc_provider(settings.console),
+                progress=ProgressReader(settings.effective_database_url),
             ),
             temporal=runtime.temporal,
             namespace=settings.temporal.namespace,

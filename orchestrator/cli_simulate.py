@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +16,7 @@ from rich.text import Text
 from orchestrator.cli_common import err, fail, out, settings_or_exit
 
 if TYPE_CHECKING:
+    from orchestrator.settings import GarrisonSettings
     from simulations.faults import Fault
     from simulations.scorer import Scorecard
     from tools.vendor_spec import Capability, VendorSpec
@@ -63,6 +66,13 @@ def simulate(
             help="A saved --report-json: exit 1 when a metric, a verdict or the actions changed.",
         ),
     ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep/--no-keep",
+            help="Keep the scorecard in the store (the console's simulation pages).",
+        ),
+    ] = True,
 ) -> None:
     """Replay recorded incidents end to end on the embedded Temporal and print the scorecard."""
     from rich.progress import (
@@ -105,6 +115,7 @@ def simulate(
     if not loaded.incidents:
         fail("no recorded incidents found under " + ", ".join(str(p) for p in paths))
     settings = settings_or_exit()
+    run_id = uuid.uuid4().hex[:8]
     progress = Progress(
         TextColumn("simulating"),
         BarColumn(),
@@ -125,7 +136,11 @@ def simulate(
                     loaded.incidents,
                     settings,
                     SimulationOptions(
-                        analyst=policy, concurrency=concurrency, emulated=emulated, faults=faults
+                        analyst=policy,
+                        concurrency=concurrency,
+                        emulated=emulated,
+                        faults=faults,
+                        run_id=run_id,
                     ),
                     progress=advance,
                     notice=lambda text: progress.console.print(text, markup=False),
@@ -146,6 +161,10 @@ def simulate(
         report_json.parent.mkdir(parents=True, exist_ok=True)
         report_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         out.print(f"report written to {report_json}")
+    if keep:
+        label = _label(paths, analyst, backends, vendor or [], fault or [])
+        asyncio.run(_keep(settings, run_id, label, report))
+        out.print(f"run kept in the store as {run_id} (console: /console/simulations/{run_id})")
     if report_html is not None:
         from simulations.report_html import render_html
 
@@ -159,6 +178,26 @@ def simulate(
     for difference in differences:
         err.print(f"baseline: {difference}", markup=False, highlight=False)
     raise typer.Exit(1 if broken or differences else 0)
+
+
+async def _keep(
+    settings: GarrisonSettings, run_id: str, label: str, report: dict[str, object]
+) -> None:
+    from orchestrator.cli_common import open_store
+
+    async with open_store(settings) as store:
+        await store.simulation_runs.keep(run_id, datetime.now(UTC), label, report)
+
+
+def _label(
+    paths: list[Path], analyst: str | None, backends: str, vendor: list[str], fault: list[str]
+) -> str:
+    """What was simulated, as the command line said it."""
+    words = [str(p) for p in paths]
+    words += [f"--analyst {analyst}"] if analyst else []
+    words += [f"--backends {backends}"] if backends != "memory" else []
+    words += [f"--vendor {v}" for v in vendor] + [f"--fault {f}" for f in fault]
+    return " ".join(words)
 
 
 def _emulated(backends: str, choices: list[str]) -> dict[Capability, VendorSpec] | None:

@@ -349,6 +349,24 @@ class ConsoleSettings(BaseModel):
     refresh_s: float = Field(default=15.0, ge=1, le=3_600)  # the lists refresh themselves
     # The Temporal Web UI the incident page links to; none: the embedded server's, if any.
     temporal_ui_url: str | None = Field(default=None, pattern=r"^https?://")
+    # The committed scorecards (`*.json`) a kept simulation run may be diffed against; none: the
+    # package's `simulations/baselines`.
+    baselines_dir: Path | None = None
+    # Sign-in through an OpenID Connect provider, found by its discovery URL (docs/analysts.md):
+    # the value of `oidc_claim` in the ID token names the person of the approver directory.
+    oidc_discovery_url: str | None = Field(default=None, pattern=r"^https?://")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None  # none: a public client (PKCE alone)
+    oidc_claim: Literal["email", "preferred_username"] = "email"
+    oidc_scopes: str = "openid email profile"
+    # The callback URL registered with the provider; none: <request base>/console/oidc/callback.
+    oidc_redirect_url: str | None = Field(default=None, pattern=r"^https?://")
+
+    @model_validator(mode="after")
+    def _oidc_needs_a_client_id(self) -> Self:
+        if self.oidc_discovery_url and not self.oidc_client_id:
+            raise ValueError("oidc_discovery_url is set: set oidc_client_id too")
+        return self
 
 
 class GarrisonSettings(BaseSettings):

@@ -51,6 +51,8 @@ class SimulationOptions:
     emulated: dict[Capability, VendorSpec] | None = None
     # With `emulated`: faults on every incident's vendors (`simulations.faults`).
     faults: tuple[Fault, ...] = ()
+    # The run's id (its incidents are `sim-<id>--<recorded id>`); None: a fresh one.
+    run_id: str | None = None
 
 
 def analyst_directory(policy: PolicyDocument) -> ApproverDirectory:
@@ -90,7 +92,7 @@ async def run_simulation(
     notice: Callable[[str], None] | None = None,
 ) -> Scorecard:
     policy = load_policy(settings.policy_file)
-    run_id = uuid.uuid4().hex[:8]
+    run_id = options.run_id or uuid.uuid4().hex[:8]
     backends: RecordedBackends | EmulatedBackends = (
         RecordedBackends(incidents)
         if options.emulated is None

@@ -21,6 +21,8 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from orchestrator.console.oidc import OidcProvider
+from orchestrator.console.playbook_progress import ProgressReader
 from orchestrator.console.sessions import Session, SessionStore
 from orchestrator.console.throttle import SignInThrottle
 from orchestrator.server.refusals import Refusal, clip
@@ -29,6 +31,7 @@ SECURE_COOKIE = "__Host-garrison-console"
 PLAIN_COOKIE = "garrison-console"
 CSRF_FIELD = "csrf_token"
 SIGN_IN_PATH = "/console/sign-in"
+DEFAULT_BASELINES = Path(__file__).parents[2] / "simulations" / "baselines"
 REFUSED = "console.request_refused"
 # Nothing but our own files: alert text that slipped through escaping still could not run
 # a script, load an image from elsewhere, post a form elsewhere, or be framed.
@@ -55,12 +58,22 @@ class ConsoleConfig:
     temporal_ui_url: str | None = None
     temporal_namespace: str = "default"
     refresh_s: float = 15.0  # how often the lists refresh themselves in the browser
+    # The committed scorecards a kept simulation run may be diffed against (`*.json`).
+    baselines_dir: Path | None = DEFAULT_BASELINES
+    # Reads the playbooks' LangGraph checkpoints (on the store's database) for the incident
+    # page's playbook progress; None: the page does not show it.
+    progress: ProgressReader | None = None
+    oidc: OidcProvider | None = None  # sign-in through an OIDC provider besides local accounts
     sessions: SessionStore = field(init=False)
     throttle: SignInThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = SessionStore(self.idle_s, self.max_s)
         self.throttle = SignInThrottle()
+
+    async def aclose(self) -> None:
+        if self.progress is not None:
+            await self.progress.aclose()
 
     @property
     def cookie_name(self) -> str:

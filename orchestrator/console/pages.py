@@ -8,6 +8,7 @@ service's, and the page shows them in words."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -15,7 +16,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
 
-from orchestrator.console.auth import SECURITY_HEADERS, CheckedForm, Signed, config_of
+from orchestrator.console.auth import (
+    SECURITY_HEADERS,
+    CheckedForm,
+    ConsoleConfig,
+    Signed,
+    config_of,
+)
+from orchestrator.console.playbook_progress import PassProgress
 from orchestrator.console.rendering import page
 from orchestrator.console.views import (
     AGES,
@@ -29,10 +37,11 @@ from orchestrator.console.views import (
 )
 from orchestrator.models import DecisionKind, RefusalCode
 from orchestrator.server.problems import APPROVAL_ID, INCIDENT_ID, MAX_INCIDENT_ID
-from orchestrator.store.records import ApprovalStatus
+from orchestrator.store.records import ApprovalStatus, IncidentRecord
 from tools.models import Category, IncidentStatus, Severity, Verdict
 
 router = APIRouter(prefix="/console")
+_log = logging.getLogger(__name__)
 LIST_LIMIT = 200
 IncidentId = Annotated[str, Path(pattern=INCIDENT_ID, max_length=MAX_INCIDENT_ID)]
 ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID, max_length=20)]
@@ -80,6 +89,7 @@ async def incident(request: Request, incident_id: IncidentId, session: Signed) -
     audit = await store.audit_entries(incident_id=incident_id)
     approvals = await store.list_approvals(incident_id=incident_id)
     ticket = await store.ticket_for(incident_id)
+    progress, progress_error = await _playbook_progress(config, record)
     now = datetime.now(UTC)
     return page(
         request,
@@ -95,6 +105,8 @@ async def incident(request: Request, incident_id: IncidentId, session: Signed) -
         audit=audit,
         timeline=timeline(alerts, audit),
         ticket=ticket,
+        progress=progress,
+        progress_error=progress_error,
         temporal_url=temporal_link(config.temporal_ui_url, config.temporal_namespace, incident_id),
     )
 
@@ -149,6 +161,19 @@ async def decide(
         headline = REFUSAL_WORDS[reply.code or RefusalCode.REFUSED]
         session.flash.append(("refused", f"Refused. {headline} ({reply.message})"))
     return _redirect(target)
+
+
+async def _playbook_progress(
+    config: ConsoleConfig, record: IncidentRecord
+) -> tuple[list[PassProgress] | None, str | None]:
+    """The passes of the incident's playbook (None: not shown), or why they could not be read."""
+    if config.progress is None or record.playbook is None:
+        return None, None
+    try:
+        return await config.progress.read(record.id), None
+    except Exception as error:  # a page must render whatever the checkpoints hold
+        _log.warning("playbook progress of %s unreadable: %r", record.id, error)
+        return None, "The playbook's checkpoints could not be read."
 
 
 def _redirect(to: str) -> Response:

@@ -54,6 +54,7 @@ def page(
             "csrf_token": session.csrf if session else "",
             "flash": flash,
             "refresh_s": request.app.state.deps.console.refresh_s,
+            "oidc_enabled": request.app.state.deps.console.oidc is not None,
             **context,
         },
         status_code=status_code,

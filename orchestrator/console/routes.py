@@ -1,6 +1,7 @@
 """The console on the server's app: its pages, its sign-in, its static assets, its refusals.
 
-Open without a session: the sign-in page (GET and POST) and `/console/static/*` (the stylesheet
+Open without a session: the sign-in page (GET and POST), the OIDC sign-in's start and callback,
+and `/console/static/*` (the stylesheet
 and the script, shipped in the package). Everything else under `/console` needs a signed-in
 session (a test enumerates the app's routes to hold this)."""
 
@@ -17,17 +18,23 @@ from orchestrator.console.auth import (
     SignInRequired,
     refuse,
 )
+from orchestrator.console.oidc_routes import CALLBACK_PATH, START_PATH
+from orchestrator.console.oidc_routes import router as oidc_router
 from orchestrator.console.pages import router as pages_router
 from orchestrator.console.rendering import STATIC_DIR
 from orchestrator.console.signin import router as signin_router
+from orchestrator.console.simulation_pages import router as simulations_router
 
 STATIC_PREFIX = "/console/static"
-OPEN_PATHS = frozenset({SIGN_IN_PATH})  # and everything under STATIC_PREFIX
+# And everything under STATIC_PREFIX. The OIDC flow's two steps start a session: none needed.
+OPEN_PATHS = frozenset({SIGN_IN_PATH, START_PATH, CALLBACK_PATH})
 
 
 def install_console(app: FastAPI) -> None:
     app.include_router(signin_router)
+    app.include_router(oidc_router)
     app.include_router(pages_router)
+    app.include_router(simulations_router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="console-static")
 
     @app.exception_handler(SignInRequired)

@@ -119,6 +119,7 @@ class ServerDeps:
         """What the server does when it stops: finish background work, write pending counts."""
         await self.tasks.wait()
         await self.refusals.aclose()
+        await self.console.aclose()
 
 
 def create_app(deps: ServerDeps) -> FastAPI:

@@ -40,6 +40,7 @@ from orchestrator.store.records import (
     SlackMessage,
     TicketRecord,
 )
+from orchestrator.store.simulation_runs import SimulationRuns
 from orchestrator.store.tables import (
     ActionRow,
     AlertRow,
@@ -77,6 +78,7 @@ class Store:
         self.intake = Intake(self._db)
         self.decisions = Decisions(self._db)
         self.gauges = Gauges(self._db)
+        self.simulation_runs = SimulationRuns(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod

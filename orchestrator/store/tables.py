@@ -276,6 +276,24 @@ class IsolationSlotRow(SQLModel, table=True):
     at: datetime = _at(index=True)
 
 
+class SimulationRunRow(SQLModel, table=True):
+    """One `garrison simulate` run's scorecard (`garrison.scorecard/1` JSON, as the run wrote it),
+    with its headline metrics in columns for the console's list of runs."""
+
+    __tablename__: str = "simulation_runs"  # type: ignore[misc]
+
+    id: str = Field(primary_key=True)  # the run's id: its incidents are `sim-<id>--<recorded>`
+    finished_at: datetime = _at(index=True)
+    label: str = Field(sa_type=Text)  # the paths simulated, the analyst and backends options
+    incidents: int
+    verdict_accuracy: float
+    containment_precision: float
+    containment_recall: float
+    over_response: int
+    unapproved_risky_actions: int
+    report: str = _json()
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
     assert isinstance(table, Table)
@@ -301,5 +319,6 @@ STORE_TABLES: tuple[Table, ...] = tuple(
         WebhookDeliveryRow,
         DecisionClaimRow,
         IsolationSlotRow,
+        SimulationRunRow,
     )
 )

@@ -27,7 +27,11 @@ from tests.orchestrator.console.seed import (
     sign_in,
 )
 
-SAMPLE_PARAMS = {"incident_id": "inc-1", "approval_id": "apr-0123456789abcdef"}
+SAMPLE_PARAMS = {
+    "incident_id": "inc-1",
+    "approval_id": "apr-0123456789abcdef",
+    "run_id": "0123abcd",
+}
 
 
 def set_cookie_of(response: object) -> SimpleCookie:
