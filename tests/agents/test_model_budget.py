@@ -48,6 +48,10 @@ def client(model: MeteredModel, **limits: Any) -> ModelClient:
     return ModelClient(chat=model, name="test:metered", limits=ModelLimits(**limits))
 
 
+def recorded(folder: Path) -> list[Path]:
+    return list(folder.glob("*.json"))
+
+
 async def ask(c: ModelClient, data: object = None) -> ModelVerdict | None:
     return await ask_structured(c, ModelVerdict, "classify", {"alert": data or "x"})
 
@@ -103,7 +107,7 @@ async def test_a_recorded_call_replays_without_any_model(tmp_path: Path) -> None
     live = MeteredModel(answer=GOOD, tokens=40)
     recording = ModelClient(chat=live, tape=Tape(tmp_path, "record"))
     answer = await ask(recording, "svchost.exe -k")
-    assert answer is not None and len(list(tmp_path.glob("*.json"))) == 1
+    assert answer is not None and len(recorded(tmp_path)) == 1
 
     replay = ModelClient(chat=None, tape=Tape(tmp_path, "replay"), ledger=UsageLedger())
     assert await ask(replay, "svchost.exe -k") == answer
