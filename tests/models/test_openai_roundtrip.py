@@ -1,7 +1,8 @@
 """The real `langchain-openai` client against an OpenAI-compatible server over loopback HTTP
 (tests/models/openai_server.py): `garrison simulate --model openai:... --record-model DIR` runs
 incidents through the model, and `--model replay:DIR` gives the same scorecard with the server
-gone; a replay that lacks a call fails the run, naming it."""
+gone (with `--compare-rules`, beside a run of the rules alone); a replay that lacks a call fails
+the run, naming it."""
 
 from __future__ import annotations
 
@@ -108,11 +109,16 @@ def test_record_with_the_openai_client_then_replay_offline(server: str, tmp_path
         tmp_path,
         *paths,
         "--model", f"replay:{tape}",
+        "--compare-rules",
         "--report-json", str(tmp_path / "replay.json"),
         env=offline,
     )  # fmt: skip
     assert replay.returncode == 0, replay.stderr[-3000:]
     assert rows(tmp_path / "replay.json") == live_rows
+    report = json.loads((tmp_path / "replay.json").read_text("utf-8"))
+    assert report["model"]["calls"] == sum(row[3] for row in live_rows.values())
+    assert isinstance(report["compare_rules"], list)  # the rules-alone run happened
+    assert "compare-rules:" in replay.stdout
     assert httpx.get(f"{server}/requests").json()["requests"] == served
 
     missing = simulate(
