@@ -122,3 +122,24 @@ async def test_a_replay_miss_is_named_and_never_retried(tmp_path: Path) -> None:
     assert len(tape.misses) == 1 and tape.misses[0].startswith("triage/ModelVerdict ")
     with pytest.raises(ReplayMiss, match="no recording of triage/ModelVerdict"):
         tape.replay("triage", "ModelVerdict", [])
+
+
+class GarbledModel(MeteredModel):
+    """A valid call of the tool beside a second call whose arguments are not JSON."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        self.log.append("call")
+        garbled = {"name": "ModelVerdict", "args": '{"verdict": "benign",', "id": "c2"}
+        message = AIMessage(
+            content="",
+            tool_calls=[{"name": "ModelVerdict", "args": GOOD, "id": "c1"}],
+            invalid_tool_calls=[{**garbled, "error": "not JSON", "type": "invalid_tool_call"}],
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+async def test_a_reply_with_a_garbled_tool_call_is_refused_whole() -> None:
+    model = GarbledModel()
+    c = client(model)
+    assert await ask(c) is None
+    assert any("unparseable arguments" in event for event in c.ledger.events)
