@@ -58,6 +58,9 @@ class UsageLedger:
     answered: int = 0  # questions that got a usable answer
     events: list[str] = field(default_factory=list)  # audited by the activity, then cleared
     disagreements: list[str] = field(default_factory=list)  # where the model and rules differ
+    # Usable replies by call key: the same question again in this incident (an activity retried
+    # after a crash, a playbook round resumed) is answered without another call.
+    answers: dict[str, AIMessage] = field(default_factory=dict)
     budget_exceeded: bool = False
 
     @property

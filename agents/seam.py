@@ -10,7 +10,9 @@ worker shutting down, the activity cancelled) is never swallowed: it propagates 
 
 Per incident (`agents/model_client.py`), a call cap, a token budget and a cost budget hold across
 questions; once one is spent no further call is made. Each refusal and each skipped call is noted
-in the incident's usage ledger, which the activity audits. Recording and replay happen here too,
+in the incident's usage ledger, which the activity audits. A question already answered for the
+incident (the same prompt and inputs: an activity retried after a crash) gets the same answer
+without another call. Recording and replay happen here too,
 on the provider's raw reply, so a replayed answer passes through the same checks.
 """
 
@@ -26,7 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
-from agents.model_client import ModelClient, ModelLimits, ReplayMiss
+from agents.model_client import ModelClient, ModelLimits, ReplayMiss, call_key
 
 T = TypeVar("T", bound=BaseModel)
 DATA_BUDGET = 12_000  # characters of untrusted data a model ever sees in one call
@@ -70,6 +72,12 @@ async def ask_structured(
         HumanMessage(content=data_block(data)),
     ]
     ledger = client.ledger
+    key = call_key(schema.__name__, messages)
+    remembered = ledger.answers.get(key)
+    if remembered is not None:
+        parsed, _ = _checked(schema, remembered)
+        if parsed is not None:
+            return parsed
     for attempt in range(1, tries + 1):
         spent = ledger.exhausted(client.limits)
         if spent is not None:
@@ -96,6 +104,7 @@ async def ask_structured(
         parsed, problem = _checked(schema, raw)
         if parsed is not None:
             ledger.answered += 1
+            ledger.answers[key] = raw
             return parsed
         _note(client, f"{schema.__name__} {attempt}/{tries}: answer refused: {problem}")
     return None

@@ -59,9 +59,9 @@ async def ask(c: ModelClient, data: object = None) -> ModelVerdict | None:
 async def test_the_token_budget_stops_calls_for_the_rest_of_the_incident() -> None:
     model = MeteredModel(answer=GOOD, tokens=500)
     c = client(model, max_tokens=1_500)
-    assert await ask(c) is not None  # 1 000 tokens
-    assert await ask(c) is not None  # 2 000: over, but the call was allowed when made
-    assert await ask(c) is None  # no call
+    assert await ask(c, "a") is not None  # 1 000 tokens
+    assert await ask(c, "b") is not None  # 2 000: over, but the call was allowed when made
+    assert await ask(c, "c") is None  # no call
     assert len(model.log) == 2
     assert c.ledger.budget_exceeded and c.ledger.tokens == 2_000
     assert any("token budget spent" in event for event in c.ledger.events)
@@ -70,9 +70,9 @@ async def test_the_token_budget_stops_calls_for_the_rest_of_the_incident() -> No
 async def test_the_cost_budget_stops_calls_and_the_cost_is_priced_per_million_tokens() -> None:
     model = MeteredModel(answer=GOOD, tokens=1_000)
     c = client(model, max_cost_usd=0.01, price_input_per_mtok=2.0, price_output_per_mtok=8.0)
-    assert await ask(c) is not None
+    assert await ask(c, "a") is not None
     assert c.ledger.cost_usd == pytest.approx(0.01)
-    assert await ask(c) is None
+    assert await ask(c, "b") is None
     assert len(model.log) == 1
     assert any("cost budget spent" in event for event in c.ledger.events)
 
@@ -143,3 +143,14 @@ async def test_a_reply_with_a_garbled_tool_call_is_refused_whole() -> None:
     c = client(model)
     assert await ask(c) is None
     assert any("unparseable arguments" in event for event in c.ledger.events)
+
+
+async def test_the_same_question_twice_in_an_incident_costs_one_call() -> None:
+    """An activity retried after a worker died mid-step asks again: answered from the ledger."""
+    model = MeteredModel(answer=GOOD)
+    c = client(model)
+    first = await ask(c, "powershell -enc")
+    assert first is not None and await ask(c, "powershell -enc") == first
+    assert len(model.log) == 1 and c.ledger.calls == 1
+    assert await ask(c, "another alert") is not None
+    assert len(model.log) == 2
