@@ -110,7 +110,10 @@ class AgentActivities:
         )
         await self._audit_rejected(request.incident_id, step.rejected)
         await audit_model_use(
-            self.store, request.incident_id, deps, remediation_disagreements(step.proposals)
+            self.store,
+            request.incident_id,
+            deps,
+            remediation_disagreements(step.proposals, step.rejected),
         )
         evidence = Evidence.of(request.triage, step.report)
         known = known_targets(request.triage.entities, step.report)

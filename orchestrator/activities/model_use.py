@@ -5,9 +5,11 @@ kept their deterministic answer), and where the model disagreed with the rules."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from agents.deps import AgentDeps
 from agents.model_client import ModelClient
-from agents.models import ProposedAction, TriageResult
+from agents.models import ProposedAction, RejectedChoice, TriageResult
 from orchestrator.activities.errors import activity_source
 from orchestrator.store.records import AuditEvent
 from orchestrator.store.repository import Store
@@ -20,13 +22,17 @@ def triage_disagreements(result: TriageResult) -> list[str]:
     return [f"triage: {line}" for line in result.rationale if line.startswith(DISAGREES)]
 
 
-def remediation_disagreements(proposals: list[ProposedAction]) -> list[str]:
-    """Actions the model added to the rules' plan (each still passes extraction and the policy)."""
-    return [
+def remediation_disagreements(
+    proposals: Sequence[ProposedAction], rejected: Sequence[RejectedChoice] = ()
+) -> list[str]:
+    """Actions the model added to the rules' plan (each still passes the policy), and those it
+    chose that were refused before the gate (not an allowed kind on an extracted entity)."""
+    added = [
         f"remediation: model added {p.action.kind.value} {p.action.target}"
         for p in proposals
         if p.from_model
     ]
+    return added + [f"remediation: model chose {r.kind} {r.target}, refused" for r in rejected]
 
 
 async def audit_model_use(

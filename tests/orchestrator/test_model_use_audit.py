@@ -10,7 +10,7 @@ import pytest
 
 from agents.deps import AgentDeps
 from agents.model_client import ModelClient, UsageLedger
-from agents.models import ProposedAction
+from agents.models import ProposedAction, RejectedChoice
 from orchestrator.activities import model_use
 from orchestrator.activities.model_use import audit_model_use, remediation_disagreements
 from orchestrator.store.records import AuditEvent
@@ -63,4 +63,11 @@ def test_actions_the_model_added_are_its_disagreements_with_the_plan() -> None:
     ruled = ProposedAction(action=action, rationale="rules")
     assert remediation_disagreements([added, ruled]) == [
         "remediation: model added isolate_host WS01"
+    ]
+
+
+def test_choices_refused_before_the_gate_are_disagreements_too() -> None:
+    refused = RejectedChoice(kind="isolate_host", target="DC01", reason="not extracted")
+    assert remediation_disagreements([], [refused]) == [
+        "remediation: model chose isolate_host DC01, refused"
     ]
