@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
 
+from agents.model_client import ModelClient
 from agents.reads import ReadRetry
 from tools.toolsets import ReadTools
 
@@ -14,5 +15,5 @@ from tools.toolsets import ReadTools
 @dataclass(frozen=True)
 class AgentDeps:
     tools: ReadTools
-    model: BaseChatModel | None = None
+    model: BaseChatModel | ModelClient | None = None  # a bare model: the seam's default limits
     reads: ReadRetry = field(default_factory=ReadRetry)

@@ -1,11 +1,19 @@
 """The model seam: one guarded call for structured output.
 
 Alert text is attacker-controlled, so it travels only inside a delimited, truncated DATA block of
-the human message; the instructions are fixed text. Any failure (exception, refusal, output that
-does not validate, an answer larger than `MAX_ANSWER_CHARS`, no answer within `CALL_TIMEOUT_S`)
-is retried at most once more (`MAX_ATTEMPTS` calls in all), then returns None and the caller keeps
-its deterministic answer. Cancellation (the worker shutting down, the activity cancelled) is never
-swallowed: it propagates at once.
+the human message; the instructions are fixed text. The model is offered one tool, the answer's
+schema, and its reply is checked here rather than by the provider's parser: an answer larger than
+`MAX_ANSWER_CHARS`, a call to a tool it was not given, arguments outside the schema, an exception
+or no answer within the timeout is refused and retried at most once more (`MAX_ATTEMPTS` calls in
+all), then the seam returns None and the caller keeps its deterministic answer. Cancellation (the
+worker shutting down, the activity cancelled) is never swallowed: it propagates at once.
+
+Per incident (`agents/model_client.py`), a call cap, a token budget and a cost budget hold across
+questions; once one is spent no further call is made. Each refusal and each skipped call is noted
+in the incident's usage ledger, which the activity audits. A question already answered for the
+incident (the same prompt and inputs: an activity retried after a crash) gets the same answer
+without another call. Recording and replay happen here too,
+on the provider's raw reply, so a replayed answer passes through the same checks.
 """
 
 from __future__ import annotations
@@ -13,11 +21,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
+
+from agents.model_client import ModelClient, ModelLimits, ReplayMiss, call_key
 
 T = TypeVar("T", bound=BaseModel)
 DATA_BUDGET = 12_000  # characters of untrusted data a model ever sees in one call
@@ -45,46 +56,103 @@ def data_block(payload: object, budget: int = DATA_BUDGET) -> str:
 
 
 async def ask_structured(
-    model: BaseChatModel,
+    model: BaseChatModel | ModelClient,
     schema: type[T],
     instructions: str,
     data: object,
     *,
-    timeout_s: float = CALL_TIMEOUT_S,
-    attempts: int = MAX_ATTEMPTS,
+    timeout_s: float | None = None,
+    attempts: int | None = None,
 ) -> T | None:
-    messages = [SystemMessage(content=instructions), HumanMessage(content=data_block(data))]
-    for attempt in range(1, attempts + 1):
-        try:
-            runnable = model.with_structured_output(schema)
-            answer = await asyncio.wait_for(runnable.ainvoke(messages), timeout_s)
-        except TimeoutError:
-            log.warning("model call %d/%d: no answer within %.0f s", attempt, attempts, timeout_s)
-            continue
-        except Exception as error:  # any model or parsing failure: retry, then deterministic
-            log.warning("model call %d/%d failed: %s", attempt, attempts, type(error).__name__)
-            continue
-        parsed = _validated(schema, answer)
+    client = model if isinstance(model, ModelClient) else _bare(model)
+    timeout = timeout_s if timeout_s is not None else client.limits.timeout_s
+    tries = attempts if attempts is not None else client.limits.max_attempts
+    messages: list[BaseMessage] = [
+        SystemMessage(content=instructions),
+        HumanMessage(content=data_block(data)),
+    ]
+    ledger = client.ledger
+    key = call_key(schema.__name__, messages)
+    remembered = ledger.answers.get(key)
+    if remembered is not None:
+        parsed, _ = _checked(schema, remembered)
         if parsed is not None:
             return parsed
-        log.warning("model call %d/%d: answer refused (invalid or too large)", attempt, attempts)
+    for attempt in range(1, tries + 1):
+        spent = ledger.exhausted(client.limits)
+        if spent is not None:
+            ledger.budget_exceeded = True
+            _note(client, f"{schema.__name__}: no call, {spent}; deterministic")
+            return None
+        ledger.calls += 1
+        started = time.monotonic()
+        try:
+            raw = await asyncio.wait_for(_invoke(client, schema, messages), timeout)
+        except TimeoutError:
+            _note(client, f"{schema.__name__} {attempt}/{tries}: no answer within {timeout:.0f} s")
+            continue
+        except ReplayMiss as miss:  # a replay cannot answer: no retry, and the run fails later
+            log.error("%s", miss)
+            _note(client, str(miss))
+            return None
+        except Exception as error:  # any model failure: retry, then deterministic
+            _note(client, f"{schema.__name__} {attempt}/{tries}: failed: {type(error).__name__}")
+            continue
+        ledger.add(raw, time.monotonic() - started, client.limits)
+        if client.tape is not None and not client.replaying:
+            client.tape.record(client.role, schema.__name__, messages, raw)
+        parsed, problem = _checked(schema, raw)
+        if parsed is not None:
+            ledger.answered += 1
+            ledger.answers[key] = raw
+            return parsed
+        _note(client, f"{schema.__name__} {attempt}/{tries}: answer refused: {problem}")
     return None
 
 
-def _validated(schema: type[T], answer: object) -> T | None:
-    """The answer as `schema`, or None when it does not validate or is larger than any honest
-    answer (checked before validation, so a 1 MB answer is never parsed further)."""
+def _bare(chat: BaseChatModel) -> ModelClient:
+    """A model passed in directly (tests, embedding): the default limits, a ledger of its own."""
+    return ModelClient(chat=chat, limits=ModelLimits(CALL_TIMEOUT_S, MAX_ATTEMPTS))
+
+
+async def _invoke(client: ModelClient, schema: type[BaseModel], messages: list) -> AIMessage:
+    if client.replaying:
+        assert client.tape is not None
+        return client.tape.replay(client.role, schema.__name__, messages)
+    if client.chat is None:
+        raise RuntimeError("no chat model")
+    bound = client.chat.bind_tools([schema], tool_choice=schema.__name__)
+    reply = await bound.ainvoke(messages)
+    if not isinstance(reply, AIMessage):
+        raise TypeError(f"model returned {type(reply).__name__}")
+    return reply
+
+
+def _note(client: ModelClient, event: str) -> None:
+    log.warning("model %s (%s): %s", client.name, client.role, event)
+    client.ledger.events.append(truncate(event, 300))
+
+
+def _checked(schema: type[T], raw: AIMessage) -> tuple[T | None, str]:
+    """The answer as `schema`, or None and why: larger than any honest answer (checked before
+    anything is parsed further, so a 1 MB answer costs nothing more), no call of the one tool
+    offered, a call of a tool it was not given, or arguments outside the schema."""
+    content = raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
     try:
-        size = len(
-            answer.model_dump_json() if isinstance(answer, BaseModel) else json.dumps(answer)
-        )
+        size = len(content) + sum(len(json.dumps(c["args"])) for c in raw.tool_calls)
     except (TypeError, ValueError):
-        return None
+        return None, "arguments not serialisable"
     if size > MAX_ANSWER_CHARS:
-        return None
-    if isinstance(answer, schema):
-        return answer
+        return None, f"answer of {size} characters (limit {MAX_ANSWER_CHARS})"
+    if raw.invalid_tool_calls:
+        return None, "tool call with unparseable arguments"
+    if not raw.tool_calls:
+        return None, "no tool call"
+    names = {call["name"] for call in raw.tool_calls}
+    if names != {schema.__name__}:
+        unknown = sorted(names - {schema.__name__})
+        return None, f"call to a tool it was not given: {', '.join(unknown)[:80]}"
     try:
-        return schema.model_validate(answer)
-    except ValidationError:
-        return None
+        return schema.model_validate(raw.tool_calls[0]["args"]), ""
+    except ValidationError as error:
+        return None, f"arguments outside the schema ({error.error_count()} errors)"

@@ -7,7 +7,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,6 +16,7 @@ from rich.text import Text
 from orchestrator.cli_common import err, fail, out, settings_or_exit
 
 if TYPE_CHECKING:
+    from agents.model_client import AgentModels
     from orchestrator.settings import GarrisonSettings
     from simulations.faults import Fault
     from simulations.scorer import Scorecard
@@ -73,6 +74,26 @@ def simulate(
             help="Keep the scorecard in the store (the console's simulation pages).",
         ),
     ] = True,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="PROVIDER:MODEL for every role (overrides GARRISON_MODEL), or replay:DIR to "
+            "answer from a recording offline (a call it lacks fails the run, named).",
+        ),
+    ] = None,
+    record_model: Annotated[
+        Path | None,
+        typer.Option("--record-model", help="Record every model call's request and response here."),
+    ] = None,
+    compare_rules: Annotated[
+        bool,
+        typer.Option(
+            "--compare-rules",
+            help="Also run the rules alone and report where the model changed verdicts, actions "
+            "or metrics.",
+        ),
+    ] = False,
 ) -> None:
     """Replay recorded incidents end to end on the embedded Temporal and print the scorecard."""
     from rich.progress import (
@@ -116,6 +137,9 @@ def simulate(
         fail("no recorded incidents found under " + ", ".join(str(p) for p in paths))
     settings = settings_or_exit()
     run_id = uuid.uuid4().hex[:8]
+    models = _models(settings, model, record_model)
+    if compare_rules and models is None:
+        fail("--compare-rules needs a model (--model or GARRISON_MODEL)")
     progress = Progress(
         TextColumn("simulating"),
         BarColumn(),
@@ -130,26 +154,39 @@ def simulate(
         def advance(outcome: object) -> None:
             progress.update(task, advance=1, description=getattr(outcome, "recorded_id", ""))
 
-        try:
-            scorecard = asyncio.run(
+        def run(with_model: bool) -> Scorecard:
+            options = SimulationOptions(
+                analyst=policy,
+                concurrency=concurrency,
+                emulated=emulated,
+                faults=faults,
+                model=models if with_model else None,
+                # the rules-alone run of --compare-rules replays its own incidents
+                run_id=run_id if with_model else uuid.uuid4().hex[:8],
+            )
+            notice = progress.console.print
+            return asyncio.run(
                 run_simulation(
                     loaded.incidents,
-                    settings,
-                    SimulationOptions(
-                        analyst=policy,
-                        concurrency=concurrency,
-                        emulated=emulated,
-                        faults=faults,
-                        run_id=run_id,
-                    ),
+                    settings if with_model else _without_model(settings),
+                    options,
                     progress=advance,
-                    notice=lambda text: progress.console.print(text, markup=False),
+                    notice=lambda text: notice(text, markup=False),
                 )
             )
+
+        try:
+            scorecard = run(with_model=True)
+            rules = None
+            if compare_rules:
+                progress.reset(task, description="rules alone")
+                rules = run(with_model=False)
         except ConfigError as error:
             progress.stop()
             fail(str(error))
     report = scorecard.model_dump(mode="json", by_alias=True)
+    if models is not None:
+        _report_model(report, scorecard, models, rules)
     _print(report)
     specs = [incident.spec for incident in loaded.incidents]
     groups = breakdown(scorecard, specs)
@@ -177,7 +214,54 @@ def simulate(
     differences = compare(report, saved) if saved is not None else []
     for difference in differences:
         err.print(f"baseline: {difference}", markup=False, highlight=False)
-    raise typer.Exit(1 if broken or differences else 0)
+    misses = models.tape.misses if models is not None and models.tape is not None else []
+    for miss in sorted(set(misses)):
+        err.print(f"model replay: no recording of {miss}", markup=False, highlight=False)
+    raise typer.Exit(1 if broken or differences or misses else 0)
+
+
+def _models(
+    settings: GarrisonSettings, spec: str | None, record: Path | None
+) -> AgentModels | None:
+    """The agents' models for the run: `--model` over GARRISON_MODEL, recording into `record`."""
+    from orchestrator.model_loading import load_models
+    from orchestrator.settings import ConfigError
+
+    try:
+        models = load_models(settings, spec=spec, record_dir=record)
+    except ConfigError as error:
+        fail(str(error))
+    if record is not None and (
+        models is None or models.tape is None or models.tape.mode != "record"
+    ):
+        fail("--record-model needs a live model (--model PROVIDER:MODEL or GARRISON_MODEL)")
+    return models
+
+
+def _without_model(settings: GarrisonSettings) -> GarrisonSettings:
+    """The same settings with no model for any role: the rules alone (`--compare-rules`)."""
+    names = ("triage", "investigation", "remediation", "summaries", "record_dir")
+    roles: dict[str, Any] = dict.fromkeys(names)
+    return settings.model_copy(
+        update={"model": None, "models": settings.models.model_copy(update=roles)}
+    )
+
+
+def _report_model(
+    report: dict[str, Any], card: Scorecard, models: AgentModels, rules: Scorecard | None
+) -> None:
+    from simulations.model_runs import compare_with_rules, model_totals
+
+    totals = model_totals(card)
+    report["model"] = totals
+    out.print("model: " + ", ".join(f"{k} {v}" for k, v in totals.items()), markup=False)
+    if rules is None:
+        return
+    differences = compare_with_rules(report, rules.model_dump(mode="json", by_alias=True))
+    report["compare_rules"] = differences
+    out.print(f"compare-rules: {len(differences)} difference(s) from the rules alone")
+    for line in differences:
+        out.print(f"  {line}", markup=False, highlight=False)
 
 
 async def _keep(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -31,6 +30,21 @@ from orchestrator.approvals.directory import ApproverDirectory, DirectoryError
 from orchestrator.approvals.notifier import ApprovalNotifier, LogNotifier
 from orchestrator.backends import Backends
 from orchestrator.composition import open_checkpointer, open_store
+from orchestrator.model_loading import (  # re-exported: the runtime's model loading
+    MODEL_ENV as MODEL_ENV,
+)
+from orchestrator.model_loading import (
+    PROVIDERS as PROVIDERS,
+)
+from orchestrator.model_loading import (
+    ModelProvider as ModelProvider,
+)
+from orchestrator.model_loading import (
+    load_model as load_model,
+)
+from orchestrator.model_loading import (
+    load_models,
+)
 from orchestrator.settings import ConfigError, GarrisonSettings
 from orchestrator.temporal.client import Role, temporal_client
 from orchestrator.worker import ALL_ROLES, WorkerDeps, build_workers
@@ -42,6 +56,7 @@ if TYPE_CHECKING:
     from temporalio.runtime import Runtime as TemporalRuntime
     from temporalio.worker import Worker
 
+    from agents.model_client import AgentModels
     from orchestrator.activities.ingest import PollActivities
     from orchestrator.ingest.dispatch import Dispatcher
     from orchestrator.ingest.pipeline import Ingestor
@@ -50,25 +65,7 @@ if TYPE_CHECKING:
     from orchestrator.store.repository import Store
     from orchestrator.temporal.embedded import EmbeddedTemporal
 
-MODEL_ENV = "GARRISON_MODEL"
 APPROVERS_ENV = "GARRISON_APPROVERS_FILE"
-
-
-@dataclass(frozen=True)
-class ModelProvider:
-    """A chat-model provider: its LangChain integration (an optional extra of Garrison)."""
-
-    package: str  # what to install
-    module: str
-    chat_class: str
-
-
-# Each is also an optional extra of Garrison under the provider's name: `garrison[openai]`.
-PROVIDERS: Mapping[str, ModelProvider] = {
-    "openai": ModelProvider("langchain-openai", "langchain_openai", "ChatOpenAI"),
-    "anthropic": ModelProvider("langchain-anthropic", "langchain_anthropic", "ChatAnthropic"),
-    "ollama": ModelProvider("langchain-ollama", "langchain_ollama", "ChatOllama"),
-}
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ class Runtime:
     directory: ApproverDirectory | None  # None when GARRISON_APPROVERS_FILE is not set
     notifier: ApprovalNotifier
     slack: SlackRuntime | None  # what the server's interactivity endpoint needs; None: no Slack
-    model: BaseChatModel | None  # None: the agents' deterministic reasoning
+    model: AgentModels | BaseChatModel | None  # None: the agents' deterministic reasoning
     roles: tuple[Role, ...]
     workers: tuple[Worker, ...]  # running; empty with run_workers=False
     ingest: Ingestor  # the one door alerts come in by (`orchestrator/ingest/`)
@@ -97,7 +94,7 @@ async def open_runtime(
     backends: Backends | None,
     *,
     roles: Sequence[Role] = ALL_ROLES,
-    model: BaseChatModel | None = None,
+    model: AgentModels | BaseChatModel | None = None,
     run_workers: bool = True,
     slack: bool = True,
     dispatch: bool = True,
@@ -114,7 +111,7 @@ async def open_runtime(
         if backends is not None:
             stack.push_async_callback(_close_backends, backends)
         directory = load_directory(settings, slack=slack)
-        chat_model = model if model is not None else load_model(settings)
+        chat_model = model if model is not None else load_models(settings)
         policy = _load_policy(settings)
         store = await open_store(settings)
         stack.push_async_callback(store.close)
@@ -321,41 +318,6 @@ def load_directory(settings: GarrisonSettings, *, slack: bool = True) -> Approve
             "(clicks from any other workspace are refused)"
         )
     return directory
-
-
-def load_model(
-    settings: GarrisonSettings, providers: Mapping[str, ModelProvider] = PROVIDERS
-) -> BaseChatModel | None:
-    """The chat model `GARRISON_MODEL` names, through its provider's LangChain package (imported
-    here, so that only a process with a model configured needs it); None when unset. The
-    provider's own variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...) are read by its package."""
-    from langchain_core.language_models import BaseChatModel
-
-    if settings.model is None:
-        return None
-    name, _, model_name = settings.model.partition(":")
-    where = f"{MODEL_ENV}={settings.model}"
-    provider = providers.get(name)
-    if provider is None:
-        known = ", ".join(sorted(providers))
-        raise ConfigError(f"{where}: unknown provider {name!r}; providers are {known}")
-    try:
-        module = importlib.import_module(provider.module)
-    except ImportError as error:
-        raise ConfigError(
-            f"{where}: the {name} provider needs the package {provider.package} "
-            f"(pip install {provider.package}, or garrison[{name}]): {error}"
-        ) from None
-    try:
-        chat = getattr(module, provider.chat_class)(model=model_name)
-    except Exception as error:  # a provider refusing its settings (a missing key): one clear line
-        summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ConfigError(
-            f"{where}: {provider.chat_class} refused: {type(error).__name__}: {summary}"
-        ) from None
-    if not isinstance(chat, BaseChatModel):
-        raise ConfigError(f"{where}: {provider.module}.{provider.chat_class} is not a chat model")
-    return chat
 
 
 async def _open_slack(

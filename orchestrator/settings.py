@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.model_settings import MODEL_ENV_PREFIX, ModelSettings, provider_colon_name
+
 ENV_PREFIX = "GARRISON_"
 TEMPORAL_ENV_PREFIX = "GARRISON_TEMPORAL_"
 _TLS_CERT = f"{TEMPORAL_ENV_PREFIX}TLS_CERT"
@@ -402,6 +404,7 @@ class GarrisonSettings(BaseSettings):
     # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the
     # agents' deterministic reasoning. Loaded by the runtime (`orchestrator.runtime.load_model`).
     model: str | None = None
+    models: ModelSettings = Field(default_factory=ModelSettings)  # GARRISON_MODEL_*: docs/models.md
     # The operators' instruments (docs/operators.md, "Health, metrics, logs and traces").
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
@@ -427,12 +430,12 @@ class GarrisonSettings(BaseSettings):
     @field_validator("model")
     @classmethod
     def _model_is_provider_colon_name(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None  # set but empty: no model
-        provider, sep, name = value.strip().partition(":")
-        if not sep or not provider or not name:
-            raise ValueError(f"{value!r}: expected PROVIDER:MODEL, e.g. openai:gpt-4o-mini")
-        return value.strip()
+        return provider_colon_name(value)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _merge_flat_model_env(cls, value: Any) -> Any:
+        return ModelSettings(**value) if isinstance(value, dict) else value
 
     @field_validator("temporal", mode="before")
     @classmethod
@@ -487,6 +490,7 @@ def describe_validation_error(error: ValidationError) -> str:
     prefix = {
         TemporalSettings.__name__: TEMPORAL_ENV_PREFIX,
         SlackSettings.__name__: SLACK_ENV_PREFIX,
+        ModelSettings.__name__: MODEL_ENV_PREFIX,
     }.get(error.title, ENV_PREFIX)
     problems: list[str] = []
     for detail in error.errors(include_input=False, include_url=False):

@@ -17,6 +17,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from agents.model_client import AgentModels
 from orchestrator.activities.agents import AgentActivities
 from orchestrator.activities.approvals import ApprovalActivities
 from orchestrator.activities.guards import GuardActivities
@@ -43,7 +44,7 @@ class WorkerDeps:
     backends: Backends
     checkpointer: BaseCheckpointSaver
     notifier: ApprovalNotifier
-    model: BaseChatModel | None = None
+    model: AgentModels | BaseChatModel | None = None
     # Pull mode's activities (`ingest.poll`), served with `AlertPollWorkflow` beside the incidents.
     poll: PollActivities | None = None
     # The deployment's policy, whose standing rules `response.execute` re-checks (None: only

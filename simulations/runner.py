@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
+from agents.model_client import AgentModels
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.ingest.inputs import activity_profile
@@ -31,6 +32,7 @@ from simulations.analyst import SimulatedAnalyst, directory_groups
 from simulations.emulated import EmulatedBackends, IncidentFaults
 from simulations.faults import Fault
 from simulations.loader import LoadedIncident
+from simulations.model_runs import with_model_usage
 from simulations.replay import ReplayContext, ReplayOutcome, replay_incident
 from simulations.routing import RecordedBackends
 from simulations.scorer import DeniedAction, ExecutedAction, IncidentRun, Scorecard, score
@@ -46,7 +48,7 @@ class SimulationOptions:
     concurrency: int = 4
     incident_timeout_s: float = 300.0
     # None: GARRISON_MODEL's, and with none configured the agents' deterministic reasoning.
-    model: BaseChatModel | None = None
+    model: AgentModels | BaseChatModel | None = None
     # None: in-memory twins; else the real vendor adapters against these vendors' emulators.
     emulated: dict[Capability, VendorSpec] | None = None
     # With `emulated`: faults on every incident's vendors (`simulations.faults`).
@@ -142,6 +144,8 @@ async def run_simulation(
     runs = [_to_run(outcome) for outcome in outcomes]
     truths = {loaded.spec.id: loaded.spec.truth for loaded in incidents}
     card = score(runs, truths, threshold=policy.threshold, elapsed_s=elapsed)
+    if isinstance(options.model, AgentModels):
+        card = with_model_usage(card, options.model, ids)
     return backends.annotate(card) if isinstance(backends, EmulatedBackends) else card
 
 

@@ -109,6 +109,22 @@ class TimeToContainSplitSummary(_Model):
     )
 
 
+class ModelUsage(_Model):
+    """An incident's use of the agents' model (none: the deterministic agents alone)."""
+
+    model: str = Field(description="provider:model of the triage role (or replay:DIR)")
+    calls: int
+    answered: int = Field(description="questions that got a usable answer")
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_s: float = Field(description="seconds spent waiting on the model, all calls")
+    budget_exceeded: bool = False
+    disagreements: list[str] = Field(
+        default_factory=list, description="where the model and the rules differed"
+    )
+
+
 class IncidentScore(_Model):
     id: str
     verdict: Verdict | None
@@ -126,6 +142,7 @@ class IncidentScore(_Model):
     # Emulated runs only: what the incident did to each vendor (by capability), and its ticket.
     vendors: dict[str, VendorEffects] | None = None
     ticket: TicketCheck | None = None
+    model: ModelUsage | None = None  # runs with a model only
 
 
 class Scorecard(_Model):

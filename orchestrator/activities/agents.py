@@ -14,12 +14,18 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from temporalio import activity
 
 from agents.deps import AgentDeps
+from agents.model_client import AgentModels, Role
 from agents.models import RejectedChoice, TriageInput, TriageResult
 from agents.reads import ReadRetry, retrying_edr
 from agents.triage.graph import run_triage
 from orchestrator.activities.degraded import Evidence, gate_facts
 from orchestrator.activities.errors import activity_source
 from orchestrator.activities.facts import known_targets
+from orchestrator.activities.model_use import (
+    audit_model_use,
+    remediation_disagreements,
+    triage_disagreements,
+)
 from orchestrator.backends import Backends
 from orchestrator.models import IncidentRef, PlaybookStepInput, PlaybookStepResult
 from orchestrator.observability.tracing import agent_node_spans
@@ -35,26 +41,27 @@ class AgentActivities:
         store: Store,
         backends: Backends,
         checkpointer: BaseCheckpointSaver,
-        model: BaseChatModel | None = None,
+        model: AgentModels | BaseChatModel | None = None,
         reads: ReadRetry | None = None,
     ) -> None:
         self.store = store
         self.backends = backends
         self.checkpointer = checkpointer
-        self.model = model
+        self.models = AgentModels.single(model) if isinstance(model, BaseChatModel) else model
         self.reads = reads or ReadRetry()
 
-    def _deps(self, incident_id: str) -> AgentDeps:
+    def _deps(self, incident_id: str, role: Role) -> AgentDeps:
         tools = self.backends.read_tools(incident_id)
-        return AgentDeps(tools=tools, model=self.model, reads=self.reads)
+        model = None if self.models is None else self.models.for_incident(incident_id, role)
+        return AgentDeps(tools=tools, model=model, reads=self.reads)
 
     @activity.defn(name="agents.triage")
     async def triage(self, ref: IncidentRef) -> TriageResult:
         alerts = await self.store.alerts_for(ref.incident_id)
+        deps = self._deps(ref.incident_id, "triage")
         with agent_node_spans():
-            result = await run_triage(
-                self._deps(ref.incident_id), TriageInput(incident_id=ref.incident_id, alerts=alerts)
-            )
+            result = await run_triage(deps, TriageInput(incident_id=ref.incident_id, alerts=alerts))
+        await audit_model_use(self.store, ref.incident_id, deps, triage_disagreements(result))
         await self.store.record_triage(
             ref.incident_id,
             verdict=result.verdict,
@@ -87,7 +94,8 @@ class AgentActivities:
     @activity.defn(name="playbooks.step")
     async def playbook_step(self, request: PlaybookStepInput) -> PlaybookStepResult:
         playbook = get_playbook(request.playbook_id)
-        deps = self._deps(request.incident_id)
+        # The playbook's model questions are the remediation's (the investigation asks none yet).
+        deps = self._deps(request.incident_id, "remediation")
         start = None
         if request.resume is None:
             alerts = await self.store.alerts_for(request.incident_id)
@@ -104,6 +112,12 @@ class AgentActivities:
                 resume=request.resume,
             )
         await self._audit_rejected(request.incident_id, step.rejected)
+        await audit_model_use(
+            self.store,
+            request.incident_id,
+            deps,
+            remediation_disagreements(step.proposals, step.rejected),
+        )
         evidence = Evidence.of(request.triage, step.report)
         known = known_targets(request.triage.entities, step.report)
         edr = retrying_edr(deps.tools.edr, deps.reads)
