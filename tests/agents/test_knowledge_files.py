@@ -181,6 +181,7 @@ def test_a_knowledge_error_met_without_the_settings_is_one_line(
 DIGESTS = {
     "2026-12-06.2": "6eaee5f19711965743491004a11277d6bf9ec35d5a531f0ae066d42ed73f84dd",
     "2026-12-06.3": "39b3a31159f7f2e1896a0d3be1bc19129ce07082edeb06e6ec110569d6286b9c",
+    "2026-12-06.4": "25c1a0f59689f9ee9708566faaee89064e8ecd8ffee1b30c2a2881524ef63ac6",
 }
 
 
