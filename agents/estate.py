@@ -43,6 +43,12 @@ RPC_DYNAMIC_PORTS = range(_NETWORK.rpc_dynamic_ports.first, _NETWORK.rpc_dynamic
 # Accounts that hold a secret rather than a person's access (krbtgt): containment is a reset.
 RESET_ONLY_ACCOUNTS: re.Pattern[str] = re.compile(_ESTATE.reset_only_accounts, re.I)
 
+# The estate's declared operators (inventory identity kinds), the asset kinds they work on and
+# those they work from: `agents/triage/operators.py`.
+OPERATOR_IDENTITY_KINDS: frozenset[str] = frozenset(_ESTATE.operator_identity_kinds)
+OPERATOR_ASSET_KINDS: frozenset[str] = frozenset(_ESTATE.operator_asset_kinds)
+OPERATOR_SOURCE_KINDS: frozenset[str] = frozenset(_ESTATE.operator_source_kinds)
+
 
 def in_drop_folder(path: str | None) -> bool:
     text = (path or "").replace("/", "\\")

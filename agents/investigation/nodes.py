@@ -79,6 +79,7 @@ from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
 from agents.triage.maintenance import maintenance_reason
 from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
+from agents.triage.operators import operator_work
 from agents.verdict_category import (
     ProvenFindings,
     credential_theft,
@@ -151,6 +152,12 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             alerting = set(_alerting(significant, telemetry, index))
             _scope_stoppable(scope, telemetry, processes[host], alerting)
         absent = await confirm_in_directory(scope, index, tools.identity) if malicious else []
+        if not malicious:
+            by_asset = {index.asset_id(h): t for h, t in telemetries.items()}
+            protected = {p.strip().lower() for p in state["environment"].protected}
+            scope.operators = operator_work(request.alerts, index, by_asset, protected)
+            if scope.operators:
+                scope.note(scope.operators)
         report = _report(request, scope, malicious, absent)
         return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
 
@@ -498,7 +505,8 @@ def _report(
     corroborated = scope.corroboration >= 2.0
     verdict = triage.verdict
     confidence = triage.confidence
-    if not malicious and scope.corroboration >= STRONG_CORROBORATION:
+    # the declared operators' routine work (triage/operators.py) shows the tools of the trade
+    if not malicious and scope.corroboration >= STRONG_CORROBORATION and not scope.operators:
         verdict = Verdict.MALICIOUS
         confidence = 0.6
         scope.findings.append(Finding(summary="alerting processes show attacker tradecraft"))

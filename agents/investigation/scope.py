@@ -88,6 +88,7 @@ class Scope:
     served: set[str] = field(default_factory=set)  # DCs that only served attacker requests
     gaps: list[str] = field(default_factory=list)  # telemetry not read within the retry budget
     unread: set[str] = field(default_factory=set)  # hosts whose process records were not read
+    operators: str | None = None  # why it is the declared operators' work (triage/operators.py)
     # named only by alerts whose process could not be judged (its host's records were not read)
     unconfirmed_identities: list[str] = field(default_factory=list)
     unconfirmed_processes: list[str] = field(default_factory=list)

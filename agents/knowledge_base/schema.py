@@ -196,6 +196,11 @@ class Estate(_Strict):
     kernel_pids: list[Annotated[int, Field(ge=0)]]
     shared_service_domains: list[Lower]
     reset_only_accounts: Regex
+    # who the estate's declared operators are (inventory identity kinds), the asset kinds they
+    # work on and the asset kinds they work from (`agents/triage/operators.py`); empty: none
+    operator_identity_kinds: list[Lower] = Field(default_factory=list)
+    operator_asset_kinds: list[Lower] = Field(default_factory=list)
+    operator_source_kinds: list[Lower] = Field(default_factory=list)
 
 
 FILES: dict[str, type[BaseModel]] = {

@@ -53,6 +53,7 @@ from agents.seam import ask_structured, truncate
 from agents.telemetry import HostTelemetry, judge_process, read_host
 from agents.triage.discovery import implant_discovery, saw_a_directory_query
 from agents.triage.maintenance import maintenance_reason
+from agents.triage.operators import operator_work
 from agents.triage.prompts import TRIAGE_INSTRUCTIONS, ModelVerdict
 from agents.triage.stages import (
     LATERAL_STAGE_WEIGHT,
@@ -184,6 +185,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         lineage: list[str] = []
         gaps: list[str] = []
         maintenance: dict[str, str] = {}
+        telemetries: dict[str, HostTelemetry] = {}
         # the hosts of the most significant alerts first: background alerts on a dozen
         # servers must not fill the cap (agents/attention.py); a cut is said
         attention = hosts_by_attention(alerts, state["assessments"], index, list(by_host))
@@ -193,6 +195,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             host_alerts = by_host[host]
             times = [a.time for a in host_alerts]
             telemetry = await read_host(edr, host, min(times), max(times), registrations=True)
+            telemetries[host] = telemetry
             gaps += telemetry.gaps
             score, found = _corroborate_host(telemetry, host_alerts, networks)
             total += score
@@ -224,7 +227,15 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             stages[tactic] = max(stages.get(tactic, 0.0), weight)
             notes.append(why)
         total = max(-4.0, min(MAX_CORROBORATION, total))
+        # a host the attention cap left unread proves nothing: operators' work needs them all
+        protected = {p.strip().lower() for p in state["environment"].protected}
+        operators = (
+            operator_work(alerts, index, telemetries, protected)
+            if set(by_host) <= set(telemetries) and not lineage
+            else None
+        )
         return {
+            "operators": operators,
             "assessments": assessments,
             "corroboration": notes + lineage + list(maintenance.values()),
             "corroboration_score": total,
@@ -367,7 +378,8 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
     if state.get("lineage"):
         # an implant's doing is the attacker's whatever the rule that saw it weighs
         score = max(score, MALICIOUS_AT)
-    verdict = Verdict.MALICIOUS if score >= MALICIOUS_AT else Verdict.BENIGN
+    operators = state.get("operators")
+    verdict = Verdict.MALICIOUS if score >= MALICIOUS_AT and not operators else Verdict.BENIGN
     stages = state.get("stages", {})
     category = (
         _category(assessments, stages, corroboration)
@@ -381,6 +393,7 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
     gaps = gaps_of(state.get("gaps", []))
     # first, so that the ticket's triage note (the first lines of the rationale) shows it
     rationale = [degraded_line(gaps)] if gaps else []
+    rationale += [operators] if operators else []
     rationale += [
         f"score {score:.1f} (malicious at {MALICIOUS_AT:g}); corroboration {corroboration:+.1f}",
         f"{len(assessments)} alerts, {len(significant)} not known to be noisy",

@@ -35,4 +35,5 @@ class TriageState(TypedDict):
     stages: dict[str, float]  # kill-chain stages seen in telemetry (tactic -> weight)
     lineage: list[str]  # alerting processes an implant started (stages.implant_lineage)
     gaps: list[str]  # telemetry that could not be read within the retry budget
+    operators: str | None  # why the incident is the declared operators' work (operators.py)
     result: TriageResult
