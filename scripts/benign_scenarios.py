@@ -102,14 +102,20 @@ def proc(
 
 
 def service_install(
-    clock: Clock, ms: int, host: str, name: str, path: str, account: str = "LocalSystem"
+    clock: Clock,
+    ms: int,
+    host: str,
+    name: str,
+    path: str,
+    account: str = "LocalSystem",
+    start: str = "auto start",
 ) -> Raw:
-    """System 7045 (a service was installed)."""
+    """System 7045 (a service was installed); PsExec installs its service demand-start."""
     return _base(clock, ms, host, "System", SCM, 7045) | {
         "ServiceName": name,
         "ImagePath": path,
         "ServiceType": "user mode service",
-        "StartType": "auto start",
+        "StartType": start,
         "AccountName": account,
     }
 
@@ -222,7 +228,7 @@ def admin_tooling() -> Scenario:
         connection(c, 120, jump, 7344, psexec, user, JUMP[1], FILESRV[1], 445),
         logon(c, 80, fs, "adm.jlee", JUMP[1], "JUMP01", "Kerberos"),
         share(c, 30, fs, "adm.jlee", JUMP[1], "\\\\*\\ADMIN$"),
-        service_install(c, 210, fs, "PSEXESVC", "%SystemRoot%\\PSEXESVC.exe"),
+        service_install(c, 210, fs, "PSEXESVC", "%SystemRoot%\\PSEXESVC.exe", start="demand start"),
         proc(c, 90, fs, 2964, "C:\\Windows\\PSEXESVC.exe", "C:\\Windows\\PSEXESVC.exe", 712,
              "C:\\Windows\\System32\\services.exe", "C:\\Windows\\system32\\services.exe",
              SYSTEM, integrity="System", original="psexesvc.exe"),
