@@ -207,10 +207,15 @@ def main() -> None:
         # A bad knowledge file met by a command that loads the agents without the settings: one
         # line. Looked up rather than imported, so that a light command never loads the agents.
         knowledge = sys.modules.get("agents.knowledge_base")
-        if knowledge is None or not isinstance(error, knowledge.KnowledgeError):
-            raise
-        err.print(f"error: invalid knowledge: {error}", markup=False, highlight=False)
-        raise SystemExit(2) from None
+        if knowledge is not None and isinstance(error, knowledge.KnowledgeError):
+            err.print(f"error: invalid knowledge: {error}", markup=False, highlight=False)
+            raise SystemExit(2) from None
+        # The embedded Temporal that would not start names its log: one line, not a traceback.
+        embedded = sys.modules.get("orchestrator.temporal.embedded")
+        if embedded is not None and isinstance(error, embedded.EmbeddedTemporalError):
+            err.print(f"error: {error}", markup=False, highlight=False)
+            raise SystemExit(1) from None
+        raise
 
 
 if __name__ == "__main__":

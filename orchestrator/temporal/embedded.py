@@ -185,7 +185,16 @@ class EmbeddedTemporal:
         # The lock makes two Garrison processes starting on one data dir share one server.
         async with self._startup_lock():
             if not await self._reuse_running():
-                await self._launch()
+                try:
+                    await self._launch()
+                except EmbeddedTemporalError:
+                    if self._ports_free():
+                        raise
+                    # Another process (another data directory's server) took a port between
+                    # the check and the launch: once more, on ports free now.
+                    self._port, self._ui_port = _free_port(), _free_port()
+                    log.warning("a port was taken while starting; retrying on %d", self._port)
+                    await self._launch()
         self._running = True
         return self
 
@@ -217,6 +226,9 @@ class EmbeddedTemporal:
             self._port,
         )
         return False
+
+    def _ports_free(self) -> bool:
+        return _port_free(self._port) and (self._ui_port is None or _port_free(self._ui_port))
 
     async def _launch(self) -> None:
         if self._ui_port is None or not _port_free(self._ui_port):

@@ -123,6 +123,23 @@ async def test_busy_port_that_is_not_temporal_is_replaced_by_a_free_one(
         await connect(TemporalSettings(), server.address)
 
 
+async def test_a_port_taken_between_the_check_and_the_launch_is_replaced(
+    tmp_path: Path, busy_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two simulations starting at once on two data directories: both find the default port free,
+    # one takes it, the other's server exits ("address already in use"). It starts again on a
+    # free port rather than failing the run.
+    import orchestrator.temporal.embedded as module
+
+    checks = iter([True])  # the first check (before the launch) sees the port free
+    real = module._port_free  # pyright: ignore[reportPrivateUsage]
+    monkeypatch.setattr(module, "_port_free", lambda port: next(checks, None) or real(port))
+    async with embedded(tmp_path, port=busy_port) as server:
+        assert server.started
+        assert server.address != f"127.0.0.1:{busy_port}"
+        await connect(TemporalSettings(), server.address)
+
+
 async def test_failed_start_points_at_the_log_file(tmp_path: Path) -> None:
     fake = tmp_path / "temporal"
     fake.write_text("#!/bin/sh\necho 'boom: cannot open database' >&2\nexit 3\n")
