@@ -228,17 +228,38 @@ def checked_artefact(artefact: str) -> str:
     return artefact.strip()
 
 
+SERVICES_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services"
+
+
+def service_key(artefact: str) -> str | None:
+    """A service's registration key, for an artefact that is a bare service name (service names
+    hold no backslash or slash; a task's name starts with one, a file or value is a path)."""
+    name = artefact.strip()
+    if not name or any(c in name for c in "\\/:"):
+        return None
+    return f"{SERVICES_KEY}\\{name}"
+
+
 def presence_command(artefact: str) -> tuple[str, str]:
     registry = split_registry(checked_artefact(artefact))
     if registry:
         return "reg query", f'reg query "{registry[0]}" "{registry[1]}"'
     if re.match(r"[A-Za-z]:\\", artefact.strip()):
         return "ls", f'ls "{artefact.strip()}"'
-    raise PermanentToolError("crowdstrike: only registry values and files can be removed over RTR")
+    service = service_key(artefact)
+    if service:
+        return "reg query", f'reg query "{service}"'
+    raise PermanentToolError(
+        "crowdstrike: only registry values, files and services can be removed over RTR"
+    )
 
 
 def removal_command(artefact: str) -> tuple[str, str]:
     registry = split_registry(checked_artefact(artefact))
     if registry:
         return "reg delete", f'reg delete "{registry[0]}" "{registry[1]}"'
+    service = service_key(artefact)
+    if service:
+        # The service's key is its registration: without it the SCM no longer starts it.
+        return "reg delete", f'reg delete "{service}"'
     return "rm", f'rm "{artefact.strip()}"'

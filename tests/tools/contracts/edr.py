@@ -205,6 +205,17 @@ async def removes_persistence_once(make: EdrFactory) -> None:
         assert h.state_changes() == 1
 
 
+async def removes_a_service_by_name_once(make: EdrFactory) -> None:
+    # A service is named by its bare name (the persistence finding's target): every vendor
+    # removes its registration (CrowdStrike over RTR: the service's key).
+    async with make(Scenario()) as h:
+        assert await h.tool.is_persistence_present("PRD01", "UpdaterSvc") is True
+        assert (await h.tool.remove_persistence("PRD01", "UpdaterSvc")).applied is True
+        assert await h.tool.is_persistence_present("PRD01", "UpdaterSvc") is False
+        assert (await h.tool.remove_persistence("PRD01", "UpdaterSvc")).applied is False
+        assert h.state_changes() == 1
+
+
 async def unknown_hosts_are_not_found(make: EdrFactory) -> None:
     async with make(Scenario()) as h:
         with pytest.raises(NotFoundError):
@@ -245,6 +256,7 @@ CONTRACTS = (
     kills_a_recorded_process_once,
     quarantines_and_restores_files_idempotently,
     removes_persistence_once,
+    removes_a_service_by_name_once,
     unknown_hosts_are_not_found,
     transient_faults_fail_the_first_calls_then_apply,
 )
