@@ -29,6 +29,17 @@ ROOT = Path(__file__).parents[2]
 CORPUS = ROOT / "simulations" / "incidents"
 BASELINE = ROOT / "simulations" / "baselines" / "corpus.json"
 
+# What an EDR's own event search does not hold, so an action resting on it cannot follow from the
+# vendor's telemetry: each entry is the baseline difference it explains, and the test fails when
+# the run differs otherwise, or no longer differs there (then the entry goes).
+# - A replication right granted on the domain object (a DCSync backdoor) is a directory-service
+#   change, Security 5136 on the domain controller. Neither Falcon Insight's event search nor
+#   Defender for Endpoint's advanced hunting holds it (Falcon Identity Protection and Defender for
+#   Identity do, and Garrison reads neither yet); the twins read the recording's DC log.
+BLIND_SPOTS = {
+    "otrf-empire-dcsync-acl-ws5": "remove_persistence MORDORDC:DC=theshire,DC=local",
+}
+
 
 def _settings(env: WorkflowEnvironment, tmp_path: Path) -> GarrisonSettings:
     return GarrisonSettings(
@@ -72,5 +83,13 @@ async def test_emulated_vendors_match_the_in_memory_twins(
         SimulationOptions(emulated=choice),
     )
     report = emulated.model_dump(mode="json", by_alias=True)
-    assert compare(report, load_baseline(BASELINE)) == []
+    baseline = load_baseline(BASELINE)
+    differences = compare(report, baseline)
+    blind = [f"{incident}: no longer executes {action}" for incident, action in BLIND_SPOTS.items()]
+    recall = [d for d in differences if d.startswith("containment_recall:")]
+    assert sorted(set(differences) - set(recall)) == sorted(blind)
+    # recall lower by the blind spots' actions, no more
+    expected = sum(len(row["expected_actions"]) for row in baseline["per_incident"])
+    drop = baseline["containment_recall"] - report["containment_recall"]
+    assert drop <= len(blind) / expected + 1e-3, (drop, recall)
     assert emulated.unapproved_risky_actions == 0
