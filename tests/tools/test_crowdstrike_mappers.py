@@ -148,8 +148,15 @@ def test_rtr_commands_quote_artefacts_and_refuse_injection() -> None:
     assert removal_command("C:\\Users\\Public\\u.exe") == ("rm", 'rm "C:\\Users\\Public\\u.exe"')
     with pytest.raises(PermanentToolError):
         presence_command('HKLM\\Run\\x" & runscript -Raw=```evil```')
+    # a service name: its registration key
+    assert removal_command("updsvc") == (
+        "reg delete",
+        'reg delete "HKLM\\SYSTEM\\CurrentControlSet\\Services\\updsvc"',
+    )
     with pytest.raises(PermanentToolError):
-        presence_command("updsvc")  # a service name: not removable over RTR here
+        presence_command('updsvc" & runscript -Raw=```evil```')
+    with pytest.raises(PermanentToolError):
+        presence_command("\\Microsoft\\Updater")  # a scheduled task: not removable over RTR here
 
 
 def test_settings_name_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
