@@ -32,6 +32,7 @@ from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
 from agents.knowledge import (
     CATEGORY_PRIORITY,
+    CATEGORY_RESPONSE,
     KNOWLEDGE_VERSION,
     NOISY_FACTOR,
     NOISY_RULES,
@@ -467,8 +468,10 @@ def _model_data(state: TriageState) -> dict[str, object]:
 def merge_model_verdict(
     deterministic: TriageResult, answer: ModelVerdict | None, assessments: list[AlertAssessment]
 ) -> TriageResult:
-    """The model may lower confidence and pick a category the alerts support; it can neither flip
-    the deterministic verdict nor raise confidence. Disagreement is recorded."""
+    """The model may lower confidence and pick a category the alerts support whose response is
+    no wider than the rules' category's (it may narrow containment, never widen it: the category
+    chooses the playbook); it can neither flip the deterministic verdict nor raise confidence.
+    Disagreement is recorded."""
     if answer is None:
         return deterministic.model_copy(
             update={
@@ -487,10 +490,20 @@ def merge_model_verdict(
     else:
         update["confidence"] = round(min(deterministic.confidence, answer.confidence), 3)
         supported = {TACTIC_CATEGORY.get(t) for a in assessments if not a.noisy for t in a.tactics}
-        if deterministic.verdict is Verdict.MALICIOUS and answer.category in supported:
+        wider = set(CATEGORY_RESPONSE.get(answer.category, ())) - set(
+            CATEGORY_RESPONSE.get(deterministic.category, ())
+        )
+        if answer.category is deterministic.category:
+            pass  # agreement: nothing to change
+        elif wider:
+            kinds = ", ".join(sorted(k.value for k in wider))
+            notes.append(
+                f"model's category {answer.category.value} would add {kinds} to the response:"
+                f" category {deterministic.category.value} kept"
+            )
+        elif deterministic.verdict is Verdict.MALICIOUS and answer.category in supported:
             update["category"] = answer.category
-            if answer.category is not deterministic.category:
-                update["playbook_id"] = playbook_id_for(answer.category)
-                notes.append(f"category {deterministic.category.value} -> {answer.category.value}")
+            update["playbook_id"] = playbook_id_for(answer.category)
+            notes.append(f"category {deterministic.category.value} -> {answer.category.value}")
     update["rationale"] = [*deterministic.rationale, *notes]
     return deterministic.model_copy(update=update)
