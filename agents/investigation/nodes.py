@@ -39,25 +39,23 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from agents.attention import hosts_by_attention
 from agents.degraded import gaps_of
 from agents.deps import AgentDeps
 from agents.directory_acl import replication_grants
-from agents.entities import AssetIndex, command_line_accounts, identity_key, is_person
-from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
+from agents.entities import AssetIndex, identity_key
 from agents.investigation.credentials import (
     confirm_in_directory,
     scope_presented_credentials,
     weakened_credential_protection,
 )
 from agents.investigation.exploits import scope_remote_exploits
+from agents.investigation.hosts import HostProcesses, alerting_processes, by_start, scope_host
 from agents.investigation.scope import (
     MAX_LIST,
     Scope,
-    add_connection,
     roasting_hosts,
     scope_alerts,
     scope_hijacks,
@@ -68,15 +66,14 @@ from agents.investigation.scope import (
     serves_request,
 )
 from agents.investigation.state import InvestigationState
-from agents.knowledge import image_name, in_user_writable_dir
 from agents.models import Finding, InvestigationInput, InvestigationReport
-from agents.persistence import Attacker, find_artefacts, injected_processes, short_account
+from agents.persistence import Attacker, find_artefacts, short_account
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
 from agents.remote_services import remote_installs
 from agents.seam import truncate
-from agents.telemetry import HostTelemetry, is_attacker_process, judge_process, read_host
+from agents.telemetry import HostTelemetry, read_host
 from agents.triage.maintenance import maintenance_reason
 from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
 from agents.triage.operators import operator_work
@@ -87,9 +84,7 @@ from agents.verdict_category import (
     decision_line,
 )
 from tools.models import Alert, Verdict
-from tools.results import ProcessEvent
 
-MAX_TREE = 60
 STRONG_CORROBORATION = 8.0
 
 
@@ -136,7 +131,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             # alerts proven to be the platform's own maintenance stop counting
             significant = _without_maintenance(significant, telemetries, index, scope)
             for host, telemetry in telemetries.items():
-                processes[host] = _scope_host(scope, telemetry, index, significant, malicious)
+                processes[host] = scope_host(scope, telemetry, index, significant, malicious)
         scope_alerts(scope, significant, index)
         if malicious:
             scope_hijacks(scope, significant, index)
@@ -149,7 +144,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             scope_logon_sources(scope, telemetries, index)
         for host, telemetry in telemetries.items():
             _scope_persistence(scope, telemetry, processes[host], index)
-            alerting = set(_alerting(significant, telemetry, index))
+            alerting = set(alerting_processes(significant, telemetry, index))
             _scope_stoppable(scope, telemetry, processes[host], alerting)
         absent = await confirm_in_directory(scope, index, tools.identity) if malicious else []
         if not malicious:
@@ -226,227 +221,6 @@ def _decide_category(
     )
 
 
-def _alerting(
-    alerts: list[Alert], telemetry: HostTelemetry, index: AssetIndex
-) -> dict[ProcessKey, list[Alert]]:
-    """The processes the alerts on a host name, each the process that had the alert's pid at the
-    alert's time (`agents.processes`) -> the alerts that name it."""
-    host = telemetry.host
-    found: dict[ProcessKey, list[Alert]] = {}
-    for a in alerts:
-        process = a.entities.process
-        if not a.entities.host or index.asset_id(a.entities.host).lower() != host.lower():
-            continue
-        if process is None or process.pid is None:
-            continue
-        record = _record_of(telemetry, process.pid, process.name, a)
-        key = (
-            telemetry.table.key(record)
-            if record is not None
-            else ProcessKey.unrecorded(host, process.pid, process.name)
-        )
-        found.setdefault(key, []).append(a)
-    return found
-
-
-def _record_of(
-    telemetry: HostTelemetry, pid: int, name: str | None, alert: Alert
-) -> ProcessEvent | None:
-    """The record of the process an alert names: the one with its pid at the alert's time. A
-    record of another image (the alerting powershell started before the window, a taskhostw
-    reused its pid) is not it."""
-    record = telemetry.process(pid, alert.time)
-    if record is None or not name or not name.lower().endswith(".exe"):
-        return record
-    return record if image_name(record.image or record.name) == name.lower() else None
-
-
-def _descendants(telemetry: HostTelemetry, seeds: set[ProcessKey]) -> set[ProcessKey]:
-    found = set(seeds)
-    frontier = [r for k in seeds if (r := telemetry.get(k)) is not None]
-    while frontier and len(found) < MAX_TREE:
-        record = frontier.pop()
-        for child in telemetry.children(record):
-            key = telemetry.table.key(child)
-            if child.pid is not None and key not in found:
-                found.add(key)
-                frontier.append(child)
-    return found
-
-
-def _ancestors_to_payload(
-    telemetry: HostTelemetry, roots: set[ProcessKey], networks: list[str]
-) -> set[ProcessKey]:
-    """Parents of attacker processes back to the initial payload: the walk continues while the
-    parent shows tradecraft or runs from a user-writable folder, and stops at the first ordinary
-    process (explorer, services, a shell host), which is the system's, not the attacker's."""
-    found: set[ProcessKey] = set()
-    for key in roots:
-        record = telemetry.get(key)
-        for parent in telemetry.ancestors(record) if record is not None else []:
-            if parent.pid is None:
-                break
-            if not (
-                is_attacker_process(parent, telemetry, networks)
-                or in_user_writable_dir(parent.image)
-            ):
-                break
-            found.add(telemetry.table.key(parent))
-    return found
-
-
-@dataclass
-class HostProcesses:
-    """One host's processes as the investigation reads them, each by its identity (host, pid,
-    start, image), never by pid alone."""
-
-    attacker: set[ProcessKey]  # alerting, proven, related and injected processes
-    bystanders: set[ProcessKey]  # alerting, with a record, but the victim's tool
-    used: set[ProcessKey]  # critical system processes an alert says acted for the attacker
-    bystander_alerts: set[str]  # the uids of the alerts that name a bystander
-    injected: dict[ProcessKey, str]  # processes an attacker process injected into -> how
-
-
-def _classify(
-    telemetry: HostTelemetry, index: AssetIndex, significant: list[Alert], malicious: bool
-) -> HostProcesses:
-    networks = index.internal_networks
-    records = telemetry.table.records
-    seeds: set[ProcessKey] = set()
-    # a critical system process (lsass read, services.exe asked) is what the attacker used or
-    # attacked, never the attacker's own process: isolation contains what ran inside it
-    critical = {ProcessKey.of(p) for p in records if is_critical_process(p.image)}
-    used: set[ProcessKey] = set()
-    alerting = _alerting(significant, telemetry, index)
-    for key, raised in alerting.items():
-        name = next(
-            (n for a in raised if a.entities.process and (n := a.entities.process.name)), ""
-        )
-        if is_critical_process(name) or key in critical or key.pid in KERNEL_PIDS:
-            critical.add(key)
-            used.add(key)
-            continue
-        record = telemetry.get(key)
-        weight = sum(s.weight for s in judge_process(record, telemetry, networks)) if record else 0
-        # an alerting process counts on a malicious incident unless it is plainly maintenance;
-        # on a benign one only with tradecraft of its own
-        if weight >= 2.0 or (malicious and weight >= 0):
-            seeds.add(key)
-    if malicious:
-        seeds |= {
-            ProcessKey.of(p)
-            for p in records
-            if p.pid is not None and is_attacker_process(p, telemetry, networks)
-        }
-    seeds = {k for k in seeds if k not in critical and k.pid not in KERNEL_PIDS}
-    roots = {
-        key
-        for key in seeds
-        if (r := telemetry.get(key)) is not None and is_attacker_process(r, telemetry, networks)
-    }
-    roots |= _ancestors_to_payload(telemetry, roots, networks)
-    proven = {
-        k
-        for k in roots | _descendants(telemetry, roots)
-        if k not in critical and k.pid not in KERNEL_PIDS
-    }
-    injected = {
-        key: how
-        for key, how in injected_processes(telemetry, seeds | proven).items()
-        if key not in critical and key.pid not in KERNEL_PIDS
-    }
-    # an alerting process without a record cannot be judged: it keeps the benefit of the alert;
-    # one with a record but no tradecraft is the victim's tool (the browser that saved the
-    # download), unless it was itself started from a drop folder: nobody's tool lives there
-    bystanders = {
-        key
-        for key in seeds - proven
-        if (r := telemetry.get(key)) is not None and not in_drop_folder(r.image)
-    }
-    return HostProcesses(
-        attacker=seeds | proven | set(injected),
-        bystanders=bystanders,
-        used=used,
-        bystander_alerts={a.uid for k in bystanders for a in alerting.get(k, [])},
-        injected=injected,
-    )
-
-
-def _scope_host(
-    scope: Scope,
-    telemetry: HostTelemetry,
-    index: AssetIndex,
-    significant: list[Alert],
-    malicious: bool,
-) -> HostProcesses:
-    host = telemetry.host
-    networks = index.internal_networks
-    found = _classify(telemetry, index, significant, malicious)
-    scope.bystander_alerts |= found.bystander_alerts
-    scope.bystander_processes |= {k.label(host).lower() for k in found.bystanders}
-    if found.attacker - found.bystanders:
-        scope.attacked.add(host)
-    own_ips = index.own_ips(host)
-    infrastructure = telemetry.infrastructure()
-    for key in sorted(found.attacker, key=_by_start):
-        label = key.label(host)
-        if telemetry.processes_unread:
-            # an alerting pid whose record could not be read: reported, never killed on a guess
-            scope.add(scope.unconfirmed_processes, label)
-            continue
-        scope.add(scope.processes, label)
-        if key in found.bystanders:
-            continue
-        record = telemetry.get(key)
-        signals = judge_process(record, telemetry, networks) if record is not None else []
-        scope.corroboration += sum(s.weight for s in signals if s.weight > 0)
-        if record is not None and signals:
-            scope.findings.append(
-                Finding(
-                    summary=truncate(f"attacker process {label} {image_name(record.image)}"),
-                    evidence=[truncate(s.text, 300) for s in signals[:5]],
-                )
-            )
-        if record is not None and record.user and is_person(record.user):
-            scope.add(scope.identities, index.identity_id(record.user))
-        if record is not None:
-            _scope_command_accounts(scope, index, label, record)
-        if record is not None and record.sha256:
-            scope.add(scope.hashes, record.sha256.lower())
-        tradecraft = sum(s.weight for s in signals) >= 2.0
-        for conn in telemetry.connections_of_key(key):
-            if conn.dst_ip not in infrastructure:
-                add_connection(scope, index, telemetry, conn, tradecraft, own_ips)
-    if found.attacker:
-        scope.add(scope.assets, host)
-    return found
-
-
-def _scope_command_accounts(
-    scope: Scope, index: AssetIndex, label: str, record: ProcessEvent
-) -> None:
-    """Accounts an attacker process's command line runs as or hands the secret of are used
-    (compromised); those it only names are reported, and so is a bare name that neither the
-    inventory, the acting account nor the host qualifies with a domain."""
-    host = label.rsplit(":", 1)[0]
-    found = command_line_accounts(record.cmd_line, index, host, record.user)
-    for account in found.used:
-        scope.add(scope.identities, account)
-    if found.used:
-        scope.note(f"{label} uses the credentials of {', '.join(found.used[:5])}")
-    if found.mentioned:
-        scope.note(f"{label} names the accounts {', '.join(found.mentioned[:5])}")
-    if found.unresolved:
-        scope.note(
-            f"{label} names {', '.join(found.unresolved[:5])} without a domain nothing"
-            " resolves: not contained"
-        )
-
-
-def _by_start(key: ProcessKey) -> tuple[int, float]:
-    return (key.pid, key.start.timestamp() if key.start is not None else 0.0)
-
-
 def _scope_persistence(
     scope: Scope, telemetry: HostTelemetry, found: HostProcesses, index: AssetIndex
 ) -> None:
@@ -485,7 +259,7 @@ def _scope_stoppable(
         return
     host = telemetry.host
     endpoints = set(scope.ips)
-    for key in sorted((found.attacker - found.bystanders) | set(found.injected), key=_by_start):
+    for key in sorted((found.attacker - found.bystanders) | set(found.injected), key=by_start):
         how = found.injected.get(key)
         implant = key in alerting and any(
             c.dst_ip in endpoints for c in telemetry.connections_of_key(key)
