@@ -23,11 +23,14 @@ from orchestrator.console.auth import (
     Signed,
     config_of,
 )
+from orchestrator.console.people import assignable
 from orchestrator.console.playbook_progress import PassProgress
 from orchestrator.console.rendering import page
 from orchestrator.console.views import (
     AGES,
+    MINE,
     REFUSAL_WORDS,
+    UNASSIGNED,
     ListFilters,
     countdown,
     proposal_of,
@@ -50,20 +53,22 @@ ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID, max_length=20)]
 @router.get("", include_in_schema=False)
 @router.get("/", include_in_schema=False)
 async def home(_session: Signed) -> Response:
-    return _redirect("/console/incidents")
+    return redirect("/console/incidents")
 
 
 @router.get("/incidents", include_in_schema=False)
 async def incidents(request: Request, session: Signed) -> Response:
-    filters = ListFilters.parse(dict(request.query_params))
-    rows = await request.app.state.deps.store.list_incidents(
-        filters.status, limit=LIST_LIMIT, where=filters.store_filter(datetime.now(UTC))
-    )
+    deps = request.app.state.deps
+    people = assignable(deps.approvals.directory)
+    filters = ListFilters.parse(dict(request.query_params), people)
+    where = filters.store_filter(datetime.now(UTC), session.user or "")
+    rows = await deps.store.list_incidents(filters.status, limit=LIST_LIMIT, where=where)
     return page(
         request,
         "incidents.html",
         session,
         incidents=rows,
+        assignees=await deps.store.assignments.assignees(r.id for r in rows),
         selected=filters.selected(),
         limit=LIST_LIMIT,
         choices={
@@ -72,6 +77,7 @@ async def incidents(request: Request, session: Signed) -> Response:
             "severity": [s.value for s in Severity],
             "category": [c.value for c in Category],
             "age": list(AGES),
+            "assignee": [MINE, UNASSIGNED, *people],
         },
     )
 
@@ -90,12 +96,15 @@ async def incident(request: Request, incident_id: IncidentId, session: Signed) -
     approvals = await store.list_approvals(incident_id=incident_id)
     ticket = await store.ticket_for(incident_id)
     progress, progress_error = await _playbook_progress(config, record)
+    assignment = await store.assignments.of(incident_id)
     now = datetime.now(UTC)
     return page(
         request,
         "incident.html",
         session,
         incident=record,
+        assignment=assignment,
+        people=assignable(request.app.state.deps.approvals.directory),
         alerts=alerts,
         actions=await store.actions_for(incident_id),
         approvals=approvals,
@@ -136,7 +145,7 @@ async def decide(
         decision = DecisionKind(str(form.get("decision") or ""))
     except ValueError:
         session.flash.append(("refused", "Choose approve or deny."))
-        return _redirect(target)
+        return redirect(target)
     approval = await deps.store.get_approval(approval_id)
     if approval is not None and back == "incident":
         target = f"/console/incidents/{quote(approval.incident_id, safe='')}"
@@ -160,7 +169,7 @@ async def decide(
     else:
         headline = REFUSAL_WORDS[reply.code or RefusalCode.REFUSED]
         session.flash.append(("refused", f"Refused. {headline} ({reply.message})"))
-    return _redirect(target)
+    return redirect(target)
 
 
 async def _playbook_progress(
@@ -176,7 +185,7 @@ async def _playbook_progress(
         return None, "The playbook's checkpoints could not be read."
 
 
-def _redirect(to: str) -> Response:
+def redirect(to: str) -> Response:
     response = RedirectResponse(to, status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response

@@ -35,6 +35,7 @@ REFUSAL_WORDS = {
     RefusalCode.UNAVAILABLE: "Garrison could not reach its workflows: nothing was decided; retry.",
 }
 _E = TypeVar("_E", IncidentStatus, Verdict, Severity, Category)
+MINE, UNASSIGNED = "mine", "unassigned"  # the assignee filter's two values besides a person
 TIMELINE_KINDS = ("alert", "agent", "approval", "action", "rollback", "ticket", "other")
 
 
@@ -45,10 +46,12 @@ class ListFilters:
     severity: Severity | None = None
     category: Category | None = None
     age: str | None = None  # a key of AGES
+    assignee: str | None = None  # MINE, UNASSIGNED or one of the people given to `parse`
 
     @classmethod
-    def parse(cls, raw: dict[str, str]) -> ListFilters:
-        """The filters of a query string; an unknown value is ignored (no filter), not an error."""
+    def parse(cls, raw: dict[str, str], people: list[str] | None = None) -> ListFilters:
+        """The filters of a query string; an unknown value is ignored (no filter), not an error.
+        `people`: who the assignee filter may name besides MINE and UNASSIGNED."""
 
         def pick(kind: type[_E], key: str) -> _E | None:
             try:
@@ -57,12 +60,15 @@ class ListFilters:
                 return None
 
         age = raw.get("age")
+        assignee = raw.get("assignee")
+        known = assignee in (MINE, UNASSIGNED) or assignee in (people or [])
         return cls(
             status=pick(IncidentStatus, "status"),
             verdict=pick(Verdict, "verdict"),
             severity=pick(Severity, "severity"),
             category=pick(Category, "category"),
             age=age if age in AGES else None,
+            assignee=assignee if known else None,
         )
 
     def selected(self) -> dict[str, str]:
@@ -73,14 +79,21 @@ class ListFilters:
             "severity": self.severity,
             "category": self.category,
         }
-        return {k: v.value if v else "" for k, v in chosen.items()} | {"age": self.age or ""}
+        return {k: v.value if v else "" for k, v in chosen.items()} | {
+            "age": self.age or "",
+            "assignee": self.assignee or "",
+        }
 
-    def store_filter(self, now: datetime) -> IncidentFilter:
+    def store_filter(self, now: datetime, user: str = "") -> IncidentFilter:
+        """The store's filter; `user` (the signed-in analyst) is whom MINE means."""
+        assignee = user if self.assignee == MINE else self.assignee
         return IncidentFilter(
             verdict=self.verdict,
             severity=self.severity,
             category=self.category,
             opened_after=now - AGES[self.age] if self.age else None,
+            assignee=None if assignee == UNASSIGNED else assignee,
+            unassigned=assignee == UNASSIGNED,
         )
 
 

@@ -73,6 +73,19 @@ def test_filters_ignore_unknown_values_and_turn_age_into_a_time() -> None:
         "severity": "high",
         "category": "",
         "age": "24h",
+        "assignee": "",
     }
     assert parsed.store_filter(T0).opened_after == T0 - timedelta(days=1)
     assert ListFilters.parse({"age": "1000y"}).store_filter(T0).opened_after is None
+
+
+def test_the_assignee_filter_means_the_signed_in_analyst_nobody_or_a_known_person() -> None:
+    people = ["alice", "bob"]
+    mine = ListFilters.parse({"assignee": "mine"}, people).store_filter(T0, "alice")
+    assert (mine.assignee, mine.unassigned) == ("alice", False)
+    nobody = ListFilters.parse({"assignee": "unassigned"}, people).store_filter(T0, "alice")
+    assert (nobody.assignee, nobody.unassigned) == (None, True)
+    bob = ListFilters.parse({"assignee": "bob"}, people)
+    assert bob.selected()["assignee"] == "bob" and bob.store_filter(T0).assignee == "bob"
+    stranger = ListFilters.parse({"assignee": "mallory"}, people).store_filter(T0, "alice")
+    assert (stranger.assignee, stranger.unassigned) == (None, False)
