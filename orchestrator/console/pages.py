@@ -23,14 +23,18 @@ from orchestrator.console.auth import (
     Signed,
     config_of,
 )
+from orchestrator.console.people import assignable
 from orchestrator.console.playbook_progress import PassProgress
 from orchestrator.console.rendering import page
 from orchestrator.console.views import (
     AGES,
+    MINE,
     REFUSAL_WORDS,
+    UNASSIGNED,
     ListFilters,
     countdown,
     proposal_of,
+    rationale_links,
     rationale_of,
     temporal_link,
     timeline,
@@ -50,20 +54,22 @@ ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID, max_length=20)]
 @router.get("", include_in_schema=False)
 @router.get("/", include_in_schema=False)
 async def home(_session: Signed) -> Response:
-    return _redirect("/console/incidents")
+    return redirect("/console/incidents")
 
 
 @router.get("/incidents", include_in_schema=False)
 async def incidents(request: Request, session: Signed) -> Response:
-    filters = ListFilters.parse(dict(request.query_params))
-    rows = await request.app.state.deps.store.list_incidents(
-        filters.status, limit=LIST_LIMIT, where=filters.store_filter(datetime.now(UTC))
-    )
+    deps = request.app.state.deps
+    people = assignable(deps.approvals.directory)
+    filters = ListFilters.parse(dict(request.query_params), people)
+    where = filters.store_filter(datetime.now(UTC), session.user or "")
+    rows = await deps.store.list_incidents(filters.status, limit=LIST_LIMIT, where=where)
     return page(
         request,
         "incidents.html",
         session,
         incidents=rows,
+        assignees=await deps.store.assignments.assignees(r.id for r in rows),
         selected=filters.selected(),
         limit=LIST_LIMIT,
         choices={
@@ -72,6 +78,7 @@ async def incidents(request: Request, session: Signed) -> Response:
             "severity": [s.value for s in Severity],
             "category": [c.value for c in Category],
             "age": list(AGES),
+            "assignee": [MINE, UNASSIGNED, *people],
         },
     )
 
@@ -90,18 +97,21 @@ async def incident(request: Request, incident_id: IncidentId, session: Signed) -
     approvals = await store.list_approvals(incident_id=incident_id)
     ticket = await store.ticket_for(incident_id)
     progress, progress_error = await _playbook_progress(config, record)
+    assignment = await store.assignments.of(incident_id)
     now = datetime.now(UTC)
     return page(
         request,
         "incident.html",
         session,
         incident=record,
+        assignment=assignment,
+        people=assignable(request.app.state.deps.approvals.directory),
         alerts=alerts,
         actions=await store.actions_for(incident_id),
         approvals=approvals,
         proposals={a.id: proposal_of(audit, a.id) for a in approvals},
         countdowns={a.id: countdown(a.deadline, now) for a in approvals},
-        rationale=rationale_of(audit),
+        rationale=rationale_links(rationale_of(audit), alerts),
         audit=audit,
         timeline=timeline(alerts, audit),
         ticket=ticket,
@@ -136,7 +146,7 @@ async def decide(
         decision = DecisionKind(str(form.get("decision") or ""))
     except ValueError:
         session.flash.append(("refused", "Choose approve or deny."))
-        return _redirect(target)
+        return redirect(target)
     approval = await deps.store.get_approval(approval_id)
     if approval is not None and back == "incident":
         target = f"/console/incidents/{quote(approval.incident_id, safe='')}"
@@ -160,7 +170,7 @@ async def decide(
     else:
         headline = REFUSAL_WORDS[reply.code or RefusalCode.REFUSED]
         session.flash.append(("refused", f"Refused. {headline} ({reply.message})"))
-    return _redirect(target)
+    return redirect(target)
 
 
 async def _playbook_progress(
@@ -176,7 +186,7 @@ async def _playbook_progress(
         return None, "The playbook's checkpoints could not be read."
 
 
-def _redirect(to: str) -> Response:
+def redirect(to: str) -> Response:
     response = RedirectResponse(to, status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from orchestrator.console.assignment import router as assignment_router
 from orchestrator.console.auth import (
     SECURITY_HEADERS,
     SIGN_IN_PATH,
@@ -34,6 +35,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(signin_router)
     app.include_router(oidc_router)
     app.include_router(pages_router)
+    app.include_router(assignment_router)
     app.include_router(simulations_router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="console-static")
 

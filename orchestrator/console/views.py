@@ -35,6 +35,7 @@ REFUSAL_WORDS = {
     RefusalCode.UNAVAILABLE: "Garrison could not reach its workflows: nothing was decided; retry.",
 }
 _E = TypeVar("_E", IncidentStatus, Verdict, Severity, Category)
+MINE, UNASSIGNED = "mine", "unassigned"  # the assignee filter's two values besides a person
 TIMELINE_KINDS = ("alert", "agent", "approval", "action", "rollback", "ticket", "other")
 
 
@@ -45,10 +46,12 @@ class ListFilters:
     severity: Severity | None = None
     category: Category | None = None
     age: str | None = None  # a key of AGES
+    assignee: str | None = None  # MINE, UNASSIGNED or one of the people given to `parse`
 
     @classmethod
-    def parse(cls, raw: dict[str, str]) -> ListFilters:
-        """The filters of a query string; an unknown value is ignored (no filter), not an error."""
+    def parse(cls, raw: dict[str, str], people: list[str] | None = None) -> ListFilters:
+        """The filters of a query string; an unknown value is ignored (no filter), not an error.
+        `people`: who the assignee filter may name besides MINE and UNASSIGNED."""
 
         def pick(kind: type[_E], key: str) -> _E | None:
             try:
@@ -57,12 +60,15 @@ class ListFilters:
                 return None
 
         age = raw.get("age")
+        assignee = raw.get("assignee")
+        known = assignee in (MINE, UNASSIGNED) or assignee in (people or [])
         return cls(
             status=pick(IncidentStatus, "status"),
             verdict=pick(Verdict, "verdict"),
             severity=pick(Severity, "severity"),
             category=pick(Category, "category"),
             age=age if age in AGES else None,
+            assignee=assignee if known else None,
         )
 
     def selected(self) -> dict[str, str]:
@@ -73,14 +79,21 @@ class ListFilters:
             "severity": self.severity,
             "category": self.category,
         }
-        return {k: v.value if v else "" for k, v in chosen.items()} | {"age": self.age or ""}
+        return {k: v.value if v else "" for k, v in chosen.items()} | {
+            "age": self.age or "",
+            "assignee": self.assignee or "",
+        }
 
-    def store_filter(self, now: datetime) -> IncidentFilter:
+    def store_filter(self, now: datetime, user: str = "") -> IncidentFilter:
+        """The store's filter; `user` (the signed-in analyst) is whom MINE means."""
+        assignee = user if self.assignee == MINE else self.assignee
         return IncidentFilter(
             verdict=self.verdict,
             severity=self.severity,
             category=self.category,
             opened_after=now - AGES[self.age] if self.age else None,
+            assignee=None if assignee == UNASSIGNED else assignee,
+            unassigned=assignee == UNASSIGNED,
         )
 
 
@@ -120,6 +133,23 @@ def rationale_of(audit: list[AuditRecord]) -> list[str]:
             text = entry.detail.get("rationale")
             return [line for line in str(text).splitlines() if line] if text else []
     return []
+
+
+def rationale_links(lines: list[str], alerts: list[Alert]) -> list[tuple[str, str | None]]:
+    """Each rationale line with the page anchor of the alert it rests on, if any: triage writes
+    one line per weighed alert as `alert <uid>: <points> pts; <reasons>`, and a line whose uid
+    is one of this incident's stored alerts links to that alert's row (`alert-<n>`, n from 1 in
+    page order). Other lines (totals, corroboration from telemetry read at triage time and not
+    kept) link nowhere: the store holds no record of the events they name."""
+    anchors: dict[str, str] = {}
+    for n, alert in enumerate(alerts, 1):
+        anchors.setdefault(alert.uid, f"alert-{n}")
+    linked: list[tuple[str, str | None]] = []
+    for line in lines:
+        head, colon, _rest = line.partition(": ")
+        uid = head.removeprefix("alert ") if colon and head.startswith("alert ") else None
+        linked.append((line, anchors.get(uid) if uid else None))
+    return linked
 
 
 def proposal_of(audit: list[AuditRecord], approval_id: str) -> tuple[str, list[str], bool] | None:

@@ -31,6 +31,7 @@ from orchestrator.server.problems import (
     refusals,
 )
 from orchestrator.server.tokens import Scope
+from orchestrator.store.assignments import Assignment
 from orchestrator.store.records import (
     ActionRecord,
     ApprovalRecord,
@@ -99,8 +100,15 @@ IncidentId = Annotated[
 ]
 
 
+class IncidentListing(IncidentRecord):
+    """An incident as listed: its record and who it is assigned to (None: nobody)."""
+
+    assignee: str | None = None
+
+
 class IncidentDetail(BaseModel):
     incident: IncidentRecord
+    assignment: Assignment | None = None
     alerts: list[Alert]
     actions: list[ActionRecord]
     approvals: list[ApprovalRecord]
@@ -128,8 +136,10 @@ class DecisionResult(BaseModel):
 @router.get("/incidents", tags=["incidents"], responses=refusals(401, 403, 422))
 async def list_incidents(
     _who: Caller, deps: Deps, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> list[IncidentRecord]:
-    return await deps.store.list_incidents(limit=limit)
+) -> list[IncidentListing]:
+    incidents = await deps.store.list_incidents(limit=limit)
+    assignees = await deps.store.assignments.assignees(i.id for i in incidents)
+    return [IncidentListing(**i.model_dump(), assignee=assignees.get(i.id)) for i in incidents]
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"], responses=refusals(401, 403, 404, 422))
@@ -139,6 +149,7 @@ async def get_incident(incident_id: IncidentId, _who: Caller, deps: Deps) -> Inc
         raise HTTPException(404, f"no incident {incident_id}")
     return IncidentDetail(
         incident=incident,
+        assignment=await deps.store.assignments.of(incident_id),
         alerts=await deps.store.alerts_for(incident_id),
         actions=await deps.store.actions_for(incident_id),
         approvals=await deps.store.list_approvals(incident_id=incident_id),

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store import audit, mapping
 from orchestrator.store.anchors import Anchoring, AnchorSink
+from orchestrator.store.assignments import Assignments
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.decisions import Decisions
 from orchestrator.store.errors import ConflictError, NotFoundError
@@ -79,6 +80,7 @@ class Store:
         self.decisions = Decisions(self._db)
         self.gauges = Gauges(self._db)
         self.simulation_runs = SimulationRuns(self._db)
+        self.assignments = Assignments(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod
@@ -157,7 +159,7 @@ class Store:
         *,
         where: IncidentFilter | None = None,
     ) -> list[IncidentRecord]:
-        """Newest first; `where` narrows by verdict, severity, category and age (the console)."""
+        """Newest first; `where` narrows by verdict, severity, category, age and assignee."""
         query = select(IncidentRow).order_by(col(IncidentRow.opened_at).desc()).limit(limit)
         if status is not None:
             query = query.where(IncidentRow.status == status.value)

@@ -294,6 +294,18 @@ class SimulationRunRow(SQLModel, table=True):
     report: str = _json()
 
 
+class AssignmentRow(SQLModel, table=True):
+    """Who an incident is assigned to (at most one person; no row: unassigned). A table of its
+    own, not a column of `incidents`: `create_all` creates missing tables, never columns."""
+
+    __tablename__: str = "incident_assignments"  # type: ignore[misc]
+
+    incident_id: str = Field(primary_key=True)
+    assignee: str = Field(index=True)  # a canonical identity of the approver directory
+    assigned_by: str
+    assigned_at: datetime = _at()
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
     assert isinstance(table, Table)
@@ -320,5 +332,6 @@ STORE_TABLES: tuple[Table, ...] = tuple(
         DecisionClaimRow,
         IsolationSlotRow,
         SimulationRunRow,
+        AssignmentRow,
     )
 )

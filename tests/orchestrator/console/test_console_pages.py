@@ -137,3 +137,22 @@ async def test_the_queue_counts_down_and_decisions_go_through_the_approval_servi
         )
         page = (await http.get(answer.headers["location"])).text
         assert "You are not in an approver group that may decide this request." in page
+
+
+async def test_a_rationale_line_links_to_the_alert_it_weighs_and_stays_text(
+    tmp_path: Path,
+) -> None:
+    passwords(tmp_path / "console-passwords.yaml", "alice")
+    async with console(tmp_path) as c, client(c.app) as http:
+        hostile = 'x"><script>alert(1)</script>'
+        await seed_incident(
+            c.store,
+            "inc-1",
+            alerts=[make_alert("a1"), make_alert(hostile)],
+            rationale=f"score 9.0\nalert {hostile}: 4 pts; rule\nalert a9: 1 pts; not stored",
+        )
+        await sign_in(http, "alice")
+        page = (await http.get("/console/incidents/inc-1")).text
+        assert '<tr id="alert-2">' in page
+        assert '<a href="#alert-2" class="rests-on">alert x&#34;&gt;&lt;script&gt;' in page
+        assert "<li>alert a9: 1 pts; not stored</li>" in page and "<script>alert" not in page

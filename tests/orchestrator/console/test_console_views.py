@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.console.views import ListFilters, audit_kind, countdown, temporal_link, timeline
+from orchestrator.console.views import (
+    ListFilters,
+    audit_kind,
+    countdown,
+    rationale_links,
+    temporal_link,
+    timeline,
+)
 from orchestrator.store.records import AuditRecord
 from tests.orchestrator.console.seed import make_alert
 from tools.models import Severity
@@ -73,6 +80,37 @@ def test_filters_ignore_unknown_values_and_turn_age_into_a_time() -> None:
         "severity": "high",
         "category": "",
         "age": "24h",
+        "assignee": "",
     }
     assert parsed.store_filter(T0).opened_after == T0 - timedelta(days=1)
     assert ListFilters.parse({"age": "1000y"}).store_filter(T0).opened_after is None
+
+
+def test_the_assignee_filter_means_the_signed_in_analyst_nobody_or_a_known_person() -> None:
+    people = ["alice", "bob"]
+    mine = ListFilters.parse({"assignee": "mine"}, people).store_filter(T0, "alice")
+    assert (mine.assignee, mine.unassigned) == ("alice", False)
+    nobody = ListFilters.parse({"assignee": "unassigned"}, people).store_filter(T0, "alice")
+    assert (nobody.assignee, nobody.unassigned) == (None, True)
+    bob = ListFilters.parse({"assignee": "bob"}, people)
+    assert bob.selected()["assignee"] == "bob" and bob.store_filter(T0).assignee == "bob"
+    stranger = ListFilters.parse({"assignee": "mallory"}, people).store_filter(T0, "alice")
+    assert (stranger.assignee, stranger.unassigned) == (None, False)
+
+
+def test_a_rationale_line_weighing_a_stored_alert_links_to_that_alerts_row() -> None:
+    alerts = [make_alert("a-1"), make_alert("a:2"), make_alert("a-1")]
+    lines = [
+        "score 9.0 (malicious at 6); corroboration +2.0",
+        "alert a-1: 4 pts; LSASS access",
+        "alert a:2: 3 pts; rule weight",
+        "alert a-9: 2 pts; not one of this incident's alerts",
+        "process 4242 on WS-7 read lsass: alert a-1 is right",
+    ]
+    assert rationale_links(lines, alerts) == [
+        (lines[0], None),
+        (lines[1], "alert-1"),  # the first row of a uid seen twice
+        (lines[2], "alert-2"),
+        (lines[3], None),
+        (lines[4], None),
+    ]
