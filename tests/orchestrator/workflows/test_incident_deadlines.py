@@ -38,6 +38,14 @@ pytestmark = pytest.mark.temporal
 
 Handle = WorkflowHandle[IncidentWorkflow, IncidentResult]
 ON_TIME = timedelta(seconds=1.5)  # how late "at its time" may be: a workflow task on a busy box
+# The tests' times are in units of SCALE seconds: the worker must see the request's first timer
+# start, with nothing else running, before the reminder fires, and one CI run under load did not
+# within 2 s (it waited out the whole request, then timed out).
+SCALE = 2.0
+
+
+def units(value: float) -> float:
+    return value * SCALE
 
 
 @dataclass
@@ -115,9 +123,11 @@ async def run_with_downtime(
 async def test_a_request_whose_whole_window_passed_during_downtime_expires_at_once_unpaged(
     temporal_env: WorkflowEnvironment,
 ) -> None:
-    # Reminder at 2 s, escalation at 3 s, expiry at 4 s; the worker is back at 5.5 s.
-    policy = short_tiers(reminder_s=2, sla_s=3, escalation_wait_s=1)
-    result, script, timeline, opened, back = await run_with_downtime(temporal_env, policy, 5.5)
+    # In units: reminder at 2, escalation at 3, expiry at 4; the worker is back at 5.5.
+    policy = short_tiers(reminder_s=units(2), sla_s=units(3), escalation_wait_s=units(1))
+    result, script, timeline, opened, back = await run_with_downtime(
+        temporal_env, policy, units(5.5)
+    )
 
     assert timeline.notices == []  # no reminder, no escalation group paged for a dead request
     assert [n.notice for n in script.announced if n.notice] == []
@@ -126,21 +136,22 @@ async def test_a_request_whose_whole_window_passed_during_downtime_expires_at_on
     assert script.executed == []
     assert back <= script.finals[0].at < back + timedelta(seconds=10)  # at once when back
     assert result.denied[0].reason == "expired"
-    assert script.finals[0].at - opened >= timedelta(seconds=4)
+    assert script.finals[0].at - opened >= timedelta(seconds=units(4))
 
 
 async def test_an_overdue_reminder_fires_once_then_the_rest_keep_their_absolute_times(
     temporal_env: WorkflowEnvironment,
 ) -> None:
-    # Reminder at 2 s (overdue when the worker is back at 4 s), escalation at 6 s, expiry at 9 s.
-    # Chained timers would escalate at 8 s and expire at 11 s.
-    policy = short_tiers(reminder_s=2, sla_s=6, escalation_wait_s=3)
-    _, script, timeline, opened, back = await run_with_downtime(temporal_env, policy, 4)
+    # In units: reminder at 2 (overdue when the worker is back at 4), escalation at 6, expiry at
+    # 9. Chained timers would escalate at 8 and expire at 11.
+    policy = short_tiers(reminder_s=units(2), sla_s=units(6), escalation_wait_s=units(3))
+    _, script, timeline, opened, back = await run_with_downtime(temporal_env, policy, units(4))
 
     kinds = [kind for kind, _ in timeline.notices]
     assert kinds == [ApprovalNotice.REMINDER, ApprovalNotice.ESCALATION]
     (_, reminded), (_, escalated) = timeline.notices
-    deadline, expires = opened + timedelta(seconds=6), opened + timedelta(seconds=9)
+    deadline = opened + timedelta(seconds=units(6))
+    expires = opened + timedelta(seconds=units(9))
     assert back <= reminded < deadline  # once, as soon as the worker was back
     assert deadline <= escalated < deadline + ON_TIME
     assert [f.status for f in script.finals] == ["expired"]
@@ -150,13 +161,13 @@ async def test_an_overdue_reminder_fires_once_then_the_rest_keep_their_absolute_
 async def test_a_reminder_overdue_past_the_deadline_is_left_to_the_escalation(
     temporal_env: WorkflowEnvironment,
 ) -> None:
-    # Reminder at 2 s and escalation at 3 s are both overdue when the worker is back at 4.5 s;
-    # expiry at 8 s. Only the escalation is sent: the primary group can no longer decide alone.
-    policy = short_tiers(reminder_s=2, sla_s=3, escalation_wait_s=5)
-    _, script, timeline, opened, back = await run_with_downtime(temporal_env, policy, 4.5)
+    # In units: reminder at 2 and escalation at 3 are both overdue when the worker is back at
+    # 4.5; expiry at 8. Only the escalation is sent: the primary group can no longer decide alone.
+    policy = short_tiers(reminder_s=units(2), sla_s=units(3), escalation_wait_s=units(5))
+    _, script, timeline, opened, back = await run_with_downtime(temporal_env, policy, units(4.5))
 
     assert [kind for kind, _ in timeline.notices] == [ApprovalNotice.ESCALATION]
     assert back <= timeline.notices[0][1] < back + timedelta(seconds=10)
-    expires = opened + timedelta(seconds=8)
+    expires = opened + timedelta(seconds=units(8))
     assert [f.status for f in script.finals] == ["expired"]
     assert expires <= script.finals[0].at < expires + ON_TIME
