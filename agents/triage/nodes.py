@@ -25,14 +25,13 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from agents.attention import MAX_MODEL_ALERTS, hosts_by_attention, rank_alerts
+from agents.attention import hosts_by_attention
 from agents.capture import CAPTURE_STAGE_WEIGHT, captures
 from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
 from agents.knowledge import (
     CATEGORY_PRIORITY,
-    CATEGORY_RESPONSE,
     KNOWLEDGE_VERSION,
     NOISY_FACTOR,
     NOISY_RULES,
@@ -54,6 +53,7 @@ from agents.seam import ask_structured, truncate
 from agents.telemetry import HostTelemetry, judge_process, read_host
 from agents.triage.discovery import implant_discovery, saw_a_directory_query
 from agents.triage.maintenance import maintenance_reason
+from agents.triage.model_verdict import merge_model_verdict, model_data
 from agents.triage.operators import operator_work
 from agents.triage.prompts import TRIAGE_INSTRUCTIONS, ModelVerdict
 from agents.triage.stages import (
@@ -253,7 +253,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             return {}
         deterministic = state["result"]
         answer = await ask_structured(
-            deps.model, ModelVerdict, TRIAGE_INSTRUCTIONS, _model_data(state)
+            deps.model, ModelVerdict, TRIAGE_INSTRUCTIONS, model_data(state)
         )
         return {"result": merge_model_verdict(deterministic, answer, state["assessments"])}
 
@@ -442,68 +442,3 @@ async def _severity(
             rank += 1
             break
     return list(Severity)[min(rank, Severity.CRITICAL.rank)]
-
-
-def _model_data(state: TriageState) -> dict[str, object]:
-    """What the model sees: typed facts and truncated alert text, never instructions."""
-    alerts = rank_alerts(state["input"].alerts, state["assessments"])[:MAX_MODEL_ALERTS]
-    return {
-        "alerts": [
-            {
-                "title": truncate(a.title, 200),
-                "severity": a.severity.value,
-                "techniques": [x.technique for x in a.attacks][:5],
-                "host": truncate(a.entities.host or "", 100),
-                "user": truncate(a.entities.user or "", 100),
-                "cmd_line": truncate(a.entities.process.cmd_line or "", 400)
-                if a.entities.process
-                else "",
-            }
-            for a in alerts
-        ],
-        "telemetry_notes": [truncate(n, 200) for n in state.get("corroboration", [])[:10]],
-    }
-
-
-def merge_model_verdict(
-    deterministic: TriageResult, answer: ModelVerdict | None, assessments: list[AlertAssessment]
-) -> TriageResult:
-    """The model may lower confidence and pick a category the alerts support whose response is
-    no wider than the rules' category's (it may narrow containment, never widen it: the category
-    chooses the playbook); it can neither flip the deterministic verdict nor raise confidence.
-    Disagreement is recorded."""
-    if answer is None:
-        return deterministic.model_copy(
-            update={
-                "rationale": [*deterministic.rationale, "model: no usable answer; deterministic"]
-            }
-        )
-    notes = [f"model: {answer.verdict.value}, {answer.category.value}, {answer.confidence:.2f}"]
-    update: dict[str, object] = {"model_used": True}
-    if answer.verdict is not deterministic.verdict:
-        notes.append(
-            "model disagrees with the deterministic verdict; verdict kept, confidence lowered"
-        )
-        update["confidence"] = round(
-            min(deterministic.confidence, 0.5 + (1 - answer.confidence) / 2), 3
-        )
-    else:
-        update["confidence"] = round(min(deterministic.confidence, answer.confidence), 3)
-        supported = {TACTIC_CATEGORY.get(t) for a in assessments if not a.noisy for t in a.tactics}
-        wider = set(CATEGORY_RESPONSE.get(answer.category, ())) - set(
-            CATEGORY_RESPONSE.get(deterministic.category, ())
-        )
-        if answer.category is deterministic.category:
-            pass  # agreement: nothing to change
-        elif wider:
-            kinds = ", ".join(sorted(k.value for k in wider))
-            notes.append(
-                f"model's category {answer.category.value} would add {kinds} to the response:"
-                f" category {deterministic.category.value} kept"
-            )
-        elif deterministic.verdict is Verdict.MALICIOUS and answer.category in supported:
-            update["category"] = answer.category
-            update["playbook_id"] = playbook_id_for(answer.category)
-            notes.append(f"category {deterministic.category.value} -> {answer.category.value}")
-    update["rationale"] = [*deterministic.rationale, *notes]
-    return deterministic.model_copy(update=update)
