@@ -26,6 +26,7 @@ from orchestrator.console.playbook_progress import ProgressReader
 from orchestrator.console.sessions import Session, SessionStore
 from orchestrator.console.throttle import SignInThrottle
 from orchestrator.server.refusals import Refusal, clip
+from orchestrator.store.records import AuditEvent
 
 SECURE_COOKIE = "__Host-garrison-console"
 PLAIN_COOKIE = "garrison-console"
@@ -136,6 +137,25 @@ async def checked_form(request: Request, session: Signed) -> FormData:
 
 
 CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+async def start_session(
+    request: Request, previous: Session | None, identity: str, **detail: str
+) -> Session:
+    """Start `identity`'s session in place of `previous` (a new id: no fixation) and audit the
+    sign-in (`console.signed_in`, with the client and the method's own details)."""
+    signed = config_of(request).sessions.sign_in(previous, identity)
+    client = request.client.host if request.client else "unknown"
+    await request.app.state.deps.store.append_audit(
+        AuditEvent(
+            type="console.signed_in",
+            actor=identity,
+            outcome="ok",
+            source="channel:console",
+            detail={"client": client, **detail},
+        )
+    )
+    return signed
 
 
 async def refuse(request: Request, actor: str, reason: str, status: int = 403) -> None:

@@ -20,11 +20,11 @@ from orchestrator.console.auth import (
     refuse,
     session_of,
     set_session_cookie,
+    start_session,
 )
 from orchestrator.console.oidc import FLOW_TTL_S, OidcError, OidcProvider
 from orchestrator.console.rendering import page
 from orchestrator.server.refusals import clip
-from orchestrator.store.records import AuditEvent
 
 router = APIRouter(prefix="/console/oidc")
 START_PATH = "/console/oidc/start"
@@ -85,20 +85,13 @@ async def callback(request: Request) -> Response:
         )
     except OidcError as error:
         return await _refused(request, config, str(error), 401)
-    signed = config.sessions.sign_in(session_of(request), identity)
-    await deps.store.append_audit(
-        AuditEvent(
-            type="console.signed_in",
-            actor=identity,
-            outcome="ok",
-            source="channel:console",
-            detail={
-                "client": request.client.host if request.client else "unknown",
-                "method": "oidc",
-                "issuer": clip(str(claims.get("iss")), 256),
-                "subject": clip(str(claims.get("sub")), 256),
-            },
-        )
+    signed = await start_session(
+        request,
+        session_of(request),
+        identity,
+        method="oidc",
+        issuer=clip(str(claims.get("iss")), 256),
+        subject=clip(str(claims.get("sub")), 256),
     )
     response = page(request, "signed_in.html", signed, home=HOME)
     set_session_cookie(response, config, signed)

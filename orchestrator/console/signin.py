@@ -21,10 +21,10 @@ from orchestrator.console.auth import (
     refuse,
     session_of,
     set_session_cookie,
+    start_session,
 )
 from orchestrator.console.passwords import verify_sign_in
 from orchestrator.console.rendering import page
-from orchestrator.store.records import AuditEvent
 
 router = APIRouter(prefix="/console")
 HOME = "/console/incidents"
@@ -87,16 +87,7 @@ async def sign_in(request: Request) -> Response:
             request, "sign_in.html", session, status_code=401, error="Wrong name or password."
         )
     config.throttle.succeeded(client, user)
-    signed = config.sessions.sign_in(session, identity)
-    await deps.store.append_audit(
-        AuditEvent(
-            type="console.signed_in",
-            actor=identity,
-            outcome="ok",
-            source="channel:console",
-            detail={"client": request.client.host if request.client else "unknown"},
-        )
-    )
+    signed = await start_session(request, session, identity)
     response = _redirect(HOME)
     set_session_cookie(response, config, signed)
     return response
