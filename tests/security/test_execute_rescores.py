@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,17 +24,13 @@ from orchestrator.policy.model import load_policy
 from orchestrator.store.records import (
     ActionRecord,
     ActionStatus,
-    ApprovalRecord,
     ApprovalStatus,
-    DecisionClaim,
 )
 from orchestrator.store.repository import Store
-from tools.actions import Action, BlockIp, DisableAccount, IsolateHost, action_hash, business_key
+from tests.security.test_execute_verifies_approval import INCIDENT, POLICY, approval
+from tools.actions import Action, BlockIp, DisableAccount, IsolateHost, business_key
 from tools.inventory.memory import InMemoryInventory
 from tools.models import Asset, AssetKind, Criticality, Environment, Identity, IdentityKind
-
-INCIDENT = "forged-rescore"
-POLICY = "lenient-policy"
 
 ENVIRONMENT = Environment(
     assets=[
@@ -90,39 +86,9 @@ async def execute(store: Store, action: Action, approval_id: str | None = None) 
 
 async def one_approver(store: Store, action: Action) -> str:
     """An approval the store stands behind, for one human: a standard-tier request."""
-    digest = action_hash(INCIDENT, action, POLICY)
-    approval_id = f"apr-{digest[:16]}"
-    now = datetime.now(UTC)
-    await store.create_approval(
-        ApprovalRecord(
-            id=approval_id,
-            incident_id=INCIDENT,
-            action=action,
-            action_hash=digest,
-            risk=5,
-            required_approvers=1,
-            approver_group="soc-primary",
-            requester="garrison-agent",
-            policy_version=POLICY,
-            created_at=now,
-            deadline=now + timedelta(minutes=30),
-        )
+    return await approval(
+        store, action, approvers=["alice"], status=ApprovalStatus.APPROVED, required=1
     )
-    await store.decisions.record_claim(
-        DecisionClaim(
-            decision_id=f"{approval_id}-0",
-            approval_id=approval_id,
-            incident_id=INCIDENT,
-            action_hash=digest,
-            user="alice",
-            groups=["soc-primary"],
-            decision="approve",
-            channel="api",
-            at=now,
-        )
-    )
-    await store.transition_approval(approval_id, ApprovalStatus.APPROVED, decided_at=now)
-    return approval_id
 
 
 @pytest.mark.parametrize(
