@@ -37,7 +37,7 @@ from orchestrator.policy.model import IngestRules
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
-from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS, SimulatedAnalyst
+from simulations.analyst import Analyst, deciders
 from simulations.loader import LoadedIncident
 
 POLL_S = 0.05
@@ -97,7 +97,7 @@ async def replay_incident(
     loaded: LoadedIncident,
     incident_id: str,
     params: IncidentWorkflowInput,
-    analyst: SimulatedAnalyst,
+    analyst: Analyst,
     on_status: StatusObserver | None = None,
 ) -> ReplayOutcome:
     """`on_status` sees every status the driver polls (`--fault` lifts a fault on it)."""
@@ -111,7 +111,7 @@ async def _replay(
     loaded: LoadedIncident,
     incident_id: str,
     params: IncidentWorkflowInput,
-    analyst: SimulatedAnalyst,
+    analyst: Analyst,
     on_status: StatusObserver | None,
 ) -> ReplayOutcome:
     spec = loaded.spec
@@ -200,7 +200,7 @@ async def _accept(ctx: ReplayContext, items: list[Normalised], scope: str) -> Ac
 async def _drive(
     ctx: ReplayContext,
     handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
-    analyst: SimulatedAnalyst,
+    analyst: Analyst,
     on_status: StatusObserver | None = None,
 ) -> IncidentResult:
     answered: set[str] = set()
@@ -223,7 +223,7 @@ async def _drive(
             continue
         request = waiting[0]
         answered.add(request.approval_id)
-        await _answer(ctx, handle, analyst, request)
+        await _answer(ctx, handle, analyst, status.incident_id, request)
 
 
 async def _finished(handle: WorkflowHandle[IncidentWorkflow, IncidentResult]) -> bool:
@@ -234,19 +234,19 @@ async def _finished(handle: WorkflowHandle[IncidentWorkflow, IncidentResult]) ->
 async def _answer(
     ctx: ReplayContext,
     handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
-    analyst: SimulatedAnalyst,
+    analyst: Analyst,
+    incident_id: str,
     request: PendingApprovalView,
 ) -> None:
-    decision = analyst.decide(request.action)
-    answer_at = request.requested_at + timedelta(seconds=analyst.latency_s)
+    answer = await analyst.answer(incident_id, request)
+    decision = answer.decision
+    answer_at = request.requested_at + timedelta(seconds=answer.latency_s)
     if decision is None or answer_at >= request.expires_at:
         await _advance_to(ctx, handle, request.expires_at + timedelta(seconds=1))
         return
     await _advance_to(ctx, handle, answer_at)
-    deciders = (
-        PRIMARY_ANALYSTS if answer_at < request.deadline else PRIMARY_ANALYSTS + ESCALATION_ANALYSTS
-    )
-    for user in deciders[: request.required_approvers]:
+    users = deciders(answer, request.required_approvers, escalated=answer_at >= request.deadline)
+    for user in users:
         reply = await ctx.approvals.decide(
             request.approval_id, user, decision, channel="simulation"
         )

@@ -28,7 +28,7 @@ from orchestrator.runtime import open_runtime
 from orchestrator.settings import GarrisonSettings
 from orchestrator.store.repository import Store
 from orchestrator.temporal.client import Role, task_queue
-from simulations.analyst import SimulatedAnalyst, directory_groups
+from simulations.analyst import Analyst, SimulatedAnalyst, directory_groups
 from simulations.emulated import EmulatedBackends, IncidentFaults
 from simulations.faults import Fault
 from simulations.loader import LoadedIncident
@@ -55,14 +55,19 @@ class SimulationOptions:
     faults: tuple[Fault, ...] = ()
     # The run's id (its incidents are `sim-<id>--<recorded id>`); None: a fresh one.
     run_id: str | None = None
+    # Who answers an incident's approval requests (`garrison train`'s trainee); None: the
+    # incident's simulated analyst. `trainees` join every approver group of the directory.
+    analyst_for: Callable[[LoadedIncident, str, Store], Analyst] | None = None
+    trainees: tuple[str, ...] = ()
 
 
-def analyst_directory(policy: PolicyDocument) -> ApproverDirectory:
+def analyst_directory(policy: PolicyDocument, trainees: tuple[str, ...] = ()) -> ApproverDirectory:
     """The simulated on-call team: two analysts in every approver group, two leads in every
-    escalation group of the policy's tiers."""
+    escalation group of the policy's tiers (and the trainees of a training session in all)."""
     primary = {tier.approver_group for tier in policy.tiers.values()}
     escalation = {tier.escalation_group for tier in policy.tiers.values()}
-    return ApproverDirectory.model_validate({"groups": directory_groups(primary, escalation)})
+    groups = directory_groups(primary, escalation, trainees)
+    return ApproverDirectory.model_validate({"groups": groups})
 
 
 def replay_context(
@@ -72,13 +77,14 @@ def replay_context(
     policy: PolicyDocument,
     timeout_s: float,
     incidents_prefix: str | None = None,
+    trainees: tuple[str, ...] = (),
 ) -> ReplayContext:
     return ReplayContext(
         client=client,
         skipper=TimeSkipper(client, config=TimeSkippingConfig(enabled=False)),
         store=store,
         approvals=ApprovalService(
-            client, store, analyst_directory(policy), settings.agent_identity
+            client, store, analyst_directory(policy, trainees), settings.agent_identity
         ),
         triage_queue=task_queue(settings.temporal, Role.TRIAGE),
         timeout_s=timeout_s,
@@ -117,6 +123,7 @@ async def run_simulation(
             policy,
             options.incident_timeout_s,
             incidents_prefix=f"{SIM_PREFIX}-{run_id}--",
+            trainees=options.trainees,
         )
         gate = asyncio.Semaphore(options.concurrency)
 
@@ -126,13 +133,18 @@ async def run_simulation(
                 spec = loaded.spec.analyst
                 if options.analyst is not None:
                     spec = AnalystSpec(policy=options.analyst, latency_s=spec.latency_s)
+                analyst: Analyst = (
+                    SimulatedAnalyst(spec=spec, truth=loaded.spec.truth)
+                    if options.analyst_for is None
+                    else options.analyst_for(loaded, incident_id, runtime.store)
+                )
                 async with _serving(backends, incident_id) as faults:
                     outcome = await replay_incident(
                         ctx,
                         loaded,
                         incident_id,
                         workflow_input(settings, policy, incident_id, loaded.spec.title),
-                        SimulatedAnalyst(spec=spec, truth=loaded.spec.truth),
+                        analyst,
                         on_status=None if faults is None else faults.observe,
                     )
                 if progress is not None:
