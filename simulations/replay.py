@@ -11,6 +11,7 @@ as the CLI and the API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -127,6 +128,11 @@ async def _replay(
         return ReplayOutcome(spec.id, None, f"timed out after {ctx.timeout_s:.0f}s", 0.0)
     except WorkflowFailureError as failure:
         return ReplayOutcome(spec.id, None, f"workflow failed: {failure.cause}", 0.0)
+    except Exception as error:  # the driver failed (an RPC, the analyst): end this incident only
+        with contextlib.suppress(Exception):
+            await handle.terminate("simulation driver failed")
+        reason = f"driver failed: {type(error).__name__}: {error}"
+        return ReplayOutcome(spec.id, None, reason, loop.time() - started)
     return ReplayOutcome(spec.id, result, None, loop.time() - started)
 
 

@@ -138,15 +138,21 @@ async def run_simulation(
                     if options.analyst_for is None
                     else options.analyst_for(loaded, incident_id, runtime.store)
                 )
-                async with _serving(backends, incident_id) as faults:
-                    outcome = await replay_incident(
-                        ctx,
-                        loaded,
-                        incident_id,
-                        workflow_input(settings, policy, incident_id, loaded.spec.title),
-                        analyst,
-                        on_status=None if faults is None else faults.observe,
-                    )
+                started_at = time.perf_counter()
+                try:
+                    async with _serving(backends, incident_id) as faults:
+                        outcome = await replay_incident(
+                            ctx,
+                            loaded,
+                            incident_id,
+                            workflow_input(settings, policy, incident_id, loaded.spec.title),
+                            analyst,
+                            on_status=None if faults is None else faults.observe,
+                        )
+                except Exception as error:  # one incident's failure never ends the run
+                    reason = f"{type(error).__name__}: {error}".strip()
+                    wall = time.perf_counter() - started_at
+                    outcome = ReplayOutcome(loaded.spec.id, None, reason, wall)
                 if progress is not None:
                     progress(outcome)
                 return outcome
@@ -205,6 +211,7 @@ def _to_run(outcome: ReplayOutcome) -> IncidentRun:
             denied_actions=[],
             approvals_requested=0,
             elapsed_s=outcome.wall_s,
+            error=outcome.error,
         )
     return IncidentRun(
         id=outcome.recorded_id,

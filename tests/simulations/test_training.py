@@ -320,3 +320,34 @@ async def test_a_kept_debrief_quoting_hostile_text_stays_text_in_the_console(
             assert "<script>document.title" not in page.text
             assert "&lt;script&gt;document.title=" in page.text
         assert (await http.get("/console/training/nope")).status_code == 404
+
+
+@pytest.mark.temporal
+@pytest.mark.simulation
+async def test_one_failed_incident_is_reported_and_the_run_goes_on(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """An analyst that breaks mid-incident (as an RPC timeout to an Update would) fails that
+    incident only: the other is scored, and the failure is named in the scorecard."""
+    from simulations.analyst import Answer
+    from simulations.runner import SimulationOptions, run_simulation
+
+    class Broken:
+        async def answer(self, incident_id: str, request: object) -> Answer:
+            raise RuntimeError("the approval Update timed out")
+
+    class Approving:
+        async def answer(self, incident_id: str, request: object) -> Answer:
+            return Answer(DecisionKind.APPROVE, 60.0)
+
+    names = ("otrf-lsass-comsvcs-prd01", "otrf-dcom-excel4macro-ws6")
+    loaded = load_all([CORPUS / name for name in names]).incidents
+    options = SimulationOptions(
+        analyst_for=lambda one, _id, _store: Broken() if one.spec.id == names[0] else Approving(),
+    )
+    card = await run_simulation(loaded, _settings(temporal_env, tmp_path), options)
+    rows = {row.id: row for row in card.per_incident}
+    assert rows[names[0]].verdict is None
+    assert rows[names[0]].error == "driver failed: RuntimeError: the approval Update timed out"
+    assert rows[names[1]].verdict is Verdict.MALICIOUS and rows[names[1]].error is None
+    assert rows[names[1]].executed_actions
