@@ -162,7 +162,7 @@ def _row(f: SizeFigures) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description="the pipeline against the bare-Temporal floor")
     parser.add_argument("--sizes", default="10,25,50,all", help="corpus sizes, 'all' for all")
     parser.add_argument("--concurrency", type=int, default=4, help="as garrison simulate's")
     parser.add_argument("--out", type=Path, default=ROOT / ".garrison" / "bench-pipeline.json")
