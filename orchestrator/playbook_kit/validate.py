@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import datetime
 import inspect
+import re
 import types
 import typing
 import uuid
@@ -135,9 +136,24 @@ def check_playbook(playbook: Playbook, file: Path) -> list[Problem]:
         graph = playbook.build(PlaybookDeps(agents=None, playbook=playbook))  # type: ignore[arg-type]
         graph.compile()
     except Exception as error:  # the author's build raised: where and what
-        message = f"{where(error, file)}: graph does not compile: {error}"
-        return [*problems, _problem_of(message, file)]
+        return [*problems, _compile_problem(error, file)]
     return problems + state_problems(graph.state_schema)
+
+
+def _compile_problem(error: Exception, file: Path) -> Problem:
+    """LangGraph raises from its own code at compile time: point at the author's line that names
+    what it complains about (`Found edge ending at unknown node `x``), else at `def build`."""
+    located = _problem_of(f"{where(error, file)}: x", file)
+    line = located.line if Path(located.file).resolve() == file.resolve() else 0
+    if not line:
+        names = re.findall(r"`([^`]+)`|'([^']+)'", str(error))
+        for name in (a or b for a, b in names):
+            line = _line_of(file, f"'{name}'", 0) or _line_of(file, f'"{name}"', 0)
+            if line:
+                break
+    return Problem(
+        str(file), line or _line_of(file, "def build"), f"graph does not compile: {error}"
+    )
 
 
 def state_problems(schema: Any) -> list[Problem]:
@@ -191,12 +207,14 @@ def _field_line(schema: Any, name: str) -> int:
 
 
 def _line_of(file: Path, word: str, after: int = 1) -> int:
-    """The first line from `after` on that holds `word` (the `PLAYBOOK =` line for PLAYBOOK)."""
+    """The first line from `after` on that holds `word` (the `PLAYBOOK =` line for PLAYBOOK);
+    `after` when none does (0: the caller looks further)."""
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
     except OSError:
         return after
-    for number, text in enumerate(lines[after - 1 :], after):
+    start = max(after, 1)
+    for number, text in enumerate(lines[start - 1 :], start):
         comment = text.lstrip().startswith("#")
         if word in text and not comment and (word != "PLAYBOOK" or text.startswith("PLAYBOOK")):
             return number
