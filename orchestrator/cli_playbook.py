@@ -148,13 +148,14 @@ def playbook_dry_run(
     approvals: Annotated[
         str, typer.Option(help="How approvals are answered: approve, deny or expire.")
     ] = "approve",
-    corpus: Annotated[Path, typer.Option(help="Where incident ids are looked up.")] = Path(
-        "simulations/incidents"
-    ),
+    corpus: Annotated[
+        Path | None, typer.Option(help="Where incident ids are looked up (the committed corpus).")
+    ] = None,
 ) -> None:
     """Run a playbook on a recorded incident with the in-memory twins and print every proposal
     with the policy's decision (risk, approval tier); nothing is executed."""
     from orchestrator.playbook_kit.dryrun import (
+        DEFAULT_CORPUS,
         Approvals,
         dry_run,
         expected_coverage,
@@ -168,7 +169,7 @@ def playbook_dry_run(
         fail(f"--approvals {approvals!r}: approve, deny or expire")
     playbook = _load(name).playbook
     try:
-        loaded = find_incident(incident, corpus)
+        loaded = find_incident(incident, corpus or DEFAULT_CORPUS)
     except KitError as error:
         fail(str(error))
     run = asyncio.run(dry_run(playbook, loaded, mode))

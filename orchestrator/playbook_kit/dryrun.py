@@ -18,6 +18,7 @@ from pathlib import Path
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+import simulations
 from agents.deps import AgentDeps
 from agents.models import ActionOutcome, OutcomeStatus, ProposedAction, TriageInput, TriageResult
 from agents.reads import retrying_edr
@@ -34,7 +35,7 @@ from simulations.loader import IncidentError, LoadedIncident, load_incident
 from simulations.spec import RecordedIncident
 from tools.actions import ActionKind
 
-DEFAULT_CORPUS = Path("simulations/incidents")
+DEFAULT_CORPUS = Path(simulations.__file__).parent / "incidents"  # the committed corpus
 MAX_ROUNDS = 10
 
 
