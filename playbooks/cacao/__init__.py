@@ -14,5 +14,5 @@ from __future__ import annotations
 
 EXTENSION_ID = "extension-definition--6f1a5c1e-8f0b-4c1e-9a57-2b1f3f4c9d10"
 GARRISON_IDENTITY = "identity--0b5d7a3e-3f55-4e8e-8a6f-1c2d3e4f5a6b"
-EXTENSION_SCHEMA = "https://github.com/garrison-soc/garrison/blob/main/docs/cacao.md"
+EXTENSION_SCHEMA = "Garrison docs/cacao.md, section The Garrison extension"  # text, as STIX allows
 EXTENSION_VERSION = "1.0.0"
