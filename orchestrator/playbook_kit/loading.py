@@ -71,6 +71,14 @@ def _load_cacao(path: Path) -> LoadedPlaybook:
 def import_file(path: Path) -> ModuleType:
     """Import a playbook module from its file, under a name of its own (a folder outside the
     `playbooks` package need not be importable); an error names the line that raised it."""
+    dotted = _dotted_name(path)
+    if dotted is not None:
+        try:
+            return importlib.import_module(dotted)
+        except SyntaxError as error:
+            raise KitError(f"{error.filename or path}:{error.lineno}: {error.msg}") from None
+        except Exception as error:  # the author's module raised while importing: say where
+            raise KitError(f"{where(error, path)}: {type(error).__name__}: {error}") from None
     name = f"garrison_playbook_{path.resolve().parent.name}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -86,6 +94,23 @@ def import_file(path: Path) -> ModuleType:
         sys.modules.pop(name, None)
         raise KitError(f"{where(error, path)}: {type(error).__name__}: {error}") from None
     return module
+
+
+def _dotted_name(path: Path) -> str | None:
+    """`playbooks.x.graph` for a module inside a package importable from `sys.path` (its classes
+    are then the ones the checkpoint allow-list holds), else None."""
+    path = path.resolve()
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    roots = {Path(entry or ".").resolve() for entry in sys.path}
+    if len(parts) < 2 or folder not in roots:
+        return None
+    spec = importlib.util.find_spec(parts[0])
+    origin = Path(spec.origin).resolve().parent if spec and spec.origin else None
+    return ".".join(parts) if origin == folder / parts[0] else None
 
 
 def where(error: BaseException, path: Path) -> str:

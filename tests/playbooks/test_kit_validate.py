@@ -132,3 +132,15 @@ def test_a_module_without_playbook_is_refused(tmp_path: Path) -> None:
 
     problem = _only(validate_path(graph.parent), graph)
     assert "defines no PLAYBOOK" in problem.message
+
+
+def test_a_playbook_inside_the_playbooks_package_is_imported_under_its_own_name(
+    tmp_path: Path,
+) -> None:
+    """So its own state models are the classes the checkpoint allow-list holds."""
+    from orchestrator.playbook_kit.loading import _dotted_name
+
+    assert _dotted_name(ROOT / "playbooks" / "credential_access" / "graph.py") == (
+        "playbooks.credential_access.graph"
+    )
+    assert _dotted_name(_scaffolded(tmp_path, "outside")) is None
