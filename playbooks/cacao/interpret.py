@@ -97,6 +97,7 @@ class _Plan:
         )
         plan.name_steps()
         plan.merge_parallel()
+        plan.check_conditions()
         return plan
 
     def step(self, step_id: str) -> dict[str, Any]:
@@ -118,6 +119,14 @@ class _Plan:
                 node += "_"
             taken.add(node)
             self.names[step_id] = node
+
+    def check_conditions(self) -> None:
+        """Refuse, at import, a condition Garrison cannot evaluate (routers excepted)."""
+        for step_id, step in self.document["workflow"].items():
+            if step["type"] in ("if-condition", "switch-condition") and "router" not in self.ext(
+                step
+            ):
+                _parsed(self, step_id)
 
     def merge_parallel(self) -> None:
         """A parallel step's branches run inside its node, in one round of proposals."""
@@ -238,14 +247,7 @@ def _router_ends(plan: _Plan, step_id: str) -> list[str]:
 def _condition(plan: _Plan, step_id: str) -> tuple[Callable[[PlaybookState], str], list[str]]:
     step = plan.step(step_id)
     variables = plan.document.get("playbook_variables", {}) | step.get("step_variables", {})
-    expression = step["condition"] if step["type"] == "if-condition" else step["switch"]
-    match = CONDITION.match(expression.strip())
-    if match is None:
-        raise CacaoError(
-            f"{plan.source}: $.workflow.{step_id}: condition {expression!r} is not one Garrison"
-            " evaluates (`__name__:value`, `__name__:value = 'x'`, `__name__:value != 'x'`)"
-        )
-    name, operator, literal = match.groups()
+    name, operator, literal = _parsed(plan, step_id)
     if step["type"] == "switch-condition":
         cases = {k: plan.dest(v) for k, v in step["cases"].items()}
         default = cases.get("default", next(iter(cases.values())))
@@ -270,6 +272,19 @@ def _condition(plan: _Plan, step_id: str) -> tuple[Callable[[PlaybookState], str
         return on_true if holds else on_false
 
     return test, [on_true, on_false]
+
+
+def _parsed(plan: _Plan, step_id: str) -> tuple[str, str | None, str | None]:
+    step = plan.step(step_id)
+    expression = step["condition"] if step["type"] == "if-condition" else step["switch"]
+    match = CONDITION.match(expression.strip())
+    if match is None:
+        raise CacaoError(
+            f"{plan.source}: $.workflow.{step_id}: condition {expression!r} is not one Garrison"
+            " evaluates (`__name__:value`, `__name__:value = 'x'`, `__name__:value != 'x'`)"
+        )
+    name, operator, literal = match.groups()
+    return name, operator, literal
 
 
 def _branches(plan: _Plan, step_id: str) -> list[str]:

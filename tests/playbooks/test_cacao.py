@@ -117,6 +117,4 @@ def test_condition_garrison_cannot_evaluate_is_refused_at_import() -> None:
         step["condition"] = "[ipv4-addr:value ISSUBSET '10.0.0.0/8']"
 
     with pytest.raises(CacaoError, match="is not one Garrison evaluates"):
-        playbook_from_cacao(_broken(edit), "doc.json").build(
-            PlaybookDeps(agents=None, playbook=get_playbook("triage_only"))  # type: ignore[arg-type]
-        )
+        playbook_from_cacao(_broken(edit), "doc.json")
