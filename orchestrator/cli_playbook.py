@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from orchestrator.playbook_kit.loading import LoadedPlaybook
 
 playbook_app = typer.Typer(
-    help="Playbook authoring: scaffold, list, show, validate, dry-run, CACAO export and import.",
+    help="Playbook authoring: scaffold, list, show, validate, dry-run, test, CACAO export/import.",
     no_args_is_help=True,
 )
 
@@ -198,6 +198,63 @@ def playbook_dry_run(
     for line in missed:
         out.print(f"  missed: {line}", markup=False, highlight=False)
     out.print(run.summary if run.finished else "did not finish", markup=False, highlight=False)
+
+
+@playbook_app.command("test")
+def playbook_test(
+    name: Annotated[str, typer.Argument(help=NAME_HELP)],
+    incidents: Annotated[
+        list[str] | None,
+        typer.Argument(help="Incident folders or ids; default: the corpus's of its categories."),
+    ] = None,
+    approvals: Annotated[str, typer.Option(help="approve, deny or expire.")] = "approve",
+) -> None:
+    """Dry-run a playbook on many recorded incidents and score it: the expected actions it
+    proposed on each. Exit 1 when one was missed."""
+    from orchestrator.playbook_kit.dryrun import (
+        DEFAULT_CORPUS,
+        Approvals,
+        dry_run,
+        expected_coverage,
+        find_incident,
+        incidents_for,
+    )
+    from orchestrator.playbook_kit.loading import KitError
+
+    try:
+        mode = Approvals(approvals)
+    except ValueError:
+        fail(f"--approvals {approvals!r}: approve, deny or expire")
+    playbook = _load(name).playbook
+    try:
+        chosen = (
+            [find_incident(i, DEFAULT_CORPUS) for i in incidents]
+            if incidents
+            else incidents_for(playbook)
+        )
+    except KitError as error:
+        fail(str(error))
+    if not chosen:
+        fail(f"no recorded incident of {playbook.id}'s categories: name some")
+
+    async def run_all() -> list[tuple[str, list[str], list[str], int]]:
+        rows = []
+        for loaded in chosen:
+            run = await dry_run(playbook, loaded, mode)
+            hit, missed = expected_coverage(run)
+            rows.append((loaded.spec.id, hit, missed, len(run.decisions)))
+        return rows
+
+    table = Table("incident", "expected proposed", "proposals", "missed", box=None)
+    missed_any = False
+    for incident_id, hit, missed, proposals in asyncio.run(run_all()):
+        missed_any = missed_any or bool(missed)
+        table.add_row(
+            incident_id, f"{len(hit)}/{len(hit) + len(missed)}", str(proposals), "; ".join(missed)
+        )
+    out.print(table)
+    if missed_any:
+        raise typer.Exit(1)
 
 
 @playbook_app.command("export")

@@ -156,3 +156,13 @@ def expected_coverage(run: DryRun) -> tuple[list[str], list[str]]:
         line = f"{expected.kind.value} {expected.target}"
         (hit if (expected.kind, expected.target.lower()) in proposed else missed).append(line)
     return hit, missed
+
+
+def incidents_for(playbook: Playbook, corpus: Path = DEFAULT_CORPUS) -> list[LoadedIncident]:
+    """The recorded incidents whose true category the playbook handles."""
+    found = []
+    for folder in sorted(p.parent for p in corpus.glob("*/incident.json")):
+        loaded = find_incident(folder, corpus)
+        if loaded.spec.truth.category in playbook.categories:
+            found.append(loaded)
+    return found

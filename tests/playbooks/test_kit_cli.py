@@ -127,3 +127,13 @@ def test_import_refuses_a_document_off_the_schema(tmp_path: Path) -> None:
     not_json = tmp_path / "x.json"
     not_json.write_text("{")
     assert "not JSON" in garrison("import", not_json).output
+
+
+def test_test_scores_a_playbook_and_fails_on_a_missed_expected_action(tmp_path: Path) -> None:
+    passed = garrison("test", "hands_on_keyboard", C2_INCIDENT)
+    assert passed.exit_code == 0
+    assert [C2_INCIDENT, "2/2", "2"] in [line.split() for line in passed.output.splitlines()]
+    garrison("new", "blocker", "--dir", tmp_path, "--tests", tmp_path)
+    missed = garrison("test", tmp_path / "blocker", C2_INCIDENT)  # blocks only: no isolation
+    assert missed.exit_code == 1
+    assert "1/2" in missed.output and "isolate_host WORKSTATION5" in missed.output

@@ -94,7 +94,10 @@ def test_the_worked_example_runs_as_documented(tmp_path: Path, monkeypatch) -> N
             if inspect.iscoroutine(result):
                 asyncio.run(result)
 
-    # 6. simulated on the recorded incident: every expected action proposed and allowed
+    # 6. simulate on the corpus's incidents of its category: every expected action proposed
+    scored = garrison(steps["simulate"].strip())
+    scores = {line.split()[0]: line.split()[1] for line in scored.splitlines()[1:] if line.strip()}
+    assert scores and set(scores.values()) == {"2/2"}, scored
     run = asyncio.run(run_on_incident(package, "otrf-empire-vbs-c2-ws5"))
     assert_covers_expected(run)
     assert {d.decision.outcome.value for d in run.decisions} == {"allow"}
