@@ -28,6 +28,8 @@ def read_document(path: Path) -> dict[str, Any]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise CacaoError(f"{path}: cannot read ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise CacaoError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise CacaoError(f"{path}:{error.lineno}: not JSON ({error.msg})") from None
     check_document(document, str(path))

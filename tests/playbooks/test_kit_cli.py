@@ -127,6 +127,9 @@ def test_import_refuses_a_document_off_the_schema(tmp_path: Path) -> None:
     not_json = tmp_path / "x.json"
     not_json.write_text("{")
     assert "not JSON" in garrison("import", not_json).output
+    binary = tmp_path / "b.json"
+    binary.write_bytes(b"\xff\xfe{")
+    assert "not UTF-8 text" in garrison("import", binary).output
 
 
 def test_test_scores_a_playbook_and_fails_on_a_missed_expected_action(tmp_path: Path) -> None:
