@@ -208,8 +208,8 @@ async def _turn(
                 )
         else:
             outcome, text = await desk.answer(name, args)
-        _record(client, calls, step, name, json.dumps(args, ensure_ascii=True), outcome, text)
-        content = data_block(text) if outcome == "answered" else f"{outcome}: {text}"
+        _record(client, calls, step, name, _arguments(args), outcome, text)
+        content = data_block(_loaded(text)) if outcome == "answered" else f"{outcome}: {text}"
         messages.append(ToolMessage(content=content, tool_call_id=call.get("id") or "call"))
     for bad in reply.invalid_tool_calls:
         text = "tool call with unparseable arguments"
@@ -220,6 +220,22 @@ async def _turn(
             ToolMessage(content=f"refused: {text}", tool_call_id=bad.get("id") or "call")
         )
     return conclusion
+
+
+def _arguments(args: object) -> str:
+    """The call's arguments as the evidence keeps them: keys sorted, as a recording holds them."""
+    try:
+        return json.dumps(args, ensure_ascii=True, sort_keys=True)
+    except (TypeError, ValueError):
+        return truncate(str(args), 1_000)
+
+
+def _loaded(text: str) -> object:
+    """An answer's JSON as data (fenced once, not as an escaped string); text when it is not."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _record(

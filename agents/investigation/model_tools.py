@@ -167,11 +167,7 @@ class ToolDesk:
             rows = await self._rows(question, host)
         except ToolError as error:
             return "failed", f"unavailable ({type(error).__name__})"
-        shown = rows[:MAX_EVENTS]
-        body: dict[str, object] = {"host": host, "events": shown}
-        if len(rows) > len(shown):
-            body["not_shown"] = len(rows) - len(shown)
-        return "answered", truncate(json.dumps(body, ensure_ascii=True), RESULT_BUDGET)
+        return "answered", _fitted(host, rows)
 
     async def _reputation(
         self, question: IndicatorReputation
@@ -226,6 +222,20 @@ class ToolDesk:
             fetch: Fetch[Any] = lambda a, b, limit: method(host, a, b, limit)  # noqa: E731
             self._read[(kind, host)] = (await read_window(fetch, self.start, self.end)).events
         return self._read[(kind, host)]
+
+
+def _fitted(host: str, rows: list[dict[str, object]]) -> str:
+    """The answer as JSON of at most `RESULT_BUDGET` characters: whole events, the first
+    `MAX_EVENTS` that fit, and how many were left out (never a cut inside an event)."""
+    shown = rows[:MAX_EVENTS]
+    while True:
+        body: dict[str, object] = {"host": host, "events": shown}
+        if len(rows) > len(shown):
+            body["not_shown"] = len(rows) - len(shown)
+        text = json.dumps(body, ensure_ascii=True)
+        if len(text) <= RESULT_BUDGET or not shown:
+            return text
+        shown = shown[: len(shown) // 2]
 
 
 def _family(host: str, events: list[Any], pid: int | None) -> list[Any]:
