@@ -107,6 +107,7 @@ def facts(request: InvestigationInput, report: InvestigationReport, hosts: list[
                 "title": truncate(a.title, 200),
                 "host": truncate(a.entities.host or "", 100),
                 "user": truncate(a.entities.user or "", 100),
+                "pid": a.entities.process.pid if a.entities.process else None,
                 "cmd_line": truncate(a.entities.process.cmd_line or "", 300)
                 if a.entities.process
                 else "",
