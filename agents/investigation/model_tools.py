@@ -271,6 +271,7 @@ def _process(e: Any) -> dict[str, object]:
         "cmd_line": _text(e.cmd_line),
         "parent_pid": e.parent_pid,
         "parent_image": _text(e.parent_image),
+        "parent_cmd_line": _text(e.parent_cmd_line),
         "user": e.user,
         "sha256": e.sha256,
     }
