@@ -42,6 +42,9 @@ class ModelLimits:
     # model calls of one investigation's tool-using loop (`agents/investigation/model_loop.py`):
     # a model that never stops asking stops here, whatever the per-incident budgets still allow
     max_steps: int = 8
+    # wall-clock seconds of that loop, its model calls and its reads: the agents' activity
+    # (600 s to close) must still have the remediation's calls' time after it
+    loop_deadline_s: float = 240.0
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (

@@ -112,13 +112,18 @@ async def ask_structured(
 
 
 async def ask_step(
-    client: ModelClient, label: str, tools: Sequence[type[BaseModel]], messages: list[BaseMessage]
+    client: ModelClient,
+    label: str,
+    tools: Sequence[type[BaseModel]],
+    messages: list[BaseMessage],
+    deadline: float | None = None,
 ) -> AIMessage | None:
     """One turn of a conversation in which the model may call any of `tools` (the
     investigation's loop): the same budgets, timeout, attempts, recording and replay as
     `ask_structured`, and the same size limit on the reply. The reply's tool calls are checked by
     the caller, one by one (a call it was not given is refused there, and audited). `label`
-    names the call in the recording and in a replay miss (`investigation/<label> <hash>`)."""
+    names the call in the recording and in a replay miss (`investigation/<label> <hash>`).
+    `deadline` (a `time.monotonic()` instant) cuts each attempt's timeout to the time left."""
     ledger = client.ledger
     key = call_key(label, messages)
     remembered = ledger.answers.get(key)
@@ -131,17 +136,18 @@ async def ask_step(
             ledger.budget_exceeded = True
             _note(client, f"{label}: no call, {spent}")
             return None
-        ledger.calls += 1
         started = time.monotonic()
+        timeout = client.limits.timeout_s
+        if deadline is not None:
+            timeout = min(timeout, deadline - started)
+            if timeout <= 0:
+                _note(client, f"{label}: no call, the loop's deadline passed")
+                return None
+        ledger.calls += 1
         try:
-            raw = await asyncio.wait_for(
-                _converse(client, label, tools, messages), client.limits.timeout_s
-            )
+            raw = await asyncio.wait_for(_converse(client, label, tools, messages), timeout)
         except TimeoutError:
-            _note(
-                client,
-                f"{label} {attempt}/{tries}: no answer within {client.limits.timeout_s:.0f} s",
-            )
+            _note(client, f"{label} {attempt}/{tries}: no answer within {timeout:.0f} s")
             continue
         except ReplayMiss as miss:  # a replay cannot answer: no retry, and the run fails later
             log.error("%s", miss)

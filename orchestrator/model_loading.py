@@ -115,6 +115,7 @@ def load_models(
         price_input_per_mtok=config.price_input_per_mtok,
         price_output_per_mtok=config.price_output_per_mtok,
         max_steps=config.investigation_max_steps,
+        loop_deadline_s=config.investigation_deadline_s,
     )
     if default is not None and default.strip().startswith(f"{REPLAY}:"):
         folder = Path(default.strip().removeprefix(f"{REPLAY}:")).expanduser()

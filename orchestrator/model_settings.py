@@ -48,6 +48,9 @@ class ModelSettings(BaseSettings):
     price_output_per_mtok: float = Field(default=0.0, ge=0)
     # model calls of one investigation's tool-using loop (GARRISON_MODEL_INVESTIGATION_MAX_STEPS)
     investigation_max_steps: int = Field(default=8, ge=1, le=50)
+    # wall-clock seconds of that loop (GARRISON_MODEL_INVESTIGATION_DEADLINE_S); the agents'
+    # activity has 600 s to close, the remediation's calls included
+    investigation_deadline_s: float = Field(default=240.0, gt=0, le=480)
     # Record every call's request and response into this folder (`--record-model DIR`).
     record_dir: Path | None = None
 

@@ -159,12 +159,12 @@ async def investigate_with_model(
     ]
     calls: list[ModelToolCall] = []
     conclusion: Conclusion | None = None
-    deadline = time.monotonic() + client.limits.timeout_s * client.limits.max_steps
+    deadline = time.monotonic() + client.limits.loop_deadline_s
     for step in range(1, client.limits.max_steps + 1):
         if time.monotonic() > deadline:
             _note(client, f"investigation loop: deadline passed after {step - 1} turns")
             break
-        reply = await ask_step(client, LABEL, TOOLS, messages)
+        reply = await ask_step(client, LABEL, TOOLS, messages, deadline)
         if reply is None or not (reply.tool_calls or reply.invalid_tool_calls):
             break  # no usable answer (the seam noted why), or the model stopped asking
         messages.append(reply)

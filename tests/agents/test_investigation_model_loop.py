@@ -6,11 +6,14 @@ loop replays offline to the same evidence, and a replay that misses names the ca
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 
 from agents.deps import AgentDeps
 from agents.investigation.graph import run_investigation
@@ -174,6 +177,26 @@ async def test_a_failing_model_leaves_the_rules_report_as_it_is() -> None:
     assert report == rules.model_copy(update={"model_tool_calls": []})
     assert loop.ledger.calls == 2
     assert sum("failed: RuntimeError" in event for event in loop.ledger.events) == 2
+
+
+class HungModel(ConversationModel):
+    """A provider that never answers."""
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
+    ) -> ChatResult:
+        await asyncio.sleep(30)
+        raise AssertionError("a hung provider answered")
+
+
+async def test_the_loops_deadline_cuts_a_hung_provider_short() -> None:
+    loop = client(HungModel(), timeout_s=10, max_attempts=2, loop_deadline_s=0.5)
+    started = time.monotonic()
+    rules, report = await investigate(loop)
+
+    assert time.monotonic() - started < 5  # not two attempts of 10 s each
+    assert report == rules.model_copy(update={"model_tool_calls": []})
+    assert any("deadline passed" in event for event in loop.ledger.events)
 
 
 async def test_a_recorded_loop_replays_offline_to_the_same_evidence(tmp_path: Path) -> None:
