@@ -200,8 +200,10 @@ class ToolDesk:
                 return [_connection(e) for e in events]
             case Logons(user=user):
                 events = await self._events("logons", host, self.edr.logons)
-                wanted = identity_key(user).rsplit("\\", 1)[-1] if user else None
-                events = [e for e in events if wanted is None or _short(e.user) == wanted]
+                wanted = identity_key(user) if user else None
+                events = [
+                    e for e in events if wanted is None or identity_key(e.user or "") == wanted
+                ]
                 self.pool.add("users", (e.user for e in events))
                 self.pool.add("ips", (e.src_ip for e in events))
                 return [_logon(e) for e in events]
@@ -253,10 +255,6 @@ def _family(host: str, events: list[Any], pid: int | None) -> list[Any]:
             family.append(current)
             queue += telemetry.children(current)
     return list(dict.fromkeys(family))
-
-
-def _short(user: str | None) -> str:
-    return (user or "").strip().lower().rsplit("\\", 1)[-1]
 
 
 def _text(value: str | None) -> str | None:
