@@ -12,8 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatResult
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agents.deps import AgentDeps
 from agents.investigation.graph import run_investigation
@@ -197,6 +197,37 @@ async def test_the_loops_deadline_cuts_a_hung_provider_short() -> None:
     assert time.monotonic() - started < 5  # not two attempts of 10 s each
     assert report == rules.model_copy(update={"model_tool_calls": []})
     assert any("deadline passed" in event for event in loop.ledger.events)
+
+
+class GarbledModel(ConversationModel):
+    """Its first reply's arguments do not parse (the provider's client keeps such a call as
+    invalid); then it concludes."""
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        self.calls.append(len(self.calls) + 1)
+        if len(self.calls) > 1:
+            call = {"name": "Conclusion", "args": {"verdict": "malicious"}, "id": "c-2"}
+            message = AIMessage(content="", tool_calls=[call])  # type: ignore[list-item]
+        else:
+            bad = {"name": "ProcessTree", "args": '{"host": "PRD01",', "id": "c-1", "error": "json"}
+            message = AIMessage(content="", invalid_tool_calls=[bad])  # type: ignore[list-item]
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+async def test_unparseable_arguments_are_refused_recorded_and_replayed(tmp_path: Path) -> None:
+    loop = client(GarbledModel(), Tape(tmp_path, "record"))
+    rules, report = await investigate(loop)
+
+    first = report.model_tool_calls[0]
+    assert (first.tool, first.outcome, first.result) == (
+        "ProcessTree",
+        "refused",
+        "tool call with unparseable arguments",
+    )
+    assert report.model_tool_calls[1].tool == "Conclusion" and loop.ledger.calls == 2
+    assert floor(report) == floor(rules)
+    _, replayed = await investigate(client(None, Tape(tmp_path, "replay")))
+    assert replayed == report
 
 
 async def test_a_recorded_loop_replays_offline_to_the_same_evidence(tmp_path: Path) -> None:
