@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -68,7 +69,7 @@ def simulate(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
     )
 
 
-def rows(report: Path) -> dict[str, tuple[object, ...]]:
+def rows(report: Path) -> dict[str, tuple[Any, ...]]:
     card = json.loads(report.read_text("utf-8"))
     return {
         row["id"]: (
