@@ -14,6 +14,9 @@ in the incident's usage ledger, which the activity audits. A question already an
 incident (the same prompt and inputs: an activity retried after a crash) gets the same answer
 without another call. Recording and replay happen here too,
 on the provider's raw reply, so a replayed answer passes through the same checks.
+
+`ask_step` is one turn of a conversation with several tools (the investigation's loop,
+`agents/investigation/model_loop.py`) under the same limits; its caller checks each tool call.
 """
 
 from __future__ import annotations
