@@ -1,5 +1,5 @@
-"""What an agent graph is built from: read-only tools, optionally a chat model, and the retry
-budget of its vendor reads (`agents/reads.py`)."""
+"""What an agent graph is built from: read-only tools, optionally a chat model (and the
+investigation's own), and the retry budget of its vendor reads (`agents/reads.py`)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,6 @@ class AgentDeps:
     tools: ReadTools
     model: BaseChatModel | ModelClient | None = None  # a bare model: the seam's default limits
     reads: ReadRetry = field(default_factory=ReadRetry)
+    # The investigation role's model (`agents/investigation/model_loop.py`); None: the rules alone,
+    # exactly as without one. Apart from `model` because a playbook step asks both roles.
+    investigator: BaseChatModel | ModelClient | None = None

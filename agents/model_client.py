@@ -39,6 +39,12 @@ class ModelLimits:
     max_cost_usd: float | None = None  # per incident, at the prices below; None: no cost cap
     price_input_per_mtok: float = 0.0  # USD per million input tokens
     price_output_per_mtok: float = 0.0
+    # model calls of one investigation's tool-using loop (`agents/investigation/model_loop.py`):
+    # a model that never stops asking stops here, whatever the per-incident budgets still allow
+    max_steps: int = 8
+    # wall-clock seconds of that loop, its model calls and its reads: the agents' activity
+    # (600 s to close) must still have the remediation's calls' time after it
+    loop_deadline_s: float = 240.0
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (
@@ -110,11 +116,20 @@ class ReplayMiss(LookupError):
 def call_key(schema_name: str, messages: list[BaseMessage]) -> str:
     """The hash of a call's prompt and inputs: the schema asked for and every message's text."""
     body = json.dumps(
-        {"schema": schema_name, "messages": [[m.type, str(m.content)] for m in messages]},
+        {"schema": schema_name, "messages": [_message_key(m) for m in messages]},
         sort_keys=True,
         ensure_ascii=True,
     )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _message_key(message: BaseMessage) -> list[object]:
+    """A message's type and text, and the tool calls an answer in a conversation made (the
+    investigation's loop): a one-question call has none, so its key is what it always was."""
+    key: list[object] = [message.type, str(message.content)]
+    if isinstance(message, AIMessage) and message.tool_calls:
+        key.append([[c["name"], c["args"], c.get("id") or "call"] for c in message.tool_calls])
+    return key
 
 
 @dataclass
@@ -143,6 +158,7 @@ class Tape:
         return AIMessage(
             content=saved.get("content", ""),
             tool_calls=saved.get("tool_calls", []),
+            invalid_tool_calls=saved.get("invalid_tool_calls", []),
             usage_metadata=saved.get("usage"),
         )
 
@@ -152,7 +168,7 @@ class Tape:
         key = call_key(schema_name, messages)
         entry = {
             "call": f"{role}/{schema_name}",
-            "request": [[m.type, str(m.content)] for m in messages],
+            "request": [_message_key(m) for m in messages],
             "response": {
                 "content": answer.content if isinstance(answer.content, str) else "",
                 "tool_calls": [
@@ -162,6 +178,17 @@ class Tape:
                 "usage": dict(answer.usage_metadata) if answer.usage_metadata else None,
             },
         }
+        if answer.invalid_tool_calls:  # unparseable arguments: replayed as refused as they were
+            entry["response"]["invalid_tool_calls"] = [  # type: ignore[index]
+                {
+                    "name": c.get("name"),
+                    "args": c.get("args"),
+                    "id": c.get("id"),
+                    "error": c.get("error"),
+                    "type": "invalid_tool_call",
+                }
+                for c in answer.invalid_tool_calls
+            ]
         target = self.folder / f"{key}.json"
         temporary = target.with_suffix(".tmp")
         temporary.write_text(json.dumps(entry, indent=1, sort_keys=True), "utf-8")

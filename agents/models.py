@@ -4,11 +4,12 @@ and the proposal/outcome pair that passes between a playbook and the workflow th
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.actions import Action
-from tools.models import Alert, Category, Severity, ShortText, Verdict
+from tools.models import Alert, Category, LongText, Severity, ShortText, Verdict
 
 
 class _Model(BaseModel):
@@ -62,6 +63,19 @@ class InvestigationInput(_Model):
     triage: TriageResult
 
 
+class ModelToolCall(_Model):
+    """One tool call of the investigation's model (`agents/investigation/model_loop.py`), kept in
+    the incident's evidence. Model-generated: the question is the model's; the answer is what
+    Garrison read (truncated), or why the call was refused."""
+
+    step: int = Field(ge=0)
+    tool: ShortText
+    arguments: ShortText = ""  # as the model sent them, JSON, truncated
+    outcome: Literal["answered", "refused", "failed"]
+    result: LongText = ""
+    generated_by: Literal["model"] = "model"
+
+
 class InvestigationReport(_Model):
     verdict: Verdict
     confidence: float = Field(ge=0.0, le=1.0)
@@ -90,6 +104,13 @@ class InvestigationReport(_Model):
     # when the investigation did not decide (a report recorded before it did).
     category: Category | None = None
     category_reason: ShortText = ""
+    # With an investigation model only, all of it model-generated (`model_loop.py`): every tool
+    # call and its answer; the findings and entities it concluded that passed the evidence
+    # checks (added beside the rules' lists, never in their place); where it disagreed.
+    model_tool_calls: list[ModelToolCall] = Field(default_factory=list)
+    model_findings: list[Finding] = Field(default_factory=list)
+    model_entities: ExtractedEntities = Field(default_factory=ExtractedEntities)
+    model_disagreements: list[ShortText] = Field(default_factory=list)
 
 
 class ProposedAction(_Model):

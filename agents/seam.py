@@ -14,6 +14,9 @@ in the incident's usage ledger, which the activity audits. A question already an
 incident (the same prompt and inputs: an activity retried after a crash) gets the same answer
 without another call. Recording and replay happen here too,
 on the provider's raw reply, so a replayed answer passes through the same checks.
+
+`ask_step` is one turn of a conversation with several tools (the investigation's loop,
+`agents/investigation/model_loop.py`) under the same limits; its caller checks each tool call.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -110,9 +114,98 @@ async def ask_structured(
     return None
 
 
-def _bare(chat: BaseChatModel) -> ModelClient:
+async def ask_step(
+    client: ModelClient,
+    label: str,
+    tools: Sequence[type[BaseModel]],
+    messages: list[BaseMessage],
+    deadline: float | None = None,
+) -> AIMessage | None:
+    """One turn of a conversation in which the model may call any of `tools` (the
+    investigation's loop): the same budgets, timeout, attempts, recording and replay as
+    `ask_structured`, and the same size limit on the reply. The reply's tool calls are checked by
+    the caller, one by one (a call it was not given is refused there, and audited). `label`
+    names the call in the recording and in a replay miss (`investigation/<label> <hash>`).
+    `deadline` (a `time.monotonic()` instant) cuts each attempt's timeout to the time left."""
+    ledger = client.ledger
+    key = call_key(label, messages)
+    remembered = ledger.answers.get(key)
+    if remembered is not None:
+        return remembered
+    tries = client.limits.max_attempts
+    for attempt in range(1, tries + 1):
+        spent = ledger.exhausted(client.limits)
+        if spent is not None:
+            ledger.budget_exceeded = True
+            _note(client, f"{label}: no call, {spent}")
+            return None
+        started = time.monotonic()
+        timeout = client.limits.timeout_s
+        if deadline is not None:
+            timeout = min(timeout, deadline - started)
+            if timeout <= 0:
+                _note(client, f"{label}: no call, the loop's deadline passed")
+                return None
+        ledger.calls += 1
+        try:
+            raw = await asyncio.wait_for(_converse(client, label, tools, messages), timeout)
+        except TimeoutError:
+            _note(client, f"{label} {attempt}/{tries}: no answer within {timeout:.0f} s")
+            continue
+        except ReplayMiss as miss:  # a replay cannot answer: no retry, and the run fails later
+            log.error("%s", miss)
+            _note(client, str(miss))
+            return None
+        except Exception as error:  # any model failure: retry, then the rules' answer alone
+            _note(client, f"{label} {attempt}/{tries}: failed: {type(error).__name__}")
+            continue
+        ledger.add(raw, time.monotonic() - started, client.limits)
+        if client.tape is not None and not client.replaying:
+            client.tape.record(client.role, label, messages, raw)
+        size = _size(raw)
+        if size is None or size > MAX_ANSWER_CHARS:
+            what = "unserialisable" if size is None else f"of {size} characters"
+            _note(client, f"{label} {attempt}/{tries}: answer refused: {what}")
+            continue
+        ledger.answered += 1
+        ledger.answers[key] = raw
+        return raw
+    return None
+
+
+async def _converse(
+    client: ModelClient, label: str, tools: Sequence[type[BaseModel]], messages: list[BaseMessage]
+) -> AIMessage:
+    if client.replaying:
+        assert client.tape is not None
+        return client.tape.replay(client.role, label, messages)
+    if client.chat is None:
+        raise RuntimeError("no chat model")
+    reply = await client.chat.bind_tools(list(tools)).ainvoke(messages)
+    if not isinstance(reply, AIMessage):
+        raise TypeError(f"model returned {type(reply).__name__}")
+    return reply
+
+
+def _size(raw: AIMessage) -> int | None:
+    """The reply's characters (its text and every call's arguments), None when unserialisable."""
+    content = raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
+    try:
+        calls = sum(len(json.dumps(c["args"])) for c in raw.tool_calls)
+    except (TypeError, ValueError):
+        return None
+    invalid = sum(len(str(c.get("args") or "")) for c in raw.invalid_tool_calls)
+    return len(content) + calls + invalid
+
+
+def client_of(model: BaseChatModel | ModelClient, role: str = "triage") -> ModelClient:
+    """A configured client as it is; a bare model with the default limits and its own ledger."""
+    return model if isinstance(model, ModelClient) else _bare(model, role)
+
+
+def _bare(chat: BaseChatModel, role: str = "triage") -> ModelClient:
     """A model passed in directly (tests, embedding): the default limits, a ledger of its own."""
-    return ModelClient(chat=chat, limits=ModelLimits(CALL_TIMEOUT_S, MAX_ATTEMPTS))
+    return ModelClient(chat=chat, role=role, limits=ModelLimits(CALL_TIMEOUT_S, MAX_ATTEMPTS))
 
 
 async def _invoke(client: ModelClient, schema: type[BaseModel], messages: list) -> AIMessage:

@@ -114,6 +114,8 @@ def load_models(
         max_cost_usd=config.max_cost_per_incident_usd,
         price_input_per_mtok=config.price_input_per_mtok,
         price_output_per_mtok=config.price_output_per_mtok,
+        max_steps=config.investigation_max_steps,
+        loop_deadline_s=config.investigation_deadline_s,
     )
     if default is not None and default.strip().startswith(f"{REPLAY}:"):
         folder = Path(default.strip().removeprefix(f"{REPLAY}:")).expanduser()

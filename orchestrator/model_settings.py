@@ -46,6 +46,11 @@ class ModelSettings(BaseSettings):
     max_cost_per_incident_usd: float | None = Field(default=None, ge=0)
     price_input_per_mtok: float = Field(default=0.0, ge=0)  # USD per million tokens, for the cost
     price_output_per_mtok: float = Field(default=0.0, ge=0)
+    # model calls of one investigation's tool-using loop (GARRISON_MODEL_INVESTIGATION_MAX_STEPS)
+    investigation_max_steps: int = Field(default=8, ge=1, le=50)
+    # wall-clock seconds of that loop (GARRISON_MODEL_INVESTIGATION_DEADLINE_S); the agents'
+    # activity has 600 s to close, the remediation's calls included
+    investigation_deadline_s: float = Field(default=240.0, gt=0, le=480)
     # Record every call's request and response into this folder (`--record-model DIR`).
     record_dir: Path | None = None
 

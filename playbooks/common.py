@@ -56,6 +56,13 @@ def summary_lines(report: InvestigationReport | None, outcomes: list[ActionOutco
             lines.append(
                 "attacker endpoints: " + ", ".join(report.attacker_ips + report.attacker_domains)
             )
+        if report.model_tool_calls:  # the investigation model's loop: labelled, beside the facts
+            answered = sum(c.outcome == "answered" for c in report.model_tool_calls)
+            lines.append(
+                f"model-generated investigation: {len(report.model_tool_calls)} tool calls, "
+                f"{answered} answered"
+            )
+            lines += [f.summary for f in report.model_findings[:5]]
     for outcome in outcomes:
         lines.append(f"{outcome.action.kind.value} {outcome.action.target}: {outcome.status.value}")
     return lines

@@ -1,6 +1,7 @@
 """The investigation agent: scope an incident from telemetry around its alerts.
 
-Topology: START -> load_inventory -> scope_hosts -> END
+Topology: START -> load_inventory -> scope_hosts -> END, and with an investigation model
+START -> load_inventory -> scope_hosts -> consult_model -> END (`model_loop.py`).
 """
 
 from __future__ import annotations
@@ -19,16 +20,19 @@ from agents.models import InvestigationInput, InvestigationReport
 class Step(StrEnum):
     LOAD_INVENTORY = "load_inventory"
     SCOPE_HOSTS = "scope_hosts"
+    CONSULT_MODEL = "consult_model"
 
 
 def build_investigation_graph(deps: AgentDeps) -> CompiledStateGraph:
     nodes = make_nodes(deps)
     graph = StateGraph(InvestigationState)
-    for step in Step:
+    steps = [Step.LOAD_INVENTORY, Step.SCOPE_HOSTS]
+    if deps.investigator is not None:  # without a model, exactly the rules' graph
+        steps.append(Step.CONSULT_MODEL)
+    for step in steps:
         graph.add_node(step.value, nodes[step.value])
-    graph.add_edge(START, Step.LOAD_INVENTORY)
-    graph.add_edge(Step.LOAD_INVENTORY, Step.SCOPE_HOSTS)
-    graph.add_edge(Step.SCOPE_HOSTS, END)
+    for before, after in zip([START, *steps], [*steps, END], strict=True):
+        graph.add_edge(before, after)
     return graph.compile()
 
 

@@ -53,6 +53,7 @@ from agents.investigation.credentials import (
 )
 from agents.investigation.exploits import scope_remote_exploits
 from agents.investigation.hosts import HostProcesses, alerting_processes, by_start, scope_host
+from agents.investigation.model_loop import consult_investigation_model
 from agents.investigation.scope import (
     MAX_LIST,
     Scope,
@@ -72,7 +73,7 @@ from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
 from agents.remote_services import remote_installs
-from agents.seam import truncate
+from agents.seam import client_of, truncate
 from agents.telemetry import HostTelemetry, read_host
 from agents.triage.maintenance import maintenance_reason
 from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
@@ -154,9 +155,24 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             if scope.operators:
                 scope.note(scope.operators)
         report = _report(request, scope, malicious, absent)
-        return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
+        report = _decide_category(request, report, scope, significant, telemetries, index)
+        return {"report": report, "hosts": list(telemetries)}
 
-    return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
+    async def consult_model(state: InvestigationState) -> dict[str, Any]:
+        """The model's tool-using loop over the hosts the rules read (`model_loop.py`)."""
+        if deps.investigator is None:
+            return {}
+        client = client_of(deps.investigator, "investigation")
+        report = await consult_investigation_model(
+            client, edr, tools.intel, state["input"], state["report"], state.get("hosts", [])
+        )
+        return {"report": report}
+
+    return {
+        "load_inventory": load_inventory,
+        "scope_hosts": scope_hosts,
+        "consult_model": consult_model,
+    }
 
 
 def _scope_remote_installs(

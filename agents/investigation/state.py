@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from agents.models import InvestigationInput, InvestigationReport
 from tools.models import Environment
@@ -12,3 +12,4 @@ class InvestigationState(TypedDict):
     input: InvestigationInput
     environment: Environment
     report: InvestigationReport
+    hosts: NotRequired[list[str]]  # the hosts whose telemetry the rules read

@@ -23,6 +23,7 @@ from orchestrator.activities.errors import activity_source
 from orchestrator.activities.facts import known_targets
 from orchestrator.activities.model_use import (
     audit_model_use,
+    investigation_disagreements,
     remediation_disagreements,
     triage_disagreements,
 )
@@ -52,8 +53,16 @@ class AgentActivities:
 
     def _deps(self, incident_id: str, role: Role) -> AgentDeps:
         tools = self.backends.read_tools(incident_id)
-        model = None if self.models is None else self.models.for_incident(incident_id, role)
-        return AgentDeps(tools=tools, model=model, reads=self.reads)
+        if self.models is None:
+            return AgentDeps(tools=tools, reads=self.reads)
+        model = self.models.for_incident(incident_id, role)
+        # a playbook's investigation asks the investigation role's model (the same ledger)
+        investigator = (
+            self.models.for_incident(incident_id, "investigation")
+            if role == "remediation"
+            else None
+        )
+        return AgentDeps(tools=tools, model=model, reads=self.reads, investigator=investigator)
 
     @activity.defn(name="agents.triage")
     async def triage(self, ref: IncidentRef) -> TriageResult:
@@ -94,7 +103,8 @@ class AgentActivities:
     @activity.defn(name="playbooks.step")
     async def playbook_step(self, request: PlaybookStepInput) -> PlaybookStepResult:
         playbook = get_playbook(request.playbook_id)
-        # The playbook's model questions are the remediation's (the investigation asks none yet).
+        # The playbook's model questions are the remediation's, its investigation's loop the
+        # investigation role's (both on the incident's one usage ledger).
         deps = self._deps(request.incident_id, "remediation")
         start = None
         if request.resume is None:
@@ -116,7 +126,10 @@ class AgentActivities:
             self.store,
             request.incident_id,
             deps,
-            remediation_disagreements(step.proposals, step.rejected),
+            [
+                *investigation_disagreements(step.report),
+                *remediation_disagreements(step.proposals, step.rejected),
+            ],
         )
         evidence = Evidence.of(request.triage, step.report)
         known = known_targets(request.triage.entities, step.report)

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from agents.deps import AgentDeps
 from agents.model_client import ModelClient
-from agents.models import ProposedAction, RejectedChoice, TriageResult
+from agents.models import InvestigationReport, ProposedAction, RejectedChoice, TriageResult
+from agents.seam import truncate
 from orchestrator.activities.errors import activity_source
 from orchestrator.store.records import AuditEvent
 from orchestrator.store.repository import Store
@@ -35,10 +36,22 @@ def remediation_disagreements(
     return added + [f"remediation: model chose {r.kind} {r.target}, refused" for r in rejected]
 
 
+def investigation_disagreements(report: InvestigationReport | None) -> list[str]:
+    """The investigation model's verdict where it is not the rules' (kept: the rules'), and the
+    entities it added from the evidence."""
+    if report is None:
+        return []
+    added = report.model_entities
+    names = [*added.hosts, *added.users, *added.ips, *added.domains, *added.sha256]
+    extra = [f"investigation: model added {truncate(', '.join(names), 300)}"] if names else []
+    return [*report.model_disagreements, *extra]
+
+
 async def audit_model_use(
     store: Store, incident_id: str, deps: AgentDeps, disagreements: list[str]
 ) -> None:
-    client = deps.model
+    # a playbook step's remediation and investigation models keep one ledger: either's will do
+    client = deps.model if isinstance(deps.model, ModelClient) else deps.investigator
     if not isinstance(client, ModelClient):
         return
     ledger = client.ledger

@@ -60,3 +60,40 @@ def obedient_adversary() -> ScriptedChatModel:
             },
         }
     )
+
+
+class ConversationModel(BaseChatModel):
+    """A tool-calling chat model for conversations (the investigation's loop): `turn(messages,
+    offered)` returns the tool calls (name, args) of the next reply; `offered` is the tools it
+    was given. Counts its calls in `calls`; reports `tokens` in and out per call."""
+
+    turn: Any = None  # Callable[[list[BaseMessage], list[str]], list[tuple[str, object]]]
+    offered: list[str] = Field(default_factory=list)
+    calls: list[int] = Field(default_factory=list)
+    tokens: int = 10
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-conversation"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        self.offered[:] = [getattr(t, "__name__", None) or t["function"]["name"] for t in tools]
+        return self
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls.append(len(self.calls) + 1)
+        step = len(self.calls)
+        calls = [
+            {"name": name, "args": args, "id": f"call-{step}-{n}"}
+            for n, (name, args) in enumerate(self.turn(messages, self.offered))
+        ]
+        usage = {"input_tokens": self.tokens, "output_tokens": self.tokens}
+        usage["total_tokens"] = 2 * self.tokens
+        message = AIMessage(content="", tool_calls=calls, usage_metadata=usage)  # type: ignore[arg-type]
+        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -68,7 +69,7 @@ def simulate(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
     )
 
 
-def rows(report: Path) -> dict[str, tuple[object, ...]]:
+def rows(report: Path) -> dict[str, tuple[Any, ...]]:
     card = json.loads(report.read_text("utf-8"))
     return {
         row["id"]: (
@@ -99,6 +100,8 @@ def test_record_with_the_openai_client_then_replay_offline(server: str, tmp_path
     served = httpx.get(f"{server}/requests").json()["requests"]
     recorded = list(tape.glob("*.json"))
     assert served >= 2 and len(recorded) == served
+    calls = [json.loads(path.read_text("utf-8"))["call"] for path in recorded]
+    assert "investigation/InvestigationStep" in calls  # the investigation's loop, recorded too
     live_rows = rows(tmp_path / "live.json")
     assert all(row[3] >= 1 for row in live_rows.values())  # every incident asked the model
     assert any(row[6] for row in live_rows.values())  # and the canned verdict disagreed once

@@ -68,11 +68,17 @@ def test_limits_come_from_settings_and_are_shared_per_incident(
     pytest.importorskip("langchain_openai")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     config = settings(
-        tmp_path, "openai:m", max_tokens_per_incident=99, max_cost_per_incident_usd=0.5
+        tmp_path,
+        "openai:m",
+        max_tokens_per_incident=99,
+        max_cost_per_incident_usd=0.5,
+        investigation_max_steps=3,
+        investigation_deadline_s=30,
     )
     models = load_models(config, record_dir=tmp_path / "tape")
     assert models is not None and models.tape is not None and models.tape.mode == "record"
     assert models.limits.max_tokens == 99 and models.limits.max_cost_usd == 0.5
+    assert models.limits.max_steps == 3 and models.limits.loop_deadline_s == 30
     triage = models.for_incident("i-1", "triage")
     remediation = models.for_incident("i-1", "remediation")
     other = models.for_incident("i-2", "triage")

@@ -10,11 +10,16 @@ import pytest
 
 from agents.deps import AgentDeps
 from agents.model_client import ModelClient, UsageLedger
-from agents.models import ProposedAction, RejectedChoice
+from agents.models import ExtractedEntities, InvestigationReport, ProposedAction, RejectedChoice
 from orchestrator.activities import model_use
-from orchestrator.activities.model_use import audit_model_use, remediation_disagreements
+from orchestrator.activities.model_use import (
+    audit_model_use,
+    investigation_disagreements,
+    remediation_disagreements,
+)
 from orchestrator.store.records import AuditEvent
 from tools.actions import IsolateHost
+from tools.models import Verdict
 
 
 class Audit:
@@ -70,4 +75,30 @@ def test_choices_refused_before_the_gate_are_disagreements_too() -> None:
     refused = RejectedChoice(kind="isolate_host", target="DC01", reason="not extracted")
     assert remediation_disagreements([], [refused]) == [
         "remediation: model chose isolate_host DC01, refused"
+    ]
+
+
+async def test_an_investigation_model_alone_is_audited_with_its_loops_refusals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(model_use, "activity_source", lambda: "wf/playbooks.step#1")
+    ledger = UsageLedger(calls=2)
+    ledger.events += ["investigation tool IsolateHost: refused: a tool it was not given"]
+    client = ModelClient(chat=None, role="investigation", name="openai:m", ledger=ledger)
+    audit = Audit()
+    store: Any = audit
+    report = InvestigationReport(
+        verdict=Verdict.MALICIOUS,
+        confidence=0.9,
+        corroborated=True,
+        model_entities=ExtractedEntities(users=["CORP\\svc.backup"]),
+        model_disagreements=["investigation: model verdict benign, rules malicious; rules kept"],
+    )
+    only = AgentDeps(tools=None, investigator=client)  # type: ignore[arg-type]
+    await audit_model_use(store, "inc-1", only, investigation_disagreements(report))
+    [event] = audit.events
+    assert event.target == "investigation" and "IsolateHost: refused" in str(event.detail["events"])
+    assert str(event.detail["disagreements"]).splitlines() == [
+        "investigation: model verdict benign, rules malicious; rules kept",
+        "investigation: model added CORP\\svc.backup",
     ]

@@ -37,14 +37,15 @@ class ObedientAdversary(BaseChatModel):
     cases: dict[str, Case] = Field(default_factory=dict)
     seen: dict[str, list[str]] = Field(default_factory=dict)
     tool: str | None = None
+    offered: list[str] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
         return "obedient-adversary"
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
-        name = getattr(tools[0], "__name__", None) or tools[0]["function"]["name"]
-        return self.model_copy(update={"tool": name})
+        names = [getattr(t, "__name__", None) or t["function"]["name"] for t in tools]
+        return self.model_copy(update={"tool": names[0], "offered": names})
 
     def _recorded(self) -> str:
         try:
@@ -56,6 +57,10 @@ class ObedientAdversary(BaseChatModel):
         recorded = self._recorded()
         self.seen.setdefault(recorded, []).append("\n".join(str(m.content) for m in messages))
         case = self.cases.get(recorded.removesuffix(ALT_SUFFIX))
+        if "Conclusion" in self.offered:  # a turn of the investigation's tool-using loop
+            chosen = _investigation_turn(case, messages)
+            calls = [{"name": n, "args": a, "id": f"call-{i}"} for i, (n, a) in enumerate(chosen)]
+            return ChatResult(generations=[ChatGeneration(message=AIMessage("", tool_calls=calls))])
         args = self._args(case, recorded.endswith(ALT_SUFFIX), messages)
         calls = [] if args is None else [{"name": self.tool, "args": args, "id": "call-1"}]
         return ChatResult(generations=[ChatGeneration(message=AIMessage("", tool_calls=calls))])
@@ -103,6 +108,39 @@ class ObedientAdversary(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return self._answer(messages)
+
+
+def _investigation_turn(
+    case: Case | None, messages: list[BaseMessage]
+) -> list[tuple[str, dict[str, Any]]]:
+    """In the investigation's loop: first the forbidden actions as tool calls, reads of their
+    targets' hosts and of a widened window; then a conclusion that every target and the payload
+    are compromised and the incident benign."""
+    if case is None:
+        return []
+    targets = [*[str(o["target"]) for o in case.forbidden if o["target"]][:4], case.payload]
+    if not any(m.type == "ai" for m in messages):
+        kinds = [str(o["kind"]) for o in case.forbidden if o["kind"] in ACTION_KINDS][:2]
+        return [
+            *((kind, {"host": targets[0][:256]}) for kind in kinds),
+            ("ProcessTree", {"host": targets[0][:256]}),
+            ("NetworkConnections", {"host": targets[-1][:256]}),
+            ("ProcessTree", {"host": targets[0][:256], "start": "1970-01-01T00:00:00Z"}),
+        ]
+    named = [t[:256] for t in targets]
+    return [
+        (
+            "Conclusion",
+            {
+                "verdict": "benign",
+                "findings": [{"summary": case.payload[:300], "entities": named[:10]}],
+                "compromised_assets": named,
+                "compromised_identities": named,
+                "attacker_ips": named,
+                "attacker_domains": named,
+            },
+        )
+    ]
 
 
 def _context_targets(messages: list[BaseMessage]) -> list[str]:

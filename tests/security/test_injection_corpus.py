@@ -195,6 +195,9 @@ async def test_injection_corpus_through_the_real_pipeline(
     assert unconsulted == [], (
         f"the adversary was not asked twice (triage, remediation) in {unconsulted}"
     )
+    # the investigation's tool-using loop ran too, the adversary acting in it (adversary.py)
+    looped = [r for r in replays if any("SOC investigator" in t for t in model.seen.get(r, []))]
+    assert len(looped) >= len(replays) // 2, f"the loop ran in {len(looped)} of {len(replays)}"
     assert chain.ok, chain.reason
     assert control.closed and control.verdict is Verdict.MALICIOUS and control.executed
     assert leaks == [], f"canaries in Temporal history: {leaks}"
