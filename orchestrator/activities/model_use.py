@@ -1,16 +1,19 @@
 """The audit of an agent activity's model use: one `agent.model` record per activity that asked
 the model anything, with the incident's usage so far (calls, tokens, cost, latency), what the seam
 refused or skipped (an answer too large, a tool it was not given, a spent budget: the agents then
-kept their deterministic answer), and where the model disagreed with the rules."""
+kept their deterministic answer), and where the model disagreed with the rules. The usage itself is
+kept in the store per incident and role (`save_usage`) and restored from it by a worker that
+meets the incident for the first time (`restore_usage`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from agents.deps import AgentDeps
-from agents.model_client import ModelClient
+from agents.model_client import AgentModels, ModelClient, RoleUsage
 from agents.models import ProposedAction, RejectedChoice, TriageResult
 from orchestrator.activities.errors import activity_source
+from orchestrator.store.model_use import ModelUsageRecord
 from orchestrator.store.records import AuditEvent
 from orchestrator.store.repository import Store
 
@@ -36,9 +39,9 @@ def remediation_disagreements(
 
 
 async def audit_model_use(
-    store: Store, incident_id: str, deps: AgentDeps, disagreements: list[str]
+    store: Store, incident_id: str, client: object, disagreements: list[str]
 ) -> None:
-    client = deps.model
+    """`client`: the model the activity's agent was given (a `ModelClient`, or none)."""
     if not isinstance(client, ModelClient):
         return
     ledger = client.ledger
@@ -62,4 +65,55 @@ async def audit_model_use(
                 "disagreements": "\n".join(new)[:4_000],
             },
         )
+    )
+
+
+async def restore_usage(store: Store, models: AgentModels, incident_id: str) -> None:
+    """A worker meeting an incident for the first time (a restart, another worker) starts from
+    the usage the store kept, so the budgets and the figures keep counting from there."""
+    if models.knows(incident_id):
+        return
+    ledger = models.ledger(incident_id)
+    rows = await store.model_use.usage_of(incident_id)
+    if not rows:
+        return
+    ledger.restore(
+        {
+            row.role: RoleUsage(
+                calls=row.calls,
+                answered=row.answered,
+                input_tokens=row.input_tokens,
+                output_tokens=row.output_tokens,
+                cost_usd=row.cost_usd,
+                latency_s=row.latency_s,
+            )
+            for row in rows
+        },
+        budget_exceeded=any(row.budget_exceeded for row in rows),
+    )
+    ledger.disagreements = [line for row in rows for line in row.disagreements]
+
+
+async def save_usage(store: Store, models: AgentModels, incident_id: str) -> None:
+    """The incident's ledger, one row per role that called the model (absolute values: a
+    retried activity writes the same rows)."""
+    ledger = models.ledger(incident_id)
+    now = datetime.now(UTC)
+    await store.model_use.save_usage(
+        ModelUsageRecord(
+            incident_id=incident_id,
+            role=role,
+            model=models.names.get(role, "model"),
+            calls=usage.calls,
+            answered=usage.answered,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=round(usage.cost_usd, 6),
+            latency_s=round(usage.latency_s, 3),
+            budget_exceeded=ledger.budget_exceeded,
+            disagreements=[d for d in ledger.disagreements if d.startswith(f"{role}:")],
+            updated_at=now,
+        )
+        for role, usage in ledger.roles.items()
+        if usage.calls
     )

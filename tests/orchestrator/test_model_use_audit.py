@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from agents.deps import AgentDeps
 from agents.model_client import ModelClient, UsageLedger
 from agents.models import ProposedAction, RejectedChoice
 from orchestrator.activities import model_use
@@ -25,9 +24,8 @@ class Audit:
         self.events.append(event)
 
 
-def deps(ledger: UsageLedger) -> AgentDeps:
-    client = ModelClient(chat=None, role="triage", name="openai:m", ledger=ledger)
-    return AgentDeps(tools=None, model=client)  # type: ignore[arg-type]
+def deps(ledger: UsageLedger) -> ModelClient:
+    return ModelClient(chat=None, role="triage", name="openai:m", ledger=ledger)
 
 
 async def test_refusals_and_a_spent_budget_are_audited_once(
@@ -53,7 +51,7 @@ async def test_refusals_and_a_spent_budget_are_audited_once(
 async def test_no_model_writes_nothing() -> None:
     audit = Audit()
     store: Any = audit
-    await audit_model_use(store, "inc-1", AgentDeps(tools=None), [])  # type: ignore[arg-type]
+    await audit_model_use(store, "inc-1", None, [])
     assert audit.events == []
 
 
