@@ -50,7 +50,7 @@ class ActionFacts(_Strict):
     kind: str
     target: str  # from the evidence: attacker-influenced text
     rules_rationale: str  # the rule's reason (may quote the evidence)
-    risk_factors: dict[str, str | int | bool | None]  # the policy's facts on the target
+    risk_factors: dict[str, str | int | bool | list[str] | None]  # the policy's facts on it
     from_model: bool = False
 
 

@@ -28,7 +28,7 @@ from orchestrator.activities.model_use import (
     save_usage,
     triage_disagreements,
 )
-from orchestrator.activities.narrative import narrate, narrative_facts
+from orchestrator.activities.narrative import narrate, narrative_facts, narrative_failed
 from orchestrator.backends import Backends
 from orchestrator.models import IncidentRef, PlaybookStepInput, PlaybookStepResult
 from orchestrator.observability.tracing import agent_node_spans
@@ -155,16 +155,19 @@ class AgentActivities:
         client = self.models.for_incident(request.incident_id, "summaries")
         if client is None:
             return
-        facts = narrative_facts(
-            request.triage,
-            result.verdict,
-            result.confidence,
-            result.report,
-            result.proposals,
-            request.resume or [],
-        )
-        with agent_node_spans():
-            await narrate(self.store, client, request.incident_id, facts)
+        try:
+            facts = narrative_facts(
+                request.triage,
+                result.verdict,
+                result.confidence,
+                result.report,
+                result.proposals,
+                request.resume or [],
+            )
+            with agent_node_spans():
+                await narrate(self.store, client, request.incident_id, facts)
+        except Exception as error:  # the step's result never depends on its narrative
+            await narrative_failed(self.store, request.incident_id, client.name, repr(error))
         await audit_model_use(self.store, request.incident_id, client, [])
 
     async def _audit_rejected(self, incident_id: str, rejected: list[RejectedChoice]) -> None:

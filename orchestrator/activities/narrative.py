@@ -117,6 +117,10 @@ def _merged(
     )
 
 
+async def narrative_failed(store: Store, incident_id: str, model: str, why: str) -> None:
+    await _audit(store, incident_id, model, "failed", why)
+
+
 async def _audit(store: Store, incident_id: str, model: str, outcome: str, detail: str) -> None:
     await store.append_audit(
         AuditEvent(
