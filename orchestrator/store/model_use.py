@@ -112,16 +112,15 @@ class ModelUse:
     async def totals_by_role(self) -> dict[str, RoleTotals]:
         async def work(session: AsyncSession) -> dict[str, RoleTotals]:
             # The Core table's columns: sqlmodel's `select` types at most four.
-            rows = await session.execute(
-                columns(
-                    _USAGE.c.role,
-                    func.sum(_USAGE.c.calls),
-                    func.sum(_USAGE.c.input_tokens),
-                    func.sum(_USAGE.c.output_tokens),
-                    func.sum(_USAGE.c.cost_usd),
-                    func.sum(_USAGE.c.latency_s),
-                ).group_by(_USAGE.c.role)
-            )
+            statement = columns(
+                _USAGE.c.role,
+                func.sum(_USAGE.c.calls),
+                func.sum(_USAGE.c.input_tokens),
+                func.sum(_USAGE.c.output_tokens),
+                func.sum(_USAGE.c.cost_usd),
+                func.sum(_USAGE.c.latency_s),
+            ).group_by(_USAGE.c.role)
+            rows = await session.exec(statement)  # type: ignore[call-overload]
             return {
                 role: RoleTotals(
                     calls=int(calls or 0),
