@@ -245,10 +245,6 @@ class AgentModels:
             self.tape is not None and self.tape.mode == "replay" and role in self.names
         )
 
-    def knows(self, incident_id: str) -> bool:
-        """Whether this process holds a ledger for the incident (else the store's is restored)."""
-        return incident_id in self._ledgers
-
     def ledger(self, incident_id: str) -> UsageLedger:
         ledger = self._ledgers.pop(incident_id, None) or UsageLedger()
         self._ledgers[incident_id] = ledger

@@ -2,8 +2,8 @@
 the model anything, with the incident's usage so far (calls, tokens, cost, latency), what the seam
 refused or skipped (an answer too large, a tool it was not given, a spent budget: the agents then
 kept their deterministic answer), and where the model disagreed with the rules. The usage itself is
-kept in the store per incident and role (`save_usage`) and restored from it by a worker that
-meets the incident for the first time (`restore_usage`)."""
+kept in the store per incident and role (`save_usage`, after every agent activity), and every
+agent activity starts from it (`restore_usage`), whichever worker runs it."""
 
 from __future__ import annotations
 
@@ -69,17 +69,18 @@ async def audit_model_use(
 
 
 async def restore_usage(store: Store, models: AgentModels, incident_id: str) -> None:
-    """A worker meeting an incident for the first time (a restart, another worker) starts from
-    the usage the store kept, so the budgets and the figures keep counting from there."""
-    if models.knows(incident_id):
-        return
-    ledger = models.ledger(incident_id)
+    """Before an agent activity: the incident's ledger brought up to what the store kept, role by
+    role (the larger count wins). A restarted worker, or one that last saw the incident before
+    another worker asked more of the model for it, keeps counting from there, so the budgets
+    and the figures hold across workers. The incident's agent activities run one at a time."""
     rows = await store.model_use.usage_of(incident_id)
     if not rows:
         return
-    ledger.restore(
-        {
-            row.role: RoleUsage(
+    ledger = models.ledger(incident_id)
+    merged = {role: RoleUsage(**vars(usage)) for role, usage in ledger.roles.items()}
+    for row in rows:
+        if row.calls >= merged.get(row.role, RoleUsage()).calls:
+            merged[row.role] = RoleUsage(
                 calls=row.calls,
                 answered=row.answered,
                 input_tokens=row.input_tokens,
@@ -87,11 +88,10 @@ async def restore_usage(store: Store, models: AgentModels, incident_id: str) -> 
                 cost_usd=row.cost_usd,
                 latency_s=row.latency_s,
             )
-            for row in rows
-        },
-        budget_exceeded=any(row.budget_exceeded for row in rows),
-    )
-    ledger.disagreements = [line for row in rows for line in row.disagreements]
+    exceeded = ledger.budget_exceeded or any(row.budget_exceeded for row in rows)
+    ledger.restore(merged, budget_exceeded=exceeded)
+    stored = [line for row in rows for line in row.disagreements]
+    ledger.disagreements = list(dict.fromkeys([*ledger.disagreements, *stored]))
 
 
 async def save_usage(store: Store, models: AgentModels, incident_id: str) -> None:

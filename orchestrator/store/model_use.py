@@ -3,8 +3,8 @@ latency of the seam's ledger (`model_usage`), and the summaries role's latest na
 per-action justifications (`incident_narratives`).
 
 The worker writes the usage after every agent activity (absolute values, so a retried activity
-writes the same row) and restores an incident's ledger from here when it first meets the
-incident, so budgets and figures survive a restart. The scorecard, the console and `/metrics` all
+writes the same row) and brings the incident's ledger up to these rows before every one, so
+budgets and figures survive a restart and hold across workers. The scorecard, the console and `/metrics` all
 read these rows."""
 
 from __future__ import annotations

@@ -97,3 +97,25 @@ async def test_usage_and_budget_survive_a_worker_restart(
                 assert sample("garrison_model_tokens", labels) == rows[role].input_tokens
                 assert sample("garrison_model_calls", {"role": role}) == rows[role].calls
                 assert rows[role].input_tokens > 0
+
+
+async def test_a_worker_that_saw_the_incident_earlier_never_lowers_what_another_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker A asks, worker B asks more for the same incident, then A again: A starts from
+    B's figures (its own memory is stale), and what it saves only adds to them."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    async with (
+        serve(build_app()) as base,
+        process(tmp_path, base) as (store_a, models_a),
+        process(tmp_path, base) as (store_b, models_b),
+    ):
+        for store, models in ((store_a, models_a), (store_b, models_b), (store_a, models_a)):
+            await restore_usage(store, models, "inc-1")
+            summaries = models.for_incident("inc-1", "summaries")
+            assert summaries is not None
+            facts = FACTS.model_copy(update={"confidence": models.ledger("inc-1").calls / 10})
+            assert await write_narrative(summaries, facts) is not None  # a new question each
+            await save_usage(store, models, "inc-1")
+        [row] = await store_a.model_use.usage_of("inc-1")
+        assert row.role == "summaries" and row.calls == 3 == await requests_served(base)
