@@ -4,8 +4,8 @@ per-action justifications (`incident_narratives`).
 
 The worker writes the usage after every agent activity (absolute values, so a retried activity
 writes the same row) and brings the incident's ledger up to these rows before every one, so
-budgets and figures survive a restart and hold across workers. The scorecard, the console and `/metrics` all
-read these rows."""
+budgets and figures survive a restart and hold across workers. The scorecard, the console and
+`/metrics` all read these rows."""
 
 from __future__ import annotations
 
