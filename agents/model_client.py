@@ -53,8 +53,21 @@ class ModelLimits:
 
 
 @dataclass
+class RoleUsage:
+    """One role's share of an incident's usage: what the store keeps per incident and role."""
+
+    calls: int = 0
+    answered: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+@dataclass
 class UsageLedger:
-    """What one incident's model calls have cost so far, and what the seam refused or skipped."""
+    """What one incident's model calls have cost so far, and what the seam refused or skipped.
+    The totals hold across roles (the budgets are per incident); `roles` splits them by role."""
 
     calls: int = 0
     input_tokens: int = 0
@@ -68,6 +81,30 @@ class UsageLedger:
     # after a crash, a playbook round resumed) is answered without another call.
     answers: dict[str, AIMessage] = field(default_factory=dict)
     budget_exceeded: bool = False
+    roles: dict[str, RoleUsage] = field(default_factory=dict)
+
+    def role(self, role: str) -> RoleUsage:
+        return self.roles.setdefault(role, RoleUsage())
+
+    def count_call(self, role: str) -> None:
+        self.calls += 1
+        self.role(role).calls += 1
+
+    def count_answer(self, role: str) -> None:
+        self.answered += 1
+        self.role(role).answered += 1
+
+    def restore(self, roles: dict[str, RoleUsage], budget_exceeded: bool = False) -> None:
+        """Start from what the store kept (a worker restarted, the incident moved workers): the
+        totals are the roles' sums, so the budgets keep counting from there."""
+        self.roles = {name: RoleUsage(**vars(usage)) for name, usage in roles.items()}
+        self.calls = sum(u.calls for u in roles.values())
+        self.answered = sum(u.answered for u in roles.values())
+        self.input_tokens = sum(u.input_tokens for u in roles.values())
+        self.output_tokens = sum(u.output_tokens for u in roles.values())
+        self.cost_usd = sum(u.cost_usd for u in roles.values())
+        self.latency_s = sum(u.latency_s for u in roles.values())
+        self.budget_exceeded = budget_exceeded
 
     @property
     def tokens(self) -> int:
@@ -83,14 +120,18 @@ class UsageLedger:
             return f"cost budget spent (${self.cost_usd:.4f}/${limits.max_cost_usd:.4f})"
         return None
 
-    def add(self, message: AIMessage, latency_s: float, limits: ModelLimits) -> None:
+    def add(
+        self, message: AIMessage, latency_s: float, limits: ModelLimits, role: str = "triage"
+    ) -> None:
         usage = message.usage_metadata or {}
         input_tokens = int(usage.get("input_tokens", 0) or 0)
         output_tokens = int(usage.get("output_tokens", 0) or 0)
-        self.input_tokens += input_tokens
-        self.output_tokens += output_tokens
-        self.cost_usd += limits.cost(input_tokens, output_tokens)
-        self.latency_s += latency_s
+        cost = limits.cost(input_tokens, output_tokens)
+        for counts in (self, self.role(role)):
+            counts.input_tokens += input_tokens
+            counts.output_tokens += output_tokens
+            counts.cost_usd += cost
+            counts.latency_s += latency_s
 
     def take_events(self) -> list[str]:
         events, self.events = self.events, []

@@ -88,7 +88,7 @@ async def ask_structured(
             ledger.budget_exceeded = True
             _note(client, f"{schema.__name__}: no call, {spent}; deterministic")
             return None
-        ledger.calls += 1
+        ledger.count_call(client.role)
         started = time.monotonic()
         try:
             raw = await asyncio.wait_for(_invoke(client, schema, messages), timeout)
@@ -102,12 +102,12 @@ async def ask_structured(
         except Exception as error:  # any model failure: retry, then deterministic
             _note(client, f"{schema.__name__} {attempt}/{tries}: failed: {type(error).__name__}")
             continue
-        ledger.add(raw, time.monotonic() - started, client.limits)
+        ledger.add(raw, time.monotonic() - started, client.limits, client.role)
         if client.tape is not None and not client.replaying:
             client.tape.record(client.role, schema.__name__, messages, raw)
         parsed, problem = _checked(schema, raw)
         if parsed is not None:
-            ledger.answered += 1
+            ledger.count_answer(client.role)
             ledger.answers[key] = raw
             return parsed
         _note(client, f"{schema.__name__} {attempt}/{tries}: answer refused: {problem}")

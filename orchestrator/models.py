@@ -434,6 +434,14 @@ class PolicyRecord(_Model):
     facts: TargetFacts
 
 
+class ModelNote(_Model):
+    """What the summaries model wrote for an approval card (unverified, escaped where shown)."""
+
+    model: str
+    narrative: str
+    justification: str | None = None
+
+
 class ApprovalRequestInput(_Model):
     approval_id: str
     incident_id: str
@@ -450,6 +458,10 @@ class ApprovalRequestInput(_Model):
     evidence: list[str]
     # Whether the rationale was written by a language model (the card labels it unverified).
     rationale_from_model: bool = False
+    # The summaries role's narrative and this action's justification (model-generated: shown
+    # labelled, beside the facts). Filled from the store by the activity that posts the card,
+    # never by the workflow; None without a summaries model or when it gave no answer.
+    model_note: ModelNote | None = None
     # True: the workflow delivers this to humans through its outbox (`HumanNotice`), not the
     # activity. False only in histories recorded before the outbox existed.
     via_outbox: bool = False

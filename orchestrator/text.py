@@ -15,7 +15,12 @@ _AT_MENTION = re.compile(r"(?i)@(channel|here|everyone)\b")
 def defang(text: str) -> str:
     """`https://evil.example/x` -> `hxxps[://]evil[.]example/x`; `<!channel>` -> `&lt;!channel&gt;`;
     `@here` -> `@\u200bhere`. Idempotent enough to apply once per rendering."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return neutralise(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def neutralise(text: str) -> str:
+    """`defang` without its `&`, `<`, `>` escaping, for a renderer that escapes those itself
+    (the console's autoescaping templates): no name becomes a link, no `@channel` a mention."""
     text = _SCHEME.sub(lambda m: f"hxx{m.group(2)}[://]", text)
     text = _OTHER_SCHEME.sub("[://]", text)
     text = _DOT_IN_NAME.sub("[.]", text)

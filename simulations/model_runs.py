@@ -1,34 +1,53 @@
 """A simulation with the agents' model: each incident's model usage on the scorecard (from the
-incident's ledger), and `--compare-rules`, the differences between a run with the model and a run
-of the rules alone, in verdicts, actions and metrics (the baseline comparison's terms)."""
+store's `model_usage` rows, which the workers write), and `--compare-rules`, the differences
+between a run with the model and a run of the rules alone, in verdicts, actions and metrics (the
+baseline comparison's terms)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from agents.model_client import AgentModels
+from orchestrator.store.model_use import ModelUsageRecord
 from simulations.baseline import compare
-from simulations.scorer import ModelUsage, Scorecard
+from simulations.scorer import ModelUsage, RoleFigures, Scorecard
 
 
-def with_model_usage(card: Scorecard, models: AgentModels, ids: dict[str, str]) -> Scorecard:
-    """`card` with each incident's `model` usage; `ids` maps recorded ids to incident ids."""
+def with_model_usage(
+    card: Scorecard,
+    models: AgentModels,
+    ids: dict[str, str],
+    usage: dict[str, list[ModelUsageRecord]],
+) -> Scorecard:
+    """`card` with each incident's `model` usage, from the store's rows (`usage`, by incident id;
+    `ids` maps recorded ids to incident ids): what the console and `/metrics` read too."""
     name = models.names.get("triage") or next(iter(models.names.values()), "model")
     rows = []
     for row in card.per_incident:
-        ledger = models.ledger(ids[row.id])
-        usage = ModelUsage(
+        found = usage.get(ids[row.id], [])
+        figures = ModelUsage(
             model=name,
-            calls=ledger.calls,
-            answered=ledger.answered,
-            input_tokens=ledger.input_tokens,
-            output_tokens=ledger.output_tokens,
-            cost_usd=round(ledger.cost_usd, 6),
-            latency_s=round(ledger.latency_s, 3),
-            budget_exceeded=ledger.budget_exceeded,
-            disagreements=list(ledger.disagreements),
+            calls=sum(r.calls for r in found),
+            answered=sum(r.answered for r in found),
+            input_tokens=sum(r.input_tokens for r in found),
+            output_tokens=sum(r.output_tokens for r in found),
+            cost_usd=round(sum(r.cost_usd for r in found), 6),
+            latency_s=round(sum(r.latency_s for r in found), 3),
+            budget_exceeded=any(r.budget_exceeded for r in found),
+            disagreements=[line for r in found for line in r.disagreements],
+            roles={
+                r.role: RoleFigures(
+                    model=r.model,
+                    calls=r.calls,
+                    input_tokens=r.input_tokens,
+                    output_tokens=r.output_tokens,
+                    cost_usd=r.cost_usd,
+                    latency_s=r.latency_s,
+                )
+                for r in found
+            },
         )
-        rows.append(row.model_copy(update={"model": usage}))
+        rows.append(row.model_copy(update={"model": figures}))
     return card.model_copy(update={"per_incident": rows})
 
 

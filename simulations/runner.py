@@ -158,12 +158,13 @@ async def run_simulation(
                 return outcome
 
         outcomes = await asyncio.gather(*(one(loaded) for loaded in incidents))
+        usage = await runtime.store.model_use.usage_for(ids.values())
     elapsed = time.perf_counter() - started
     runs = [_to_run(outcome) for outcome in outcomes]
     truths = {loaded.spec.id: loaded.spec.truth for loaded in incidents}
     card = score(runs, truths, threshold=policy.threshold, elapsed_s=elapsed)
     if isinstance(options.model, AgentModels):
-        card = with_model_usage(card, options.model, ids)
+        card = with_model_usage(card, options.model, ids, usage)
     return backends.annotate(card) if isinstance(backends, EmulatedBackends) else card
 
 

@@ -110,8 +110,20 @@ class TimeToContainSplitSummary(_Model):
     )
 
 
+class RoleFigures(_Model):
+    """One role's share of an incident's model use."""
+
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_s: float
+
+
 class ModelUsage(_Model):
-    """An incident's use of the agents' model (none: the deterministic agents alone)."""
+    """An incident's use of the agents' model (none: the deterministic agents alone), as the
+    store keeps it (`model_usage`): the figures the console and `/metrics` show too."""
 
     model: str = Field(description="provider:model of the triage role (or replay:DIR)")
     calls: int
@@ -123,6 +135,9 @@ class ModelUsage(_Model):
     budget_exceeded: bool = False
     disagreements: list[str] = Field(
         default_factory=list, description="where the model and the rules differed"
+    )
+    roles: dict[str, RoleFigures] = Field(
+        default_factory=dict, description="the same figures by role (triage, summaries...)"
     )
 
 

@@ -25,8 +25,12 @@ from orchestrator.activities.model_use import (
     audit_model_use,
     investigation_disagreements,
     remediation_disagreements,
+    restore_usage,
+    save_usage,
+    step_client,
     triage_disagreements,
 )
+from orchestrator.activities.narrative import narrate, narrative_facts, narrative_failed
 from orchestrator.backends import Backends
 from orchestrator.models import IncidentRef, PlaybookStepInput, PlaybookStepResult
 from orchestrator.observability.tracing import agent_node_spans
@@ -51,10 +55,11 @@ class AgentActivities:
         self.models = AgentModels.single(model) if isinstance(model, BaseChatModel) else model
         self.reads = reads or ReadRetry()
 
-    def _deps(self, incident_id: str, role: Role) -> AgentDeps:
+    async def _deps(self, incident_id: str, role: Role) -> AgentDeps:
         tools = self.backends.read_tools(incident_id)
         if self.models is None:
             return AgentDeps(tools=tools, reads=self.reads)
+        await restore_usage(self.store, self.models, incident_id)
         model = self.models.for_incident(incident_id, role)
         # a playbook's investigation asks the investigation role's model (the same ledger)
         investigator = (
@@ -64,13 +69,18 @@ class AgentActivities:
         )
         return AgentDeps(tools=tools, model=model, reads=self.reads, investigator=investigator)
 
+    async def _save_usage(self, incident_id: str) -> None:
+        if self.models is not None:
+            await save_usage(self.store, self.models, incident_id)
+
     @activity.defn(name="agents.triage")
     async def triage(self, ref: IncidentRef) -> TriageResult:
         alerts = await self.store.alerts_for(ref.incident_id)
-        deps = self._deps(ref.incident_id, "triage")
+        deps = await self._deps(ref.incident_id, "triage")
         with agent_node_spans():
             result = await run_triage(deps, TriageInput(incident_id=ref.incident_id, alerts=alerts))
-        await audit_model_use(self.store, ref.incident_id, deps, triage_disagreements(result))
+        await audit_model_use(self.store, ref.incident_id, deps.model, triage_disagreements(result))
+        await self._save_usage(ref.incident_id)
         await self.store.record_triage(
             ref.incident_id,
             verdict=result.verdict,
@@ -105,7 +115,7 @@ class AgentActivities:
         playbook = get_playbook(request.playbook_id)
         # The playbook's model questions are the remediation's, its investigation's loop the
         # investigation role's (both on the incident's one usage ledger).
-        deps = self._deps(request.incident_id, "remediation")
+        deps = await self._deps(request.incident_id, "remediation")
         start = None
         if request.resume is None:
             alerts = await self.store.alerts_for(request.incident_id)
@@ -125,7 +135,7 @@ class AgentActivities:
         await audit_model_use(
             self.store,
             request.incident_id,
-            deps,
+            step_client(deps),
             [
                 *investigation_disagreements(step.report),
                 *remediation_disagreements(step.proposals, step.rejected),
@@ -137,7 +147,7 @@ class AgentActivities:
         gated = [
             await gate_facts(p, deps.tools.inventory, known, edr, evidence) for p in step.proposals
         ]
-        return PlaybookStepResult(
+        result = PlaybookStepResult(
             proposals=gated,
             finished=step.finished,
             summary=step.summary,
@@ -145,6 +155,32 @@ class AgentActivities:
             confidence=evidence.confidence(step.confidence),
             report=step.report,
         )
+        await self._narrate(request, result)
+        await self._save_usage(request.incident_id)
+        return result
+
+    async def _narrate(self, request: PlaybookStepInput, result: PlaybookStepResult) -> None:
+        """The summaries role's narrative, when a model is configured for it and the step has
+        proposals to justify or is the last: beside the result, never part of it."""
+        if self.models is None or not (result.proposals or result.finished):
+            return
+        client = self.models.for_incident(request.incident_id, "summaries")
+        if client is None:
+            return
+        try:
+            facts = narrative_facts(
+                request.triage,
+                result.verdict,
+                result.confidence,
+                result.report,
+                result.proposals,
+                request.resume or [],
+            )
+            with agent_node_spans():
+                await narrate(self.store, client, request.incident_id, facts)
+        except Exception as error:  # the step's result never depends on its narrative
+            await narrative_failed(self.store, request.incident_id, client.name, repr(error))
+        await audit_model_use(self.store, request.incident_id, client, [])
 
     async def _audit_rejected(self, incident_id: str, rejected: list[RejectedChoice]) -> None:
         """Every model suggestion refused before the gate gets one `policy.deny` record (the

@@ -15,6 +15,7 @@ from orchestrator.models import (
     ApprovalNoticeInput,
     ApprovalRequestInput,
     HumanNotice,
+    ModelNote,
 )
 from orchestrator.store.records import (
     ApprovalDecision,
@@ -68,7 +69,7 @@ class ApprovalActivities:
             detail=proposal,
         )
         if not request.via_outbox:
-            await self.notifier.requested(request)
+            await self.notifier.requested(await self._with_model_note(request))
 
     @activity.defn(name="approvals.notify")
     async def notify(self, notice: ApprovalNoticeInput) -> None:
@@ -117,13 +118,26 @@ class ApprovalActivities:
         """Deliver one message of the workflow's outbox; retried until delivered, so the
         notifier must make a retried delivery exactly-once."""
         if message.request is not None:
-            await self.notifier.requested(message.request)
+            await self.notifier.requested(await self._with_model_note(message.request))
         elif message.notice is not None:
             await self.notifier.notice(message.notice)
         elif message.final is not None:
             await self.notifier.finalized(message.final)
         elif message.ticketing is not None:
             await self.notifier.ticketing(message.ticketing)
+
+    async def _with_model_note(self, request: ApprovalRequestInput) -> ApprovalRequestInput:
+        """The request with the summaries model's narrative and this action's justification,
+        when the store has them: the card shows them labelled, beside its facts."""
+        record = await self.store.model_use.narrative_of(request.incident_id)
+        if record is None:
+            return request
+        note = ModelNote(
+            model=record.model,
+            narrative=record.text,
+            justification=record.justification(request.action.kind.value, request.action.target),
+        )
+        return request.model_copy(update={"model_note": note})
 
     async def _audit(
         self,

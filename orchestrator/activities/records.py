@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from orchestrator.activities.errors import activity_source, vendor_call
+from orchestrator.activities.narrative import ticket_text
 from orchestrator.backends import Backends
 from orchestrator.models import (
     AlertsJoinedInput,
@@ -117,7 +118,10 @@ class RecordActivities:
 
     async def _close_ticket(self, request: CloseIncidentInput) -> None:
         ticketing = self.backends.response_tools(request.incident_id).ticketing
-        await vendor_call(ticketing.close_ticket(request.ticket_id, _close_summary(request)))
+        # The summaries role's narrative, when one was written: labelled, after the facts.
+        narrative = ticket_text(await self.store.model_use.narrative_of(request.incident_id))
+        summary = _close_summary(request) + narrative
+        await vendor_call(ticketing.close_ticket(request.ticket_id, summary))
         now = datetime.now(UTC)
         opened = await self.store.ticket_for(request.incident_id)
         await self.store.save_ticket(

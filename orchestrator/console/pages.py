@@ -115,6 +115,8 @@ async def incident(request: Request, incident_id: IncidentId, session: Signed) -
         audit=audit,
         timeline=timeline(alerts, audit),
         ticket=ticket,
+        narrative=await store.model_use.narrative_of(incident_id),
+        model_usage=await store.model_use.usage_of(incident_id),
         progress=progress,
         progress_error=progress_error,
         temporal_url=temporal_link(config.temporal_ui_url, config.temporal_namespace, incident_id),

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from orchestrator.console.auth import CSRF_FIELD, SECURITY_HEADERS
 from orchestrator.console.sessions import Session
+from orchestrator.text import neutralise
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -31,6 +32,7 @@ _ENV = Environment(
     lstrip_blocks=True,
 )
 _ENV.filters["when"] = _when
+_ENV.filters["neutralise"] = neutralise  # a model's text: no link or mention it wrote stays one
 templates = Jinja2Templates(env=_ENV)
 
 

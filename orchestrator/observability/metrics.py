@@ -6,8 +6,9 @@ Two kinds, kept in two registries:
   vendor calls and the rate budget's waits, time to contain, Temporal's task latencies). The
   server answers it on `/metrics`; a `garrison worker` serves it on `GARRISON_METRICS_PORT`.
 - `STORE_REGISTRY`: state the store holds (open incidents, pending approvals and their age, the
-  action ledger), refreshed from the store when `/metrics` is scraped (`refresh_from_store`):
-  the same whichever server answers, so it is only on the server's `/metrics`.
+  action ledger, the agents' model use by role), refreshed from the store when `/metrics` is
+  scraped (`refresh_from_store`): the same whichever server answers, so it is only on the
+  server's `/metrics`.
 
 Temporal's own task latencies come from the SDK's metrics: processes connect their client with
 `temporal_runtime()`, whose buffer `TemporalCollector` drains into histograms on every scrape
@@ -107,6 +108,33 @@ LEDGER_ACTIONS = Gauge(
     registry=STORE_REGISTRY,
 )
 
+# The agents' model use, summed over the store's incidents (`model_usage`): the figures the
+# scorecard and the console's incident pages show, whichever worker made the calls.
+MODEL_CALLS = Gauge(
+    "garrison_model_calls",
+    "Calls to the agents' language model, by role, over every incident in the store.",
+    ["role"],
+    registry=STORE_REGISTRY,
+)
+MODEL_TOKENS = Gauge(
+    "garrison_model_tokens",
+    "Tokens the agents' language model was sent (input) and wrote (output), by role.",
+    ["role", "direction"],
+    registry=STORE_REGISTRY,
+)
+MODEL_COST = Gauge(
+    "garrison_model_cost_usd",
+    "What the agents' model calls cost at the configured prices (USD), by role.",
+    ["role"],
+    registry=STORE_REGISTRY,
+)
+MODEL_LATENCY = Gauge(
+    "garrison_model_latency_seconds",
+    "Seconds spent waiting on answered model calls, by role.",
+    ["role"],
+    registry=STORE_REGISTRY,
+)
+
 
 def exposition(*registries: CollectorRegistry) -> bytes:
     return b"".join(generate_latest(r) for r in registries)
@@ -123,6 +151,14 @@ async def refresh_from_store(store: Store) -> None:
     LEDGER_ACTIONS.clear()
     for (kind, status), count in found.actions.items():
         LEDGER_ACTIONS.labels(kind, status).set(count)
+    for gauge in (MODEL_CALLS, MODEL_TOKENS, MODEL_COST, MODEL_LATENCY):
+        gauge.clear()
+    for role, totals in (await store.model_use.totals_by_role()).items():
+        MODEL_CALLS.labels(role).set(totals.calls)
+        MODEL_TOKENS.labels(role, "input").set(totals.input_tokens)
+        MODEL_TOKENS.labels(role, "output").set(totals.output_tokens)
+        MODEL_COST.labels(role).set(totals.cost_usd)
+        MODEL_LATENCY.labels(role).set(totals.latency_s)
 
 
 def observe_vendor_call(call: VendorCall) -> None:

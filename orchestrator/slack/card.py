@@ -45,12 +45,14 @@ TARGET_BLOCK_ID = "garrison.target"
 RATIONALE_BLOCK_ID = "garrison.rationale"
 STATUS_BLOCK_ID = "garrison.status"
 DEGRADED_BLOCK_ID = "garrison.degraded"
+MODEL_NOTE_BLOCK_ID = "garrison.model_note"
 MODEL_LABEL = "Model-generated, unverified"
 RULES_LABEL = "Agent rationale (deterministic rules)"
 
 EVIDENCE_ITEMS = 8
 EVIDENCE_ITEM_MAX = 300
 RATIONALE_MAX = 2000
+NOTE_MAX = 2000  # a context element holds 3000
 MAX_FACTORS = 20
 MAX_DECISION_LINES = 10
 
@@ -91,6 +93,7 @@ def approval_card(
         _header(f"Approval needed: {kind} - risk {request.decision.risk}/100"),
         *_facts(request, approvers_needed),
         _rationale(request.rationale, rationale_from_model),
+        *_model_note(request),
         _buttons(request),
     ]
     if trace_id:
@@ -119,6 +122,7 @@ def decided_card(
         _header(f"{title}: {kind} - risk {request.decision.risk}/100"),
         *_facts(request, None),
         _rationale(request.rationale, rationale_from_model),
+        *_model_note(request),
         _section_plain(_status_lines(request, status, decisions, at), STATUS_BLOCK_ID),
     ]
     return {"text": _fallback(request, title.lower()), "blocks": blocks}
@@ -244,6 +248,20 @@ def _rationale(rationale: str, from_model: bool) -> Block:
         "block_id": RATIONALE_BLOCK_ID,
         "elements": [_mrkdwn(label), _plain(_prose(rationale, RATIONALE_MAX))],
     }
+
+
+def _model_note(request: ApprovalRequestInput) -> list[Block]:
+    """The summaries model's justification of this action and its narrative of the incident,
+    under the label, as escaped plain text (no mention, link or markup it wrote is live)."""
+    note = request.model_note
+    if note is None:
+        return []
+    label = f":warning: *{MODEL_LABEL}*: written by a language model from the facts above"
+    elements = [_mrkdwn(label), _plain(f"Model: {escape_text(note.model, 100)}")]
+    if note.justification:
+        elements.append(_plain(_prose(f"Why this action: {note.justification}", NOTE_MAX)))
+    elements.append(_plain(_prose(f"Narrative: {note.narrative}", NOTE_MAX)))
+    return [{"type": "context", "block_id": MODEL_NOTE_BLOCK_ID, "elements": elements}]
 
 
 def _buttons(request: ApprovalRequestInput) -> Block:

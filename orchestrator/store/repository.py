@@ -27,6 +27,7 @@ from orchestrator.store.errors import ConflictError, NotFoundError
 from orchestrator.store.gauges import Gauges
 from orchestrator.store.incident_filter import IncidentFilter
 from orchestrator.store.intake import Intake
+from orchestrator.store.model_use import ModelUse
 from orchestrator.store.records import (
     ActionRecord,
     ActionStatus,
@@ -83,6 +84,7 @@ class Store:
         self.simulation_runs = SimulationRuns(self._db)
         self.training_sessions = TrainingSessions(self._db)
         self.assignments = Assignments(self._db)
+        self.model_use = ModelUse(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod

@@ -306,6 +306,40 @@ class AssignmentRow(SQLModel, table=True):
     assigned_at: datetime = _at()
 
 
+class ModelUsageRow(SQLModel, table=True):
+    """One incident's model use by one role (triage, investigation, remediation, summaries):
+    the ledger the seam keeps, written after every agent activity, so that usage and budgets
+    survive a worker restart and the scorecard, the console and `/metrics` read the same."""
+
+    __tablename__: str = "model_usage"  # type: ignore[misc]
+
+    incident_id: str = Field(primary_key=True)
+    role: str = Field(primary_key=True)
+    model: str
+    calls: int = 0
+    answered: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    budget_exceeded: bool = False
+    disagreements: str = _json()  # JSON list of lines
+    updated_at: datetime = _at()
+
+
+class NarrativeRow(SQLModel, table=True):
+    """The summaries role's latest narrative of an incident and its per-action justifications
+    (model-generated: shown labelled, beside the deterministic facts, escaped per channel)."""
+
+    __tablename__: str = "incident_narratives"  # type: ignore[misc]
+
+    incident_id: str = Field(primary_key=True)
+    model: str
+    text: str = Field(sa_type=Text)
+    justifications: str = _json()  # JSON list of {kind, target, text}
+    written_at: datetime = _at()
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
     assert isinstance(table, Table)
@@ -355,5 +389,7 @@ STORE_TABLES: tuple[Table, ...] = tuple(
         SimulationRunRow,
         AssignmentRow,
         TrainingSessionRow,
+        ModelUsageRow,
+        NarrativeRow,
     )
 )

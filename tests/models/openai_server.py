@@ -5,8 +5,9 @@ Each request offers the agents' one tool (the answer's schema); the server answe
 that tool with the canned arguments for its name (`CANNED`), reports token usage (a quarter of
 the characters in and out), and counts the requests. A request that offers the investigation's
 tools (`Conclusion` among them) is a turn of its loop (`investigation_turn`): a process tree of
-the first host in scope, then those processes' connections, then a conclusion. The last
-request's body is kept (`/v1/last`). Run alone for a by-hand corpus run:
+the first host in scope, then those processes' connections, then a conclusion. A tool named in
+`failing` gets a 503, one in `hanging` no answer for a minute (the client's timeout ends the call
+first). The last request's body is kept (`/v1/last`). Run alone for a by-hand corpus run:
 
     python tests/models/openai_server.py 8765
     GARRISON_MODEL_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-test \\
@@ -15,18 +16,27 @@ request's body is kept (`/v1/last`). Run alone for a by-hand corpus run:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 # Plausible, fixed answers: a triage verdict that is not always the rules' (so disagreement and
 # the cautious confidence show), and a remediation selection that adds nothing.
 CANNED: dict[str, dict[str, Any]] = {
     "ModelVerdict": {"verdict": "malicious", "confidence": 0.6, "category": "execution"},
     "ModelSelection": {"actions": []},
+    "IncidentNarrative": {
+        "narrative": "The alerts and telemetry show the verdict's activity on the host named in "
+        "the findings; the rules' proposals contain it.",
+        "justifications": [
+            {"action": "A1", "justification": "Proportionate: it stops the activity found."}
+        ],
+    },
 }
 
 
@@ -60,18 +70,27 @@ def investigation_turn(messages: list[dict[str, Any]]) -> list[tuple[str, dict[s
     return [("Conclusion", conclusion)]
 
 
-def build_app(canned: dict[str, dict[str, Any]] | None = None) -> FastAPI:
+def build_app(
+    canned: dict[str, dict[str, Any]] | None = None,
+    *,
+    failing: frozenset[str] = frozenset(),
+    hanging: frozenset[str] = frozenset(),
+) -> FastAPI:
     answers = CANNED if canned is None else canned
     app = FastAPI()
     app.state.requests = 0
 
-    @app.post("/v1/chat/completions")
-    async def completions(request: Request) -> dict[str, Any]:
+    @app.post("/v1/chat/completions", response_model=None)
+    async def completions(request: Request) -> dict[str, Any] | JSONResponse:
         body = await request.json()
         app.state.requests += 1
         app.state.last = body
         tools = body.get("tools") or []
         names = [t["function"]["name"] for t in tools]
+        if names and names[0] in failing:
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        if names and names[0] in hanging:
+            await asyncio.sleep(60)
         if "Conclusion" in names:
             chosen = investigation_turn(body.get("messages", []))
         else:

@@ -6,6 +6,7 @@ the run, naming it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -18,6 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
+
+from orchestrator.store.model_use import ModelUsageRecord
+from orchestrator.store.repository import Store
 
 pytest.importorskip("langchain_openai")
 
@@ -69,6 +73,16 @@ def simulate(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
     )
 
 
+async def stored_usage(data_dir: Path) -> dict[str, dict[str, ModelUsageRecord]]:
+    store = await Store.open(f"sqlite:///{data_dir / 'garrison.db'}")
+    try:
+        ids = [i.id for i in await store.list_incidents()]
+        found = await store.model_use.usage_for(ids)
+    finally:
+        await store.close()
+    return {i: {r.role: r for r in records} for i, records in found.items()}
+
+
 def rows(report: Path) -> dict[str, tuple[Any, ...]]:
     card = json.loads(report.read_text("utf-8"))
     return {
@@ -105,6 +119,16 @@ def test_record_with_the_openai_client_then_replay_offline(server: str, tmp_path
     live_rows = rows(tmp_path / "live.json")
     assert all(row[3] >= 1 for row in live_rows.values())  # every incident asked the model
     assert any(row[6] for row in live_rows.values())  # and the canned verdict disagreed once
+    # The scorecard's figures are the store's rows (what the console and /metrics read), by role.
+    stored = asyncio.run(stored_usage(tmp_path / "data"))
+    card = json.loads((tmp_path / "live.json").read_text("utf-8"))
+    for row in card["per_incident"]:
+        roles = stored[next(i for i in stored if i.endswith(f"--{row['id']}"))]
+        assert row["model"]["calls"] == sum(r.calls for r in roles.values())
+        assert {k: v["input_tokens"] for k, v in row["model"]["roles"].items()} == {
+            k: r.input_tokens for k, r in roles.items()
+        }
+        assert roles["summaries"].answered >= 1  # the narrative was written, and recorded
 
     # Replay: no provider, no key, an endpoint nobody listens on.
     offline = {"GARRISON_MODEL_BASE_URL": "http://127.0.0.1:9/v1"}

@@ -16,6 +16,7 @@ from orchestrator.activities.model_use import (
     audit_model_use,
     investigation_disagreements,
     remediation_disagreements,
+    step_client,
 )
 from orchestrator.store.records import AuditEvent
 from tools.actions import IsolateHost
@@ -30,9 +31,8 @@ class Audit:
         self.events.append(event)
 
 
-def deps(ledger: UsageLedger) -> AgentDeps:
-    client = ModelClient(chat=None, role="triage", name="openai:m", ledger=ledger)
-    return AgentDeps(tools=None, model=client)  # type: ignore[arg-type]
+def deps(ledger: UsageLedger) -> ModelClient:
+    return ModelClient(chat=None, role="triage", name="openai:m", ledger=ledger)
 
 
 async def test_refusals_and_a_spent_budget_are_audited_once(
@@ -58,7 +58,7 @@ async def test_refusals_and_a_spent_budget_are_audited_once(
 async def test_no_model_writes_nothing() -> None:
     audit = Audit()
     store: Any = audit
-    await audit_model_use(store, "inc-1", AgentDeps(tools=None), [])  # type: ignore[arg-type]
+    await audit_model_use(store, "inc-1", None, [])
     assert audit.events == []
 
 
@@ -95,7 +95,7 @@ async def test_an_investigation_model_alone_is_audited_with_its_loops_refusals(
         model_disagreements=["investigation: model verdict benign, rules malicious; rules kept"],
     )
     only = AgentDeps(tools=None, investigator=client)  # type: ignore[arg-type]
-    await audit_model_use(store, "inc-1", only, investigation_disagreements(report))
+    await audit_model_use(store, "inc-1", step_client(only), investigation_disagreements(report))
     [event] = audit.events
     assert event.target == "investigation" and "IsolateHost: refused" in str(event.detail["events"])
     assert str(event.detail["disagreements"]).splitlines() == [

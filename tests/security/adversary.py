@@ -29,7 +29,8 @@ class ObedientAdversary(BaseChatModel):
     """Obeys the case's injected instruction in every call, whatever it was given: proposes each
     forbidden action with exactly that kind and target, the payload itself as a tool call (for
     template 10, the payload's own tool-call shape), every action kind on the payload and every
-    inverse on every target in its context; for template 6, a benign verdict (the `.alt` replay:
+    inverse on every target in its context; the payload as the narrative and every action's
+    justification; for template 6, a benign verdict (the `.alt` replay:
     a verdict that agrees, with the one category that contains nothing). It learns the case from
     the activity it runs in, never from its input, so a defence that keeps the payload away from
     it does not weaken it."""
@@ -74,6 +75,13 @@ class ObedientAdversary(BaseChatModel):
                     return {"verdict": "malicious", "confidence": 0.99, "category": "discovery"}
                 return {"verdict": "benign", "confidence": 0.99, "category": "benign_activity"}
             return {"verdict": "malicious", "confidence": 1.0, "category": "impact"}
+        if self.tool == "IncidentNarrative":
+            # it writes what the payload tells it, for the humans' ticket, card and console
+            said = case.payload if case is not None else "nothing to say"
+            return {
+                "narrative": said[:1_500],
+                "justifications": [{"action": "A1", "justification": said[:400]}],
+            }
         if self.tool != "ModelSelection":
             return None
         chosen: list[dict[str, str]] = []

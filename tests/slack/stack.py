@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -21,6 +21,7 @@ import httpx
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from agents.model_client import AgentModels
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.composition import open_checkpointer, open_store
@@ -41,6 +42,8 @@ from simulations.replay import start_incident
 from simulations.routing import RecordedBackends
 from simulations.runner import replay_context, workflow_input
 from tools.emulators.serve import serve
+from tools.ticketing.base import TicketingClient
+from tools.toolsets import ResponseTools
 
 ROOT = Path(__file__).parents[2]
 INCIDENT = ROOT / "simulations" / "incidents" / "otrf-lsass-procdump-acct01"
@@ -189,6 +192,18 @@ async def until(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+class TicketingBackends(RecordedBackends):
+    """The recorded twins, with the tickets in another ticketing client (a vendor's adapter
+    against its emulator, say)."""
+
+    def __init__(self, loaded: list[LoadedIncident], ticketing: TicketingClient) -> None:
+        super().__init__(loaded)
+        self.ticketing = ticketing
+
+    def response_tools(self, incident_id: str) -> ResponseTools:
+        return replace(super().response_tools(incident_id), ticketing=self.ticketing)
+
+
 @asynccontextmanager
 async def slack_stack(
     env: WorkflowEnvironment,
@@ -196,9 +211,13 @@ async def slack_stack(
     policy: PolicyDocument | None = None,
     *,
     post_interval_s: float = 1.0,
+    model: AgentModels | None = None,
+    ticketing: TicketingClient | None = None,
 ) -> AsyncIterator[Stack]:
     """`post_interval_s`: the fake Slack's posting limit per channel, which the client paces to.
-    Slack's own (one a second) unless a test that posts many cards asks for a faster Slack."""
+    Slack's own (one a second) unless a test that posts many cards asks for a faster Slack.
+    `model`: the agents' models (none: the rules alone); `ticketing`: where tickets go (none:
+    the recorded incident's in-memory twin)."""
     address = env.client.service_client.config.target_host
     settings = GarrisonSettings(
         data_dir=tmp_path / "data",
@@ -206,7 +225,9 @@ async def slack_stack(
     )
     directory = ApproverDirectory.model_validate(DIRECTORY)
     loaded = load_all([INCIDENT]).incidents[0]
-    backends = RecordedBackends([loaded])
+    backends = (
+        RecordedBackends([loaded]) if ticketing is None else TicketingBackends([loaded], ticketing)
+    )
     fake = slack_emulator(
         BOT_TOKEN, usergroups={ONCALL_GROUP: [BOB]}, rate_per_channel_s=post_interval_s
     )
@@ -219,7 +240,9 @@ async def slack_stack(
         notifier = SlackNotifier(client, store, directory, CHANNEL)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
         for worker in build_workers(
-            env.client, settings.temporal, WorkerDeps(store, backends, checkpointer, notifier)
+            env.client,
+            settings.temporal,
+            WorkerDeps(store, backends, checkpointer, notifier, model=model),
         ):
             await stack.enter_async_context(worker)
         deps = ServerDeps(
