@@ -26,6 +26,7 @@ from orchestrator.activities.model_use import (
     remediation_disagreements,
     triage_disagreements,
 )
+from orchestrator.activities.routing import route_triage
 from orchestrator.backends import Backends
 from orchestrator.models import IncidentRef, PlaybookStepInput, PlaybookStepResult
 from orchestrator.observability.tracing import agent_node_spans
@@ -61,6 +62,8 @@ class AgentActivities:
         deps = self._deps(ref.incident_id, "triage")
         with agent_node_spans():
             result = await run_triage(deps, TriageInput(incident_id=ref.incident_id, alerts=alerts))
+        # the agent decided a category; the routing file decides the playbook
+        result = await route_triage(result, deps.tools.inventory)
         await audit_model_use(self.store, ref.incident_id, deps, triage_disagreements(result))
         await self.store.record_triage(
             ref.incident_id,
