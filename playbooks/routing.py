@@ -27,6 +27,7 @@ DEFAULT_ROUTING_FILE = Path(__file__).resolve().parent / "routing.yaml"
 TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 _LINE = "__line__"
 _E = TypeVar("_E", Category, Severity, AssetKind)
+_SINGULAR = {"categories": "category", "severities": "severity", "asset_kinds": "asset kind"}
 _CONDITIONS = ("categories", "techniques", "severities", "asset_kinds")
 
 
@@ -167,8 +168,11 @@ def _strings(path: Path, line: int, raw: dict[str, Any], key: str) -> list[str]:
     value = raw.get(key) or []
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list):
         raise RoutingError(f"{path}:{line}: {key!r} must be a list of names")
+    for item in value:
+        if not isinstance(item, str):
+            raise RoutingError(f"{path}:{line}: {key!r}: {item!r} is not a name")
     return value
 
 
@@ -180,7 +184,7 @@ def _enums(path: Path, line: int, raw: dict[str, Any], key: str, kind: type[_E])
         except ValueError:
             known = ", ".join(k.value for k in kind)
             raise RoutingError(
-                f"{path}:{line}: unknown {key[:-1].replace('_', ' ')} {value!r} (known: {known})"
+                f"{path}:{line}: unknown {_SINGULAR[key]} {value!r} (known: {known})"
             ) from None
     return frozenset(found)
 
