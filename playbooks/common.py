@@ -28,7 +28,7 @@ from agents.models import (
     ProposedAction,
 )
 from agents.remediation.graph import run_remediation
-from agents.remediation.nodes import fallback_kills, known_processes
+from agents.remediation.nodes import fallback_kills, kill_candidates, known_processes
 from agents.verdict_category import decided_category
 from playbooks.base import PlaybookDeps, PlaybookState, propose
 from tools.actions import (
@@ -148,6 +148,23 @@ def process_kills(state: PlaybookState) -> list[ProposedAction]:
     """The alerting attacker processes on hosts whose isolation did not happen (the stages
     whose labelling rule says kill: execution, evasion, persistence, impact)."""
     return fallback_kills(state["triage"], _report(state), uncontained_hosts(state))
+
+
+def attacker_process_kills(state: PlaybookState) -> list[ProposedAction]:
+    """The alerting processes the investigation found the attacker's, on hosts whose isolation
+    did not happen, whatever the category (a web shell's shells on a server left online)."""
+    if not _malicious(state):
+        return []
+    hosts = {h.lower() for h in uncontained_hosts(state)}
+    return [
+        ProposedAction(
+            action=KillProcess(target=process),
+            rationale=f"isolation of {process.split(':', 1)[0]} did not happen: stop the process",
+            evidence=[f"{process}: an alerting process the investigation found the attacker's"],
+        )
+        for process in kill_candidates(state["triage"], _report(state))
+        if process.split(":", 1)[0].lower() in hosts
+    ]
 
 
 def implant_kills(state: PlaybookState) -> list[ProposedAction]:

@@ -18,16 +18,18 @@ from playbooks.common import (
     HOST_RESPONSE,
     FollowUp,
     any_uncontained,
+    attacker_process_kills,
     confirmed_files,
     implant_kills,
     is_malicious,
-    process_kills,
     response_graph,
 )
 from tools.models import Category
 
 ERADICATE = FollowUp("eradicate", is_malicious, (confirmed_files,))
-STOP_PROCESSES = FollowUp("stop_processes", any_uncontained, (implant_kills, process_kills))
+STOP_PROCESSES = FollowUp(
+    "stop_processes", any_uncontained, (implant_kills, attacker_process_kills)
+)
 
 
 def build(deps: PlaybookDeps) -> StateGraph[Any]:

@@ -120,3 +120,23 @@ async def test_lateral_movement_revokes_and_resets_when_containment_is_refused(c
 async def test_discovery_alone_gets_a_ticket_not_containment(corpus) -> None:
     deps, start, playbook_id = await _first_round(corpus["otrf-covenant-getdomaingroup-ws5"])
     assert await _run(deps, start, playbook_id) == []
+
+
+WRITTEN = Path(__file__).resolve().parent / "incidents"  # recorded-incident/1, for the gaps
+
+
+async def test_initial_access_isolates_the_server_blocks_the_source_removes_the_shell() -> None:
+    loaded = load_all([WRITTEN / "test-webshell-web01"])
+    assert not loaded.problems
+    incident = loaded.incidents[0]
+    deps, start, playbook_id = await _first_round(incident)
+    assert playbook_id == "initial_access"
+    truth = incident.spec.truth
+    accepted = {_key(a.kind.value, a.target) for a in truth.acceptable_actions}
+    shell = ("remove_persistence", "web01:c:\\inetpub\\wwwroot\\aspnet_client\\help.aspx")
+    rounds = await _run(deps, start, playbook_id)
+    assert rounds == [{("isolate_host", "web01"), ("block_ip", "203.0.113.7"), shell}]
+    # a public server's isolation refused: the shell's processes are stopped instead
+    refused = await _run(deps, start, playbook_id, refuse=ActionKind.ISOLATE_HOST)
+    assert refused[1] and {k for k, _ in refused[1]} == {"kill_process"}
+    assert refused[1] <= accepted
