@@ -140,3 +140,30 @@ async def test_initial_access_isolates_the_server_blocks_the_source_removes_the_
     refused = await _run(deps, start, playbook_id, refuse=ActionKind.ISOLATE_HOST)
     assert refused[1] and {k for k, _ in refused[1]} == {"kill_process"}
     assert refused[1] <= accepted
+
+
+async def test_phishing_blocks_the_lure_and_secures_the_taken_mailbox() -> None:
+    loaded = load_all([WRITTEN / "test-mailbox-takeover-carol"])
+    assert not loaded.problems
+    incident = loaded.incidents[0]
+    deps, start, playbook_id = await _first_round(incident)
+    assert playbook_id == "phishing"  # routed by T1566.002 and T1114.003: no phishing category
+    truth = incident.spec.truth
+    expected = {_key(a.kind.value, a.target) for a in truth.expected_actions}
+    accepted = expected | {_key(a.kind.value, a.target) for a in truth.acceptable_actions}
+    rounds = await _run(deps, start, playbook_id)
+    assert rounds[1:] == [
+        {("block_domain", "login-micros0ft.example")},
+        {("revoke_sessions", "corp\\carol"), ("reset_credentials", "corp\\carol")},
+    ]
+    assert expected <= set().union(*rounds) <= accepted
+
+
+async def test_a_mailed_payload_without_a_taken_account_keeps_the_password(corpus) -> None:
+    """An ISO mounted from a mail, its payload run: the host is contained like any other, the
+    user's sessions and password are left alone (nothing says the account was taken)."""
+    deps, start, playbook_id = await _first_round(corpus["otrf-evtx-path-tamper-desktop-cqf82l6"])
+    assert playbook_id == "phishing"
+    proposed = set().union(*await _run(deps, start, playbook_id))
+    assert ("isolate_host", "desktop-cqf82l6") in proposed
+    assert not {k for k, _ in proposed} & {"revoke_sessions", "reset_credentials"}
