@@ -150,21 +150,31 @@ def process_kills(state: PlaybookState) -> list[ProposedAction]:
     return fallback_kills(state["triage"], _report(state), uncontained_hosts(state))
 
 
-def attacker_process_kills(state: PlaybookState) -> list[ProposedAction]:
-    """The alerting processes the investigation found the attacker's, on hosts whose isolation
-    did not happen, whatever the category (a web shell's shells on a server left online)."""
+def _attacker_kills(state: PlaybookState, hosts: set[str] | None, why: str) -> list[ProposedAction]:
     if not _malicious(state):
         return []
-    hosts = {h.lower() for h in uncontained_hosts(state)}
     return [
         ProposedAction(
             action=KillProcess(target=process),
-            rationale=f"isolation of {process.split(':', 1)[0]} did not happen: stop the process",
+            rationale=why.format(host=process.split(":", 1)[0]),
             evidence=[f"{process}: an alerting process the investigation found the attacker's"],
         )
         for process in kill_candidates(state["triage"], _report(state))
-        if process.split(":", 1)[0].lower() in hosts
+        if hosts is None or process.split(":", 1)[0].lower() in hosts
     ]
+
+
+def attacker_process_kills(state: PlaybookState) -> list[ProposedAction]:
+    """The alerting processes the investigation found the attacker's, on hosts whose isolation
+    did not happen, whatever the category (a web shell's shells on a server left online)."""
+    hosts = {h.lower() for h in uncontained_hosts(state)}
+    return _attacker_kills(state, hosts, "isolation of {host} did not happen: stop the process")
+
+
+def every_attacker_process_kill(state: PlaybookState) -> list[ProposedAction]:
+    """The alerting processes the investigation found the attacker's, isolated host or not: an
+    isolation stops the spread, not what the process does to the host itself (an encryptor)."""
+    return _attacker_kills(state, None, "isolation does not stop it on {host}: stop it now")
 
 
 def implant_kills(state: PlaybookState) -> list[ProposedAction]:

@@ -1,10 +1,12 @@
 """Impact (ransomware-like: encryption, shadow copies deleted, services stopped, data wiped):
-speed over precision. Isolate every affected host, kill the implant and the alerting attacker
-processes at once (an encryptor is not left running until release), quarantine the payloads the
-investigation confirmed, remove what was planted; when an isolation did not happen, disable the
-accounts used, since ransomware spreads with them.
+speed over precision. Isolate every affected host and kill the implant (the containment), then
+kill the attacker's alerting processes on every host, isolated or not (an isolation stops the
+spread, not an encryptor working on the host's own files), quarantine the payloads the
+investigation confirmed; when an isolation did not happen, disable the accounts used, since
+ransomware spreads with them.
 
-Topology: START -> investigate -> contain -> eradicate (quarantine confirmed payloads) ->
+Topology: START -> investigate -> contain -> eradicate (kill the attacker's processes, quarantine
+confirmed payloads) ->
 (stop_the_spread when an isolation did not happen) -> summarise -> END
 """
 
@@ -21,6 +23,7 @@ from playbooks.common import (
     any_uncontained,
     confirmed_files,
     disable_compromised,
+    every_attacker_process_kill,
     implant_kills,
     is_malicious,
     process_kills,
@@ -28,7 +31,7 @@ from playbooks.common import (
 )
 from tools.models import Category
 
-ERADICATE = FollowUp("eradicate", is_malicious, (confirmed_files,))
+ERADICATE = FollowUp("eradicate", is_malicious, (every_attacker_process_kill, confirmed_files))
 STOP_THE_SPREAD = FollowUp(
     "stop_the_spread", any_uncontained, (process_kills, implant_kills, disable_compromised)
 )

@@ -167,3 +167,11 @@ async def test_a_mailed_payload_without_a_taken_account_keeps_the_password(corpu
     proposed = set().union(*await _run(deps, start, playbook_id))
     assert ("isolate_host", "desktop-cqf82l6") in proposed
     assert not {k for k, _ in proposed} & {"revoke_sessions", "reset_credentials"}
+
+
+async def test_impact_kills_the_attackers_process_on_an_isolated_host_too(corpus) -> None:
+    """Isolation stops the spread, not an encryptor (here dd overwriting a file) on the host."""
+    deps, start, playbook_id = await _first_round(corpus["otrf-linux-dd-padding-ubuntu5"])
+    assert playbook_id == "impact"
+    rounds = await _run(deps, start, playbook_id)  # every proposal executed, isolation included
+    assert rounds == [{("isolate_host", "ubuntu5")}, {("kill_process", "ubuntu5:2168")}]
