@@ -249,3 +249,51 @@ def test_a_broken_entry_point_is_named(
     _install(tmp_path, monkeypatch, declared)
     with pytest.raises(PlaybookLoadError, match=f"entry point '{declared.split()[0]}'.*{message}"):
         registered_playbooks()
+
+
+class _Inventory:
+    """An inventory that knows one server and fails on anything else."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def get_asset(self, asset_id: str):
+        from tools.models import Asset, Criticality
+
+        self.asked.append(asset_id)
+        if asset_id == "WEB01":
+            return Asset(id="WEB01", kind=AssetKind.SERVER, criticality=Criticality.HIGH)
+        raise TimeoutError("inventory down")
+
+
+async def test_the_triage_activity_routes_on_asset_kinds_read_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.models import ExtractedEntities, TriageResult
+    from orchestrator.activities.routing import route_triage
+    from tools.models import Verdict
+
+    triage = TriageResult(
+        verdict=Verdict.MALICIOUS,
+        confidence=0.9,
+        severity=Severity.HIGH,
+        category=Category.EXECUTION,
+        entities=ExtractedEntities(hosts=["WS1", "WEB01"]),
+    )
+    inventory = _Inventory()
+    assert (await route_triage(triage, inventory)).playbook_id == "execution"  # type: ignore[arg-type]
+    assert inventory.asked == []  # the packaged routing has no asset-kind route: no reads
+    own = _file(
+        tmp_path,
+        """
+        default: hands_on_keyboard
+        routes:
+          - playbook: initial_access
+            asset_kinds: [server]
+        """,
+    )
+    monkeypatch.setenv(ROUTING_ENV, str(own))
+    routed = await route_triage(triage, inventory)  # type: ignore[arg-type]
+    assert routed.playbook_id == "initial_access"  # WEB01 is a server; WS1's read failed
+    assert inventory.asked == ["WS1", "WEB01"]
+    assert routed.model_copy(update={"playbook_id": ""}) == triage
