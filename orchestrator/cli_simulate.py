@@ -190,7 +190,7 @@ def simulate(
     _print(report)
     specs = [incident.spec for incident in loaded.incidents]
     groups = breakdown(scorecard, specs)
-    _print_breakdown(groups)
+    _print_breakdown(groups, playbooks_by_category(scorecard))
     report["breakdown"] = groups  # per category and per tactic, in the JSON too
     if emulated is not None:
         _print_vendor_effects(scorecard)
@@ -407,23 +407,46 @@ def _split_summary(split: object) -> str:
     )
 
 
-def _print_breakdown(groups: dict[str, dict[str, dict[str, float | int]]]) -> None:
-    """Verdict accuracy, recall, precision and over-response per category and per tactic."""
+def playbooks_by_category(scorecard: Scorecard) -> dict[str, str]:
+    """Per truth category, the playbooks the routing chose for its incidents, with counts:
+    `credential_access 18, lateral_movement 2`."""
+    found: dict[str, dict[str, int]] = {}
+    for row in scorecard.per_incident:
+        counts = found.setdefault(row.category.value, {})
+        name = row.playbook or "-"
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        category: ", ".join(f"{p} {n}" for p, n in sorted(counts.items(), key=lambda c: -c[1]))
+        for category, counts in found.items()
+    }
+
+
+def _print_breakdown(
+    groups: dict[str, dict[str, dict[str, float | int]]], playbooks: dict[str, str]
+) -> None:
+    """Verdict accuracy, recall, precision and over-response per category and per tactic; per
+    category also the playbooks the routing chose."""
     for key, title in (
         ("by_category", "by category"),
         ("by_tactic", "by ATT&CK tactic of the alerts"),
         ("by_truth_tactic", "by ATT&CK tactic of the truth's techniques"),
     ):
-        table = Table("group", "n", "verdict", "recall", "precision", "over", title=title, box=None)
+        columns = ["group", "n", "verdict", "recall", "precision", "over"]
+        if key == "by_category":
+            columns.append("playbooks")
+        table = Table(*columns, title=title, box=None)
         for name, metrics in groups.get(key, {}).items():
-            table.add_row(
+            cells = [
                 Text(name),
                 str(metrics["incidents"]),
                 f"{metrics['verdict_accuracy']:.3f}",
                 f"{metrics['containment_recall']:.3f}",
                 f"{metrics['containment_precision']:.3f}",
                 str(metrics["over_response"]),
-            )
+            ]
+            if key == "by_category":
+                cells.append(Text(playbooks.get(name, "-")))
+            table.add_row(*cells)
         out.print(table)
 
 

@@ -63,6 +63,7 @@ class IncidentRun(_Model):
     denied_actions: list[DeniedAction] = Field(default_factory=list)
     approvals_requested: int = 0
     elapsed_s: float = 0.0
+    playbook: str = Field(default="", description="the playbook the routing file chose, last pass")
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -143,6 +144,7 @@ class IncidentScore(_Model):
     vendors: dict[str, VendorEffects] | None = None
     ticket: TicketCheck | None = None
     model: ModelUsage | None = None  # runs with a model only
+    playbook: str | None = None  # the routing's choice (last pass); None in older reports
 
 
 class Scorecard(_Model):
@@ -262,6 +264,7 @@ def _score_incident(run: IncidentRun, truth: Truth, threshold: int) -> _Tally:
         unexpected_actions=[ActionRef(kind=e.kind, target=e.target) for e in unexpected],
         unapproved_risky_actions=len(unapproved),
         time_to_contain_split=_split(containing) if containing is not None else None,
+        playbook=run.playbook or None,
     )
     return _Tally(
         score=incident,
