@@ -106,7 +106,7 @@ def simulate(
 
     from orchestrator.settings import ConfigError
     from simulations.baseline import compare, load_baseline
-    from simulations.breakdown import breakdown
+    from simulations.breakdown import breakdown, playbooks_by_category
     from simulations.loader import load_all
     from simulations.runner import SimulationOptions, run_simulation
     from simulations.spec import AnalystPolicy
@@ -136,6 +136,7 @@ def simulate(
     if not loaded.incidents:
         fail("no recorded incidents found under " + ", ".join(str(p) for p in paths))
     settings = settings_or_exit()
+    _check_routing()
     run_id = uuid.uuid4().hex[:8]
     models = _models(settings, model, record_model)
     if compare_rules and models is None:
@@ -407,18 +408,15 @@ def _split_summary(split: object) -> str:
     )
 
 
-def playbooks_by_category(scorecard: Scorecard) -> dict[str, str]:
-    """Per truth category, the playbooks the routing chose for its incidents, with counts:
-    `credential_access 18, lateral_movement 2`."""
-    found: dict[str, dict[str, int]] = {}
-    for row in scorecard.per_incident:
-        counts = found.setdefault(row.category.value, {})
-        name = row.playbook or "-"
-        counts[name] = counts.get(name, 0) + 1
-    return {
-        category: ", ".join(f"{p} {n}" for p, n in sorted(counts.items(), key=lambda c: -c[1]))
-        for category, counts in found.items()
-    }
+def _check_routing() -> None:
+    """The playbooks (entry points too) and the routing file, before any incident runs."""
+    from orchestrator.settings import ConfigError, check_playbook_routing
+    from playbooks.routing import routing_path
+
+    try:
+        check_playbook_routing(routing_path())
+    except ConfigError as error:
+        fail(str(error))
 
 
 def _print_breakdown(

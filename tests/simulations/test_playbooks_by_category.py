@@ -3,7 +3,7 @@ incidents, from the runs' results (`IncidentResult.playbook`)."""
 
 from __future__ import annotations
 
-from orchestrator.cli_simulate import playbooks_by_category
+from simulations.breakdown import playbooks_by_category
 from simulations.scorer import IncidentRun, score
 from simulations.spec import Truth
 from tools.models import Category, Verdict
