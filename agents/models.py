@@ -40,7 +40,9 @@ class TriageResult(_Model):
     category: Category
     techniques: list[ShortText] = Field(default_factory=list)
     entities: ExtractedEntities = Field(default_factory=ExtractedEntities)
-    playbook_id: ShortText
+    # The playbook the orchestrator routed this triage to (`playbooks/routing.yaml`), set by the
+    # triage activity: the agent returns a category, never a playbook; empty until routed.
+    playbook_id: ShortText = ""
     rationale: list[ShortText] = Field(default_factory=list)
     model_used: bool = False
     # Telemetry that could not be read within the retry budget (`agents/reads.py`): the verdict

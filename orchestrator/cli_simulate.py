@@ -106,7 +106,7 @@ def simulate(
 
     from orchestrator.settings import ConfigError
     from simulations.baseline import compare, load_baseline
-    from simulations.breakdown import breakdown
+    from simulations.breakdown import breakdown, playbooks_by_category
     from simulations.loader import load_all
     from simulations.runner import SimulationOptions, run_simulation
     from simulations.spec import AnalystPolicy
@@ -136,6 +136,7 @@ def simulate(
     if not loaded.incidents:
         fail("no recorded incidents found under " + ", ".join(str(p) for p in paths))
     settings = settings_or_exit()
+    _check_routing()
     run_id = uuid.uuid4().hex[:8]
     models = _models(settings, model, record_model)
     if compare_rules and models is None:
@@ -190,7 +191,7 @@ def simulate(
     _print(report)
     specs = [incident.spec for incident in loaded.incidents]
     groups = breakdown(scorecard, specs)
-    _print_breakdown(groups)
+    _print_breakdown(groups, playbooks_by_category(scorecard))
     report["breakdown"] = groups  # per category and per tactic, in the JSON too
     if emulated is not None:
         _print_vendor_effects(scorecard)
@@ -410,23 +411,43 @@ def _split_summary(split: object) -> str:
     )
 
 
-def _print_breakdown(groups: dict[str, dict[str, dict[str, float | int]]]) -> None:
-    """Verdict accuracy, recall, precision and over-response per category and per tactic."""
+def _check_routing() -> None:
+    """The playbooks (entry points too) and the routing file, before any incident runs."""
+    from orchestrator.settings import ConfigError, check_playbook_routing
+    from playbooks.routing import routing_path
+
+    try:
+        check_playbook_routing(routing_path())
+    except ConfigError as error:
+        fail(str(error))
+
+
+def _print_breakdown(
+    groups: dict[str, dict[str, dict[str, float | int]]], playbooks: dict[str, str]
+) -> None:
+    """Verdict accuracy, recall, precision and over-response per category and per tactic; per
+    category also the playbooks the routing chose."""
     for key, title in (
         ("by_category", "by category"),
         ("by_tactic", "by ATT&CK tactic of the alerts"),
         ("by_truth_tactic", "by ATT&CK tactic of the truth's techniques"),
     ):
-        table = Table("group", "n", "verdict", "recall", "precision", "over", title=title, box=None)
+        columns = ["group", "n", "verdict", "recall", "precision", "over"]
+        if key == "by_category":
+            columns.append("playbooks")
+        table = Table(*columns, title=title, box=None)
         for name, metrics in groups.get(key, {}).items():
-            table.add_row(
+            cells = [
                 Text(name),
                 str(metrics["incidents"]),
                 f"{metrics['verdict_accuracy']:.3f}",
                 f"{metrics['containment_recall']:.3f}",
                 f"{metrics['containment_precision']:.3f}",
                 str(metrics["over_response"]),
-            )
+            ]
+            if key == "by_category":
+                cells.append(Text(playbooks.get(name, "-")))
+            table.add_row(*cells)
         out.print(table)
 
 

@@ -47,14 +47,20 @@ def worker(
     ] = None,
 ) -> None:
     """Run Garrison workers until interrupted."""
-    from orchestrator.settings import ConfigError
+    from orchestrator.settings import ConfigError, check_playbook_routing
     from orchestrator.temporal.client import Role
+    from playbooks.routing import routing_path
 
     try:
         roles = [Role(q.strip()) for q in queues.split(",") if q.strip()]
     except ValueError:
         fail(f"--queues {queues!r}: roles are {', '.join(r.value for r in Role)}")
     settings = settings_or_exit()
+    if Role.AGENTS in roles:
+        try:  # the playbooks (entry points too) and the routing, before taking any work
+            check_playbook_routing(routing_path())
+        except ConfigError as error:
+            fail(str(error))
     backends = (
         recorded_backends(incidents, journal_dir, faults)
         if incidents

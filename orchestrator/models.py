@@ -296,7 +296,9 @@ class IncidentResult(_Model):
     denied: list[DeniedActionView]
     approvals_requested: int
     summary: str
-    ticketing: TicketingView | None = None
+    ticketing: TicketingView | None = None  # None: a run that kept its ticket on its own path
+    # the playbook of the last pass, as the routing file named it ("" in results from before)
+    playbook: str = ""
 
 
 # ---- activities ---------------------------------------------------------------------------------

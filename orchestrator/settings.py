@@ -390,6 +390,9 @@ class GarrisonSettings(BaseSettings):
     # of the packaged knowledge files to replace. The agents read the same variable when their
     # tables are built; `load_settings` validates the files up front, naming file and field.
     knowledge_dir: DirectoryPath | None = None
+    # A deployment's own playbook routing file (`playbooks/routing.yaml` is the packaged one).
+    # The registry reads the same variable when it routes; `load_settings` validates it up front.
+    playbook_routing: FilePath | None = None
     # Which vendor serves a capability when several are configured: "edr=defender,identity=entra".
     vendors: str | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
@@ -468,7 +471,23 @@ def load_settings() -> GarrisonSettings:
         raise ConfigError(describe_validation_error(error)) from None
     if settings.knowledge_dir is not None:
         check_knowledge(settings.knowledge_dir)
+    if settings.playbook_routing is not None:
+        check_playbook_routing(settings.playbook_routing)
     return settings
+
+
+def check_playbook_routing(path: Path) -> None:
+    """Load and validate a deployment's routing file (unknown playbook or category, bad key...):
+    a `ConfigError` naming the file and the line, before anything runs."""
+    from playbooks.registry import PlaybookLoadError, current_routing
+    from playbooks.routing import RoutingError
+
+    try:
+        current_routing(path.expanduser().resolve())
+    except (RoutingError, PlaybookLoadError) as error:
+        raise ConfigError(
+            f"invalid playbook routing (GARRISON_PLAYBOOK_ROUTING): {error}"
+        ) from None
 
 
 def check_knowledge(folder: Path) -> None:

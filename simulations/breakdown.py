@@ -109,5 +109,19 @@ def breakdown(
     }
 
 
+def playbooks_by_category(scorecard: Scorecard) -> dict[str, str]:
+    """Per truth category, the playbooks the routing chose for its incidents, with counts:
+    `credential_access 18, lateral_movement 2`."""
+    found: dict[str, dict[str, int]] = {}
+    for row in scorecard.per_incident:
+        counts = found.setdefault(row.category.value, {})
+        name = row.playbook or "-"
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        category: ", ".join(f"{p} {n}" for p, n in sorted(counts.items(), key=lambda c: -c[1]))
+        for category, counts in found.items()
+    }
+
+
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 1.0

@@ -217,6 +217,7 @@ def _to_run(outcome: ReplayOutcome) -> IncidentRun:
     return IncidentRun(
         id=outcome.recorded_id,
         verdict=result.verdict,
+        playbook=result.playbook,
         executed_actions=[
             ExecutedAction(
                 kind=e.action.kind,

@@ -64,6 +64,7 @@ class IncidentRun(_Model):
     approvals_requested: int = 0
     elapsed_s: float = 0.0
     error: str | None = Field(default=None, description="why the replay failed, if it did")
+    playbook: str = Field(default="", description="the playbook the routing file chose, last pass")
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -160,6 +161,7 @@ class IncidentScore(_Model):
     ticket: TicketCheck | None = None
     model: ModelUsage | None = None  # runs with a model only
     error: str | None = None  # the replay failed: why (its verdict is None)
+    playbook: str | None = None  # the routing's choice (last pass); None in older reports
 
 
 class Scorecard(_Model):
@@ -280,6 +282,7 @@ def _score_incident(run: IncidentRun, truth: Truth, threshold: int) -> _Tally:
         unapproved_risky_actions=len(unapproved),
         time_to_contain_split=_split(containing) if containing is not None else None,
         error=run.error,
+        playbook=run.playbook or None,
     )
     return _Tally(
         score=incident,

@@ -7,7 +7,6 @@ from __future__ import annotations
 from agents.attention import MAX_MODEL_ALERTS, rank_alerts
 from agents.knowledge import CATEGORY_RESPONSE, TACTIC_CATEGORY
 from agents.models import TriageResult
-from agents.routing import playbook_id_for
 from agents.seam import truncate
 from agents.triage.prompts import ModelVerdict
 from agents.triage.state import AlertAssessment, TriageState
@@ -73,7 +72,6 @@ def merge_model_verdict(
             )
         elif deterministic.verdict is Verdict.MALICIOUS and answer.category in supported:
             update["category"] = answer.category
-            update["playbook_id"] = playbook_id_for(answer.category)
             notes.append(f"category {deterministic.category.value} -> {answer.category.value}")
     update["rationale"] = [*deterministic.rationale, *notes]
     return deterministic.model_copy(update=update)

@@ -48,7 +48,6 @@ from agents.models import ExtractedEntities, TriageResult
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remote_services import remote_installs
-from agents.routing import playbook_id_for
 from agents.seam import ask_structured, truncate
 from agents.telemetry import HostTelemetry, judge_process, read_host
 from agents.triage.discovery import implant_discovery, saw_a_directory_query
@@ -415,7 +414,6 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         category=category,
         techniques=techniques[:50],
         entities=entities,
-        playbook_id=playbook_id_for(category),
         rationale=rationale,
         degraded=bool(gaps),
         evidence_gaps=gaps,

@@ -31,6 +31,7 @@ from orchestrator.activities.model_use import (
     triage_disagreements,
 )
 from orchestrator.activities.narrative import narrate, narrative_facts, narrative_failed
+from orchestrator.activities.routing import route_triage
 from orchestrator.backends import Backends
 from orchestrator.models import IncidentRef, PlaybookStepInput, PlaybookStepResult
 from orchestrator.observability.tracing import agent_node_spans
@@ -79,6 +80,8 @@ class AgentActivities:
         deps = await self._deps(ref.incident_id, "triage")
         with agent_node_spans():
             result = await run_triage(deps, TriageInput(incident_id=ref.incident_id, alerts=alerts))
+        # the agent decided a category; the routing file decides the playbook
+        result = await route_triage(result, deps.tools.inventory)
         await audit_model_use(self.store, ref.incident_id, deps.model, triage_disagreements(result))
         await self._save_usage(ref.incident_id)
         await self.store.record_triage(

@@ -406,6 +406,7 @@ class IncidentWorkflow:
             approvals_requested=self.approvals_requested,
             summary=step.summary,
             ticketing=self.tickets.view() if self.tickets else None,
+            playbook=(self.current.triage if self.current else triage).playbook_id,
         )
 
     async def _playbook_step(

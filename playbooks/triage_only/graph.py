@@ -1,4 +1,4 @@
-"""Discovery and benign activity: investigate, propose nothing, say why.
+"""Benign activity: investigate, propose nothing, say why.
 
 Topology: START -> investigate -> summarise -> END
 """
@@ -27,7 +27,7 @@ async def summarise(deps: PlaybookDeps, state: PlaybookState) -> dict[str, Any]:
     if triage.verdict is Verdict.BENIGN:
         why = "alerts match ordinary activity without corroborating telemetry: no containment"
     else:
-        why = "discovery only: the labelling rules call for a ticket, not containment"
+        why = "routed here by the routing file: a ticket, not containment"
     return {"summary": "\n".join(["triage-only playbook", why, *summary_lines(report, [])])}
 
 
@@ -43,8 +43,8 @@ def build(deps: PlaybookDeps) -> StateGraph[Any]:
 
 PLAYBOOK = Playbook(
     id="triage_only",
-    title="Triage only: discovery and benign activity get a ticket, not containment",
-    categories=frozenset({Category.DISCOVERY, Category.BENIGN_ACTIVITY}),
+    title="Triage only: benign activity gets a ticket, not containment",
+    categories=frozenset({Category.BENIGN_ACTIVITY}),
     allowed_actions=frozenset(),
     build=build,
 )

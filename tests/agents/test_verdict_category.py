@@ -217,7 +217,7 @@ async def test_an_implants_enumeration_is_malicious_discovery_without_containmen
     alerts, edr = enumeration(implant, record)
     triage, report, proposed = await respond(alerts, edr)
     assert (report.verdict, report.category) == (Verdict.MALICIOUS, Category.DISCOVERY)
-    assert triage.playbook_id == "triage_only"
+    assert triage.playbook_id == ""  # a category, never a playbook (the routing file picks)
     assert proposed == []
     # an implant at the root of ProgramData, with its own record
     implant = r"C:\ProgramData\svchelper.exe"

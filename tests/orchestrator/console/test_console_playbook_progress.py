@@ -9,6 +9,7 @@ from pathlib import Path
 from agents.deps import AgentDeps
 from agents.models import ActionOutcome, OutcomeStatus
 from agents.triage.graph import run_triage
+from orchestrator.activities.routing import route_triage
 from orchestrator.composition import checkpoint_types
 from orchestrator.console.playbook_progress import (
     NOT_RUN,
@@ -41,7 +42,10 @@ async def test_the_incident_page_follows_the_playbooks_steps(tmp_path: Path) -> 
 
         deps = AgentDeps(tools=read_tools(lsass_edr()))
         alerts = lsass_alerts()
-        triage = await run_triage(deps, triage_input(alerts))
+        # routed as the triage activity does: the agent names a category, the routing a playbook
+        triage = await route_triage(
+            await run_triage(deps, triage_input(alerts)), deps.tools.inventory
+        )
         playbook = get_playbook(triage.playbook_id)
         async with langgraph_checkpointer(url, checkpoint_types()) as saver:
             start = PlaybookStart(incident_id="inc-1", alerts=alerts, triage=triage)

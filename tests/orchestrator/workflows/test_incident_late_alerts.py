@@ -106,3 +106,4 @@ async def test_continue_as_new_leaves_the_incident_result_unchanged(
     ]
     assert result.started_at < result.executed[0].at
     assert "credential access playbook" in result.summary
+    assert result.playbook == "credential_access"  # the routing's choice, carried across runs
