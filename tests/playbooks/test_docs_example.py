@@ -26,7 +26,7 @@ DOC = ROOT / "docs" / "authoring-playbooks.md"
 
 
 def _example() -> ModuleType:
-    section = DOC.read_text(encoding="utf-8").split("## Worked example", 1)[1]
+    section = DOC.read_text(encoding="utf-8").split("## Worked example: a team's own package", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None, "the worked example has no python block"
     module = ModuleType("dns_sinkhole_example")
