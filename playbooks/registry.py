@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
+from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from playbooks.initial_access.graph import PLAYBOOK as INITIAL_ACCESS
 from playbooks.lateral_movement.graph import PLAYBOOK as LATERAL_MOVEMENT
 from playbooks.persistence.graph import PLAYBOOK as PERSISTENCE
 from playbooks.phishing.graph import PLAYBOOK as PHISHING
-from playbooks.routing import RouteQuery, Routing, load_routing, routing_path
+from playbooks.routing import RouteQuery, Routing, RoutingError, load_routing, routing_path
 from playbooks.triage_only.graph import PLAYBOOK as TRIAGE_ONLY
 from tools.models import AssetKind, Category, Severity
 
@@ -76,15 +77,37 @@ def registered_playbooks() -> tuple[Playbook, ...]:
 
 
 def get_playbook(playbook_id: str) -> Playbook:
+    """A registered playbook, or one the routing file declares (`playbooks:` in it)."""
     for playbook in registered_playbooks():
         if playbook.id == playbook_id:
             return playbook
+    routing = current_routing()
+    if playbook_id in routing.declared:
+        return _import_declared(routing, playbook_id)
     raise UnknownPlaybook(playbook_id)
+
+
+def _import_declared(routing: Routing, playbook_id: str) -> Playbook:
+    where = routing.declared[playbook_id]
+    module_name, _, attribute = where.partition(":")
+    at = f"{routing.path}:{routing.declared_line}: playbook {playbook_id!r} ({where})"
+    try:
+        playbook = getattr(import_module(module_name), attribute)
+    except Exception as problem:  # the author's module: whatever its import raises
+        raise RoutingError(f"{at}: cannot load: {problem!r}") from problem
+    if not isinstance(playbook, Playbook):
+        raise RoutingError(f"{at}: is a {type(playbook).__name__}, not a Playbook")
+    if playbook.id != playbook_id:
+        raise RoutingError(f"{at}: its id is {playbook.id!r}, not {playbook_id!r}")
+    return playbook
 
 
 @cache
 def _routing_at(path: Path, mtime_ns: int) -> Routing:
-    return load_routing(path, [p.id for p in registered_playbooks()])
+    routing = load_routing(path, [p.id for p in registered_playbooks()])
+    for playbook_id in routing.declared:  # a broken declaration is found when the file is read
+        _import_declared(routing, playbook_id)
+    return routing
 
 
 def current_routing(path: Path | None = None) -> Routing:

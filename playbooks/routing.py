@@ -7,6 +7,11 @@ assets. Every condition a route states must hold (any value of a list may match)
 that holds wins, the default otherwise. A mistake (an unknown playbook, category, severity, asset
 kind or key, a malformed technique, a route with no condition) is a `RoutingError` naming the file
 and the line.
+
+A playbook that is neither built in nor an installed entry point can be declared in the file
+itself, by module and attribute (`playbooks: {beacon_containment:
+"playbooks.beacon_containment.graph:PLAYBOOK"}`), so that a new playbook runs with no file edited
+but its own package and the routing file; the registry imports it when the file is loaded.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from tools.models import AssetKind, Category, Severity
 ROUTING_ENV = "GARRISON_PLAYBOOK_ROUTING"
 DEFAULT_ROUTING_FILE = Path(__file__).resolve().parent / "routing.yaml"
 TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
+# A declared playbook's import path: a dotted module, a colon, an attribute.
+IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _LINE = "__line__"
 _E = TypeVar("_E", Category, Severity, AssetKind)
 _SINGULAR = {"categories": "category", "severities": "severity", "asset_kinds": "asset kind"}
@@ -71,6 +78,9 @@ class Routing:
     path: Path
     default: str
     routes: tuple[Route, ...] = field(default_factory=tuple)
+    # Playbooks the file declares itself: id -> "module:attribute", and the line declaring them.
+    declared: dict[str, str] = field(default_factory=dict)
+    declared_line: int = 0
 
     def resolve(self, query: RouteQuery) -> str:
         """The playbook id of the first route that holds, else the default."""
@@ -117,9 +127,11 @@ def load_routing(path: Path, known_playbooks: Collection[str]) -> Routing:
     if not isinstance(raw, dict):
         raise RoutingError(f"{path}:1: expected a mapping with 'default' and 'routes'")
     top: dict[str, Any] = raw
-    _no_unknown_keys(path, top, {"version", "default", "routes"})
+    _no_unknown_keys(path, top, {"version", "default", "routes", "playbooks"})
     if top.get("version", 1) != 1:
         raise RoutingError(f"{path}:{top[_LINE]}: version {top['version']!r}: only 1 is known")
+    declared, declared_line = _declared(path, top, known_playbooks)
+    known_playbooks = [*known_playbooks, *declared]
     default = top.get("default")
     if not isinstance(default, str) or not default:
         raise RoutingError(f"{path}:{top[_LINE]}: 'default' must name a playbook")
@@ -131,7 +143,34 @@ def load_routing(path: Path, known_playbooks: Collection[str]) -> Routing:
         path=path,
         default=default,
         routes=tuple(_route(path, r, top[_LINE], known_playbooks) for r in routes),
+        declared=declared,
+        declared_line=declared_line,
     )
+
+
+def _declared(
+    path: Path, top: dict[str, Any], known: Collection[str]
+) -> tuple[dict[str, str], int]:
+    """The file's own `playbooks:` (id -> "module:attribute"), checked for form, not imported."""
+    raw = top.get("playbooks")
+    if raw is None:
+        return {}, 0
+    if not isinstance(raw, dict):
+        raise RoutingError(f"{path}:{top[_LINE]}: 'playbooks' must map ids to module:attribute")
+    line: int = raw[_LINE]
+    declared: dict[str, str] = {}
+    for playbook, where in raw.items():
+        if playbook == _LINE:
+            continue
+        if not isinstance(where, str) or not IMPORT_PATH.match(where):
+            raise RoutingError(
+                f"{path}:{line}: playbook {playbook!r}: {where!r} is not module:attribute"
+                " (e.g. playbooks.my_playbook.graph:PLAYBOOK)"
+            )
+        if playbook in known:
+            raise RoutingError(f"{path}:{line}: playbook {playbook!r} is already registered")
+        declared[str(playbook)] = where
+    return declared, line
 
 
 def _route(path: Path, raw: Any, parent_line: int, known: Collection[str]) -> Route:

@@ -297,3 +297,56 @@ async def test_the_triage_activity_routes_on_asset_kinds_read_only_when_asked(
     assert routed.playbook_id == "initial_access"  # WEB01 is a server; WS1's read failed
     assert inventory.asked == ["WS1", "WEB01"]
     assert routed.model_copy(update={"playbook_id": ""}) == triage
+
+
+def _site_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The team's module on sys.path, with no distribution metadata (no entry point)."""
+    site = tmp_path / "plain"
+    (site / "team_playbooks").mkdir(parents=True)
+    (site / "team_playbooks" / "__init__.py").write_text(EXTERNAL_PACKAGE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    registry._routing_at.cache_clear()
+
+
+def test_a_playbook_declared_in_the_routing_file_is_loaded_and_routed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_registry: None
+) -> None:
+    _site_package(tmp_path, monkeypatch)
+    own = _file(
+        tmp_path,
+        """
+        default: hands_on_keyboard
+        playbooks:
+          team_dns_sinkhole: team_playbooks:PLAYBOOK
+        routes:
+          - playbook: team_dns_sinkhole
+            categories: [command_and_control]
+        """,
+    )
+    monkeypatch.setenv(ROUTING_ENV, str(own))
+    assert "team_dns_sinkhole" not in [p.id for p in registered_playbooks()]
+    assert playbook_for(Category.COMMAND_AND_CONTROL).id == "team_dns_sinkhole"
+    assert get_playbook("team_dns_sinkhole").title == "A team's own: block the domains"
+
+
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        ("team_dns_sinkhole: team_playbooks", "is not module:attribute"),
+        ("team_dns_sinkhole: team_playbooks_missing:PLAYBOOK", "cannot load"),
+        ("team_dns_sinkhole: team_playbooks:NOT_A_PLAYBOOK", "is a str, not a Playbook"),
+        ("other_id: team_playbooks:PLAYBOOK", "its id is 'team_dns_sinkhole', not 'other_id'"),
+        ("credential_access: team_playbooks:PLAYBOOK", "is already registered"),
+    ],
+)
+def test_a_wrong_declaration_is_an_error_naming_file_and_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clean_registry: None,
+    declaration: str,
+    message: str,
+) -> None:
+    _site_package(tmp_path, monkeypatch)
+    own = _file(tmp_path, f"default: hands_on_keyboard\nplaybooks:\n  {declaration}\n")
+    with pytest.raises(RoutingError, match=rf"routing.yaml:3: .*{message}"):
+        registry.current_routing(own)

@@ -9,10 +9,12 @@ import importlib.util
 import inspect
 import re
 import shlex
+import uuid
 from pathlib import Path
 
 import pytest
 import typer
+from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from orchestrator.cli_playbook import playbook_app
@@ -115,3 +117,62 @@ def test_the_added_assertion_fails_on_the_unedited_scaffold(tmp_path: Path, monk
     )
     with pytest.raises(AssertionError, match="expected a isolate_host proposal on WORKSTATION5"):
         assert_proposes(run, ActionKind.ISOLATE_HOST, "WORKSTATION5")
+
+
+@pytest.mark.temporal
+@pytest.mark.simulation
+def test_the_routed_example_runs_in_garrison_simulate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, temporal_env: WorkflowEnvironment
+) -> None:
+    """Step 7: the scaffolded and edited playbook, declared and routed in a routing file (the
+    built-in file with the document's block merged in), runs in `garrison simulate`'s workflows;
+    no file outside the new package and the routing file is edited."""
+    import json
+
+    import yaml
+
+    import playbooks
+    from orchestrator.cli import app
+    from playbooks import registry
+
+    steps = blocks()
+    monkeypatch.chdir(tmp_path)
+    garrison(steps["new"].strip())
+    graph = tmp_path / "playbooks" / "beacon_containment" / "graph.py"
+    text = graph.read_text(encoding="utf-8")
+    text = re.sub(r"^from tools\.actions import .*$", steps["imports"].strip(), text, flags=re.M)
+    text = re.sub(
+        r"^async def contain\(.*?(?=^async def summarise)",
+        steps["contain"] + "\n\n",
+        text,
+        flags=re.S | re.M,
+    )
+    text = re.sub(r"^    allowed_actions=.*$\n", steps["allowed"], text, flags=re.M)
+    graph.write_text(text, encoding="utf-8")
+    # the new package sits in the author's checkout's `playbooks/` (here, the scratch folder's)
+    monkeypatch.setattr(playbooks, "__path__", [*playbooks.__path__, str(tmp_path / "playbooks")])
+
+    routing = yaml.safe_load(registry.routing_path().read_text(encoding="utf-8"))
+    block = yaml.safe_load(steps["route"])
+    routing["playbooks"] = {**routing.get("playbooks", {}), **block["playbooks"]}
+    routing["routes"] = block["routes"] + routing["routes"]
+    routing_file = tmp_path / "routing.yaml"
+    routing_file.write_text(yaml.safe_dump(routing, sort_keys=False), encoding="utf-8")
+    monkeypatch.setenv("GARRISON_PLAYBOOK_ROUTING", str(routing_file))
+    monkeypatch.setenv("GARRISON_DATA_DIR", str(tmp_path / "data"))
+    address = temporal_env.client.service_client.config.target_host
+    monkeypatch.setenv("GARRISON_TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("GARRISON_TEMPORAL_TASK_QUEUE_PREFIX", f"wx{uuid.uuid4().hex[:6]}")
+
+    words = shlex.split(steps["run"].strip())
+    assert words[:2] == ["garrison", "simulate"]
+    corpus = Path(__file__).resolve().parents[2] / words[2]
+    report = tmp_path / "report.json"
+    args = ["simulate", str(corpus), "--no-keep", "--report-json", str(report)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(report.read_text(encoding="utf-8"))["per_incident"]
+    assert row["playbook"] == "beacon_containment"
+    assert row["missed_actions"] == [] and row["unexpected_actions"] == []
+    executed = {(a["kind"], a["target"]) for a in row["executed_actions"]}
+    assert {("block_ip", "10.10.10.5"), ("isolate_host", "WORKSTATION5")} <= executed
