@@ -2,11 +2,11 @@
 hashes, accounts) from the alerts' typed fields and the response's targets, each classed as
 external or internal against the inventory, and released or withheld by the sharing policy.
 
-Internal means: an address inside the inventory's networks, held by an asset or not globally
-routable; a domain that is an asset's name, under an asset's own DNS domain, or under a suffix
-that only resolves inside a network (`.local`, `.corp`, ...); any account (accounts are people,
-personal data, or the organisation's own services). Free text (titles, command lines, paths) is
-never read: it cannot be checked, so it never leaves.
+Internal means: an address inside the inventory's networks, held by an asset or not routable
+(`NON_ROUTABLE`); a domain that is an asset's name, under an asset's own DNS domain, or under a
+suffix that only resolves inside a network (`.local`, `.corp`, ...); any account (accounts are
+people, personal data, or the organisation's own services). Free text (titles, command lines,
+paths) is never read: it cannot be checked, so it never leaves.
 """
 
 from __future__ import annotations
@@ -21,6 +21,28 @@ from orchestrator.intel.policy import SharingPolicy, Tlp
 from tools.actions import ActionKind
 from tools.models import Alert, Environment, in_networks
 
+# Addresses no one outside a network can reach: private (RFC 1918), shared (RFC 6598), loopback,
+# link-local, multicast, reserved, unique-local. Documentation ranges (TEST-NET) are not here:
+# they belong to no organisation, so sharing one reveals nothing.
+NON_ROUTABLE = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
 INTERNAL_SUFFIXES = (".local", ".localhost", ".internal", ".home.arpa", ".lan", ".corp", ".intra")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOMAIN = re.compile(
@@ -77,7 +99,7 @@ class Inventory:
             address = ipaddress.ip_address(value)
         except ValueError:
             return True  # not an address we can reason about: never shared as one
-        if value in self._asset_ips or not address.is_global:
+        if value in self._asset_ips or any(address in n for n in NON_ROUTABLE):
             return True
         return in_networks(value, list(self.environment.internal_networks))
 

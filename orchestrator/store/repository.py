@@ -27,6 +27,7 @@ from orchestrator.store.errors import ConflictError, NotFoundError
 from orchestrator.store.gauges import Gauges
 from orchestrator.store.incident_filter import IncidentFilter
 from orchestrator.store.intake import Intake
+from orchestrator.store.intel import IntelRepository
 from orchestrator.store.records import (
     ActionRecord,
     ActionStatus,
@@ -81,6 +82,7 @@ class Store:
         self.gauges = Gauges(self._db)
         self.simulation_runs = SimulationRuns(self._db)
         self.assignments = Assignments(self._db)
+        self.intel = IntelRepository(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod

@@ -52,11 +52,25 @@ def internal_names(recorded: RecordedIncident) -> set[str]:
     return {n.strip() for n in names if len(n.strip()) >= 3}
 
 
+PRIVATE = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+    "::1/128",
+]
+
+
 def _internal(ip: str, networks: list[str]) -> bool:
     try:
-        return not ipaddress.ip_address(ip).is_global or in_networks(ip, networks)
+        ipaddress.ip_address(ip)
     except ValueError:
         return False
+    return in_networks(ip, networks + PRIVATE)
 
 
 def leaks(text: str, names: set[str]) -> list[str]:
