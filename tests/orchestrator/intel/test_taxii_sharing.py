@@ -237,3 +237,14 @@ async def test_bad_query_and_media_type_are_refused(tmp_path: Path) -> None:
         ):
             answer = await http.get(f"{url}?{query}", headers=headers("tok-b"))
             assert answer.status_code == 400 and named in answer.json()["description"], query
+
+
+async def test_an_envelope_over_the_api_roots_limit_is_413(tmp_path: Path) -> None:
+    async with garrison_a(tmp_path) as a, httpx.AsyncClient(base_url=a.url) as http:
+        answer = await http.post(
+            f"/taxii2/garrison/collections/{SHARED.alias}/objects/",
+            content=b" " * (1024 * 1024 + 1),
+            headers=headers("tok-pub", **{"content-type": TAXII}),
+        )
+        assert answer.status_code == 413
+        assert "body larger than 1048576 bytes" in answer.text
