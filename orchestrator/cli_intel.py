@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from orchestrator.settings import GarrisonSettings
     from orchestrator.store.repository import Store
 
-intel_app = typer.Typer(help="Threat-intelligence sharing (STIX 2.1, TAXII 2.1, MISP feeds).")
+intel_app = typer.Typer(
+    help="Threat-intelligence sharing (STIX 2.1, TAXII 2.1, MISP feeds).", no_args_is_help=True
+)
 
 TlpOption = Annotated[
     str | None,

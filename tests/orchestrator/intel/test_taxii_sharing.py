@@ -104,6 +104,8 @@ async def test_an_indicator_a_publishes_turns_bs_benign_triage_malicious(tmp_pat
         shared = await collection(a, "tok-pub")
         status = await asyncio.to_thread(shared.add_objects, {"objects": objects})
         assert (status.status, status.success_count) == ("complete", len(objects))
+        await asyncio.to_thread(status.refresh)  # GET .../status/{id}/: the POST's status kept
+        assert (status.status, status.total_count) == ("complete", len(objects))
 
         # B sees a low connection from its workstation: nothing to worry about, alone
         alert = beacon_alert("b-1", "WS42", "10.9.0.42", Severity.LOW, None)
