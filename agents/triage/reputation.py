@@ -8,10 +8,15 @@ connection no rule thought much of, to an address a partner contained in its own
 command and control), and names the stage it proves (command and control for an address or a
 domain, execution for a file). SUSPICIOUS is noted, not counted: a partner's "seen nearby" is
 not a proof. Intelligence is enrichment: a lookup that fails is noted and the triage goes on
-without it, never retried at the expense of the telemetry's retry budget.
+without it, never retried at the expense of the telemetry's retry budget; and the lookups of
+one incident stop after `DEADLINE_S` (a vendor's public quota, VirusTotal's 4 a minute, would
+otherwise hold the triage for minutes), the rest noted as skipped.
 """
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +27,7 @@ from tools.models import Indicator, IndicatorKind
 from tools.results import ReputationVerdict
 
 MAX_LOOKUPS = 30  # per incident: a vendor's quota is shared by every incident
+DEADLINE_S = 20.0  # per incident, for all its lookups
 INTEL_STAGE_WEIGHT = 6.5  # a proven stage, as telemetry's lateral movement
 _STAGE = {
     IndicatorKind.IP: "command-and-control",
@@ -48,7 +54,7 @@ class IntelFinding(BaseModel):
 
 
 async def look_up(
-    intel: ThreatIntelReader, entities: ExtractedEntities
+    intel: ThreatIntelReader, entities: ExtractedEntities, deadline_s: float = DEADLINE_S
 ) -> tuple[list[IntelFinding], list[str]]:
     """The malicious and suspicious indicators, and a note per failed lookup."""
     wanted = [
@@ -58,9 +64,14 @@ async def look_up(
     ][:MAX_LOOKUPS]
     findings: list[IntelFinding] = []
     notes: list[str] = []
-    for indicator in wanted:
+    end = time.monotonic() + deadline_s
+    for done, indicator in enumerate(wanted):
         try:
-            answer = await intel.reputation(indicator)
+            answer = await asyncio.wait_for(intel.reputation(indicator), end - time.monotonic())
+        except TimeoutError:
+            skipped = len(wanted) - done
+            notes.append(f"threat intelligence: {skipped} lookup(s) skipped after {deadline_s:g} s")
+            break
         except ToolError as error:
             notes.append(f"threat intelligence unavailable for {indicator.value}: {error}"[:300])
             continue
