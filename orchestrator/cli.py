@@ -22,6 +22,7 @@ from orchestrator.cli_alerts import alerts_app, rehearse
 from orchestrator.cli_audit import audit_app
 from orchestrator.cli_common import configure_logging, err, fail, open_store, out, settings_or_exit
 from orchestrator.cli_console import console_app
+from orchestrator.cli_intel import intel_app
 from orchestrator.cli_playbook import playbook_app
 from orchestrator.cli_server import api_token, server
 from orchestrator.cli_simulate import simulate
@@ -50,6 +51,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(console_app, name="console")
 app.add_typer(train_app, name="train")
 app.add_typer(playbook_app, name="playbook")
+app.add_typer(intel_app, name="intel")
 app.command()(simulate)
 app.command()(worker)
 app.command()(emulate)

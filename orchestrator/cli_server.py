@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from orchestrator.approvals.directory import ApproverDirectory
     from orchestrator.backends import Backends
     from orchestrator.ingest.sources import IngestSources
+    from orchestrator.intel.config import IntelConfig
     from orchestrator.observability.health import QueueCheck
     from orchestrator.server.tokens import ApiTokens
     from orchestrator.settings import GarrisonSettings
@@ -67,6 +68,7 @@ def server(
     assert directory is not None
     tokens = _tokens(settings)
     _sources(settings)  # a wrong sources file fails before anything starts
+    _intel(settings)  # and so does a wrong intelligence file
     if not workers:
         backends = None
     elif incidents:
@@ -85,8 +87,8 @@ def api_token(
         list[str] | None,
         typer.Option(
             "--scope",
-            help="What the token may do: read, approve, ingest (repeat it). Default: read and "
-            "approve; a sender of alerts gets --scope ingest only.",
+            help="What the token may do: read, approve, ingest, intel:read, intel:write (repeat "
+            "it). Default: read and approve; a sender of alerts gets --scope ingest only.",
         ),
     ] = None,
 ) -> None:
@@ -115,6 +117,16 @@ def _tokens(settings: GarrisonSettings) -> ApiTokens:
     try:
         return ApiTokens.load(settings.api_tokens_file)
     except TokensError as error:
+        fail(str(error))
+
+
+def _intel(settings: GarrisonSettings) -> IntelConfig:
+    from orchestrator.intel.config import IntelConfig
+    from orchestrator.intel.policy import PolicyError
+
+    try:
+        return IntelConfig.load(settings.intel_file)
+    except PolicyError as error:
         fail(str(error))
 
 
@@ -204,6 +216,7 @@ async def _serve(
             temporal=runtime.temporal,
             namespace=settings.temporal.namespace,
             ready_queues=ready_queues(settings, runtime.roles),
+            intel=_intel(settings),
         )
         config = uvicorn.Config(
             create_app(deps), host=host, port=port, log_level="warning", lifespan="off"

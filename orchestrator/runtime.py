@@ -133,6 +133,10 @@ async def open_runtime(
             poll = None
             if Role.TRIAGE in roles:
                 poll = await _open_polls(stack, settings, store, ingest, temporal)
+            if settings.intel_file is not None:  # partners' indicators join the vendor's answers
+                from orchestrator.intel.backends import SharedIntelBackends
+
+                backends = SharedIntelBackends(backends, store.intel)
             deps = WorkerDeps(
                 store, backends, checkpointer, notifier, model=chat_model, poll=poll, policy=policy
             )

@@ -404,6 +404,9 @@ class GarrisonSettings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     # Bearer tokens of the HTTP API: YAML `tokens: {identity: "sha256:<hex of the token>"}`.
     api_tokens_file: FilePath | None = None
+    # Threat-intelligence sharing (docs/intel.md): the sharing policy, the TAXII collections
+    # served and the partners' feeds pulled (`orchestrator.intel.config`).
+    intel_file: FilePath | None = None
     # The agents' chat model, `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3`); none: the
     # agents' deterministic reasoning. Loaded by the runtime (`orchestrator.runtime.load_model`).
     model: str | None = None

@@ -55,6 +55,7 @@ from agents.triage.maintenance import maintenance_reason
 from agents.triage.model_verdict import merge_model_verdict, model_data
 from agents.triage.operators import operator_work
 from agents.triage.prompts import TRIAGE_INSTRUCTIONS, ModelVerdict
+from agents.triage.reputation import INTEL_STAGE_WEIGHT, look_up, malicious
 from agents.triage.stages import (
     LATERAL_STAGE_WEIGHT,
     implant_lineage,
@@ -166,7 +167,13 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
     async def extract_entities_node(state: TriageState) -> dict[str, Any]:
         environment = await tools.inventory.environment()
         entities = extract_entities(state["input"].alerts, AssetIndex(environment))
-        return {"environment": environment, "entities": entities}
+        intel, notes = await look_up(tools.intel, entities)
+        return {
+            "environment": environment,
+            "entities": entities,
+            "intel": intel,
+            "intel_notes": notes,
+        }
 
     async def score_alerts(state: TriageState) -> dict[str, Any]:
         return {"assessments": [assess_alert(a) for a in state["input"].alerts]}
@@ -375,12 +382,16 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
     assessments = state["assessments"]
     corroboration = state.get("corroboration_score", 0.0)
     score = incident_score(assessments, corroboration)
-    if state.get("lineage"):
-        # an implant's doing is the attacker's whatever the rule that saw it weighs
+    proven = malicious(state.get("intel", []))
+    if state.get("lineage") or proven:
+        # an implant's doing is the attacker's whatever the rule that saw it weighs, and so is
+        # a connection to infrastructure intelligence knows as an attacker's (reputation.py)
         score = max(score, MALICIOUS_AT)
     operators = state.get("operators")
     verdict = Verdict.MALICIOUS if score >= MALICIOUS_AT and not operators else Verdict.BENIGN
-    stages = state.get("stages", {})
+    stages = dict(state.get("stages", {}))
+    for finding in proven:
+        stages[finding.stage] = max(stages.get(finding.stage, 0.0), INTEL_STAGE_WEIGHT)
     category = (
         _category(assessments, stages, corroboration)
         if verdict is Verdict.MALICIOUS
@@ -394,6 +405,8 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
     # first, so that the ticket's triage note (the first lines of the rationale) shows it
     rationale = [degraded_line(gaps)] if gaps else []
     rationale += [operators] if operators else []
+    rationale += [truncate(f.line(), 300) for f in state.get("intel", [])[:5]]
+    rationale += state.get("intel_notes", [])[:3]
     rationale += [
         f"score {score:.1f} (malicious at {MALICIOUS_AT:g}); corroboration {corroboration:+.1f}",
         f"{len(assessments)} alerts, {len(significant)} not known to be noisy",

@@ -7,6 +7,7 @@ from typing import TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.models import ExtractedEntities, TriageInput, TriageResult
+from agents.triage.reputation import IntelFinding
 from tools.models import Environment
 
 
@@ -36,4 +37,6 @@ class TriageState(TypedDict):
     lineage: list[str]  # alerting processes an implant started (stages.implant_lineage)
     gaps: list[str]  # telemetry that could not be read within the retry budget
     operators: str | None  # why the incident is the declared operators' work (operators.py)
+    intel: list[IntelFinding]  # what threat intelligence says of its indicators (reputation.py)
+    intel_notes: list[str]  # lookups that failed
     result: TriageResult

@@ -4,7 +4,8 @@
 compose it the same way. Every `/api` endpoint needs a bearer token (`tokens.py`); `/slack/*`
 is authenticated by Slack's signature instead; `/console` (the analysts' web console,
 `orchestrator.console`) by a signed-in session; `/healthz`, `/readyz` (`instruments.py`)
-and the OpenAPI document are open.
+and the OpenAPI document are open. `/taxii2/` (`taxii.py`) is the TAXII 2.1 server, on bearer
+tokens with the `intel:read` and `intel:write` scopes.
 Errors are JSON `{"detail": ...}` with a 4xx status naming the problem; an unexpected failure is
 logged and answered 500 without internals.
 
@@ -31,6 +32,7 @@ from orchestrator.approvals.service import ApprovalService
 from orchestrator.console.auth import ConsoleConfig
 from orchestrator.ingest.sink import AlertSink
 from orchestrator.ingest.sources import IngestSources
+from orchestrator.intel.config import IntelConfig
 from orchestrator.observability import tracing
 from orchestrator.server.edge import EdgeGuard
 from orchestrator.server.refusals import RefusalAudit
@@ -106,6 +108,8 @@ class ServerDeps:
     ingest: AlertSink | None = None  # None: this server takes no alerts (404)
     sources: IngestSources = field(default_factory=IngestSources)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    # The TAXII collections served under /taxii2/ and the sharing policy (`docs/intel.md`).
+    intel: IntelConfig = field(default_factory=IntelConfig)
     # What `/readyz` checks beside the store: Temporal, and the queues that must be polled.
     temporal: Client | None = None
     namespace: str = "default"
@@ -129,6 +133,7 @@ def create_app(deps: ServerDeps) -> FastAPI:
     from orchestrator.server.api import router as api_router
     from orchestrator.server.instruments import router as instruments_router
     from orchestrator.server.slack_interactions import router as slack_router
+    from orchestrator.server.taxii import install_taxii
 
     app = FastAPI(
         title="Garrison",
@@ -148,6 +153,7 @@ def create_app(deps: ServerDeps) -> FastAPI:
     app.include_router(slack_router)
     app.include_router(api_router)
     app.include_router(alerts_router)
+    install_taxii(app)
     install_console(app)
     app.include_router(instruments_router)
 

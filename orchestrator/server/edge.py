@@ -6,8 +6,8 @@ Body cap, before anything parses the body or checks a token: a declared `Content
 route's limit is answered 413 at once, without reading a byte of the body, and the connection is
 closed; a body without one (chunked) is counted as it streams and refused with 413 as soon as it
 passes the limit; a `Content-Length` that is not one decimal number is 400. Limits: 1 MB for
-`/api/alerts` (`orchestrator.ingest.limits`), 256 KB for `/slack/` (`orchestrator.server.limits`),
-64 KB for every other route.
+`/api/alerts` (`orchestrator.ingest.limits`) and `/taxii2/`, 256 KB for `/slack/`
+(`orchestrator.server.limits`), 64 KB for every other route.
 
 Refusals: every 4xx on `/api` or `/slack` is audited once through `RefusalAudit` (rate-limited per
 kind and client address), as `slack.request_rejected` on `/slack` and `http.request_refused`
@@ -34,6 +34,7 @@ from orchestrator.server.limits import MAX_BODY_BYTES as SLACK_MAX_BODY_BYTES
 from orchestrator.server.refusals import Refusal, RefusalAudit
 
 API_MAX_BODY_BYTES = 64 * 1024
+TAXII_MAX_BODY_BYTES = 1024 * 1024  # a TAXII envelope: the API root's `max_content_length`
 API_REFUSED = "http.request_refused"
 SLACK_REJECTED = "slack.request_rejected"
 DISCONNECTED = "client_disconnected"
@@ -58,6 +59,7 @@ class BodyLimits:
     prefixes: tuple[tuple[str, int], ...] = (
         ("/api/alerts", ALERTS_MAX_BODY_BYTES),
         ("/slack/", SLACK_MAX_BODY_BYTES),
+        ("/taxii2/", TAXII_MAX_BODY_BYTES),
     )
 
     def for_path(self, path: str) -> int:
@@ -227,8 +229,9 @@ class _Exchange:
 
 
 def channel_of(path: str) -> str | None:
-    """`api` or `slack`: the paths whose refusals are audited; None for the rest."""
-    if path == "/api" or path.startswith("/api/"):
+    """`api` or `slack`: the paths whose refusals are audited; None for the rest. The TAXII
+    server's (`/taxii2/`) are the API's."""
+    if path == "/api" or path.startswith(("/api/", "/taxii2")):
         return "api"
     if path == "/slack" or path.startswith("/slack/"):
         return "slack"
@@ -238,7 +241,8 @@ def channel_of(path: str) -> str | None:
 def _reason(body: bytes) -> str:
     """What the refusal told the client: its `detail`, field problems joined."""
     try:
-        detail = json.loads(body[:4096]).get("detail")
+        answer = json.loads(body[:4096])
+        detail = answer.get("detail") or answer.get("description")  # TAXII's error shape
     except (ValueError, AttributeError, UnicodeDecodeError):
         return body[:200].decode("utf-8", "replace") or "(no detail)"
     if isinstance(detail, list):

@@ -7,8 +7,9 @@
 Each token stands for one identity, checked by the approver directory like any other channel;
 the file holds no secret worth stealing. A token's scopes say what it may call: `read` (incidents
 and approvals), `approve` (decide, still subject to the approver directory), `ingest` (send
-alerts). A bare digest has `read` and `approve`, as before scopes existed; a sender of alerts gets
-`ingest` only. `garrison api-token NAME [--scope ingest]` prints a new token and the line to add.
+alerts), `intel:read` and `intel:write` (the TAXII collections, `docs/intel.md`). A bare
+digest has `read` and `approve`, as before scopes existed; a sender of alerts gets `ingest` only.
+`garrison api-token NAME [--scope ingest]` prints a new token and the line to add.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Scope(StrEnum):
     READ = "read"
     APPROVE = "approve"
     INGEST = "ingest"
+    INTEL_READ = "intel:read"  # read the TAXII collections the token's identity may read
+    INTEL_WRITE = "intel:write"  # publish to the collections it may write
 
 
 LEGACY_SCOPES = (Scope.READ, Scope.APPROVE)

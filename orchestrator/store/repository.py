@@ -27,6 +27,7 @@ from orchestrator.store.errors import ConflictError, NotFoundError
 from orchestrator.store.gauges import Gauges
 from orchestrator.store.incident_filter import IncidentFilter
 from orchestrator.store.intake import Intake
+from orchestrator.store.intel import IntelRepository
 from orchestrator.store.model_use import ModelUse
 from orchestrator.store.records import (
     ActionRecord,
@@ -85,6 +86,7 @@ class Store:
         self.training_sessions = TrainingSessions(self._db)
         self.assignments = Assignments(self._db)
         self.model_use = ModelUse(self._db)
+        self.intel = IntelRepository(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod

@@ -340,6 +340,52 @@ class NarrativeRow(SQLModel, table=True):
     written_at: datetime = _at()
 
 
+class IntelObjectRow(SQLModel, table=True):
+    """One version of a STIX object in a TAXII collection (`orchestrator/store/intel.py`):
+    `seq` is the arrival order (TAXII's `next`), `key` `<collection>|<id>|<version>` makes a
+    repeated publication add nothing."""
+
+    __tablename__: str = "intel_objects"  # type: ignore[misc]
+
+    seq: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    collection: str = Field(index=True)
+    stix_id: str = Field(index=True)
+    version: str  # the object's `modified`, else its `created`, else when it was added
+    type: str
+    added_at: datetime = _at(index=True)
+    body: str = _json()
+
+
+class SharedIndicatorRow(SQLModel, table=True):
+    """An indicator a sharing partner published, as `garrison intel pull` read it, keyed
+    `<source>|<kind>|<value>`: the feed's latest word on that value."""
+
+    __tablename__: str = "shared_indicators"  # type: ignore[misc]
+
+    key: str = Field(primary_key=True)
+    kind: str
+    value: str = Field(index=True)
+    source: str
+    verdict: str
+    confidence: int
+    label: str = Field(default="", sa_type=Text)
+    ref: str = ""
+    valid_until: datetime | None = _at(nullable=True)
+    updated_at: datetime = _at()
+
+
+class IntelFeedRow(SQLModel, table=True):
+    """How far each pulled feed was read (a TAXII collection's last `added`, a MISP feed's event
+    timestamps), as JSON text."""
+
+    __tablename__: str = "intel_feeds"  # type: ignore[misc]
+
+    source: str = Field(primary_key=True)
+    cursor: str = _json()
+    updated_at: datetime = _at()
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
     assert isinstance(table, Table)
@@ -391,5 +437,8 @@ STORE_TABLES: tuple[Table, ...] = tuple(
         TrainingSessionRow,
         ModelUsageRow,
         NarrativeRow,
+        IntelObjectRow,
+        SharedIndicatorRow,
+        IntelFeedRow,
     )
 )
