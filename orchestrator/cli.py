@@ -23,6 +23,7 @@ from orchestrator.cli_audit import audit_app
 from orchestrator.cli_common import configure_logging, err, fail, open_store, out, settings_or_exit
 from orchestrator.cli_console import console_app
 from orchestrator.cli_server import api_token, server
+from orchestrator.cli_shadow import shadow_app
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
 from orchestrator.cli_worker import worker
@@ -46,6 +47,7 @@ app.add_typer(corpus_app, name="corpus")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(console_app, name="console")
+app.add_typer(shadow_app, name="shadow")
 app.command()(simulate)
 app.command()(worker)
 app.command()(emulate)
