@@ -2,7 +2,8 @@
 the two disagree before the candidate is promoted (docs/shadow.md).
 
 `run` replays recorded incidents under both versions (each side in a process of its own) and
-keeps both runs in the store; `report` prints the agreement table of a kept shadow run.
+keeps both runs in the store; `report` prints the agreement table of a kept shadow run; `follow`
+shadows a running deployment's incidents and `report --live` compares them.
 """
 
 from __future__ import annotations
@@ -155,12 +156,71 @@ def shadow_report(
         bool, typer.Option("--live", help="Compare live incidents with their shadows.")
     ] = False,
 ) -> None:
-    """Where the candidate of a kept shadow run disagrees with the current version."""
-    if live:
-        fail("--live: live shadowing is not built yet (docs/shadow.md, 'Live')")
+    """Where the candidate of a kept shadow run disagrees with the current version; with
+    `--live`, where this database's shadows disagree with the deployment's incidents."""
     settings = settings_or_exit()
+    if live:
+        if run is not None:
+            fail("--live compares every shadow of this database: give no RUN")
+        _show(asyncio.run(_live_report(settings)), as_json)
+        return
     shadow_id, documents = asyncio.run(_load(settings, run))
     _show(_report(shadow_id, documents), as_json)
+
+
+async def _live_report(settings: GarrisonSettings) -> ShadowReport:
+    from orchestrator.settings import ConfigError
+    from simulations.shadow.live import live_report
+
+    async with open_store(settings) as store:
+        try:
+            return await live_report(settings, store)
+        except ConfigError as error:
+            fail(str(error))
+
+
+@shadow_app.command("follow")
+def shadow_follow(
+    incidents: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--incidents",
+            help="Read from the in-memory twins of these recorded incidents, not the vendors.",
+        ),
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option(min=1.0, help="Seconds between passes.")] = 60.0,
+    limit: Annotated[int, typer.Option(min=1, help="Newest closed incidents per pass.")] = 100,
+) -> None:
+    """Follow a deployment as its candidate, side effects off: replay each of its closed
+    incidents (GARRISON_SHADOW_LIVE_DATABASE_URL) under this process's settings, mirroring its
+    analysts' decisions, into this process's own database."""
+    from orchestrator.cli_worker import recorded_backends, vendor_backends
+    from orchestrator.settings import ConfigError
+    from simulations.shadow.live import follow_once, live_database_url
+
+    settings = settings_or_exit()
+    try:
+        live_database_url(settings)
+    except ConfigError as error:
+        fail(str(error))
+
+    async def passes() -> None:
+        while True:
+            backends = (
+                recorded_backends(incidents, None, None) if incidents else vendor_backends(settings)
+            )
+            for done in await follow_once(settings, backends, limit=limit):
+                verdict = done.result.verdict if done.result else done.error
+                out.print(f"shadowed {done.incident_id}: {verdict}", markup=False)
+            if once:
+                return
+            await asyncio.sleep(interval)
+
+    try:
+        asyncio.run(passes())
+    except ConfigError as error:
+        fail(str(error))
 
 
 async def _load(

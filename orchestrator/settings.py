@@ -390,6 +390,9 @@ class GarrisonSettings(BaseSettings):
     # of the packaged knowledge files to replace. The agents read the same variable when their
     # tables are built; `load_settings` validates the files up front, naming file and field.
     knowledge_dir: DirectoryPath | None = None
+    # A candidate following a deployment (`garrison shadow follow`, docs/shadow.md): the
+    # deployment's database, only read; the candidate's results go to its own database.
+    shadow_live_database_url: str | None = None
     # Which vendor serves a capability when several are configured: "edr=defender,identity=entra".
     vendors: str | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)

@@ -5,6 +5,7 @@ of a simulation that reads the truth besides the scorer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from orchestrator.models import DecisionKind
 from simulations.matching import action_in
@@ -13,6 +14,15 @@ from tools.actions import Action
 
 PRIMARY_ANALYSTS: tuple[str, ...] = ("sim-analyst-1", "sim-analyst-2")
 ESCALATION_ANALYSTS: tuple[str, ...] = ("sim-lead-1", "sim-lead-2")
+
+
+class Analyst(Protocol):
+    """Whoever answers a replay's approval requests: `decide` None never answers."""
+
+    @property
+    def latency_s(self) -> float: ...
+
+    def decide(self, action: Action) -> DecisionKind | None: ...
 
 
 @dataclass(frozen=True)

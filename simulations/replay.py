@@ -37,7 +37,7 @@ from orchestrator.policy.model import IngestRules
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
-from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS, SimulatedAnalyst
+from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS, Analyst
 from simulations.loader import LoadedIncident
 
 POLL_S = 0.05
@@ -97,7 +97,7 @@ async def replay_incident(
     loaded: LoadedIncident,
     incident_id: str,
     params: IncidentWorkflowInput,
-    analyst: SimulatedAnalyst,
+    analyst: Analyst,
     on_status: StatusObserver | None = None,
 ) -> ReplayOutcome:
     """`on_status` sees every status the driver polls (`--fault` lifts a fault on it)."""
@@ -111,7 +111,7 @@ async def _replay(
     loaded: LoadedIncident,
     incident_id: str,
     params: IncidentWorkflowInput,
-    analyst: SimulatedAnalyst,
+    analyst: Analyst,
     on_status: StatusObserver | None,
 ) -> ReplayOutcome:
     spec = loaded.spec
@@ -197,10 +197,20 @@ async def _accept(ctx: ReplayContext, items: list[Normalised], scope: str) -> Ac
     raise AssertionError("unreachable")
 
 
+async def drive_incident(
+    ctx: ReplayContext,
+    handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
+    analyst: Analyst,
+) -> IncidentResult:
+    """Answer the incident's approval requests as `analyst` says, in virtual time, until it
+    closes (a live incident's shadow, `simulations/shadow/live.py`)."""
+    return await _drive(ctx, handle, analyst)
+
+
 async def _drive(
     ctx: ReplayContext,
     handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
-    analyst: SimulatedAnalyst,
+    analyst: Analyst,
     on_status: StatusObserver | None = None,
 ) -> IncidentResult:
     answered: set[str] = set()
@@ -234,7 +244,7 @@ async def _finished(handle: WorkflowHandle[IncidentWorkflow, IncidentResult]) ->
 async def _answer(
     ctx: ReplayContext,
     handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
-    analyst: SimulatedAnalyst,
+    analyst: Analyst,
     request: PendingApprovalView,
 ) -> None:
     decision = analyst.decide(request.action)

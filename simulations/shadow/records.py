@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.models import IncidentResult
+from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
 from tools.models import Verdict
 
@@ -88,10 +89,13 @@ async def shadow_incident(
             risk=risk if isinstance(risk, int) else 0,
             approvers=approvers if isinstance(approvers, int) else 0,
         )
+    if result is None and error is None and record is None:
+        error = f"no incident {incident_id} in the store"
     return ShadowIncident(
         id=recorded_id,
-        verdict=result.verdict if result is not None else None,
-        category=result.category if result is not None else None,
+        # a live incident's own row when no workflow result is at hand (`shadow report --live`)
+        verdict=result.verdict if result is not None else (record.verdict if record else None),
+        category=result.category if result is not None else _category(record),
         playbook=record.playbook if record is not None else None,
         knowledge_version=record.knowledge_version if record is not None else None,
         proposals=sorted(proposals.values(), key=lambda p: p.action),
@@ -100,3 +104,7 @@ async def shadow_incident(
         ),
         error=error if result is None else None,
     )
+
+
+def _category(record: IncidentRecord | None) -> str | None:
+    return None if record is None or record.category is None else record.category.value

@@ -40,6 +40,9 @@ async def run_side(
     from agents.knowledge import KNOWLEDGE_VERSION  # this process's, as its agents decided
     from orchestrator.composition import open_store
 
+    # Task queues of this side alone: a worker of the deployment on the configured Temporal
+    # must never pick up the side's tasks (nor the side's dry-run workers the deployment's).
+    settings = own_queues(settings, f"shadow-{run_id}")
     outcomes: list[ReplayOutcome] = []
     options = SimulationOptions(
         analyst=analyst, concurrency=concurrency, run_id=run_id, dry_run=True
@@ -68,6 +71,13 @@ async def run_side(
         incidents=sorted(records, key=lambda r: r.id),
     )
     return side, card
+
+
+def own_queues(settings: GarrisonSettings, suffix: str) -> GarrisonSettings:
+    """`settings` with task queues of their own: `<prefix>-<suffix>-<role>`."""
+    prefix = f"{settings.temporal.task_queue_prefix}-{suffix}"
+    temporal = settings.temporal.model_copy(update={"task_queue_prefix": prefix})
+    return settings.model_copy(update={"temporal": temporal})
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
