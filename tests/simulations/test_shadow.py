@@ -92,6 +92,7 @@ def _knowledge(folder: Path, version: str, estate: str | None = None) -> Path:
 
 @pytest.mark.temporal
 @pytest.mark.simulation
+@pytest.mark.slow  # three replays of two incidents, two of them in processes of their own
 async def test_shadow_disagrees_exactly_where_the_candidate_knowledge_differs(
     temporal_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,3 +192,7 @@ def test_shadow_report_without_a_kept_run_says_so(
     assert result.exit_code == 2 and "no shadow run kept" in result.output
     result = CliRunner().invoke(app, ["shadow", "report", "nope"])
     assert result.exit_code == 2 and "no shadow run 'nope'" in result.output
+    result = CliRunner().invoke(app, ["shadow", "report", "--live"])
+    assert result.exit_code == 2 and "GARRISON_SHADOW_LIVE_DATABASE_URL: required" in result.output
+    result = CliRunner().invoke(app, ["shadow", "follow", "--once"])
+    assert result.exit_code == 2 and "GARRISON_SHADOW_LIVE_DATABASE_URL: required" in result.output
