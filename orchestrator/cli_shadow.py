@@ -261,7 +261,10 @@ def _show(report: ShadowReport, as_json: bool) -> None:
         out.print_json(json.dumps(report.model_dump(mode="json", by_alias=True)))
         return
     for role, side in (("current", report.current), ("candidate", report.candidate)):
-        extra = ", ".join(f"{k}={v}" for k, v in side.overrides.items())
+        words = [f"{k}={v}" for k, v in side.overrides.items()]
+        if side.python != report.current.python:
+            words.append(f"python {side.python}")
+        extra = ", ".join(words)
         out.print(
             f"{role}: knowledge {side.knowledge_version}"
             + (f", {extra}" if extra else "")

@@ -98,6 +98,10 @@ def run_side_process(
     """Run one side in its own process; its `{"side", "scorecard"}` document."""
     overrides = dict(overrides or {})
     env = dict(os.environ) | overrides
+    if python is not None:
+        # `-m` would put the working directory first on the path: a checkout of the current
+        # version there would shadow the other install's modules
+        env["PYTHONSAFEPATH"] = "1"
     with tempfile.TemporaryDirectory(prefix="garrison-shadow-") as folder:
         out = Path(folder) / f"{role}.json"
         command = [str(python or sys.executable), "-m", "simulations.shadow.side"]
