@@ -106,9 +106,12 @@ async def open_runtime(
     loop (signal after every commit, sweep every `GARRISON_INGEST__SWEEP_S`): every server and
     every process running the triage role does. Raises `ConfigError` for a wrong configuration
     before starting anything. `dry_run` serves the workers side effects off
-    (`orchestrator/dry_run.py`): what a shadow of a candidate version runs with."""
+    (`orchestrator/dry_run.py`) and approval requests to the log: what a shadow of a candidate
+    version runs with."""
     if run_workers and backends is None:
         raise ValueError("workers need backends")
+    if dry_run:  # and no person is asked to approve what will not be done
+        slack = False
     if dry_run and backends is not None:
         from orchestrator.dry_run import DryRunBackends
 

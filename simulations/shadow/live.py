@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from orchestrator.backends import Backends, workflow_id
 from orchestrator.ingest.normalised import Normalised, Shape
 from orchestrator.models import DecisionKind, IncidentResult
-from orchestrator.policy.model import load_policy
+from orchestrator.policy.model import PolicyDocument, load_policy
 from orchestrator.runtime import open_runtime
 from orchestrator.settings import ConfigError, GarrisonSettings
-from orchestrator.store.records import ApprovalStatus, IncidentStatus
+from orchestrator.store.records import ApprovalStatus, IncidentRecord, IncidentStatus
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
-from simulations.replay import drive_incident
+from simulations.replay import ReplayContext, drive_incident
 from simulations.runner import replay_context, workflow_input
 from simulations.shadow.compare import ShadowReport, compare_sides
 from simulations.shadow.records import ShadowIncident, ShadowSide, shadow_incident
@@ -108,42 +108,51 @@ async def follow_once(
                 runtime.temporal, runtime.store, own, policy, timeout_s, SHADOW_PREFIX
             )
             for record in closed:
-                shadow = shadow_of(record.id)
-                if record.id.startswith(SHADOW_PREFIX) or await runtime.store.get_incident(shadow):
+                if record.id.startswith(SHADOW_PREFIX):
                     continue
-                params = workflow_input(own, policy, shadow, record.title)
-                ctx.inputs[shadow] = params.model_copy(
-                    update={"group_key": f"{SHADOW_SCOPE}:{shadow}", "breaker_scope": shadow}
-                )
-                alerts = await live.alerts_for(record.id)
-                items = [
-                    Normalised(
-                        alert=alert,
-                        source=f"shadow:{record.id}",
-                        shape=Shape.GARRISON,
-                        original=alert.model_dump(mode="json"),
-                        correlation=record.id,
-                    )
-                    for alert in alerts
-                ]
-                await ctx.ingest.accept(items, scope=SHADOW_SCOPE)
-                await ctx.dispatcher.dispatch_pending()
-                handle = ctx.skipper.client.get_workflow_handle_for(
-                    IncidentWorkflow.run, workflow_id(shadow)
-                )
-                analyst = await mirror_analyst(live, record.id)
-                try:
-                    result = await asyncio.wait_for(
-                        drive_incident(ctx, handle, analyst), timeout=timeout_s
-                    )
-                except TimeoutError:
-                    await handle.terminate("shadow timeout")
-                    done.append(Shadowed(shadow, None, f"timed out after {timeout_s:.0f}s"))
-                    continue
-                done.append(Shadowed(shadow, result))
+                if await runtime.store.get_incident(shadow_of(record.id)) is None:
+                    done.append(await _shadow(ctx, live, own, policy, record, timeout_s))
     finally:
         await live.close()
     return done
+
+
+async def _shadow(
+    ctx: ReplayContext,
+    live: Store,
+    settings: GarrisonSettings,
+    policy: PolicyDocument,
+    record: IncidentRecord,
+    timeout_s: float,
+) -> Shadowed:
+    """The live incident's alerts into the shadow scope, its workflow driven to the end."""
+    shadow = shadow_of(record.id)
+    params = workflow_input(settings, policy, shadow, record.title)
+    ctx.inputs[shadow] = params.model_copy(
+        update={"group_key": f"{SHADOW_SCOPE}:{shadow}", "breaker_scope": shadow}
+    )
+    items = [
+        Normalised(
+            alert=alert,
+            source=f"shadow:{record.id}",
+            shape=Shape.GARRISON,
+            original=alert.model_dump(mode="json"),
+            correlation=record.id,
+        )
+        for alert in await live.alerts_for(record.id)
+    ]
+    accepted = await ctx.ingest.accept(items, scope=SHADOW_SCOPE)
+    if accepted.incidents != [shadow]:
+        return Shadowed(shadow, None, f"ingestion placed it in {accepted.incidents}")
+    await ctx.dispatcher.dispatch_pending()
+    handle = ctx.skipper.client.get_workflow_handle_for(IncidentWorkflow.run, workflow_id(shadow))
+    analyst = await mirror_analyst(live, record.id)
+    try:
+        result = await asyncio.wait_for(drive_incident(ctx, handle, analyst), timeout=timeout_s)
+    except TimeoutError:
+        await handle.terminate("shadow timeout")
+        return Shadowed(shadow, None, f"timed out after {timeout_s:.0f}s")
+    return Shadowed(shadow, result)
 
 
 async def live_report(settings: GarrisonSettings, own: Store, limit: int = 1000) -> ShadowReport:
