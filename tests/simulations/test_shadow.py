@@ -121,11 +121,20 @@ async def test_shadow_disagrees_exactly_where_the_candidate_knowledge_differs(
         packaged_estate.replace("'^krbtgt(_\\d+)?$'", "'^no-such-account$'"),
     )
     documents = {"current": {"side": current.dump()}}
-    for name, folder in (("same", copy), ("changed", changed)):
-        candidate = Candidate(knowledge_dir=folder)
-        documents[name] = await asyncio.to_thread(
-            run_side_process, "candidate", f"t{name}", INCIDENTS, overrides=candidate.overrides()
+    names, folders = ("same", "changed"), (copy, changed)
+    sides = await asyncio.gather(  # the two candidates' processes side by side
+        *(
+            asyncio.to_thread(
+                run_side_process,
+                "candidate",
+                f"t{name}",
+                INCIDENTS,
+                overrides=Candidate(knowledge_dir=folder).overrides(),
+            )
+            for name, folder in zip(names, folders, strict=True)
         )
+    )
+    documents |= dict(zip(names, sides, strict=True))
 
     same = report_of("t", {"current": documents["current"], "candidate": documents["same"]})
     assert same.totals.incidents == 2 and same.totals.disagree == 0, same.totals

@@ -60,6 +60,12 @@ async def test_follow_shadows_closed_live_incidents_mirroring_decisions_without_
     assert shadowed == live_executed  # the live analysts' approvals, mirrored
     # ... and decided only: the twins the shadow read from journaled no change of its own
     assert not any(journal.glob("shadow--*"))
+    # ... on task queues no worker of the deployment serves
+    described = await temporal_env.client.get_workflow_handle(
+        f"incident-{done.incident_id}"
+    ).describe()
+    prefix = shadow_settings.temporal.task_queue_prefix
+    assert described.task_queue == f"{prefix}-shadow-triage"
 
     assert await follow_once(shadow_settings, RecordedBackends(incidents)) == []  # once each
 
