@@ -22,10 +22,12 @@ from orchestrator.cli_alerts import alerts_app, rehearse
 from orchestrator.cli_audit import audit_app
 from orchestrator.cli_common import configure_logging, err, fail, open_store, out, settings_or_exit
 from orchestrator.cli_console import console_app
+from orchestrator.cli_playbook import playbook_app
 from orchestrator.cli_server import api_token, server
 from orchestrator.cli_shadow import shadow_app
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
+from orchestrator.cli_train import train_app
 from orchestrator.cli_worker import worker
 from simulations.cli_corpus import corpus_app
 
@@ -47,6 +49,8 @@ app.add_typer(corpus_app, name="corpus")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(console_app, name="console")
+app.add_typer(train_app, name="train")
+app.add_typer(playbook_app, name="playbook")
 app.add_typer(shadow_app, name="shadow")
 app.command()(simulate)
 app.command()(worker)

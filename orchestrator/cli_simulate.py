@@ -385,6 +385,9 @@ def _print(report: dict[str, object]) -> None:
             "-" if ttc is None else f"{ttc:.0f}",
         )
     out.print(table)
+    for row in per_incident if isinstance(per_incident, list) else []:
+        if row.get("error"):
+            err.print(f"incident {row['id']} failed: {row['error']}", markup=False)
     summary = Table("metric", "value", title="scorecard")
     for key in ("incidents", "elapsed_s", "incidents_per_s", *NUMERIC_METRICS):
         value = report.get(key)

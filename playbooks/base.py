@@ -51,6 +51,9 @@ class Playbook:
     categories: frozenset[Category]
     allowed_actions: frozenset[ActionKind]
     build: Callable[[PlaybookDeps], StateGraph[Any]]
+    # Allowed kinds that have no inverse (a killed process, a reset secret): declared so that an
+    # author says so knowingly; `garrison playbook validate` checks every such kind is listed.
+    irreversible: frozenset[ActionKind] = frozenset()
 
 
 @dataclass(frozen=True)

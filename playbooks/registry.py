@@ -26,3 +26,7 @@ def get_playbook(playbook_id: str) -> Playbook:
 def playbook_for(category: Category) -> Playbook:
     """The first registered playbook that declares the category, else the fallback."""
     return next((p for p in PLAYBOOKS if category in p.categories), FALLBACK)
+
+
+def registered_playbooks() -> tuple[Playbook, ...]:
+    return PLAYBOOKS

@@ -11,6 +11,7 @@ as the CLI and the API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +38,7 @@ from orchestrator.policy.model import IngestRules
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
-from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS, Analyst
+from simulations.analyst import Analyst, deciders
 from simulations.loader import LoadedIncident
 
 POLL_S = 0.05
@@ -127,6 +128,11 @@ async def _replay(
         return ReplayOutcome(spec.id, None, f"timed out after {ctx.timeout_s:.0f}s", 0.0)
     except WorkflowFailureError as failure:
         return ReplayOutcome(spec.id, None, f"workflow failed: {failure.cause}", 0.0)
+    except Exception as error:  # the driver failed (an RPC, the analyst): end this incident only
+        with contextlib.suppress(Exception):
+            await handle.terminate("simulation driver failed")
+        reason = f"driver failed: {type(error).__name__}: {error}"
+        return ReplayOutcome(spec.id, None, reason, loop.time() - started)
     return ReplayOutcome(spec.id, result, None, loop.time() - started)
 
 
@@ -233,7 +239,7 @@ async def _drive(
             continue
         request = waiting[0]
         answered.add(request.approval_id)
-        await _answer(ctx, handle, analyst, request)
+        await _answer(ctx, handle, analyst, status.incident_id, request)
 
 
 async def _finished(handle: WorkflowHandle[IncidentWorkflow, IncidentResult]) -> bool:
@@ -245,18 +251,18 @@ async def _answer(
     ctx: ReplayContext,
     handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
     analyst: Analyst,
+    incident_id: str,
     request: PendingApprovalView,
 ) -> None:
-    decision = analyst.decide(request.action)
-    answer_at = request.requested_at + timedelta(seconds=analyst.latency_s)
+    answer = await analyst.answer(incident_id, request)
+    decision = answer.decision
+    answer_at = request.requested_at + timedelta(seconds=answer.latency_s)
     if decision is None or answer_at >= request.expires_at:
         await _advance_to(ctx, handle, request.expires_at + timedelta(seconds=1))
         return
     await _advance_to(ctx, handle, answer_at)
-    deciders = (
-        PRIMARY_ANALYSTS if answer_at < request.deadline else PRIMARY_ANALYSTS + ESCALATION_ANALYSTS
-    )
-    for user in deciders[: request.required_approvers]:
+    users = deciders(answer, request.required_approvers, escalated=answer_at >= request.deadline)
+    for user in users:
         reply = await ctx.approvals.decide(
             request.approval_id, user, decision, channel="simulation"
         )

@@ -28,7 +28,7 @@ from orchestrator.runtime import open_runtime
 from orchestrator.settings import GarrisonSettings
 from orchestrator.store.repository import Store
 from orchestrator.temporal.client import Role, task_queue
-from simulations.analyst import SimulatedAnalyst, directory_groups
+from simulations.analyst import Analyst, SimulatedAnalyst, directory_groups
 from simulations.emulated import EmulatedBackends, IncidentFaults
 from simulations.faults import Fault
 from simulations.loader import LoadedIncident
@@ -55,16 +55,21 @@ class SimulationOptions:
     faults: tuple[Fault, ...] = ()
     # The run's id (its incidents are `sim-<id>--<recorded id>`); None: a fresh one.
     run_id: str | None = None
+    # Who answers an incident's approval requests (`garrison train`'s trainee); None: the
+    # incident's simulated analyst. `trainees` join every approver group of the directory.
+    analyst_for: Callable[[LoadedIncident, str, Store], Analyst] | None = None
+    trainees: tuple[str, ...] = ()
     # Side effects off even on the twins (`orchestrator/dry_run.py`): what `garrison shadow` runs.
     dry_run: bool = False
 
 
-def analyst_directory(policy: PolicyDocument) -> ApproverDirectory:
+def analyst_directory(policy: PolicyDocument, trainees: tuple[str, ...] = ()) -> ApproverDirectory:
     """The simulated on-call team: two analysts in every approver group, two leads in every
-    escalation group of the policy's tiers."""
+    escalation group of the policy's tiers (and the trainees of a training session in all)."""
     primary = {tier.approver_group for tier in policy.tiers.values()}
     escalation = {tier.escalation_group for tier in policy.tiers.values()}
-    return ApproverDirectory.model_validate({"groups": directory_groups(primary, escalation)})
+    groups = directory_groups(primary, escalation, trainees)
+    return ApproverDirectory.model_validate({"groups": groups})
 
 
 def replay_context(
@@ -74,13 +79,14 @@ def replay_context(
     policy: PolicyDocument,
     timeout_s: float,
     incidents_prefix: str | None = None,
+    trainees: tuple[str, ...] = (),
 ) -> ReplayContext:
     return ReplayContext(
         client=client,
         skipper=TimeSkipper(client, config=TimeSkippingConfig(enabled=False)),
         store=store,
         approvals=ApprovalService(
-            client, store, analyst_directory(policy), settings.agent_identity
+            client, store, analyst_directory(policy, trainees), settings.agent_identity
         ),
         triage_queue=task_queue(settings.temporal, Role.TRIAGE),
         timeout_s=timeout_s,
@@ -124,6 +130,7 @@ async def run_simulation(
             policy,
             options.incident_timeout_s,
             incidents_prefix=f"{SIM_PREFIX}-{run_id}--",
+            trainees=options.trainees,
         )
         gate = asyncio.Semaphore(options.concurrency)
 
@@ -133,15 +140,26 @@ async def run_simulation(
                 spec = loaded.spec.analyst
                 if options.analyst is not None:
                     spec = AnalystSpec(policy=options.analyst, latency_s=spec.latency_s)
-                async with _serving(backends, incident_id) as faults:
-                    outcome = await replay_incident(
-                        ctx,
-                        loaded,
-                        incident_id,
-                        workflow_input(settings, policy, incident_id, loaded.spec.title),
-                        SimulatedAnalyst(spec=spec, truth=loaded.spec.truth),
-                        on_status=None if faults is None else faults.observe,
-                    )
+                analyst: Analyst = (
+                    SimulatedAnalyst(spec=spec, truth=loaded.spec.truth)
+                    if options.analyst_for is None
+                    else options.analyst_for(loaded, incident_id, runtime.store)
+                )
+                started_at = time.perf_counter()
+                try:
+                    async with _serving(backends, incident_id) as faults:
+                        outcome = await replay_incident(
+                            ctx,
+                            loaded,
+                            incident_id,
+                            workflow_input(settings, policy, incident_id, loaded.spec.title),
+                            analyst,
+                            on_status=None if faults is None else faults.observe,
+                        )
+                except Exception as error:  # one incident's failure never ends the run
+                    reason = f"{type(error).__name__}: {error}".strip()
+                    wall = time.perf_counter() - started_at
+                    outcome = ReplayOutcome(loaded.spec.id, None, reason, wall)
                 if progress is not None:
                     progress(outcome)
                 return outcome
@@ -200,6 +218,7 @@ def _to_run(outcome: ReplayOutcome) -> IncidentRun:
             denied_actions=[],
             approvals_requested=0,
             elapsed_s=outcome.wall_s,
+            error=outcome.error,
         )
     return IncidentRun(
         id=outcome.recorded_id,

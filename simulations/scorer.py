@@ -63,6 +63,7 @@ class IncidentRun(_Model):
     denied_actions: list[DeniedAction] = Field(default_factory=list)
     approvals_requested: int = 0
     elapsed_s: float = 0.0
+    error: str | None = Field(default=None, description="why the replay failed, if it did")
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -143,6 +144,7 @@ class IncidentScore(_Model):
     vendors: dict[str, VendorEffects] | None = None
     ticket: TicketCheck | None = None
     model: ModelUsage | None = None  # runs with a model only
+    error: str | None = None  # the replay failed: why (its verdict is None)
 
 
 class Scorecard(_Model):
@@ -262,6 +264,7 @@ def _score_incident(run: IncidentRun, truth: Truth, threshold: int) -> _Tally:
         unexpected_actions=[ActionRef(kind=e.kind, target=e.target) for e in unexpected],
         unapproved_risky_actions=len(unapproved),
         time_to_contain_split=_split(containing) if containing is not None else None,
+        error=run.error,
     )
     return _Tally(
         score=incident,

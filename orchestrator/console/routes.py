@@ -25,6 +25,7 @@ from orchestrator.console.pages import router as pages_router
 from orchestrator.console.rendering import STATIC_DIR
 from orchestrator.console.signin import router as signin_router
 from orchestrator.console.simulation_pages import router as simulations_router
+from orchestrator.console.training_pages import router as training_router
 
 STATIC_PREFIX = "/console/static"
 # And everything under STATIC_PREFIX. The OIDC flow's two steps start a session: none needed.
@@ -37,6 +38,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(pages_router)
     app.include_router(assignment_router)
     app.include_router(simulations_router)
+    app.include_router(training_router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="console-static")
 
     @app.exception_handler(SignInRequired)

@@ -53,6 +53,7 @@ from orchestrator.store.tables import (
     TicketRow,
     table_of,
 )
+from orchestrator.store.training_sessions import TrainingSessions
 from orchestrator.store.transactions import Transactions, fetch_one
 from tools.actions import Action
 from tools.models import Alert, Category, IncidentStatus, Severity, Verdict
@@ -80,6 +81,7 @@ class Store:
         self.decisions = Decisions(self._db)
         self.gauges = Gauges(self._db)
         self.simulation_runs = SimulationRuns(self._db)
+        self.training_sessions = TrainingSessions(self._db)
         self.assignments = Assignments(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 

@@ -313,6 +313,27 @@ def table_of(model: type[SQLModel]) -> Table:
 
 
 # Created by `Store.open`; other packages' SQLModel tables are not the store's to create.
+class TrainingSessionRow(SQLModel, table=True):
+    """One `garrison train` session: the trainee, the headline scores in columns (the team's
+    progress over time), and the whole session (per-incident scores and debriefs) as JSON."""
+
+    __tablename__: str = "training_sessions"  # type: ignore[misc]
+
+    id: str = Field(primary_key=True)
+    analyst: str = Field(index=True)
+    started_at: datetime = _at()
+    finished_at: datetime = _at(index=True)
+    incidents: int
+    decisions: int
+    accuracy: float
+    over_response: int
+    missed: int
+    containment_recall: float
+    agents_recall: float
+    median_think_s: float | None = None
+    report: str = _json()
+
+
 STORE_TABLES: tuple[Table, ...] = tuple(
     table_of(model)
     for model in (
@@ -333,5 +354,6 @@ STORE_TABLES: tuple[Table, ...] = tuple(
         IsolationSlotRow,
         SimulationRunRow,
         AssignmentRow,
+        TrainingSessionRow,
     )
 )

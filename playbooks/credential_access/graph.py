@@ -96,5 +96,8 @@ PLAYBOOK = Playbook(
             ActionKind.REMOVE_PERSISTENCE,
         }
     ),
+    irreversible=frozenset(
+        {ActionKind.REVOKE_SESSIONS, ActionKind.RESET_CREDENTIALS, ActionKind.REMOVE_PERSISTENCE}
+    ),
     build=build,
 )

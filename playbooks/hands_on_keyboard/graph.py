@@ -121,5 +121,6 @@ PLAYBOOK = Playbook(
             ActionKind.DISABLE_ACCOUNT,
         }
     ),
+    irreversible=frozenset({ActionKind.KILL_PROCESS, ActionKind.REMOVE_PERSISTENCE}),
     build=build,
 )

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 
 from orchestrator.backends import Backends, workflow_id
 from orchestrator.ingest.normalised import Normalised, Shape
-from orchestrator.models import DecisionKind, IncidentResult
+from orchestrator.models import DecisionKind, IncidentResult, PendingApprovalView
 from orchestrator.policy.model import PolicyDocument, load_policy
 from orchestrator.runtime import open_runtime
 from orchestrator.settings import ConfigError, GarrisonSettings
 from orchestrator.store.records import ApprovalStatus, IncidentRecord, IncidentStatus
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
+from simulations.analyst import Answer
 from simulations.replay import ReplayContext, drive_incident
 from simulations.runner import replay_context, workflow_input
 from simulations.shadow.compare import ShadowReport, compare_sides
@@ -51,6 +52,9 @@ class MirrorAnalyst:
 
     def decide(self, action: Action) -> DecisionKind | None:
         return self.decisions.get((action.kind, action.target))
+
+    async def answer(self, incident_id: str, request: PendingApprovalView) -> Answer:
+        return Answer(self.decide(request.action), self.latency_s)
 
 
 async def mirror_analyst(live: Store, incident_id: str) -> MirrorAnalyst:

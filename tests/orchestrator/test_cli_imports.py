@@ -58,6 +58,8 @@ def heavy(modules: set[str]) -> list[str]:
         (["approvals", "list"], "deadline"),
         (["worker", "--help"], "--queues"),
         (["server", "--help"], "--no-workers"),
+        (["playbook", "--help"], "dry-run"),
+        (["playbook", "validate", "--help"], "checkpointable"),
     ],
 )
 def test_cli_imports_no_heavy_package_for_help_and_listings(

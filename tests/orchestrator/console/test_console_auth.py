@@ -31,6 +31,7 @@ SAMPLE_PARAMS = {
     "incident_id": "inc-1",
     "approval_id": "apr-0123456789abcdef",
     "run_id": "0123abcd",
+    "session_id": "0123abcd",
 }
 
 
