@@ -25,6 +25,7 @@ from orchestrator.cli_console import console_app
 from orchestrator.cli_intel import intel_app
 from orchestrator.cli_playbook import playbook_app
 from orchestrator.cli_server import api_token, server
+from orchestrator.cli_shadow import shadow_app
 from orchestrator.cli_simulate import simulate
 from orchestrator.cli_tools import emulate, tools_app
 from orchestrator.cli_train import train_app
@@ -52,6 +53,7 @@ app.add_typer(console_app, name="console")
 app.add_typer(train_app, name="train")
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(intel_app, name="intel")
+app.add_typer(shadow_app, name="shadow")
 app.command()(simulate)
 app.command()(worker)
 app.command()(emulate)

@@ -98,15 +98,24 @@ async def open_runtime(
     run_workers: bool = True,
     slack: bool = True,
     dispatch: bool = True,
+    dry_run: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Build the runtime and start the workers of `roles`. The runtime owns `backends` (closed on
     exit). `model` overrides `GARRISON_MODEL`; `slack=False` logs approval requests whatever the
     Slack settings (simulations, whose analysts are simulated). `dispatch` runs the dispatcher's
     loop (signal after every commit, sweep every `GARRISON_INGEST__SWEEP_S`): every server and
     every process running the triage role does. Raises `ConfigError` for a wrong configuration
-    before starting anything."""
+    before starting anything. `dry_run` serves the workers side effects off
+    (`orchestrator/dry_run.py`) and approval requests to the log: what a shadow of a candidate
+    version runs with."""
     if run_workers and backends is None:
         raise ValueError("workers need backends")
+    if dry_run:  # and no person is asked to approve what will not be done
+        slack = False
+    if dry_run and backends is not None:
+        from orchestrator.dry_run import DryRunBackends
+
+        backends = DryRunBackends(backends)
     async with AsyncExitStack() as stack:
         if backends is not None:
             stack.push_async_callback(_close_backends, backends)
@@ -138,7 +147,14 @@ async def open_runtime(
 
                 backends = SharedIntelBackends(backends, store.intel)
             deps = WorkerDeps(
-                store, backends, checkpointer, notifier, model=chat_model, poll=poll, policy=policy
+                store,
+                backends,
+                checkpointer,
+                notifier,
+                model=chat_model,
+                poll=poll,
+                policy=policy,
+                dry_run=dry_run,
             )
             workers = build_workers(temporal, settings.temporal, deps, roles)
             for worker in workers:

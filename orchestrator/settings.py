@@ -393,6 +393,9 @@ class GarrisonSettings(BaseSettings):
     # A deployment's own playbook routing file (`playbooks/routing.yaml` is the packaged one).
     # The registry reads the same variable when it routes; `load_settings` validates it up front.
     playbook_routing: FilePath | None = None
+    # A candidate following a deployment (`garrison shadow follow`, docs/shadow.md): the
+    # deployment's database, only read; the candidate's results go to its own database.
+    shadow_live_database_url: str | None = None
     # Which vendor serves a capability when several are configured: "edr=defender,identity=entra".
     vendors: str | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)

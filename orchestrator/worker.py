@@ -27,6 +27,7 @@ from orchestrator.activities.records import RecordActivities
 from orchestrator.activities.response import ResponseActivities
 from orchestrator.approvals.notifier import ApprovalNotifier
 from orchestrator.backends import Backends
+from orchestrator.dry_run import DryRunResponseActivities
 from orchestrator.policy.model import PolicyDocument
 from orchestrator.settings import TemporalSettings
 from orchestrator.store.repository import Store
@@ -50,6 +51,8 @@ class WorkerDeps:
     # The deployment's policy, whose standing rules `response.execute` re-checks (None: only
     # the workflow's own decision stands, as in tests of the workflow alone).
     policy: PolicyDocument | None = None
+    # Side effects off (`orchestrator/dry_run.py`): the actions role holds no responder at all.
+    dry_run: bool = False
 
 
 def build_workers(
@@ -75,7 +78,11 @@ def build_workers(
             ),
         },
         Role.ACTIONS: lambda: {
-            "activities": _activities(ResponseActivities(deps.store, deps.backends, deps.policy)),
+            "activities": _activities(
+                DryRunResponseActivities(deps.store)
+                if deps.dry_run
+                else ResponseActivities(deps.store, deps.backends, deps.policy)
+            ),
         },
     }
     return [

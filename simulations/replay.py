@@ -203,6 +203,16 @@ async def _accept(ctx: ReplayContext, items: list[Normalised], scope: str) -> Ac
     raise AssertionError("unreachable")
 
 
+async def drive_incident(
+    ctx: ReplayContext,
+    handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
+    analyst: Analyst,
+) -> IncidentResult:
+    """Answer the incident's approval requests as `analyst` says, in virtual time, until it
+    closes (a live incident's shadow, `simulations/shadow/live.py`)."""
+    return await _drive(ctx, handle, analyst)
+
+
 async def _drive(
     ctx: ReplayContext,
     handle: WorkflowHandle[IncidentWorkflow, IncidentResult],

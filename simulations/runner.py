@@ -59,6 +59,8 @@ class SimulationOptions:
     # incident's simulated analyst. `trainees` join every approver group of the directory.
     analyst_for: Callable[[LoadedIncident, str, Store], Analyst] | None = None
     trainees: tuple[str, ...] = ()
+    # Side effects off even on the twins (`orchestrator/dry_run.py`): what `garrison shadow` runs.
+    dry_run: bool = False
 
 
 def analyst_directory(policy: PolicyDocument, trainees: tuple[str, ...] = ()) -> ApproverDirectory:
@@ -111,7 +113,12 @@ async def run_simulation(
     # Approvals go to the log whatever the Slack settings: the simulated analysts decide.
     # Its replays dispatch their own incidents (with the simulation's inputs and virtual time).
     async with open_runtime(
-        settings, backends, model=options.model, slack=False, dispatch=False
+        settings,
+        backends,
+        model=options.model,
+        slack=False,
+        dispatch=False,
+        dry_run=options.dry_run,
     ) as runtime:
         embedded = runtime.embedded
         if notice is not None and embedded is not None and embedded.ui_url:
