@@ -225,6 +225,10 @@ class PolicyDocument(_Strict):
         default_factory=list,
         description="entity ids never touched without approval (merged with the environment's)",
     )
+    always_approve: dict[ActionKind, list[AssetKind]] = Field(
+        default_factory=dict,
+        description="action kinds that need approval on these asset kinds whatever the risk",
+    )
     deny: DenyRules = Field(default_factory=DenyRules)
     breaker: IsolationBreaker = Field(default_factory=IsolationBreaker)
     ingest: IngestRules = Field(default_factory=IngestRules)
