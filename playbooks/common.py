@@ -26,7 +26,7 @@ async def contain(deps: PlaybookDeps, state: PlaybookState) -> dict[str, Any]:
     report = state.get("report")
     assert report is not None
     plan = await run_remediation(
-        deps.agents, state["triage"], report, deps.playbook.allowed_actions
+        deps.agents, state["triage"], report, deps.playbook.allowed_actions, state["alerts"]
     )
     return {"outcomes": propose(deps, plan.proposals), "rejected": plan.rejected}
 

@@ -119,6 +119,7 @@ PLAYBOOK = Playbook(
             ActionKind.BLOCK_IP,
             ActionKind.BLOCK_DOMAIN,
             ActionKind.DISABLE_ACCOUNT,
+            ActionKind.PATCH,  # the exploited CVE's fix (agents/remediation/patching.py)
         }
     ),
     build=build,
