@@ -248,19 +248,22 @@ REMEDIATION_ID = (
 
 class Patch(_Action):
     """Install a vendor update, or apply a mitigation, on an asset (target: the asset id) for
-    an exploited vulnerability. Its inverse uninstalls the update or reverts the mitigation:
-    every remediation Garrison knows is reversible (`agents/knowledge_base/vulnerabilities.yaml`
-    lists none that is not), though an uninstall re-opens the hole it closed."""
+    an exploited vulnerability. Its inverse uninstalls the update or reverts the mitigation,
+    when the remediation can be undone (`reversible`, from the knowledge that chose it:
+    `agents/knowledge_base/vulnerabilities.yaml`); an uninstall re-opens the hole it closed."""
 
     kind: Literal[ActionKind.PATCH] = ActionKind.PATCH
     cve: str = Field(pattern=CVE_ID)
     remediation: str = Field(pattern=REMEDIATION_ID)
+    reversible: bool = True
 
     @property
     def target_kind(self) -> TargetKind:
         return TargetKind.ASSET
 
-    def inverse(self) -> Action:
+    def inverse(self) -> Action | None:
+        if not self.reversible:
+            return None
         return Unpatch(target=self.target, cve=self.cve, remediation=self.remediation)
 
 

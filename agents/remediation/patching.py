@@ -113,7 +113,12 @@ async def patch_proposals(
         known = knowledge().vulnerabilities.vulnerabilities[cve]
         proposals.append(
             ProposedAction(
-                action=Patch(target=host, cve=cve, remediation=remediation.id),
+                action=Patch(
+                    target=host,
+                    cve=cve,
+                    remediation=remediation.id,
+                    reversible=remediation.reversible,
+                ),
                 rationale=f"exploited {cve} ({known.name[:80]}): {remediation.title[:120]}",
                 evidence=[where, *evidence],
             )

@@ -12,7 +12,9 @@ from tests.orchestrator.policy.policy_factories import facts, with_base
 from tools.actions import ActionKind, Patch, Unpatch
 from tools.models import AssetKind, Criticality
 
-LOG4SHELL = Patch(target="WEB01", cve="CVE-2021-44228", remediation="mitigation:log4j-nolookups")
+LOG4SHELL = Patch(
+    target="WEB01", cve="CVE-2021-44228", remediation="mitigation:log4j-remove-jndilookup"
+)
 
 
 @pytest.mark.parametrize("kind", [AssetKind.SERVER, AssetKind.DOMAIN_CONTROLLER])
@@ -52,6 +54,16 @@ def test_packaged_policy_scores_patches_with_named_factors() -> None:
     assert critical.outcome is DecisionOutcome.NEEDS_APPROVAL
     assert critical.required_approvers == 2
     assert "asset kind domain_controller" in [f.name for f in critical.factors]
+
+
+def test_a_patch_is_undone_by_unpatch_unless_its_fix_cannot_be_reverted() -> None:
+    undo = LOG4SHELL.inverse()
+    assert isinstance(undo, Unpatch) and (undo.cve, undo.remediation) == (
+        LOG4SHELL.cve,
+        LOG4SHELL.remediation,
+    )
+    assert undo.inverse() == LOG4SHELL
+    assert LOG4SHELL.model_copy(update={"reversible": False}).inverse() is None
 
 
 def test_patch_parameters_are_validated_ids() -> None:
