@@ -363,7 +363,8 @@ class CrowdStrikeEdr:
     async def _patch(self, host: str, cve: str, remediation: str, verb: str) -> Change:
         cve, fix = checked(VENDOR, cve, remediation)
         if await self.is_vulnerable(host, cve) == (verb == "revert"):
-            return Change(applied=False, detail=f"already {verb}ed: {cve}")
+            done = "applied" if verb == "apply" else "reverted"
+            return Change(applied=False, detail=f"already {done}: {cve}")
         device = await self._require(host, Priority.CONTAINMENT)
         command = runscript(self._settings.patch_script, verb, cve, fix)
         stdout, stderr = await self._rtr_output(
