@@ -40,6 +40,7 @@ async def test_patch_applies_verifies_and_its_inverse_reverts() -> None:
     assert (await apply(tools, PATCH)).applied is True
     assert await in_desired_state(tools, PATCH) is True
     revert = PATCH.inverse()
+    assert revert is not None
     assert await in_desired_state(tools, revert) is False
     assert (await apply(tools, revert)).applied is True
     assert await in_desired_state(tools, revert) is True
