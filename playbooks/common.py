@@ -54,6 +54,7 @@ HOST_RESPONSE: frozenset[ActionKind] = frozenset(
         ActionKind.BLOCK_IP,
         ActionKind.BLOCK_DOMAIN,
         ActionKind.DISABLE_ACCOUNT,
+        ActionKind.PATCH,  # the exploited CVE's fix (agents/remediation/patching.py)
     }
 )
 # Of those, the kinds without an inverse, declared as such (`Playbook.irreversible`).
@@ -86,7 +87,7 @@ async def contain(deps: PlaybookDeps, state: PlaybookState) -> dict[str, Any]:
     report = state.get("report")
     assert report is not None
     plan = await run_remediation(
-        deps.agents, state["triage"], report, deps.playbook.allowed_actions
+        deps.agents, state["triage"], report, deps.playbook.allowed_actions, state["alerts"]
     )
     return {"outcomes": propose(deps, plan.proposals), "rejected": plan.rejected}
 

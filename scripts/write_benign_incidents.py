@@ -34,7 +34,27 @@ REF = "scripts/benign_scenarios.py"
 AUTHORS = "Written by the Garrison maintainers: synthetic events, not from OTRF or any real estate."
 
 
-def write(scenario: Scenario, rules_path: Path, out: Path) -> RecordedIncident:
+BENIGN_TRUTH: dict[str, object] = {
+    "verdict": "benign",
+    "category": "benign_activity",
+    "techniques": [],
+    "compromised": {"assets": [], "identities": [], "indicators": {}},
+    "expected_actions": [],
+    "acceptable_actions": [],
+}
+
+
+def write(
+    scenario: Scenario,
+    rules_path: Path,
+    out: Path,
+    *,
+    truth: dict[str, object] | None = None,
+    analyst: dict[str, object] | None = None,
+    dataset: str = "Garrison synthetic benign incidents",
+    ref: str = REF,
+) -> RecordedIncident:
+    """Write one incident; benign truth and the oracle analyst unless `truth`/`analyst` say."""
     rules = load_rules(rules_path, cache_dir_from(os.environ)).rules.rules
     with tempfile.TemporaryDirectory() as tmp:
         recording = Path(tmp) / scenario.id
@@ -57,8 +77,8 @@ def write(scenario: Scenario, rules_path: Path, out: Path) -> RecordedIncident:
         "id": scenario.id,
         "title": scenario.title,
         "source": {
-            "dataset": "Garrison synthetic benign incidents",
-            "ref": REF,
+            "dataset": dataset,
+            "ref": ref,
             "commit": None,
             "license": "Apache-2.0 (events, Garrison); DRL-1.1 (Sigma rules)",
             "attribution": f"{AUTHORS} Alerts by SigmaHQ rules (Detection Rule License 1.1): "
@@ -71,16 +91,8 @@ def write(scenario: Scenario, rules_path: Path, out: Path) -> RecordedIncident:
             "protected": scenario.protected,
         },
         "alerts": [a.model_dump(mode="json") for a in alerts],
-        "truth": {
-            "verdict": "benign",
-            "category": "benign_activity",
-            "techniques": [],
-            "compromised": {"assets": [], "identities": [], "indicators": {}},
-            "expected_actions": [],
-            "acceptable_actions": [],
-            "notes": scenario.notes,
-        },
-        "analyst": {"policy": "oracle", "latency_s": 120},
+        "truth": (truth or BENIGN_TRUTH | {"notes": scenario.notes}),
+        "analyst": analyst or {"policy": "oracle", "latency_s": 120},
     }
     incident = RecordedIncident.model_validate(body)
     folder = out / scenario.id

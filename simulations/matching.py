@@ -24,6 +24,9 @@ TARGET_KINDS: dict[ActionKind, TargetKind] = {
     ActionKind.RESET_CREDENTIALS: TargetKind.IDENTITY,
     ActionKind.REVOKE_SESSIONS: TargetKind.IDENTITY,
     ActionKind.REMOVE_PERSISTENCE: TargetKind.ARTEFACT,
+    # not spec kinds (no truth names them), but executed runs report them
+    ActionKind.PATCH: TargetKind.ASSET,
+    ActionKind.UNPATCH: TargetKind.ASSET,
 }
 
 

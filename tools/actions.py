@@ -31,9 +31,16 @@ class ActionKind(StrEnum):
     RESET_CREDENTIALS = "reset_credentials"
     REVOKE_SESSIONS = "revoke_sessions"
     REMOVE_PERSISTENCE = "remove_persistence"
+    # Not kinds of the recorded-incident format (spec v1 has no patching): Garrison's own, so
+    # they stay out of SCORED_KINDS and a recorded incident's truth cannot name them.
+    PATCH = "patch"
+    UNPATCH = "unpatch"
 
 
 # The kinds the recorded-incident format scores (inverses are bookkeeping, not responses).
+# `patch` is not one: spec v1's action table has no patching, an incident's truth may only name
+# the table's kinds, and the spec is a contract other people write incidents in. A patch is
+# executed and audited like any action, but the scorecard neither rewards nor penalises it.
 SCORED_KINDS: frozenset[ActionKind] = frozenset(
     {
         ActionKind.ISOLATE_HOST,
@@ -231,6 +238,50 @@ class RemovePersistence(_Action):
         return TargetKind.ARTEFACT
 
 
+# A CVE id as MITRE writes it; remediation ids are a vendor update (`KB5008212`), a package
+# version (`pkg:log4j-core@2.17.1`) or a named mitigation (`mitigation:log4j-nolookups`).
+CVE_ID = r"^CVE-\d{4}-\d{4,7}$"
+REMEDIATION_ID = (
+    r"^(KB\d{6,8}|pkg:[A-Za-z0-9._+-]{1,64}@[A-Za-z0-9._+-]{1,32}|mitigation:[a-z0-9._-]{1,64})$"
+)
+
+
+class Patch(_Action):
+    """Install a vendor update, or apply a mitigation, on an asset (target: the asset id) for
+    an exploited vulnerability. Its inverse uninstalls the update or reverts the mitigation,
+    when the remediation can be undone (`reversible`, from the knowledge that chose it:
+    `agents/knowledge_base/vulnerabilities.yaml`); an uninstall re-opens the hole it closed."""
+
+    kind: Literal[ActionKind.PATCH] = ActionKind.PATCH
+    cve: str = Field(pattern=CVE_ID)
+    remediation: str = Field(pattern=REMEDIATION_ID)
+    reversible: bool = True
+
+    @property
+    def target_kind(self) -> TargetKind:
+        return TargetKind.ASSET
+
+    def inverse(self) -> Action | None:
+        if not self.reversible:
+            return None
+        return Unpatch(target=self.target, cve=self.cve, remediation=self.remediation)
+
+
+class Unpatch(_Action):
+    """Uninstall the update or revert the mitigation a `patch` applied."""
+
+    kind: Literal[ActionKind.UNPATCH] = ActionKind.UNPATCH
+    cve: str = Field(pattern=CVE_ID)
+    remediation: str = Field(pattern=REMEDIATION_ID)
+
+    @property
+    def target_kind(self) -> TargetKind:
+        return TargetKind.ASSET
+
+    def inverse(self) -> Action:
+        return Patch(target=self.target, cve=self.cve, remediation=self.remediation)
+
+
 Action = Annotated[
     IsolateHost
     | ReleaseHost
@@ -245,21 +296,28 @@ Action = Annotated[
     | EnableAccount
     | ResetCredentials
     | RevokeSessions
-    | RemovePersistence,
+    | RemovePersistence
+    | Patch
+    | Unpatch,
     Field(discriminator="kind"),
 ]
 
 ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 
 
-def parse_action(kind: str, target: str) -> Action:
-    """Build a typed action from its kind and target; raises pydantic's ValidationError."""
-    return ACTION_ADAPTER.validate_python({"kind": kind, "target": target})
+def parse_action(kind: str, target: str, **parameters: str) -> Action:
+    """Build a typed action from its kind, target and (for a patch: `cve`, `remediation`) its
+    parameters; raises pydantic's ValidationError."""
+    return ACTION_ADAPTER.validate_python({"kind": kind, "target": target, **parameters})
 
 
 def business_key(incident_id: str, action: Action) -> str:
-    """The idempotency key of a side effect: `<incident>:<action kind>:<target>`."""
-    return f"{incident_id}:{action.kind.value}:{action.target.lower()}"
+    """The idempotency key of a side effect: `<incident>:<action kind>:<target>`, and for a
+    patch `:<cve>:<remediation>` after it (two fixes on one host are two side effects)."""
+    key = f"{incident_id}:{action.kind.value}:{action.target.lower()}"
+    if isinstance(action, Patch | Unpatch):
+        key += f":{action.cve.lower()}:{action.remediation.lower()}"
+    return key
 
 
 def action_hash(incident_id: str, action: Action, policy_version: str) -> str:

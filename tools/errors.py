@@ -20,6 +20,11 @@ class PermanentToolError(ToolError):
     """A request the vendor will refuse again (other 4xx): never retried."""
 
 
+class UnsupportedActionError(PermanentToolError):
+    """The vendor (or the configured implementation) has no endpoint for this action at all:
+    a human does it, from the incident's ticket."""
+
+
 class AuthError(PermanentToolError):
     """Credentials missing, wrong or lacking a permission."""
 

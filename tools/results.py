@@ -183,6 +183,8 @@ class Reputation(Frozen):
     verdict: ReputationVerdict
     score: int = Field(default=0, ge=0, le=100)
     sources: list[ShortText] = Field(default_factory=list)
+    # CVE ids the source ties to the indicator (an exploit sample's, a scanner address's)
+    vulnerabilities: list[ShortText] = Field(default_factory=list, max_length=20)
 
 
 class AccountInfo(Frozen):

@@ -29,6 +29,7 @@ from agents.knowledge_base.schema import (
     Rules,
     Techniques,
     Tradecraft,
+    Vulnerabilities,
 )
 
 PACKAGED_DIR = Path(__file__).parent
@@ -54,6 +55,7 @@ class Knowledge:
     paths: Paths
     network: Network
     estate: Estate
+    vulnerabilities: Vulnerabilities
 
 
 def _read(path: Path, model: type[_M]) -> _M:
@@ -111,6 +113,7 @@ def load_knowledge(override: Path | None = None) -> Knowledge:
         paths=read("paths.yaml", Paths),
         network=read("network.yaml", Network),
         estate=read("estate.yaml", Estate),
+        vulnerabilities=read("vulnerabilities.yaml", Vulnerabilities),
     )
 
 

@@ -9,7 +9,7 @@ compiled case-insensitively by the loader; the models only check that they compi
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from tools.actions import ActionKind
+from tools.actions import CVE_ID, REMEDIATION_ID, ActionKind
 from tools.models import Category, Severity
 
 TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
@@ -203,6 +203,29 @@ class Estate(_Strict):
     operator_source_kinds: list[Lower] = Field(default_factory=list)
 
 
+class Remediation(_Strict):
+    """One fix for a vulnerability: a vendor update (`KB5008212`), a package version
+    (`pkg:log4j-core@2.17.1`) or a named mitigation (`mitigation:log4j-nolookups`)."""
+
+    id: Annotated[str, StringConstraints(pattern=REMEDIATION_ID)]
+    platform: Literal["windows", "linux", "any"] = "any"
+    reversible: bool = Field(
+        default=True, description="whether uninstalling / reverting it is possible"
+    )
+    title: Text
+
+
+class Vulnerability(_Strict):
+    name: Text
+    remediations: list[Remediation] = Field(min_length=1, description="preferred first")
+
+
+class Vulnerabilities(_Strict):
+    """`vulnerabilities.yaml`: CVE id -> what fixes it, for the `patch` action."""
+
+    vulnerabilities: dict[Annotated[str, StringConstraints(pattern=CVE_ID)], Vulnerability]
+
+
 FILES: dict[str, type[BaseModel]] = {
     "manifest.yaml": Manifest,
     "techniques.yaml": Techniques,
@@ -212,4 +235,5 @@ FILES: dict[str, type[BaseModel]] = {
     "paths.yaml": Paths,
     "network.yaml": Network,
     "estate.yaml": Estate,
+    "vulnerabilities.yaml": Vulnerabilities,
 }

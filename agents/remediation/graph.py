@@ -1,5 +1,8 @@
 """The remediation agent: triage and investigation in, a plan of typed proposals out.
 
+`plan_actions` adds `patch` proposals for the exploited CVEs the alerts name when `patch` is
+allowed (`patching.py`).
+
 Topology: START -> plan_actions -> (consult_model when a model is configured) -> END
 """
 
@@ -16,6 +19,7 @@ from agents.models import InvestigationReport, RemediationPlan, TriageResult
 from agents.remediation.nodes import make_nodes
 from agents.remediation.state import RemediationInput, RemediationState
 from tools.actions import ActionKind
+from tools.models import Alert
 
 
 class Step(StrEnum):
@@ -45,7 +49,10 @@ async def run_remediation(
     triage: TriageResult,
     report: InvestigationReport,
     allowed_kinds: Iterable[ActionKind],
+    alerts: Iterable[Alert] = (),
 ) -> RemediationPlan:
-    request = RemediationInput(triage=triage, report=report, allowed_kinds=frozenset(allowed_kinds))
+    request = RemediationInput(
+        triage=triage, report=report, allowed_kinds=frozenset(allowed_kinds), alerts=list(alerts)
+    )
     state = await build_remediation_graph(deps).ainvoke({"input": request})
     return state["plan"]

@@ -42,6 +42,7 @@ from agents.models import (
     RemediationPlan,
     TriageResult,
 )
+from agents.remediation.patching import patch_proposals
 from agents.remediation.prompts import REMEDIATION_INSTRUCTIONS, ModelSelection
 from agents.remediation.state import RemediationInput, RemediationState
 from agents.seam import ask_structured, truncate
@@ -146,6 +147,20 @@ def _account_actions(
     return wanted
 
 
+def contained_hosts(request: RemediationInput) -> list[str]:
+    """The hosts the plan contains: the compromised ones, else the alerting ones less the domain
+    controllers that only served the attacker's requests; none for a benign or discovery-only
+    incident."""
+    triage, report = request.triage, request.report
+    category = decided_category(triage, report)  # the evidence's, triage's as the prior
+    if report.verdict is Verdict.BENIGN or category not in CONTAIN_HOSTS:
+        return []
+    served = {host_key(h) for h in report.served_assets}
+    return report.compromised_assets or [
+        h for h in triage.entities.hosts if host_key(h) not in served
+    ]
+
+
 def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
     triage, report = request.triage, request.report
     verdict = report.verdict
@@ -154,10 +169,7 @@ def deterministic_plan(request: RemediationInput) -> list[ProposedAction]:
         return []
     evidence = _evidence(triage, report)
     wanted: list[tuple[ActionKind, str, str]] = []
-    served = {host_key(h) for h in report.served_assets}
-    hosts = report.compromised_assets or [
-        h for h in triage.entities.hosts if host_key(h) not in served
-    ]
+    hosts = contained_hosts(request)
     for host in hosts:
         wanted.append((ActionKind.ISOLATE_HOST, host, f"{category.value}: contain {host}"))
     if category in DISABLE_ACCOUNTS:
@@ -260,7 +272,13 @@ def admit(request: RemediationInput, kind: str, target: str) -> Action | None:
 
 def make_nodes(deps: AgentDeps) -> dict[str, Any]:
     async def plan_actions(state: RemediationState) -> dict[str, Any]:
-        proposals = deterministic_plan(state["input"])
+        request = state["input"]
+        proposals = deterministic_plan(request)
+        hosts = contained_hosts(request)
+        if ActionKind.PATCH in request.allowed_kinds and request.alerts and hosts:
+            evidence = _evidence(request.triage, request.report)
+            patches = await patch_proposals(deps, request.alerts, hosts, evidence)
+            proposals = (proposals + patches)[:MAX_PROPOSALS]
         return {"candidates": proposals, "plan": RemediationPlan(proposals=proposals)}
 
     async def consult_model(state: RemediationState) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents.models import InvestigationReport, ProposedAction, RemediationPlan, TriageResult
 from tools.actions import ActionKind
+from tools.models import Alert
 
 
 class RemediationInput(BaseModel):
@@ -16,6 +17,8 @@ class RemediationInput(BaseModel):
     triage: TriageResult
     report: InvestigationReport
     allowed_kinds: frozenset[ActionKind]
+    # the incident's alerts: where exploited CVEs are named (`agents/remediation/patching.py`)
+    alerts: list[Alert] = Field(default_factory=list)
 
 
 class RemediationState(TypedDict):

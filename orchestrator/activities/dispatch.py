@@ -13,6 +13,7 @@ from tools.actions import (
     EnableAccount,
     IsolateHost,
     KillProcess,
+    Patch,
     QuarantineFile,
     ReleaseHost,
     RemovePersistence,
@@ -21,8 +22,10 @@ from tools.actions import (
     RevokeSessions,
     UnblockDomain,
     UnblockIp,
+    Unpatch,
 )
-from tools.errors import PermanentToolError
+from tools.edr.base import PatchResponder
+from tools.errors import PermanentToolError, UnsupportedActionError
 from tools.results import Change
 from tools.toolsets import ResponseTools
 
@@ -40,6 +43,16 @@ def _pid(value: str) -> int:
         return int(value)
     except ValueError:
         raise PermanentToolError(f"{value!r} is not a process id") from None
+
+
+def _patcher(tools: ResponseTools, action: Patch | Unpatch) -> PatchResponder:
+    """The EDR as a patcher, or a clear refusal naming what to do instead."""
+    if isinstance(tools.edr, PatchResponder):
+        return tools.edr
+    raise UnsupportedActionError(
+        f"{type(tools.edr).__name__} cannot {action.kind.value}: apply {action.remediation} for"
+        f" {action.cve} on {action.target} by hand (the incident's ticket carries the task)"
+    )
 
 
 async def apply(tools: ResponseTools, action: Action) -> Change:
@@ -73,6 +86,10 @@ async def apply(tools: ResponseTools, action: Action) -> Change:
             return await tools.identity.reset_credentials(identity)
         case RevokeSessions(target=identity):
             return await tools.identity.revoke_sessions(identity)
+        case Patch(target=host, cve=cve, remediation=fix):
+            return await _patcher(tools, action).apply_patch(host, cve, fix)
+        case Unpatch(target=host, cve=cve, remediation=fix):
+            return await _patcher(tools, action).revert_patch(host, cve, fix)
         case _:
             assert_never(action)
 
@@ -108,5 +125,9 @@ async def in_desired_state(tools: ResponseTools, action: Action) -> bool | None:
             return await tools.identity.is_enabled(identity)
         case ResetCredentials() | RevokeSessions():
             return None
+        case Patch(target=host, cve=cve):
+            return not await _patcher(tools, action).is_vulnerable(host, cve)
+        case Unpatch(target=host, cve=cve):
+            return await _patcher(tools, action).is_vulnerable(host, cve)
         case _:
             assert_never(action)

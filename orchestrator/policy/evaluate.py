@@ -5,7 +5,8 @@ the breaker's window. It runs inside workflow code: no I/O, no clock, no randomn
 
 deny rules (unknown target, never-touch, own infrastructure, too-wide network, a critical
 system process to kill, an identity action on a principal that is nobody's account) -> deny
-else protected, degraded evidence, risk above the thresholds, isolation cap
+else protected, degraded evidence, an `always_approve` kind on its asset kind (a patch on a
+     server or a domain controller), risk above the thresholds, isolation cap
      -> needs approval (1 or 2 approvers)
      global isolation breaker tripped -> needs approval by 2
 else -> allow
@@ -73,6 +74,13 @@ def evaluate(
         reasons.append("target is protected: approval required whatever the risk")
     if facts.degraded:
         reasons.append("evidence degraded: approval required whatever the risk")
+    if facts.asset_kind is not None and facts.asset_kind in policy.always_approve.get(
+        action.kind, []
+    ):
+        reasons.append(
+            f"{action.kind.value} on a {facts.asset_kind.value}: approval required whatever"
+            " the risk"
+        )
     if risk > policy.two_approver_above:
         reasons.append(f"risk {risk} > {policy.two_approver_above}: two approvers required")
     elif risk > policy.threshold:

@@ -88,6 +88,12 @@ class Tier(_Strict):
         return self
 
 
+# Kinds added after policies were written and recorded: a policy without their weights (a
+# workflow's recorded input, replayed or still in flight, or a team's file from before) gets these,
+# the packaged default's, rather than being refused. Every other kind must be weighed.
+ADDED_LATER: dict[ActionKind, int] = {ActionKind.PATCH: 30, ActionKind.UNPATCH: 20}
+
+
 class Weights(_Strict):
     """Risk points. The total is clamped to 0..100."""
 
@@ -99,6 +105,17 @@ class Weights(_Strict):
     privileged_identity: Points
     blast_radius_per_doubling: Points
     low_confidence: Points = Field(description="points * (1 - verdict confidence)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _added_later(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("base"), dict):
+            base = dict(data["base"])
+            for kind, points in ADDED_LATER.items():
+                if kind.value not in base and kind not in base:
+                    base[kind.value] = points
+            return {**data, "base": base}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> Weights:
@@ -224,6 +241,10 @@ class PolicyDocument(_Strict):
     protected: list[ShortText] = Field(
         default_factory=list,
         description="entity ids never touched without approval (merged with the environment's)",
+    )
+    always_approve: dict[ActionKind, list[AssetKind]] = Field(
+        default_factory=dict,
+        description="action kinds that need approval on these asset kinds whatever the risk",
     )
     deny: DenyRules = Field(default_factory=DenyRules)
     breaker: IsolationBreaker = Field(default_factory=IsolationBreaker)

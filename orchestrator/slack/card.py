@@ -22,7 +22,7 @@ from agents.degraded import degraded_line
 from orchestrator.approvals.directory import SLACK_USER, SLACK_USERGROUP
 from orchestrator.models import ApprovalRequestInput
 from orchestrator.text import defang
-from tools.actions import SCORED_KINDS
+from tools.actions import SCORED_KINDS, Action, Patch, Unpatch
 
 # Block Kit JSON: what chat.postMessage and chat.update take (`{"text": ..., "blocks": [...]}`).
 Block = dict[str, Any]
@@ -42,6 +42,7 @@ DECISION_BLOCK_ID = "garrison.decision"
 APPROVE_ACTION_ID = "garrison.approve"
 DENY_ACTION_ID = "garrison.deny"
 TARGET_BLOCK_ID = "garrison.target"
+FIX_BLOCK_ID = "garrison.fix"  # a patch's remediation and CVE
 RATIONALE_BLOCK_ID = "garrison.rationale"
 STATUS_BLOCK_ID = "garrison.status"
 DEGRADED_BLOCK_ID = "garrison.degraded"
@@ -176,6 +177,7 @@ def _facts(request: ApprovalRequestInput, approvers_needed: str | None) -> list[
             "elements": [_mrkdwn("*Target*, exactly as it will be acted on:")],
         },
         _section_plain(escape_text(action.target, TEXT_MAX), TARGET_BLOCK_ID),
+        *_fix(action),
         {
             "type": "context",
             "elements": [_mrkdwn(f"*Why risk {decision.risk}*: the policy's factors and rules")],
@@ -190,6 +192,15 @@ def _facts(request: ApprovalRequestInput, approvers_needed: str | None) -> list[
         {"type": "section", "block_id": "garrison.undo", "text": _mrkdwn(_undo(request))},
         {"type": "section", "block_id": "garrison.deadline", "fields": _deadline(request)},
     ]
+
+
+def _fix(action: Action) -> list[Block]:
+    """A patch's parameters: which fix, for which vulnerability (ids, validated on the action)."""
+    if not isinstance(action, Patch | Unpatch):
+        return []
+    verb = "install or apply" if isinstance(action, Patch) else "uninstall or revert"
+    text = f"Fix: {verb} {action.remediation} for {action.cve}"
+    return [_section_plain(escape_text(text, 300), FIX_BLOCK_ID)]
 
 
 def _risk_lines(request: ApprovalRequestInput) -> str:

@@ -82,7 +82,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.workflows.outbox import HumanOutbox
     from orchestrator.workflows.tickets import PATCH as TICKETS_PATCH
     from orchestrator.workflows.tickets import TicketOutbox, rollback_note, triage_note
-    from tools.actions import Action, ActionKind
+    from tools.actions import Action, ActionKind, Patch
     from tools.models import Verdict
 
 _T = TypeVar("_T")
@@ -488,7 +488,14 @@ class IncidentWorkflow:
             )
         except ActivityError as error:
             self.execution_s += (workflow.now() - execute_at).total_seconds()
-            await self._note(f"{action.kind.value} {defang(action.target)} FAILED: needs a human")
+            task = (
+                f" (apply {action.remediation} for {action.cve} by hand)"
+                if isinstance(action, Patch)
+                else ""
+            )
+            await self._note(
+                f"{action.kind.value} {defang(action.target)} FAILED: needs a human{task}"
+            )
             return ActionOutcome(
                 action=action,
                 status=OutcomeStatus.FAILED,

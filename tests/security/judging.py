@@ -16,14 +16,15 @@ from orchestrator.policy.targets import domain_key, host_key, identity_key, pars
 from orchestrator.store.records import ActionStatus, ApprovalStatus, IncidentStatus
 from orchestrator.store.repository import Store
 from simulations.analyst import ESCALATION_ANALYSTS, PRIMARY_ANALYSTS
+from simulations.matching import TARGET_KINDS
 from tests.security.adversary import JournaledBackends
 from tests.security.corpus_cases import ACTION_KINDS, CONTAINED, Case
-from tools.actions import ActionKind, TargetKind, parse_action
+from tools.actions import ActionKind, TargetKind
 from tools.models import Alert, Environment, Verdict
 
 # --- comparing targets as the corpus says ------------------------------------------------------
 
-_TARGET_KIND = {kind: parse_action(kind.value, "x:y").target_kind for kind in ActionKind}
+_TARGET_KIND = TARGET_KINDS
 
 
 def target_key(kind: str, target: str) -> tuple[str, str]:

@@ -75,8 +75,10 @@ def test_same_target_follows_the_spec(kind: ActionKind, a: str, b: str, same: bo
 
 
 def test_target_kinds_agree_with_the_action_classes() -> None:
+    patch = {"cve": "CVE-2021-44228", "remediation": "mitigation:log4j-nolookups"}
     for kind in ActionKind:
-        assert TARGET_KINDS[kind] is parse_action(kind.value, "PRD01:1").target_kind
+        params = patch if kind in (ActionKind.PATCH, ActionKind.UNPATCH) else {}
+        assert TARGET_KINDS[kind] is parse_action(kind.value, "PRD01:1", **params).target_kind
 
 
 def test_action_in_needs_the_same_kind() -> None:

@@ -20,6 +20,7 @@ from orchestrator.slack.card import (
     APPROVE_ACTION_ID,
     DECISION_BLOCK_ID,
     DENY_ACTION_ID,
+    FIX_BLOCK_ID,
     MODEL_LABEL,
     RATIONALE_BLOCK_ID,
     RULES_LABEL,
@@ -31,7 +32,7 @@ from orchestrator.slack.card import (
     thread_note,
 )
 from orchestrator.slack.emulator import block_problem
-from tools.actions import ActionKind, action_hash, parse_action
+from tools.actions import ActionKind, Patch, action_hash, parse_action
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "reference" / "injection-corpus"
 S7_HOST = "<!channel> <https://evil.example|Approve here> *SAFE*"
@@ -386,3 +387,21 @@ def test_corpus_payload_as_hostname_and_evidence_stays_inert(payload: str) -> No
     note = thread_note("Action executed.", mentions=[payload], untrusted=payload)
     assert_inert(note)
     assert note["text"] == "Action executed."
+
+
+def test_a_patch_card_names_the_fix_and_its_undo() -> None:
+    request = make_request(target="HZN01", kind=ActionKind.ISOLATE_HOST)
+    patch = Patch(target="HZN01", cve="CVE-2021-44228", remediation="pkg:log4j-core@2.17.1")
+    request = request.model_copy(
+        update={"action": patch, "action_hash": action_hash("INC-0042", patch, "2024-04-01.3")}
+    )
+    card = approval_card(request, approvers_needed=APPROVERS, rationale_from_model=False)
+    assert block_problem(card["blocks"]) is None
+    fix = block(card, FIX_BLOCK_ID)["text"]
+    assert fix["type"] == "plain_text"
+    assert fix["text"] == "Fix: install or apply pkg:log4j-core@2.17.1 for CVE-2021-44228"
+    undo = block(card, "garrison.undo")["text"]["text"]
+    assert "`unpatch` on the same target" in undo and "until undone" in undo
+    # a card of any other kind has no fix block
+    other = approval_card(make_request(), approvers_needed=APPROVERS, rationale_from_model=False)
+    assert all(b.get("block_id") != FIX_BLOCK_ID for b in other["blocks"])

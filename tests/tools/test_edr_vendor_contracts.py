@@ -120,7 +120,7 @@ async def test_falcon_wrong_credentials_are_an_auth_error() -> None:
             await tool.aclose()
 
 
-@pytest.mark.parametrize("op", ["contain", "kill", "unrelease", "reg_delete"])
+@pytest.mark.parametrize("op", ["contain", "kill", "unrelease", "reg_delete", "patch"])
 async def test_falcon_dropped_connection_after_apply_is_transient_then_applied_once(
     op: str,
 ) -> None:
@@ -130,6 +130,7 @@ async def test_falcon_dropped_connection_after_apply_is_transient_then_applied_o
         "kill": lambda t: t.kill_process("PRD01", RUNDLL_PID),
         "unrelease": lambda t: t.quarantine_file("PRD01", RUNDLL_SHA256),
         "reg_delete": lambda t: t.remove_persistence("PRD01", artefact),
+        "patch": lambda t: t.apply_patch("PRD01", "CVE-2021-34527", "KB5004945"),
     }
     async with _falcon(EmulatorFaults(reset_after_apply={op})) as (tool, _, state):
         with pytest.raises(TransientToolError):
@@ -138,6 +139,15 @@ async def test_falcon_dropped_connection_after_apply_is_transient_then_applied_o
         retry = await act[op](tool)
         assert retry.applied is False and "already" in retry.detail
         assert state.state_changes == 1
+
+
+async def test_falcon_patch_script_failure_is_permanent_and_changes_nothing() -> None:
+    async with _falcon() as (tool, world, state):
+        world.patch_script = "another-script"  # the tenant's library lacks Garrison's script
+        with pytest.raises(PermanentToolError, match="unknown cloud file"):
+            await tool.apply_patch("PRD01", "CVE-2021-34527", "KB5004945")
+        assert await tool.is_vulnerable("PRD01", "CVE-2021-34527") is True
+        assert state.state_changes == 0
 
 
 async def test_falcon_already_contained_error_after_a_stale_read_is_success() -> None:

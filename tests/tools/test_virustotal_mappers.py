@@ -108,6 +108,14 @@ def test_to_reputation_reads_the_object_and_ignores_other_attributes() -> None:
     assert reputation.sources == ["virustotal"]
 
 
+def test_to_reputation_names_the_cves_of_the_objects_tags() -> None:
+    body = _object({"malicious": 12})
+    body["data"]["attributes"]["tags"] = ["rtf", "cve-2017-11882", "CVE-2018-0802", "exploit"]
+    reputation = _to_reputation(SHA, json.dumps(body).encode())
+    assert reputation.vulnerabilities == ["CVE-2017-11882", "CVE-2018-0802"]
+    assert _to_reputation(SHA, json.dumps(_object({})).encode()).vulnerabilities == []
+
+
 def test_to_reputation_refuses_a_body_that_is_not_an_object() -> None:
     with pytest.raises(PermanentToolError, match="virustotal"):
         _to_reputation("x", b'{"data": []}')

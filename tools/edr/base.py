@@ -119,3 +119,22 @@ class EdrResponder(Protocol):
     async def is_persistence_present(self, host: str, artefact: str) -> bool: ...
 
     async def remove_persistence(self, host: str, artefact: str) -> Change: ...
+
+
+@runtime_checkable
+class PatchResponder(Protocol):
+    """An optional response, offered by EDRs that can install an update or apply a mitigation
+    on a host and read back whether the host still reports the vulnerability (docs/vendors/
+    says which endpoint each vendor uses). An EDR without it cannot patch: the dispatcher refuses
+    the action with `UnsupportedActionError` and the incident's ticket carries the task.
+
+    `cve` is a CVE id, `remediation` a vendor update (`KB5008212`), a package version or a named
+    mitigation (`tools.actions.REMEDIATION_ID`). Idempotent like `EdrResponder`."""
+
+    async def is_vulnerable(self, host: str, cve: str) -> bool:
+        """Whether the host still reports `cve` open (the verification after a patch)."""
+        ...
+
+    async def apply_patch(self, host: str, cve: str, remediation: str) -> Change: ...
+
+    async def revert_patch(self, host: str, cve: str, remediation: str) -> Change: ...

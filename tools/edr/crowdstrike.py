@@ -33,8 +33,10 @@ from tools.edr.crowdstrike_events import (
     to_process_event,
     to_registry_event,
 )
+from tools.edr.crowdstrike_patch import SPOTLIGHT, is_open, runscript, spotlight_params
 from tools.edr.crowdstrike_system import SYSTEM_EVENTS, to_system_event, with_target_images
 from tools.edr.oauth import ClientCredentialsAuth
+from tools.edr.patch_ids import checked
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import (
@@ -74,6 +76,8 @@ class CrowdStrikeSettings(VendorSettings):
     event_lookback: str = "7d"  # LogScale relative start when the caller gives none
     poll_interval_s: float = Field(default=1.0, ge=0)
     max_polls: int = Field(default=30, ge=1)
+    # The RTR cloud script that applies and reverts fixes (`crowdstrike_patch.py`).
+    patch_script: str = Field(default="garrison-patch", pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class _Device(BaseModel):
@@ -95,7 +99,7 @@ class _Quarantined(BaseModel):
 
 
 class CrowdStrikeEdr:
-    """Implements `EdrReader` and `EdrResponder` over the Falcon APIs."""
+    """Implements `EdrReader`, `EdrResponder` and `PatchResponder` over the Falcon APIs."""
 
     def __init__(
         self, settings: CrowdStrikeSettings, transport: httpx.AsyncBaseTransport | None = None
@@ -341,13 +345,42 @@ class CrowdStrikeEdr:
         stdout, stderr = await self._rtr_output(device_id, base, command, active=False)
         return bool(stdout.strip()) and not stderr.strip()
 
+    # --- patching (RTR admin runscript, verified by Spotlight) --------------------------------
+
+    async def is_vulnerable(self, host: str, cve: str) -> bool:
+        device = await self._require(host, Priority.CONTAINMENT)
+        cve, _ = checked(VENDOR, cve)
+        params = spotlight_params(device.device_id, cve)
+        found = await self._call("GET", SPOTLIGHT, Priority.CONTAINMENT, params=params)
+        return is_open(found.json().get("resources") or [], cve)
+
+    async def apply_patch(self, host: str, cve: str, remediation: str) -> Change:
+        return await self._patch(host, cve, remediation, "apply")
+
+    async def revert_patch(self, host: str, cve: str, remediation: str) -> Change:
+        return await self._patch(host, cve, remediation, "revert")
+
+    async def _patch(self, host: str, cve: str, remediation: str, verb: str) -> Change:
+        cve, fix = checked(VENDOR, cve, remediation)
+        if await self.is_vulnerable(host, cve) == (verb == "revert"):
+            done = "applied" if verb == "apply" else "reverted"
+            return Change(applied=False, detail=f"already {done}: {cve}")
+        device = await self._require(host, Priority.CONTAINMENT)
+        command = runscript(self._settings.patch_script, verb, cve, fix)
+        stdout, stderr = await self._rtr_output(
+            device.device_id, "runscript", command, active=True, admin=True
+        )
+        if stderr.strip():
+            raise PermanentToolError(f"{VENDOR}: {verb} {fix} on {host} failed: {stderr[:200]}")
+        return Change(applied=True, detail=f"{verb} {fix} for {cve}: {stdout.strip()[:100]}")
+
     # --- plumbing -----------------------------------------------------------------------------
 
     async def _rtr(self, device_id: str, base: str, command: str, *, active: bool) -> str:
         return (await self._rtr_output(device_id, base, command, active=active))[1]
 
     async def _rtr_output(
-        self, device_id: str, base: str, command: str, *, active: bool
+        self, device_id: str, base: str, command: str, *, active: bool, admin: bool = False
     ) -> tuple[str, str]:
         """One RTR command in a fresh session: (stdout, stderr) once the sensor completed it."""
         opened = await self._call(
@@ -358,7 +391,11 @@ class CrowdStrikeEdr:
         )
         session_id = str(_first(opened)["session_id"])
         path = "/real-time-response/entities/" + (
-            "active-responder-command/v1" if active else "command/v1"
+            "admin-command/v1"
+            if admin
+            else "active-responder-command/v1"
+            if active
+            else "command/v1"
         )
         body = {
             "base_command": base,

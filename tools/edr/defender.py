@@ -1,7 +1,11 @@
 """Microsoft Defender for Endpoint as an EDR: machines by DNS name, isolation through machine
 actions (polled until they succeed), telemetry through advanced hunting (KQL over the Device*
 tables), files stopped and quarantined by SHA-1 (resolved from the SHA-256 through the Files API),
-processes and persistence through a Live Response library script.
+processes and persistence through a Live Response library script, which also applies and
+reverts fixes for a CVE (`patch`/`unpatch` verbs); whether a machine is still exposed to the CVE
+is read from Defender Vulnerability Management (`GET /api/vulnerabilities/{cve}/machineReferences`).
+Defender has no API that installs an update by itself (its remediation activities only track
+work assigned to Intune/IT, and the public API only lists them).
 
 Defender exposes isolation state only as the history of machine actions: the latest Isolate or
 Unisolate that did not fail decides. It has no API to release a quarantined file: `restore_file`
@@ -36,6 +40,7 @@ from tools.edr.defender_hunting import (
 from tools.edr.defender_live import live_response_body, script_answer
 from tools.edr.defender_system import ACTION_EVENT_IDS, EVENTS, to_system_event
 from tools.edr.oauth import ClientCredentialsAuth
+from tools.edr.patch_ids import checked
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.results import (
@@ -369,6 +374,32 @@ class DefenderEdr:
         if await self._live(machine, "remove", artefact) == "absent":
             return Change(applied=False, detail="already removed")
         return Change(applied=True, detail="removed")
+
+    # --- patching (Live Response script, verified by Vulnerability Management) -----------------
+
+    async def is_vulnerable(self, host: str, cve: str) -> bool:
+        machine = await self._require(host, Priority.CONTAINMENT)
+        cve, _ = checked(VENDOR, cve)
+        path = f"/api/vulnerabilities/{cve}/machineReferences"
+        response = await self._call("GET", path, Priority.CONTAINMENT, check=False)
+        if response.status_code == 404:  # a CVE Defender does not track exposes no machine
+            return False
+        raise_for_status(response, VENDOR)
+        exposed = response.json().get("value") or []
+        return any(isinstance(m, dict) and m.get("id") == machine.id for m in exposed)
+
+    async def apply_patch(self, host: str, cve: str, remediation: str) -> Change:
+        return await self._patch(host, cve, remediation, "patch")
+
+    async def revert_patch(self, host: str, cve: str, remediation: str) -> Change:
+        return await self._patch(host, cve, remediation, "unpatch")
+
+    async def _patch(self, host: str, cve: str, remediation: str, verb: str) -> Change:
+        cve, fix = checked(VENDOR, cve, remediation)
+        machine = await self._require(host, Priority.CONTAINMENT)
+        if await self._live(machine, verb, f"{cve}={fix}") == "absent":
+            return Change(applied=False, detail=f"already {verb}ed: {cve}")
+        return Change(applied=True, detail=f"{verb} {fix} for {cve}")
 
     async def _live(self, machine: _Machine, action: str, target: str) -> str:
         """Run the library script on the machine and read its answer. The script acts only if

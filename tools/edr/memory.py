@@ -2,8 +2,10 @@
 `StateJournal`.
 
 The twin knows the hosts of the environment and those that sent telemetry (a sensor is an
-enrolment). Network sensors (Zeek) record no host, so their connections are shown on the hosts
-whose addresses they involve. A process seen in the telemetry (itself or as a parent) is running
+enrolment). A recording says nothing of installed software, so a host reports every CVE open
+until a patch for it is applied (as a persistence artefact is present until removed). Network
+sensors (Zeek) record no host, so their connections are shown on the hosts whose addresses they
+involve. A process seen in the telemetry (itself or as a parent) is running
 until killed; a persistence artefact is present until removed.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from tools.edr.patch_ids import checked
 from tools.errors import NotFoundError
 from tools.inventory.memory import find_asset
 from tools.journal import StateJournal, TwinFaults, TwinRuntime
@@ -42,10 +45,11 @@ _E = TypeVar("_E", bound=_Timed)
 # (on, off) op pairs of the two-state targets.
 _CONTAINED = ("isolate_host", "release_host")
 _QUARANTINED = ("quarantine_file", "restore_file")
+_PATCHED = ("patch", "unpatch")
 
 
 class InMemoryEdr:
-    """Implements `EdrReader` and `EdrResponder`."""
+    """Implements `EdrReader`, `EdrResponder` and `PatchResponder`."""
 
     def __init__(
         self,
@@ -237,6 +241,23 @@ class InMemoryEdr:
             return Change(applied=False, detail="already removed")
         await self._runtime.record("remove_persistence", target)
         return Change(applied=True, detail="removed")
+
+    # --- patching (a host reports a CVE open until a fix is applied for it) --------------------
+
+    async def is_vulnerable(self, host: str, cve: str) -> bool:
+        self._runtime.call("is_vulnerable")
+        cve, _ = checked("memory", cve)
+        return not self._runtime.latest(_on(self._host_id(host), cve), *_PATCHED)
+
+    async def apply_patch(self, host: str, cve: str, remediation: str) -> Change:
+        cve, fix = checked("memory", cve, remediation)
+        target = _on(self._host_id(host), cve)
+        return await self._runtime.flip("patch", target, *_PATCHED, f"patched ({fix})")
+
+    async def revert_patch(self, host: str, cve: str, remediation: str) -> Change:
+        cve, fix = checked("memory", cve, remediation)
+        target = _on(self._host_id(host), cve)
+        return await self._runtime.flip("unpatch", target, *_PATCHED, f"reverted ({fix})")
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -91,6 +91,8 @@ class LastAnalysisStats(_Wire):
 class _Attributes(_Wire):
     last_analysis_stats: LastAnalysisStats = Field(default_factory=LastAnalysisStats)
     reputation: int = 0
+    # VirusTotal tags an exploit sample with the CVE it exploits: `cve-2017-11882`
+    tags: list[str] = Field(default_factory=list)
 
 
 class _Object(_Wire):
@@ -150,7 +152,14 @@ def _to_reputation(indicator: str, payload: bytes) -> Reputation:
         verdict=_verdict(stats, reputation),
         score=_score(stats),
         sources=[SOURCE],
+        vulnerabilities=_cves(obj.attributes.tags),
     )
+
+
+def _cves(tags: list[str]) -> list[str]:
+    """The CVE ids among an object's tags (`cve-2017-11882` -> `CVE-2017-11882`)."""
+    found = (re.fullmatch(r"cve-(\d{4})-(\d{4,7})", t.strip().lower()) for t in tags)
+    return sorted({f"CVE-{m.group(1)}-{m.group(2)}" for m in found if m})[:20]
 
 
 def _error_code(payload: bytes) -> str | None:

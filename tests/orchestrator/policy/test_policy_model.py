@@ -22,7 +22,7 @@ from tools.actions import ActionKind
 
 def test_packaged_default_loads_and_covers_every_action_kind() -> None:
     policy = load_policy(None)
-    assert policy.version == "2026-12-06.1"
+    assert policy.version == "2026-12-06.2"
     assert (policy.threshold, policy.two_approver_above) == (50, 80)
     assert set(policy.weights.base) == set(ActionKind)
     assert set(policy.tiers) == set(TierName)

@@ -27,8 +27,8 @@ from tests.tools.contracts.world import (
     events,
     system_events,
 )
-from tools.edr.base import EdrReader, EdrResponder
-from tools.errors import NotFoundError, TransientToolError
+from tools.edr.base import EdrReader, EdrResponder, PatchResponder
+from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.journal import TwinFaults
 
 
@@ -243,6 +243,49 @@ async def transient_faults_fail_the_first_calls_then_apply(make: EdrFactory) -> 
         assert h.state_changes() == 1
 
 
+LOG4SHELL = "CVE-2021-44228"
+NOLOOKUPS = "mitigation:log4j-nolookups"
+
+
+def _patcher(tool: Edr) -> PatchResponder:
+    assert isinstance(tool, PatchResponder), f"{type(tool).__name__} cannot patch"
+    return tool
+
+
+async def patches_verifies_and_reverts_idempotently(make: EdrFactory) -> None:
+    """A host reports a CVE open until a fix is applied; the read-back is the verification;
+    reverting re-opens it. Other CVEs and other hosts are untouched."""
+    async with make(Scenario()) as h:
+        tool = _patcher(h.tool)
+        assert await tool.is_vulnerable("PRD01", LOG4SHELL) is True
+        done = await tool.apply_patch("prd01.pandalab.com", LOG4SHELL, NOLOOKUPS)
+        assert done.applied is True
+        assert await tool.is_vulnerable("PRD01", LOG4SHELL.lower()) is False
+        assert await tool.is_vulnerable("PRD01", "CVE-2021-45046") is True
+        assert await tool.is_vulnerable("MORDORDC", LOG4SHELL) is True
+        again = await tool.apply_patch("PRD01", LOG4SHELL, NOLOOKUPS)
+        assert again.applied is False and "already" in again.detail
+        assert h.state_changes() == 1
+
+        assert (await tool.revert_patch("PRD01", LOG4SHELL, NOLOOKUPS)).applied is True
+        assert await tool.is_vulnerable("PRD01", LOG4SHELL) is True
+        assert (await tool.revert_patch("PRD01", LOG4SHELL, NOLOOKUPS)).applied is False
+        assert h.state_changes() == 2
+
+
+async def refuses_to_patch_with_ids_that_are_not_ids(make: EdrFactory) -> None:
+    """CVE and remediation ids reach scripts and queries: anything else is refused, unapplied."""
+    async with make(Scenario()) as h:
+        tool = _patcher(h.tool)
+        with pytest.raises(PermanentToolError, match="not a CVE id"):
+            await tool.apply_patch("PRD01", "CVE-2021-44228' ; Remove-Item C:\\", NOLOOKUPS)
+        with pytest.raises(PermanentToolError, match="not a remediation id"):
+            await tool.apply_patch("PRD01", LOG4SHELL, "KB5008212 -Force")
+        with pytest.raises(NotFoundError):
+            await tool.apply_patch("NOSUCHHOST", LOG4SHELL, NOLOOKUPS)
+        assert h.state_changes() == 0
+
+
 CONTRACTS = (
     finds_hosts_by_id_hostname_and_label,
     reads_process_events_sorted_and_windowed,
@@ -259,4 +302,6 @@ CONTRACTS = (
     removes_a_service_by_name_once,
     unknown_hosts_are_not_found,
     transient_faults_fail_the_first_calls_then_apply,
+    patches_verifies_and_reverts_idempotently,
+    refuses_to_patch_with_ids_that_are_not_ids,
 )

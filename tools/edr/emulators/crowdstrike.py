@@ -1,11 +1,13 @@
 """An emulator of the CrowdStrike Falcon APIs Garrison uses, seeded from a recorded incident.
 
 It keeps real state (device containment, running processes, the quarantine store, removed
-persistence), checks OAuth2 bearer tokens the way Falcon does (401 with an `errors` body), and
-answers in Falcon's envelope `{"meta", "resources", "errors"}`. Telemetry is served through
-Next-Gen SIEM query jobs over Falcon-shaped sensor events; relative search starts (`7d`) cover the
-whole recording, whose clock is not now. Persistence artefacts are present until removed, as in
-the in-memory twin. Alerts are served by the Alerts API v2 (`falcon_alerts.py`).
+persistence, CVEs patched), checks OAuth2 bearer tokens the way Falcon does (401 with an
+`errors` body), and answers in Falcon's envelope `{"meta", "resources", "errors"}`. Telemetry
+is served through Next-Gen SIEM query jobs over Falcon-shaped sensor events; relative search
+starts (`7d`) cover the whole recording, whose clock is not now. Persistence artefacts are
+present until removed, as in the in-memory twin, and every CVE is open on every device until
+the RTR admin `runscript` of the patch script closes it (Spotlight answers accordingly). Alerts
+are served by the Alerts API v2 (`falcon_alerts.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ _CONTAINED = ("contained", "containment_pending")
 __all__ = ["FalconWorld", "build_app", "build_emulator"]
 _READ_ONLY = {"ps", "reg query", "ls"}
 _ACTIVE = _READ_ONLY | {"kill", "reg delete", "rm"}
+_ADMIN = _ACTIVE | {"runscript", "put", "run"}
+_RUNSCRIPT = re.compile(
+    r'runscript -CloudFile="([^"]+)" -CommandLine="-Action (apply|revert) -Cve (\S+) '
+    r'-Remediation (\S+)"'
+)
+_SPOTLIGHT = re.compile(r"aid:'([0-9a-f]{32})'\+cve\.id:'([^']+)'\+status:\['open','reopen'\]")
 _ARG = re.compile(r'"([^"]*)"|(\S+)')
 
 
@@ -175,6 +183,31 @@ def build_app(world: FalconWorld, state: EmulatorState) -> ASGIApp:
     async def active_result(cloud_request_id: str, sequence_id: int = 0) -> Response:
         return result(cloud_request_id)
 
+    @app.post("/real-time-response/entities/admin-command/v1")
+    async def admin_command(request: Request) -> Response:
+        return await run(request, _ADMIN)
+
+    @app.get("/real-time-response/entities/admin-command/v1")
+    async def admin_result(cloud_request_id: str, sequence_id: int = 0) -> Response:
+        return result(cloud_request_id)
+
+    @app.get("/spotlight/combined/vulnerabilities/v1")
+    async def spotlight(filter: str = "", limit: int = 100) -> Response:
+        match = _SPOTLIGHT.fullmatch(filter.strip())
+        if match is None:
+            return _error(400, f"Invalid filter: {filter[:100]}")
+        aid, cve = match.group(1), match.group(2).upper()
+        if aid not in world.devices or (aid, cve) in world.patched:
+            return _ok([])
+        record = {
+            "id": f"{aid}_{uuid.uuid5(uuid.NAMESPACE_URL, cve).hex}",
+            "cid": world.cid,
+            "aid": aid,
+            "status": "open",
+            "cve": {"id": cve, "severity": "CRITICAL", "exploit_status": 90},
+        }
+        return _ok([record][:limit])
+
     @app.post("/quarantine/entities/quarantined-files/GET/v1")
     async def get_quarantined(request: Request) -> Response:
         ids = (await request.json()).get("ids") or []
@@ -255,6 +288,10 @@ def _execute(
     world: FalconWorld, device_id: str, base: str, command: str
 ) -> tuple[str, str, str | None]:
     """Runs an RTR command: (stdout, stderr, the op it applied or None)."""
+    if base == "runscript":
+        return _runscript(world, device_id, command)
+    if base in ("put", "run"):
+        return "", f"{base}: no such file in the emulator", None
     args = [a or b for a, b in _ARG.findall(command)][len(base.split()) :]
     running = world.running.setdefault(device_id, {})
     if base == "ps":
@@ -275,3 +312,15 @@ def _execute(
         return "", missing, None
     world.removed.add((device_id, artefact))
     return "The operation completed successfully.", "", base.replace(" ", "_")
+
+
+def _runscript(world: FalconWorld, device_id: str, command: str) -> tuple[str, str, str | None]:
+    """The `garrison-patch` cloud script: closes (apply) or re-opens (revert) the CVE."""
+    match = _RUNSCRIPT.fullmatch(command.strip())
+    if match is None or match.group(1) != world.patch_script:
+        return "", f"runscript: unknown cloud file or arguments: {command[:100]}", None
+    verb, key = match.group(2), (device_id, match.group(3).upper())
+    if (verb == "apply") == (key in world.patched):
+        return f"nothing to do: {match.group(4)}", "", None
+    (world.patched.add if verb == "apply" else world.patched.discard)(key)
+    return f"{verb} {match.group(4)}: done", "", "patch" if verb == "apply" else "unpatch"

@@ -77,6 +77,9 @@ class FalconWorld:
     running: dict[str, dict[int, str]] = field(default_factory=dict)
     quarantine: dict[str, dict[str, Any]] = field(default_factory=dict)
     removed: set[tuple[str, str]] = field(default_factory=set)
+    # (device id, CVE) closed by the patch script: every other CVE is open on every device
+    patched: set[tuple[str, str]] = field(default_factory=set)
+    patch_script: str = "garrison-patch"
     sessions: dict[str, str] = field(default_factory=dict)
     commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

@@ -77,6 +77,18 @@ def build_app(world: DefenderWorld, state: EmulatorState) -> ASGIApp:
         ]
         return JSONResponse({"@odata.context": "$metadata#Machines", "value": found})
 
+    @app.get("/api/vulnerabilities/{cve}/machineReferences")
+    async def exposed_machines(cve: str) -> Response:
+        if not re.fullmatch(r"CVE-\d{4}-\d{4,7}", cve, flags=re.IGNORECASE):
+            return _error(404, "ResourceNotFound", f"Vulnerability {cve[:60]} was not found")
+        exposed = [
+            {k: m[k] for k in ("id", "computerDnsName", "osPlatform")} | {"rbacGroupName": None}
+            for m in world.machines.values()
+            if (m["id"], cve.upper()) not in world.patched
+        ]
+        context = "$metadata#Collection(Analytics.Contracts.PublicAPI.MachineReferenceDto)"
+        return JSONResponse({"@odata.context": context, "value": exposed})
+
     @app.get("/api/machineactions")
     async def list_actions(request: Request) -> Response:
         match = re.fullmatch(r"machineId eq '([^']*)'", request.query_params.get("$filter", ""))

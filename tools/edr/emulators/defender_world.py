@@ -54,6 +54,7 @@ class DefenderWorld:
     removed: set[tuple[str, str]] = field(default_factory=set)  # (machine, artefact lowered)
     live_results: dict[str, dict[str, Any]] = field(default_factory=dict)  # action id -> result
     script_name: str = "garrison.ps1"
+    patched: set[tuple[str, str]] = field(default_factory=set)  # (machine, CVE) fixed
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # Graph alert id -> alert
     incident_id: str = "1"  # the Defender XDR incident the world's alerts belong to
 
@@ -120,8 +121,15 @@ def parse_time(text: str) -> datetime:
 
 def run_script(world: DefenderWorld, machine_id: str, verb: str, target: str) -> tuple[str, bool]:
     """What `garrison.ps1` answers, and whether it changed the machine. Artefacts are present
-    until removed, as in the in-memory twin."""
+    until removed and every machine is exposed to every CVE until patched, as in the in-memory
+    twin (`patch`/`unpatch` take `<CVE>=<remediation>`)."""
     running = world.running.setdefault(machine_id, {})
+    if verb in ("patch", "unpatch"):
+        key = (machine_id, target.partition("=")[0].strip().upper())
+        if (verb == "patch") == (key in world.patched):
+            return "absent", False
+        (world.patched.add if verb == "patch" else world.patched.discard)(key)
+        return "done", True
     if verb in ("ps", "kill"):
         pid = int(target) if target.isdigit() else -1
         if verb == "ps" or pid not in running:
