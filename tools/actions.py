@@ -311,6 +311,19 @@ def parse_action(kind: str, target: str, **parameters: str) -> Action:
     return ACTION_ADAPTER.validate_python({"kind": kind, "target": target, **parameters})
 
 
+# The parameters a kind needs beyond its target, with placeholder values (`sample_action`).
+_SAMPLE_PARAMETERS: dict[ActionKind, dict[str, str]] = {
+    ActionKind.PATCH: {"cve": "CVE-2000-0001", "remediation": "KB0000001"},
+    ActionKind.UNPATCH: {"cve": "CVE-2000-0001", "remediation": "KB0000001"},
+}
+
+
+def sample_action(kind: ActionKind | str) -> Action:
+    """An action of `kind` with placeholder target and parameters: what tools that reason about
+    kinds (their target kind, whether they have an inverse) build to ask the kind itself."""
+    return parse_action(kind, "x", **_SAMPLE_PARAMETERS.get(ActionKind(kind), {}))
+
+
 def business_key(incident_id: str, action: Action) -> str:
     """The idempotency key of a side effect: `<incident>:<action kind>:<target>`, and for a
     patch `:<cve>:<remediation>` after it (two fixes on one host are two side effects)."""

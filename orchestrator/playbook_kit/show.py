@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.playbook_kit.loading import KitError
 from playbooks.base import Playbook, PlaybookDeps
-from tools.actions import parse_action
+from tools.actions import sample_action
 
 
 def drawable(playbook: Playbook) -> Any:
@@ -29,7 +29,7 @@ def action_rows(playbook: Playbook) -> list[tuple[str, str]]:
     """(kind, inverse or `irreversible`) for every kind the playbook may propose."""
     rows = []
     for kind in sorted(playbook.allowed_actions):
-        inverse = parse_action(kind, "x").inverse()
+        inverse = sample_action(kind).inverse()
         rows.append((kind.value, inverse.kind.value if inverse else "irreversible"))
     return rows
 

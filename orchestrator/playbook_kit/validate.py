@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from orchestrator.playbook_kit.loading import KitError, import_file, playbook_of, where
 from playbooks.base import Playbook, PlaybookDeps
-from tools.actions import ActionKind, parse_action
+from tools.actions import ActionKind, sample_action
 
 TOOLS_ALLOWED = {
     *("tools", "tools.models", "tools.actions", "tools.results", "tools.errors"),
@@ -127,7 +127,7 @@ def check_playbook(playbook: Playbook, file: Path) -> list[Problem]:
     line = _line_of(file, "PLAYBOOK")
     problems = []
     for kind in sorted(playbook.allowed_actions):
-        if parse_action(kind, "x").inverse() is None and kind not in playbook.irreversible:
+        if sample_action(kind).inverse() is None and kind not in playbook.irreversible:
             problems.append(
                 Problem(str(file), _line_of(file, kind.name, after=line),
                         f"{kind.value} has no inverse: list it in Playbook(irreversible=...)")

@@ -17,7 +17,7 @@ from playbooks.base import Playbook, PlaybookDeps
 from playbooks.cacao import EXTENSION_ID, EXTENSION_SCHEMA, EXTENSION_VERSION, GARRISON_IDENTITY
 from playbooks.cacao.document import CacaoError, check_document
 from playbooks.cacao.mapping import ENTITY_VARIABLES, TARGET_CATEGORY, inverse_kind
-from tools.actions import parse_action
+from tools.actions import sample_action
 
 AGENT_ID = "security-category--7d4c0b8e-2a61-4f0e-b1b8-0e9d5a3c6f21"
 EPOCH = "2026-01-01T00:00:00.000Z"  # fixed: the document is a pure function of the playbook
@@ -86,7 +86,7 @@ def export_cacao(playbook: Playbook, tiers: Mapping[str, Any] | None = None) -> 
 
 
 def _targets(playbook: Playbook) -> dict[str, Any]:
-    kinds = sorted({parse_action(k, "x").target_kind for k in playbook.allowed_actions})
+    kinds = sorted({sample_action(k).target_kind for k in playbook.allowed_actions})
     return {
         step_id(playbook.id, "security-category", kind.value): {
             "type": "security-category",

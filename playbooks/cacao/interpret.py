@@ -29,7 +29,7 @@ from playbooks.cacao.document import CacaoError, check_document, read_document
 from playbooks.cacao.mapping import openc2_kind, resolve
 from playbooks.common import investigate, summary_lines
 from playbooks.registry import UnknownPlaybook, get_playbook
-from tools.actions import ActionKind, TargetKind, parse_action
+from tools.actions import ActionKind, TargetKind, parse_action, sample_action
 from tools.models import Category
 
 CONDITION = re.compile(r"^\[?\s*(__[A-Za-z0-9_]+__):value\s*(?:(=|!=)\s*'([^']*)')?\s*\]?$")
@@ -84,7 +84,7 @@ class _Plan:
         }
         allowed = frozenset(declared | mapped)
         if not garrison:
-            irreversible = frozenset(k for k in allowed if parse_action(k, "x").inverse() is None)
+            irreversible = frozenset(k for k in allowed if sample_action(k).inverse() is None)
         plan = cls(
             document=document,
             source=source,
@@ -314,7 +314,7 @@ async def _act(
 
 
 def _targets(kind: ActionKind, values: list[str], state: PlaybookState) -> list[str]:
-    if parse_action(kind, "x").target_kind is not TargetKind.FILE:
+    if sample_action(kind).target_kind is not TargetKind.FILE:
         return values
     report = state.get("report")
     hosts = report.compromised_assets if report is not None else []

@@ -22,7 +22,7 @@ from typing import Any
 
 from agents.models import InvestigationReport, OutcomeStatus
 from playbooks.base import PlaybookState
-from tools.actions import ActionKind, TargetKind, parse_action
+from tools.actions import ActionKind, TargetKind, sample_action
 
 REFERENCE = re.compile(r"^(__[A-Za-z0-9_]+__):value$")
 
@@ -77,7 +77,7 @@ ENTITY_VARIABLES: dict[str, dict[str, Any]] = {
 
 
 def inverse_kind(kind: ActionKind) -> str | None:
-    inverse = parse_action(kind, "x").inverse()
+    inverse = sample_action(kind).inverse()
     return inverse.kind.value if inverse is not None else None
 
 
