@@ -30,6 +30,7 @@ from agents.capture import CAPTURE_STAGE_WEIGHT, captures
 from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
+from agents.evidence import alert_ref, line_refs, record_ref, unique
 from agents.knowledge import (
     CATEGORY_PRIORITY,
     KNOWLEDGE_VERSION,
@@ -44,7 +45,7 @@ from agents.knowledge import (
     technique_tactic,
     technique_weight,
 )
-from agents.models import ExtractedEntities, TriageResult
+from agents.models import Claim, EvidenceRef, ExtractedEntities, TriageResult
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remote_services import remote_installs
@@ -187,6 +188,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         gaps: list[str] = []
         maintenance: dict[str, str] = {}
         telemetries: dict[str, HostTelemetry] = {}
+        refs: dict[str, list[EvidenceRef]] = {}  # a line's records, taken from those judged
         # the hosts of the most significant alerts first: background alerts on a dozen
         # servers must not fill the cap (agents/attention.py); a cut is said
         attention = hosts_by_attention(alerts, state["assessments"], index, list(by_host))
@@ -198,9 +200,11 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             telemetry = await read_host(edr, host, min(times), max(times), registrations=True)
             telemetries[host] = telemetry
             gaps += telemetry.gaps
-            score, found = _corroborate_host(telemetry, host_alerts, networks)
+            marks = (len(notes), len(found_stages), len(lineage))
+            score, found, found_refs = _corroborate_host(telemetry, host_alerts, networks)
             total += score
             notes += found
+            refs |= found_refs
             found_stages += telemetry_stages(telemetry, host_alerts, index)
             lineage += implant_lineage(telemetry, host_alerts)
             lineage += [x for x in implant_discovery(telemetry, host_alerts) if x not in lineage]
@@ -221,6 +225,13 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             for alert in host_alerts:
                 if (why := maintenance_reason(alert, telemetry)) is not None:
                     maintenance[alert.uid] = why
+                    refs.setdefault(why, unique([alert_ref(alert, host)]))
+            for line in [
+                *notes[marks[0] :],
+                *(why for _, _, why in found_stages[marks[1] :]),
+                *lineage[marks[2] :],
+            ]:
+                refs.setdefault(line, line_refs(line, telemetry, host_alerts))
         assessments = [_discount_maintenance(a, maintenance) for a in state["assessments"]]
         found_stages += incident_movements(alerts, assessments, index)
         stages: dict[str, float] = {}
@@ -243,6 +254,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             "stages": stages,
             "lineage": lineage,
             "gaps": gaps,
+            "claim_refs": refs,
         }
 
     async def decide(state: TriageState) -> dict[str, Any]:
@@ -268,10 +280,12 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
 
 def _corroborate_host(
     telemetry: HostTelemetry, alerts: list[Alert], networks: list[str]
-) -> tuple[float, list[str]]:
-    """Judge each alerting process once; a process with no record counts nothing."""
+) -> tuple[float, list[str], dict[str, list[EvidenceRef]]]:
+    """Judge each alerting process once; a process with no record counts nothing. Each note
+    comes with the record it was judged on."""
     score = 0.0
     notes: list[str] = []
+    refs: dict[str, list[EvidenceRef]] = {}
     seen: set[ProcessKey] = set()
     for alert in alerts:
         process = alert.entities.process
@@ -283,8 +297,10 @@ def _corroborate_host(
         seen.add(telemetry.table.key(record))
         for signal in judge_process(record, telemetry, networks):
             score += signal.weight
-            notes.append(("+" if signal.weight > 0 else "") + f"{signal.weight:g} {signal.text}")
-    return score, notes
+            note = ("+" if signal.weight > 0 else "") + f"{signal.weight:g} {signal.text}"
+            notes.append(note)
+            refs[note] = unique([*refs.get(note, []), record_ref(telemetry.host, record)])
+    return score, notes, refs
 
 
 def _discount_maintenance(
@@ -405,9 +421,21 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         rationale.append(
             f"category {category.value}: " + ", ".join(f"{c.value} {w:g}" for c, w in ranked)
         )
+    by_uid = {a.uid: a for a in state["input"].alerts}
+    index = AssetIndex(state["environment"])  # refs name hosts as the reads did: asset ids
+    claims: list[Claim] = []
     for a in sorted(assessments, key=lambda a: -a.score)[:TOP_RULES]:
-        rationale.append(truncate(f"alert {a.uid}: {a.score:g} pts; " + "; ".join(a.reasons), 300))
-    rationale += [truncate(n, 300) for n in state.get("corroboration", [])[:10]]
+        line = truncate(f"alert {a.uid}: {a.score:g} pts; " + "; ".join(a.reasons), 300)
+        rationale.append(line)
+        alert = by_uid.get(a.uid)
+        where = index.asset_id(alert.entities.host) if alert and alert.entities.host else None
+        if alert is not None and (ref := alert_ref(alert, where)) is not None:
+            claims.append(Claim(text=line, refs=[ref]))
+    claim_refs = state.get("claim_refs", {})
+    for note in state.get("corroboration", [])[:10]:
+        rationale.append(line := truncate(note, 300))
+        if claim_refs.get(note):
+            claims.append(Claim(text=line, refs=claim_refs[note]))
     return TriageResult(
         verdict=verdict,
         confidence=confidence_for(score),
@@ -420,6 +448,7 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         degraded=bool(gaps),
         evidence_gaps=gaps,
         knowledge_version=KNOWLEDGE_VERSION,
+        claims=claims,
     )
 
 

@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.models import ExtractedEntities, TriageInput, TriageResult
+from agents.models import EvidenceRef, ExtractedEntities, TriageInput, TriageResult
 from tools.models import Environment
 
 
@@ -36,4 +36,5 @@ class TriageState(TypedDict):
     lineage: list[str]  # alerting processes an implant started (stages.implant_lineage)
     gaps: list[str]  # telemetry that could not be read within the retry budget
     operators: str | None  # why the incident is the declared operators' work (operators.py)
+    claim_refs: dict[str, list[EvidenceRef]]  # a corroboration line's records (agents/evidence.py)
     result: TriageResult

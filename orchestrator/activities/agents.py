@@ -9,6 +9,8 @@ makes the incident degraded, and a degraded step's proposals reach the policy ga
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from temporalio import activity
@@ -20,6 +22,12 @@ from agents.reads import ReadRetry, retrying_edr
 from agents.triage.graph import run_triage
 from orchestrator.activities.degraded import Evidence, gate_facts
 from orchestrator.activities.errors import activity_source
+from orchestrator.activities.evidence import (
+    RecordingEdr,
+    audit_investigation,
+    claims_json,
+    keep_evidence,
+)
 from orchestrator.activities.facts import known_targets
 from orchestrator.activities.model_use import (
     audit_model_use,
@@ -50,17 +58,24 @@ class AgentActivities:
         self.models = AgentModels.single(model) if isinstance(model, BaseChatModel) else model
         self.reads = reads or ReadRetry()
 
-    def _deps(self, incident_id: str, role: Role) -> AgentDeps:
+    def _deps(self, incident_id: str, role: Role) -> tuple[AgentDeps, RecordingEdr]:
+        """The agent's dependencies, its EDR reads remembered (what its claims rest on is kept
+        from them: `orchestrator/activities/evidence.py`)."""
         tools = self.backends.read_tools(incident_id)
+        recorder = RecordingEdr(tools.edr)
         model = None if self.models is None else self.models.for_incident(incident_id, role)
-        return AgentDeps(tools=tools, model=model, reads=self.reads)
+        deps = AgentDeps(tools=replace(tools, edr=recorder), model=model, reads=self.reads)
+        return deps, recorder
 
     @activity.defn(name="agents.triage")
     async def triage(self, ref: IncidentRef) -> TriageResult:
         alerts = await self.store.alerts_for(ref.incident_id)
-        deps = self._deps(ref.incident_id, "triage")
+        deps, recorder = self._deps(ref.incident_id, "triage")
         with agent_node_spans():
             result = await run_triage(deps, TriageInput(incident_id=ref.incident_id, alerts=alerts))
+        await keep_evidence(
+            self.store, ref.incident_id, recorder, [r for c in result.claims for r in c.refs]
+        )
         await audit_model_use(self.store, ref.incident_id, deps, triage_disagreements(result))
         await self.store.record_triage(
             ref.incident_id,
@@ -86,6 +101,10 @@ class AgentActivities:
                     "evidence_gaps": "; ".join(result.evidence_gaps)[:1_000],
                     # One line per reason, for the console's rationale (escaped where shown).
                     "rationale": "\n".join(r.replace("\n", " ") for r in result.rationale)[:8_000],
+                    # The lines that rest on records, with them (`agents.models.Claim`).
+                    "claims": claims_json(
+                        (c.text.replace("\n", " "), c.refs) for c in result.claims
+                    ),
                 },
             )
         )
@@ -95,7 +114,7 @@ class AgentActivities:
     async def playbook_step(self, request: PlaybookStepInput) -> PlaybookStepResult:
         playbook = get_playbook(request.playbook_id)
         # The playbook's model questions are the remediation's (the investigation asks none yet).
-        deps = self._deps(request.incident_id, "remediation")
+        deps, recorder = self._deps(request.incident_id, "remediation")
         start = None
         if request.resume is None:
             alerts = await self.store.alerts_for(request.incident_id)
@@ -112,6 +131,10 @@ class AgentActivities:
                 resume=request.resume,
             )
         await self._audit_rejected(request.incident_id, step.rejected)
+        if step.report is not None:
+            refs = [r for f in step.report.findings for r in f.refs]
+            await keep_evidence(self.store, request.incident_id, recorder, refs)
+            await audit_investigation(self.store, request.incident_id, step.report)
         await audit_model_use(
             self.store,
             request.incident_id,

@@ -24,6 +24,7 @@ from orchestrator.store.assignments import Assignments
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.decisions import Decisions
 from orchestrator.store.errors import ConflictError, NotFoundError
+from orchestrator.store.evidence import EvidenceEvents
 from orchestrator.store.gauges import Gauges
 from orchestrator.store.incident_filter import IncidentFilter
 from orchestrator.store.intake import Intake
@@ -81,6 +82,7 @@ class Store:
         self.gauges = Gauges(self._db)
         self.simulation_runs = SimulationRuns(self._db)
         self.assignments = Assignments(self._db)
+        self.evidence = EvidenceEvents(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod
