@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from orchestrator.store import audit, mapping
 from orchestrator.store.anchors import Anchoring, AnchorSink
 from orchestrator.store.assignments import Assignments
+from orchestrator.store.console_sessions import ConsoleSessions
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.decisions import Decisions
 from orchestrator.store.errors import ConflictError, NotFoundError
@@ -83,6 +84,7 @@ class Store:
         self.simulation_runs = SimulationRuns(self._db)
         self.assignments = Assignments(self._db)
         self.evidence = EvidenceEvents(self._db)
+        self.console_sessions = ConsoleSessions(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod
