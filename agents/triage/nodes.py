@@ -30,7 +30,7 @@ from agents.capture import CAPTURE_STAGE_WEIGHT, captures
 from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
-from agents.evidence import alert_ref, line_refs, record_ref, unique
+from agents.evidence import alert_ref, unique
 from agents.knowledge import (
     CATEGORY_PRIORITY,
     KNOWLEDGE_VERSION,
@@ -45,13 +45,13 @@ from agents.knowledge import (
     technique_tactic,
     technique_weight,
 )
-from agents.models import Claim, EvidenceRef, ExtractedEntities, TriageResult
-from agents.processes import ProcessKey
+from agents.models import EvidenceRef, ExtractedEntities, TriageResult
 from agents.reads import retrying_edr
 from agents.remote_services import remote_installs
 from agents.routing import playbook_id_for
-from agents.seam import ask_structured, truncate
-from agents.telemetry import HostTelemetry, judge_process, read_host
+from agents.seam import ask_structured
+from agents.telemetry import HostTelemetry, read_host
+from agents.triage.claims import corroborate_host, rationale_claims, refer_lines
 from agents.triage.discovery import implant_discovery, saw_a_directory_query
 from agents.triage.maintenance import maintenance_reason
 from agents.triage.model_verdict import merge_model_verdict, model_data
@@ -201,7 +201,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             telemetries[host] = telemetry
             gaps += telemetry.gaps
             marks = (len(notes), len(found_stages), len(lineage))
-            score, found, found_refs = _corroborate_host(telemetry, host_alerts, networks)
+            score, found, found_refs = corroborate_host(telemetry, host_alerts, networks)
             total += score
             notes += found
             refs |= found_refs
@@ -226,12 +226,9 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                 if (why := maintenance_reason(alert, telemetry)) is not None:
                     maintenance[alert.uid] = why
                     refs.setdefault(why, unique([alert_ref(alert, host)]))
-            for line in [
-                *notes[marks[0] :],
-                *(why for _, _, why in found_stages[marks[1] :]),
-                *lineage[marks[2] :],
-            ]:
-                refs.setdefault(line, line_refs(line, telemetry, host_alerts))
+            drawn = [why for _, _, why in found_stages[marks[1] :]]
+            drawn = [*notes[marks[0] :], *drawn, *lineage[marks[2] :]]
+            refer_lines(refs, drawn, telemetry, host_alerts)
         assessments = [_discount_maintenance(a, maintenance) for a in state["assessments"]]
         found_stages += incident_movements(alerts, assessments, index)
         stages: dict[str, float] = {}
@@ -276,31 +273,6 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         "decide": decide,
         "consult_model": consult_model,
     }
-
-
-def _corroborate_host(
-    telemetry: HostTelemetry, alerts: list[Alert], networks: list[str]
-) -> tuple[float, list[str], dict[str, list[EvidenceRef]]]:
-    """Judge each alerting process once; a process with no record counts nothing. Each note
-    comes with the record it was judged on."""
-    score = 0.0
-    notes: list[str] = []
-    refs: dict[str, list[EvidenceRef]] = {}
-    seen: set[ProcessKey] = set()
-    for alert in alerts:
-        process = alert.entities.process
-        if process is None or process.pid is None:
-            continue
-        record = telemetry.process(process.pid, alert.time)  # pids are reused: the one then
-        if record is None or telemetry.table.key(record) in seen:
-            continue
-        seen.add(telemetry.table.key(record))
-        for signal in judge_process(record, telemetry, networks):
-            score += signal.weight
-            note = ("+" if signal.weight > 0 else "") + f"{signal.weight:g} {signal.text}"
-            notes.append(note)
-            refs[note] = unique([*refs.get(note, []), record_ref(telemetry.host, record)])
-    return score, notes, refs
 
 
 def _discount_maintenance(
@@ -421,21 +393,14 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         rationale.append(
             f"category {category.value}: " + ", ".join(f"{c.value} {w:g}" for c, w in ranked)
         )
-    by_uid = {a.uid: a for a in state["input"].alerts}
-    index = AssetIndex(state["environment"])  # refs name hosts as the reads did: asset ids
-    claims: list[Claim] = []
-    for a in sorted(assessments, key=lambda a: -a.score)[:TOP_RULES]:
-        line = truncate(f"alert {a.uid}: {a.score:g} pts; " + "; ".join(a.reasons), 300)
-        rationale.append(line)
-        alert = by_uid.get(a.uid)
-        where = index.asset_id(alert.entities.host) if alert and alert.entities.host else None
-        if alert is not None and (ref := alert_ref(alert, where)) is not None:
-            claims.append(Claim(text=line, refs=[ref]))
-    claim_refs = state.get("claim_refs", {})
-    for note in state.get("corroboration", [])[:10]:
-        rationale.append(line := truncate(note, 300))
-        if claim_refs.get(note):
-            claims.append(Claim(text=line, refs=claim_refs[note]))
+    lines, claims = rationale_claims(
+        state["input"].alerts,
+        state["environment"],
+        sorted(assessments, key=lambda a: -a.score)[:TOP_RULES],
+        state.get("corroboration", []),
+        state.get("claim_refs", {}),
+    )
+    rationale += lines
     return TriageResult(
         verdict=verdict,
         confidence=confidence_for(score),
