@@ -46,7 +46,8 @@ def events_url(incident_id: str, host: str, at: datetime, pid: int | None) -> st
     query = {"host": host, "at": at.astimezone(UTC).isoformat()}
     if pid is not None:
         query["pid"] = str(pid)
-    return f"/console/incidents/{quote(incident_id, safe='')}/events?{urlencode(query)}"
+    mark = "#rests-on" if pid is not None else ""  # the page opens on the process's first row
+    return f"/console/incidents/{quote(incident_id, safe='')}/events?{urlencode(query)}{mark}"
 
 
 def claims_of(entry: AuditRecord, incident_id: str) -> dict[str, tuple[Link, ...]]:

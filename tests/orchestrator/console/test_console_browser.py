@@ -183,6 +183,12 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
     assert temporal == f"{TEMPORAL_UI}/namespaces/default/workflows/incident-{world.incident_id}"
     await page.screenshot(path=world.screenshots / "02-incident.png", full_page=True)
     await page.screenshot(path=world.screenshots / "02-incident-top.png")
+    # A claim of the rationale opens the records it rests on, kept when the triage read them.
+    await page.click("ul.rationale a.evidence-link >> nth=0")
+    await page.wait_for_selector("tr.kept-event")
+    assert "/events?" in page.url, page.url
+    await page.screenshot(path=world.screenshots / "02-rests-on.png")
+    await page.go_back()
 
     # Approve the first request from the queue: one of the two approvals it needs.
     await page.click("nav >> text=Approvals")

@@ -126,5 +126,5 @@ def test_a_rationale_line_links_to_the_alerts_row_and_the_records_of_its_claim()
     assert link.label == "process on ws-7&x at 09:00:00 pid 4242"
     assert link.url == (
         "/console/incidents/inc%201/events?host=ws-7%26x&at=2026-12-01T09%3A00%3A00%2B00%3A00"
-        "&pid=4242"
+        "&pid=4242#rests-on"
     )
