@@ -116,6 +116,8 @@ async def test_a_replayed_incidents_claims_link_to_the_records_the_agents_read(
         triage = await env.run(activities.triage, IncidentRef(incident_id="inc-r"))
         await env.run(investigate, store, backends, triage)
         assert await store.evidence.count("inc-r") > 0
+        audited = [e for e in await store.audit_entries("inc-r") if e.type == "agent.investigation"]
+        assert len(audited) == 1 and audited[0].detail["findings"]
         reads = backends.witness.calls
         await sign_in(http, "alice")
         page = (await http.get("/console/incidents/inc-r")).text
