@@ -23,6 +23,10 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 MAX_ANONYMOUS = 10_000  # anonymous sessions past this: the oldest half is dropped
+# A request restarts the idle clock in the store only when it last did this long ago (at most a
+# tenth of the idle limit): a page costs one read, not a write, and a session ends idle at most
+# that much early.
+TOUCH_EVERY_S = 30.0
 
 
 @dataclass
@@ -133,9 +137,12 @@ class SessionStore:
         if now - record.seen > self.idle_s or now - record.started > self.max_s:
             await self.records.remove(key)
             return None
-        await self.records.touch(key, now)
+        seen = record.seen
+        if now - seen >= min(TOUCH_EVERY_S, self.idle_s / 10):
+            await self.records.touch(key, now)
+            seen = now
         flash = list(record.flash)
-        return Session(session_id, record.csrf, record.user, record.started, now, flash, flash[:])
+        return Session(session_id, record.csrf, record.user, record.started, seen, flash, flash[:])
 
     async def start(self, user: str | None = None) -> Session:
         now = self._clock()
