@@ -14,13 +14,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store.tables import EvidenceEventRow
+from orchestrator.store.tables import EvidenceEventRow, table_of
 from orchestrator.store.transactions import Transactions
 
 MAX_SHOWN = 500  # one view's rows: a window of one host
+CHUNK = 500  # rows per INSERT: 8 values each, within SQLite's 32,766 bound variables
+_EVENTS = table_of(EvidenceEventRow)
 
 
 class KeptEvent(BaseModel):
@@ -48,22 +51,27 @@ class EvidenceEvents:
     async def keep(self, incident_id: str, events: Sequence[KeptEvent]) -> int:
         """Keep `events` for the incident; how many were not kept before."""
 
+        rows = [
+            {
+                "key": f"{incident_id}:{event.digest}",
+                "incident_id": incident_id,
+                "host": event.host.lower(),
+                "time": event.time,
+                "kind": event.kind,
+                "pid": event.pid,
+                "record_id": event.record_id,
+                "record": json.dumps(event.fields),
+            }
+            for event in events
+        ]
+        dialect = sqlite if self._db.sqlite else postgresql
+
         async def work(session: AsyncSession) -> int:
             added = 0
-            for event in events:
-                values = {
-                    "key": f"{incident_id}:{event.digest}",
-                    "incident_id": incident_id,
-                    "host": event.host.lower(),
-                    "time": event.time,
-                    "kind": event.kind,
-                    "pid": event.pid,
-                    "record_id": event.record_id,
-                    "record": json.dumps(event.fields),
-                }
-                statement = self._db.insert(EvidenceEventRow, values).on_conflict_do_nothing()
-                result = await session.exec(statement.returning(col(EvidenceEventRow.key)))
-                added += result.first() is not None
+            for at in range(0, len(rows), CHUNK):  # a few statements, not one per record
+                statement = dialect.insert(_EVENTS).values(rows[at : at + CHUNK])
+                statement = statement.on_conflict_do_nothing().returning(_EVENTS.c.key)
+                added += len((await session.exec(statement)).all())  # type: ignore[call-overload]
             return added
 
         return await self._db.run(work, write=True) if events else 0
