@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from agents.models import EvidenceRef
+from agents.models import EvidenceRef, Finding
 from agents.telemetry import HostTelemetry, alert_records
 from tools.models import Alert
 from tools.results import ProcessEvent
@@ -68,3 +68,33 @@ def line_refs(text: str, telemetry: HostTelemetry, alerts: list[Alert]) -> list[
     if not refs:
         refs = [alert_ref(a, host) for a in alerts]
     return unique(refs)
+
+
+def refer_findings(
+    findings: list[Finding], telemetries: dict[str, HostTelemetry], alerts: list[Alert]
+) -> list[Finding]:
+    """Findings made without references (a lateral movement, an account, a note) get those of
+    the hosts they name, from each host's telemetry as `line_refs` takes them."""
+    named = [(re.compile(rf"(?<![\w.-]){re.escape(h)}(?![\w-])", re.I), h) for h in telemetries]
+    referred: list[Finding] = []
+    for finding in findings:
+        text = " ".join([finding.summary, *finding.evidence])
+        if finding.refs:
+            referred.append(finding)
+            continue
+        refs: list[EvidenceRef | None] = []
+        for pattern, host in named:
+            if pattern.search(text):
+                on_host = [a for a in alerts if same_host(a.entities.host, host)]
+                refs += line_refs(text, telemetries[host], on_host)
+        referred.append(finding.model_copy(update={"refs": unique(refs)}) if refs else finding)
+    return referred
+
+
+def same_host(alerted: str | None, host: str) -> bool:
+    """An alert's host field against the asset id a read named: the same name, or the same first
+    label (`ws-17` and `ws-17.corp.example`)."""
+    if not alerted:
+        return False
+    a, b = alerted.strip().lower(), host.strip().lower()
+    return a == b or a.split(".", 1)[0] == b.split(".", 1)[0]

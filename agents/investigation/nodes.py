@@ -46,7 +46,7 @@ from agents.degraded import gaps_of
 from agents.deps import AgentDeps
 from agents.directory_acl import replication_grants
 from agents.entities import AssetIndex, identity_key
-from agents.evidence import line_refs, record_ref
+from agents.evidence import line_refs, record_ref, refer_findings
 from agents.investigation.credentials import (
     confirm_in_directory,
     scope_presented_credentials,
@@ -155,7 +155,9 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             if scope.operators:
                 scope.note(scope.operators)
         report = _report(request, scope, malicious, absent)
-        return {"report": _decide_category(request, report, scope, significant, telemetries, index)}
+        report = _decide_category(request, report, scope, significant, telemetries, index)
+        findings = refer_findings(report.findings, telemetries, request.alerts)
+        return {"report": report.model_copy(update={"findings": findings})}
 
     return {"load_inventory": load_inventory, "scope_hosts": scope_hosts}
 

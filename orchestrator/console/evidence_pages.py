@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from agents.evidence import same_host
 from orchestrator.console.auth import Signed
 from orchestrator.console.rendering import page
 from orchestrator.server.problems import INCIDENT_ID, MAX_INCIDENT_ID
@@ -108,15 +109,6 @@ def _moment(text: str | None) -> datetime | None:
 
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def same_host(alerted: str | None, host: str) -> bool:
-    """An alert's host field against the asset id a read named: the same name, or the same
-    first label (`ws-17` and `ws-17.corp.example`)."""
-    if not alerted:
-        return False
-    a, b = alerted.strip().lower(), host.strip().lower()
-    return a == b or a.split(".", 1)[0] == b.split(".", 1)[0]
 
 
 @router.get("/incidents/{incident_id}/events", include_in_schema=False)
