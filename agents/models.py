@@ -3,6 +3,7 @@ and the proposal/outcome pair that passes between a playbook and the workflow th
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -26,6 +27,27 @@ class ExtractedEntities(_Model):
     sha256: list[ShortText] = Field(default_factory=list)
     processes: list[ShortText] = Field(default_factory=list)  # "<asset id>:<pid>"
     files: list[ShortText] = Field(default_factory=list)  # "<asset id>:<sha256 or path>"
+
+
+class EvidenceRef(_Model):
+    """One telemetry record a claim rests on: the host it was read on (as the read named it),
+    its time, the process (pid, and the vendor's process guid or the alert's uid as
+    `record_id` where there is one) and the kind of record (`alert`, `process`, `connection`,
+    `logon`, `registry`, `file`, `system`, `account`). The records themselves are kept per
+    incident by the activity that read them (`orchestrator/activities/evidence.py`)."""
+
+    host: ShortText
+    time: datetime
+    source: ShortText
+    pid: int | None = None
+    record_id: ShortText | None = None
+
+
+class Claim(_Model):
+    """A rationale line and the records it rests on (none: a total, a count, a model's word)."""
+
+    text: ShortText
+    refs: list[EvidenceRef] = Field(default_factory=list)
 
 
 class TriageInput(_Model):
@@ -52,11 +74,15 @@ class TriageResult(_Model):
     # The version of the analyst knowledge (`agents/knowledge_base/manifest.yaml`, or a team's
     # own folder) the verdict and category were decided under; none in histories from before it.
     knowledge_version: ShortText | None = None
+    # The rationale's lines that rest on records, with those records (`EvidenceRef`); the
+    # `rationale` above stays the text of record. None in histories from before them.
+    claims: list[Claim] = Field(default_factory=list)
 
 
 class Finding(_Model):
     summary: ShortText
     evidence: list[ShortText] = Field(default_factory=list)
+    refs: list[EvidenceRef] = Field(default_factory=list)  # the records it rests on
 
 
 class InvestigationInput(_Model):

@@ -271,7 +271,9 @@ async def _keep(
     from orchestrator.cli_common import open_store
 
     async with open_store(settings) as store:
-        await store.simulation_runs.keep(run_id, datetime.now(UTC), label, report)
+        await store.simulation_runs.keep(
+            run_id, datetime.now(UTC), label, report, retain=settings.simulation_runs_keep
+        )
 
 
 def _label(

@@ -415,6 +415,8 @@ class GarrisonSettings(BaseSettings):
     model: str | None = None
     models: ModelSettings = Field(default_factory=ModelSettings)  # GARRISON_MODEL_*: docs/models.md
     # The operators' instruments (docs/operators.md, "Health, metrics, logs and traces").
+    # `garrison simulate` keeps the scorecards of the newest runs only (docs/operators.md)
+    simulation_runs_keep: int = Field(default=50, ge=1, le=100_000)
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     # A worker process's own `/metrics` port (the server answers `/metrics` on its API port).

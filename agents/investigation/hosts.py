@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from agents.entities import AssetIndex, command_line_accounts, is_person
 from agents.estate import KERNEL_PIDS, in_drop_folder, is_critical_process
+from agents.evidence import record_ref
 from agents.investigation.scope import Scope, add_connection
 from agents.knowledge import image_name, in_user_writable_dir
 from agents.models import Finding
@@ -203,6 +204,7 @@ def scope_host(
                 Finding(
                     summary=truncate(f"attacker process {label} {image_name(record.image)}"),
                     evidence=[truncate(s.text, 300) for s in signals[:5]],
+                    refs=[record_ref(host, record)],
                 )
             )
         if record is not None and record.user and is_person(record.user):

@@ -46,6 +46,7 @@ from agents.degraded import gaps_of
 from agents.deps import AgentDeps
 from agents.directory_acl import replication_grants
 from agents.entities import AssetIndex, identity_key
+from agents.evidence import line_refs, record_ref, refer_findings
 from agents.investigation.credentials import (
     confirm_in_directory,
     scope_presented_credentials,
@@ -156,6 +157,8 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
                 scope.note(scope.operators)
         report = _report(request, scope, malicious, absent)
         report = _decide_category(request, report, scope, significant, telemetries, index)
+        findings = refer_findings(report.findings, telemetries, request.alerts)
+        report = report.model_copy(update={"findings": findings})
         return {"report": report, "hosts": list(telemetries)}
 
     async def consult_model(state: InvestigationState) -> dict[str, Any]:
@@ -261,7 +264,11 @@ def _scope_persistence(
         known.add(artefact.target.lower())
         scope.persistence.append(Finding(summary=PERSISTENCE_FINDING, evidence=[artefact.target]))
         scope.findings.append(
-            Finding(summary=truncate(artefact.summary), evidence=[truncate(artefact.evidence)])
+            Finding(
+                summary=truncate(artefact.summary),
+                evidence=[truncate(artefact.evidence)],
+                refs=line_refs(f"{artefact.target} {artefact.evidence}", telemetry, []),
+            )
         )
 
 
@@ -285,7 +292,9 @@ def _scope_stoppable(
         label = key.label(host)
         scope.persistence.append(Finding(summary=STOP_FINDING, evidence=[label]))
         why = f"injected: {how}" if how else "talked to an attacker endpoint"
-        scope.findings.append(Finding(summary=truncate(f"{label} {why}")))
+        record = telemetry.get(key)
+        refs = [record_ref(host, record)] if record is not None else []
+        scope.findings.append(Finding(summary=truncate(f"{label} {why}"), refs=refs))
 
 
 def _report(

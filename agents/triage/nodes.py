@@ -30,6 +30,7 @@ from agents.capture import CAPTURE_STAGE_WEIGHT, captures
 from agents.degraded import degraded_line, gaps_of
 from agents.deps import AgentDeps
 from agents.entities import AssetIndex, extract_entities
+from agents.evidence import alert_ref, unique
 from agents.knowledge import (
     CATEGORY_PRIORITY,
     KNOWLEDGE_VERSION,
@@ -44,12 +45,12 @@ from agents.knowledge import (
     technique_tactic,
     technique_weight,
 )
-from agents.models import ExtractedEntities, TriageResult
-from agents.processes import ProcessKey
+from agents.models import EvidenceRef, ExtractedEntities, TriageResult
 from agents.reads import retrying_edr
 from agents.remote_services import remote_installs
 from agents.seam import ask_structured, truncate
-from agents.telemetry import HostTelemetry, judge_process, read_host
+from agents.telemetry import HostTelemetry, read_host
+from agents.triage.claims import corroborate_host, rationale_claims, refer_lines
 from agents.triage.discovery import implant_discovery, saw_a_directory_query
 from agents.triage.maintenance import maintenance_reason
 from agents.triage.model_verdict import merge_model_verdict, model_data
@@ -193,6 +194,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         gaps: list[str] = []
         maintenance: dict[str, str] = {}
         telemetries: dict[str, HostTelemetry] = {}
+        refs: dict[str, list[EvidenceRef]] = {}  # a line's records, taken from those judged
         # the hosts of the most significant alerts first: background alerts on a dozen
         # servers must not fill the cap (agents/attention.py); a cut is said
         attention = hosts_by_attention(alerts, state["assessments"], index, list(by_host))
@@ -204,9 +206,11 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             telemetry = await read_host(edr, host, min(times), max(times), registrations=True)
             telemetries[host] = telemetry
             gaps += telemetry.gaps
-            score, found = _corroborate_host(telemetry, host_alerts, networks)
+            marks = (len(notes), len(found_stages), len(lineage))
+            score, found, found_refs = corroborate_host(telemetry, host_alerts, networks)
             total += score
             notes += found
+            refs |= found_refs
             found_stages += telemetry_stages(telemetry, host_alerts, index)
             lineage += implant_lineage(telemetry, host_alerts)
             lineage += [x for x in implant_discovery(telemetry, host_alerts) if x not in lineage]
@@ -227,6 +231,10 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             for alert in host_alerts:
                 if (why := maintenance_reason(alert, telemetry)) is not None:
                     maintenance[alert.uid] = why
+                    refs.setdefault(why, unique([alert_ref(alert, host)]))
+            drawn = [why for _, _, why in found_stages[marks[1] :]]
+            drawn = [*notes[marks[0] :], *drawn, *lineage[marks[2] :]]
+            refer_lines(refs, drawn, telemetry, host_alerts)
         assessments = [_discount_maintenance(a, maintenance) for a in state["assessments"]]
         found_stages += incident_movements(alerts, assessments, index)
         stages: dict[str, float] = {}
@@ -249,6 +257,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
             "stages": stages,
             "lineage": lineage,
             "gaps": gaps,
+            "claim_refs": refs,
         }
 
     async def decide(state: TriageState) -> dict[str, Any]:
@@ -270,27 +279,6 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         "decide": decide,
         "consult_model": consult_model,
     }
-
-
-def _corroborate_host(
-    telemetry: HostTelemetry, alerts: list[Alert], networks: list[str]
-) -> tuple[float, list[str]]:
-    """Judge each alerting process once; a process with no record counts nothing."""
-    score = 0.0
-    notes: list[str] = []
-    seen: set[ProcessKey] = set()
-    for alert in alerts:
-        process = alert.entities.process
-        if process is None or process.pid is None:
-            continue
-        record = telemetry.process(process.pid, alert.time)  # pids are reused: the one then
-        if record is None or telemetry.table.key(record) in seen:
-            continue
-        seen.add(telemetry.table.key(record))
-        for signal in judge_process(record, telemetry, networks):
-            score += signal.weight
-            notes.append(("+" if signal.weight > 0 else "") + f"{signal.weight:g} {signal.text}")
-    return score, notes
 
 
 def _discount_maintenance(
@@ -417,9 +405,14 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         rationale.append(
             f"category {category.value}: " + ", ".join(f"{c.value} {w:g}" for c, w in ranked)
         )
-    for a in sorted(assessments, key=lambda a: -a.score)[:TOP_RULES]:
-        rationale.append(truncate(f"alert {a.uid}: {a.score:g} pts; " + "; ".join(a.reasons), 300))
-    rationale += [truncate(n, 300) for n in state.get("corroboration", [])[:10]]
+    lines, claims = rationale_claims(
+        state["input"].alerts,
+        state["environment"],
+        sorted(assessments, key=lambda a: -a.score)[:TOP_RULES],
+        state.get("corroboration", []),
+        state.get("claim_refs", {}),
+    )
+    rationale += lines
     return TriageResult(
         verdict=verdict,
         confidence=confidence_for(score),
@@ -431,6 +424,7 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
         degraded=bool(gaps),
         evidence_gaps=gaps,
         knowledge_version=KNOWLEDGE_VERSION,
+        claims=claims,
     )
 
 

@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.models import ExtractedEntities, TriageInput, TriageResult
+from agents.models import EvidenceRef, ExtractedEntities, TriageInput, TriageResult
 from agents.triage.reputation import IntelFinding
 from tools.models import Environment
 
@@ -39,4 +39,5 @@ class TriageState(TypedDict):
     operators: str | None  # why the incident is the declared operators' work (operators.py)
     intel: list[IntelFinding]  # what threat intelligence says of its indicators (reputation.py)
     intel_notes: list[str]  # lookups that failed
+    claim_refs: dict[str, list[EvidenceRef]]  # a corroboration line's records (agents/evidence.py)
     result: TriageResult

@@ -9,6 +9,8 @@ makes the incident degraded, and a degraded step's proposals reach the policy ga
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from temporalio import activity
@@ -20,6 +22,12 @@ from agents.reads import ReadRetry, retrying_edr
 from agents.triage.graph import run_triage
 from orchestrator.activities.degraded import Evidence, gate_facts
 from orchestrator.activities.errors import activity_source
+from orchestrator.activities.evidence import (
+    RecordingEdr,
+    audit_investigation,
+    claims_json,
+    keep_evidence,
+)
 from orchestrator.activities.facts import known_targets
 from orchestrator.activities.model_use import (
     audit_model_use,
@@ -56,10 +64,14 @@ class AgentActivities:
         self.models = AgentModels.single(model) if isinstance(model, BaseChatModel) else model
         self.reads = reads or ReadRetry()
 
-    async def _deps(self, incident_id: str, role: Role) -> AgentDeps:
+    async def _deps(self, incident_id: str, role: Role) -> tuple[AgentDeps, RecordingEdr]:
+        """The agent's dependencies, its EDR reads remembered (what its claims rest on is kept
+        from them: `orchestrator/activities/evidence.py`)."""
         tools = self.backends.read_tools(incident_id)
+        recorder = RecordingEdr(tools.edr)
+        tools = replace(tools, edr=recorder)
         if self.models is None:
-            return AgentDeps(tools=tools, reads=self.reads)
+            return AgentDeps(tools=tools, reads=self.reads), recorder
         await restore_usage(self.store, self.models, incident_id)
         model = self.models.for_incident(incident_id, role)
         # a playbook's investigation asks the investigation role's model (the same ledger)
@@ -68,7 +80,8 @@ class AgentActivities:
             if role == "remediation"
             else None
         )
-        return AgentDeps(tools=tools, model=model, reads=self.reads, investigator=investigator)
+        deps = AgentDeps(tools=tools, model=model, reads=self.reads, investigator=investigator)
+        return deps, recorder
 
     async def _save_usage(self, incident_id: str) -> None:
         if self.models is not None:
@@ -77,11 +90,14 @@ class AgentActivities:
     @activity.defn(name="agents.triage")
     async def triage(self, ref: IncidentRef) -> TriageResult:
         alerts = await self.store.alerts_for(ref.incident_id)
-        deps = await self._deps(ref.incident_id, "triage")
+        deps, recorder = await self._deps(ref.incident_id, "triage")
         with agent_node_spans():
             result = await run_triage(deps, TriageInput(incident_id=ref.incident_id, alerts=alerts))
         # the agent decided a category; the routing file decides the playbook
         result = await route_triage(result, deps.tools.inventory)
+        await keep_evidence(
+            self.store, ref.incident_id, recorder, [r for c in result.claims for r in c.refs]
+        )
         await audit_model_use(self.store, ref.incident_id, deps.model, triage_disagreements(result))
         await self._save_usage(ref.incident_id)
         await self.store.record_triage(
@@ -108,6 +124,10 @@ class AgentActivities:
                     "evidence_gaps": "; ".join(result.evidence_gaps)[:1_000],
                     # One line per reason, for the console's rationale (escaped where shown).
                     "rationale": "\n".join(r.replace("\n", " ") for r in result.rationale)[:8_000],
+                    # The lines that rest on records, with them (`agents.models.Claim`).
+                    "claims": claims_json(
+                        (c.text.replace("\n", " "), c.refs) for c in result.claims
+                    ),
                 },
             )
         )
@@ -118,7 +138,7 @@ class AgentActivities:
         playbook = get_playbook(request.playbook_id)
         # The playbook's model questions are the remediation's, its investigation's loop the
         # investigation role's (both on the incident's one usage ledger).
-        deps = await self._deps(request.incident_id, "remediation")
+        deps, recorder = await self._deps(request.incident_id, "remediation")
         start = None
         if request.resume is None:
             alerts = await self.store.alerts_for(request.incident_id)
@@ -135,6 +155,10 @@ class AgentActivities:
                 resume=request.resume,
             )
         await self._audit_rejected(request.incident_id, step.rejected)
+        if step.report is not None:
+            refs = [r for f in step.report.findings for r in f.refs]
+            await keep_evidence(self.store, request.incident_id, recorder, refs)
+            await audit_investigation(self.store, request.incident_id, step.report)
         await audit_model_use(
             self.store,
             request.incident_id,

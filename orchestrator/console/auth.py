@@ -13,6 +13,7 @@ the loopback during development only.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -23,7 +24,7 @@ from starlette.responses import Response
 
 from orchestrator.console.oidc import OidcProvider
 from orchestrator.console.playbook_progress import ProgressReader
-from orchestrator.console.sessions import Session, SessionStore
+from orchestrator.console.sessions import Session, SessionRecords, SessionStore
 from orchestrator.console.throttle import SignInThrottle
 from orchestrator.server.refusals import Refusal, clip
 from orchestrator.store.records import AuditEvent
@@ -72,6 +73,9 @@ class ConsoleConfig:
         self.sessions = SessionStore(self.idle_s, self.max_s)
         self.throttle = SignInThrottle()
 
+    def keep_sessions_in(self, records: SessionRecords) -> None:
+        self.sessions = SessionStore(self.idle_s, self.max_s, records)
+
     async def aclose(self) -> None:
         if self.progress is not None:
             await self.progress.aclose()
@@ -93,9 +97,9 @@ def config_of(request: Request) -> ConsoleConfig:
     return request.app.state.deps.console
 
 
-def session_of(request: Request) -> Session | None:
+async def session_of(request: Request) -> Session | None:
     config = config_of(request)
-    return config.sessions.get(request.cookies.get(config.cookie_name))
+    return await config.sessions.get(request.cookies.get(config.cookie_name))
 
 
 def set_session_cookie(response: Response, config: ConsoleConfig, session: Session) -> None:
@@ -116,14 +120,17 @@ def clear_session_cookie(response: Response, config: ConsoleConfig) -> None:
     )
 
 
-async def signed_in(request: Request) -> Session:
-    session = session_of(request)
+async def signed_in(request: Request) -> AsyncIterator[Session]:
+    """The signed-in session; its messages are kept when the page is done with them (added by
+    a decision, or shown), before the response leaves (`scope="function"`)."""
+    session = await session_of(request)
     if session is None or session.user is None:
         raise SignInRequired
-    return session
+    yield session
+    await config_of(request).sessions.save(session)
 
 
-Signed = Annotated[Session, Depends(signed_in)]
+Signed = Annotated[Session, Depends(signed_in, scope="function")]
 
 
 async def checked_form(request: Request, session: Signed) -> FormData:
@@ -144,7 +151,7 @@ async def start_session(
 ) -> Session:
     """Start `identity`'s session in place of `previous` (a new id: no fixation) and audit the
     sign-in (`console.signed_in`, with the client and the method's own details)."""
-    signed = config_of(request).sessions.sign_in(previous, identity)
+    signed = await config_of(request).sessions.sign_in(previous, identity)
     client = request.client.host if request.client else "unknown"
     await request.app.state.deps.store.append_audit(
         AuditEvent(

@@ -87,7 +87,7 @@ async def callback(request: Request) -> Response:
         return await _refused(request, config, str(error), 401)
     signed = await start_session(
         request,
-        session_of(request),
+        await session_of(request),
         identity,
         method="oidc",
         issuer=clip(str(claims.get("iss")), 256),
@@ -103,14 +103,16 @@ async def callback(request: Request) -> Response:
 
 async def _refused(request: Request, config: ConsoleConfig, reason: str, status: int) -> Response:
     await refuse(request, "-", f"single sign-on: {reason}", status=status)
-    session = session_of(request)
+    session = await session_of(request)
     if session is not None and session.user is not None:  # already signed in: stays so
         session.flash.append(("refused", f"Single sign-on refused: {reason}."))
+        await config.sessions.save(session)
         response: Response = RedirectResponse(HOME, status_code=303)
         response.headers.update(SECURITY_HEADERS)
         return response
     if session is None:
-        session = config.sessions.start()  # the sign-in page's form needs an anonymous session
+        # the sign-in page's form needs an anonymous session
+        session = await config.sessions.start()
     response = page(
         request, "sign_in.html", session, status_code=status, error=f"Not signed in: {reason}."
     )

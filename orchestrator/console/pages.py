@@ -23,6 +23,7 @@ from orchestrator.console.auth import (
     Signed,
     config_of,
 )
+from orchestrator.console.evidence_pages import claim_lines
 from orchestrator.console.people import assignable
 from orchestrator.console.playbook_progress import PassProgress
 from orchestrator.console.rendering import page
@@ -34,8 +35,6 @@ from orchestrator.console.views import (
     ListFilters,
     countdown,
     proposal_of,
-    rationale_links,
-    rationale_of,
     temporal_link,
     timeline,
 )
@@ -111,7 +110,8 @@ async def incident(request: Request, incident_id: IncidentId, session: Signed) -
         approvals=approvals,
         proposals={a.id: proposal_of(audit, a.id) for a in approvals},
         countdowns={a.id: countdown(a.deadline, now) for a in approvals},
-        rationale=rationale_links(rationale_of(audit), alerts),
+        rationale=claim_lines(audit, alerts, incident_id, "agent.triage", "rationale"),
+        findings=claim_lines(audit, alerts, incident_id, "agent.investigation", "findings"),
         audit=audit,
         timeline=timeline(alerts, audit),
         ticket=ticket,

@@ -19,6 +19,7 @@ from orchestrator.console.auth import (
     SignInRequired,
     refuse,
 )
+from orchestrator.console.evidence_pages import router as evidence_router
 from orchestrator.console.oidc_routes import CALLBACK_PATH, START_PATH
 from orchestrator.console.oidc_routes import router as oidc_router
 from orchestrator.console.pages import router as pages_router
@@ -36,6 +37,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(signin_router)
     app.include_router(oidc_router)
     app.include_router(pages_router)
+    app.include_router(evidence_router)
     app.include_router(assignment_router)
     app.include_router(simulations_router)
     app.include_router(training_router)

@@ -34,11 +34,11 @@ MAX_FIELD = 256
 @router.get("/sign-in", include_in_schema=False)
 async def sign_in_page(request: Request) -> Response:
     config = config_of(request)
-    session = session_of(request)
+    session = await session_of(request)
     if session is not None and session.user is not None:
         return _redirect(HOME)
     if session is None:
-        session = config.sessions.start()
+        session = await config.sessions.start()
     response = page(request, "sign_in.html", session, error=None)
     set_session_cookie(response, config, session)
     return response
@@ -47,12 +47,12 @@ async def sign_in_page(request: Request) -> Response:
 @router.post("/sign-in", include_in_schema=False)
 async def sign_in(request: Request) -> Response:
     config = config_of(request)
-    session = session_of(request)
+    session = await session_of(request)
     form = await request.form()
     token = form.get(CSRF_FIELD)
     if session is None or not session.csrf_ok(token if isinstance(token, str) else None):
         await refuse(request, "-", "sign-in without the sign-in page's CSRF token")
-        fresh = session if session is not None else config.sessions.start()
+        fresh = session if session is not None else await config.sessions.start()
         response = page(
             request,
             "sign_in.html",
@@ -96,9 +96,9 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out", include_in_schema=False)
 async def sign_out(request: Request, _form: CheckedForm) -> Response:
     config = config_of(request)
-    session = session_of(request)
+    session = await session_of(request)
     if session is not None:
-        config.sessions.end(session.id)
+        await config.sessions.end(session.id)
     response = _redirect("/console/sign-in")
     clear_session_cookie(response, config)
     return response

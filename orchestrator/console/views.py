@@ -135,23 +135,6 @@ def rationale_of(audit: list[AuditRecord]) -> list[str]:
     return []
 
 
-def rationale_links(lines: list[str], alerts: list[Alert]) -> list[tuple[str, str | None]]:
-    """Each rationale line with the page anchor of the alert it rests on, if any: triage writes
-    one line per weighed alert as `alert <uid>: <points> pts; <reasons>`, and a line whose uid
-    is one of this incident's stored alerts links to that alert's row (`alert-<n>`, n from 1 in
-    page order). Other lines (totals, corroboration from telemetry read at triage time and not
-    kept) link nowhere: the store holds no record of the events they name."""
-    anchors: dict[str, str] = {}
-    for n, alert in enumerate(alerts, 1):
-        anchors.setdefault(alert.uid, f"alert-{n}")
-    linked: list[tuple[str, str | None]] = []
-    for line in lines:
-        head, colon, _rest = line.partition(": ")
-        uid = head.removeprefix("alert ") if colon and head.startswith("alert ") else None
-        linked.append((line, anchors.get(uid) if uid else None))
-    return linked
-
-
 def proposal_of(audit: list[AuditRecord], approval_id: str) -> tuple[str, list[str], bool] | None:
     """The rationale, evidence and model label an approval request was made with."""
     for entry in audit:

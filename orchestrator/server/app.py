@@ -118,6 +118,8 @@ class ServerDeps:
 
     def __post_init__(self) -> None:
         self.refusals = RefusalAudit(self.store)
+        # sessions in the store: every replica on this database knows every sign-in
+        self.console.keep_sessions_in(self.store.console_sessions)
 
     async def aclose(self) -> None:
         """What the server does when it stops: finish background work, write pending counts."""

@@ -21,9 +21,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from orchestrator.store import audit, mapping
 from orchestrator.store.anchors import Anchoring, AnchorSink
 from orchestrator.store.assignments import Assignments
+from orchestrator.store.console_sessions import ConsoleSessions
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.decisions import Decisions
 from orchestrator.store.errors import ConflictError, NotFoundError
+from orchestrator.store.evidence import EvidenceEvents
 from orchestrator.store.gauges import Gauges
 from orchestrator.store.incident_filter import IncidentFilter
 from orchestrator.store.intake import Intake
@@ -87,6 +89,8 @@ class Store:
         self.assignments = Assignments(self._db)
         self.model_use = ModelUse(self._db)
         self.intel = IntelRepository(self._db)
+        self.evidence = EvidenceEvents(self._db)
+        self.console_sessions = ConsoleSessions(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
     @classmethod

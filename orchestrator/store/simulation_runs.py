@@ -2,7 +2,9 @@
 
 The scorecard is kept as the JSON text the run produced (the same document `--report-json`
 writes), with its headline metrics in columns so that the console lists runs without parsing
-every report. A run is kept once: keeping the same id again changes nothing.
+every report. A run is kept once: keeping the same id again changes nothing. Keeping a run with
+`retain` set removes the oldest runs beyond the newest `retain` (`GARRISON_SIMULATION_RUNS_KEEP`)
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store.tables import SimulationRunRow
+from orchestrator.store.tables import SimulationRunRow, table_of
 from orchestrator.store.transactions import Transactions
 
 SCORECARD_SCHEMA = "garrison.scorecard/1"
@@ -54,10 +57,17 @@ class SimulationRuns:
         self._db = db
 
     async def keep(
-        self, run_id: str, finished_at: datetime, label: str, report: dict[str, Any]
+        self,
+        run_id: str,
+        finished_at: datetime,
+        label: str,
+        report: dict[str, Any],
+        retain: int | None = None,
     ) -> None:
         """Keep `report` (a `garrison.scorecard/1` document) as run `run_id`; ValueError if it is
-        not one."""
+        not one. With `retain`, only the newest `retain` runs stay."""
+        if retain is not None and retain < 1:
+            raise ValueError(f"retain must be at least 1, not {retain}")
         if report.get("schema") != SCORECARD_SCHEMA:
             raise ValueError(f"not a {SCORECARD_SCHEMA} report: schema {report.get('schema')!r}")
         values: dict[str, Any] = {
@@ -76,6 +86,17 @@ class SimulationRuns:
             await session.exec(  # type: ignore[call-overload]
                 self._db.insert(SimulationRunRow, values).on_conflict_do_nothing()
             )
+            if retain is not None:
+                newest = (
+                    select(SimulationRunRow.id)
+                    .order_by(col(SimulationRunRow.finished_at).desc(), col(SimulationRunRow.id))
+                    .limit(retain)
+                )
+                kept = list((await session.exec(newest)).all())
+                runs = table_of(SimulationRunRow)
+                await session.exec(  # type: ignore[call-overload]
+                    delete(runs).where(runs.c.id.not_in(kept))
+                )
 
         await self._db.run(work, write=True)
 

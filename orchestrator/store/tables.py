@@ -386,6 +386,38 @@ class IntelFeedRow(SQLModel, table=True):
     updated_at: datetime = _at()
 
 
+class EvidenceEventRow(SQLModel, table=True):
+    """A telemetry record an agent read and a claim of its rests on, kept per incident by the
+    activity that read it (`orchestrator/store/evidence.py`): the console shows these, it never
+    asks the EDR again. `host` is the asset id the read named, lowercased."""
+
+    __tablename__: str = "evidence_events"  # type: ignore[misc]
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # `<incident>:<digest of kind and record>`: kept once
+    incident_id: str = Field(index=True)
+    host: str
+    time: datetime = _at()
+    kind: str
+    pid: int | None = None
+    record_id: str | None = None
+    record: str = _json()  # the record as read, JSON
+
+
+class ConsoleSessionRow(SQLModel, table=True):
+    """A console session, shared by every server replica on the database: the SHA-256 of its
+    id (the cookie's value, never stored), its CSRF token, who signed in, and its clock."""
+
+    __tablename__: str = "console_sessions"  # type: ignore[misc]
+
+    id_hash: str = Field(primary_key=True)
+    csrf: str
+    user: str | None = None
+    started: datetime = _at()
+    seen: datetime = _at(index=True)
+    flash: str = Field(default="[]", sa_type=Text)  # messages shown once, JSON
+
+
 def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
     assert isinstance(table, Table)
@@ -440,5 +472,7 @@ STORE_TABLES: tuple[Table, ...] = tuple(
         IntelObjectRow,
         SharedIndicatorRow,
         IntelFeedRow,
+        EvidenceEventRow,
+        ConsoleSessionRow,
     )
 )

@@ -200,18 +200,18 @@ async def test_every_console_route_refuses_a_request_without_a_signed_in_session
             await http.aclose()
 
 
-def test_sessions_end_when_idle_and_when_too_old() -> None:
+async def test_sessions_end_when_idle_and_when_too_old() -> None:
     now = [0.0]
     store = SessionStore(idle_s=60, max_s=300, clock=lambda: now[0])
-    session = store.start("alice")
+    session = await store.start("alice")
     now[0] = 59
-    assert store.get(session.id) is session
+    assert (alive := await store.get(session.id)) is not None and alive.user == "alice"
     now[0] = 130
-    assert store.get(session.id) is None  # idle 71 s
-    old = store.start("alice")
+    assert await store.get(session.id) is None  # idle 71 s
+    old = await store.start("alice")
     for t in range(150, 460, 50):
         now[0] = t
-        alive = store.get(old.id)
+        alive = await store.get(old.id)
     assert alive is None  # past max_s though never idle
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", old.id)
 

@@ -26,11 +26,13 @@ from orchestrator.approvals.notifier import LogNotifier
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.composition import open_checkpointer, open_store
 from orchestrator.console.auth import ConsoleConfig
+from orchestrator.console.evidence_pages import events_url
 from orchestrator.models import IncidentStatusView
 from orchestrator.policy.model import load_policy
 from orchestrator.server.app import ServerDeps, create_app
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.settings import GarrisonSettings, TemporalSettings
+from orchestrator.store.evidence import KeptEvent
 from orchestrator.store.records import ApprovalRecord, ApprovalStatus
 from orchestrator.store.repository import Store
 from orchestrator.worker import WorkerDeps, build_workers
@@ -183,6 +185,12 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
     assert temporal == f"{TEMPORAL_UI}/namespaces/default/workflows/incident-{world.incident_id}"
     await page.screenshot(path=world.screenshots / "02-incident.png", full_page=True)
     await page.screenshot(path=world.screenshots / "02-incident-top.png")
+    # A claim of the rationale opens the records it rests on, kept when the triage read them.
+    await page.click("ul.rationale a.evidence-link >> nth=0")
+    await page.wait_for_selector("tr.kept-event")
+    assert "/events?" in page.url, page.url
+    await page.screenshot(path=world.screenshots / "02-rests-on.png")
+    await page.go_back()
 
     # Approve the first request from the queue: one of the two approvals it needs.
     await page.click("nav >> text=Approvals")
@@ -304,5 +312,22 @@ async def test_injection_payloads_stay_inert_in_the_browser(world: World, browse
     shown = await page.inner_text("table.alerts")
     assert all(p[:1_024].split("\n")[0].strip()[:40] in shown for _c, p in cases[:20])
     await page.screenshot(path=world.screenshots / "09-injection-inert.png", full_page=False)
+
+    # The kept records behind a claim: a hostile host, every payload as a field of a record.
+    host = cases[0][1][:1_024]
+    fields = tuple((f"field-{n}", p) for n, (_c, p) in enumerate(cases))
+    record = KeptEvent(host=host, time=NOW, kind="process", pid=1, fields=fields)
+    await world.store.evidence.keep("web-injection", [record])
+    await page.goto(events_url("web-injection", host, NOW, 1))
+    await page.wait_for_load_state("networkidle")
+    assert await page.locator("tr.kept-event").count() == 1
+    assert await page.evaluate("typeof window.__pwned") == "undefined"
+    assert dialogs == [] and foreign == []
+    assert await page.locator("img, iframe, object, embed, svg, form[action^=http]").count() == 0
+    hrefs = await page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+    assert all(h.startswith(ours) for h in hrefs), [h for h in hrefs if not h.startswith(ours)]
+    shown = await page.inner_text("tr.kept-event")
+    assert all(p.split("\n")[0].strip()[:40] in shown for _c, p in cases[:20])
+    await page.screenshot(path=world.screenshots / "10-injection-records-inert.png")
     await page.goto("/console/incidents")
     assert await page.evaluate("typeof window.__pwned") == "undefined" and dialogs == []

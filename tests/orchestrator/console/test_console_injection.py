@@ -1,5 +1,6 @@
 """Every case of the injection corpus (../shared/reference/injection-corpus/) rendered by the
-console as alert fields, incident title, triage rationale and evidence stays text: the page's
+console as alert fields, incident title, triage rationale and evidence, and as the host and
+fields of the records a claim rests on (the kept-records page), stays text: the page's
 markup (every tag, attribute and link) is exactly that of the same page rendered with an inert
 placeholder of the same line structure, and the payload reads back whole from the page's text.
 A few classic cross-site-scripting strings of our own are rendered the same way."""
@@ -7,12 +8,16 @@ A few classic cross-site-scripting strings of our own are rendered the same way.
 from __future__ import annotations
 
 import html
+import json
 import re
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from orchestrator.store.evidence import KeptEvent
+from orchestrator.store.records import AuditEvent
 from orchestrator.store.repository import Store
 from tests.orchestrator.console.seed import (
     client,
@@ -32,6 +37,7 @@ OURS = [
     "{{ 7*7 }}{% raw %}",
 ]
 SHORT = 1_024  # ShortText fields
+AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def payloads() -> list[tuple[str, str]]:
@@ -78,12 +84,25 @@ def parse(page: str) -> Markup:
 
 
 IDS = re.compile(r"apr-[0-9a-f]{16}|[0-9a-f]{64}")
+# a link to the kept records carries the (url-encoded) host: ours, whatever the host's text
+EVENTS_QUERY = re.compile(r"/events\?[^\"]*$")
 
 
 def normalise(markup: Markup, incident_id: str) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
     """The tags with the incident's own ids (incident, approval, action hash) made alike."""
     return [
-        (tag, tuple((k, IDS.sub("ID", (v or "").replace(incident_id, "ID"))) for k, v in attrs))
+        (
+            tag,
+            tuple(
+                (
+                    k,
+                    EVENTS_QUERY.sub(
+                        "/events?Q", IDS.sub("ID", (v or "").replace(incident_id, "ID"))
+                    ),
+                )
+                for k, v in attrs
+            ),
+        )
         for tag, attrs in markup.tags
     ]
 
@@ -100,6 +119,34 @@ async def seed(store: Store, incident_id: str, payload: str) -> None:
         file={"path": short},
     )
     await seed_incident(store, incident_id, alerts=[alert], title=short, rationale=payload)
+    # a claim of the rationale resting on a kept record of the hostile host (its link carries
+    # the host; its label shows it)
+    claim = "the process rests on a kept record"
+    ref = {"host": short, "time": AT.isoformat(), "source": "process", "pid": 4242}
+    await store.append_audit(
+        AuditEvent(
+            type="agent.triage",
+            actor="garrison-agent",
+            incident_id=incident_id,
+            target=incident_id,
+            outcome="malicious:execution",
+            source="test",
+            detail={
+                "rationale": f"{payload}\n{claim}",
+                "claims": json.dumps([{"text": claim, "refs": [ref]}]),
+            },
+        )
+    )
+    fields = (("image", short), ("cmd_line", payload), ("user", short))
+    await store.evidence.keep(
+        incident_id, [KeptEvent(host=short, time=AT, kind="process", pid=4242, fields=fields)]
+    )
+
+
+def events_href(page: str) -> str:
+    links = [dict(a).get("href") for t, a in parse(page).tags if ("class", "evidence-link") in a]
+    assert len(links) == 1 and links[0], "the claim has no link to its records"
+    return links[0]
 
 
 @pytest.mark.slow
@@ -124,6 +171,14 @@ async def test_every_injection_case_renders_as_text_never_as_markup(tmp_path: Pa
                 f"{case}: the payload is not shown whole"
             )
             assert payload[:SHORT] in html.unescape(hostile)
+            hostile_records = (await http.get(events_href(hostile))).text
+            inert_records = (await http.get(events_href(inert))).text
+            assert "kept-event" in hostile_records, f"{case}: the kept record is not shown"
+            records = parse(hostile_records)
+            assert normalise(records, f"hostile-{n}") == normalise(
+                parse(inert_records), f"inert-{n}"
+            ), f"{case}: the payload changed the kept records' page's markup"
+            assert payload in "".join(records.text), f"{case}: the record is not shown whole"
         listing = (await http.get("/console/incidents")).text
         hrefs = [v for t, a in parse(listing).tags for k, v in a if k == "href"]
         assert all(h and h.startswith("/console/") for h in hrefs), hrefs

@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from simulations.scorer import ExecutedAction, IncidentRun, score
 from simulations.spec import ExpectedAction, Truth
 from tests.orchestrator.console.seed import NOW, client, console, passwords, sign_in
@@ -132,3 +134,27 @@ async def test_simulate_keeps_its_scorecard_in_the_configured_store(tmp_path: Pa
     assert run.label == (
         "simulations/incidents --analyst deny_all --backends emulated --vendor edr=defender"
     )
+
+
+async def test_simulate_keeps_only_the_newest_runs_the_setting_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.cli_simulate import _keep
+    from orchestrator.settings import GarrisonSettings
+    from orchestrator.store.repository import Store
+
+    monkeypatch.setenv("GARRISON_SIMULATION_RUNS_KEEP", "2")
+    settings = GarrisonSettings(data_dir=tmp_path / "data")
+    assert settings.simulation_runs_keep == 2
+    for run_id in ("run-a", "run-b", "run-c"):
+        await _keep(settings, run_id, "corpus", scorecard())
+
+    store = await Store.open(settings.effective_database_url)
+    try:
+        kept = {r.id for r in await store.simulation_runs.list()}
+    finally:
+        await store.close()
+    assert kept == {"run-b", "run-c"}
+    assert GarrisonSettings().simulation_runs_keep == 2
+    monkeypatch.delenv("GARRISON_SIMULATION_RUNS_KEEP")
+    assert GarrisonSettings().simulation_runs_keep == 50

@@ -3,13 +3,14 @@ countdown, the Temporal Web UI link, the filters of the incidents list."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+from orchestrator.console.evidence_pages import claim_lines
 from orchestrator.console.views import (
     ListFilters,
     audit_kind,
     countdown,
-    rationale_links,
     temporal_link,
     timeline,
 )
@@ -98,7 +99,7 @@ def test_the_assignee_filter_means_the_signed_in_analyst_nobody_or_a_known_perso
     assert (stranger.assignee, stranger.unassigned) == (None, False)
 
 
-def test_a_rationale_line_weighing_a_stored_alert_links_to_that_alerts_row() -> None:
+def test_a_rationale_line_links_to_the_alerts_row_and_the_records_of_its_claim() -> None:
     alerts = [make_alert("a-1"), make_alert("a:2"), make_alert("a-1")]
     lines = [
         "score 9.0 (malicious at 6); corroboration +2.0",
@@ -107,10 +108,23 @@ def test_a_rationale_line_weighing_a_stored_alert_links_to_that_alerts_row() -> 
         "alert a-9: 2 pts; not one of this incident's alerts",
         "process 4242 on WS-7 read lsass: alert a-1 is right",
     ]
-    assert rationale_links(lines, alerts) == [
+    ref = {"host": "ws-7&x", "time": "2026-12-01T09:00:00+00:00", "source": "process", "pid": 4242}
+    claims = [{"text": lines[4], "refs": [ref]}, {"text": "malformed", "refs": [{"host": 1}]}]
+    triage = entry(1, "agent.triage", 0).model_copy(
+        update={"detail": {"rationale": "\n".join(lines), "claims": json.dumps(claims)}}
+    )
+    shown = claim_lines([triage], alerts, "inc 1", "agent.triage", "rationale")
+    assert [(c.text, c.anchor) for c in shown] == [
         (lines[0], None),
         (lines[1], "alert-1"),  # the first row of a uid seen twice
         (lines[2], "alert-2"),
         (lines[3], None),
         (lines[4], None),
     ]
+    assert [c.links for c in shown[:4]] == [(), (), (), ()]
+    (link,) = shown[4].links
+    assert link.label == "process on ws-7&x at 09:00:00 pid 4242"
+    assert link.url == (
+        "/console/incidents/inc%201/events?host=ws-7%26x&at=2026-12-01T09%3A00%3A00%2B00%3A00"
+        "&pid=4242#rests-on"
+    )

@@ -54,3 +54,16 @@ async def test_a_document_that_is_not_a_scorecard_is_refused(
     with pytest.raises(ValueError):
         await store.simulation_runs.keep("run-x", T0, "x", broken)
     assert await store.simulation_runs.list() == []
+
+
+async def test_keeping_a_run_prunes_the_oldest_beyond_the_retention(store: Store) -> None:
+    runs = store.simulation_runs
+    for n in range(4):
+        await runs.keep(f"run-{n}", T0 + timedelta(hours=n), "corpus", scorecard())
+    await runs.keep("run-4", T0 + timedelta(hours=4), "corpus", scorecard(), retain=3)
+    assert [r.id for r in await runs.list()] == ["run-4", "run-3", "run-2"]
+    assert await runs.get("run-0") is None
+    await runs.keep("run-5", T0 + timedelta(hours=5), "corpus", scorecard(), retain=1)
+    assert [r.id for r in await runs.list()] == ["run-5"]
+    with pytest.raises(ValueError, match="retain must be at least 1"):
+        await runs.keep("run-6", T0, "corpus", scorecard(), retain=0)
