@@ -18,6 +18,7 @@ wait for alerts -> (ticket outbox: open, comments..., close) -> triage
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TypeVar
 
 from temporalio import workflow
@@ -80,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from orchestrator.workflows.outbox import PATCH as OUTBOX_PATCH
     from orchestrator.workflows.outbox import HumanOutbox
+    from orchestrator.workflows.round import BusyTime, answer_round
     from orchestrator.workflows.tickets import PATCH as TICKETS_PATCH
     from orchestrator.workflows.tickets import TicketOutbox, rollback_note, triage_note
     from tools.actions import Action, ActionKind, Patch
@@ -102,9 +104,9 @@ class IncidentWorkflow:
         self.denied: list[DeniedActionView] = []
         self.approvals_requested = 0
         self.isolations = 0
-        # Workflow-time seconds so far spent awaiting approvals and in `response.execute`.
-        self.approval_wait_s = 0.0
-        self.execution_s = 0.0
+        # Workflow-time seconds so far during which an approval was awaited, an action executed.
+        self.waiting = BusyTime()
+        self.executing = BusyTime()
         self.outbox = HumanOutbox(params.activity)
         # Late alerts and continue-as-new (behind LATE_ALERTS_PATCH).
         self.handled_uids: list[str] = []
@@ -232,9 +234,11 @@ class IncidentWorkflow:
             self.steps_this_run += 1
             current.started = True
             if not step.finished and current.rounds < self.params.max_rounds:
-                current.resume = [
-                    await self._answer(current, p, step.confidence) for p in step.proposals
-                ]
+                current.resume = await answer_round(
+                    step.proposals,
+                    lambda p: p.proposal.action.kind,
+                    partial(self._answer, current, confidence=step.confidence),
+                )
                 current.outcomes += current.resume
                 current.rounds += 1
                 continue
@@ -328,8 +332,8 @@ class IncidentWorkflow:
             denied=self.denied,
             approvals_requested=self.approvals_requested,
             isolations=self.isolations,
-            approval_wait_s=self.approval_wait_s,
-            execution_s=self.execution_s,
+            approval_wait_s=self.waiting.seconds(workflow.now()),
+            execution_s=self.executing.seconds(workflow.now()),
             seen_decisions=sorted(self.gate.seen_decisions),
             decided_approvals=self.gate.decided(),
         )
@@ -357,8 +361,8 @@ class IncidentWorkflow:
         self.denied = list(carry.denied)
         self.approvals_requested = carry.approvals_requested
         self.isolations = carry.isolations
-        self.approval_wait_s = carry.approval_wait_s
-        self.execution_s = carry.execution_s
+        self.waiting = BusyTime(carry.approval_wait_s)
+        self.executing = BusyTime(carry.execution_s)
         self.gate.restore(carry.seen_decisions, carry.decided_approvals)
         self.phase = IncidentPhase.RESPONDING
 
@@ -459,9 +463,11 @@ class IncidentWorkflow:
         approval_id: str | None = None
         if decision.outcome is DecisionOutcome.NEEDS_APPROVAL:
             # workflow.now() adds no command: timing leaves recorded histories replayable.
-            asked_at = workflow.now()
-            request = await self._request_approval(gated, decision)
-            self.approval_wait_s += (workflow.now() - asked_at).total_seconds()
+            self.waiting.begin(workflow.now())
+            try:
+                request = await self._request_approval(gated, decision)
+            finally:
+                self.waiting.end(workflow.now())
             approval_id = request.approval_id
             if request.outcome != "approved":
                 status = (
@@ -471,7 +477,7 @@ class IncidentWorkflow:
                 return self._refuse(action, decision.risk, request.outcome or "", status)
             approved_by = request.approvers
 
-        execute_at = workflow.now()
+        self.executing.begin(workflow.now())
         try:
             result = await self._activity(
                 "response.execute",
@@ -487,7 +493,7 @@ class IncidentWorkflow:
                 queue=self.params.task_queue_actions,
             )
         except ActivityError as error:
-            self.execution_s += (workflow.now() - execute_at).total_seconds()
+            self.executing.end(workflow.now())
             task = (
                 f" (apply {action.remediation} for {action.cve} by hand)"
                 if isinstance(action, Patch)
@@ -502,7 +508,7 @@ class IncidentWorkflow:
                 risk=decision.risk,
                 detail=str(error.cause),
             )
-        self.execution_s += (workflow.now() - execute_at).total_seconds()
+        self.executing.end(workflow.now())
         if result.status is ExecutionStatus.FAILED:
             return ActionOutcome(
                 action=action, status=OutcomeStatus.FAILED, risk=decision.risk, detail=result.detail
@@ -518,8 +524,8 @@ class IncidentWorkflow:
                 protected=gated.facts.protected,
                 at=workflow.now(),
                 already_in_state=result.status is ExecutionStatus.ALREADY_IN_STATE,
-                approval_wait_s=self.approval_wait_s,
-                execution_s=self.execution_s,
+                approval_wait_s=self.waiting.seconds(workflow.now()),
+                execution_s=self.executing.seconds(workflow.now()),
             )
         )
         await self._note(f"{action.kind.value} {defang(action.target)}: {result.status.value}")
@@ -578,7 +584,8 @@ class IncidentWorkflow:
         await wait_for_decision(
             request, tier, notify, lambda: self.gate.confirming_for(request.approval_id)
         )
-        self.phase = IncidentPhase.RESPONDING
+        if not self.gate.pending():  # requests of the same round may still be waiting
+            self.phase = IncidentPhase.RESPONDING
         final = ApprovalFinalInput(
             approval_id=request.approval_id,
             incident_id=self.params.incident_id,
