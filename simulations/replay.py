@@ -42,6 +42,7 @@ from simulations.analyst import Analyst, deciders
 from simulations.loader import LoadedIncident
 
 POLL_S = 0.05
+SETTLE_MAX_S = 2.0
 # A batch ingestion refused (the store busy, Temporal behind) is sent again, as a sender would.
 DELIVERY_ATTEMPTS = 6
 MAX_DELIVERY_WAIT_S = 5.0
@@ -220,6 +221,7 @@ async def _drive(
     on_status: StatusObserver | None = None,
 ) -> IncidentResult:
     answered: set[str] = set()
+    unsettled: dict[str, float] = {}  # since when each request has waited for the rest to settle
     while True:
         try:
             status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
@@ -232,6 +234,8 @@ async def _drive(
         if status.phase is IncidentPhase.CLOSED:
             return await handle.result()
         waiting = [p for p in status.pending_approvals if p.approval_id not in answered]
+        if waiting and not await _settled(handle, waiting[0].approval_id, unsettled):
+            continue
         if not waiting:
             if await _finished(handle):
                 return await handle.result()
@@ -240,6 +244,27 @@ async def _drive(
         request = waiting[0]
         answered.add(request.approval_id)
         await _answer(ctx, handle, analyst, status.incident_id, request)
+
+
+async def _settled(
+    handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
+    approval_id: str,
+    unsettled: dict[str, float],
+) -> bool:
+    """Whether the workflow has nothing but human waits left (no activity, no workflow task), so
+    that fast-forwarding its clock to the analyst's answer skips no work still running: the other
+    proposals of a round (since `parallel-approvals-v1`) are being decided or executed beside a
+    pending request. Given up after SETTLE_MAX_S of wall time (an activity retrying under a
+    fault), as the driver answered before. Sleeps a poll when not settled."""
+    loop = asyncio.get_running_loop()
+    since = unsettled.setdefault(approval_id, loop.time())
+    raw = (await handle.describe()).raw_description
+    if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
+        return True
+    if loop.time() - since > SETTLE_MAX_S:
+        return True
+    await asyncio.sleep(POLL_S)
+    return False
 
 
 async def _finished(handle: WorkflowHandle[IncidentWorkflow, IncidentResult]) -> bool:
