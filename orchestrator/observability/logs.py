@@ -153,11 +153,28 @@ def _one_line(record: logging.LogRecord) -> str | None:
     )
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler on whatever `sys.stderr` is when it writes, not when it was made: a command run
+    in-process (a test's CliRunner swaps stderr, then closes its own) leaves no handler on a
+    closed stream for the next one."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:  # set by StreamHandler.__init__: ignored
+        pass
+
+
 def configure(
     log_format: str = "text", level: int | str = logging.WARNING, stream: IO[str] | None = None
 ) -> None:
     """Replace the root logger's handlers with one on `stream` (stderr) in `log_format`."""
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(_Context())
     logging.basicConfig(level=level, handlers=[handler], force=True)

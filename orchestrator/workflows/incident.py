@@ -463,11 +463,10 @@ class IncidentWorkflow:
         approval_id: str | None = None
         if decision.outcome is DecisionOutcome.NEEDS_APPROVAL:
             # workflow.now() adds no command: timing leaves recorded histories replayable.
+            # No `finally`: a workflow evicted mid-wait closes this coroutine outside its loop.
             self.waiting.begin(workflow.now())
-            try:
-                request = await self._request_approval(gated, decision)
-            finally:
-                self.waiting.end(workflow.now())
+            request = await self._request_approval(gated, decision)
+            self.waiting.end(workflow.now())
             approval_id = request.approval_id
             if request.outcome != "approved":
                 status = (
@@ -524,7 +523,11 @@ class IncidentWorkflow:
                 protected=gated.facts.protected,
                 at=workflow.now(),
                 already_in_state=result.status is ExecutionStatus.ALREADY_IN_STATE,
-                approval_wait_s=self.waiting.seconds(workflow.now()),
+                # an action that waited counts the wait still open beside its own; one that did
+                # not wait counts only the waits already over when it ran
+                approval_wait_s=(
+                    self.waiting.seconds(workflow.now()) if approval_id else self.waiting.total_s
+                ),
                 execution_s=self.executing.seconds(workflow.now()),
             )
         )

@@ -5,9 +5,10 @@ Before `PATCH`, a round's proposals were handled one after another: a step with 
 actions cost three approval round trips, and a low-risk action proposed after a risky one waited
 for the risky one's decision. Since, each proposal is handled in its own task of the workflow's
 deterministic event loop: those needing approval are requested together and decided
-independently, and each executes as soon as it is allowed. Isolations stay one after another, so
-that the per-incident cap (`max_isolations_per_incident`) counts executed isolations exactly as
-before. The outcomes come back in the proposals' order, as the playbook expects.
+independently, and each executes as soon as it is allowed. Isolations stay one after another (one
+task of their own beside the others, no lock), so that the per-incident cap
+(`max_isolations_per_incident`) counts executed isolations exactly as before. The outcomes come
+back in the proposals' order, as the playbook expects.
 
 `BusyTime` keeps the incident's approval-wait and execution seconds as the time during which at
 least one request was waiting (one action executing), so overlapping waits are not counted twice
@@ -40,15 +41,18 @@ async def answer_round(
     another in histories recorded before it (and for a single proposal, where both agree)."""
     if len(proposals) < 2 or not workflow.patched(PATCH):
         return [await answer(p) for p in proposals]
-    isolating = asyncio.Lock()  # FIFO: isolations decided and executed in proposal order
+    isolations = [n for n, p in enumerate(proposals) if kind_of(p) is ActionKind.ISOLATE_HOST]
+    others = [n for n in range(len(proposals)) if n not in isolations]
 
-    async def one(proposal: _P) -> _O:
-        if kind_of(proposal) is ActionKind.ISOLATE_HOST:
-            async with isolating:
-                return await answer(proposal)
-        return await answer(proposal)
+    async def one_after_another() -> list[_O]:  # isolations decided and executed in order
+        return [await answer(proposals[n]) for n in isolations]
 
-    return list(await asyncio.gather(*(one(p) for p in proposals)))
+    async def together() -> list[_O]:
+        return list(await asyncio.gather(*(answer(proposals[n]) for n in others)))
+
+    isolated, rest = await asyncio.gather(one_after_another(), together())
+    by_index = dict(zip(isolations, isolated, strict=True)) | dict(zip(others, rest, strict=True))
+    return [by_index[n] for n in range(len(proposals))]
 
 
 class BusyTime:

@@ -183,17 +183,24 @@ async def test_a_hostile_narrative_is_labelled_beside_the_facts_and_inert_everyw
         approved = await run_approving(stack, handle)
         assert approved, "the strict policy asks a human for the containment"
 
-        # The card: the justification and the narrative, labelled, as escaped plain text only.
-        blocks = card_of(stack, approved[0])
-        assert blocks is not None
-        [note] = [b for b in blocks if b.get("block_id") == MODEL_NOTE_BLOCK_ID]
-        label, *texts = note["elements"]
-        assert label["type"] == "mrkdwn" and LABEL in label["text"]
-        assert all(t["type"] == "plain_text" for t in texts)
-        shown = " ".join(t["text"] for t in texts)
-        assert JUSTIFY_MARK in shown and NARRATIVE_MARK in shown
-        card = json.dumps(blocks, ensure_ascii=False)
-        assert blocks.index(note) > [b.get("block_id") for b in blocks].index("garrison.risk")
+        # The cards: the narrative on each, the justification on its action's (the canned
+        # answer justifies the first action shown), labelled, as escaped plain text only.
+        cards, texts, justified = [], [], 0
+        for approval_id in approved:
+            blocks = card_of(stack, approval_id)
+            assert blocks is not None
+            [note] = [b for b in blocks if b.get("block_id") == MODEL_NOTE_BLOCK_ID]
+            label, *own = note["elements"]
+            assert label["type"] == "mrkdwn" and LABEL in label["text"]
+            assert all(t["type"] == "plain_text" for t in own)
+            shown = " ".join(t["text"] for t in own)
+            assert NARRATIVE_MARK in shown
+            justified += JUSTIFY_MARK in shown
+            assert blocks.index(note) > [b.get("block_id") for b in blocks].index("garrison.risk")
+            cards.append(json.dumps(blocks, ensure_ascii=False))
+            texts += own
+        assert justified >= 1
+        card = "\n".join(cards)
 
         # The ticket: the deterministic closing note first, then the labelled narrative.
         ticket = await jira.find_ticket(incident_id)

@@ -228,14 +228,16 @@ async def _start(env, settings, store, loaded, incident_id, policy):
     return await start_incident(ctx, loaded, incident_id, params)
 
 
-async def _first_pending(handle) -> str:
+async def _first_pending(handle, kind: str = "isolate_host") -> str:
+    """The request for a `kind` action (a round's requests are made together, in any order)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
-        if status.pending_approvals:
-            return status.pending_approvals[0].approval_id
+        for pending in status.pending_approvals:
+            if pending.action.kind.value == kind:
+                return pending.approval_id
         await asyncio.sleep(0.1)
-    raise AssertionError("no approval request")
+    raise AssertionError(f"no approval request for {kind}")
 
 
 async def _finish(env, handle):

@@ -41,6 +41,7 @@ from simulations.loader import LoadedIncident, load_all
 from simulations.replay import start_incident
 from simulations.routing import RecordedBackends
 from simulations.runner import replay_context, workflow_input
+from tools.actions import ActionKind
 from tools.emulators.serve import serve
 from tools.ticketing.base import TicketingClient
 from tools.toolsets import ResponseTools
@@ -159,15 +160,26 @@ class Stack:
         ]
 
 
-async def pending(handle: Handle, *, seen: set[str] | None = None) -> PendingApprovalView:
+async def pending(
+    handle: Handle,
+    *,
+    seen: set[str] | None = None,
+    kind: ActionKind | None = ActionKind.ISOLATE_HOST,
+) -> PendingApprovalView:
+    """The pending request for a `kind` action (None: any) not in `seen`: a playbook round's
+    requests are made together, so which is listed first is not the proposals' order."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
-        fresh = [p for p in status.pending_approvals if p.approval_id not in (seen or set())]
+        fresh = [
+            p
+            for p in status.pending_approvals
+            if p.approval_id not in (seen or set()) and (kind is None or p.action.kind is kind)
+        ]
         if fresh:
             return fresh[0]
         await asyncio.sleep(0.05)
-    raise AssertionError("no approval request appeared")
+    raise AssertionError(f"no approval request for {kind or 'any action'} appeared")
 
 
 async def eventually(check: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:

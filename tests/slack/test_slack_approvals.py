@@ -13,6 +13,7 @@ import pytest
 from temporalio.testing import TimeSkipper, TimeSkippingConfig, WorkflowEnvironment
 
 from orchestrator.policy.model import TierName
+from orchestrator.slack.emulator import StoredMessage
 from orchestrator.store.records import ApprovalRecord, ApprovalStatus
 from tests.slack.stack import (
     ALICE,
@@ -48,6 +49,11 @@ def card_text(stack: Stack, approval_id: str) -> str:
     return ""  # not posted (yet)
 
 
+def card_key(card: StoredMessage) -> str:
+    """The approval a card is for (`approval:<id>`, from its message metadata)."""
+    return str((card.metadata or {}).get("event_payload", {}).get("key", ""))
+
+
 async def audit_types(stack: Stack, incident_id: str | None = None) -> list[tuple[str, str]]:
     return [(e.type, e.actor) for e in await stack.store.audit_entries(incident_id=incident_id)]
 
@@ -58,8 +64,13 @@ async def test_one_card_and_a_signed_approve_runs_the_action_and_updates_the_car
     async with slack_stack(temporal_env, tmp_path) as stack:
         incident_id, handle = await stack.start()
         request = await pending(handle)
-        await eventually(lambda: stack.cards(), what="the approval card")
-        assert len(stack.cards()) == 1
+        await eventually(
+            lambda: card_text(stack, request.approval_id), what="the isolation's approval card"
+        )
+        key = f"approval:{request.approval_id}"
+        # one card per request (the round's other requests have theirs)
+        assert [card_key(c) for c in stack.cards()].count(key) == 1
+        assert len(stack.cards()) == len({card_key(c) for c in stack.cards()})
         assert request.approval_id in card_text(stack, request.approval_id)
 
         body = click_body(request.approval_id, request.action_hash, user=ALICE)
@@ -357,15 +368,22 @@ async def test_a_slack_outage_delays_the_card_which_is_then_posted_exactly_once(
         assert not stack.cards()
         stack.slack.outage = False
         stack.slack.force_429(retry_after=1)  # and Slack comes back rate limiting
-        await eventually(lambda: stack.cards(), timeout_s=60, what="the card after the outage")
+        key = f"approval:{request.approval_id}"
+        await eventually(
+            lambda: [c for c in stack.cards() if card_key(c) == key],
+            timeout_s=60,
+            what="the card after the outage",
+        )
         await asyncio.sleep(1.5)
-        assert len(stack.cards()) == 1
-        posts = stack.slack.calls("chat.postMessage")
+        own = [c for c in stack.cards() if card_key(c) == key]
+        assert len(own) == 1
+        posts = [p for p in stack.slack.calls("chat.postMessage") if key.encode() in p.body]
         assert [p.status for p in posts].count(200) == 1
         retried = stack.slack.calls("conversations.history")  # a retry looks before posting
-        assert [e.status for e in posts + retried].count(503) >= 2
+        every_post = stack.slack.calls("chat.postMessage")  # the round's other requests' too
+        assert [e.status for e in every_post + retried].count(503) >= 2
         stored = await stack.store.slack_message(f"approval:{request.approval_id}")
-        assert stored is not None and stored.ts == stack.cards()[0].ts
+        assert stored is not None and stored.ts == own[0].ts
 
         # The click and the card update use the stored ts: still one card.
         body = click_body(request.approval_id, request.action_hash, user=ALICE)
@@ -374,7 +392,7 @@ async def test_a_slack_outage_delays_the_card_which_is_then_posted_exactly_once(
             lambda: "approved" in card_text(stack, request.approval_id).lower(),
             what="the approved card",
         )
-        assert len(stack.cards()) == 1
+        assert [card_key(c) for c in stack.cards()].count(key) == 1
         await handle.terminate("test done")
 
 

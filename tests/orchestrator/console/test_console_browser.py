@@ -78,11 +78,16 @@ async def closed(world: World) -> bool:
     return record is not None and record.status is IncidentStatus.CLOSED
 
 
-async def next_pending(world: World, seen: set[str], timeout_s: float = 60) -> ApprovalRecord:
-    """The next approval request the workflow made (and the store holds)."""
+async def next_pending(
+    world: World, seen: set[str], timeout_s: float = 60, kind: str | None = None
+) -> ApprovalRecord:
+    """The next approval request the workflow made (and the store holds), for a `kind` action
+    if given (a playbook round's requests are made together, in no fixed order)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not await closed(world):
         for request in (await status_of(world)).pending_approvals:
+            if kind is not None and request.action.kind.value != kind:
+                continue
             if request.approval_id not in seen:
                 record = await world.store.get_approval(request.approval_id)
                 if record is not None:
@@ -171,7 +176,7 @@ async def test_an_analyst_decides_a_replayed_incident_in_the_browser(
     world: World, browser: Any
 ) -> None:
     page = await signed_in_page(browser, world, "alice")
-    first = await next_pending(world, set())
+    first = await next_pending(world, set(), kind="isolate_host")  # the two-approver one
     await page.reload()
     await page.screenshot(path=world.screenshots / "01-incidents.png", full_page=True)
     await page.click(f"a[href='/console/incidents/{world.incident_id}']")

@@ -101,9 +101,10 @@ async def test_continue_as_new_leaves_the_incident_result_unchanged(
     baseline = next(i for i in json.loads(BASELINE.read_text())["per_incident"] if i["id"] == name)
     assert result.verdict.value == baseline["verdict"]
     assert result.category == baseline["category"]
-    assert [(e.action.kind.value, e.action.target) for e in result.executed] == [
+    # the same actions (a round's approvals are decided together: their order is the answers')
+    assert sorted((e.action.kind.value, e.action.target) for e in result.executed) == sorted(
         (a["kind"], a["target"]) for a in baseline["executed_actions"]
-    ]
+    )
     assert result.started_at < result.executed[0].at
     assert "credential access playbook" in result.summary
     assert result.playbook == "credential_access"  # the routing's choice, carried across runs
