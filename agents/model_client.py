@@ -166,10 +166,13 @@ def call_key(schema_name: str, messages: list[BaseMessage]) -> str:
 
 def _message_key(message: BaseMessage) -> list[object]:
     """A message's type and text, and the tool calls an answer in a conversation made (the
-    investigation's loop): a one-question call has none, so its key is what it always was."""
+    investigation's loop): a one-question call has none, so its key is what it always was. A
+    call's id is left out: providers make them up per answer, so two incidents asking the same
+    first question would record answers alike but for their ids, and the one kept would not key
+    the other's next turn (a replay miss)."""
     key: list[object] = [message.type, str(message.content)]
     if isinstance(message, AIMessage) and message.tool_calls:
-        key.append([[c["name"], c["args"], c.get("id") or "call"] for c in message.tool_calls])
+        key.append([[c["name"], c["args"]] for c in message.tool_calls])
     return key
 
 

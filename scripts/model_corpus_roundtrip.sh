@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="$(mktemp -d)"
-trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '[ "${server:-0}" != 0 ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 port="${PORT:-18765}"
 .venv/bin/python tests/models/openai_server.py "$port" &
 server=$!

@@ -401,7 +401,11 @@ async def _decide(state: TriageState, tools: Any) -> TriageResult:
     ]
     if verdict is Verdict.MALICIOUS:
         weights = category_weights(assessments, stages)
-        ranked = sorted(weights.items(), key=lambda kv: -kv[1])[:4]
+        # ties in the order the category is chosen in: the same line on every run (the weights'
+        # order comes from sets of tactics, whose order varies between processes)
+        order = {c: n for n, c in enumerate(CATEGORY_PRIORITY)}
+        ranked = sorted(weights.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order))))
+        ranked = ranked[:4]
         rationale.append(
             f"category {category.value}: " + ", ".join(f"{c.value} {w:g}" for c, w in ranked)
         )
