@@ -19,30 +19,9 @@ from enum import StrEnum
 from agents.entities import AssetIndex, extract_entities
 from orchestrator.intel.policy import SharingPolicy, Tlp
 from tools.actions import ActionKind
+from tools.addresses import NON_ROUTABLE
 from tools.models import Alert, Environment, in_networks
 
-# Addresses no one outside a network can reach: private (RFC 1918), shared (RFC 6598), loopback,
-# link-local, multicast, reserved, unique-local. Documentation ranges (TEST-NET) are not here:
-# they belong to no organisation, so sharing one reveals nothing.
-NON_ROUTABLE = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "::/128",
-        "::1/128",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
-    )
-)
 INTERNAL_SUFFIXES = (".local", ".localhost", ".internal", ".home.arpa", ".lan", ".corp", ".intra")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOMAIN = re.compile(

@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
+from tools.addresses import NON_ROUTABLE
 from tools.errors import PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
 from tools.intel.base import ThreatIntelReader
@@ -33,26 +34,6 @@ MALICIOUS_MIN_ENGINES = 2
 # A 429 QuotaExceededError without Retry-After is retried after the quota's minute window.
 QUOTA_WINDOW_S = 60.0
 
-# Never sent, whatever the environment says: they have no public reputation and reveal topology.
-_NON_ROUTABLE = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "::/128",
-        "::1/128",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
-    )
-)
 _INTERNAL_SUFFIXES = (".local", ".localhost", ".internal", ".home.arpa", ".lan", ".corp")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -259,7 +240,7 @@ class VirusTotalIntel:
             return Reputation(
                 indicator=value, verdict=ReputationVerdict.INTERNAL, sources=["environment"]
             )
-        if _inside(address, _NON_ROUTABLE):
+        if _inside(address, NON_ROUTABLE):
             return _unknown(value)
         return await self._lookup(value, f"ip_addresses/{address.compressed}")
 
