@@ -285,7 +285,9 @@ def _print_incidents(report: ShadowReport) -> None:
     if not rows:
         out.print(f"all {len(report.incidents)} incident(s) agree")
         return
-    table = Table("incident", "verdict", "category", "proposals", "risk / decision", box=None)
+    table = Table(
+        "incident", "verdict", "category", "playbook", "proposals", "risk / decision", box=None
+    )
     for row in rows:
         verdict = str(row.current_verdict)
         if not row.verdict_agrees:
@@ -293,6 +295,9 @@ def _print_incidents(report: ShadowReport) -> None:
         category = str(row.current_category)
         if row.current_category != row.candidate_category:
             category = f"{row.current_category} -> {row.candidate_category}"
+        playbook = str(row.current_playbook or "-")
+        if row.current_playbook != row.candidate_playbook:
+            playbook = f"{row.current_playbook or '-'} -> {row.candidate_playbook or '-'}"
         proposals = [f"+{a}" for a in row.proposals_added]
         proposals += [f"-{a}" for a in row.proposals_removed]
         changes = [f"{c.action} risk {c.current}->{c.candidate}" for c in row.risk_changes]
@@ -302,6 +307,7 @@ def _print_incidents(report: ShadowReport) -> None:
             Text(row.id),
             Text(verdict),
             Text(category),
+            Text(playbook),
             Text("\n".join(proposals) or "-"),
             Text("\n".join(changes) or "-"),
         )
