@@ -16,9 +16,12 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from orchestrator.approvals.service import ApprovalService
     from orchestrator.settings import GarrisonSettings
     from orchestrator.store.repository import Store
+    from simulations.loader import LoadedIncident
 
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line: never wrapped
 # Tables fit a terminal; piped to a file or a CI log they get 160 columns rather than 80.
@@ -42,6 +45,21 @@ def settings_or_exit() -> GarrisonSettings:
     logs.protect(settings)
     logs.configure(settings.log_format, settings.log_level.upper())
     return settings
+
+
+def recorded_incidents(paths: list[Path]) -> list[LoadedIncident]:
+    """The recorded incidents under `paths`; every broken one named on its own line and exit 2,
+    or one line when there are none."""
+    from simulations.loader import load_all
+
+    loaded = load_all(paths)
+    if loaded.problems:
+        for problem in loaded.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        raise typer.Exit(2)
+    if not loaded.incidents:
+        fail("no recorded incidents found under " + ", ".join(str(p) for p in paths))
+    return loaded.incidents
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli_common import err, fail, open_store, out, settings_or_exit
+from orchestrator.cli_common import err, fail, open_store, out, recorded_incidents, settings_or_exit
 
 if TYPE_CHECKING:
     from orchestrator.settings import GarrisonSettings
@@ -65,7 +65,6 @@ def shadow_run(
 ) -> None:
     """Replay recorded incidents under the current and the candidate versions, side effects off,
     keep both runs and print where they disagree."""
-    from simulations.loader import load_all
     from simulations.shadow.run import Candidate, ShadowError, check_candidate, parse_settings
 
     if analyst is not None and analyst not in ANALYSTS:
@@ -81,16 +80,10 @@ def shadow_run(
         check_candidate(candidate)
     except (ValueError, ShadowError) as error:
         fail(str(error))
-    loaded = load_all(paths)
-    if loaded.problems:
-        for problem in loaded.problems:
-            err.print(str(problem), markup=False, highlight=False)
-        raise typer.Exit(2)
-    if not loaded.incidents:
-        fail("no recorded incidents found under " + ", ".join(str(p) for p in paths))
+    incidents = recorded_incidents(paths)
     settings = settings_or_exit()
     shadow_id = uuid.uuid4().hex[:8]
-    documents = _run_sides(shadow_id, paths, candidate, analyst, concurrency, len(loaded.incidents))
+    documents = _run_sides(shadow_id, paths, candidate, analyst, concurrency, len(incidents))
     asyncio.run(_keep(settings, shadow_id, paths, candidate, documents))
     report = _report(shadow_id, documents)
     _show(report, as_json)

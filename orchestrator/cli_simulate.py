@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli_common import err, fail, out, settings_or_exit
+from orchestrator.cli_common import err, fail, out, recorded_incidents, settings_or_exit
 
 if TYPE_CHECKING:
     from agents.model_client import AgentModels
@@ -107,7 +107,6 @@ def simulate(
     from orchestrator.settings import ConfigError
     from simulations.baseline import compare, load_baseline
     from simulations.breakdown import breakdown, playbooks_by_category
-    from simulations.loader import load_all
     from simulations.runner import SimulationOptions, run_simulation
     from simulations.spec import AnalystPolicy
 
@@ -128,13 +127,7 @@ def simulate(
             saved = load_baseline(baseline)
         except ValueError as error:
             fail(str(error))
-    loaded = load_all(paths)
-    if loaded.problems:
-        for problem in loaded.problems:
-            err.print(str(problem), markup=False, highlight=False)
-        raise typer.Exit(2)
-    if not loaded.incidents:
-        fail("no recorded incidents found under " + ", ".join(str(p) for p in paths))
+    incidents = recorded_incidents(paths)
     settings = settings_or_exit()
     _check_routing()
     run_id = uuid.uuid4().hex[:8]
@@ -150,7 +143,7 @@ def simulate(
         console=err,
     )
     with progress:
-        task = progress.add_task("", total=len(loaded.incidents))
+        task = progress.add_task("", total=len(incidents))
 
         def advance(outcome: object) -> None:
             progress.update(task, advance=1, description=getattr(outcome, "recorded_id", ""))
@@ -168,7 +161,7 @@ def simulate(
             notice = progress.console.print
             return asyncio.run(
                 run_simulation(
-                    loaded.incidents,
+                    incidents,
                     settings if with_model else _without_model(settings),
                     options,
                     progress=advance,
@@ -189,7 +182,7 @@ def simulate(
     if models is not None:
         _report_model(report, scorecard, models, rules)
     _print(report)
-    specs = [incident.spec for incident in loaded.incidents]
+    specs = [incident.spec for incident in incidents]
     groups = breakdown(scorecard, specs)
     _print_breakdown(groups, playbooks_by_category(scorecard))
     report["breakdown"] = groups  # per category and per tactic, in the JSON too

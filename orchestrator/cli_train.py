@@ -13,7 +13,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli_common import err, fail, open_store, out, settings_or_exit
+from orchestrator.cli_common import (
+    err,
+    fail,
+    open_store,
+    out,
+    recorded_incidents,
+    settings_or_exit,
+)
 
 if TYPE_CHECKING:
     from orchestrator.models import DecisionKind
@@ -53,19 +60,14 @@ def train(
         return
     if not analyst:
         fail("--analyst NAME is required to start a training session")
-    from simulations.loader import load_all
     from simulations.training.session import TrainingError, TrainingOptions, pick, run_training
 
-    loaded = load_all(corpus or [DEFAULT_CORPUS])
-    if loaded.problems:
-        for problem in loaded.problems:
-            err.print(str(problem), markup=False, highlight=False)
-        raise typer.Exit(2)
+    incidents = recorded_incidents(corpus or [DEFAULT_CORPUS])
     options = TrainingOptions(
         analyst=analyst, count=count, seed=seed, incidents=tuple(incident or ())
     )
     try:
-        chosen = pick(loaded.incidents, options)
+        chosen = pick(incidents, options)
     except TrainingError as error:
         fail(str(error))
     settings = settings_or_exit()

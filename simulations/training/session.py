@@ -22,7 +22,12 @@ from orchestrator.store.repository import Store
 from orchestrator.store.training_sessions import TRAINING_SCHEMA, TrainingSessionSummary
 from simulations.loader import LoadedIncident
 from simulations.runner import SimulationOptions, run_simulation
-from simulations.training.scoring import IncidentTraining, score_incident, score_session
+from simulations.training.scoring import (
+    IncidentTraining,
+    SessionScore,
+    score_incident,
+    score_session,
+)
 from simulations.training.trainee import Presenter, Trainee
 
 # A person thinks: an incident may wait this long for its trainee before it is given up.
@@ -107,23 +112,34 @@ async def run_training(
         "score": total.model_dump(mode="json"),
         "incidents": [i.model_dump(mode="json") for i in scored],
     }
-    summary = TrainingSessionSummary(
-        id=session_id,
-        analyst=options.analyst,
-        started_at=started,
-        finished_at=finished,
-        incidents=total.incidents,
-        decisions=total.decisions,
-        accuracy=total.accuracy,
-        over_response=total.over_response,
-        missed=total.missed,
-        containment_recall=total.containment_recall,
-        agents_recall=total.agents_recall,
-        median_think_s=total.median_think_s,
-    )
+    summary = summary_of(session_id, options.analyst, started, finished, total)
     store = await composition.open_store(settings)
     try:
         await store.training_sessions.keep(summary, report)
     finally:
         await store.close()
     return report
+
+
+def summary_of(
+    session_id: str, analyst: str, started: datetime, finished: datetime, total: SessionScore
+) -> TrainingSessionSummary:
+    """A session's headline, as the store keeps it in columns."""
+    return TrainingSessionSummary(
+        id=session_id,
+        analyst=analyst,
+        started_at=started,
+        finished_at=finished,
+        **total.model_dump(
+            include={
+                "incidents",
+                "decisions",
+                "accuracy",
+                "over_response",
+                "missed",
+                "containment_recall",
+                "agents_recall",
+                "median_think_s",
+            }
+        ),
+    )

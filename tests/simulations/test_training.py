@@ -26,12 +26,18 @@ from orchestrator.models import DecisionKind
 from orchestrator.server.app import ServerDeps, create_app
 from orchestrator.server.tokens import ApiTokens
 from orchestrator.settings import GarrisonSettings, TemporalSettings
-from orchestrator.store.training_sessions import TRAINING_SCHEMA, TrainingSessionSummary
+from orchestrator.store.training_sessions import TRAINING_SCHEMA
 from simulations.loader import load_all
 from simulations.scorer import ExecutedAction, IncidentRun, score
 from simulations.spec import ExpectedAction, Truth
 from simulations.training.scoring import score_incident, score_session
-from simulations.training.session import TrainingError, TrainingOptions, pick, run_training
+from simulations.training.session import (
+    TrainingError,
+    TrainingOptions,
+    pick,
+    run_training,
+    summary_of,
+)
 from simulations.training.trainee import DecisionPrompt, TraineeDecision
 from tests.orchestrator.console.browser import SCREENSHOTS, launch_args, require_browser
 from tests.orchestrator.console.seed import (
@@ -293,20 +299,7 @@ async def test_a_kept_debrief_quoting_hostile_text_stays_text_in_the_console(
         "score": total.model_dump(mode="json"),
         "incidents": [scored.model_dump(mode="json")],
     }
-    summary = TrainingSessionSummary(
-        id="s1",
-        analyst=hostile,
-        started_at=NOW,
-        finished_at=NOW,
-        incidents=1,
-        decisions=1,
-        accuracy=total.accuracy,
-        over_response=total.over_response,
-        missed=total.missed,
-        containment_recall=total.containment_recall,
-        agents_recall=total.agents_recall,
-        median_think_s=total.median_think_s,
-    )
+    summary = summary_of("s1", hostile, NOW, NOW, total)
     passwords(tmp_path / "console-passwords.yaml", "alice")
     async with console(tmp_path) as c, client(c.app) as http:
         assert (await http.get("/console/training")).status_code == 303  # signed out
