@@ -25,6 +25,7 @@ from agents.model_client import AgentModels
 from orchestrator.approvals.directory import ApproverDirectory
 from orchestrator.approvals.service import ApprovalService
 from orchestrator.composition import open_checkpointer, open_store
+from orchestrator.ingest.sink import Backpressure
 from orchestrator.models import IncidentResult, IncidentStatusView, PendingApprovalView
 from orchestrator.policy.model import PolicyDocument, load_policy
 from orchestrator.server.app import ServerDeps, SlackRuntime, create_app
@@ -137,8 +138,15 @@ class Stack:
         incident_id = f"slk-{uuid.uuid4().hex[:6]}--{self.loaded.spec.id}"
         ctx = replay_context(self.env.client, self.store, self.settings, self.policy, 60)
         params = workflow_input(self.settings, self.policy, incident_id, self.loaded.spec.title)
-        handle = await start_incident(ctx, self.loaded, incident_id, params)
-        return incident_id, handle
+        deadline = time.monotonic() + 90
+        while True:  # as a sender waits out a 429: a loaded CI machine can keep SQLite busy
+            try:
+                handle = await start_incident(ctx, self.loaded, incident_id, params)
+                return incident_id, handle
+            except Backpressure:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1.0)
 
     async def click(self, body: bytes, **headers: Any) -> httpx.Response:
         return await self.http.post(

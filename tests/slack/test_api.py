@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,15 @@ async def test_api_reads_and_decides_with_the_same_checks_as_slack(
             assert (await http.get("/api/approvals", headers=headers)).status_code == 401
             assert (await http.post(url, json=good, headers=headers)).status_code == 401
 
-        listed = (await http.get("/api/approvals", headers=bearer("alice"))).json()
-        assert request.approval_id in [a["id"] for a in listed]
+        # the workflow shows a request a moment before its record is stored (and listed)
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            listed = (await http.get("/api/approvals", headers=bearer("alice"))).json()
+            ids = [a["id"] for a in listed]
+            if request.approval_id in ids or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert request.approval_id in ids
         shown = (await http.get(f"/api/incidents/{incident_id}", headers=bearer("alice"))).json()
         assert shown["incident"]["id"] == incident_id and shown["alerts"]
         assert (await http.get("/api/incidents/nope", headers=bearer("alice"))).status_code == 404
