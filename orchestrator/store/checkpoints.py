@@ -10,6 +10,7 @@ store's schema creation takes, so any number of workers may start together on a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -56,7 +57,7 @@ async def langgraph_checkpointer(
         assert normalised.database is not None  # normalise_url refuses in-memory URLs
         async with aiosqlite.connect(normalised.database) as conn:
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            await _retrying(conn, lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            await _retrying(conn, asyncio.Lock(), lambda: conn.execute("PRAGMA journal_mode=WAL"))
             await conn.execute("PRAGMA synchronous=NORMAL")
             saver = PatientSqliteSaver(conn, serde=serde)
             await saver.setup()
@@ -95,10 +96,17 @@ async def _try_lock(conn: psycopg.AsyncConnection[Any]) -> bool:
 
 class PatientSqliteSaver(AsyncSqliteSaver):
     """`AsyncSqliteSaver` whose writes are re-run from the top when another writer held the
-    lock past the busy timeout (the store's own writers, other workers' checkpoints)."""
+    lock past the busy timeout (the store's own writers, other workers' checkpoints), and finish
+    even when their caller is cancelled.
+
+    A write is an `INSERT` then a `COMMIT`, two awaits on the connection's thread. A cancelled
+    activity (a terminated workflow, a lost heartbeat) used to stop between them, leaving the
+    shared connection inside a write transaction: SQLite's one write lock stayed held until that
+    connection's next checkpoint, and every other writer of the store (ingestion first) waited
+    on it, for minutes when no graph ran next."""
 
     async def setup(self) -> None:
-        await _retrying(self.conn, super().setup)
+        await _retrying(self.conn, self.lock, super().setup)
 
     async def aput(
         self,
@@ -108,7 +116,9 @@ class PatientSqliteSaver(AsyncSqliteSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         put = super().aput
-        return await _retrying(self.conn, lambda: put(config, checkpoint, metadata, new_versions))
+        return await _retrying(
+            self.conn, self.lock, lambda: put(config, checkpoint, metadata, new_versions)
+        )
 
     async def aput_writes(
         self,
@@ -118,22 +128,41 @@ class PatientSqliteSaver(AsyncSqliteSaver):
         task_path: str = "",
     ) -> None:
         put = super().aput_writes
-        await _retrying(self.conn, lambda: put(config, writes, task_id, task_path))
+        await _retrying(self.conn, self.lock, lambda: put(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         delete = super().adelete_thread
-        await _retrying(self.conn, lambda: delete(thread_id))
+        await _retrying(self.conn, self.lock, lambda: delete(thread_id))
 
 
-async def _retrying(conn: aiosqlite.Connection, work: Callable[[], Awaitable[_T]]) -> _T:
-    """Run `work`, rolling back and re-running it with jittered backoff while SQLite is busy."""
+async def _retrying(
+    conn: aiosqlite.Connection, lock: asyncio.Lock, work: Callable[[], Awaitable[_T]]
+) -> _T:
+    """Run `work` to its end (see `PatientSqliteSaver`): a cancellation of the caller waits for
+    it, then goes on; the connection never keeps a transaction open after it."""
+    task = asyncio.ensure_future(_retried(conn, lock, work))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
+async def _retried(
+    conn: aiosqlite.Connection, lock: asyncio.Lock, work: Callable[[], Awaitable[_T]]
+) -> _T:
+    """Run `work`, rolling back and re-running it with jittered backoff while SQLite is busy.
+    The rollback holds the saver's lock, under which its writes run: a transaction still open
+    then is the failed write's own, never another write's half-done one."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return await work()
         except sqlite3.OperationalError as error:
             if attempt == MAX_ATTEMPTS or (error.sqlite_errorcode & 0xFF) not in _BUSY:
                 raise
-            if conn.in_transaction:
-                await conn.rollback()
+            async with lock:
+                if conn.in_transaction:
+                    await conn.rollback()
         await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
     raise AssertionError("unreachable")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from typing import TypedDict
 
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 from orchestrator.store import Store, langgraph_checkpointer
+from orchestrator.store.checkpoints import PatientSqliteSaver
 from tests.orchestrator.store.store_factories import make_incident
 
 
@@ -54,3 +58,22 @@ async def test_graph_checkpoints_and_resumes_on_the_store_database(
     assert paused["__interrupt__"][0].value == {"propose": "isolate_host", "target": "WS01"}
     assert resumed == {"rounds": 1, "approved": True}
     assert await store.get_incident("inc-1") is not None
+
+
+async def test_a_cancelled_checkpoint_write_never_keeps_the_write_lock(
+    store: Store, db_url: str
+) -> None:
+    # A cancelled activity (a terminated workflow, a lost heartbeat) cancels its graph mid-write.
+    # Stopped between its INSERT and COMMIT, the saver's shared connection used to stay inside a
+    # write transaction, and on SQLite every other writer of the store then waited on it.
+    async with langgraph_checkpointer(db_url) as saver:
+        for attempt in range(60):
+            config = {"configurable": {"thread_id": f"t-{attempt}", "checkpoint_ns": ""}}
+            write = asyncio.ensure_future(saver.aput(config, empty_checkpoint(), {}, {}))
+            await asyncio.sleep(0.0005 * (attempt % 7))  # cancelled at varying points
+            write.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await write
+            if isinstance(saver, PatientSqliteSaver):
+                assert not saver.conn.in_transaction, f"attempt {attempt} left a transaction open"
+            await asyncio.wait_for(store.ensure_incident(make_incident(f"inc-{attempt}")), 10)
