@@ -55,6 +55,9 @@ class TemporalSettings(BaseSettings):
     task_queue_prefix: str = Field(default="garrison", min_length=1)
     embedded_port: int = Field(default=7233, ge=1, le=65535)
     embedded_ui_port: int = Field(default=8233, ge=1, le=65535)
+    # Incident workflows a worker keeps in memory (the SDK's own default); one that wakes after
+    # it left the cache is replayed from its history first.
+    max_cached_workflows: int = Field(default=1000, ge=0)
 
     @field_validator("address")
     @classmethod

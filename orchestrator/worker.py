@@ -91,6 +91,7 @@ def build_workers(
             task_queue=task_queue(temporal, role),
             activity_executor=ThreadPoolExecutor(4),
             interceptors=[LivenessInterceptor()],  # heartbeats, bounded failures
+            max_cached_workflows=temporal.max_cached_workflows,
             **builders[role](),
         )
         for role in roles
