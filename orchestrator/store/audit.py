@@ -19,8 +19,8 @@ from typing import Protocol
 
 from sqlalchemy import func, insert
 from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store.anchors import AnchorEntry
 from orchestrator.store.records import AuditEvent, AuditRecord, AuditVerification
@@ -83,12 +83,11 @@ def record_from_row(row: AuditRow) -> AuditRecord:
     )
 
 
-async def append(session: AsyncSession, event: AuditEvent, *, postgres: bool) -> AuditRecord:
+async def append(connection: AsyncConnection, event: AuditEvent, *, postgres: bool) -> AuditRecord:
     """Append one entry inside the caller's write transaction (which must hold the lock).
 
-    Core statements built once (`_HEAD`, `_INSERT`) on the session's connection: the head is
-    read as its seq and hash only (not its detail), and the new row is never read back."""
-    connection = await session.connection()
+    Core statements built once (`_HEAD`, `_INSERT`): the head is read as its seq and hash only
+    (not its detail), and the new row is never read back."""
     if postgres:
         await connection.execute(_PG_LOCK)
     head = (await connection.execute(_HEAD)).first()

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store.tables import EvidenceEventRow, table_of
 from orchestrator.store.transactions import Transactions
@@ -67,13 +67,12 @@ class EvidenceEvents:
         ]
         statement = _KEEP_SQLITE if self._db.sqlite else _KEEP_POSTGRES
 
-        async def work(session: AsyncSession) -> int:
+        async def work(connection: AsyncConnection) -> int:
             # One executemany of a statement built once: SQLAlchemy batches the rows into
             # multi-row INSERTs itself ("insertmanyvalues"), RETURNING the keys it added.
-            connection = await session.connection()
             return len((await connection.execute(statement, rows)).all())
 
-        return await self._db.run(work, write=True) if events else 0
+        return await self._db.run_core(work, write=True) if events else 0
 
     async def around(
         self, incident_id: str, host: str, at: datetime, window: timedelta

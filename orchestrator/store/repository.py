@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from sqlalchemy import Update, case, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -482,10 +482,10 @@ class Store:
     async def append_audit(self, event: AuditEvent) -> AuditRecord:
         """Append to the hash chain; every `anchor_every`-th entry is also written to the anchor."""
 
-        async def work(session: AsyncSession) -> AuditRecord:
-            return await audit.append(session, event, postgres=not self._db.sqlite)
+        async def work(connection: AsyncConnection) -> AuditRecord:
+            return await audit.append(connection, event, postgres=not self._db.sqlite)
 
-        record = await self._db.run(work, write=True)
+        record = await self._db.run_core(work, write=True)
         if self._anchoring is not None:
             await self._anchoring.after_append(record)
         return record

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, func, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -45,14 +45,27 @@ class Transactions:
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool) -> T:
         """Run `work` in one transaction, re-running it from the top on lock contention."""
+
+        async def once(engine: AsyncEngine) -> T:
+            async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+                return await work(session)
+
+        return await self._attempts(once, write=write)
+
+    async def run_core(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
+        """`run` for work of Core statements only: on a connection, without an ORM session."""
+
+        async def once(engine: AsyncEngine) -> T:
+            async with engine.begin() as connection:
+                return await work(connection)
+
+        return await self._attempts(once, write=write)
+
+    async def _attempts(self, once: Callable[[AsyncEngine], Awaitable[T]], *, write: bool) -> T:
         engine = self._writer if write else self.engine
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with (
-                    AsyncSession(engine, expire_on_commit=False) as session,
-                    session.begin(),
-                ):
-                    return await work(session)
+                return await once(engine)
             except DBAPIError as error:
                 # A read whose connection died (a restarted database, a cut session) is run
                 # again on a fresh one; a write is not, since its commit may have landed.
