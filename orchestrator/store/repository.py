@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store import audit, mapping
+from orchestrator.store import audit, mapping, reads
 from orchestrator.store.anchors import Anchoring, AnchorSink
 from orchestrator.store.assignments import Assignments
 from orchestrator.store.console_sessions import ConsoleSessions
@@ -134,12 +134,8 @@ class Store:
         return None if row is None else mapping.alert_record(row)
 
     async def alerts_for(self, incident_id: str) -> list[Alert]:
-        query = (
-            select(AlertRow)
-            .where(AlertRow.incident_id == incident_id)
-            .order_by(col(AlertRow.time), col(AlertRow.id))
-        )
-        return [mapping.alert_record(row).alert for row in await self._db.all(query)]
+        rows = await self._db.all(reads.ALERTS_OF, incident_id=incident_id)
+        return [mapping.alert_record(row).alert for row in rows]
 
     # -- incidents ------------------------------------------------------------------------------
 
@@ -159,7 +155,7 @@ class Store:
         return mapping.incident_record(row)
 
     async def get_incident(self, incident_id: str) -> IncidentRecord | None:
-        row = await self._db.first(select(IncidentRow).where(IncidentRow.id == incident_id))
+        row = await self._db.first(reads.INCIDENT, id=incident_id)
         return None if row is None else mapping.incident_record(row)
 
     async def list_incidents(
@@ -359,7 +355,7 @@ class Store:
         return mapping.approval_record(row)
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
-        row = await self._db.first(select(ApprovalRow).where(ApprovalRow.id == approval_id))
+        row = await self._db.first(reads.APPROVAL, id=approval_id)
         return None if row is None else mapping.approval_record(row)
 
     async def list_approvals(
@@ -422,7 +418,7 @@ class Store:
     # -- tickets --------------------------------------------------------------------------------
 
     async def ticket_for(self, incident_id: str) -> TicketRecord | None:
-        row = await self._db.first(select(TicketRow).where(TicketRow.incident_id == incident_id))
+        row = await self._db.first(reads.TICKET, incident_id=incident_id)
         return None if row is None else mapping.ticket_record(row)
 
     async def save_ticket(self, ticket: TicketRecord) -> TicketRecord:

@@ -75,15 +75,17 @@ class Transactions:
             await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
         raise AssertionError("unreachable")
 
-    async def first(self, query: SelectOfScalar[R]) -> R | None:
+    async def first(self, query: SelectOfScalar[R], **params: Any) -> R | None:
+        """The first row of `query`, its bound parameters (`bindparam`) given as `params`."""
+
         async def work(session: AsyncSession) -> R | None:
-            return (await session.exec(query)).first()
+            return (await session.exec(query, params=params or None)).first()
 
         return await self.run(work, write=False)
 
-    async def all(self, query: SelectOfScalar[R]) -> list[R]:
+    async def all(self, query: SelectOfScalar[R], **params: Any) -> list[R]:
         async def work(session: AsyncSession) -> list[R]:
-            return list((await session.exec(query)).all())
+            return list((await session.exec(query, params=params or None)).all())
 
         return await self.run(work, write=False)
 
