@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam
 from sqlmodel import col, select
 
-from orchestrator.store.tables import AlertRow, ApprovalRow, IncidentRow, TicketRow
+from orchestrator.store.tables import ActionRow, AlertRow, ApprovalRow, IncidentRow, TicketRow
 
 ALERTS_OF = (  # incident_id
     select(AlertRow)
@@ -16,3 +16,4 @@ ALERTS_OF = (  # incident_id
 INCIDENT = select(IncidentRow).where(IncidentRow.id == bindparam("id"))
 APPROVAL = select(ApprovalRow).where(ApprovalRow.id == bindparam("id"))
 TICKET = select(TicketRow).where(TicketRow.incident_id == bindparam("incident_id"))
+ACTION = select(ActionRow).where(ActionRow.business_key == bindparam("business_key"))

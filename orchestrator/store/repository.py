@@ -145,9 +145,7 @@ class Store:
 
         async def work(session: AsyncSession) -> IncidentRow | None:
             await session.exec(self._db.insert(IncidentRow, values).on_conflict_do_nothing())
-            return await fetch_one(
-                session, select(IncidentRow).where(IncidentRow.id == incident.id)
-            )
+            return await fetch_one(session, reads.INCIDENT, id=incident.id)
 
         row = await self._db.run(work, write=True)
         if row is None:
@@ -226,9 +224,7 @@ class Store:
 
         async def work(session: AsyncSession) -> IncidentRow | None:
             await session.exec(statement)
-            return await fetch_one(
-                session, select(IncidentRow).where(IncidentRow.id == incident_id)
-            )
+            return await fetch_one(session, reads.INCIDENT, id=incident_id)
 
         row = await self._db.run(work, write=True)
         if row is None:
@@ -238,7 +234,7 @@ class Store:
     # -- action ledger --------------------------------------------------------------------------
 
     async def ledger_get(self, business_key: str) -> ActionRecord | None:
-        row = await self._db.first(select(ActionRow).where(ActionRow.business_key == business_key))
+        row = await self._db.first(reads.ACTION, business_key=business_key)
         return None if row is None else mapping.action_record(row)
 
     async def ledger_begin(self, record: ActionRecord) -> ActionRecord:
@@ -255,8 +251,7 @@ class Store:
         async def work(session: AsyncSession) -> ActionRow | None:
             await session.exec(self._db.insert(ActionRow, values).on_conflict_do_nothing())
             await session.exec(reopen)
-            query = select(ActionRow).where(ActionRow.business_key == record.business_key)
-            return await fetch_one(session, query)
+            return await fetch_one(session, reads.ACTION, business_key=record.business_key)
 
         row = await self._db.run(work, write=True)
         if row is None:  # only if the key vanished between the insert and the read
@@ -318,8 +313,7 @@ class Store:
     async def _ledger_update(self, business_key: str, statement: Update) -> ActionRecord:
         async def work(session: AsyncSession) -> ActionRow | None:
             await session.exec(statement)
-            query = select(ActionRow).where(ActionRow.business_key == business_key)
-            return await fetch_one(session, query)
+            return await fetch_one(session, reads.ACTION, business_key=business_key)
 
         row = await self._db.run(work, write=True)
         if row is None:
@@ -343,9 +337,7 @@ class Store:
 
         async def work(session: AsyncSession) -> ApprovalRow | None:
             await session.exec(self._db.insert(ApprovalRow, values).on_conflict_do_nothing())
-            return await fetch_one(
-                session, select(ApprovalRow).where(ApprovalRow.id == approval.id)
-            )
+            return await fetch_one(session, reads.APPROVAL, id=approval.id)
 
         row = await self._db.run(work, write=True)
         if row is None:

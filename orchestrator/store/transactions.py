@@ -132,5 +132,5 @@ def _create_store_schema(connection: Connection) -> None:
             connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
 
-async def fetch_one(session: AsyncSession, query: SelectOfScalar[R]) -> R | None:
-    return (await session.exec(query)).first()
+async def fetch_one(session: AsyncSession, query: SelectOfScalar[R], **params: Any) -> R | None:
+    return (await session.exec(query, params=params or None)).first()
