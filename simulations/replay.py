@@ -42,6 +42,7 @@ from simulations.analyst import Analyst, deciders
 from simulations.loader import LoadedIncident
 
 POLL_S = 0.05
+IDLE_MAX_S = 0.4
 SETTLE_MAX_S = 2.0
 # A batch ingestion refused (the store busy, Temporal behind) is sent again, as a sender would.
 DELIVERY_ATTEMPTS = 6
@@ -222,28 +223,70 @@ async def _drive(
 ) -> IncidentResult:
     answered: set[str] = set()
     unsettled: dict[str, float] = {}  # since when each request has waited for the rest to settle
-    while True:
-        try:
-            status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
-        except RPCError:
-            # A query needs a worker: while one restarts (a crash, a deploy) it times out.
-            await asyncio.sleep(POLL_S * 4)
-            continue
-        if on_status is not None:
-            on_status(status)
-        if status.phase is IncidentPhase.CLOSED:
-            return await handle.result()
-        waiting = [p for p in status.pending_approvals if p.approval_id not in answered]
-        if waiting and not await _settled(handle, waiting[0].approval_id, unsettled):
-            continue
-        if not waiting:
-            if await _finished(handle):
+    # The workflow's end, long-polled beside the status queries: an idle tick waits on it rather
+    # than asking whether it closed, and the driver returns the moment it does.
+    ended = asyncio.ensure_future(handle.result())
+    idle = _IdlePoll(fixed=on_status is not None)
+    try:
+        while True:
+            try:
+                status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
+            except RPCError:
+                # A query needs a worker: while one restarts (a crash, a deploy) it times out.
+                await asyncio.sleep(POLL_S * 4)
+                continue
+            if on_status is not None:
+                on_status(status)
+            if status.phase is IncidentPhase.CLOSED:
                 return await handle.result()
-            await asyncio.sleep(POLL_S)
-            continue
-        request = waiting[0]
-        answered.add(request.approval_id)
-        await _answer(ctx, handle, analyst, status.incident_id, request)
+            waiting = [p for p in status.pending_approvals if p.approval_id not in answered]
+            if waiting and not await _settled(handle, waiting[0].approval_id, unsettled):
+                continue
+            if not waiting:
+                ended = await _wait_end(handle, ended, idle.next(status))
+                if ended.done():
+                    return await ended
+                continue
+            request = waiting[0]
+            answered.add(request.approval_id)
+            await _answer(ctx, handle, analyst, status.incident_id, request)
+    finally:
+        if ended.done() and not ended.cancelled():
+            ended.exception()  # seen: raised above, or moot once the caller gave up
+        ended.cancel()
+
+
+class _IdlePoll:
+    """How long an idle tick waits before the next status query: POLL_S after any change, then
+    doubling up to IDLE_MAX_S while the status stays the same (a workflow waiting on a human or
+    a retry backoff need not be asked 20 times a second). `fixed`: always POLL_S (a status
+    observer, `--fault`, acts on the statuses it sees, so it sees them at the same pace)."""
+
+    def __init__(self, *, fixed: bool) -> None:
+        self._fixed = fixed
+        self._last: IncidentStatusView | None = None
+        self._wait = POLL_S
+
+    def next(self, status: IncidentStatusView) -> float:
+        if self._fixed or status != self._last:
+            self._wait = POLL_S
+        else:
+            self._wait = min(self._wait * 2, IDLE_MAX_S)
+        self._last = status
+        return self._wait
+
+
+async def _wait_end(
+    handle: WorkflowHandle[IncidentWorkflow, IncidentResult],
+    ended: asyncio.Future[IncidentResult],
+    timeout_s: float,
+) -> asyncio.Future[IncidentResult]:
+    """Wait up to `timeout_s` for the workflow to end; the future to keep waiting on. A long poll
+    that failed on an RPC (the server restarting) is asked again, as `handle.result()` would be."""
+    await asyncio.wait({ended}, timeout=timeout_s)
+    if ended.done() and isinstance(ended.exception(), RPCError):
+        return asyncio.ensure_future(handle.result())
+    return ended
 
 
 async def _settled(
@@ -265,11 +308,6 @@ async def _settled(
         return True
     await asyncio.sleep(POLL_S)
     return False
-
-
-async def _finished(handle: WorkflowHandle[IncidentWorkflow, IncidentResult]) -> bool:
-    description = await handle.describe()
-    return description.close_time is not None
 
 
 async def _answer(

@@ -138,16 +138,25 @@ class RecordingEdr:
         windows: dict[str, list[datetime]] = {}
         for ref in refs:
             windows.setdefault(ref.host.lower(), []).append(aware(ref.time))
-        kept: dict[str, KeptEvent] = {}
+        # One record per digest; keyed on what the digest hashes (host, kind, time, fields: the
+        # same equality, without hashing every candidate). A record object returned by several
+        # reads is converted once.
+        kept: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], KeptEvent] = {}
+        made: set[tuple[str, str, int]] = set()
         for host, kind, events in self.read:
             times = windows.get(host.lower())
             if not times:
                 continue
             for event in events:
+                seen = (host.lower(), kind, id(event))  # `self.read` keeps every event alive
+                if seen in made:
+                    continue
+                made.add(seen)
                 at = aware(event.time)  # every telemetry record has its time
                 if any(abs(at - t) <= KEEP_WINDOW for t in times):
                     record = kept_event(host, kind, event)
-                    kept.setdefault(record.digest, record)
+                    key = (record.host, record.kind, record.time.isoformat(), record.fields)
+                    kept.setdefault(key, record)
         return sorted(kept.values(), key=lambda e: e.time)[:MAX_KEPT]
 
 

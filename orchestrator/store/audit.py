@@ -17,19 +17,24 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store.anchors import AnchorEntry
 from orchestrator.store.records import AuditEvent, AuditRecord, AuditVerification
-from orchestrator.store.tables import AuditRow
+from orchestrator.store.tables import AuditRow, table_of
 from orchestrator.store.transactions import Transactions
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock key for appenders: the bytes of "garrison" as a signed 64-bit integer.
 PG_AUDIT_LOCK = int.from_bytes(b"garrison", "big", signed=True)
 _VERIFY_PAGE = 1_000
+_AUDIT = table_of(AuditRow)
+_PG_LOCK = sa_select(func.pg_advisory_xact_lock(PG_AUDIT_LOCK))
+_HEAD = sa_select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+_INSERT = insert(_AUDIT)
 
 
 def canonical_at(at: datetime) -> str:
@@ -78,36 +83,37 @@ def record_from_row(row: AuditRow) -> AuditRecord:
     )
 
 
-async def append(session: AsyncSession, event: AuditEvent, *, postgres: bool) -> AuditRecord:
-    """Append one entry inside the caller's write transaction (which must hold the lock)."""
+async def append(connection: AsyncConnection, event: AuditEvent, *, postgres: bool) -> AuditRecord:
+    """Append one entry inside the caller's write transaction (which must hold the lock).
+
+    Core statements built once (`_HEAD`, `_INSERT`): the head is read as its seq and hash only
+    (not its detail), and the new row is never read back."""
     if postgres:
-        await session.exec(select(func.pg_advisory_xact_lock(PG_AUDIT_LOCK)))
-    head = (
-        await session.exec(select(AuditRow).order_by(col(AuditRow.seq).desc()).limit(1))
-    ).first()
+        await connection.execute(_PG_LOCK)
+    head = (await connection.execute(_HEAD)).first()
     seq = 1 if head is None else head.seq + 1
     prev_hash = GENESIS if head is None else head.hash
     # Taken under the lock, so `at` never goes backwards along the chain.
     at = datetime.now(UTC)
     digest = entry_hash(prev_hash, seq, at, event)
-    session.add(
-        AuditRow(
-            seq=seq,
-            at=at,
-            type=event.type,
-            actor=event.actor,
-            incident_id=event.incident_id,
-            target=event.target,
-            outcome=event.outcome,
-            source=event.source,
-            approval_ref=event.approval_ref,
-            policy_decision_id=event.policy_decision_id,
-            detail=canonical_detail(event.detail),
-            prev_hash=prev_hash,
-            hash=digest,
-        )
+    await connection.execute(
+        _INSERT,
+        {
+            "seq": seq,
+            "at": at,
+            "type": event.type,
+            "actor": event.actor,
+            "incident_id": event.incident_id,
+            "target": event.target,
+            "outcome": event.outcome,
+            "source": event.source,
+            "approval_ref": event.approval_ref,
+            "policy_decision_id": event.policy_decision_id,
+            "detail": canonical_detail(event.detail),
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
-    await session.flush()
     return AuditRecord(**event.model_dump(), seq=seq, at=at, prev_hash=prev_hash, hash=digest)
 
 

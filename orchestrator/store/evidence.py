@@ -15,15 +15,16 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store.tables import EvidenceEventRow, table_of
 from orchestrator.store.transactions import Transactions
 
 MAX_SHOWN = 500  # one view's rows: a window of one host
-CHUNK = 500  # rows per INSERT: 8 values each, within SQLite's 32,766 bound variables
 _EVENTS = table_of(EvidenceEventRow)
+_KEEP_SQLITE = sqlite.insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.key)
+_KEEP_POSTGRES = postgresql.insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.key)
 
 
 class KeptEvent(BaseModel):
@@ -64,17 +65,14 @@ class EvidenceEvents:
             }
             for event in events
         ]
-        dialect = sqlite if self._db.sqlite else postgresql
+        statement = _KEEP_SQLITE if self._db.sqlite else _KEEP_POSTGRES
 
-        async def work(session: AsyncSession) -> int:
-            added = 0
-            for at in range(0, len(rows), CHUNK):  # a few statements, not one per record
-                statement = dialect.insert(_EVENTS).values(rows[at : at + CHUNK])
-                statement = statement.on_conflict_do_nothing().returning(_EVENTS.c.key)
-                added += len((await session.exec(statement)).all())  # type: ignore[call-overload]
-            return added
+        async def work(connection: AsyncConnection) -> int:
+            # One executemany of a statement built once: SQLAlchemy batches the rows into
+            # multi-row INSERTs itself ("insertmanyvalues"), RETURNING the keys it added.
+            return len((await connection.execute(statement, rows)).all())
 
-        return await self._db.run(work, write=True) if events else 0
+        return await self._db.run_core(work, write=True) if events else 0
 
     async def around(
         self, incident_id: str, host: str, at: datetime, window: timedelta

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from sqlalchemy import Update, case, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store import audit, mapping
+from orchestrator.store import audit, mapping, reads
 from orchestrator.store.anchors import Anchoring, AnchorSink
 from orchestrator.store.assignments import Assignments
 from orchestrator.store.console_sessions import ConsoleSessions
@@ -134,12 +134,8 @@ class Store:
         return None if row is None else mapping.alert_record(row)
 
     async def alerts_for(self, incident_id: str) -> list[Alert]:
-        query = (
-            select(AlertRow)
-            .where(AlertRow.incident_id == incident_id)
-            .order_by(col(AlertRow.time), col(AlertRow.id))
-        )
-        return [mapping.alert_record(row).alert for row in await self._db.all(query)]
+        rows = await self._db.all(reads.ALERTS_OF, incident_id=incident_id)
+        return [mapping.alert_record(row).alert for row in rows]
 
     # -- incidents ------------------------------------------------------------------------------
 
@@ -149,9 +145,7 @@ class Store:
 
         async def work(session: AsyncSession) -> IncidentRow | None:
             await session.exec(self._db.insert(IncidentRow, values).on_conflict_do_nothing())
-            return await fetch_one(
-                session, select(IncidentRow).where(IncidentRow.id == incident.id)
-            )
+            return await fetch_one(session, reads.INCIDENT, id=incident.id)
 
         row = await self._db.run(work, write=True)
         if row is None:
@@ -159,7 +153,7 @@ class Store:
         return mapping.incident_record(row)
 
     async def get_incident(self, incident_id: str) -> IncidentRecord | None:
-        row = await self._db.first(select(IncidentRow).where(IncidentRow.id == incident_id))
+        row = await self._db.first(reads.INCIDENT, id=incident_id)
         return None if row is None else mapping.incident_record(row)
 
     async def list_incidents(
@@ -230,9 +224,7 @@ class Store:
 
         async def work(session: AsyncSession) -> IncidentRow | None:
             await session.exec(statement)
-            return await fetch_one(
-                session, select(IncidentRow).where(IncidentRow.id == incident_id)
-            )
+            return await fetch_one(session, reads.INCIDENT, id=incident_id)
 
         row = await self._db.run(work, write=True)
         if row is None:
@@ -242,7 +234,7 @@ class Store:
     # -- action ledger --------------------------------------------------------------------------
 
     async def ledger_get(self, business_key: str) -> ActionRecord | None:
-        row = await self._db.first(select(ActionRow).where(ActionRow.business_key == business_key))
+        row = await self._db.first(reads.ACTION, business_key=business_key)
         return None if row is None else mapping.action_record(row)
 
     async def ledger_begin(self, record: ActionRecord) -> ActionRecord:
@@ -259,8 +251,7 @@ class Store:
         async def work(session: AsyncSession) -> ActionRow | None:
             await session.exec(self._db.insert(ActionRow, values).on_conflict_do_nothing())
             await session.exec(reopen)
-            query = select(ActionRow).where(ActionRow.business_key == record.business_key)
-            return await fetch_one(session, query)
+            return await fetch_one(session, reads.ACTION, business_key=record.business_key)
 
         row = await self._db.run(work, write=True)
         if row is None:  # only if the key vanished between the insert and the read
@@ -322,8 +313,7 @@ class Store:
     async def _ledger_update(self, business_key: str, statement: Update) -> ActionRecord:
         async def work(session: AsyncSession) -> ActionRow | None:
             await session.exec(statement)
-            query = select(ActionRow).where(ActionRow.business_key == business_key)
-            return await fetch_one(session, query)
+            return await fetch_one(session, reads.ACTION, business_key=business_key)
 
         row = await self._db.run(work, write=True)
         if row is None:
@@ -347,9 +337,7 @@ class Store:
 
         async def work(session: AsyncSession) -> ApprovalRow | None:
             await session.exec(self._db.insert(ApprovalRow, values).on_conflict_do_nothing())
-            return await fetch_one(
-                session, select(ApprovalRow).where(ApprovalRow.id == approval.id)
-            )
+            return await fetch_one(session, reads.APPROVAL, id=approval.id)
 
         row = await self._db.run(work, write=True)
         if row is None:
@@ -359,7 +347,7 @@ class Store:
         return mapping.approval_record(row)
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
-        row = await self._db.first(select(ApprovalRow).where(ApprovalRow.id == approval_id))
+        row = await self._db.first(reads.APPROVAL, id=approval_id)
         return None if row is None else mapping.approval_record(row)
 
     async def list_approvals(
@@ -422,7 +410,7 @@ class Store:
     # -- tickets --------------------------------------------------------------------------------
 
     async def ticket_for(self, incident_id: str) -> TicketRecord | None:
-        row = await self._db.first(select(TicketRow).where(TicketRow.incident_id == incident_id))
+        row = await self._db.first(reads.TICKET, incident_id=incident_id)
         return None if row is None else mapping.ticket_record(row)
 
     async def save_ticket(self, ticket: TicketRecord) -> TicketRecord:
@@ -482,10 +470,10 @@ class Store:
     async def append_audit(self, event: AuditEvent) -> AuditRecord:
         """Append to the hash chain; every `anchor_every`-th entry is also written to the anchor."""
 
-        async def work(session: AsyncSession) -> AuditRecord:
-            return await audit.append(session, event, postgres=not self._db.sqlite)
+        async def work(connection: AsyncConnection) -> AuditRecord:
+            return await audit.append(connection, event, postgres=not self._db.sqlite)
 
-        record = await self._db.run(work, write=True)
+        record = await self._db.run_core(work, write=True)
         if self._anchoring is not None:
             await self._anchoring.after_append(record)
         return record

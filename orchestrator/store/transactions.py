@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, func, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -45,14 +45,27 @@ class Transactions:
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool) -> T:
         """Run `work` in one transaction, re-running it from the top on lock contention."""
+
+        async def once(engine: AsyncEngine) -> T:
+            async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+                return await work(session)
+
+        return await self._attempts(once, write=write)
+
+    async def run_core(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
+        """`run` for work of Core statements only: on a connection, without an ORM session."""
+
+        async def once(engine: AsyncEngine) -> T:
+            async with engine.begin() as connection:
+                return await work(connection)
+
+        return await self._attempts(once, write=write)
+
+    async def _attempts(self, once: Callable[[AsyncEngine], Awaitable[T]], *, write: bool) -> T:
         engine = self._writer if write else self.engine
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with (
-                    AsyncSession(engine, expire_on_commit=False) as session,
-                    session.begin(),
-                ):
-                    return await work(session)
+                return await once(engine)
             except DBAPIError as error:
                 # A read whose connection died (a restarted database, a cut session) is run
                 # again on a fresh one; a write is not, since its commit may have landed.
@@ -62,15 +75,17 @@ class Transactions:
             await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
         raise AssertionError("unreachable")
 
-    async def first(self, query: SelectOfScalar[R]) -> R | None:
+    async def first(self, query: SelectOfScalar[R], **params: Any) -> R | None:
+        """The first row of `query`, its bound parameters (`bindparam`) given as `params`."""
+
         async def work(session: AsyncSession) -> R | None:
-            return (await session.exec(query)).first()
+            return (await session.exec(query, params=params or None)).first()
 
         return await self.run(work, write=False)
 
-    async def all(self, query: SelectOfScalar[R]) -> list[R]:
+    async def all(self, query: SelectOfScalar[R], **params: Any) -> list[R]:
         async def work(session: AsyncSession) -> list[R]:
-            return list((await session.exec(query)).all())
+            return list((await session.exec(query, params=params or None)).all())
 
         return await self.run(work, write=False)
 
@@ -117,5 +132,5 @@ def _create_store_schema(connection: Connection) -> None:
             connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
 
-async def fetch_one(session: AsyncSession, query: SelectOfScalar[R]) -> R | None:
-    return (await session.exec(query)).first()
+async def fetch_one(session: AsyncSession, query: SelectOfScalar[R], **params: Any) -> R | None:
+    return (await session.exec(query, params=params or None)).first()

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.approvals.directory import ApproverDirectory
@@ -60,6 +61,34 @@ async def test_a_write_whose_session_is_cut_is_not_run_again(postgres_url: str) 
         with pytest.raises(DBAPIError) as caught:
             await store._db.run(write, write=True)  # pyright: ignore[reportPrivateUsage]
         assert caught.value.connection_invalidated and attempts == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_core_work_is_rerun_as_session_work_is(postgres_url: str) -> None:
+    """`run_core` (Core statements on a bare connection) keeps `run`'s rules: a read cut
+    mid-way runs again; a write cut mid-way reaches the caller."""
+    store = await Store.open(postgres_url)
+    attempts = 0
+
+    async def read(connection: AsyncConnection) -> int:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            await connection.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return (await connection.execute(text("SELECT 41 + 1"))).scalar_one()
+
+    async def write(connection: AsyncConnection) -> None:
+        await connection.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+    try:
+        db = store._db  # pyright: ignore[reportPrivateUsage]
+        assert await db.run_core(read, write=False) == 42
+        assert attempts == 2
+        with pytest.raises(DBAPIError) as caught:
+            await db.run_core(write, write=True)
+        assert caught.value.connection_invalidated
     finally:
         await store.close()
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from orchestrator.console.sessions import SessionRecord, SessionStore, id_hash
 from orchestrator.store import Store
 from orchestrator.store.evidence import KeptEvent
@@ -34,6 +36,20 @@ async def test_kept_records_are_kept_once_and_read_by_host_and_window(store: Sto
     ]
     assert around[0].fields == kept[0].fields
     assert await store.evidence.count("inc-1") == 4
+
+
+async def test_a_large_batch_keeps_every_record_under_its_digest_once(store: Store) -> None:
+    """One keep of more records than one INSERT statement carries (SQLAlchemy splits the
+    executemany): every record is stored under its digest, the duplicates in the batch and the
+    records kept before are not counted again."""
+    kept = [event(n % 600, n) for n in range(2_500)]
+    assert await store.evidence.keep("inc-1", kept[:10]) == 10
+    assert await store.evidence.keep("inc-1", [*kept, *kept[:300]]) == 2_490
+    assert await store.evidence.count("inc-1") == 2_500
+    async with store.engine.connect() as connection:
+        rows = await connection.execute(text("SELECT key FROM evidence_events"))
+        keys = sorted(row.key for row in rows)
+    assert keys == sorted(f"inc-1:{e.digest}" for e in kept)
 
 
 async def test_sessions_are_shared_through_the_database(store: Store, db_url: str) -> None:
