@@ -11,7 +11,7 @@ holds no state of any incident, and two runs at once each call their own nodes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
 
@@ -20,7 +20,13 @@ NODES = "garrison_nodes"  # the config key of the run's own nodes
 Node = Callable[[Any], Awaitable[dict[str, Any]]]
 
 
-def step(name: str) -> Callable[[Any, RunnableConfig], Awaitable[dict[str, Any]]]:
+class GraphStep(Protocol):
+    """A node of a compiled graph: LangGraph hands it the run's config."""
+
+    def __call__(self, state: Any, config: RunnableConfig) -> Awaitable[dict[str, Any]]: ...
+
+
+def step(name: str) -> GraphStep:
     """A graph step that runs the node `name` of the run (`with_nodes`)."""
 
     async def run(state: Any, config: RunnableConfig) -> dict[str, Any]:

@@ -70,7 +70,13 @@ class HostTelemetry:
     _conns: dict[int | None, list[NetworkConnection]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _conn_stamp: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+    _infrastructure: frozenset[str] = field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
+    # the connection list the two indexes above were drawn from (held) and its length then
+    _conn_stamp: tuple[object, int] = field(
+        default=(None, -1), init=False, repr=False, compare=False
+    )
     # judge_process's answers by record (held, so its id stays its own), for the lists they
     # were drawn from: at most one per process judged, dropped with this telemetry
     _judged: dict[int, tuple[ProcessEvent, tuple[str, ...], tuple[Signal, ...]]] = field(
@@ -143,13 +149,20 @@ class HostTelemetry:
 
     def _by_pid(self, pid: int | None) -> list[NetworkConnection]:
         """The connections stamped with `pid`, indexed once per connection list."""
-        stamp = (id(self.connections), len(self.connections))
-        if self._conn_stamp != stamp:
-            self._conns = {}
-            for conn in self.connections:
-                self._conns.setdefault(conn.pid, []).append(conn)
-            self._conn_stamp = stamp
+        self._index_connections()
         return self._conns.get(pid, []) if pid is not None else []
+
+    def _index_connections(self) -> None:
+        held, size = self._conn_stamp
+        if held is self.connections and size == len(self.connections):
+            return
+        self._conns = {}
+        for conn in self.connections:
+            self._conns.setdefault(conn.pid, []).append(conn)
+        self._infrastructure = frozenset(
+            c.dst_ip for c in self.connections if c.dst_ip and c.dst_port in INFRASTRUCTURE_PORTS
+        )
+        self._conn_stamp = (self.connections, len(self.connections))
 
     def connections_of_key(self, key: ProcessKey) -> list[NetworkConnection]:
         """A process's connections; for one known only from an alert (its record unread or
@@ -186,10 +199,10 @@ class HostTelemetry:
         return chain
 
     def infrastructure(self) -> set[str]:
-        """Addresses this host reaches for DNS, Kerberos, LDAP or time: the estate's servers."""
-        return {
-            c.dst_ip for c in self.connections if c.dst_ip and c.dst_port in INFRASTRUCTURE_PORTS
-        }
+        """Addresses this host reaches for DNS, Kerberos, LDAP or time: the estate's servers
+        (found once per connection list; a fresh set each call)."""
+        self._index_connections()
+        return set(self._infrastructure)
 
 
 async def read_host(

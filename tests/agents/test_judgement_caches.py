@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from agents import knowledge
 from agents.knowledge import CMDLINE_CACHE_SIZE, CMDLINE_INDICATORS, cmdline_indicators
+from agents.processes import ProcessKey
 from agents.telemetry import HostTelemetry, _judge, judge_process
 from tests.agents.fakes import T0
 from tools.results import NetworkConnection, ProcessEvent
@@ -76,3 +77,20 @@ def test_a_kept_judgement_is_the_computed_one_and_follows_the_recording() -> Non
     assert judge_process(tool, telemetry, ["10.0.0.0/8"]) == []
     kept = telemetry._judged  # pyright: ignore[reportPrivateUsage]
     assert len(kept) == 1
+
+
+def test_the_estates_servers_are_found_again_when_the_connections_change() -> None:
+    def conn(ip: str, port: int) -> NetworkConnection:
+        return NetworkConnection(time=T0, host="WS5", pid=7, dst_ip=ip, dst_port=port)
+
+    telemetry = HostTelemetry(host="WS5", connections=[conn("10.0.0.2", 53), conn("1.2.3.4", 443)])
+    assert telemetry.infrastructure() == {"10.0.0.2"}
+    telemetry.infrastructure().add("a caller's own set")
+    assert telemetry.infrastructure() == {"10.0.0.2"}
+    telemetry.connections.append(conn("10.0.0.3", 88))
+    assert telemetry.infrastructure() == {"10.0.0.2", "10.0.0.3"}
+    telemetry.connections = [conn("10.0.0.4", 389)]
+    assert telemetry.infrastructure() == {"10.0.0.4"}
+    assert telemetry.connections_of_key(ProcessKey.unrecorded("WS5", 7, None)) == [
+        conn("10.0.0.4", 389)
+    ]
