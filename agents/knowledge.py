@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 from agents.knowledge_base import knowledge
 from tools.actions import ActionKind
@@ -184,10 +185,21 @@ def technique_response(technique: str) -> tuple[ActionKind, ...]:
 
 
 def cmdline_indicators(cmd_line: str | None) -> list[tuple[float, str]]:
+    """The tradecraft a command line shows, in the order of `CMDLINE_INDICATORS`."""
     if not cmd_line:
         return []
-    text = cmd_line[:8_192]
-    return [(weight, why) for pattern, weight, why in CMDLINE_INDICATORS if pattern.search(text)]
+    return list(_indicators_of(cmd_line[:8_192]))
+
+
+# Every stage of triage and investigation judges the same processes again (a process, then as
+# some other's parent or child): the ~20 patterns are scanned once per distinct command line.
+# Bounded: at most this many (<= 8 KiB) command lines are kept, the least recently used go.
+CMDLINE_CACHE_SIZE = 4_096
+
+
+@lru_cache(maxsize=CMDLINE_CACHE_SIZE)
+def _indicators_of(text: str) -> tuple[tuple[float, str], ...]:
+    return tuple((w, why) for pattern, w, why in CMDLINE_INDICATORS if pattern.search(text))
 
 
 def is_management_agent(path: str | None) -> bool:

@@ -70,7 +70,19 @@ class HostTelemetry:
     _conns: dict[int | None, list[NetworkConnection]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _conn_stamp: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+    _infrastructure: frozenset[str] = field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
+    # the connection list the two indexes above were drawn from (held) and its length then
+    _conn_stamp: tuple[object, int] = field(
+        default=(None, -1), init=False, repr=False, compare=False
+    )
+    # judge_process's answers by record (held, so its id stays its own), for the lists they
+    # were drawn from: at most one per process judged, dropped with this telemetry
+    _judged: dict[int, tuple[ProcessEvent, tuple[str, ...], tuple[Signal, ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _judged_of: tuple[object, ...] = field(default=(), init=False, repr=False, compare=False)
 
     @property
     def table(self) -> ProcessTable:
@@ -80,6 +92,30 @@ class HostTelemetry:
             self._table = ProcessTable(self.processes)
             self._table_stamp = stamp
         return self._table
+
+    def judged(
+        self,
+        proc: ProcessEvent,
+        networks: tuple[str, ...],
+        judge: Callable[[ProcessEvent, HostTelemetry, list[str]], list[Signal]],
+    ) -> list[Signal]:
+        """`judge`'s answer for `proc`, kept while the records it reads are the same lists (the
+        very objects, of the same length) on the same host."""
+        drawn_from = (self.host, self.processes, self.connections, self.logons)
+        sizes = tuple(len(events) for events in drawn_from[1:])
+        if (
+            len(self._judged_of) != 5
+            or self._judged_of[4] != sizes
+            or any(a is not b for a, b in zip(self._judged_of[:4], drawn_from, strict=True))
+        ):
+            self._judged = {}
+            self._judged_of = (*drawn_from, sizes)
+        kept = self._judged.get(id(proc))
+        if kept is not None and kept[0] is proc and kept[1] == networks:
+            return list(kept[2])
+        signals = judge(proc, self, list(networks))
+        self._judged[id(proc)] = (proc, networks, tuple(signals))
+        return signals
 
     def process(
         self, pid: int | None, when: datetime | None = None, guid: str | None = None
@@ -113,13 +149,20 @@ class HostTelemetry:
 
     def _by_pid(self, pid: int | None) -> list[NetworkConnection]:
         """The connections stamped with `pid`, indexed once per connection list."""
-        stamp = (id(self.connections), len(self.connections))
-        if self._conn_stamp != stamp:
-            self._conns = {}
-            for conn in self.connections:
-                self._conns.setdefault(conn.pid, []).append(conn)
-            self._conn_stamp = stamp
+        self._index_connections()
         return self._conns.get(pid, []) if pid is not None else []
+
+    def _index_connections(self) -> None:
+        held, size = self._conn_stamp
+        if held is self.connections and size == len(self.connections):
+            return
+        self._conns = {}
+        for conn in self.connections:
+            self._conns.setdefault(conn.pid, []).append(conn)
+        self._infrastructure = frozenset(
+            c.dst_ip for c in self.connections if c.dst_ip and c.dst_port in INFRASTRUCTURE_PORTS
+        )
+        self._conn_stamp = (self.connections, len(self.connections))
 
     def connections_of_key(self, key: ProcessKey) -> list[NetworkConnection]:
         """A process's connections; for one known only from an alert (its record unread or
@@ -156,10 +199,10 @@ class HostTelemetry:
         return chain
 
     def infrastructure(self) -> set[str]:
-        """Addresses this host reaches for DNS, Kerberos, LDAP or time: the estate's servers."""
-        return {
-            c.dst_ip for c in self.connections if c.dst_ip and c.dst_port in INFRASTRUCTURE_PORTS
-        }
+        """Addresses this host reaches for DNS, Kerberos, LDAP or time: the estate's servers
+        (found once per connection list; a fresh set each call)."""
+        self._index_connections()
+        return set(self._infrastructure)
 
 
 async def read_host(
@@ -234,7 +277,17 @@ def external(ip: str | None, internal_networks: list[str]) -> bool:
 def judge_process(
     proc: ProcessEvent, telemetry: HostTelemetry, internal_networks: list[str]
 ) -> list[Signal]:
-    """What one process's own record, its parent, its children and its connections say."""
+    """What one process's own record, its parent, its children and its connections say.
+
+    Triage and investigation judge the same records again and again (each process, then as
+    another's parent or child): the answer is kept on the telemetry while the records it was
+    drawn from (processes, connections, logons) are the same lists of the same length."""
+    return telemetry.judged(proc, tuple(internal_networks), _judge)
+
+
+def _judge(
+    proc: ProcessEvent, telemetry: HostTelemetry, internal_networks: list[str]
+) -> list[Signal]:
     signals: list[Signal] = []
     name = image_name(proc.image or proc.name)
     where = f"{telemetry.host}:{proc.pid}"

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from tools.account_fields import to_account_event
@@ -73,11 +74,15 @@ def same_identity(a: str, b: str) -> bool:
 # --- shapes -----------------------------------------------------------------------------------
 
 
+class _Flat(dict[str, Any]):
+    """An event `from_events` flattened once for every mapper: flattening it is itself."""
+
+
 def flatten(event: Mapping[str, Any]) -> dict[str, Any]:
     """One flat dict whatever the shape; nested event fields win over envelope fields."""
-    flat: dict[str, Any] = {}
-    for key, value in event.items():
-        flat[_strip_suffix(key)] = value
+    if isinstance(event, _Flat):
+        return event
+    flat = {_strip_suffix(k): v for k, v in event.items()}
     nested = event.get("event_data")
     if isinstance(nested, Mapping):
         flat.update({_strip_suffix(k): v for k, v in nested.items()})
@@ -92,6 +97,7 @@ def flatten(event: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+@lru_cache(maxsize=4_096)  # field names repeat on every event; bounded all the same
 def _strip_suffix(key: str) -> str:
     for suffix in _SUFFIXES:
         if key.endswith(suffix) and len(key) > len(suffix):
@@ -485,10 +491,11 @@ class Telemetry:
     @classmethod
     def from_events(cls, events: Iterable[Mapping[str, Any]]) -> Telemetry:
         telemetry = cls()
-        for event in events:
-            if not isinstance(event, Mapping):
+        for raw in events:
+            if not isinstance(raw, Mapping):
                 continue
             try:
+                event = _Flat(flatten(raw))
                 process = to_process_event(event)
                 connection = None if process else to_network_connection(event)
                 logon = None if process or connection else to_logon_event(event)

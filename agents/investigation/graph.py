@@ -2,15 +2,19 @@
 
 Topology: START -> load_inventory -> scope_hosts -> END, and with an investigation model
 START -> load_inventory -> scope_hosts -> consult_model -> END (`model_loop.py`).
+
+The graph is compiled once per topology (`agents/compiled.py`); each run brings its own nodes.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agents.compiled import step, with_nodes
 from agents.deps import AgentDeps
 from agents.investigation.nodes import make_nodes
 from agents.investigation.state import InvestigationState
@@ -23,14 +27,14 @@ class Step(StrEnum):
     CONSULT_MODEL = "consult_model"
 
 
-def build_investigation_graph(deps: AgentDeps) -> CompiledStateGraph:
-    nodes = make_nodes(deps)
+@lru_cache(maxsize=2)  # with and without an investigation model
+def investigation_graph(with_model: bool) -> CompiledStateGraph:
     graph = StateGraph(InvestigationState)
     steps = [Step.LOAD_INVENTORY, Step.SCOPE_HOSTS]
-    if deps.investigator is not None:  # without a model, exactly the rules' graph
+    if with_model:  # without a model, exactly the rules' graph
         steps.append(Step.CONSULT_MODEL)
-    for step in steps:
-        graph.add_node(step.value, nodes[step.value])
+    for each in steps:
+        graph.add_node(each.value, step(each.value))
     for before, after in zip([START, *steps], [*steps, END], strict=True):
         graph.add_edge(before, after)
     return graph.compile()
@@ -39,5 +43,6 @@ def build_investigation_graph(deps: AgentDeps) -> CompiledStateGraph:
 async def run_investigation(
     deps: AgentDeps, investigation_input: InvestigationInput
 ) -> InvestigationReport:
-    state = await build_investigation_graph(deps).ainvoke({"input": investigation_input})
+    graph = investigation_graph(deps.investigator is not None)
+    state = await graph.ainvoke({"input": investigation_input}, with_nodes(make_nodes(deps)))
     return state["report"]

@@ -101,10 +101,11 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         request: InvestigationInput = state["input"]
         index = AssetIndex(state["environment"])
         scope = Scope()
+        assessed = [assess_alert(a) for a in request.alerts]  # once each: the scan is not free
         significant = [
             a
-            for a in request.alerts
-            if (x := assess_alert(a)).score >= SIGNIFICANT_ALERT and not x.noisy
+            for a, x in zip(request.alerts, assessed, strict=True)
+            if x.score >= SIGNIFICANT_ALERT and not x.noisy
         ]
         malicious = request.triage.verdict is Verdict.MALICIOUS
         alerts = request.alerts
@@ -115,9 +116,7 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         processes: dict[str, HostProcesses] = {}
         if start is not None and end is not None:
             # the hosts of the most significant alerts first, the cut said (attention.py)
-            attention = hosts_by_attention(
-                alerts, [assess_alert(a) for a in alerts], index, request.triage.entities.hosts
-            )
+            attention = hosts_by_attention(alerts, assessed, index, request.triage.entities.hosts)
             scope.gaps += attention.gaps
             scope.findings += [Finding(summary=n) for n in attention.gaps + attention.notes]
             for host in attention.hosts:

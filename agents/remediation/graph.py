@@ -4,16 +4,20 @@
 allowed (`patching.py`).
 
 Topology: START -> plan_actions -> (consult_model when a model is configured) -> END
+
+The graph is compiled once per topology (`agents/compiled.py`); each run brings its own nodes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import lru_cache
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agents.compiled import step, with_nodes
 from agents.deps import AgentDeps
 from agents.models import InvestigationReport, RemediationPlan, TriageResult
 from agents.remediation.nodes import make_nodes
@@ -27,15 +31,15 @@ class Step(StrEnum):
     CONSULT_MODEL = "consult_model"
 
 
-def build_remediation_graph(deps: AgentDeps) -> CompiledStateGraph:
-    nodes = make_nodes(deps)
+@lru_cache(maxsize=2)  # with and without a model
+def remediation_graph(with_model: bool) -> CompiledStateGraph:
     graph = StateGraph(RemediationState)
-    for step in Step:
-        graph.add_node(step.value, nodes[step.value])
+    for each in Step:
+        graph.add_node(each.value, step(each.value))
     graph.add_edge(START, Step.PLAN_ACTIONS)
 
     def route_after_plan_actions(_: RemediationState) -> str:
-        return Step.CONSULT_MODEL if deps.model is not None else END
+        return Step.CONSULT_MODEL if with_model else END
 
     graph.add_conditional_edges(
         Step.PLAN_ACTIONS, route_after_plan_actions, [Step.CONSULT_MODEL, END]
@@ -54,5 +58,6 @@ async def run_remediation(
     request = RemediationInput(
         triage=triage, report=report, allowed_kinds=frozenset(allowed_kinds), alerts=list(alerts)
     )
-    state = await build_remediation_graph(deps).ainvoke({"input": request})
+    graph = remediation_graph(deps.model is not None)
+    state = await graph.ainvoke({"input": request}, with_nodes(make_nodes(deps)))
     return state["plan"]
