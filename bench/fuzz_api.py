@@ -411,7 +411,7 @@ def print_figures(result: Figures, out: Path) -> None:
 
 
 async def _main(examples: int, seed: int, out: Path | None, database_url: str | None) -> int:
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.contrib.pydantic import DATA_CONVERTER
     from temporalio.testing import WorkflowEnvironment
 
     from orchestrator.temporal.embedded import find_temporal_binary
@@ -419,7 +419,7 @@ async def _main(examples: int, seed: int, out: Path | None, database_url: str | 
     work = out or Path(tempfile.mkdtemp(prefix="garrison-fuzz-"))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_temporal_binary()),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         ui=False,
     )
     try:

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.report import REGRESSION, commit, machine
 from bench.temporal_server import KillableTemporal
@@ -51,6 +50,7 @@ from orchestrator.policy.model import PolicyDocument, Tier, load_policy
 from orchestrator.settings import GarrisonSettings, TemporalSettings
 from orchestrator.store.records import ApprovalStatus
 from orchestrator.store.repository import Store
+from orchestrator.temporal.converter import DATA_CONVERTER
 from orchestrator.worker import WorkerDeps, build_workers
 from simulations.backends import memory_backends
 from simulations.loader import LoadedIncident, load_all
@@ -185,7 +185,7 @@ async def measure(sizes: list[int], probes: int) -> list[SizeFigures]:
         temporal = KillableTemporal(Path(tmp) / "temporal")
         await temporal.start()
         try:
-            client = await Client.connect(temporal.address, data_converter=pydantic_data_converter)
+            client = await Client.connect(temporal.address, data_converter=DATA_CONVERTER)
             settings = GarrisonSettings(
                 data_dir=Path(tmp) / "data",
                 temporal=TemporalSettings(

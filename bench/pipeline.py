@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.floor import run_floor
 from bench.report import REGRESSION, commit, machine
 from bench.temporal_server import KillableTemporal
 from orchestrator.settings import GarrisonSettings, TemporalSettings
+from orchestrator.temporal.converter import DATA_CONVERTER
 from simulations.loader import load_all
 from simulations.runner import SimulationOptions, run_simulation
 
@@ -84,7 +84,7 @@ async def measure(sizes: list[int], concurrency: int) -> list[SizeFigures]:
         temporal = KillableTemporal(Path(tmp) / "temporal")
         await temporal.start()
         try:
-            client = await Client.connect(temporal.address, data_converter=pydantic_data_converter)
+            client = await Client.connect(temporal.address, data_converter=DATA_CONVERTER)
             pid = temporal.pid()
             for size in sizes:
                 size = min(size, len(incidents))

@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
+from orchestrator.temporal.converter import DATA_CONVERTER
 from orchestrator.temporal.embedded import TIME_SKIPPING_FLAGS, find_temporal_binary
 
 
@@ -37,7 +37,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         ts_config=TimeSkippingConfig(enabled=False),
         dev_server_existing_path=str(find_temporal_binary()),
         dev_server_extra_args=list(TIME_SKIPPING_FLAGS),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     try:
         yield env

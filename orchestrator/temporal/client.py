@@ -13,11 +13,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from orchestrator.observability.tracing import temporal_interceptors
 from orchestrator.settings import ConfigError, GarrisonSettings, TemporalSettings
+from orchestrator.temporal.converter import DATA_CONVERTER
 from orchestrator.temporal.embedded import EmbeddedTemporal
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ async def connect(
         namespace=settings.namespace,
         api_key=api_key,
         tls=tls,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         runtime=runtime,
         interceptors=temporal_interceptors(),  # tracing's, when it is on
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from orchestrator.activities.agents import AgentActivities
 from orchestrator.activities.approvals import ApprovalActivities
@@ -19,6 +18,7 @@ from orchestrator.activities.response import ResponseActivities
 from orchestrator.ingest.inputs import activity_profile
 from orchestrator.models import ActivityKind, ActivityProfile, KindTimeouts
 from orchestrator.settings import ConfigError, load_settings
+from orchestrator.temporal.converter import DATA_CONVERTER
 from orchestrator.workflows.calls import ACTIVITY_KINDS, timeouts_for
 
 
@@ -32,7 +32,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def carried(profile: ActivityProfile) -> ActivityProfile:
     """The profile as a worker decodes it from the workflow's input payload."""
-    converter = pydantic_data_converter.payload_converter
+    converter = DATA_CONVERTER.payload_converter
     [payload] = converter.to_payloads([profile])
     [decoded] = converter.from_payloads([payload], [ActivityProfile])
     return decoded

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.composition import open_store
@@ -34,6 +33,7 @@ from orchestrator.policy.model import IngestRules, load_policy
 from orchestrator.settings import GarrisonSettings
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
+from orchestrator.temporal.converter import DATA_CONVERTER
 from tests.orchestrator.store.test_store_intake import alert
 from tests.scenarios.alerts import AlertJson, host_bursts, host_name, user_name
 from tests.scenarios.backends import synthetic_world
@@ -154,7 +154,7 @@ async def test_ld2_a_dispatcher_that_cannot_reach_temporal_still_bounds_the_back
     what waits, so ingestion refuses beyond the bound instead of taking alerts without end."""
     store = await Store.open(f"sqlite:///{tmp_path / 'g.db'}")
     nobody = await Client.connect(  # nothing listens there
-        f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter
+        f"127.0.0.1:{free_port()}", lazy=True, data_converter=DATA_CONVERTER
     )
     dispatcher = Dispatcher(nobody, store, unreachable_input, "nowhere-triage", sweep_s=0.2)
     ingest = Ingestor(store, IngestRules(), on_commit=dispatcher.poke, max_backlog=5)

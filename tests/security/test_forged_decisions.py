@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.models import DecisionInput, DecisionKind
 from orchestrator.store.records import ApprovalStatus
+from orchestrator.temporal.converter import DATA_CONVERTER
 from tests.slack.stack import TOKENS, pending, slack_stack, strict_policy, until
 
 pytestmark = pytest.mark.temporal
@@ -41,7 +41,7 @@ async def test_forged_decisions_execute_nothing_and_one_human_counts_once(
         # The forger: its own connection to the frontend, its own identities and groups.
         forger = await Client.connect(
             stack.env.client.service_client.config.target_host,
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
         )
         target = forger.get_workflow_handle(handle.id)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from orchestrator.policy.model import load_policy
 from orchestrator.settings import GarrisonSettings, TemporalSettings
+from orchestrator.temporal.converter import DATA_CONVERTER
 from orchestrator.workflows.incident import IncidentWorkflow
 from orchestrator.workflows.rollback import RollbackWorkflow
 from simulations.baseline import compare, load_baseline
@@ -113,7 +113,7 @@ async def test_simulated_histories_replay_without_nondeterminism(
         histories.append(await handle.fetch_history())
     assert len(histories) == len(loaded)
     replayer = Replayer(
-        workflows=[IncidentWorkflow, RollbackWorkflow], data_converter=pydantic_data_converter
+        workflows=[IncidentWorkflow, RollbackWorkflow], data_converter=DATA_CONVERTER
     )
     failures = []
     for history in histories:
@@ -135,6 +135,6 @@ async def test_checked_in_history_replays(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text, encoding="utf-8")
     history = WorkflowHistory.from_json(path.stem, text)
     replayer = Replayer(
-        workflows=[IncidentWorkflow, RollbackWorkflow], data_converter=pydantic_data_converter
+        workflows=[IncidentWorkflow, RollbackWorkflow], data_converter=DATA_CONVERTER
     )
     await replayer.replay_workflow(history)
