@@ -44,7 +44,7 @@ from orchestrator.store.records import AuditEvent, AuditRecord, IncidentRecord
 from orchestrator.store.repository import Store
 from orchestrator.workflows.incident import IncidentWorkflow
 from tools.models import Alert, IncidentStatus, Severity
-from tools.telemetry import host_key
+from tools.names import host_key
 
 log = logging.getLogger("garrison.ingest")
 AFTER_CLOSE = "incident.alerts_after_close"

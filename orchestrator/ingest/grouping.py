@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tools.telemetry import host_key, identity_key
+from tools.names import host_key, identity_key
 
 DEFAULT_WINDOW = timedelta(minutes=30)
 SYSTEM_DOMAINS = {"nt authority", "window manager", "font driver host", "nt service"}

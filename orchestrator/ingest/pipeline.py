@@ -50,7 +50,7 @@ from orchestrator.store.mapping import aware
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
 from tools.models import IncidentStatus
-from tools.telemetry import host_key
+from tools.names import host_key
 
 log = logging.getLogger("garrison.ingest")
 WRITE_BATCH = 2_000  # alerts committed in one transaction at most

@@ -14,9 +14,9 @@ from agents.telemetry import HostTelemetry
 from agents.triage.graph import run_triage
 from tests.agents.fakes import T0, FakeEdr, alert, read_tools
 from tests.agents.scenarios import triage_input
+from tools.event_mappers import to_process_event
 from tools.models import Alert, Severity
 from tools.results import NetworkConnection, ProcessEvent
-from tools.telemetry import to_process_event
 
 PID = 4242
 UPDATER_SHA = "a" * 64

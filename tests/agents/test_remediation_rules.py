@@ -13,8 +13,8 @@ from agents.remediation.nodes import (
 )
 from agents.remediation.state import RemediationInput
 from tools.actions import ActionKind
+from tools.event_mappers import registry_path
 from tools.models import Category, Severity, Verdict
-from tools.telemetry import registry_path
 
 
 def _triage(category: Category) -> TriageResult:

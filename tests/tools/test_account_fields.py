@@ -13,7 +13,8 @@ from tools.account_fields import Meaning, load_meanings, meanings, mentions
 from tools.accounts import RC4_HMAC, Account
 from tools.edr.base import AccountEventReader
 from tools.edr.memory import InMemoryEdr
-from tools.telemetry import Telemetry, account_event
+from tools.event_mappers import account_event
+from tools.telemetry import Telemetry
 
 T0 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from tools.accounts import (
     is_person,
     same_account,
 )
-from tools.telemetry import same_identity
+from tools.names import same_identity
 
 # --- parsing ---------------------------------------------------------------------------------
 

@@ -10,16 +10,10 @@ from typing import Any
 
 import pytest
 
-from tools.telemetry import (
-    Telemetry,
-    flatten,
-    same_host,
-    same_identity,
-    to_logon_event,
-    to_network_connection,
-    to_process_event,
-    writer_pid,
-)
+from tools.event_mappers import to_logon_event, to_network_connection, to_process_event
+from tools.event_shapes import flatten
+from tools.names import same_host, same_identity
+from tools.telemetry import Telemetry, writer_pid
 
 SHA = "DBA5D56949BA383DAB17C3AB95EAC8B3F1B693729676D1A5637790F6E7F01ABD"
 

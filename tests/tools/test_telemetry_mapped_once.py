@@ -11,19 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from tests.tools.test_telemetry import flat_sysmon_1, sentinel_4624, winlogbeat_sysmon_1
-from tools import telemetry as module
-from tools.parents import unrecorded_parents
-from tools.telemetry import (
-    Telemetry,
+from tools import event_shapes as shapes
+from tools.event_mappers import (
     account_event,
-    flatten,
     to_file_event,
     to_logon_event,
     to_network_connection,
     to_process_event,
     to_registry_event,
-    to_system_event,
 )
+from tools.event_shapes import flatten
+from tools.parents import unrecorded_parents
+from tools.system_events import to_system_event
+from tools.telemetry import Telemetry
 
 RECORDINGS = Path(__file__).parents[1] / "playbooks" / "incidents"
 AT = "2023-08-15T05:40:00Z"
@@ -91,10 +91,10 @@ def test_a_recording_mapped_once_is_the_one_each_mapper_gives() -> None:
 
 def test_a_flat_event_flattens_to_itself_and_field_names_are_kept_bounded() -> None:
     for event in events():
-        once = module._Flat(flatten(event))  # pyright: ignore[reportPrivateUsage]
+        once = shapes.FlatEvent(flatten(event))
         assert flatten(once) is once
         assert once == flatten(event)
-    stripped = module._strip_suffix  # pyright: ignore[reportPrivateUsage]
+    stripped = shapes._strip_suffix  # pyright: ignore[reportPrivateUsage]
     assert flatten({"Image_string": "a", "_int": 1, "Name": "b"}) == {
         "Image": "a",
         "_int": 1,

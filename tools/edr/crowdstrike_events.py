@@ -19,8 +19,8 @@ from typing import Any
 
 from tools.edr.wire import wire_int, wire_text
 from tools.errors import PermanentToolError
+from tools.event_mappers import registry_path
 from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
-from tools.telemetry import registry_path
 
 PROCESS_EVENTS = ("ProcessRollup2", "SyntheticProcessRollup2")
 NETWORK_EVENTS = (

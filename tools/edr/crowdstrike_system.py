@@ -28,7 +28,7 @@ from typing import Any
 from tools.edr.crowdstrike_events import row_time, row_user
 from tools.edr.wire import wire_int, wire_text
 from tools.results import ProcessEvent, SystemEvent
-from tools.telemetry import service_start_type
+from tools.system_events import service_start_type
 
 TASK_REGISTERED, TASK_MODIFIED = "ScheduledTaskRegistered", "ScheduledTaskModified"
 SERVICE_CREATED = "CreateService"

@@ -43,6 +43,7 @@ from tools.edr.oauth import ClientCredentialsAuth
 from tools.edr.patch_ids import checked
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import Priority, RateBudget, raise_for_status, send, tls_context
+from tools.names import host_key
 from tools.results import (
     Change,
     EventList,
@@ -55,7 +56,6 @@ from tools.results import (
     SystemEvent,
     mapped_rows,
 )
-from tools.telemetry import host_key
 from tools.vendor_settings import VendorSettings
 
 VENDOR = "defender"

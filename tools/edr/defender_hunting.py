@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tools.edr.wire import wire_int, wire_text
+from tools.event_mappers import registry_path
 from tools.results import FileEvent, LogonEvent, NetworkConnection, ProcessEvent, RegistryEvent
-from tools.telemetry import registry_path
 
 PROCESSES = "DeviceProcessEvents"
 NETWORK = "DeviceNetworkEvents"

@@ -25,7 +25,7 @@ from typing import Any
 from tools.edr.defender_hunting import account, row_time
 from tools.edr.wire import wire_int, wire_text
 from tools.results import SystemEvent
-from tools.telemetry import service_start_type, task_action
+from tools.system_events import service_start_type, task_action
 
 EVENTS = "DeviceEvents"
 # The Windows events each ActionType stands for; the kinds absent here Defender does not report.

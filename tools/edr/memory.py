@@ -20,6 +20,7 @@ from tools.errors import NotFoundError
 from tools.inventory.memory import find_asset
 from tools.journal import StateJournal, TwinFaults, TwinRuntime
 from tools.models import Asset, Environment
+from tools.names import host_key
 from tools.results import (
     AccountEvent,
     Change,
@@ -32,7 +33,7 @@ from tools.results import (
     RegistryEvent,
     SystemEvent,
 )
-from tools.telemetry import Telemetry, host_key
+from tools.telemetry import Telemetry
 
 
 class _Timed(Protocol):

@@ -25,8 +25,8 @@ from pydantic_settings import SettingsConfigDict
 
 from tools.errors import AuthError, NotFoundError
 from tools.http import MAX_ERROR_BODY, Priority, RateBudget, raise_for_status, send, tls_context
+from tools.names import host_key, identity_key
 from tools.results import AccountInfo, Change
-from tools.telemetry import host_key, identity_key
 from tools.vendor_settings import VendorSettings
 
 VENDOR = "entra"

@@ -28,8 +28,8 @@ from pydantic_settings import SettingsConfigDict
 
 from tools.errors import NotFoundError, PermanentToolError, TransientToolError
 from tools.http import MAX_ERROR_BODY, Priority, RateBudget, raise_for_status, send, tls_context
+from tools.names import identity_key
 from tools.results import AccountInfo, Change
-from tools.telemetry import identity_key
 from tools.vendor_settings import VendorSettings
 
 VENDOR = "okta"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tools.journal import TwinFaults
 from tools.models import Asset, Environment, Identity
-from tools.telemetry import host_key, same_identity
+from tools.names import host_key, same_identity
 
 
 class InMemoryInventory:

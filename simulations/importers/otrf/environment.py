@@ -16,6 +16,7 @@ from simulations.importers.otrf.auditd import SOURCE as AUDIT_SOURCE
 from simulations.importers.otrf.entities import basename, is_system_account, user_of
 from simulations.importers.otrf.events import Event, first
 from tools.accounts import Account, command_accounts, netbios_of, same_account
+from tools.event_mappers import account_event, to_logon_event, to_process_event
 from tools.models import (
     Alert,
     Asset,
@@ -25,7 +26,6 @@ from tools.models import (
     Identity,
     IdentityKind,
 )
-from tools.telemetry import account_event, to_logon_event, to_process_event
 
 INTERNAL_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 DC_EVENTS = {4768, 4769}  # Kerberos KDC events: only domain controllers log them

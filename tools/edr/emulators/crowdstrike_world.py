@@ -26,7 +26,8 @@ from tools.edr.crowdstrike_system import (
 )
 from tools.edr.emulators.alert_shapes import falcon_alert
 from tools.models import Alert, Environment
-from tools.telemetry import Telemetry, host_key, writer_pid
+from tools.names import host_key
+from tools.telemetry import Telemetry, writer_pid
 
 _OPERATION_CODES = {name: code for code, name in REG_OPERATIONS.items()}
 _PROTOCOL_CODES = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}

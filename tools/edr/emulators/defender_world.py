@@ -18,7 +18,8 @@ from tools.edr.defender_hunting import LOGON_TYPES, REGISTRY_ACTIONS
 from tools.edr.defender_system import ACTION_EVENT_IDS, EVENTS
 from tools.edr.emulators.alert_shapes import graph_alert
 from tools.models import Alert, Environment
-from tools.telemetry import Telemetry, host_key, writer_pid
+from tools.names import host_key
+from tools.telemetry import Telemetry, writer_pid
 
 _LOGON_NAMES = {number: name for name, number in LOGON_TYPES.items()}
 _REGISTRY_ACTIONS = {name: action for action, name in REGISTRY_ACTIONS.items()}
