@@ -10,7 +10,6 @@ store's schema creation takes, so any number of workers may start together on a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -37,6 +36,7 @@ from orchestrator.store.database import (
     normalise_url,
 )
 from orchestrator.store.transactions import MAX_ATTEMPTS, SCHEMA_LOCK_WAIT_S
+from orchestrator.store.uncancelled import to_the_end
 
 _T = TypeVar("_T")
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
@@ -140,13 +140,7 @@ async def _retrying(
 ) -> _T:
     """Run `work` to its end (see `PatientSqliteSaver`): a cancellation of the caller waits for
     it, then goes on; the connection never keeps a transaction open after it."""
-    task = asyncio.ensure_future(_retried(conn, lock, work))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await task
-        raise
+    return await to_the_end(_retried(conn, lock, work))
 
 
 async def _retried(

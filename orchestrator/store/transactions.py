@@ -23,6 +23,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from orchestrator.store.database import PG_SCHEMA_LOCK, is_retryable, is_sqlite, writer
 from orchestrator.store.tables import STORE_TABLES, table_of
+from orchestrator.store.uncancelled import to_the_end
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -62,6 +63,11 @@ class Transactions:
         return await self._attempts(once, write=write)
 
     async def _attempts(self, once: Callable[[AsyncEngine], Awaitable[T]], *, write: bool) -> T:
+        """Run `once` until it is not refused for contention, to its end even when the caller is
+        cancelled (`uncancelled.py`)."""
+        return await to_the_end(self._retried(once, write=write))
+
+    async def _retried(self, once: Callable[[AsyncEngine], Awaitable[T]], *, write: bool) -> T:
         engine = self._writer if write else self.engine
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
