@@ -24,6 +24,7 @@ from simulations.loader import load_all
 from simulations.replay import replay_incident
 from simulations.runner import replay_context, workflow_input
 from simulations.spec import AnalystPolicy, AnalystSpec
+from tests.orchestrator.history_check import replay_failure
 from tests.orchestrator.processes import clean_environment, kill_group, spawn_garrison, wait_for
 from tools.journal import FileJournal
 
@@ -89,10 +90,13 @@ async def test_worker_killed_after_the_vendor_applied_leaves_one_change_and_one_
         kill_group(first)
         second = _spawn_worker(env, journal_dir, None)
         outcome = await run
+        # The killed worker's history, replayed as the next worker does: deterministic.
+        failure = await replay_failure(temporal_env.client, incident_id)
     finally:
         kill_group(first)
         if second is not None:
             kill_group(second)
+    assert failure is None, f"{outcome.error}\n{failure}"
     assert outcome.error is None, outcome.error
     assert outcome.result is not None
     changes = journal.changes()

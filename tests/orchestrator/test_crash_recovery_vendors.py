@@ -26,6 +26,7 @@ from simulations.loader import LoadedIncident, load_all
 from simulations.replay import replay_incident
 from simulations.runner import replay_context, workflow_input
 from simulations.spec import AnalystPolicy, AnalystSpec
+from tests.orchestrator.history_check import replay_failure
 from tests.orchestrator.processes import clean_environment, kill_group, spawn_garrison, wait_for
 from tools.emulators.base import EmulatorFaults, EmulatorState
 from tools.emulators.serve import serve
@@ -182,6 +183,9 @@ async def _run_with_crash(
             kill_group(first)
             second = spawn_garrison("worker", env=worker_env)
         outcome = await run
+        # The killed worker's history, replayed as the next worker does: deterministic.
+        failure = await replay_failure(env.client, incident_id)
+        assert failure is None, f"{outcome.error}\n{failure}"
     finally:
         kill_group(first)
         if second is not None:

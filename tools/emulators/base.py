@@ -11,6 +11,7 @@ HTTP while it runs (`garrison emulate`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -219,7 +220,10 @@ class FaultMiddleware:
                     dropped=dropped,
                 )
             )
-            _CURRENT.reset(arrival)
+            # A request held open (`hang_after_apply`) is closed by the server's shutdown from
+            # another context, where the token cannot be reset; that context ends with it anyway.
+            with contextlib.suppress(ValueError):
+                _CURRENT.reset(arrival)
 
 
 def _fault_response(faults: EmulatorFaults) -> Response | None:
