@@ -71,13 +71,16 @@ async def test_worker_killed_after_the_vendor_applied_leaves_one_change_and_one_
     journal = FileJournal(journal_dir / f"{incident_id}.jsonl")
     store = await open_store(settings)
     ctx = replay_context(temporal_env.client, store, settings, policy, timeout_s=150)
-    # A short attempt timeout so that the attempt lost with the killed worker is retried soon.
+    # Short attempt and heartbeat timeouts (production heartbeats every kind too): an attempt lost
+    # with the killed worker, an agent's included, is retried within seconds.
     params = workflow_input(
         settings,
         policy,
         incident_id,
         loaded.spec.title,
-        ActivityProfile(start_to_close_s=6, agent_start_to_close_s=60, max_attempts=10),
+        ActivityProfile(
+            start_to_close_s=6, agent_start_to_close_s=60, max_attempts=10, heartbeat_s=4
+        ),
     )
     analyst = SimulatedAnalyst(
         spec=AnalystSpec(policy=AnalystPolicy.ORACLE, latency_s=60), truth=loaded.spec.truth

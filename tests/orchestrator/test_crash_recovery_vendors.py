@@ -169,7 +169,9 @@ async def _run_with_crash(
         policy,
         incident_id,
         loaded.spec.title,
-        ActivityProfile(start_to_close_s=8, agent_start_to_close_s=60, max_attempts=10),
+        ActivityProfile(
+            start_to_close_s=8, agent_start_to_close_s=60, max_attempts=10, heartbeat_s=4
+        ),
     )
     analyst = SimulatedAnalyst(
         spec=AnalystSpec(policy=AnalystPolicy.ORACLE, latency_s=60), truth=loaded.spec.truth
