@@ -16,7 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.service import RPCError
 from temporalio.testing import TimeSkipper
 
@@ -44,6 +49,9 @@ from simulations.loader import LoadedIncident
 POLL_S = 0.05
 IDLE_MAX_S = 0.4
 SETTLE_MAX_S = 2.0
+# A status query a worker failed to answer is asked again, this many times in a row at most.
+QUERY_ATTEMPTS = 5
+QUERY_RETRY_S = 1.0
 # A batch ingestion refused (the store busy, Temporal behind) is sent again, as a sender would.
 DELIVERY_ATTEMPTS = 6
 MAX_DELIVERY_WAIT_S = 5.0
@@ -227,6 +235,7 @@ async def _drive(
     # than asking whether it closed, and the driver returns the moment it does.
     ended = asyncio.ensure_future(handle.result())
     idle = _IdlePoll(fixed=on_status is not None)
+    failed_queries = 0
     try:
         while True:
             try:
@@ -235,6 +244,16 @@ async def _drive(
                 # A query needs a worker: while one restarts (a crash, a deploy) it times out.
                 await asyncio.sleep(POLL_S * 4)
                 continue
+            except WorkflowQueryFailedError:
+                # A worker that has just taken the workflow over answers by replaying its
+                # history, and one such answer failed in CI after a worker was killed. Asked
+                # again; a workflow that cannot be replayed keeps failing, and the driver fails.
+                failed_queries += 1
+                if failed_queries >= QUERY_ATTEMPTS:
+                    raise
+                await asyncio.sleep(QUERY_RETRY_S)
+                continue
+            failed_queries = 0
             if on_status is not None:
                 on_status(status)
             if status.phase is IncidentPhase.CLOSED:
