@@ -438,24 +438,7 @@ class IncidentWorkflow:
     async def _handle(self, gated: GatedProposal, confidence: float) -> ActionOutcome:
         """Policy, then approval when needed, then execution, for one proposal."""
         action = gated.proposal.action
-        policy = self.params.policy
-        decision = evaluate(policy, action, gated.facts, confidence, self.isolations)
-        if decision.outcome is not DecisionOutcome.DENY:
-            in_window = await isolations_in_window(self.params, action)
-            if in_window is not None:
-                decision = evaluate(
-                    policy, action, gated.facts, confidence, self.isolations, in_window
-                )
-        await self._activity(
-            "audit.policy_decision",
-            PolicyRecord(
-                incident_id=self.params.incident_id,
-                action=action,
-                decision=decision,
-                facts=gated.facts,
-            ),
-            type(None),
-        )
+        decision = await self._decide(gated, confidence)
         if decision.outcome is DecisionOutcome.DENY:
             return self._refuse(action, decision.risk, "policy: " + "; ".join(decision.reasons))
 
@@ -475,7 +458,41 @@ class IncidentWorkflow:
                 await self._note(f"{action.kind.value} {defang(action.target)}: {request.outcome}")
                 return self._refuse(action, decision.risk, request.outcome or "", status)
             approved_by = request.approvers
+        return await self._execute(gated, decision, approval_id, approved_by)
 
+    async def _decide(self, gated: GatedProposal, confidence: float) -> PolicyDecision:
+        """The policy's decision on one proposal (with the global breaker's count when it may
+        apply), recorded in the audit log before anything follows from it."""
+        action = gated.proposal.action
+        policy = self.params.policy
+        decision = evaluate(policy, action, gated.facts, confidence, self.isolations)
+        if decision.outcome is not DecisionOutcome.DENY:
+            in_window = await isolations_in_window(self.params, action)
+            if in_window is not None:
+                decision = evaluate(
+                    policy, action, gated.facts, confidence, self.isolations, in_window
+                )
+        await self._activity(
+            "audit.policy_decision",
+            PolicyRecord(
+                incident_id=self.params.incident_id,
+                action=action,
+                decision=decision,
+                facts=gated.facts,
+            ),
+            type(None),
+        )
+        return decision
+
+    async def _execute(
+        self,
+        gated: GatedProposal,
+        decision: PolicyDecision,
+        approval_id: str | None,
+        approved_by: list[str],
+    ) -> ActionOutcome:
+        """Run an allowed (or approved) action; a failure is noted for a human, never raised."""
+        action = gated.proposal.action
         self.executing.begin(workflow.now())
         try:
             result = await self._activity(
@@ -514,23 +531,7 @@ class IncidentWorkflow:
             )
         if action.kind is ActionKind.ISOLATE_HOST:
             self.isolations += 1
-        self.executed.append(
-            ExecutedActionView(
-                action=action,
-                risk=decision.risk,
-                approved_by=approved_by,
-                approval_required=decision.outcome is DecisionOutcome.NEEDS_APPROVAL,
-                protected=gated.facts.protected,
-                at=workflow.now(),
-                already_in_state=result.status is ExecutionStatus.ALREADY_IN_STATE,
-                # an action that waited counts the wait still open beside its own; one that did
-                # not wait counts only the waits already over when it ran
-                approval_wait_s=(
-                    self.waiting.seconds(workflow.now()) if approval_id else self.waiting.total_s
-                ),
-                execution_s=self.executing.seconds(workflow.now()),
-            )
-        )
+        self.executed.append(self._executed_view(gated, decision, result, approval_id, approved_by))
         await self._note(f"{action.kind.value} {defang(action.target)}: {result.status.value}")
         status = (
             OutcomeStatus.ALREADY_IN_STATE
@@ -538,6 +539,29 @@ class IncidentWorkflow:
             else OutcomeStatus.EXECUTED
         )
         return ActionOutcome(action=action, status=status, risk=decision.risk, detail=result.detail)
+
+    def _executed_view(
+        self,
+        gated: GatedProposal,
+        decision: PolicyDecision,
+        result: ExecuteActionResult,
+        approval_id: str | None,
+        approved_by: list[str],
+    ) -> ExecutedActionView:
+        now = workflow.now()
+        return ExecutedActionView(
+            action=gated.proposal.action,
+            risk=decision.risk,
+            approved_by=approved_by,
+            approval_required=decision.outcome is DecisionOutcome.NEEDS_APPROVAL,
+            protected=gated.facts.protected,
+            at=now,
+            already_in_state=result.status is ExecutionStatus.ALREADY_IN_STATE,
+            # an action that waited counts the wait still open beside its own; one that did
+            # not wait counts only the waits already over when it ran
+            approval_wait_s=self.waiting.seconds(now) if approval_id else self.waiting.total_s,
+            execution_s=self.executing.seconds(now),
+        )
 
     def _refuse(
         self,
