@@ -160,3 +160,22 @@ def test_faults_parse_from_an_env_string() -> None:
 def test_faults_reject_malformed_env_strings(spec: str) -> None:
     with pytest.raises(ValueError, match="twin faults"):
         TwinFaults.from_env_string(spec)
+
+
+async def test_twins_sharing_a_journal_fold_each_others_tickets_as_they_grow() -> None:
+    """Each twin folds only what was appended since it last looked, and still sees every change
+    another twin made in between: ids, comments and closes agree, whoever made them."""
+    journal = MemoryJournal()
+    first, second = InMemoryTicketing(journal), InMemoryTicketing(journal)
+    opened = [await first.open_ticket(f"inc-{n}", f"t{n}", "d") for n in range(1, 51)]
+    assert [t.id for t in opened] == [f"GAR-{n}" for n in range(1, 51)]
+    again = await second.open_ticket("inc-7", "another title", "d")
+    assert again == opened[6]
+    await second.comment("GAR-7", "seen by the second")
+    await first.comment("GAR-7", "seen by the first")
+    closed = await second.close_ticket("GAR-7", "done")
+    assert closed.comments == ["seen by the second", "seen by the first", "done"]
+    assert await first.find_ticket("inc-7") == closed
+    assert (await first.open_ticket("inc-51", "t51", "d")).id == "GAR-51"
+    assert (await second.find_ticket("inc-51")) is not None
+    assert await first.find_ticket("inc-404") is None
