@@ -114,7 +114,9 @@ def rss_mb(pid: int | str = "self") -> float:
 
 
 async def pending_count(store: Store) -> int:
-    return len(await store.list_approvals(ApprovalStatus.PENDING))
+    """Incidents waiting for a human: an incident's round may request several approvals at once
+    (parallel approvals), so requests are counted by incident, not one by one."""
+    return len({a.incident_id for a in await store.list_approvals(ApprovalStatus.PENDING)})
 
 
 class Opener:
