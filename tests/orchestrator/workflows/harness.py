@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
@@ -252,13 +253,16 @@ def incident_worker(client: Client, queue: str, activities: list[Callable[..., A
 
 
 async def start_incident(
-    client: Client, inputs: IncidentWorkflowInput
+    client: Client, inputs: IncidentWorkflowInput, task_timeout: timedelta | None = None
 ) -> WorkflowHandle[IncidentWorkflow, IncidentResult]:
+    """`task_timeout` bounds how long a lost workflow task is waited for before it is dispatched
+    again (the server's default is 10 s)."""
     return await client.start_workflow(
         IncidentWorkflow.run,
         inputs,
         id=f"incident-{inputs.incident_id}",
         task_queue=inputs.task_queue_agents,
+        task_timeout=task_timeout,
         start_signal="alerts_added",
         start_signal_args=[{"alert_uids": ["a1"]}],
     )

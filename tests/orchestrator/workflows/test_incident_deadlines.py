@@ -42,6 +42,10 @@ ON_TIME = timedelta(seconds=1.5)  # how late "at its time" may be: a workflow ta
 # start, with nothing else running, before the reminder fires, and one CI run under load did not
 # within 2 s (it waited out the whole request, then timed out).
 SCALE = 2.0
+# A worker without a cache can drop a workflow task that arrives while the run is being evicted
+# (core logs "leftover buffered tasks when evicting run"); the server dispatches it again only
+# after the workflow task timeout, 10 s by default, which once outlasted the reminder's 4 s in CI.
+LOST_TASK_TIMEOUT = timedelta(seconds=2)
 
 
 def units(value: float) -> float:
@@ -104,7 +108,7 @@ async def run_with_downtime(
     queue = new_queue()
     inputs = workflow_input(new_incident_id(), queue, policy)
     async with incident_worker(env.client, queue, fakes.all()):
-        handle = await start_incident(env.client, inputs)
+        handle = await start_incident(env.client, inputs, task_timeout=LOST_TASK_TIMEOUT)
         request = await pending_approval(handle)
         await _waiting_on_timers_only(handle)
     stopped = datetime.now(UTC)
