@@ -185,7 +185,7 @@ async def _serve(
     from orchestrator.console.auth import DEFAULT_BASELINES, ConsoleConfig
     from orchestrator.console.oidc import oidc_provider
     from orchestrator.console.playbook_progress import ProgressReader
-    from orchestrator.runtime import open_runtime
+    from orchestrator.runtime import open_runtime, settle_heap
     from orchestrator.server.app import ServerDeps, create_app
 
     async with open_runtime(settings, backends, run_workers=backends is not None) as runtime:
@@ -230,6 +230,7 @@ async def _serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
         roles = ", ".join(r.value for r in runtime.roles) or "none"
+        settle_heap()
         out.print(
             f"garrison server listening on http://{host}:{port} (console: /console)"
             f" (Slack {'on' if runtime.slack else 'off'}; API tokens: {len(tokens.tokens)};"

@@ -117,7 +117,7 @@ def recorded_backends(
 
 
 async def _serve(settings: GarrisonSettings, roles: Sequence[Role], backends: Backends) -> None:
-    from orchestrator.runtime import open_runtime
+    from orchestrator.runtime import open_runtime, settle_heap
     from orchestrator.temporal.client import Role
 
     # A process running the incidents' workflows also dispatches committed alerts to them.
@@ -136,5 +136,6 @@ async def _serve(settings: GarrisonSettings, roles: Sequence[Role], backends: Ba
             serve_port(settings.metrics_port)
             out.print(f"metrics on http://0.0.0.0:{settings.metrics_port}/metrics")
         slack = "Slack" if runtime.slack else "the log"
+        settle_heap()
         out.print(f"worker ready: {', '.join(r.value for r in roles)} (approvals to {slack})")
         await stop.wait()

@@ -118,10 +118,12 @@ class Dispatcher:
             for row in pending:
                 by_incident.setdefault(row.incident_id, []).append(row)
             gate = asyncio.Semaphore(PARALLEL_SIGNALS)
+            new = [incident_id for incident_id in by_incident if incident_id not in self._started]
+            incidents = await self._store.intake.incidents(new) if new else {}
 
             async def one(incident_id: str, rows: list[Unsignalled]) -> list[str]:
                 async with gate:
-                    return await self._signal(incident_id, rows)
+                    return await self._signal(incident_id, rows, incidents.get(incident_id))
 
             done = await asyncio.gather(*(one(i, rows) for i, rows in by_incident.items()))
             signalled = [fingerprint for batch in done for fingerprint in batch]
@@ -134,11 +136,14 @@ class Dispatcher:
                 self.on_backlog(self.backlog)
             return len(pending)
 
-    async def _signal(self, incident_id: str, rows: list[Unsignalled]) -> list[str]:
+    async def _signal(
+        self, incident_id: str, rows: list[Unsignalled], incident: IncidentRecord | None
+    ) -> list[str]:
         """Deliver the alerts to the incident's workflow; the fingerprints it delivered.
 
         The first delivery is a signal-with-start (it carries the workflow's input, the whole
-        policy included); later ones to a workflow this dispatcher started are plain signals."""
+        policy included); later ones to a workflow this dispatcher started are plain signals.
+        `incident` is the stored incident when the pass read it (it is read here otherwise)."""
         uids = list(dict.fromkeys(row.alert_uid for row in rows))
         batches = [
             AlertsAdded(alert_uids=uids[start : start + SIGNAL_BATCH])
@@ -155,7 +160,7 @@ class Dispatcher:
                     if error.status is not RPCStatusCode.NOT_FOUND:
                         raise
                     self._started.discard(incident_id)  # closed since: the start below refuses
-            return await self._start(incident_id, rows, batches)
+            return await self._start(incident_id, rows, batches, incident)
         except WorkflowAlreadyStartedError:  # its workflow has closed: late alerts
             taken = await self._late.take(incident_id, rows)
             if taken.started:
@@ -163,9 +168,14 @@ class Dispatcher:
             return taken.fingerprints
 
     async def _start(
-        self, incident_id: str, rows: list[Unsignalled], batches: list[AlertsAdded]
+        self,
+        incident_id: str,
+        rows: list[Unsignalled],
+        batches: list[AlertsAdded],
+        incident: IncidentRecord | None,
     ) -> list[str]:
-        incident = await self._store.get_incident(incident_id)
+        if incident is None:
+            incident = await self._store.get_incident(incident_id)
         if incident is None:  # cannot happen: the incident commits with its first alert
             log.error("alerts of unknown incident %s left unsignalled", incident_id)
             return []

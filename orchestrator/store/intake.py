@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Connection, Engine, bindparam, func, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store import mapping
@@ -93,25 +94,97 @@ class DeadLetter:
     alert_id: str | None
 
 
+_GROUPS = table_of(IncidentGroupRow)
+_INCIDENTS = table_of(IncidentRow)
+_RULE_HOSTS = table_of(RuleHostRow)
+# The transaction's reads, built once: building a statement costs more than running it here.
+_STORED = core_select(_INTAKE.c.fingerprint, _INTAKE.c.incident_id).where(
+    _INTAKE.c.fingerprint.in_(bindparam("values", expanding=True))
+)
+_GROUPS_OF_KEYS = (
+    core_select(
+        _GROUPS.c.key,
+        _GROUPS.c.incident_id,
+        _GROUPS.c.last_seen,
+        _INCIDENTS.c.status,
+        _INCIDENTS.c.closed_at,
+    )
+    .join(_INCIDENTS, _INCIDENTS.c.id == _GROUPS.c.incident_id)
+    .where(_GROUPS.c.scope == bindparam("scope"))
+    .where(_GROUPS.c.key.in_(bindparam("values", expanding=True)))
+)
+_LATEST = (
+    core_select(_GROUPS.c.incident_id, func.max(_GROUPS.c.last_seen))
+    .where(_GROUPS.c.scope == bindparam("scope"))
+    .where(_GROUPS.c.incident_id.in_(bindparam("values", expanding=True)))
+    .group_by(_GROUPS.c.incident_id)
+)
+_RULE_HOSTS_SINCE = (
+    core_select(_RULE_HOSTS.c.rule, _RULE_HOSTS.c.host, _RULE_HOSTS.c.last_seen)
+    .where(_RULE_HOSTS.c.scope == bindparam("scope"))
+    .where(_RULE_HOSTS.c.rule.in_(bindparam("values", expanding=True)))
+    .where(_RULE_HOSTS.c.last_seen >= bindparam("since"))
+)
+_MARK_SIGNALLED = (
+    update(_INTAKE)
+    .where(_INTAKE.c.fingerprint.in_(bindparam("values", expanding=True)))
+    .values(signalled_at=bindparam("at"))
+)
+_IDS_TAKEN = core_select(_INCIDENTS.c.id).where(
+    _INCIDENTS.c.id.in_(bindparam("values", expanding=True))
+)
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """The transaction's inserts in one dialect, built once per engine."""
+
+    incidents: Any
+    alerts: Any
+    intake: Any
+    groups: Any
+    rule_hosts: Any
+
+    @classmethod
+    def of(cls, insert: Callable[[type[SQLModel]], Any]) -> _Writes:
+        groups = insert(IncidentGroupRow)
+        rule_hosts = insert(RuleHostRow)
+        return cls(
+            incidents=insert(IncidentRow).on_conflict_do_nothing(),
+            alerts=insert(AlertRow).on_conflict_do_nothing(),
+            intake=insert(IntakeRow).on_conflict_do_nothing(),
+            groups=groups.on_conflict_do_update(
+                index_elements=["scope", "key"],
+                set_={
+                    "incident_id": groups.excluded.incident_id,
+                    "last_seen": groups.excluded.last_seen,
+                },
+            ),
+            rule_hosts=rule_hosts.on_conflict_do_update(
+                index_elements=["scope", "rule", "host"],
+                set_={"last_seen": rule_hosts.excluded.last_seen},
+            ),
+        )
+
+
 @dataclass
 class IntakeTx:
     """Reads of the grouping state and staged writes, inside one write transaction."""
 
-    session: Session
+    connection: Connection
     _incidents: list[dict[str, Any]] = field(default_factory=list)
     _alerts: list[StagedAlert] = field(default_factory=list)
     _groups: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
     _rule_hosts: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
 
+    def _rows(self, query: Any, values: Iterable[str], **params: Any) -> Iterable[Any]:
+        """`query`'s rows for `values` (its expanding `IN`), in chunks of bounded size."""
+        for chunk in _chunks(sorted(set(values))):
+            yield from self.connection.execute(query, {"values": chunk, **params})
+
     def stored(self, fingerprints: Sequence[str]) -> dict[str, str]:
         """Fingerprint -> incident id of the alerts already stored."""
-        found: dict[str, str] = {}
-        for chunk in _chunks(fingerprints):
-            query = select(IntakeRow.fingerprint, IntakeRow.incident_id).where(
-                col(IntakeRow.fingerprint).in_(chunk)
-            )
-            found.update({fp: incident for fp, incident in self.session.exec(query)})
-        return found
+        return {fp: incident for fp, incident in self._rows(_STORED, fingerprints)}
 
     def groups(self, scope: str, keys: Iterable[str]) -> dict[str, GroupState]:
         """Key -> the incident it points to, closed or not (ingestion decides what a closed
@@ -121,21 +194,15 @@ class IntakeTx:
         whose later alerts were linked through a person (the process's events that name no user,
         after the person's lateral move) is still the open incident's host, as in the corpus's
         grouping rule, where the window is measured from the group's latest record."""
-        wanted = sorted(set(keys))
         found: dict[str, GroupState] = {}
-        for chunk in _chunks(wanted):
-            query = (
-                select(IncidentGroupRow, IncidentRow.status, IncidentRow.closed_at)
-                .join(IncidentRow, col(IncidentRow.id) == col(IncidentGroupRow.incident_id))
-                .where(IncidentGroupRow.scope == scope)
-                .where(col(IncidentGroupRow.key).in_(chunk))
-            )
-            for row, status, closed_at in self.session.exec(query):
-                seen = mapping.aware(row.last_seen)
-                closed = None
-                if status == IncidentStatus.CLOSED.value:
-                    closed = mapping.aware(closed_at) if closed_at is not None else seen
-                found[row.key] = GroupState(row.incident_id, seen, closed)
+        for key, incident_id, last_seen, status, closed_at in self._rows(
+            _GROUPS_OF_KEYS, keys, scope=scope
+        ):
+            seen = mapping.aware(last_seen)
+            closed = None
+            if status == IncidentStatus.CLOSED.value:
+                closed = mapping.aware(closed_at) if closed_at is not None else seen
+            found[key] = GroupState(incident_id, seen, closed)
         latest = self._latest(scope, {state.incident_id for state in found.values()})
         return {
             key: GroupState(
@@ -146,41 +213,23 @@ class IntakeTx:
 
     def _latest(self, scope: str, incidents: Iterable[str]) -> dict[str, datetime]:
         """Incident id -> the latest `last_seen` of any of its keys in the scope."""
-        latest: dict[str, datetime] = {}
-        for chunk in _chunks(sorted(set(incidents))):
-            query = (
-                select(IncidentGroupRow.incident_id, func.max(IncidentGroupRow.last_seen))
-                .where(IncidentGroupRow.scope == scope)
-                .where(col(IncidentGroupRow.incident_id).in_(chunk))
-                .group_by(col(IncidentGroupRow.incident_id))
-            )
-            for incident_id, seen in self.session.exec(query):
-                if seen is not None:
-                    latest[incident_id] = mapping.aware(seen)
-        return latest
+        return {
+            incident_id: mapping.aware(seen)
+            for incident_id, seen in self._rows(_LATEST, incidents, scope=scope)
+            if seen is not None
+        }
 
     def rule_hosts(
         self, scope: str, rules: Iterable[str], since: datetime
     ) -> dict[str, dict[str, datetime]]:
         """Rule -> {host: last seen} for hosts seen at `since` or later."""
         found: dict[str, dict[str, datetime]] = {}
-        for chunk in _chunks(sorted(set(rules))):
-            query = (
-                select(RuleHostRow.rule, RuleHostRow.host, RuleHostRow.last_seen)
-                .where(RuleHostRow.scope == scope)
-                .where(col(RuleHostRow.rule).in_(chunk))
-                .where(RuleHostRow.last_seen >= since)
-            )
-            for rule, host, last_seen in self.session.exec(query):
-                found.setdefault(rule, {})[host] = mapping.aware(last_seen)
+        for rule, host, last_seen in self._rows(_RULE_HOSTS_SINCE, rules, scope=scope, since=since):
+            found.setdefault(rule, {})[host] = mapping.aware(last_seen)
         return found
 
     def incident_ids_taken(self, ids: Sequence[str]) -> set[str]:
-        taken: set[str] = set()
-        for chunk in _chunks(ids):
-            query = select(IncidentRow.id).where(col(IncidentRow.id).in_(chunk))
-            taken.update(self.session.exec(query))
-        return taken
+        return {incident_id for (incident_id,) in self._rows(_IDS_TAKEN, ids)}
 
     def add_incident(self, record: IncidentRecord) -> None:
         self._incidents.append(mapping.incident_values(record))
@@ -196,9 +245,9 @@ class IntakeTx:
         if current is None or seen > current:
             self._rule_hosts[(scope, rule, host)] = seen
 
-    def flush(self, insert: Callable[[type[SQLModel]], Any]) -> None:
+    def flush(self, writes: _Writes) -> None:
         if self._incidents:
-            self._many(insert(IncidentRow).on_conflict_do_nothing(), self._incidents)
+            self.connection.execute(writes.incidents, self._incidents)
         if self._alerts:
             alert_rows = [
                 mapping.alert_values(s.alert, s.incident_id, s.fingerprint) for s in self._alerts
@@ -217,42 +266,27 @@ class IntakeTx:
                 }
                 for s in self._alerts
             ]
-            self._many(insert(AlertRow).on_conflict_do_nothing(), alert_rows)
-            self._many(insert(IntakeRow).on_conflict_do_nothing(), intake_rows)
+            self.connection.execute(writes.alerts, alert_rows)
+            self.connection.execute(writes.intake, intake_rows)
         if self._groups:
             rows = [
                 {"scope": s, "key": k, "incident_id": i, "last_seen": seen}
                 for (s, k), (i, seen) in self._groups.items()
             ]
-            statement = insert(IncidentGroupRow)
-            statement = statement.on_conflict_do_update(
-                index_elements=["scope", "key"],
-                set_={
-                    "incident_id": statement.excluded.incident_id,
-                    "last_seen": statement.excluded.last_seen,
-                },
-            )
-            self._many(statement, rows)
+            self.connection.execute(writes.groups, rows)
         if self._rule_hosts:
             rows = [
                 {"scope": s, "rule": r, "host": h, "last_seen": seen}
                 for (s, r, h), seen in self._rule_hosts.items()
             ]
-            statement = insert(RuleHostRow)
-            statement = statement.on_conflict_do_update(
-                index_elements=["scope", "rule", "host"],
-                set_={"last_seen": statement.excluded.last_seen},
-            )
-            self._many(statement, rows)
-
-    def _many(self, statement: Any, rows: list[dict[str, Any]]) -> None:
-        self.session.connection().execute(statement, rows)
+            self.connection.execute(writes.rule_hosts, rows)
 
 
 class Intake:
     def __init__(self, db: Transactions) -> None:
         self._db = db
         self._sync: Engine | None = None
+        self._writes: _Writes | None = None
 
     def _engine(self) -> Engine:
         if self._sync is None:
@@ -261,18 +295,26 @@ class Intake:
 
     async def write(self, work: Callable[[IntakeTx], T]) -> T:
         """Run `work` and commit what it staged, in one write transaction (in a thread)."""
-        return await asyncio.to_thread(self._write, work)
+        return await asyncio.to_thread(self._in_transaction, lambda c: self._grouped(c, work))
 
-    def _write(self, work: Callable[[IntakeTx], T]) -> T:
+    def _grouped(self, connection: Connection, work: Callable[[IntakeTx], T]) -> T:
+        if not self._db.sqlite:
+            connection.execute(select(func.pg_advisory_xact_lock(_PG_INGEST_LOCK)))
+        tx = IntakeTx(connection)
+        result = work(tx)
+        if self._writes is None:
+            self._writes = _Writes.of(self._insert)
+        tx.flush(self._writes)
+        return result
+
+    def _in_transaction(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one write transaction on the synchronous connection, run again from the top
+        when it loses a lock race. Called in a worker thread: SQLite's write lock is held for the
+        statements alone, never across turns of the event loop."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                with Session(self._engine()) as session, session.begin():
-                    if not self._db.sqlite:
-                        session.exec(select(func.pg_advisory_xact_lock(_PG_INGEST_LOCK)))
-                    tx = IntakeTx(session)
-                    result = work(tx)
-                    tx.flush(self._insert)
-                    return result
+                with self._engine().begin() as connection:
+                    return work(connection)
             except DBAPIError as error:
                 if attempt == MAX_ATTEMPTS or not is_retryable(error):
                     raise
@@ -319,13 +361,28 @@ class Intake:
         return await self._db.run(work, write=False)
 
     async def mark_signalled(self, fingerprints: Sequence[str], at: datetime) -> None:
-        async def work(session: AsyncSession) -> None:
-            for chunk in _chunks(fingerprints):
-                await session.exec(
-                    update(_INTAKE).where(_INTAKE.c.fingerprint.in_(chunk)).values(signalled_at=at)
-                )
+        """In a worker thread, like ingestion's writes, which would otherwise wait for SQLite's
+        write lock while this update waited for the event loop between its statements."""
 
-        await self._db.run(work, write=True)
+        def work(connection: Connection) -> None:
+            for chunk in _chunks(fingerprints):
+                connection.execute(_MARK_SIGNALLED, {"values": chunk, "at": at})
+
+        await asyncio.to_thread(self._in_transaction, work)
+
+    async def incidents(self, ids: Sequence[str]) -> dict[str, IncidentRecord]:
+        """The stored incidents among `ids`, by id: a dispatch pass reads the incidents it
+        starts in one query."""
+
+        async def work(session: AsyncSession) -> dict[str, IncidentRecord]:
+            found: dict[str, IncidentRecord] = {}
+            for chunk in _chunks(ids):
+                query = select(IncidentRow).where(col(IncidentRow.id).in_(chunk))
+                for row in await session.exec(query):
+                    found[row.id] = mapping.incident_record(row)
+            return found
+
+        return await self._db.run(work, write=False)
 
     async def reopen_incident(self, incident_id: str) -> bool:
         """A closed incident is open again (late alerts reopened it for another pass). Its
