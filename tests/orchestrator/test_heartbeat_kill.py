@@ -18,6 +18,7 @@ from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.backends import workflow_id
@@ -44,18 +45,29 @@ pytestmark = [pytest.mark.temporal, pytest.mark.slow]
 
 HEARTBEAT_S = 5.0
 START_TO_CLOSE_S = 300.0
+_TRANSIENT = (
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+)
 SLACK_S = 8.0  # retry backoff (1 s), the server's timer and dispatch, a loaded machine
 
 
 async def polling(client: Client, queue: str, pid: int) -> bool:
-    """Whether the process `pid` polls the activity task queue `queue` (its worker is up)."""
-    answer = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    """Whether the process `pid` polls the activity task queue `queue` (its worker is up). A
+    describe the loaded dev server cancelled or timed out says nothing yet: False, ask again."""
+    try:
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
         )
-    )
+    except RPCError as error:
+        if error.status not in _TRANSIENT:
+            raise
+        return False
     return any(p.identity.startswith(f"{pid}@") for p in answer.pollers)
 
 
