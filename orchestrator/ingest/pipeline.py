@@ -45,7 +45,7 @@ from orchestrator.ingest.normalised import Normalised
 from orchestrator.ingest.sink import Accepted, Backpressure
 from orchestrator.observability.metrics import ALERTS_RECEIVED, ALERTS_REFUSED
 from orchestrator.policy.model import IngestRules, StormScope
-from orchestrator.store.intake import IntakeTx, StagedAlert
+from orchestrator.store.intake_tx import IntakeTx, StagedAlert
 from orchestrator.store.mapping import aware
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
