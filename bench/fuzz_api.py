@@ -55,6 +55,7 @@ from orchestrator.server.app import ServerDeps, SlackRuntime, create_app
 from orchestrator.server.edge import API_REFUSED, SLACK_REJECTED, channel_of
 from orchestrator.server.refusals import COLLAPSED
 from orchestrator.server.tokens import ApiTokens, TokenEntry, digest
+from orchestrator.server.tokens import Scope as TokenScope
 from orchestrator.slack.emulator import slack_emulator
 from orchestrator.slack.notifier import SlackNotifier
 from orchestrator.slack.webapi import SlackWebClient
@@ -151,7 +152,10 @@ async def fuzz_target(
             approvals=ApprovalService(temporal, store, directory, "garrison-agent"),
             tokens=ApiTokens(
                 tokens={
-                    "fuzzer": TokenEntry(digest=digest(token), scopes=["read", "approve", "ingest"])
+                    "fuzzer": TokenEntry(
+                        digest=digest(token),
+                        scopes=[TokenScope.READ, TokenScope.APPROVE, TokenScope.INGEST],
+                    )
                 }
             ),
             slack=SlackRuntime(
@@ -411,9 +415,9 @@ def print_figures(result: Figures, out: Path) -> None:
 
 
 async def _main(examples: int, seed: int, out: Path | None, database_url: str | None) -> int:
-    from temporalio.contrib.pydantic import DATA_CONVERTER
     from temporalio.testing import WorkflowEnvironment
 
+    from orchestrator.temporal.converter import DATA_CONVERTER
     from orchestrator.temporal.embedded import find_temporal_binary
 
     work = out or Path(tempfile.mkdtemp(prefix="garrison-fuzz-"))
