@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
 from bench.report import REGRESSION, commit, machine
@@ -146,7 +147,7 @@ class Opener:
     ) -> None:
         self.ctx, self.store, self.settings = ctx, store, settings
         self.policy, self.loaded = policy, loaded
-        self.database = settings.data_dir / "garrison.db"  # the embedded default's file
+        self.database = Path(str(make_url(settings.effective_database_url).database))
         self.opened = 0
 
     async def open(self) -> str:
