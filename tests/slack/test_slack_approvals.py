@@ -403,6 +403,9 @@ async def test_an_unreadable_slack_user_group_grants_nothing_and_the_clicker_is_
         stack.slack.usergroups.clear()  # usergroups.users.list now answers no_such_subteam
         _incident_id, handle = await stack.start()
         request = await pending(handle)
+        # The workflow shows a request a moment before its record is stored; a click before
+        # then is answered "unknown approval", which is not what this test is about.
+        await until(lambda: stack.store.get_approval(request.approval_id), what="the record")
         body = click_body(request.approval_id, request.action_hash, user=BOB)
         assert (await stack.click(body)).status_code == 200
         await eventually(lambda: ephemerals_for(stack, BOB), what="bob's reply")
