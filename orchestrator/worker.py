@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -92,10 +94,22 @@ def build_workers(
             activity_executor=ThreadPoolExecutor(4),
             interceptors=[LivenessInterceptor()],  # heartbeats, bounded failures
             max_cached_workflows=temporal.max_cached_workflows,
+            build_id=build_id(),
             **builders[role](),
         )
         for role in roles
     ]
+
+
+@cache
+def build_id() -> str:
+    """The workers' build id: Garrison's version. Without one, the SDK derives it by hashing the
+    bytecode of every loaded module, 0.6 s of each process's start (Garrison does not use
+    worker versioning, where the id selects which code runs a workflow)."""
+    try:
+        return f"garrison-{version('garrison')}"
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "garrison-source"
 
 
 def _activities(*holders: object) -> list[Callable[..., Any]]:
