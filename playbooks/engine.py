@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.types import Command
+from langgraph.types import Command, Durability
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.deps import AgentDeps
@@ -27,6 +27,12 @@ from agents.models import (
 )
 from playbooks.base import Playbook, PlaybookDeps, PlaybookState
 from tools.models import Alert, Verdict
+
+# The graph's state is written when a round ends (on its proposals, or finished), not after every
+# node: a round is short and reads only, so a crash inside one re-runs it from the last round's
+# checkpoint (see `step_playbook`). Per-node checkpoints were two thirds of the store's bytes
+# and about ten writes of the whole state per incident.
+DURABILITY: Durability = "exit"
 
 
 class PlaybookStart(BaseModel):
@@ -77,9 +83,9 @@ async def step_playbook(
         if not started:
             if start is None:
                 raise PlaybookNotStarted(thread_id)
-            await graph.ainvoke(_first(start), config)
+            await graph.ainvoke(_first(start), config, durability=DURABILITY)
     elif pending and not _already_applied(snapshot.values, resume):
-        await graph.ainvoke(Command(resume=_dump(resume)), config)
+        await graph.ainvoke(Command(resume=_dump(resume)), config, durability=DURABILITY)
     elif not started:
         raise PlaybookNotStarted(thread_id)
     snapshot = await graph.aget_state(config)
@@ -88,9 +94,10 @@ async def step_playbook(
         # checkpoints): finish that round. Reporting the half-done state would end the playbook
         # with nothing proposed, or fail on the missing state, on every retry.
         if (snapshot.metadata or {}).get("source") == "input" and start is not None:
-            await graph.ainvoke(_first(start), config)  # only its input was recorded: again
+            # only its input was recorded: again
+            await graph.ainvoke(_first(start), config, durability=DURABILITY)
         else:
-            await graph.ainvoke(None, config)  # on from the last checkpoint
+            await graph.ainvoke(None, config, durability=DURABILITY)  # on from the last checkpoint
         snapshot = await graph.aget_state(config)
     return _report(snapshot)
 
