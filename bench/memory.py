@@ -45,11 +45,13 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
+from bench.gc_pauses import GcPauses
 from bench.report import REGRESSION, commit, machine
 from bench.temporal_server import KillableTemporal
 from orchestrator.approvals.notifier import LogNotifier
 from orchestrator.composition import open_checkpointer, open_store
 from orchestrator.policy.model import PolicyDocument, Tier, load_policy
+from orchestrator.runtime import settle_heap
 from orchestrator.settings import GarrisonSettings, TemporalSettings
 from orchestrator.store.records import ApprovalStatus
 from orchestrator.store.repository import Store
@@ -92,6 +94,10 @@ class SizeFigures:
     store_mb: float
     open_one_more_s: float  # median over the probes
     fill_s: float  # wall time to open the incidents since the previous size
+    # The collector's pauses of this process (the worker) during the fill and the probes.
+    gc_full: int  # full collections
+    gc_full_max_s: float
+    gc_total_s: float  # every generation
 
 
 def waiting_policy() -> PolicyDocument:
@@ -209,7 +215,7 @@ async def _until(check: Callable[[], Awaitable[bool]], interval_s: float) -> Non
     raise TimeoutError("not reached within an hour")
 
 
-async def measure(sizes: list[int], probes: int) -> list[SizeFigures]:
+async def measure(sizes: list[int], probes: int, max_cached: int | None) -> list[SizeFigures]:
     loaded = load_all([INCIDENT]).incidents[0]
     policy = waiting_policy()
     figures: list[SizeFigures] = []
@@ -224,6 +230,9 @@ async def measure(sizes: list[int], probes: int) -> list[SizeFigures]:
                     address=temporal.address, task_queue_prefix=f"m{uuid.uuid4().hex[:6]}"
                 ),
             )
+            if max_cached is not None:
+                settings.temporal.max_cached_workflows = max_cached
+            pauses = GcPauses()
             async with AsyncExitStack() as stack:
                 store = await open_store(settings)
                 stack.push_async_callback(store.close)
@@ -233,6 +242,9 @@ async def measure(sizes: list[int], probes: int) -> list[SizeFigures]:
                     await stack.enter_async_context(worker)
                 ctx = replay_context(client, store, settings, policy, DAY_S)
                 opener = Opener(ctx, store, settings, policy, loaded)
+                settle_heap()  # as `garrison worker` does once it is up
+                pauses.start()
+                stack.callback(pauses.stop)
                 open_now = 0
                 for size in [0, *sizes]:
                     started = time.perf_counter()
@@ -242,6 +254,7 @@ async def measure(sizes: list[int], probes: int) -> list[SizeFigures]:
                     open_now = max(size, open_now)
                     times = [await opener.one_more() for _ in range(probes)]
                     open_now += probes
+                    gc_figures = pauses.take()
                     gc.collect()
                     figures.append(
                         SizeFigures(
@@ -251,6 +264,9 @@ async def measure(sizes: list[int], probes: int) -> list[SizeFigures]:
                             store_mb=round(_disk_mb(settings.data_dir), 1),
                             open_one_more_s=round(statistics.median(times), 3),
                             fill_s=round(fill_s, 1),
+                            gc_full=gc_figures.full,
+                            gc_full_max_s=gc_figures.full_max_s,
+                            gc_total_s=gc_figures.total_s,
                         )
                     )
                     print(_row(figures[-1]), flush=True)
@@ -267,7 +283,8 @@ def _row(f: SizeFigures) -> str:
     return (
         f"{f.open_incidents:>6} open: worker {f.worker_rss_mb:7.1f} MB, temporal"
         f" {f.temporal_rss_mb:7.1f} MB, store {f.store_mb:6.1f} MB | one more"
-        f" {f.open_one_more_s:.3f} s | filled in {f.fill_s:.0f} s"
+        f" {f.open_one_more_s:.3f} s | filled in {f.fill_s:.0f} s | gc: {f.gc_full} full,"
+        f" longest {f.gc_full_max_s:.3f} s, {f.gc_total_s:.1f} s in all"
     )
 
 
@@ -298,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000", help="open incidents, cumulative")
     parser.add_argument("--probes", type=int, default=5, help="one-more openings per size")
     parser.add_argument("--out", type=Path, default=ROOT / ".garrison" / "bench-memory.json")
+    parser.add_argument(
+        "--max-cached", type=int, help="the workers' max_cached_workflows (default: Garrison's)"
+    )
     parser.add_argument("--baseline", type=Path, help="a previous --out: flag >20%% regressions")
     args = parser.parse_args(argv)
     try:
@@ -306,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes: whole numbers separated by commas, not {args.sizes!r}")
     if any(s <= 0 for s in sizes) or args.probes < 1:
         parser.error("--sizes must be positive and --probes at least 1")
-    figures = asyncio.run(measure(sizes, args.probes))
+    figures = asyncio.run(measure(sizes, args.probes, args.max_cached))
     rows = [asdict(f) for f in figures]
     report: dict[str, Any] = {
         "benchmark": "memory-waiting-incidents",
