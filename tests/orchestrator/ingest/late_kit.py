@@ -73,15 +73,25 @@ class LiveIncident:
         await self.dispatcher.dispatch_pending()
         return accepted.incidents
 
-    async def runs(self) -> list[WorkflowExecutionStatus | None]:
-        """The statuses of every run of the incident's workflow, oldest first."""
-        found = [
-            (execution.start_time, execution.status)
-            async for execution in self.client.list_workflows(
-                f'WorkflowId="{workflow_id(self.incident_id)}"'
-            )
-        ]
-        return [status for _start, status in sorted(found, key=lambda pair: pair[0])]
+    async def runs(self, timeout_s: float = 15.0) -> list[WorkflowExecutionStatus | None]:
+        """The statuses of every run of the incident's workflow, oldest first. The listing comes
+        from Temporal's visibility store, which lags the workflow (a run whose result is already
+        returned may still be listed as running): it is read again until its newest run is the
+        one `describe` (read from the workflow's own state) gives, with the same status."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            found = [
+                (execution.start_time, execution.run_id, execution.status)
+                async for execution in self.client.list_workflows(
+                    f'WorkflowId="{workflow_id(self.incident_id)}"'
+                )
+            ]
+            found.sort(key=lambda run: run[0])
+            latest = await self.handle().describe()
+            settled = bool(found) and found[-1][1:] == (latest.run_id, latest.status)
+            if settled or asyncio.get_running_loop().time() > deadline:
+                return [status for _start, _run, status in found]
+            await asyncio.sleep(0.1)
 
     async def result_approving_everything(self, timeout_s: float = 120.0) -> IncidentResult:
         """The latest run's result, every approval it asks for granted by as many distinct
