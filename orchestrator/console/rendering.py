@@ -17,6 +17,10 @@ from orchestrator.console.sessions import Session
 from orchestrator.text import neutralise
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+# Sent by the lists' auto refresh (static/console.js): it moves rows in and drops the rest of the
+# page, so it must leave the flash messages for the page the browser shows next. Otherwise a
+# refresh that runs while a decision is being recorded takes the decision's message with it.
+REFRESH_HEADER = "x-garrison-refresh"
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -43,9 +47,10 @@ def page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    """Render `name` with the session's user, CSRF token and flash messages (shown once)."""
+    """Render `name` with the session's user, CSRF token and flash messages (shown once; an auto
+    refresh shows none and leaves them)."""
     flash = []
-    if session is not None:
+    if session is not None and REFRESH_HEADER not in request.headers:
         flash, session.flash = session.flash, []
     response = templates.TemplateResponse(
         request,

@@ -19,7 +19,11 @@ async function refreshLists() {
   if (!box || !box.checked) return;
   const targets = document.querySelectorAll("[data-refresh]");
   if (!targets.length) return;
-  const answer = await fetch(window.location.href, { credentials: "same-origin" });
+  // The header keeps the flash messages for the next page shown (orchestrator/console/rendering.py).
+  const answer = await fetch(window.location.href, {
+    credentials: "same-origin",
+    headers: { "X-Garrison-Refresh": "1" },
+  });
   if (!answer.ok || answer.redirected) return; // signed out: leave the page as it is
   const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
   for (const target of targets) {

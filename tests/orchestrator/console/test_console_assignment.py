@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestrator.console.rendering import REFRESH_HEADER
 from orchestrator.server.tokens import ApiTokens, digest
 from tests.orchestrator.console.seed import (
     client,
@@ -51,6 +52,27 @@ async def test_take_reassign_and_unassign_an_incident_each_audited(tmp_path: Pat
             ("alice", "assigned", {"assignee": "carol", "previous": "alice"}),
             ("alice", "unassigned", {"assignee": "", "previous": "carol"}),
         ]
+
+
+async def test_the_lists_auto_refresh_leaves_the_flash_message_for_the_next_page(
+    tmp_path: Path,
+) -> None:
+    """The approvals and incidents lists refresh themselves every few seconds; one that runs
+    between a decision's answer and the page it redirects to must not take the message."""
+    passwords(tmp_path / "console-passwords.yaml", "alice")
+    async with console(tmp_path) as c, client(c.app) as http:
+        await seed_incident(c.store, "inc-1")
+        await sign_in(http, "alice")
+        token = csrf_of((await http.get("/console/incidents/inc-1")).text)
+        taken = await http.post(PATH, data={"csrf_token": token, "assignee": "alice"})
+        assert taken.status_code == 303
+
+        refreshed = await http.get("/console/incidents", headers={REFRESH_HEADER: "1"})
+        assert refreshed.status_code == 200 and "Assigned to alice." not in refreshed.text
+        shown = await http.get("/console/incidents/inc-1")
+        assert "Assigned to alice." in shown.text
+        again = await http.get("/console/incidents/inc-1")
+        assert "Assigned to alice." not in again.text  # shown once
 
 
 async def test_a_form_without_the_csrf_token_or_naming_nobody_changes_nothing(
