@@ -33,7 +33,7 @@ async def test_forged_decisions_execute_nothing_and_one_human_counts_once(
 ) -> None:
     async with slack_stack(temporal_env, tmp_path, strict_policy(two_approvers=True)) as stack:
         incident_id, handle = await stack.start()
-        request = await pending(handle)
+        request = await pending(handle, stack.store)
         assert request.required_approvers == 2
         approval_id = request.approval_id
         await until(lambda: stack.store.get_approval(approval_id), what="the stored request")

@@ -170,12 +170,15 @@ class Stack:
 
 async def pending(
     handle: Handle,
+    store: Store,
     *,
     seen: set[str] | None = None,
     kind: ActionKind | None = ActionKind.ISOLATE_HOST,
 ) -> PendingApprovalView:
-    """The pending request for a `kind` action (None: any) not in `seen`: a playbook round's
-    requests are made together, so which is listed first is not the proposals' order."""
+    """The pending request for a `kind` action (None: any) not in `seen`, once the store holds
+    its record: the workflow may show a request a moment before its record is stored, and a click
+    in between is answered "unknown approval". A playbook round's requests are made together, so
+    which is listed first is not the proposals' order."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
@@ -184,10 +187,10 @@ async def pending(
             for p in status.pending_approvals
             if p.approval_id not in (seen or set()) and (kind is None or p.action.kind is kind)
         ]
-        if fresh:
+        if fresh and await store.get_approval(fresh[0].approval_id) is not None:
             return fresh[0]
         await asyncio.sleep(0.05)
-    raise AssertionError(f"no approval request for {kind or 'any action'} appeared")
+    raise AssertionError(f"no stored approval request for {kind or 'any action'} appeared")
 
 
 async def eventually(check: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:

@@ -28,7 +28,7 @@ async def test_api_reads_and_decides_with_the_same_checks_as_slack(
         assert {"/slack/interactions", "/api/approvals/{approval_id}/decision"} <= set(paths)
 
         incident_id, handle = await stack.start()
-        request = await pending(handle)
+        request = await pending(handle, stack.store)
         url = f"/api/approvals/{request.approval_id}/decision"
         good = {"decision": "approve", "action_hash": request.action_hash}
 

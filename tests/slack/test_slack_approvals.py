@@ -63,7 +63,7 @@ async def test_one_card_and_a_signed_approve_runs_the_action_and_updates_the_car
 ) -> None:
     async with slack_stack(temporal_env, tmp_path) as stack:
         incident_id, handle = await stack.start()
-        request = await pending(handle)
+        request = await pending(handle, stack.store)
         await eventually(
             lambda: card_text(stack, request.approval_id), what="the isolation's approval card"
         )
@@ -117,7 +117,7 @@ async def test_unauthorised_clicks_are_refused_ephemerally_and_audited(
 ) -> None:
     async with slack_stack(temporal_env, tmp_path) as stack:
         _incident_id, handle = await stack.start()
-        request = await pending(handle)
+        request = await pending(handle, stack.store)
         body = click_body(request.approval_id, request.action_hash, user=user, team=team, app=app)
         assert (await stack.click(body)).status_code == 200
         await eventually(lambda: ephemerals_for(stack, user), what="the ephemeral refusal")
@@ -151,7 +151,7 @@ async def test_forged_stale_and_malformed_requests_get_4xx_and_change_nothing(
 ) -> None:
     async with slack_stack(temporal_env, tmp_path) as stack:
         _incident_id, handle = await stack.start()
-        request = await pending(handle)
+        request = await pending(handle, stack.store)
         genuine = click_body(request.approval_id, request.action_hash, user=ALICE)
         statuses: dict[str, int] = {}
         for name, headers in HOSTILE_BODIES.items():
@@ -205,7 +205,7 @@ async def test_two_distinct_humans_are_needed_and_no_one_counts_twice(
 ) -> None:
     async with slack_stack(temporal_env, tmp_path, strict_policy(two_approvers=True)) as stack:
         incident_id, handle = await stack.start()
-        request = await pending(handle)
+        request = await pending(handle, stack.store)
         assert request.required_approvers == 2
         headers = {"authorization": f"Bearer {TOKENS['garrison-agent']}"}
         decision = {"decision": "approve", "action_hash": request.action_hash}
@@ -230,7 +230,7 @@ async def test_two_distinct_humans_are_needed_and_no_one_counts_twice(
         twice = await stack.http.post(url, json=decision, headers=alice_api)
         assert twice.status_code == 409 and "already decided" in twice.json()["detail"]
         await eventually(lambda: len(ephemerals_for(stack, ALICE)) == 2, what="second reply")
-        status = await pending(handle)
+        status = await pending(handle, stack.store)
         assert status.approvers == ["alice"]
         ledger = await stack.store.actions_for(incident_id)
         assert request.action not in [entry.action for entry in ledger]
@@ -261,7 +261,7 @@ async def test_racing_approve_and_deny_yield_exactly_one_decision(
         winners: list[str] = []
         for _ in range(runs):
             incident_id, handle = await stack.start()
-            request = await pending(handle)
+            request = await pending(handle, stack.store)
             # Click the card, as people do: the workflow shows a request pending a moment
             # before its record is stored and its card posted; a click before that is refused.
             await eventually(
@@ -317,7 +317,7 @@ async def test_nobody_answers_reminder_escalation_then_default_deny_on_schedule(
     async with slack_stack(temporal_env, tmp_path) as stack:
         skipper = TimeSkipper(temporal_env.client, config=TimeSkippingConfig(enabled=False))
         incident_id, handle = await stack.start()
-        request = await pending(handle)
+        request = await pending(handle, stack.store)
         card = (await eventually(lambda: stack.cards(), what="the card"))[0]
         tier = stack.policy.tiers[TierName.STANDARD]  # one approver: the standard tier
 
@@ -362,7 +362,7 @@ async def test_a_slack_outage_delays_the_card_which_is_then_posted_exactly_once(
     async with slack_stack(temporal_env, tmp_path) as stack:
         stack.slack.outage = True
         _incident_id, handle = await stack.start()
-        request = await pending(handle)
+        request = await pending(handle, stack.store)
         await eventually(lambda: stack.slack.calls("chat.postMessage"), what="a failed post")
         await asyncio.sleep(2.5)  # a few more attempts fail while Slack is down
         assert not stack.cards()
@@ -402,10 +402,7 @@ async def test_an_unreadable_slack_user_group_grants_nothing_and_the_clicker_is_
     async with slack_stack(temporal_env, tmp_path) as stack:
         stack.slack.usergroups.clear()  # usergroups.users.list now answers no_such_subteam
         _incident_id, handle = await stack.start()
-        request = await pending(handle)
-        # The workflow shows a request a moment before its record is stored; a click before
-        # then is answered "unknown approval", which is not what this test is about.
-        await until(lambda: stack.store.get_approval(request.approval_id), what="the record")
+        request = await pending(handle, stack.store)
         body = click_body(request.approval_id, request.action_hash, user=BOB)
         assert (await stack.click(body)).status_code == 200
         await eventually(lambda: ephemerals_for(stack, BOB), what="bob's reply")
