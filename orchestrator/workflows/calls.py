@@ -2,12 +2,6 @@
 profile (settings per activity kind, never constants in workflow code), the kind of each activity,
 and the error types that are never retried.
 
-The store's bookkeeping (the activities in `LOCAL`: audit entries, approval records, the guards'
-look-ups) runs as local activities, in the worker that runs the workflow: no activity task and no
-extra workflow task per call, which was about a third of an incident's round trips to Temporal.
-They are short, idempotent writes to the store that worker already holds. Histories recorded
-before `LOCAL_PATCH` keep their scheduled activities.
-
 When `response.execute` fails for good, the workflow finishes the action's ledger entry with
 `response.end` (`failed`, or `abandoned` when the workflow was cancelled) before the error goes on:
 the activity's own last attempt may have died with its worker and recorded nothing. Workflow code.
@@ -59,22 +53,6 @@ ACTIVITY_KINDS: dict[str, ActivityKind] = {
     "approvals.announce": ActivityKind.STORE,
     "ingest.poll": ActivityKind.VENDOR_READS,  # AlertPollWorkflow sets its own (GARRISON_POLL__*)
 }
-# Store-only activities served by the workflow's own worker (the triage role), run locally.
-LOCAL = frozenset(
-    {
-        "audit.policy_decision",
-        "response.isolation_slot",
-        "incidents.alerts_joined",
-        "approvals.request",
-        "approvals.confirm",
-        "approvals.notify",
-        "approvals.finalize",
-        # The store's close; it posts the closing note itself only in histories recorded before
-        # the ticket outbox, and a local activity retries that call like any other.
-        "incidents.close",
-    }
-)
-LOCAL_PATCH = "local-bookkeeping-v1"  # workflows recorded before the bookkeeping ran locally
 LEDGER_END_PATCH = "ledger-terminal-v1"  # workflows recorded before failed actions were ended
 _EXECUTE = "response.execute"
 
@@ -113,29 +91,19 @@ async def _execute(
     agent: bool = False,
 ) -> _T:
     timeouts = timeouts_for(profile, name, agent=agent)
-    retry_policy = RetryPolicy(
-        initial_interval=timedelta(seconds=timeouts.initial_retry_s),
-        maximum_interval=_seconds(timeouts.max_retry_s),
-        maximum_attempts=timeouts.max_attempts,
-        non_retryable_error_types=NON_RETRYABLE,
-    )
-    start_to_close = timedelta(seconds=timeouts.start_to_close_s)
-    if queue is None and name in LOCAL and workflow.patched(LOCAL_PATCH):
-        return await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=start_to_close,
-            retry_policy=retry_policy,
-        )
     return await workflow.execute_activity(
         name,
         arg,
         result_type=result_type,
         task_queue=queue or workflow.info().task_queue,
-        start_to_close_timeout=start_to_close,
+        start_to_close_timeout=timedelta(seconds=timeouts.start_to_close_s),
         heartbeat_timeout=_seconds(timeouts.heartbeat_s),
-        retry_policy=retry_policy,
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=timeouts.initial_retry_s),
+            maximum_interval=_seconds(timeouts.max_retry_s),
+            maximum_attempts=timeouts.max_attempts,
+            non_retryable_error_types=NON_RETRYABLE,
+        ),
     )
 
 

@@ -15,7 +15,6 @@ made) and the store's approvals (the decisions humans gave)."""
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -45,7 +44,6 @@ pytestmark = [pytest.mark.temporal, pytest.mark.simulation]
 INCIDENT = Path(__file__).parents[2] / "simulations" / "incidents" / "otrf-lsass-comsvcs-prd01"
 TICKET_AUDIT = {"open_ticket": "ticket.opened", "comment": "ticket.commented",
                 "close_ticket": "ticket.closed"}  # fmt: skip
-LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK's marker of a local activity's result
 AU3 = ("type", "actor", "target", "outcome", "source")
 
 
@@ -58,8 +56,7 @@ def strict_policy(path: Path) -> Path:
 
 
 async def completed_activities(client: Client, incident_id: str) -> Counter[str]:
-    """How many activities of each type completed in the incident's workflow (every run), local
-    ones (recorded as markers) included."""
+    """How many activities of each type completed in the incident's workflow (every run)."""
     history = await client.get_workflow_handle(workflow_id(incident_id)).fetch_history()
     scheduled: dict[int, str] = {}
     done: Counter[str] = Counter()
@@ -70,11 +67,6 @@ async def completed_activities(client: Client, incident_id: str) -> Counter[str]
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             attributes = event.activity_task_completed_event_attributes
             done[scheduled[attributes.scheduled_event_id]] += 1
-        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            marker = event.marker_recorded_event_attributes
-            if marker.marker_name == LOCAL_ACTIVITY_MARKER and not marker.HasField("failure"):
-                data = json.loads(marker.details["data"].payloads[0].data)
-                done[data["activity_type"]] += 1
     return done
 
 
