@@ -14,10 +14,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PauseFigures:
-    collections: int  # of every generation
     full: int  # generation 2
     full_max_s: float
-    full_total_s: float
     total_s: float  # every generation
 
 
@@ -39,10 +37,8 @@ class GcPauses:
         pauses, self._pauses = self._pauses, []
         full = [s for generation, s in pauses if generation == 2]
         return PauseFigures(
-            collections=len(pauses),
             full=len(full),
             full_max_s=round(max(full, default=0.0), 3),
-            full_total_s=round(sum(full), 3),
             total_s=round(sum(s for _, s in pauses), 3),
         )
 

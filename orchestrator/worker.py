@@ -104,7 +104,7 @@ def build_workers(
 @cache
 def build_id() -> str:
     """The workers' build id: Garrison's version. Without one, the SDK derives it by hashing the
-    bytecode of every loaded module, 0.6 s of each process's start (Garrison does not use
+    bytecode of every loaded module, 0.5 s of each process's start (Garrison does not use
     worker versioning, where the id selects which code runs a workflow)."""
     try:
         return f"garrison-{version('garrison')}"

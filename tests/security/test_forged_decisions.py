@@ -36,7 +36,6 @@ async def test_forged_decisions_execute_nothing_and_one_human_counts_once(
         request = await pending(handle, stack.store)
         assert request.required_approvers == 2
         approval_id = request.approval_id
-        await until(lambda: stack.store.get_approval(approval_id), what="the stored request")
 
         # The forger: its own connection to the frontend, its own identities and groups.
         forger = await Client.connect(
