@@ -178,7 +178,8 @@ class Ingestor:
             [fingerprint(e.scope, item.source, item.alert.uid) for item in e.items] for e in batch
         ]
         stored = tx.stored([fp for fps in prints for fp in fps])
-        states = self._load_state(tx, batch)
+        keys = [[_keys(item) for item in e.items] for e in batch]
+        states = self._load_state(tx, batch, keys)
         placed: dict[str, str] = dict(stored)
         order = sorted(
             ((e_i, i_i) for e_i, e in enumerate(batch) for i_i in range(len(e.items))),
@@ -191,7 +192,8 @@ class Ingestor:
                 duplicates[e_i] += 1
                 continue
             item = entry.items[i_i]
-            incident_id = self._incident_for(tx, entry.scope, states[entry.scope], item, now)
+            state = states[entry.scope]
+            incident_id = self._incident_for(tx, entry.scope, state, item, keys[e_i][i_i], now)
             placed[fp] = incident_id
             tx.add_alert(
                 StagedAlert(
@@ -217,12 +219,21 @@ class Ingestor:
             for e_i, fps in enumerate(prints)
         ]
 
-    def _load_state(self, tx: IntakeTx, batch: list[_Entry]) -> dict[str, _ScopeState]:
+    def _load_state(
+        self, tx: IntakeTx, batch: list[_Entry], item_keys: list[list[list[str]]]
+    ) -> dict[str, _ScopeState]:
+        """Each scope's grouping state for the batch; `item_keys` are its alerts' `_keys`."""
         states: dict[str, _ScopeState] = {}
         storm_window = timedelta(seconds=self._rules.storm.window_s)
         for scope in {e.scope for e in batch}:
             items = [item for e in batch if e.scope == scope for item in e.items]
-            keys = {k for item in items for k in _keys(item)}
+            keys = {
+                k
+                for e, of_entry in zip(batch, item_keys, strict=True)
+                if e.scope == scope
+                for of_item in of_entry
+                for k in of_item
+            }
             keys |= {self._storm_key(item) for item in items}
             keys |= {f"corr:{item.correlation}" for item in items if item.correlation}
             state = _ScopeState()
@@ -240,7 +251,13 @@ class Ingestor:
         return states
 
     def _incident_for(
-        self, tx: IntakeTx, scope: str, state: _ScopeState, item: Normalised, now: datetime
+        self,
+        tx: IntakeTx,
+        scope: str,
+        state: _ScopeState,
+        item: Normalised,
+        keys: list[str],
+        now: datetime,
     ) -> str:
         at = aware(item.alert.time)
         if item.correlation:
@@ -254,7 +271,6 @@ class Ingestor:
         if storm is not None:
             return storm
         window = timedelta(seconds=self._rules.group_window_s)
-        keys = _keys(item)
         linked = [
             state.groups[k]
             for k in keys

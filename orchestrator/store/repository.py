@@ -104,7 +104,7 @@ class Store:
         return store
 
     async def close(self) -> None:
-        self.intake.close()
+        await self.intake.close()
         await self._db.engine.dispose()
 
     @property
