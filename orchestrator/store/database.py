@@ -74,15 +74,12 @@ def sync_engine_for(engine: AsyncEngine) -> Engine:
     url = engine.url
     if url.drivername == SQLITE_DRIVER:
         sync = create_engine(url.set(drivername="sqlite+pysqlite"))
-        # Its commits do not checkpoint the log: `Intake` does, beside them.
-        _configure_sqlite(sync, default_begin="IMMEDIATE", autocheckpoint=False)
+        _configure_sqlite(sync, default_begin="IMMEDIATE")
         return sync
     return create_engine(url, pool_pre_ping=True, pool_size=2)
 
 
-def _configure_sqlite(
-    engine: Engine, default_begin: str = "DEFERRED", *, autocheckpoint: bool = True
-) -> None:
+def _configure_sqlite(engine: Engine, default_begin: str = "DEFERRED") -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand BEGIN to SQLAlchemy (see `_on_begin`); pragmas run outside any transaction.
@@ -93,8 +90,6 @@ def _configure_sqlite(
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            if not autocheckpoint:
-                cursor.execute("PRAGMA wal_autocheckpoint=0")
         finally:
             cursor.close()
 

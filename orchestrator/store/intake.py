@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, func, update
+from sqlalchemy import Connection, Engine, func, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -44,7 +44,6 @@ T = TypeVar("T")
 _INTAKE = table_of(IntakeRow)
 _DEAD = table_of(DeadLetterRow)
 _PG_INGEST_LOCK = int.from_bytes(b"garr-ing", "big", signed=True)
-CHECKPOINT_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,19 +66,10 @@ class DeadLetter:
     alert_id: str | None
 
 
-_MARK_SIGNALLED = (
-    update(_INTAKE)
-    .where(_INTAKE.c.fingerprint.in_(bindparam("values", expanding=True)))
-    .values(signalled_at=bindparam("at"))
-)
-
-
 class Intake:
     def __init__(self, db: Transactions) -> None:
         self._db = db
         self._sync: Engine | None = None
-        self._checkpoint: asyncio.Task[None] | None = None
-        self._checkpointed = 0.0  # monotonic time of the last checkpoint's start
 
     def _engine(self) -> Engine:
         if self._sync is None:
@@ -88,42 +78,26 @@ class Intake:
 
     async def write(self, work: Callable[[IntakeTx], T]) -> T:
         """Run `work` and commit what it staged, in one write transaction (in a thread)."""
-        result = await asyncio.to_thread(self._in_transaction, lambda c: self._grouped(c, work))
-        self._checkpoint_soon()
-        return result
-
-    def _checkpoint_soon(self) -> None:
-        """SQLite: copy the write-ahead log into the database at most every `CHECKPOINT_EVERY_S`,
-        in a thread of its own, beside the next transactions. Ingestion's connections do not
-        checkpoint in their commits (`sync_engine_for`): there it stalled a batch's commit, and
-        every request in it, for 10 to 20 ms each time the log passed 1,000 pages."""
-        if not self._db.sqlite or (self._checkpoint is not None and not self._checkpoint.done()):
-            return
-        now = time.monotonic()
-        if now - self._checkpointed < CHECKPOINT_EVERY_S:
-            return
-        self._checkpointed = now
-        self._checkpoint = asyncio.create_task(asyncio.to_thread(self._checkpoint_wal))
-
-    def _checkpoint_wal(self) -> None:
-        # The driver's own connection: SQLAlchemy would open a write transaction around it.
-        raw = self._engine().raw_connection()
-        try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
-        finally:
-            raw.close()
+        return await asyncio.to_thread(self._in_transaction, lambda c: self._grouped(c, work))
 
     def _grouped(self, connection: Connection, work: Callable[[IntakeTx], T]) -> T:
         if not self._db.sqlite:
             connection.execute(select(func.pg_advisory_xact_lock(_PG_INGEST_LOCK)))
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            tx = IntakeTx(cursor, IntakeSql(sqlite=self._db.sqlite))
+
+        def staged(tx: IntakeTx) -> T:
             result = work(tx)
             tx.flush()
+            return result
+
+        return self._on_cursor(connection, staged)
+
+    def _on_cursor(self, connection: Connection, work: Callable[[IntakeTx], T]) -> T:
+        """`work` on the driver's cursor of the transaction's connection (`intake_tx`)."""
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return work(IntakeTx(cursor, IntakeSql(sqlite=self._db.sqlite)))
         finally:
             cursor.close()
-        return result
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         """`work` in one write transaction on the synchronous connection, run again from the top
@@ -139,9 +113,7 @@ class Intake:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
         raise AssertionError("unreachable")
 
-    async def close(self) -> None:
-        if self._checkpoint is not None:
-            await asyncio.wait([self._checkpoint])
+    def close(self) -> None:
         if self._sync is not None:
             self._sync.dispose()
 
@@ -181,11 +153,9 @@ class Intake:
         write lock while this update waited for the event loop between its statements."""
 
         def work(connection: Connection) -> None:
-            for chunk in chunks(fingerprints):
-                connection.execute(_MARK_SIGNALLED, {"values": chunk, "at": at})
+            self._on_cursor(connection, lambda tx: tx.mark_signalled(fingerprints, at))
 
         await asyncio.to_thread(self._in_transaction, work)
-        self._checkpoint_soon()
 
     async def incidents(self, ids: Sequence[str]) -> dict[str, IncidentRecord]:
         """The stored incidents among `ids`, by id: a dispatch pass reads the incidents it

@@ -67,6 +67,7 @@ _RULE_HOSTS_SINCE = (
     "SELECT rule, host, last_seen FROM rule_hosts WHERE scope = ? AND last_seen >= ? AND rule {IN}"
 )
 _IDS_TAKEN = "SELECT id FROM incidents WHERE id {IN}"
+_MARK_SIGNALLED = "UPDATE alert_intake SET signalled_at = ? WHERE fingerprint {IN}"
 # Writes, one executemany each.
 _ALERT_COLUMNS = ("uid", "fingerprint", "incident_id", "time", "title", "severity", "raw")
 _INTAKE_COLUMNS = (
@@ -212,6 +213,12 @@ class IntakeTx:
 
     def incident_ids_taken(self, ids: Sequence[str]) -> set[str]:
         return {incident_id for (incident_id,) in self._rows(_IDS_TAKEN, ids)}
+
+    def mark_signalled(self, fingerprints: Sequence[str], at: datetime) -> None:
+        """The dispatcher's write: these alerts reached their workflows."""
+        for chunk in chunks(fingerprints):
+            sql = self.sql.read(_MARK_SIGNALLED, len(chunk))
+            self.cursor.execute(sql, [self.sql.at(at), *self.sql.list_params(chunk)])
 
     def add_incident(self, record: IncidentRecord) -> None:
         self._incidents.append(mapping.incident_values(record))

@@ -104,7 +104,7 @@ class Store:
         return store
 
     async def close(self) -> None:
-        await self.intake.close()
+        self.intake.close()
         await self._db.engine.dispose()
 
     @property
