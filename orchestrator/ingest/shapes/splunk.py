@@ -48,8 +48,9 @@ SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 def matches(record: Json) -> bool:
     if isinstance(record.get("result"), dict) and ("sid" in record or "search_name" in record):
         return True
-    orig = any(isinstance(k, str) and k.startswith("orig_") for k in record)
-    return "rule_name" in record and ("event_id" in record or orig)
+    if "rule_name" not in record:
+        return False
+    return "event_id" in record or any(isinstance(k, str) and k.startswith("orig_") for k in record)
 
 
 def normalise_splunk(record: Json) -> Normalised:
