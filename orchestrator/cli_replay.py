@@ -115,7 +115,7 @@ async def _correlation(store: Store, incident_id: str) -> tuple[str, str] | None
     from sqlmodel import col, select
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from orchestrator.store.tables import IncidentGroupRow
+    from orchestrator.store.intake_tables import IncidentGroupRow
 
     query = (
         select(IncidentGroupRow.scope, IncidentGroupRow.key)

@@ -14,7 +14,8 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store.tables import AssignmentRow, table_of
+from orchestrator.store.columns import table_of
+from orchestrator.store.tables import AssignmentRow
 from orchestrator.store.transactions import Transactions
 
 _ASSIGNMENTS = table_of(AssignmentRow)

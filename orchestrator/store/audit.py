@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from orchestrator.store.anchors import AnchorEntry
+from orchestrator.store.columns import table_of
 from orchestrator.store.records import AuditEvent, AuditRecord, AuditVerification
-from orchestrator.store.tables import AuditRow, table_of
+from orchestrator.store.tables import AuditRow
 from orchestrator.store.transactions import Transactions
 
 GENESIS = "0" * 64

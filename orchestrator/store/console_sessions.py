@@ -14,7 +14,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.console.sessions import SessionRecord
-from orchestrator.store.tables import ConsoleSessionRow, table_of
+from orchestrator.store.columns import table_of
+from orchestrator.store.tables import ConsoleSessionRow
 from orchestrator.store.transactions import Transactions
 
 _SESSIONS = table_of(ConsoleSessionRow)

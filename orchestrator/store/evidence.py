@@ -18,7 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
-from orchestrator.store.tables import EvidenceEventRow, table_of
+from orchestrator.store.columns import table_of
+from orchestrator.store.tables import EvidenceEventRow
 from orchestrator.store.transactions import Transactions
 
 MAX_SHOWN = 500  # one view's rows: a window of one host

@@ -27,16 +27,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store import mapping
+from orchestrator.store.columns import table_of
 from orchestrator.store.database import is_retryable, sync_engine_for
+from orchestrator.store.intake_tables import DeadLetterRow, IntakeRow, WebhookDeliveryRow
 from orchestrator.store.intake_tx import IntakeSql, IntakeTx, chunks
 from orchestrator.store.records import IncidentRecord
-from orchestrator.store.tables import (
-    DeadLetterRow,
-    IncidentRow,
-    IntakeRow,
-    WebhookDeliveryRow,
-    table_of,
-)
+from orchestrator.store.tables import IncidentRow
 from orchestrator.store.transactions import MAX_ATTEMPTS, Transactions
 from tools.models import IncidentStatus
 

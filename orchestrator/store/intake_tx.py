@@ -20,8 +20,9 @@ from functools import lru_cache
 from typing import Any
 
 from orchestrator.store import mapping
+from orchestrator.store.columns import table_of
 from orchestrator.store.records import IncidentRecord
-from orchestrator.store.tables import IncidentRow, table_of
+from orchestrator.store.tables import IncidentRow
 from tools.models import Alert, IncidentStatus
 
 IN_CHUNK = 500  # bound on the parameters of one IN (...) query

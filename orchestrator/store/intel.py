@@ -22,7 +22,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store.tables import IntelFeedRow, IntelObjectRow, SharedIndicatorRow, table_of
+from orchestrator.store.columns import table_of
+from orchestrator.store.tables import IntelFeedRow, IntelObjectRow, SharedIndicatorRow
 from orchestrator.store.transactions import Transactions
 from tools.intel.base import SharedIndicator
 from tools.models import Indicator

@@ -18,7 +18,8 @@ from sqlalchemy import select as columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store.tables import ModelUsageRow, NarrativeRow, table_of
+from orchestrator.store.columns import table_of
+from orchestrator.store.tables import ModelUsageRow, NarrativeRow
 from orchestrator.store.transactions import Transactions
 
 _USAGE = table_of(ModelUsageRow)

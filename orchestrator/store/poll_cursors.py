@@ -15,8 +15,8 @@ from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.ingest.pollers.cursor import Cursor
+from orchestrator.store.columns import UtcDateTime, table_of
 from orchestrator.store.repository import Store
-from orchestrator.store.tables import UtcDateTime, table_of
 from orchestrator.store.transactions import Transactions
 
 

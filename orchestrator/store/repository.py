@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from orchestrator.store import audit, mapping, reads
 from orchestrator.store.anchors import Anchoring, AnchorSink
 from orchestrator.store.assignments import Assignments
+from orchestrator.store.columns import table_of
 from orchestrator.store.console_sessions import ConsoleSessions
 from orchestrator.store.database import create_engine_for
 from orchestrator.store.decisions import Decisions
@@ -55,7 +56,6 @@ from orchestrator.store.tables import (
     SlackInteractionRow,
     SlackMessageRow,
     TicketRow,
-    table_of,
 )
 from orchestrator.store.training_sessions import TrainingSessions
 from orchestrator.store.transactions import Transactions, fetch_one

@@ -18,7 +18,8 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store.tables import SimulationRunRow, table_of
+from orchestrator.store.columns import table_of
+from orchestrator.store.tables import SimulationRunRow
 from orchestrator.store.transactions import Transactions
 
 SCORECARD_SCHEMA = "garrison.scorecard/1"

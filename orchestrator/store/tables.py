@@ -4,48 +4,25 @@ Rows stay inside `orchestrator.store`; the rest of Garrison sees the pydantic re
 `records.py`. JSON payloads are stored as text exactly as written (not JSONB), so what was hashed
 or approved reads back byte-for-byte. Every timestamp is stored in UTC and read back tz-aware.
 There are deliberately no foreign keys to `incidents`: ingestion stores an alert before its
-incident workflow exists, and audit records outlive and precede incidents.
+incident workflow exists, and audit records outlive and precede incidents. Ingestion's own tables
+are in `intake_tables.py`, the column types in `columns.py`; `STORE_TABLES` lists them all.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import DateTime, Dialect, Table, Text
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import Table, Text
 from sqlmodel import Field, SQLModel
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (no zone support) and Postgres."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are refused: pass an aware (UTC) datetime")
-        utc = value.astimezone(UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def _at(*, nullable: bool = False, index: bool = False) -> Any:
-    return Field(default=None, sa_type=UtcDateTime, nullable=nullable, index=index)
-
-
-def _json(*, nullable: bool = False) -> Any:
-    return Field(default=None, sa_type=Text, nullable=nullable)
+from orchestrator.store.columns import at_column, json_column, table_of
+from orchestrator.store.intake_tables import (
+    DeadLetterRow,
+    IncidentGroupRow,
+    IntakeRow,
+    RuleHostRow,
+    WebhookDeliveryRow,
+)
 
 
 class AlertRow(SQLModel, table=True):
@@ -55,10 +32,10 @@ class AlertRow(SQLModel, table=True):
     uid: str = Field(index=True)  # unique per source only; the fingerprint is the identity
     fingerprint: str = Field(unique=True)
     incident_id: str = Field(index=True)
-    time: datetime = _at()
+    time: datetime = at_column()
     title: str
     severity: str
-    raw: str = _json()
+    raw: str = json_column()
 
 
 class IncidentRow(SQLModel, table=True):
@@ -74,8 +51,8 @@ class IncidentRow(SQLModel, table=True):
     confidence: float | None = None
     playbook: str | None = None
     knowledge_version: str | None = None  # the agents' knowledge the triage decided under
-    opened_at: datetime = _at(index=True)
-    closed_at: datetime | None = _at(nullable=True)
+    opened_at: datetime = at_column(index=True)
+    closed_at: datetime | None = at_column(nullable=True)
     summary: str | None = Field(default=None, sa_type=Text)
 
 
@@ -89,7 +66,7 @@ class ActionRow(SQLModel, table=True):
     incident_id: str = Field(index=True)
     kind: str
     target: str
-    action: str = _json()
+    action: str = json_column()
     risk: int
     decision: str
     approval_id: str | None = None
@@ -97,9 +74,9 @@ class ActionRow(SQLModel, table=True):
     outcome: str = Field(default="", sa_type=Text)
     already_in_state: bool = False
     verified: bool = False
-    inverse: str | None = _json(nullable=True)
-    created_at: datetime = _at()
-    completed_at: datetime | None = _at(nullable=True)
+    inverse: str | None = json_column(nullable=True)
+    created_at: datetime = at_column()
+    completed_at: datetime | None = at_column(nullable=True)
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
@@ -108,20 +85,20 @@ class ApprovalRow(SQLModel, table=True):
 
     id: str = Field(primary_key=True)
     incident_id: str = Field(index=True)
-    action: str = _json()
+    action: str = json_column()
     action_hash: str
     risk: int
-    risk_factors: str = _json()
+    risk_factors: str = json_column()
     required_approvers: int
     approver_group: str
     escalation_group: str | None = None
     requester: str
     policy_version: str
     status: str = Field(index=True)
-    decisions: str = _json()
-    created_at: datetime = _at()
-    deadline: datetime = _at()
-    decided_at: datetime | None = _at(nullable=True)
+    decisions: str = json_column()
+    created_at: datetime = at_column()
+    deadline: datetime = at_column()
+    decided_at: datetime | None = at_column(nullable=True)
 
 
 class TicketRow(SQLModel, table=True):
@@ -132,8 +109,8 @@ class TicketRow(SQLModel, table=True):
     ticket_id: str
     status: str
     comments: int = 0
-    opened_at: datetime = _at()
-    closed_at: datetime | None = _at(nullable=True)
+    opened_at: datetime = at_column()
+    closed_at: datetime | None = at_column(nullable=True)
 
 
 class AuditRow(SQLModel, table=True):
@@ -142,7 +119,7 @@ class AuditRow(SQLModel, table=True):
     __tablename__: str = "audit_log"  # type: ignore[misc]
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    at: datetime = _at()
+    at: datetime = at_column()
     type: str = Field(index=True)
     actor: str
     incident_id: str | None = Field(default=None, index=True)
@@ -151,7 +128,7 @@ class AuditRow(SQLModel, table=True):
     source: str
     approval_ref: str | None = None
     policy_decision_id: str | None = None
-    detail: str = _json()
+    detail: str = json_column()
     prev_hash: str
     hash: str
 
@@ -166,8 +143,8 @@ class SlackMessageRow(SQLModel, table=True):
     channel: str
     ts: str
     thread_ts: str | None = None
-    payload: str = _json()  # what the message was rendered from, to re-render it on edits
-    posted_at: datetime = _at()
+    payload: str = json_column()  # what the message was rendered from, to re-render it on edits
+    posted_at: datetime = at_column()
 
 
 class SlackInteractionRow(SQLModel, table=True):
@@ -176,74 +153,7 @@ class SlackInteractionRow(SQLModel, table=True):
     __tablename__: str = "slack_interactions"  # type: ignore[misc]
 
     key: str = Field(primary_key=True)
-    received_at: datetime = _at(index=True)
-
-
-class IntakeRow(SQLModel, table=True):
-    """How a stored alert arrived (sender, shape, the original record verbatim) and whether its
-    incident's workflow has been signalled: ingestion's outbox. `signalled_at` is null until the
-    signal-with-start succeeded; the dispatcher and its sweeper send what is still null."""
-
-    __tablename__: str = "alert_intake"  # type: ignore[misc]
-
-    fingerprint: str = Field(primary_key=True)
-    incident_id: str = Field(index=True)
-    alert_uid: str
-    source: str
-    shape: str
-    scope: str
-    original: str = _json()
-    received_at: datetime = _at()
-    signalled_at: datetime | None = _at(nullable=True, index=True)
-
-
-class IncidentGroupRow(SQLModel, table=True):
-    """Ingestion's grouping state: which incident an entity (`host:prd01`, `user:corp\\ann`,
-    `corr:<sender's incident>`, `storm:<rule>`) belongs to within a scope, and when it was last
-    seen, so a later alert of the same group joins the open incident."""
-
-    __tablename__: str = "incident_groups"  # type: ignore[misc]
-
-    scope: str = Field(primary_key=True)
-    key: str = Field(primary_key=True)
-    incident_id: str = Field(index=True)
-    last_seen: datetime = _at()
-
-
-class RuleHostRow(SQLModel, table=True):
-    """Which hosts each rule alerted on lately: what a storm is counted from."""
-
-    __tablename__: str = "rule_hosts"  # type: ignore[misc]
-
-    scope: str = Field(primary_key=True)
-    rule: str = Field(primary_key=True)
-    host: str = Field(primary_key=True)
-    last_seen: datetime = _at(index=True)
-
-
-class DeadLetterRow(SQLModel, table=True):
-    """What ingestion could not accept, kept with the reason: nothing is lost."""
-
-    __tablename__: str = "dead_letters"  # type: ignore[misc]
-
-    id: int | None = Field(default=None, primary_key=True)
-    received_at: datetime = _at(index=True)
-    channel: str  # api, webhook:<source>, poll:<source>
-    shape: str | None = None
-    reason: str = Field(sa_type=Text)
-    body: str = Field(sa_type=Text)  # the record (or the raw body) as received
-    status: str = Field(index=True)  # open | accepted
-    attempts: int = 0
-    alert_id: str | None = None
-
-
-class WebhookDeliveryRow(SQLModel, table=True):
-    """Signed webhook deliveries already received: a replayed signature is refused."""
-
-    __tablename__: str = "webhook_deliveries"  # type: ignore[misc]
-
-    key: str = Field(primary_key=True)
-    received_at: datetime = _at(index=True)
+    received_at: datetime = at_column(index=True)
 
 
 class DecisionClaimRow(SQLModel, table=True):
@@ -258,10 +168,10 @@ class DecisionClaimRow(SQLModel, table=True):
     incident_id: str
     action_hash: str
     user: str
-    groups: str = _json()
+    groups: str = json_column()
     decision: str
     channel: str
-    at: datetime = _at()
+    at: datetime = at_column()
 
 
 class IsolationSlotRow(SQLModel, table=True):
@@ -273,7 +183,7 @@ class IsolationSlotRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)  # arrival order
     business_key: str = Field(unique=True)
     scope: str = Field(index=True)
-    at: datetime = _at(index=True)
+    at: datetime = at_column(index=True)
 
 
 class SimulationRunRow(SQLModel, table=True):
@@ -283,7 +193,7 @@ class SimulationRunRow(SQLModel, table=True):
     __tablename__: str = "simulation_runs"  # type: ignore[misc]
 
     id: str = Field(primary_key=True)  # the run's id: its incidents are `sim-<id>--<recorded>`
-    finished_at: datetime = _at(index=True)
+    finished_at: datetime = at_column(index=True)
     label: str = Field(sa_type=Text)  # the paths simulated, the analyst and backends options
     incidents: int
     verdict_accuracy: float
@@ -291,7 +201,7 @@ class SimulationRunRow(SQLModel, table=True):
     containment_recall: float
     over_response: int
     unapproved_risky_actions: int
-    report: str = _json()
+    report: str = json_column()
 
 
 class AssignmentRow(SQLModel, table=True):
@@ -303,7 +213,7 @@ class AssignmentRow(SQLModel, table=True):
     incident_id: str = Field(primary_key=True)
     assignee: str = Field(index=True)  # a canonical identity of the approver directory
     assigned_by: str
-    assigned_at: datetime = _at()
+    assigned_at: datetime = at_column()
 
 
 class ModelUsageRow(SQLModel, table=True):
@@ -323,8 +233,8 @@ class ModelUsageRow(SQLModel, table=True):
     cost_usd: float = 0.0
     latency_s: float = 0.0
     budget_exceeded: bool = False
-    disagreements: str = _json()  # JSON list of lines
-    updated_at: datetime = _at()
+    disagreements: str = json_column()  # JSON list of lines
+    updated_at: datetime = at_column()
 
 
 class NarrativeRow(SQLModel, table=True):
@@ -336,8 +246,8 @@ class NarrativeRow(SQLModel, table=True):
     incident_id: str = Field(primary_key=True)
     model: str
     text: str = Field(sa_type=Text)
-    justifications: str = _json()  # JSON list of {kind, target, text}
-    written_at: datetime = _at()
+    justifications: str = json_column()  # JSON list of {kind, target, text}
+    written_at: datetime = at_column()
 
 
 class IntelObjectRow(SQLModel, table=True):
@@ -353,8 +263,8 @@ class IntelObjectRow(SQLModel, table=True):
     stix_id: str = Field(index=True)
     version: str  # the object's `modified`, else its `created`, else when it was added
     type: str
-    added_at: datetime = _at(index=True)
-    body: str = _json()
+    added_at: datetime = at_column(index=True)
+    body: str = json_column()
 
 
 class SharedIndicatorRow(SQLModel, table=True):
@@ -371,8 +281,8 @@ class SharedIndicatorRow(SQLModel, table=True):
     confidence: int
     label: str = Field(default="", sa_type=Text)
     ref: str = ""
-    valid_until: datetime | None = _at(nullable=True)
-    updated_at: datetime = _at()
+    valid_until: datetime | None = at_column(nullable=True)
+    updated_at: datetime = at_column()
 
 
 class IntelFeedRow(SQLModel, table=True):
@@ -382,8 +292,8 @@ class IntelFeedRow(SQLModel, table=True):
     __tablename__: str = "intel_feeds"  # type: ignore[misc]
 
     source: str = Field(primary_key=True)
-    cursor: str = _json()
-    updated_at: datetime = _at()
+    cursor: str = json_column()
+    updated_at: datetime = at_column()
 
 
 class EvidenceEventRow(SQLModel, table=True):
@@ -397,11 +307,11 @@ class EvidenceEventRow(SQLModel, table=True):
     key: str = Field(unique=True)  # `<incident>:<digest of kind and record>`: kept once
     incident_id: str = Field(index=True)
     host: str
-    time: datetime = _at()
+    time: datetime = at_column()
     kind: str
     pid: int | None = None
     record_id: str | None = None
-    record: str = _json()  # the record as read, JSON
+    record: str = json_column()  # the record as read, JSON
 
 
 class ConsoleSessionRow(SQLModel, table=True):
@@ -413,15 +323,9 @@ class ConsoleSessionRow(SQLModel, table=True):
     id_hash: str = Field(primary_key=True)
     csrf: str
     user: str | None = None
-    started: datetime = _at()
-    seen: datetime = _at(index=True)
+    started: datetime = at_column()
+    seen: datetime = at_column(index=True)
     flash: str = Field(default="[]", sa_type=Text)  # messages shown once, JSON
-
-
-def table_of(model: type[SQLModel]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]  # set on every table=True model
-    assert isinstance(table, Table)
-    return table
 
 
 # Created by `Store.open`; other packages' SQLModel tables are not the store's to create.
@@ -433,8 +337,8 @@ class TrainingSessionRow(SQLModel, table=True):
 
     id: str = Field(primary_key=True)
     analyst: str = Field(index=True)
-    started_at: datetime = _at()
-    finished_at: datetime = _at(index=True)
+    started_at: datetime = at_column()
+    finished_at: datetime = at_column(index=True)
     incidents: int
     decisions: int
     accuracy: float
@@ -443,7 +347,7 @@ class TrainingSessionRow(SQLModel, table=True):
     containment_recall: float
     agents_recall: float
     median_think_s: float | None = None
-    report: str = _json()
+    report: str = json_column()
 
 
 STORE_TABLES: tuple[Table, ...] = tuple(

@@ -21,8 +21,9 @@ from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from orchestrator.store.columns import table_of
 from orchestrator.store.database import PG_SCHEMA_LOCK, is_retryable, is_sqlite, writer
-from orchestrator.store.tables import STORE_TABLES, table_of
+from orchestrator.store.tables import STORE_TABLES
 from orchestrator.store.uncancelled import to_the_end
 
 T = TypeVar("T")
