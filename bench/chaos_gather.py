@@ -61,7 +61,7 @@ async def gather(
             i for i in await store.list_incidents(limit=10_000_000) if i.id.startswith(f"{scope}-")
         ]
         actions = {i.id: await store.actions_for(i.id) for i in ours}
-        tickets = {i.id: await store.ticket_for(i.id) for i in ours}
+        tickets = {i.id: await store.tickets.for_incident(i.id) for i in ours}
         pending = {a.incident_id for a in await store.list_approvals(ApprovalStatus.PENDING)}
         progress = [e.at.timestamp() for e in await store.audit_entries()]
         approvals = await _approvals(store, [i.id for i in ours], stack.policy_file)

@@ -56,7 +56,7 @@ class RecordActivities:
         ticket = await vendor_call(
             ticketing.open_ticket(request.incident_id, defang(request.title), description)
         )
-        await self.store.save_ticket(
+        await self.store.tickets.save(
             TicketRecord(
                 incident_id=request.incident_id,
                 ticket_id=ticket.id,
@@ -123,8 +123,8 @@ class RecordActivities:
         summary = _close_summary(request) + narrative
         await vendor_call(ticketing.close_ticket(request.ticket_id, summary))
         now = datetime.now(UTC)
-        opened = await self.store.ticket_for(request.incident_id)
-        await self.store.save_ticket(
+        opened = await self.store.tickets.for_incident(request.incident_id)
+        await self.store.tickets.save(
             TicketRecord(
                 incident_id=request.incident_id,
                 ticket_id=request.ticket_id,

@@ -94,7 +94,7 @@ async def incident(request: Request, incident_id: IncidentId, session: Signed) -
     alerts = await store.alerts_for(incident_id)
     audit = await store.audit_entries(incident_id=incident_id)
     approvals = await store.list_approvals(incident_id=incident_id)
-    ticket = await store.ticket_for(incident_id)
+    ticket = await store.tickets.for_incident(incident_id)
     progress, progress_error = await _playbook_progress(config, record)
     assignment = await store.assignments.of(incident_id)
     now = datetime.now(UTC)

@@ -220,7 +220,7 @@ class LateAlerts:
         last = await self._last_result(incident.id)
         if isinstance(last, str):
             return last
-        ticket = await self._store.ticket_for(incident.id)
+        ticket = await self._store.tickets.for_incident(incident.id)
         ticket_id = (last.ticketing.ticket_id if last.ticketing else None) or (
             ticket.ticket_id if ticket else None
         )

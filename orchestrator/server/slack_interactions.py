@@ -124,7 +124,7 @@ async def interactions(request: Request) -> Response:
         return JSONResponse({"detail": str(problem)}, status_code=400)
     if click is None:  # a signed ssl_check or an interaction Garrison does not use
         return Response(status_code=200)
-    if not await deps.store.claim_slack_interaction(click.replay_key, datetime.now(UTC)):
+    if not await deps.store.slack.claim_interaction(click.replay_key, datetime.now(UTC)):
         await _audit(
             deps, "slack.replay_ignored", f"slack:{click.user_id}", "already received", click
         )

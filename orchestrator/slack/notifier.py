@@ -51,9 +51,9 @@ class SlackNotifier:
 
     async def requested(self, request: ApprovalRequestInput) -> None:
         key = f"approval:{request.approval_id}"
-        if await self.store.slack_message(key) is not None:
+        if await self.store.slack.message(key) is not None:
             return
-        root = await self.store.slack_message(f"incident:{request.incident_id}")
+        root = await self.store.slack.message(f"incident:{request.incident_id}")
         thread_ts = root.ts if root else None
         card = approval_card(
             request,
@@ -89,7 +89,7 @@ class SlackNotifier:
         )
 
     async def finalized(self, final: ApprovalFinalInput) -> None:
-        card = await self.store.slack_message(f"approval:{final.approval_id}")
+        card = await self.store.slack.message(f"approval:{final.approval_id}")
         if card is None:
             return
         request = ApprovalRequestInput.model_validate_json(card.payload)
@@ -109,9 +109,9 @@ class SlackNotifier:
         """A ticketing outage of an incident, in its thread (broadcast) or, before any card
         started one, in the channel: Slack is the channel that does not depend on the ticket."""
         key = f"ticketing:{status.incident_id}:{status.seq}"
-        if await self.store.slack_message(key) is not None:
+        if await self.store.slack.message(key) is not None:
             return
-        root = await self.store.slack_message(f"incident:{status.incident_id}")
+        root = await self.store.slack.message(f"incident:{status.incident_id}")
         thread_ts = root.ts if root else None
         ts = await self._post_once(
             key, thread_note(ticketing_text(status)), thread_ts=thread_ts, broadcast=True
@@ -139,9 +139,9 @@ class SlackNotifier:
     ) -> None:
         """A timeline line in the incident's thread, posted once per (approval, what)."""
         key = f"note:{request.approval_id}:{what}"
-        if await self.store.slack_message(key) is not None:
+        if await self.store.slack.message(key) is not None:
             return
-        root = await self.store.slack_message(f"incident:{request.incident_id}")
+        root = await self.store.slack.message(f"incident:{request.incident_id}")
         if root is None:
             return
         message = thread_note(text, mentions=mentions or [], untrusted=untrusted)
@@ -157,7 +157,7 @@ class SlackNotifier:
     # -- internals ------------------------------------------------------------------------------
 
     async def _request(self, approval_id: str) -> ApprovalRequestInput | None:
-        card = await self.store.slack_message(f"approval:{approval_id}")
+        card = await self.store.slack.message(f"approval:{approval_id}")
         return None if card is None else ApprovalRequestInput.model_validate_json(card.payload)
 
     async def _post_once(
@@ -183,7 +183,7 @@ class SlackNotifier:
         )
 
     async def _save(self, key: str, ts: str, thread_ts: str | None, payload: str) -> None:
-        await self.store.save_slack_message(
+        await self.store.slack.save_message(
             SlackMessage(
                 key=key,
                 channel=self.channel,

@@ -43,20 +43,17 @@ from orchestrator.store.records import (
     AuditRecord,
     AuditVerification,
     IncidentRecord,
-    SlackMessage,
-    TicketRecord,
 )
 from orchestrator.store.simulation_runs import SimulationRuns
+from orchestrator.store.slack_records import SlackRecords
 from orchestrator.store.tables import (
     ActionRow,
     AlertRow,
     ApprovalRow,
     AuditRow,
     IncidentRow,
-    SlackInteractionRow,
-    SlackMessageRow,
-    TicketRow,
 )
+from orchestrator.store.tickets import Tickets
 from orchestrator.store.training_sessions import TrainingSessions
 from orchestrator.store.transactions import Transactions, fetch_one
 from tools.actions import Action
@@ -90,6 +87,8 @@ class Store:
         self.model_use = ModelUse(self._db)
         self.intel = IntelRepository(self._db)
         self.evidence = EvidenceEvents(self._db)
+        self.slack = SlackRecords(self._db)
+        self.tickets = Tickets(self._db)
         self.console_sessions = ConsoleSessions(self._db)
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_every)
 
@@ -404,64 +403,6 @@ class Store:
 
         async def work(session: AsyncSession) -> bool:
             return (await session.exec(statement)).rowcount == 1
-
-        return await self._db.run(work, write=True)
-
-    # -- tickets --------------------------------------------------------------------------------
-
-    async def ticket_for(self, incident_id: str) -> TicketRecord | None:
-        row = await self._db.first(reads.TICKET, incident_id=incident_id)
-        return None if row is None else mapping.ticket_record(row)
-
-    async def save_ticket(self, ticket: TicketRecord) -> TicketRecord:
-        """Insert or replace the incident's ticket (one per incident)."""
-        values = mapping.ticket_values(ticket)
-        changes = {key: value for key, value in values.items() if key != "incident_id"}
-        statement = self._db.insert(TicketRow, values).on_conflict_do_update(
-            index_elements=["incident_id"], set_=changes
-        )
-
-        async def work(session: AsyncSession) -> None:
-            await session.exec(statement)
-
-        await self._db.run(work, write=True)
-        return ticket
-
-    # -- Slack ----------------------------------------------------------------------------------
-
-    async def slack_message(self, key: str) -> SlackMessage | None:
-        row = await self._db.first(select(SlackMessageRow).where(SlackMessageRow.key == key))
-        if row is None:
-            return None
-        return SlackMessage(
-            key=row.key,
-            channel=row.channel,
-            ts=row.ts,
-            thread_ts=row.thread_ts,
-            payload=row.payload,
-            posted_at=row.posted_at,
-        )
-
-    async def save_slack_message(self, message: SlackMessage) -> SlackMessage:
-        """Record a posted message; the first record of a key wins and is returned."""
-        statement = self._db.insert(SlackMessageRow, message.model_dump()).on_conflict_do_nothing()
-
-        async def work(session: AsyncSession) -> None:
-            await session.exec(statement)
-
-        await self._db.run(work, write=True)
-        stored = await self.slack_message(message.key)
-        assert stored is not None
-        return stored
-
-    async def claim_slack_interaction(self, key: str, at: datetime) -> bool:
-        """True the first time an interaction is seen; False for a replay of it."""
-        values = {"key": key, "received_at": at}
-
-        async def work(session: AsyncSession) -> bool:
-            statement = self._db.insert(SlackInteractionRow, values).on_conflict_do_nothing()
-            result = await session.exec(statement.returning(table_of(SlackInteractionRow).c.key))
-            return result.first() is not None
 
         return await self._db.run(work, write=True)
 

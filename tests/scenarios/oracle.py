@@ -196,7 +196,7 @@ async def _incidents(store: Store, scope: str) -> dict[str, IncidentFacts]:
             uids=[a.uid for a in await store.alerts_for(record.id)],
             actions=await store.actions_for(record.id),
             approvals=await store.list_approvals(incident_id=record.id),
-            ticket=await store.ticket_for(record.id),
+            ticket=await store.tickets.for_incident(record.id),
         )
     return found
 

@@ -114,7 +114,7 @@ async def collect(store: Store, incident_id: str, verdict: Verdict | None) -> Ev
     actions = await store.actions_for(incident_id)
     approvals = await store.list_approvals(incident_id=incident_id)
     audit = await store.audit_entries(incident_id)
-    ticket = await store.ticket_for(incident_id)
+    ticket = await store.tickets.for_incident(incident_id)
     journal = JournaledBackends.journals.get(incident_id)
     changes = journal.changes()[len(CONTAINED) :] if journal is not None else []
     problems: list[str] = []

@@ -382,7 +382,7 @@ async def test_a_slack_outage_delays_the_card_which_is_then_posted_exactly_once(
         retried = stack.slack.calls("conversations.history")  # a retry looks before posting
         every_post = stack.slack.calls("chat.postMessage")  # the round's other requests' too
         assert [e.status for e in every_post + retried].count(503) >= 2
-        stored = await stack.store.slack_message(f"approval:{request.approval_id}")
+        stored = await stack.store.slack.message(f"approval:{request.approval_id}")
         assert stored is not None and stored.ts == own[0].ts
 
         # The click and the card update use the stored ts: still one card.

@@ -56,7 +56,7 @@ async def test_ticketing_notices_are_posted_once_in_the_channel_then_in_the_thre
             assert "3 update(s) wait" in posted.text
 
             # Once an approval card started the incident's thread, notices go there, broadcast.
-            await store.save_slack_message(
+            await store.slack.save_message(
                 SlackMessage(
                     key="incident:inc-1",
                     channel=CHANNEL,

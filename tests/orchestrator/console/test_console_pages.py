@@ -60,7 +60,7 @@ async def test_one_incidents_page_shows_what_was_found_proposed_and_done(tmp_pat
             "inc-1",
             alerts=[make_alert("a1", process={"name": "procdump.exe", "cmd_line": "procdump -ma"})],
         )
-        await c.store.save_ticket(
+        await c.store.tickets.save(
             TicketRecord(incident_id="inc-1", ticket_id="T-42", opened_at=NOW)
         )
         await c.store.append_audit(

@@ -176,11 +176,11 @@ async def test_approval_decisions_count_each_user_once(store: Store) -> None:
 
 async def test_tickets_upsert_one_per_incident(store: Store) -> None:
     opened = TicketRecord(incident_id="inc-1", ticket_id="SEC-1", opened_at=T0)
-    await store.save_ticket(opened)
+    await store.tickets.save(opened)
     closed = opened.model_copy(
         update={"status": TicketStatus.CLOSED, "comments": 3, "closed_at": T0 + timedelta(hours=1)}
     )
-    await store.save_ticket(closed)
+    await store.tickets.save(closed)
 
-    assert await store.ticket_for("inc-1") == closed
-    assert await store.ticket_for("inc-2") is None
+    assert await store.tickets.for_incident("inc-1") == closed
+    assert await store.tickets.for_incident("inc-2") is None
