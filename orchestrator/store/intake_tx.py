@@ -114,12 +114,9 @@ class IntakeSql:
 
     sqlite: bool
 
-    def read(self, query: str, count: int) -> str:
-        """`query` for a list of `count` values."""
-        return _dialect_sql(query, self.sqlite, count)
-
-    def write(self, statement: str) -> str:
-        return _dialect_sql(statement, self.sqlite, 0)
+    def text(self, statement: str, count: int = 0) -> str:
+        """`statement` in this dialect, its list (if any) of `count` values."""
+        return _dialect_sql(statement, self.sqlite, count)
 
     def list_params(self, values: list[str]) -> list[Any]:
         return values if self.sqlite else [values]
@@ -160,7 +157,7 @@ class IntakeTx:
     def _rows(self, query: str, values: Iterable[str], *params: Any) -> Iterable[Any]:
         """`query`'s rows for `values` (its list), in chunks of bounded size."""
         for chunk in chunks(sorted(set(values))):
-            sql = self.sql.read(query, len(chunk))
+            sql = self.sql.text(query, len(chunk))
             self.cursor.execute(sql, [*params, *self.sql.list_params(chunk)])
             yield from self.cursor.fetchall()
 
@@ -218,7 +215,7 @@ class IntakeTx:
     def mark_signalled(self, fingerprints: Sequence[str], at: datetime) -> None:
         """The dispatcher's write: these alerts reached their workflows."""
         for chunk in chunks(fingerprints):
-            sql = self.sql.read(_MARK_SIGNALLED, len(chunk))
+            sql = self.sql.text(_MARK_SIGNALLED, len(chunk))
             self.cursor.execute(sql, [self.sql.at(at), *self.sql.list_params(chunk)])
 
     def add_incident(self, record: IncidentRecord) -> None:
@@ -238,20 +235,12 @@ class IntakeTx:
     def flush(self) -> None:
         sql, at = self.sql, self.sql.at
         if self._incidents:
-            columns = _INCIDENT_COLUMNS
-            rows = [tuple(self._value(row.get(c)) for c in columns) for row in self._incidents]
-            self.cursor.executemany(sql.write(_INSERT_INCIDENTS), rows)
+            rows = [self._row(values, _INCIDENT_COLUMNS) for values in self._incidents]
+            self.cursor.executemany(sql.text(_INSERT_INCIDENTS), rows)
         if self._alerts:
+            values = mapping.alert_values
             alert_rows = [
-                (
-                    s.alert.uid,
-                    s.fingerprint,
-                    s.incident_id,
-                    at(s.alert.time),
-                    s.alert.title,
-                    s.alert.severity.value,
-                    s.alert.model_dump_json(),
-                )
+                self._row(values(s.alert, s.incident_id, s.fingerprint), _ALERT_COLUMNS)
                 for s in self._alerts
             ]
             intake_rows = [
@@ -268,14 +257,18 @@ class IntakeTx:
                 )
                 for s in self._alerts
             ]
-            self.cursor.executemany(sql.write(_INSERT_ALERTS), alert_rows)
-            self.cursor.executemany(sql.write(_INSERT_INTAKE), intake_rows)
+            self.cursor.executemany(sql.text(_INSERT_ALERTS), alert_rows)
+            self.cursor.executemany(sql.text(_INSERT_INTAKE), intake_rows)
         if self._groups:
             rows = [(s, k, i, at(seen)) for (s, k), (i, seen) in self._groups.items()]
-            self.cursor.executemany(sql.write(_UPSERT_GROUPS), rows)
+            self.cursor.executemany(sql.text(_UPSERT_GROUPS), rows)
         if self._rule_hosts:
             rows = [(s, r, h, at(seen)) for (s, r, h), seen in self._rule_hosts.items()]
-            self.cursor.executemany(sql.write(_UPSERT_RULE_HOSTS), rows)
+            self.cursor.executemany(sql.text(_UPSERT_RULE_HOSTS), rows)
+
+    def _row(self, values: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
+        """A row of the store's mapping (`mapping.*_values`) as the statement's parameters."""
+        return tuple(self._value(values.get(column)) for column in columns)
 
     def _value(self, value: Any) -> Any:
         if isinstance(value, Enum):
