@@ -33,6 +33,7 @@ from orchestrator.dry_run import DryRunResponseActivities
 from orchestrator.policy.model import PolicyDocument
 from orchestrator.settings import TemporalSettings
 from orchestrator.store.repository import Store
+from orchestrator.temporal import payload_passes
 from orchestrator.temporal.client import Role, task_queue
 from orchestrator.workflows.incident import IncidentWorkflow
 from orchestrator.workflows.poll import AlertPollWorkflow
@@ -63,6 +64,7 @@ def build_workers(
     deps: WorkerDeps,
     roles: Sequence[Role] = ALL_ROLES,
 ) -> list[Worker]:
+    payload_passes.install()  # no-op passes over every activation skipped (see the module)
     builders: dict[Role, Callable[[], dict[str, Any]]] = {
         Role.TRIAGE: lambda: {
             "workflows": [IncidentWorkflow, RollbackWorkflow]
