@@ -19,6 +19,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from orchestrator.activities.errors import activity_source
+from orchestrator.activities.policy_audit import audit_policy_decision
 from orchestrator.backends import Backends
 from orchestrator.models import (
     EndActionInput,
@@ -168,6 +169,8 @@ class DryRunResponseActivities:
     async def execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
         action = request.action
         key = business_key(request.incident_id, action)
+        if request.policy is not None:
+            await audit_policy_decision(self.store, request.policy)
         await self.store.append_audit(
             AuditEvent(
                 type=f"response.{action.kind.value}.dry_run",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from orchestrator.activities.errors import activity_source
+from orchestrator.activities.policy_audit import audit_policy_decision
 from orchestrator.approvals.notifier import ApprovalNotifier
 from orchestrator.models import (
     ApprovalFinalInput,
@@ -34,6 +35,8 @@ class ApprovalActivities:
 
     @activity.defn(name="approvals.request")
     async def request(self, request: ApprovalRequestInput) -> None:
+        if request.policy is not None:  # the decision that humans must decide, audited first
+            await audit_policy_decision(self.store, request.policy)
         decision = request.decision
         await self.store.create_approval(
             ApprovalRecord(

@@ -16,6 +16,7 @@ from temporalio import activity
 
 from orchestrator.activities.errors import activity_source, vendor_call
 from orchestrator.activities.narrative import ticket_text
+from orchestrator.activities.policy_audit import audit_policy_decision
 from orchestrator.backends import Backends
 from orchestrator.models import (
     AlertsJoinedInput,
@@ -197,26 +198,7 @@ class RecordActivities:
 
     @activity.defn(name="audit.policy_decision")
     async def policy_decision(self, record: PolicyRecord) -> None:
-        decision = record.decision
-        await self.store.append_audit(
-            AuditEvent(
-                type=f"policy.{decision.outcome.value}",
-                actor="policy",
-                incident_id=record.incident_id,
-                target=f"{record.action.kind.value}:{record.action.target}",
-                outcome=decision.outcome.value,
-                source=activity_source(),
-                policy_decision_id=f"{decision.policy_version}:{record.incident_id}:"
-                f"{record.action.kind.value}:{record.action.target}",
-                detail={
-                    "risk": decision.risk,
-                    "required_approvers": decision.required_approvers,
-                    "factors": "; ".join(f"{f.name}={f.points}" for f in decision.factors),
-                    "reasons": "; ".join(decision.reasons),
-                    "policy_version": decision.policy_version,
-                },
-            )
-        )
+        await audit_policy_decision(self.store, record)
 
     async def _audit(self, kind: str, incident_id: str, outcome: str) -> None:
         await self.store.append_audit(

@@ -30,6 +30,7 @@ from orchestrator.activities.errors import (
     vendor_call,
 )
 from orchestrator.activities.guards import approval_problem, approvals_short, policy_floor
+from orchestrator.activities.policy_audit import audit_policy_decision
 from orchestrator.backends import Backends
 from orchestrator.models import (
     EndActionInput,
@@ -77,6 +78,8 @@ class ResponseActivities:
     async def _execute(self, request: ExecuteActionInput) -> ExecuteActionResult:
         action = request.action
         key = business_key(request.incident_id, action)
+        if request.policy is not None:  # the workflow's decision comes first in the audit log
+            await audit_policy_decision(self.store, request.policy)
         if self.policy is not None:
             floor = policy_floor(self.policy, action, request.approval_id)
             if floor is not None:

@@ -100,6 +100,9 @@ class ExecuteActionInput(FrozenModel):
     approval_id: str | None = None
     approved_by: list[str] = Field(default_factory=list)
     policy_version: str
+    # The workflow's decision to allow it, audited by this activity before anything else (since
+    # `POLICY_AUDIT_PATCH`); None: audited already (`audit.policy_decision`, an approval request).
+    policy: PolicyRecord | None = None
 
 
 class ExecutionStatus(StrEnum):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from orchestrator.models.activities import PolicyRecord
 from orchestrator.models.base import FrozenModel
 from orchestrator.models.tickets import TicketingStatusInput
 from orchestrator.policy.evaluate import PolicyDecision
@@ -102,6 +103,10 @@ class ApprovalRequestInput(FrozenModel):
     # True: the workflow delivers this to humans through its outbox (`HumanNotice`), not the
     # activity. False only in histories recorded before the outbox existed.
     via_outbox: bool = False
+    # The policy's decision that humans must decide, audited by `approvals.request` before it
+    # stores the request (since `POLICY_AUDIT_PATCH`); None: audited by `audit.policy_decision`.
+    # Never part of the message to humans.
+    policy: PolicyRecord | None = None
 
 
 class ApprovalNotice(StrEnum):

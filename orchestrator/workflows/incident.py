@@ -80,7 +80,7 @@ with workflow.unsafe.imports_passed_through():
         triage_changed,
     )
     from orchestrator.workflows.outbox import PATCH as OUTBOX_PATCH
-    from orchestrator.workflows.outbox import HumanOutbox
+    from orchestrator.workflows.outbox import POLICY_AUDIT_PATCH, HumanOutbox
     from orchestrator.workflows.round import BusyTime, answer_round
     from orchestrator.workflows.tickets import PATCH as TICKETS_PATCH
     from orchestrator.workflows.tickets import TicketOutbox, rollback_note, triage_note
@@ -438,7 +438,7 @@ class IncidentWorkflow:
     async def _handle(self, gated: GatedProposal, confidence: float) -> ActionOutcome:
         """Policy, then approval when needed, then execution, for one proposal."""
         action = gated.proposal.action
-        decision = await self._decide(gated, confidence)
+        decision, unaudited = await self._decide(gated, confidence)
         if decision.outcome is DecisionOutcome.DENY:
             return self._refuse(action, decision.risk, "policy: " + "; ".join(decision.reasons))
 
@@ -448,7 +448,7 @@ class IncidentWorkflow:
             # workflow.now() adds no command: timing leaves recorded histories replayable.
             # No `finally`: a workflow evicted mid-wait closes this coroutine outside its loop.
             self.waiting.begin(workflow.now())
-            request = await self._request_approval(gated, decision)
+            request = await self._request_approval(gated, decision, unaudited)
             self.waiting.end(workflow.now())
             approval_id = request.approval_id
             if request.outcome != "approved":
@@ -458,11 +458,17 @@ class IncidentWorkflow:
                 await self._note(f"{action.kind.value} {defang(action.target)}: {request.outcome}")
                 return self._refuse(action, decision.risk, request.outcome or "", status)
             approved_by = request.approvers
-        return await self._execute(gated, decision, approval_id, approved_by)
+            unaudited = None  # `approvals.request` audited it
+        return await self._execute(gated, decision, approval_id, approved_by, unaudited)
 
-    async def _decide(self, gated: GatedProposal, confidence: float) -> PolicyDecision:
+    async def _decide(
+        self, gated: GatedProposal, confidence: float
+    ) -> tuple[PolicyDecision, PolicyRecord | None]:
         """The policy's decision on one proposal (with the global breaker's count when it may
-        apply), recorded in the audit log before anything follows from it."""
+        apply), recorded in the audit log before anything follows from it: here for a denial
+        (and before `POLICY_AUDIT_PATCH`, for all), otherwise returned for the activity that acts
+        on it to record first (`approvals.request`, `response.execute`), which saves a round trip
+        on the way to containment."""
         action = gated.proposal.action
         policy = self.params.policy
         decision = evaluate(policy, action, gated.facts, confidence, self.isolations)
@@ -472,17 +478,16 @@ class IncidentWorkflow:
                 decision = evaluate(
                     policy, action, gated.facts, confidence, self.isolations, in_window
                 )
-        await self._activity(
-            "audit.policy_decision",
-            PolicyRecord(
-                incident_id=self.params.incident_id,
-                action=action,
-                decision=decision,
-                facts=gated.facts,
-            ),
-            type(None),
+        record = PolicyRecord(
+            incident_id=self.params.incident_id,
+            action=action,
+            decision=decision,
+            facts=gated.facts,
         )
-        return decision
+        if decision.outcome is not DecisionOutcome.DENY and workflow.patched(POLICY_AUDIT_PATCH):
+            return decision, record
+        await self._activity("audit.policy_decision", record, type(None))
+        return decision, None
 
     async def _execute(
         self,
@@ -490,8 +495,10 @@ class IncidentWorkflow:
         decision: PolicyDecision,
         approval_id: str | None,
         approved_by: list[str],
+        unaudited: PolicyRecord | None = None,
     ) -> ActionOutcome:
-        """Run an allowed (or approved) action; a failure is noted for a human, never raised."""
+        """Run an allowed (or approved) action; a failure is noted for a human, never raised.
+        `unaudited`: the decision to allow it, for the activity to audit first."""
         action = gated.proposal.action
         self.executing.begin(workflow.now())
         try:
@@ -504,6 +511,7 @@ class IncidentWorkflow:
                     approval_id=approval_id,
                     approved_by=approved_by,
                     policy_version=decision.policy_version,
+                    policy=unaudited,
                 ),
                 ExecuteActionResult,
                 queue=self.params.task_queue_actions,
@@ -574,7 +582,7 @@ class IncidentWorkflow:
         return ActionOutcome(action=action, status=status, risk=risk, detail=reason)
 
     async def _request_approval(
-        self, gated: GatedProposal, decision: PolicyDecision
+        self, gated: GatedProposal, decision: PolicyDecision, unaudited: PolicyRecord | None
     ) -> PendingApproval:
         """Ask humans, then wait: reminder, escalation, and the default-safe expiry."""
         policy = self.params.policy
@@ -592,7 +600,7 @@ class IncidentWorkflow:
         outbox = workflow.patched(OUTBOX_PATCH)
         request_input = request.request_input(
             self.params.incident_id, decision, gated.proposal
-        ).model_copy(update={"via_outbox": outbox})
+        ).model_copy(update={"via_outbox": outbox, "policy": unaudited})
         await self.outbox.record(
             "approvals.request", HumanNotice(request=request_input), via_outbox=outbox
         )

@@ -21,6 +21,10 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.workflows.calls import NON_RETRYABLE, call_activity
 
 PATCH = "human-outbox-v1"  # workflows recorded before the outbox notified from the activities
+# Since: a decision that humans must decide is audited by `approvals.request`, and one that allows
+# an action by `response.execute`, not by an `audit.policy_decision` round trip of its own (the
+# incident workflow's `_decide`); the approval's input then carries it, its message does not.
+POLICY_AUDIT_PATCH = "policy-audit-folded-v1"
 
 
 class HumanOutbox:
@@ -42,7 +46,7 @@ class HumanOutbox:
         arg = message.request or message.notice or message.final
         await call_activity(self.profile, name, arg, type(None))
         if via_outbox:
-            self.send(message)
+            self.send(_for_humans(message))
 
     async def drain(self) -> None:
         """Wait (bounded by the profile) until every queued message has been delivered."""
@@ -74,3 +78,11 @@ class HumanOutbox:
                 self.dropped += 1
                 workflow.logger.error("message to humans dropped: %s", error.cause or error)
             self.queue.pop(0)
+
+
+def _for_humans(message: HumanNotice) -> HumanNotice:
+    """The message without what only its recording activity needed (the policy record)."""
+    if message.request is None or message.request.policy is None:
+        return message
+    request = message.request.model_copy(update={"policy": None})
+    return message.model_copy(update={"request": request})

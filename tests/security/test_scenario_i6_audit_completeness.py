@@ -15,6 +15,7 @@ made) and the store's approvals (the decisions humans gave)."""
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -44,6 +45,7 @@ pytestmark = [pytest.mark.temporal, pytest.mark.simulation]
 INCIDENT = Path(__file__).parents[2] / "simulations" / "incidents" / "otrf-lsass-comsvcs-prd01"
 TICKET_AUDIT = {"open_ticket": "ticket.opened", "comment": "ticket.commented",
                 "close_ticket": "ticket.closed"}  # fmt: skip
+DECIDED = "policy decisions carried"
 AU3 = ("type", "actor", "target", "outcome", "source")
 
 
@@ -56,17 +58,25 @@ def strict_policy(path: Path) -> Path:
 
 
 async def completed_activities(client: Client, incident_id: str) -> Counter[str]:
-    """How many activities of each type completed in the incident's workflow (every run)."""
+    """How many activities of each type completed in the incident's workflow (every run), and
+    (`DECIDED`) how many of them carried a policy decision to audit: `audit.policy_decision`,
+    and an `approvals.request` or `response.execute` whose input holds one
+    (`policy-audit-folded-v1`)."""
     history = await client.get_workflow_handle(workflow_id(incident_id)).fetch_history()
-    scheduled: dict[int, str] = {}
+    scheduled: dict[int, tuple[str, bool]] = {}
     done: Counter[str] = Counter()
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attributes = event.activity_task_scheduled_event_attributes
-            scheduled[event.event_id] = attributes.activity_type.name
+            name = attributes.activity_type.name
+            arg = json.loads(attributes.input.payloads[0].data) if attributes.input.payloads else {}
+            carries = name == "audit.policy_decision" or bool(arg.get("policy"))
+            scheduled[event.event_id] = (name, carries)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             attributes = event.activity_task_completed_event_attributes
-            done[scheduled[attributes.scheduled_event_id]] += 1
+            name, carries = scheduled[attributes.scheduled_event_id]
+            done[name] += 1
+            done[DECIDED] += carries
     return done
 
 
@@ -130,7 +140,7 @@ async def test_every_change_policy_decision_and_human_decision_has_one_audit_ent
 
     # Every policy decision the workflow made: exactly one entry.
     policy_entries = [e for e in entries if e.type.startswith("policy.") and e.actor == "policy"]
-    assert len(policy_entries) == done["audit.policy_decision"] > 0
+    assert len(policy_entries) == done[DECIDED] > 0
     decided = Counter((e.target or "").lower() for e in policy_entries)
     for action in actions:
         assert decided[f"{action.kind.value}:{action.target}".lower()] >= 1, action.business_key
