@@ -21,6 +21,7 @@ shipped and `test_payload_passes` fails, asking for this to be looked at again.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import temporalio
@@ -30,36 +31,35 @@ from temporalio.converter._extstore import StorageOperationMetrics
 
 WRITTEN_FOR = "1.35.0"
 
-_original_decode = bridge_worker.decode_activation
-_original_encode = bridge_worker.encode_completion
+_Pass = Callable[..., Awaitable[StorageOperationMetrics]]
+_original_decode: _Pass = bridge_worker.decode_activation
+_original_encode: _Pass = bridge_worker.encode_completion
 
 
-def _has_effect(data_converter: DataConverter) -> bool:
-    return data_converter.payload_codec is not None or data_converter.external_storage is not None
+def _skipping(original: _Pass) -> _Pass:
+    """`original` (the SDK's pass over an activation or a completion), skipped when its data
+    converter has neither a codec nor external storage."""
+
+    async def passes(
+        message: Any, data_converter: DataConverter, *args: Any, **kwargs: Any
+    ) -> StorageOperationMetrics:
+        if data_converter.payload_codec is None and data_converter.external_storage is None:
+            return StorageOperationMetrics()
+        return await original(message, data_converter, *args, **kwargs)
+
+    return passes
 
 
-async def decode_activation(
-    activation: Any, data_converter: DataConverter, *args: Any, **kwargs: Any
-) -> StorageOperationMetrics:
-    if not _has_effect(data_converter):
-        return StorageOperationMetrics()
-    return await _original_decode(activation, data_converter, *args, **kwargs)
-
-
-async def encode_completion(
-    completion: Any, data_converter: DataConverter, *args: Any, **kwargs: Any
-) -> StorageOperationMetrics:
-    if not _has_effect(data_converter):
-        return StorageOperationMetrics()
-    return await _original_encode(completion, data_converter, *args, **kwargs)
+decode_activation = _skipping(_original_decode)
+encode_completion = _skipping(_original_encode)
 
 
 def install() -> bool:
     """Skip the passes from now on in this process (idempotent); False on another SDK version."""
     if temporalio.__version__ != WRITTEN_FOR:
         return False
-    bridge_worker.decode_activation = decode_activation  # type: ignore[assignment]
-    bridge_worker.encode_completion = encode_completion  # type: ignore[assignment]
+    bridge_worker.decode_activation = decode_activation
+    bridge_worker.encode_completion = encode_completion
     return True
 
 

@@ -80,7 +80,7 @@ with workflow.unsafe.imports_passed_through():
         triage_changed,
     )
     from orchestrator.workflows.outbox import PATCH as OUTBOX_PATCH
-    from orchestrator.workflows.outbox import POLICY_AUDIT_PATCH, HumanOutbox
+    from orchestrator.workflows.outbox import HumanOutbox
     from orchestrator.workflows.round import BusyTime, answer_round
     from orchestrator.workflows.tickets import PATCH as TICKETS_PATCH
     from orchestrator.workflows.tickets import TicketOutbox, rollback_note, triage_note
@@ -88,6 +88,10 @@ with workflow.unsafe.imports_passed_through():
     from tools.models import Verdict
 
 _T = TypeVar("_T")
+# Since: a decision that humans must decide is audited by `approvals.request`, and one that allows
+# an action by `response.execute`, not by an `audit.policy_decision` round trip of its own
+# (`_decide`); the approval request's input carries it, its message to humans does not.
+POLICY_AUDIT_PATCH = "policy-audit-folded-v1"
 
 
 @workflow.defn(name="IncidentWorkflow")
@@ -600,9 +604,12 @@ class IncidentWorkflow:
         outbox = workflow.patched(OUTBOX_PATCH)
         request_input = request.request_input(
             self.params.incident_id, decision, gated.proposal
-        ).model_copy(update={"via_outbox": outbox, "policy": unaudited})
+        ).model_copy(update={"via_outbox": outbox})
         await self.outbox.record(
-            "approvals.request", HumanNotice(request=request_input), via_outbox=outbox
+            "approvals.request",
+            HumanNotice(request=request_input),
+            via_outbox=outbox,
+            arg=request_input.model_copy(update={"policy": unaudited}),
         )
         self.phase = IncidentPhase.AWAITING_APPROVAL
 

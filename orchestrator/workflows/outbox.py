@@ -21,10 +21,6 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.workflows.calls import NON_RETRYABLE, call_activity
 
 PATCH = "human-outbox-v1"  # workflows recorded before the outbox notified from the activities
-# Since: a decision that humans must decide is audited by `approvals.request`, and one that allows
-# an action by `response.execute`, not by an `audit.policy_decision` round trip of its own (the
-# incident workflow's `_decide`); the approval's input then carries it, its message does not.
-POLICY_AUDIT_PATCH = "policy-audit-folded-v1"
 
 
 class HumanOutbox:
@@ -39,14 +35,18 @@ class HumanOutbox:
         if self._task is None:
             self._task = asyncio.create_task(self._deliver())
 
-    async def record(self, name: str, message: HumanNotice, *, via_outbox: bool) -> None:
-        """Run the approvals activity `name` on the message's input (the store, the audit), then
-        queue the message; without `via_outbox` (histories recorded before the outbox) the
-        activity itself posted it."""
-        arg = message.request or message.notice or message.final
+    async def record(
+        self, name: str, message: HumanNotice, *, via_outbox: bool, arg: object = None
+    ) -> None:
+        """Run the approvals activity `name` on the message's input (the store, the audit), or on
+        `arg` when the activity needs more than the message carries, then queue the message;
+        without `via_outbox` (histories recorded before the outbox) the activity itself posted
+        it."""
+        if arg is None:
+            arg = message.request or message.notice or message.final
         await call_activity(self.profile, name, arg, type(None))
         if via_outbox:
-            self.send(_for_humans(message))
+            self.send(message)
 
     async def drain(self) -> None:
         """Wait (bounded by the profile) until every queued message has been delivered."""
@@ -78,11 +78,3 @@ class HumanOutbox:
                 self.dropped += 1
                 workflow.logger.error("message to humans dropped: %s", error.cause or error)
             self.queue.pop(0)
-
-
-def _for_humans(message: HumanNotice) -> HumanNotice:
-    """The message without what only its recording activity needed (the policy record)."""
-    if message.request is None or message.request.policy is None:
-        return message
-    request = message.request.model_copy(update={"policy": None})
-    return message.model_copy(update={"request": request})
