@@ -252,6 +252,23 @@ def incident_worker(client: Client, queue: str, activities: list[Callable[..., A
     )
 
 
+async def request_committed(handle: WorkflowHandle[Any, Any], approval_id: str) -> bool:
+    """Whether the workflow task that opened this approval request has completed, i.e. its
+    `approvals.request` activity is scheduled in the history. A worker with no workflow cache
+    answers a query by replaying the history including events no workflow task has handled yet,
+    so the status can show a request a moment before it exists for the server; an Update
+    delivered together with those events is validated before them (an activation runs updates
+    before activity results) and refused as "unknown approval"."""
+    wanted = approval_id.encode()
+    async for event in handle.fetch_history_events():
+        scheduled = event.activity_task_scheduled_event_attributes
+        if scheduled.activity_type.name == "approvals.request" and any(
+            wanted in payload.data for payload in scheduled.input.payloads
+        ):
+            return True
+    return False
+
+
 async def start_incident(
     client: Client, inputs: IncidentWorkflowInput, task_timeout: timedelta | None = None
 ) -> WorkflowHandle[IncidentWorkflow, IncidentResult]:

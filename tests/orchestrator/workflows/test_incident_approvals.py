@@ -22,7 +22,13 @@ from orchestrator.models import (
     PendingApprovalView,
 )
 from orchestrator.workflows.incident import IncidentWorkflow
-from tests.orchestrator.workflows.harness import Script, decision, facts, running_incident
+from tests.orchestrator.workflows.harness import (
+    Script,
+    decision,
+    facts,
+    request_committed,
+    running_incident,
+)
 from tools.actions import DisableAccount, IsolateHost, TargetKind
 from tools.models import AssetKind, Criticality
 
@@ -36,7 +42,9 @@ async def pending_approval(handle: Handle) -> PendingApprovalView:
     while time.monotonic() < deadline:
         status: IncidentStatusView = await handle.query(IncidentWorkflow.status)
         if status.pending_approvals:
-            return status.pending_approvals[0]
+            first = status.pending_approvals[0]
+            if await request_committed(handle, first.approval_id):
+                return first
         await asyncio.sleep(0.05)
     raise AssertionError("no approval request appeared")
 
