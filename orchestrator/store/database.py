@@ -1,7 +1,9 @@
 """Engines for the store: URL normalisation, SQLite pragmas and transaction modes, retry rules.
 
-SQLite is the embedded default and Postgres the production store; both are reached through
-SQLAlchemy's asyncio layer (aiosqlite, psycopg 3). On SQLite every connection runs in WAL mode with
+SQLite is the embedded default and Postgres the production store. Postgres is reached through
+SQLAlchemy's asyncio layer (psycopg 3); SQLite's transactions run whole in the store's threads on
+synchronous connections (`in_thread.py`; the async engine remains for the schema and tools that
+ask for it). On SQLite every connection runs in WAL mode with
 a busy timeout, and SQLAlchemy (not the sqlite3 module) emits `BEGIN`: write transactions begin
 `IMMEDIATE`, so a writer takes the write lock up front and waits on the busy timeout instead of
 failing when it later upgrades a read lock (the classic `database is locked` under contention).

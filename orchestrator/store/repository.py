@@ -104,7 +104,7 @@ class Store:
 
     async def close(self) -> None:
         self.intake.close()
-        await self._db.engine.dispose()
+        await self._db.dispose()
 
     @property
     def engine(self) -> AsyncEngine:

@@ -1,8 +1,10 @@
 """Short transactions with retry on lock contention, shared by every `Store` method.
 
-Writes begin `IMMEDIATE` on SQLite (see `database.py`); any transaction that loses a lock race
-(SQLite busy, Postgres serialization failure or deadlock) is re-run from the top with jittered
-backoff, so callers never see `database is locked`. A read whose connection was lost is re-run
+On SQLite each transaction runs whole in one of the store's threads (`in_thread.py`), so the
+write lock is held for its statements alone. Writes begin `IMMEDIATE` on SQLite (see
+`database.py`); any transaction that loses a lock race (SQLite busy, Postgres serialization
+failure or deadlock) is re-run from the top with jittered backoff, so callers never see
+`database is locked`. A read whose connection was lost is re-run
 on a fresh connection too (the pool pings before reuse, but a session can die mid-query).
 """
 
@@ -23,6 +25,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from orchestrator.store.columns import table_of
 from orchestrator.store.database import PG_SCHEMA_LOCK, is_retryable, is_sqlite, writer
+from orchestrator.store.in_thread import ThreadedSqlite
 from orchestrator.store.tables import STORE_TABLES
 from orchestrator.store.uncancelled import to_the_end
 
@@ -44,11 +47,17 @@ class Transactions:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
         self._writer = writer(engine)
+        # SQLite: every transaction whole in one thread hop (`in_thread.py`).
+        self._threaded = ThreadedSqlite(engine) if self.sqlite else None
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool) -> T:
         """Run `work` in one transaction, re-running it from the top on lock contention."""
+        if self._threaded is not None:
+            threaded = self._threaded
+            return await self._attempts(lambda: threaded.session(work, write), write=write)
 
-        async def once(engine: AsyncEngine) -> T:
+        async def once() -> T:
+            engine = self._writer if write else self.engine
             async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
                 return await work(session)
 
@@ -56,23 +65,36 @@ class Transactions:
 
     async def run_core(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
         """`run` for work of Core statements only: on a connection, without an ORM session."""
+        if self._threaded is not None:
+            threaded = self._threaded
+            return await self._attempts(lambda: threaded.connection(work, write), write=write)
 
-        async def once(engine: AsyncEngine) -> T:
-            async with engine.begin() as connection:
+        async def once() -> T:
+            async with (self._writer if write else self.engine).begin() as connection:
                 return await work(connection)
 
         return await self._attempts(once, write=write)
 
-    async def _attempts(self, once: Callable[[AsyncEngine], Awaitable[T]], *, write: bool) -> T:
+    async def release_connections(self) -> None:
+        """Close every pooled connection (the next transaction opens one)."""
+        if self._threaded is not None:
+            self._threaded.release_connections()
+        await self.engine.dispose()
+
+    async def dispose(self) -> None:
+        if self._threaded is not None:
+            self._threaded.dispose()
+        await self.engine.dispose()
+
+    async def _attempts(self, once: Callable[[], Awaitable[T]], *, write: bool) -> T:
         """Run `once` until it is not refused for contention, to its end even when the caller is
         cancelled (`uncancelled.py`)."""
         return await to_the_end(self._retried(once, write=write))
 
-    async def _retried(self, once: Callable[[AsyncEngine], Awaitable[T]], *, write: bool) -> T:
-        engine = self._writer if write else self.engine
+    async def _retried(self, once: Callable[[], Awaitable[T]], *, write: bool) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await once(engine)
+                return await once()
             except DBAPIError as error:
                 # A read whose connection died (a restarted database, a cut session) is run
                 # again on a fresh one; a write is not, since its commit may have landed.

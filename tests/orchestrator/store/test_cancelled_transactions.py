@@ -5,6 +5,7 @@ never left open holding SQLite's write lock (ingestion then waited on it for min
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -22,13 +23,21 @@ async def test_a_cancelled_write_commits_whole_then_the_caller_sees_the_cancella
         lambda c: c.execute(text("CREATE TABLE IF NOT EXISTS probe (n INTEGER)")), write=True
     )
     await db.run_core(lambda c: c.execute(text("DELETE FROM probe")), write=True)
+    loop = asyncio.get_running_loop()
     halfway = asyncio.Event()
+    # On SQLite the transaction runs whole in the store's thread (`in_thread.py`), where it
+    # waits on a thread's event; on Postgres, on the event loop.
+    go_on_in_thread = threading.Event()
     go_on = asyncio.Event()
 
     async def two_rows(connection: AsyncConnection) -> None:
         await connection.execute(text("INSERT INTO probe VALUES (1)"))
-        halfway.set()
-        await go_on.wait()  # the caller is cancelled here, between the two statements
+        loop.call_soon_threadsafe(halfway.set)
+        # The caller is cancelled here, between the two statements.
+        if db.sqlite:
+            go_on_in_thread.wait(timeout=10)
+        else:
+            await go_on.wait()
         await connection.execute(text("INSERT INTO probe VALUES (2)"))
 
     caller = asyncio.ensure_future(db.run_core(two_rows, write=True))
@@ -36,6 +45,7 @@ async def test_a_cancelled_write_commits_whole_then_the_caller_sees_the_cancella
     caller.cancel()
     await asyncio.sleep(0.05)
     assert not caller.done()  # held until the transaction ends
+    go_on_in_thread.set()
     go_on.set()
     with pytest.raises(asyncio.CancelledError):
         await caller

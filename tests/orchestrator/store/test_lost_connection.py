@@ -107,7 +107,7 @@ async def test_the_api_answers_503_with_retry_after_when_the_store_cannot_be_rea
     try:
         async with serve(create_app(deps)) as base, httpx.AsyncClient(base_url=base) as http:
             assert (await http.get("/api/approvals", headers=headers)).status_code == 200
-            await store.engine.dispose()  # no connection kept open on the old file
+            await store._db.release_connections()  # no connection kept open on the old file
             database.write_bytes(b"not a database at all" * 1024)  # the disk gave back garbage
             answer = await http.get("/api/approvals", headers=headers)
         assert answer.status_code == 503, answer.text
