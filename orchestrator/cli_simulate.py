@@ -45,15 +45,6 @@ def simulate(
         typer.Option("--fail-over", help="METRIC=VALUE: exit 1 when METRIC is above VALUE."),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=32)] = 4,
-    processes: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=2,
-            help="Processes serving the workers: 1, or 2 (the agents and actions roles in a second "
-            "one, which uses a second core). Default: 2 from 20 incidents on the in-memory twins.",
-        ),
-    ] = None,
     backends: Annotated[
         str,
         typer.Option(help="memory (in-memory twins) or emulated (vendor adapters + emulators)."),
@@ -120,7 +111,6 @@ def simulate(
     from orchestrator.settings import ConfigError
     from simulations.baseline import compare, load_baseline
     from simulations.breakdown import breakdown, playbooks_by_category
-    from simulations.role_process import RoleProcessDied
     from simulations.runner import SimulationOptions, run_simulation
     from simulations.spec import AnalystPolicy
 
@@ -166,7 +156,6 @@ def simulate(
             options = SimulationOptions(
                 analyst=policy,
                 concurrency=concurrency,
-                processes=processes,
                 emulated=emulated,
                 faults=faults,
                 model=models if with_model else None,
@@ -190,7 +179,7 @@ def simulate(
             if compare_rules:
                 progress.reset(task, description="rules alone")
                 rules = run(with_model=False)
-        except (ConfigError, RoleProcessDied) as error:
+        except ConfigError as error:
             progress.stop()
             fail(str(error))
     report = scorecard.model_dump(mode="json", by_alias=True)

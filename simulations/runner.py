@@ -2,21 +2,17 @@
 configured Temporal (the embedded dev server by default) and scores the run.
 
 Every incident gets its own in-memory twins seeded from its recording, an incident id unique to
-this run (so runs never share ledger keys), and its simulated analyst. A run of many incidents
-serves the agents and actions roles from a second process (`simulations/role_process.py`), so it
-uses a second core.
+this run (so runs never share ledger keys), and its simulated analyst.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from temporalio.client import Client
@@ -28,35 +24,22 @@ from orchestrator.approvals.service import ApprovalService
 from orchestrator.ingest.inputs import activity_profile
 from orchestrator.models import ActivityProfile, IncidentResult, IncidentWorkflowInput
 from orchestrator.policy.model import PolicyDocument, load_policy
-from orchestrator.runtime import Runtime, open_runtime
-from orchestrator.settings import ConfigError, GarrisonSettings
+from orchestrator.runtime import open_runtime
+from orchestrator.settings import GarrisonSettings
 from orchestrator.store.repository import Store
 from orchestrator.temporal.client import Role, task_queue
-from orchestrator.worker import ALL_ROLES
 from simulations.analyst import Analyst, SimulatedAnalyst, directory_groups
 from simulations.emulated import EmulatedBackends, IncidentFaults
 from simulations.faults import Fault
 from simulations.loader import LoadedIncident
 from simulations.model_runs import with_model_usage
 from simulations.replay import ReplayContext, ReplayOutcome, replay_incident
-from simulations.role_process import (
-    ROLES,
-    RoleProcess,
-    RoleProcessDied,
-    RoleProcessSpec,
-    role_process,
-)
 from simulations.routing import RecordedBackends
 from simulations.scorer import DeniedAction, ExecutedAction, IncidentRun, Scorecard, score
 from simulations.spec import AnalystPolicy, AnalystSpec
 from tools.vendor_spec import Capability, VendorSpec
 
-T = TypeVar("T")
 SIM_PREFIX = "sim"
-# From this many incidents a run serves the agents and actions roles from a second process:
-# starting one costs about 3 s of CPU (its imports), which a run of the corpus recovers many times
-# over and a run of a handful of incidents does not.
-SPLIT_FROM = 20
 
 
 @dataclass(frozen=True)
@@ -78,10 +61,6 @@ class SimulationOptions:
     trainees: tuple[str, ...] = ()
     # Side effects off even on the twins (`orchestrator/dry_run.py`): what `garrison shadow` runs.
     dry_run: bool = False
-    # Processes serving the workers: 1 (all in this one) or 2 (the agents and actions roles in a
-    # second one, `simulations/role_process.py`); None: 2 from SPLIT_FROM incidents when the
-    # run can (the in-memory twins, no model given here), else 1.
-    processes: int | None = None
 
 
 def analyst_directory(policy: PolicyDocument, trainees: tuple[str, ...] = ()) -> ApproverDirectory:
@@ -130,22 +109,17 @@ async def run_simulation(
         else EmulatedBackends(incidents, options.emulated, options.faults)
     )
     ids = {loaded.spec.id: f"{SIM_PREFIX}-{run_id}--{loaded.spec.id}" for loaded in incidents}
-    split = _split(options, len(incidents))
     started = time.perf_counter()
     # Approvals go to the log whatever the Slack settings: the simulated analysts decide.
     # Its replays dispatch their own incidents (with the simulation's inputs and virtual time).
-    async with (
-        open_runtime(
-            settings,
-            backends,
-            roles=(Role.TRIAGE,) if split else ALL_ROLES,
-            model=options.model,
-            slack=False,
-            dispatch=False,
-            dry_run=options.dry_run,
-        ) as runtime,
-        _second_process(split, runtime, incidents, options.dry_run) as second,
-    ):
+    async with open_runtime(
+        settings,
+        backends,
+        model=options.model,
+        slack=False,
+        dispatch=False,
+        dry_run=options.dry_run,
+    ) as runtime:
         embedded = runtime.embedded
         if notice is not None and embedded is not None and embedded.ui_url:
             notice(f"Temporal Web UI: {embedded.ui_url} (the embedded dev server)")
@@ -190,9 +164,7 @@ async def run_simulation(
                     progress(outcome)
                 return outcome
 
-        outcomes = await _while_serving(
-            second, asyncio.gather(*(one(loaded) for loaded in incidents))
-        )
+        outcomes = await asyncio.gather(*(one(loaded) for loaded in incidents))
         usage = await runtime.store.model_use.usage_for(ids.values())
     elapsed = time.perf_counter() - started
     runs = [_to_run(outcome) for outcome in outcomes]
@@ -201,56 +173,6 @@ async def run_simulation(
     if isinstance(options.model, AgentModels):
         card = with_model_usage(card, options.model, ids, usage)
     return backends.annotate(card) if isinstance(backends, EmulatedBackends) else card
-
-
-def _split(options: SimulationOptions, incidents: int) -> bool:
-    """Whether the agents and actions roles run in a second process (see SPLIT_FROM). Only the
-    in-memory twins can be served there (an emulated run's emulators and faults live here), and
-    only the model the settings name (a model object given here stays in this process)."""
-    able = options.emulated is None and options.model is None
-    if options.processes is None:
-        return able and incidents >= SPLIT_FROM
-    if options.processes not in (1, 2):
-        raise ConfigError(f"processes must be 1 or 2, not {options.processes}")
-    if options.processes == 2 and not able:
-        raise ConfigError(
-            "a second process serves only the in-memory twins with the settings' model:"
-            " not with emulated vendors or a model given to this run"
-        )
-    return options.processes == 2
-
-
-@asynccontextmanager
-async def _second_process(
-    split: bool, runtime: Runtime, incidents: list[LoadedIncident], dry_run: bool
-) -> AsyncIterator[RoleProcess | None]:
-    if not split:
-        yield None
-        return
-    settings = runtime.settings
-    if runtime.embedded is not None:  # the second process joins this one's embedded server
-        temporal = settings.temporal.model_copy(update={"address": runtime.embedded.address})
-        settings = settings.model_copy(update={"temporal": temporal})
-    async with role_process(RoleProcessSpec(settings, incidents, dry_run)) as process:
-        yield process
-
-
-async def _while_serving(second: RoleProcess | None, runs: Awaitable[list[T]]) -> list[T]:
-    """`runs`' results, or RoleProcessDied as soon as the second process exits before them
-    (instead of every incident waiting for its timeout)."""
-    if second is None:
-        return await runs
-    task = asyncio.ensure_future(runs)
-    await asyncio.wait({task, second.exited}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    raise RoleProcessDied(
-        f"the simulation's {' and '.join(r.value for r in ROLES)} process exited with code"
-        f" {second.exited.result()} before the run was over (its error is above)"
-    )
 
 
 def _serving(

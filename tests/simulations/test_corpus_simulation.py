@@ -1,9 +1,8 @@
 """The CI subset of the committed corpus (`simulations/ci-subset.txt`) replayed end to end through
 the real pipeline (workflows on the Temporal dev server, the agents, the policy gate, the in-memory
 twins), with each analyst policy: it meets the quality bar and matches its saved baseline
-(`simulations/baselines/ci-subset.json`) incident by incident with the agents and actions roles in
-a second process; the histories the run leaves replay without a non-determinism error. The whole
-corpus is gated by `.ci/run` through the CLI."""
+(`simulations/baselines/ci-subset.json`) incident by incident; the histories the run leaves replay
+without a non-determinism error. The whole corpus is gated by `.ci/run` through the CLI."""
 
 from __future__ import annotations
 
@@ -52,12 +51,13 @@ def _settings(env: WorkflowEnvironment, tmp_path: Path) -> GarrisonSettings:
 
 
 async def _simulate(
-    env: WorkflowEnvironment, tmp_path: Path, analyst: AnalystPolicy | None, processes: int
+    env: WorkflowEnvironment, tmp_path: Path, analyst: AnalystPolicy | None
 ) -> Scorecard:
     loaded = load_all(subset_paths())
     assert loaded.problems == []
-    options = SimulationOptions(analyst=analyst, processes=processes)
-    return await run_simulation(loaded.incidents, _settings(env, tmp_path), options)
+    return await run_simulation(
+        loaded.incidents, _settings(env, tmp_path), SimulationOptions(analyst=analyst)
+    )
 
 
 def test_the_subset_names_committed_incidents_of_both_verdicts() -> None:
@@ -71,9 +71,7 @@ def test_the_subset_names_committed_incidents_of_both_verdicts() -> None:
 async def test_subset_with_the_oracle_analyst_meets_the_bar_and_its_baseline(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    # The agents and actions roles in a second process, as a run of the corpus serves them: the
-    # same results incident by incident as the baseline's.
-    card = await _simulate(temporal_env, tmp_path, None, processes=2)
+    card = await _simulate(temporal_env, tmp_path, None)
     assert card.incidents == len(subset_paths())
     assert card.unapproved_risky_actions == 0
     assert card.over_response == 0
@@ -91,7 +89,7 @@ async def test_absent_analyst_lets_nothing_above_the_threshold_execute(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     threshold = load_policy(None).threshold
-    card = await _simulate(temporal_env, tmp_path, AnalystPolicy.ABSENT, processes=1)
+    card = await _simulate(temporal_env, tmp_path, AnalystPolicy.ABSENT)
     executed = [a for i in card.per_incident for a in i.executed_actions]
     assert all(a.risk <= threshold and not a.approved_by for a in executed)
     denied = [d for i in card.per_incident for d in i.denied_actions]

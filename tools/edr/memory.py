@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from tools.edr.patch_ids import checked
@@ -63,23 +62,9 @@ class InMemoryEdr:
         telemetry: Telemetry | None = None,
     ) -> None:
         self._environment = environment or Environment()
-        self._events = events if telemetry is None else ()
-        self._given = telemetry
+        self._telemetry = telemetry if telemetry is not None else Telemetry.from_events(events)
         self._runtime = TwinRuntime(journal, faults)
-
-    @cached_property
-    def _telemetry(self) -> Telemetry:
-        """The recording, parsed at the first read that needs it: a process that only serves
-        this twin's neighbours (the tickets of a simulation whose agents and actions run in a
-        process of their own) never parses it."""
-        if self._given is not None:
-            return self._given
-        return Telemetry.from_events(self._events)
-
-    @cached_property
-    def _sensors(self) -> dict[str, str]:
-        """Hosts that sent telemetry, by host key: each has a sensor."""
-        sensors: dict[str, str] = {}
+        self._sensors: dict[str, str] = {}
         hosted = [
             *self._telemetry.processes,
             *self._telemetry.logons,
@@ -90,11 +75,10 @@ class InMemoryEdr:
         ]
         for event in hosted:
             if event.host:
-                sensors.setdefault(host_key(event.host), event.host)
+                self._sensors.setdefault(host_key(event.host), event.host)
         for connection in self._telemetry.connections:
             if connection.host:
-                sensors.setdefault(host_key(connection.host), connection.host)
-        return sensors
+                self._sensors.setdefault(host_key(connection.host), connection.host)
 
     # --- reads --------------------------------------------------------------------------------
 
