@@ -12,6 +12,7 @@ import pytest
 from agents.models import EvidenceRef
 from orchestrator.activities import evidence
 from orchestrator.activities.evidence import KEEP_WINDOW, RecordingEdr
+from orchestrator.store.evidence import KeptEvent
 from tools.results import ProcessEvent
 
 T0 = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -54,3 +55,19 @@ def test_records_are_kept_once_within_the_window_and_converted_once(
     assert all(e.host == "ws-1" for e in kept)
     assert abs(far.time - T0) > KEEP_WINDOW
     assert sorted(p for p in conversions if p is not None) == [1, 1, 2, 2]  # not per read
+
+
+def test_a_kept_record_built_without_validation_is_what_validation_makes_of_it() -> None:
+    event = ProcessEvent(
+        time=T0.replace(tzinfo=None),  # a naive time: kept in UTC
+        host="WS-1",
+        pid=4242,
+        image="C:\\Windows\\System32\\rundll32.exe",
+        cmd_line="rundll32.exe comsvcs.dll MiniDump 624 out.dmp full",
+        parent_pid=600,
+    )
+    built = evidence.kept_event("WS-1", "process", event)
+    validated = KeptEvent.model_validate(built.model_dump())
+    assert built == validated
+    assert built.time.tzinfo is not None and built.pid == 4242
+    assert all(isinstance(v, str) for _, v in built.fields)
