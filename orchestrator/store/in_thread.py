@@ -94,7 +94,8 @@ def drive(coroutine: Awaitable[T]) -> T:
 
 
 class SyncConnection:
-    """`AsyncConnection`'s methods the store uses, over a synchronous connection."""
+    """The `AsyncConnection` methods the store's work functions use, over a synchronous
+    connection (a work function calling another gets an AttributeError in the store's tests)."""
 
     def __init__(self, connection: Connection) -> None:
         self.sync_connection = connection
@@ -102,21 +103,13 @@ class SyncConnection:
     async def execute(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
         return self.sync_connection.execute(statement, parameters, **kwargs)
 
-    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
-        return self.sync_connection.exec_driver_sql(statement, parameters)
-
-    async def scalar(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
-        return self.sync_connection.scalar(statement, parameters, **kwargs)
-
     async def run_sync(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return function(self.sync_connection, *args, **kwargs)
 
-    def get_execution_options(self) -> Any:
-        return self.sync_connection.get_execution_options()
-
 
 class SyncSession:
-    """`AsyncSession`'s methods the store uses (sqlmodel's), over a synchronous session."""
+    """The `AsyncSession` methods (sqlmodel's) the store's work functions use, over a synchronous
+    session."""
 
     def __init__(self, session: Session) -> None:
         self.sync_session = session
@@ -124,29 +117,11 @@ class SyncSession:
     async def exec(self, statement: Any, **kwargs: Any) -> Any:
         return self.sync_session.exec(statement, **kwargs)
 
-    async def execute(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
-        return self.sync_session.execute(statement, params, **kwargs)
-
-    async def scalar(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
-        return self.sync_session.scalar(statement, params, **kwargs)
-
-    async def get(self, entity: Any, ident: Any, **kwargs: Any) -> Any:
-        return self.sync_session.get(entity, ident, **kwargs)
-
     def add(self, instance: object) -> None:
         self.sync_session.add(instance)
 
-    def add_all(self, instances: Any) -> None:
-        self.sync_session.add_all(instances)
-
-    async def delete(self, instance: object) -> None:
-        self.sync_session.delete(instance)
-
     async def flush(self) -> None:
         self.sync_session.flush()
-
-    async def refresh(self, instance: object) -> None:
-        self.sync_session.refresh(instance)
 
     async def connection(self) -> SyncConnection:
         return SyncConnection(self.sync_session.connection())
