@@ -18,6 +18,7 @@ from tools.models import Environment
 from tools.toolsets import ReadTools, ResponseTools
 from tools.vendor_settings import is_configured, load_vendor_settings
 from tools.vendor_spec import Capability, VendorSpec
+from tools.yaml_safe import safe_load
 
 REQUIRED = (Capability.EDR, Capability.FIREWALL, Capability.IDENTITY, Capability.TICKETING)
 
@@ -29,7 +30,7 @@ class BackendConfigError(Exception):
 def load_inventory(path: Path) -> Environment:
     try:
         text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if path.suffix == ".json" else safe_load(text)
         return Environment.model_validate(raw)
     except (OSError, ValueError, yaml.YAMLError) as error:
         if isinstance(error, ValidationError):

@@ -9,6 +9,8 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from tools.yaml_safe import safe_load
+
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -17,7 +19,7 @@ def load_yaml_model(
 ) -> _M:
     """`path` parsed as `model`; `error` (one line: file, field, problem) otherwise."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except OSError as problem:
         raise error(f"{path}: cannot read {what}: {problem}") from None
     except yaml.YAMLError as problem:

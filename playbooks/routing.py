@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import yaml
 
 from tools.models import AssetKind, Category, Severity
+from tools.yaml_safe import SafeLoader
 
 ROUTING_ENV = "GARRISON_PLAYBOOK_ROUTING"
 DEFAULT_ROUTING_FILE = Path(__file__).resolve().parent / "routing.yaml"
@@ -101,7 +102,7 @@ def routing_path() -> Path:
     return Path(override) if override else DEFAULT_ROUTING_FILE
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(SafeLoader):
     """Safe YAML whose mappings remember the line they start on."""
 
 

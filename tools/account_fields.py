@@ -22,10 +22,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tools.accounts import RC4_HMAC, Account
 from tools.results import AccountEvent
+from tools.yaml_safe import safe_load
 
 FIELDS_FILE = Path(__file__).with_name("account_fields.yaml")
 _MAX_VALUE = 1_024
@@ -91,7 +90,7 @@ class FieldMeanings:
 def load_meanings(path: Path = FIELDS_FILE) -> FieldMeanings:
     """Parse and check the table: unknown meanings, undefined account spellings and patterns
     without an `account` group are refused, naming the entry."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document = safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(document, dict):
         raise ValueError(f"{path}: not a mapping")
     specs = {

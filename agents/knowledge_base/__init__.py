@@ -31,6 +31,7 @@ from agents.knowledge_base.schema import (
     Tradecraft,
     Vulnerabilities,
 )
+from tools.yaml_safe import safe_load
 
 PACKAGED_DIR = Path(__file__).parent
 KNOWLEDGE_DIR_ENV = "GARRISON_KNOWLEDGE_DIR"
@@ -60,7 +61,7 @@ class Knowledge:
 
 def _read(path: Path, model: type[_M]) -> _M:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except OSError as problem:
         raise KnowledgeError(f"{path}: cannot read knowledge file: {problem}") from None
     except yaml.YAMLError as problem:

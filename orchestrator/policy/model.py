@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from tools.actions import ActionKind, TargetKind
 from tools.models import AssetKind, Criticality, ShortText
+from tools.yaml_safe import safe_load
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
 
@@ -271,7 +272,7 @@ def load_policy(path: Path | None = None) -> PolicyDocument:
     except (OSError, UnicodeDecodeError) as error:
         raise PolicyError(f"{source}: cannot read the policy file: {error}") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as error:
         raise PolicyError(f"{source}: invalid YAML: {_yaml_problem(error)}") from None
     if not isinstance(data, dict):
