@@ -5,6 +5,7 @@ is UNKNOWN. It never guesses malice, so a simulation scores the orchestrator, no
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from tools.journal import TwinFaults
 from tools.models import Environment, Indicator, IndicatorKind, in_networks
@@ -40,6 +41,7 @@ class InMemoryThreatIntel:
         )
 
 
+@lru_cache(maxsize=8_192)  # an estate's addresses repeat in every incident's twin; immutable values
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(value.strip())
