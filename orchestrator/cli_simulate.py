@@ -108,6 +108,7 @@ def simulate(
         TimeElapsedColumn,
     )
 
+    from orchestrator.runtime import settle_heap
     from orchestrator.settings import ConfigError
     from simulations.baseline import compare, load_baseline
     from simulations.breakdown import breakdown, playbooks_by_category
@@ -153,6 +154,9 @@ def simulate(
             progress.update(task, advance=1, description=getattr(outcome, "recorded_id", ""))
 
         def run(with_model: bool) -> Scorecard:
+            # What is loaded now (modules, the recordings) lives as long as the run: out of the
+            # collector's reach, full collections no longer walk it (2.1 s of a corpus run).
+            settle_heap()
             options = SimulationOptions(
                 analyst=policy,
                 concurrency=concurrency,

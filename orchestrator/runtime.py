@@ -178,14 +178,28 @@ async def open_runtime(
         )
 
 
+YOUNG_GENERATION = 10_000  # objects allocated between young collections (CPython's default: 700)
+
+
 def settle_heap() -> None:
     """For a long-running process once its runtime is up: collect what startup left behind, then
     freeze the rest (modules, models, compiled queries, clients) out of the collector's reach.
     Every full collection otherwise walked it all: 150-175 ms pauses of `garrison server` under
     load, which held every request in flight (the alerts API's p99). What is frozen is never
-    collected as a cycle; it lives as long as the process anyway."""
+    collected as a cycle; it lives as long as the process anyway.
+
+    The young generation is also made larger: with CPython's 700, an activity's or a workflow
+    task's short-lived objects were still alive at most young collections, so they were promoted
+    and walked again by the older generations' collections, full ones included. Filling a worker
+    with 1,000 incidents waiting for approval (`bench.memory`) spent 54 s of its 291 s collecting,
+    in 79 full collections of up to 1.2 s (3 s on the way to 10,000 waiting, past the SDK's 2 s
+    deadlock detector); with a young generation of 10,000 objects, 16 s of 264 s in 5. A corpus
+    simulation collects 70 times instead of 1,436. The garbage held between collections grows by
+    a few megabytes at most."""
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION, middle, old)
 
 
 def _anchor_on_schedule(stack: AsyncExitStack, store: Store, interval_s: float) -> None:
