@@ -10,7 +10,9 @@ the activity's own last attempt may have died with its worker and recorded nothi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import timedelta
+from types import MappingProxyType
 from typing import TypeVar
 
 from temporalio import workflow
@@ -29,30 +31,32 @@ with workflow.unsafe.imports_passed_through():
 _T = TypeVar("_T")
 
 # Raised by activities (see orchestrator/activities/errors.py) for what a retry cannot fix.
-NON_RETRYABLE = ["PermanentToolError", "AuthError", "NotFoundError", "ValidationError"]
+NON_RETRYABLE = ("PermanentToolError", "AuthError", "NotFoundError", "ValidationError")
 
 # What each activity waits on. An activity missing here runs with the profile's flat timeouts.
-ACTIVITY_KINDS: dict[str, ActivityKind] = {
-    "agents.triage": ActivityKind.AGENTS,
-    "playbooks.step": ActivityKind.AGENTS,
-    "response.execute": ActivityKind.VENDOR_ACTIONS,
-    "response.rollback": ActivityKind.VENDOR_ACTIONS,
-    "response.end": ActivityKind.STORE,
-    "response.isolation_slot": ActivityKind.STORE,
-    "tickets.open": ActivityKind.TICKETS,
-    "tickets.comment": ActivityKind.TICKETS,
-    "tickets.close": ActivityKind.TICKETS,
-    "tickets.status": ActivityKind.STORE,
-    "incidents.close": ActivityKind.TICKETS,
-    "incidents.alerts_joined": ActivityKind.STORE,
-    "audit.policy_decision": ActivityKind.STORE,
-    "approvals.request": ActivityKind.STORE,
-    "approvals.confirm": ActivityKind.STORE,
-    "approvals.finalize": ActivityKind.STORE,
-    "approvals.notify": ActivityKind.STORE,
-    "approvals.announce": ActivityKind.STORE,
-    "ingest.poll": ActivityKind.VENDOR_READS,  # AlertPollWorkflow sets its own (GARRISON_POLL__*)
-}
+ACTIVITY_KINDS: Mapping[str, ActivityKind] = MappingProxyType(
+    {
+        "agents.triage": ActivityKind.AGENTS,
+        "playbooks.step": ActivityKind.AGENTS,
+        "response.execute": ActivityKind.VENDOR_ACTIONS,
+        "response.rollback": ActivityKind.VENDOR_ACTIONS,
+        "response.end": ActivityKind.STORE,
+        "response.isolation_slot": ActivityKind.STORE,
+        "tickets.open": ActivityKind.TICKETS,
+        "tickets.comment": ActivityKind.TICKETS,
+        "tickets.close": ActivityKind.TICKETS,
+        "tickets.status": ActivityKind.STORE,
+        "incidents.close": ActivityKind.TICKETS,
+        "incidents.alerts_joined": ActivityKind.STORE,
+        "audit.policy_decision": ActivityKind.STORE,
+        "approvals.request": ActivityKind.STORE,
+        "approvals.confirm": ActivityKind.STORE,
+        "approvals.finalize": ActivityKind.STORE,
+        "approvals.notify": ActivityKind.STORE,
+        "approvals.announce": ActivityKind.STORE,
+        "ingest.poll": ActivityKind.VENDOR_READS,  # AlertPollWorkflow: its own (GARRISON_POLL__*)
+    }
+)
 LEDGER_END_PATCH = "ledger-terminal-v1"  # workflows recorded before failed actions were ended
 _EXECUTE = "response.execute"
 

@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
 PATCH = "ticket-outbox-v1"  # workflows recorded while the ticket was kept on the incident's path
 # Refusals a retry cannot fix. Not AuthError: expired credentials are an outage that an operator
 # ends, and the update waits for it like any other.
-NON_RETRYABLE = ["PermanentToolError", "NotFoundError", "ValidationError"]
+NON_RETRYABLE = ("PermanentToolError", "NotFoundError", "ValidationError")
 MAX_OUTAGES = 20  # outages listed in the view (the audit has them all)
 
 _T = TypeVar("_T")
