@@ -16,6 +16,7 @@ TOOLS_ALLOWED = {
     "tools.toolsets",
     "tools.accounts",  # the account value type: pure parsing, like tools.models
     "tools.parents",  # a pure function over tools.results: no vendor, no twin
+    "tools.yaml_safe",  # the YAML parser the knowledge base and routing read with: no vendor
 }
 
 
