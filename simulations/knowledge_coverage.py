@@ -31,6 +31,7 @@ import yaml
 
 from agents.knowledge_base import PACKAGED_DIR
 from agents.knowledge_base.schema import TechniqueEntry, Techniques
+from tools.yaml_safe import SafeLoader
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGMA_RULES = ROOT.parent / "shared" / "datasets" / "sigma-rules" / "sigma-rules.tar.gz"
@@ -38,7 +39,6 @@ TECHNIQUES_FILE = PACKAGED_DIR / "techniques.yaml"
 _TECHNIQUE_TAG = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$", re.I)
 _TACTIC_TAG = re.compile(r"^attack\.([a-z]+(?:-[a-z]+)+|[a-z]{5,})$")
 _ENTRY_LINE = re.compile(r"^  (T\d{4}(?:\.\d{3})?):")
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _rule_texts(rules: Path) -> Iterator[tuple[str, bytes]]:
@@ -58,7 +58,7 @@ def sigma_techniques(rules: Path = SIGMA_RULES) -> dict[str, Counter[str]]:
     """Technique id (`T1003.001`) -> how often each tactic is declared on the rules tagging it."""
     found: dict[str, Counter[str]] = {}
     for _, text in _rule_texts(rules):
-        for document in yaml.load_all(text, Loader=_SAFE_LOADER):
+        for document in yaml.load_all(text, Loader=SafeLoader):
             if not isinstance(document, dict):
                 continue
             tags = [str(t).strip().lower() for t in document.get("tags") or []]

@@ -36,8 +36,6 @@ def _problems(tree: ast.Module) -> list[str]:
 
     def check_body(body: list[ast.stmt], scope: str) -> None:
         for node in body:
-            if isinstance(node, ast.Global | ast.Nonlocal):
-                problems.append(f"line {node.lineno}: {scope} declares {type(node).__name__}")
             if isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 names = ", ".join(ast.unparse(t) for t in targets)
