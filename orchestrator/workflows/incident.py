@@ -22,27 +22,18 @@ from functools import partial
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from agents.models import ActionOutcome, OutcomeStatus, TriageResult
+    from agents.models import ActionOutcome, TriageResult
     from orchestrator.models import (
         AlertsAdded,
         AlertsJoinedInput,
         AlertsJoinedResult,
-        ApprovalFinalInput,
-        ApprovalNotice,
-        ApprovalNoticeInput,
         CloseIncidentInput,
         DecisionAck,
         DecisionInput,
-        DeniedActionView,
-        ExecuteActionInput,
-        ExecuteActionResult,
-        ExecutedActionView,
-        ExecutionStatus,
         GatedProposal,
-        HumanNotice,
         IncidentCarry,
         IncidentPhase,
         IncidentRef,
@@ -52,25 +43,18 @@ with workflow.unsafe.imports_passed_through():
         OpenTicketInput,
         PlaybookStepInput,
         PlaybookStepResult,
-        PolicyRecord,
         RollbackInput,
         RollbackResult,
         TicketNote,
         TicketRef,
     )
-    from orchestrator.policy.evaluate import DecisionOutcome, PolicyDecision, evaluate
-    from orchestrator.policy.model import TierName
-    from orchestrator.text import defang
     from orchestrator.workflows.calls import call_activity
     from orchestrator.workflows.gate import (
         ApprovalGate,
         DecisionRejected,
-        PendingApproval,
         counted_at,
-        new_request,
-        wait_for_decision,
     )
-    from orchestrator.workflows.guards import confirmed, isolations_in_window
+    from orchestrator.workflows.guards import confirmed
     from orchestrator.workflows.late_alerts import PATCH as LATE_ALERTS_PATCH
     from orchestrator.workflows.late_alerts import (
         PlaybookPass,
@@ -79,19 +63,14 @@ with workflow.unsafe.imports_passed_through():
         recalled,
         triage_changed,
     )
-    from orchestrator.workflows.outbox import PATCH as OUTBOX_PATCH
     from orchestrator.workflows.outbox import HumanOutbox
-    from orchestrator.workflows.round import BusyTime, answer_round
+    from orchestrator.workflows.proposals import ProposalHandler
+    from orchestrator.workflows.round import answer_round
     from orchestrator.workflows.tickets import PATCH as TICKETS_PATCH
     from orchestrator.workflows.tickets import TicketOutbox, rollback_note, triage_note
-    from tools.actions import Action, ActionKind, Patch
     from tools.models import Verdict
 
 _T = TypeVar("_T")
-# Since: a decision that humans must decide is audited by `approvals.request`, and one that allows
-# an action by `response.execute`, not by an `audit.policy_decision` round trip of its own
-# (`_decide`); the approval request's input carries it, its message to humans does not.
-POLICY_AUDIT_PATCH = "policy-audit-folded-v1"
 
 
 @workflow.defn(name="IncidentWorkflow")
@@ -104,14 +83,10 @@ class IncidentWorkflow:
         self.started_at = workflow.now()
         self.verdict: Verdict | None = None
         self.gate = ApprovalGate(agent_identity=params.requester)
-        self.executed: list[ExecutedActionView] = []
-        self.denied: list[DeniedActionView] = []
-        self.approvals_requested = 0
-        self.isolations = 0
-        # Workflow-time seconds so far during which an approval was awaited, an action executed.
-        self.waiting = BusyTime()
-        self.executing = BusyTime()
         self.outbox = HumanOutbox(params.activity)
+        self.proposals = ProposalHandler(
+            params, self.gate, self.outbox, self._note, self._set_phase
+        )
         # Late alerts and continue-as-new (behind LATE_ALERTS_PATCH).
         self.handled_uids: list[str] = []
         self.ticket: TicketRef | None = None  # kept by the workflow itself (before TICKETS_PATCH)
@@ -167,9 +142,9 @@ class IncidentWorkflow:
             started_at=self.started_at,
             verdict=self.verdict,
             pending_approvals=[p.view() for p in self.gate.pending()],
-            executed=self.executed,
-            denied=self.denied,
-            approvals_requested=self.approvals_requested,
+            executed=self.proposals.executed,
+            denied=self.proposals.denied,
+            approvals_requested=self.proposals.approvals_requested,
             ticketing=self.tickets.view() if self.tickets else None,
         )
 
@@ -223,7 +198,7 @@ class IncidentWorkflow:
         for _round in range(self.params.max_rounds):
             if step.finished:
                 break
-            outcomes = [await self._handle(p, step.confidence) for p in step.proposals]
+            outcomes = [await self.proposals.handle(p, step.confidence) for p in step.proposals]
             step = await self._playbook_step(triage, resume=outcomes)
         return step
 
@@ -274,7 +249,7 @@ class IncidentWorkflow:
         earlier = self.earlier.get(action_key(gated.proposal.action)) if current.index else None
         if earlier is not None:
             return recalled(gated.proposal.action, earlier)
-        return await self._handle(gated, confidence)
+        return await self.proposals.handle(gated, confidence)
 
     async def _take_in_late_alerts(self) -> None:
         """Note alerts signalled since triage; re-triage when they bring something new."""
@@ -332,12 +307,12 @@ class IncidentWorkflow:
             resume=current.resume,
             pass_outcomes=current.outcomes,
             earlier_outcomes=list(self.earlier.values()),
-            executed=self.executed,
-            denied=self.denied,
-            approvals_requested=self.approvals_requested,
-            isolations=self.isolations,
-            approval_wait_s=self.waiting.seconds(workflow.now()),
-            execution_s=self.executing.seconds(workflow.now()),
+            executed=self.proposals.executed,
+            denied=self.proposals.denied,
+            approvals_requested=self.proposals.approvals_requested,
+            isolations=self.proposals.isolations,
+            approval_wait_s=self.proposals.waiting.seconds(workflow.now()),
+            execution_s=self.proposals.executing.seconds(workflow.now()),
             seen_decisions=sorted(self.gate.seen_decisions),
             decided_approvals=self.gate.decided(),
         )
@@ -361,22 +336,18 @@ class IncidentWorkflow:
             outcomes=list(carry.pass_outcomes),
         )
         self.earlier = {action_key(o.action): o for o in carry.earlier_outcomes}
-        self.executed = list(carry.executed)
-        self.denied = list(carry.denied)
-        self.approvals_requested = carry.approvals_requested
-        self.isolations = carry.isolations
-        self.waiting = BusyTime(carry.approval_wait_s)
-        self.executing = BusyTime(carry.execution_s)
+        self.proposals.restore(carry)
         self.gate.restore(carry.seen_decisions, carry.decided_approvals)
         self.phase = IncidentPhase.RESPONDING
 
     async def _close(self, triage: TriageResult, step: PlaybookStepResult) -> IncidentResult:
         incident = self.params.incident_id
         self.verdict = step.verdict
-        if step.verdict is Verdict.BENIGN and self.executed:
+        if step.verdict is Verdict.BENIGN and self.proposals.executed:
             await self._roll_back("the investigation concluded benign: a false positive")
 
         self.phase = IncidentPhase.CLOSING
+        executed = self.proposals.executed
         ticket = self.tickets.ticket if self.tickets else self.ticket
         close = CloseIncidentInput(
             incident_id=incident,
@@ -386,7 +357,7 @@ class IncidentWorkflow:
             summary=step.summary,
             ticket_via_outbox=self.tickets is not None,
             started_at=self.started_at,
-            first_executed=min(self.executed, key=lambda e: e.at) if self.executed else None,
+            first_executed=min(executed, key=lambda e: e.at) if executed else None,
         )
         if self.tickets is not None:
             self.tickets.close(close)
@@ -409,9 +380,9 @@ class IncidentWorkflow:
             ).value,
             started_at=self.started_at,
             closed_at=workflow.now(),
-            executed=self.executed,
-            denied=self.denied,
-            approvals_requested=self.approvals_requested,
+            executed=self.proposals.executed,
+            denied=self.proposals.denied,
+            approvals_requested=self.proposals.approvals_requested,
             summary=step.summary,
             ticketing=self.tickets.view() if self.tickets else None,
             playbook=(self.current.triage if self.current else triage).playbook_id,
@@ -439,205 +410,8 @@ class IncidentWorkflow:
             agent=True,
         )
 
-    async def _handle(self, gated: GatedProposal, confidence: float) -> ActionOutcome:
-        """Policy, then approval when needed, then execution, for one proposal."""
-        action = gated.proposal.action
-        decision, unaudited = await self._decide(gated, confidence)
-        if decision.outcome is DecisionOutcome.DENY:
-            return self._refuse(action, decision.risk, "policy: " + "; ".join(decision.reasons))
-
-        approved_by: list[str] = []
-        approval_id: str | None = None
-        if decision.outcome is DecisionOutcome.NEEDS_APPROVAL:
-            # workflow.now() adds no command: timing leaves recorded histories replayable.
-            # No `finally`: a workflow evicted mid-wait closes this coroutine outside its loop.
-            self.waiting.begin(workflow.now())
-            request = await self._request_approval(gated, decision, unaudited)
-            self.waiting.end(workflow.now())
-            approval_id = request.approval_id
-            if request.outcome != "approved":
-                status = (
-                    OutcomeStatus.EXPIRED if request.outcome == "expired" else OutcomeStatus.DENIED
-                )
-                await self._note(f"{action.kind.value} {defang(action.target)}: {request.outcome}")
-                return self._refuse(action, decision.risk, request.outcome or "", status)
-            approved_by = request.approvers
-            unaudited = None  # `approvals.request` audited it
-        return await self._execute(gated, decision, approval_id, approved_by, unaudited)
-
-    async def _decide(
-        self, gated: GatedProposal, confidence: float
-    ) -> tuple[PolicyDecision, PolicyRecord | None]:
-        """The policy's decision on one proposal (with the global breaker's count when it may
-        apply), recorded in the audit log before anything follows from it: here for a denial
-        (and before `POLICY_AUDIT_PATCH`, for all), otherwise returned for the activity that acts
-        on it to record first (`approvals.request`, `response.execute`), which saves a round trip
-        on the way to containment."""
-        action = gated.proposal.action
-        policy = self.params.policy
-        decision = evaluate(policy, action, gated.facts, confidence, self.isolations)
-        if decision.outcome is not DecisionOutcome.DENY:
-            in_window = await isolations_in_window(self.params, action)
-            if in_window is not None:
-                decision = evaluate(
-                    policy, action, gated.facts, confidence, self.isolations, in_window
-                )
-        record = PolicyRecord(
-            incident_id=self.params.incident_id,
-            action=action,
-            decision=decision,
-            facts=gated.facts,
-        )
-        if decision.outcome is not DecisionOutcome.DENY and workflow.patched(POLICY_AUDIT_PATCH):
-            return decision, record
-        await self._activity("audit.policy_decision", record, type(None))
-        return decision, None
-
-    async def _execute(
-        self,
-        gated: GatedProposal,
-        decision: PolicyDecision,
-        approval_id: str | None,
-        approved_by: list[str],
-        unaudited: PolicyRecord | None = None,
-    ) -> ActionOutcome:
-        """Run an allowed (or approved) action; a failure is noted for a human, never raised.
-        `unaudited`: the decision to allow it, for the activity to audit first."""
-        action = gated.proposal.action
-        self.executing.begin(workflow.now())
-        try:
-            result = await self._activity(
-                "response.execute",
-                ExecuteActionInput(
-                    incident_id=self.params.incident_id,
-                    action=action,
-                    risk=decision.risk,
-                    approval_id=approval_id,
-                    approved_by=approved_by,
-                    policy_version=decision.policy_version,
-                    policy=unaudited,
-                ),
-                ExecuteActionResult,
-                queue=self.params.task_queue_actions,
-            )
-        except ActivityError as error:
-            self.executing.end(workflow.now())
-            task = (
-                f" (apply {action.remediation} for {action.cve} by hand)"
-                if isinstance(action, Patch)
-                else ""
-            )
-            await self._note(
-                f"{action.kind.value} {defang(action.target)} FAILED: needs a human{task}"
-            )
-            return ActionOutcome(
-                action=action,
-                status=OutcomeStatus.FAILED,
-                risk=decision.risk,
-                detail=str(error.cause),
-            )
-        self.executing.end(workflow.now())
-        if result.status is ExecutionStatus.FAILED:
-            return ActionOutcome(
-                action=action, status=OutcomeStatus.FAILED, risk=decision.risk, detail=result.detail
-            )
-        if action.kind is ActionKind.ISOLATE_HOST:
-            self.isolations += 1
-        self.executed.append(self._executed_view(gated, decision, result, approval_id, approved_by))
-        await self._note(f"{action.kind.value} {defang(action.target)}: {result.status.value}")
-        status = (
-            OutcomeStatus.ALREADY_IN_STATE
-            if result.status is ExecutionStatus.ALREADY_IN_STATE
-            else OutcomeStatus.EXECUTED
-        )
-        return ActionOutcome(action=action, status=status, risk=decision.risk, detail=result.detail)
-
-    def _executed_view(
-        self,
-        gated: GatedProposal,
-        decision: PolicyDecision,
-        result: ExecuteActionResult,
-        approval_id: str | None,
-        approved_by: list[str],
-    ) -> ExecutedActionView:
-        now = workflow.now()
-        return ExecutedActionView(
-            action=gated.proposal.action,
-            risk=decision.risk,
-            approved_by=approved_by,
-            approval_required=decision.outcome is DecisionOutcome.NEEDS_APPROVAL,
-            protected=gated.facts.protected,
-            at=now,
-            already_in_state=result.status is ExecutionStatus.ALREADY_IN_STATE,
-            # an action that waited counts the wait still open beside its own; one that did
-            # not wait counts only the waits already over when it ran
-            approval_wait_s=self.waiting.seconds(now) if approval_id else self.waiting.total_s,
-            execution_s=self.executing.seconds(now),
-        )
-
-    def _refuse(
-        self,
-        action: Action,
-        risk: int,
-        reason: str,
-        status: OutcomeStatus = OutcomeStatus.DENIED,
-    ) -> ActionOutcome:
-        self.denied.append(DeniedActionView(action=action, risk=risk, reason=reason))
-        return ActionOutcome(action=action, status=status, risk=risk, detail=reason)
-
-    async def _request_approval(
-        self, gated: GatedProposal, decision: PolicyDecision, unaudited: PolicyRecord | None
-    ) -> PendingApproval:
-        """Ask humans, then wait: reminder, escalation, and the default-safe expiry."""
-        policy = self.params.policy
-        tier = policy.tiers[decision.tier or TierName.STANDARD]
-        request = new_request(
-            self.params.incident_id,
-            gated.proposal.action,
-            decision,
-            tier,
-            requester=self.params.requester,
-            now=workflow.now(),
-        )
-        self.gate.open(request)
-        self.approvals_requested += 1
-        outbox = workflow.patched(OUTBOX_PATCH)
-        request_input = request.request_input(
-            self.params.incident_id, decision, gated.proposal
-        ).model_copy(update={"via_outbox": outbox})
-        await self.outbox.record(
-            "approvals.request",
-            HumanNotice(request=request_input),
-            via_outbox=outbox,
-            arg=request_input.model_copy(update={"policy": unaudited}),
-        )
-        self.phase = IncidentPhase.AWAITING_APPROVAL
-
-        async def notify(notice: ApprovalNotice) -> None:
-            notice_input = ApprovalNoticeInput(
-                approval_id=request.approval_id,
-                incident_id=self.params.incident_id,
-                notice=notice,
-                via_outbox=outbox,
-            )
-            message = HumanNotice(notice=notice_input)
-            await self.outbox.record("approvals.notify", message, via_outbox=outbox)
-
-        await wait_for_decision(
-            request, tier, notify, lambda: self.gate.confirming_for(request.approval_id)
-        )
-        if not self.gate.pending():  # requests of the same round may still be waiting
-            self.phase = IncidentPhase.RESPONDING
-        final = ApprovalFinalInput(
-            approval_id=request.approval_id,
-            incident_id=self.params.incident_id,
-            status=request.outcome or "expired",
-            decisions=request.decisions,
-            at=workflow.now(),
-            via_outbox=outbox,
-        )
-        await self.outbox.record("approvals.finalize", HumanNotice(final=final), via_outbox=outbox)
-        return request
+    def _set_phase(self, phase: IncidentPhase) -> None:
+        self.phase = phase
 
     async def _roll_back(self, reason: str) -> None:
         """Compensate: run the recorded inverses of what this incident executed, newest first."""
