@@ -23,6 +23,7 @@ import json
 import sys
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,18 @@ def _figures(
     )
 
 
+def _with_deliveries(
+    figures: RunFigures, before: dict[str, int], after: dict[str, int]
+) -> RunFigures:
+    if not after:
+        return figures
+    return replace(
+        figures,
+        workflow_starts=after.get("start", 0) - before.get("start", 0),
+        workflow_signals=after.get("signal", 0) - before.get("signal", 0),
+    )
+
+
 def _first_failure(outcome: Outcome) -> str | None:
     if outcome.failures:
         return outcome.failures[0]
@@ -144,10 +157,18 @@ async def throughput_run(
             raise RuntimeError(f"the server accepted no alert: {_first_failure(warmed)}")
         await _signalled(srv, 0.0)  # the warm-up's dispatch is over before the clock starts
         alerts = soc_stream(args.alerts, warm_start + timedelta(days=1), f"{name}-{tag}", index)
+        before = await observe.deliveries(srv.base_url)
         outcome, cpu = await _load(srv, alerts, batch, concurrency)
         signalled = await _signalled(srv, outcome.wall_s)
         figures = _figures(name, concurrency, batch, len(alerts), outcome, cpu, signalled)
+        figures = _with_deliveries(figures, before, await observe.deliveries(srv.base_url))
         print(table([figures]).splitlines()[-1], flush=True)
+        if figures.workflow_starts is not None:
+            print(
+                f"{'':<14}workflows: {figures.workflow_starts} started, "
+                f"{figures.workflow_signals} signalled",
+                flush=True,
+            )
         return figures, srv.mode
 
 

@@ -45,6 +45,22 @@ async def wait_signalled(data_dir: Path, deadline_s: float) -> tuple[float | Non
     return None, last
 
 
+async def deliveries(base_url: str) -> dict[str, int]:
+    """The server's `garrison_alert_deliveries_total` by kind (`start`, `signal`) from
+    `/metrics`; empty when it has none (another server, or one that counts nothing yet)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        reply = await http.get("/metrics")
+    if reply.status_code != 200:
+        return {}
+    found: dict[str, int] = {}
+    for line in reply.text.splitlines():
+        if line.startswith("garrison_alert_deliveries_total{"):
+            labels, _, value = line.rpartition(" ")
+            kind = labels.partition('kind="')[2].partition('"')[0]
+            found[kind] = int(float(value))
+    return found
+
+
 async def listed_incidents(base_url: str, token: str) -> list[str]:
     """Incident ids `GET /api/incidents` lists (at most 500, its limit)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:

@@ -43,6 +43,10 @@ class RunFigures:
     server_main_thread_cpu_s: float
     server_other_threads_cpu_s: float
     temporal_cpu_s: float
+    # The server's dispatcher during the run (`garrison_alert_deliveries_total`): signal-with-starts
+    # of new incidents and signals of running ones; None when the server does not count them.
+    workflow_starts: int | None = None
+    workflow_signals: int | None = None
 
 
 # Figures where more is better; every other compared figure is better when less.

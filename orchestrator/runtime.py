@@ -319,6 +319,7 @@ async def _open_ingest(
         live_workflow_input(settings, policy),
         task_queue(settings.temporal, Role.TRIAGE),
         sweep_s=config.sweep_s,
+        signal_gap_s=config.signal_gap_s,
         paused=config.dispatch_paused,
     )
     ingest = Ingestor(

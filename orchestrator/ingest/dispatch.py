@@ -4,6 +4,13 @@ not yet signalled, so an alert whose process died between commit and signal is s
 next sweep of any process (`sweep_s`). A signal repeated after a crash is harmless: the workflow
 counts an alert uid once.
 
+A workflow is signalled at most once per `signal_gap_s` (the live setting `ingest.signal_gap_s`):
+alerts that arrive for it sooner stay committed and unsignalled until the gap is over, then go in
+one signal. Each signal to a waiting workflow costs a workflow task; a burst of alerts for one
+incident costs one per gap, not one per pass. Starts are never deferred: a new incident reaches
+triage at once. (Deferred rows stay at the head of the outbox: they delay other incidents' alerts
+only when more than `PASS_LIMIT` of them wait, and by one gap at most.)
+
 Starts refuse a duplicate id (`REJECT_DUPLICATE`): alerts for an incident whose workflow has
 already closed never start a second run by accident. They stay members of that incident, and
 `after_close.LateAlerts` audits them and, by policy, reopens the incident (the one place a new run
@@ -26,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from orchestrator.backends import workflow_id
 from orchestrator.ingest.after_close import LateAlerts
 from orchestrator.models import AlertsAdded, IncidentWorkflowInput
+from orchestrator.observability.metrics import ALERT_DELIVERIES
 from orchestrator.store.intake import Unsignalled
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
@@ -49,6 +57,7 @@ class Dispatcher:
         task_queue: str,
         *,
         sweep_s: float = 2.0,
+        signal_gap_s: float = 0.0,
         paused: bool = False,
         coalesce_s: float = 0.05,
         incidents_prefix: str | None = None,
@@ -61,6 +70,9 @@ class Dispatcher:
         self._workflow_input = workflow_input
         self._task_queue = task_queue
         self._sweep_s = sweep_s
+        self._signal_gap_s = signal_gap_s
+        self._signalled_at: dict[str, float] = {}  # incident -> loop time of its last delivery
+        self._deferred_wake: asyncio.TimerHandle | None = None
         self._paused = paused
         self._coalesce_s = coalesce_s
         self._prefix = incidents_prefix
@@ -111,12 +123,14 @@ class Dispatcher:
 
     async def dispatch_pending(self) -> int:
         """One pass: signal every incident with alerts committed but not signalled, then mark
-        them signalled in one write. Returns how many alerts it read."""
+        them signalled in one write. Returns how many alerts it read, less those it deferred
+        (their incident was signalled less than `signal_gap_s` ago: a wake-up is set for them)."""
         async with self._lock:
             pending = await self._store.intake.unsignalled(PASS_LIMIT, self._prefix)
             by_incident: dict[str, list[Unsignalled]] = {}
             for row in pending:
                 by_incident.setdefault(row.incident_id, []).append(row)
+            deferred = self._defer(by_incident)
             gate = asyncio.Semaphore(PARALLEL_SIGNALS)
             new = [incident_id for incident_id in by_incident if incident_id not in self._started]
             incidents = await self._store.intake.incidents(new) if new else {}
@@ -134,7 +148,35 @@ class Dispatcher:
             self.backlog = await self._store.intake.backlog(self._prefix) if full else 0
             if self.on_backlog is not None:
                 self.on_backlog(self.backlog)
-            return len(pending)
+            return len(pending) - deferred
+
+    def _defer(self, by_incident: dict[str, list[Unsignalled]]) -> int:
+        """Take out of `by_incident` the incidents signalled less than `signal_gap_s` ago, and
+        wake the dispatcher when the first of them is due. Returns how many alerts it took."""
+        if not self._signal_gap_s:
+            return 0
+        now = asyncio.get_running_loop().time()
+        if len(self._signalled_at) > STARTED_MEMORY:  # keep only what can still defer
+            self._signalled_at = {
+                i: at for i, at in self._signalled_at.items() if now - at < self._signal_gap_s
+            }
+        due_in = [
+            (self._signalled_at[i] + self._signal_gap_s - now, i)
+            for i in by_incident
+            if i in self._signalled_at and now - self._signalled_at[i] < self._signal_gap_s
+        ]
+        if not due_in:
+            return 0
+        if self._deferred_wake is not None:
+            self._deferred_wake.cancel()
+        wait_s = min(wait for wait, _ in due_in)
+        self._deferred_wake = asyncio.get_running_loop().call_later(wait_s, self._wake.set)
+        return sum(len(by_incident.pop(i)) for _, i in due_in)
+
+    def _delivered(self, incident_id: str, kind: str) -> None:
+        ALERT_DELIVERIES.labels(kind).inc()
+        if self._signal_gap_s:
+            self._signalled_at[incident_id] = asyncio.get_running_loop().time()
 
     async def _signal(
         self, incident_id: str, rows: list[Unsignalled], incident: IncidentRecord | None
@@ -155,6 +197,7 @@ class Dispatcher:
                 try:
                     for batch in batches:
                         await handle.signal("alerts_added", batch)
+                    self._delivered(incident_id, "signal")
                     return [row.fingerprint for row in rows]
                 except RPCError as error:
                     if error.status is not RPCStatusCode.NOT_FOUND:
@@ -191,6 +234,7 @@ class Dispatcher:
                 start_signal_args=[batch],
             )
         self._remember(incident_id)
+        self._delivered(incident_id, "start")
         return [row.fingerprint for row in rows]
 
     def _remember(self, incident_id: str) -> None:

@@ -53,6 +53,13 @@ ALERTS_REFUSED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+ALERT_DELIVERIES = Counter(
+    "garrison_alert_deliveries",
+    "Deliveries of committed alerts to their incidents' workflows by this process's dispatcher:"
+    " `start` (signal-with-start of a new workflow) or `signal` (a running one).",
+    ["kind"],
+    registry=REGISTRY,
+)
 ACTIONS = Counter(
     "garrison_actions",
     "Response actions ended by this process's `response.execute`, by kind and result.",

@@ -5,6 +5,8 @@ workflow has already closed stay with that incident, audited, and never start a 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from orchestrator.ingest.dispatch import Dispatcher
 from orchestrator.ingest.pipeline import Ingestor
 from orchestrator.ingest.sink import Backpressure
-from orchestrator.models import ActivityProfile, IncidentWorkflowInput
+from orchestrator.models import ActivityProfile, AlertsAdded, IncidentWorkflowInput
 from orchestrator.policy.model import IngestRules, load_policy
 from orchestrator.store.records import IncidentRecord
 from orchestrator.store.repository import Store
@@ -91,3 +93,55 @@ async def test_a_backlog_beyond_the_bound_is_refused_with_retry_after(tmp_path: 
         assert (await ingest.accept([alert("a1")])).alert_ids
     finally:
         await store.close()
+
+
+async def test_alerts_within_the_signal_gap_reach_a_running_workflow_in_one_later_signal(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    queue = f"gap-{uuid.uuid4().hex[:6]}"  # no worker polls it: workflows stay open
+    gap_s = 1.5
+    dispatcher = Dispatcher(
+        temporal_env.client, store, inputs(queue), f"{queue}-triage", signal_gap_s=gap_s
+    )
+    ingest = Ingestor(store, IngestRules(), on_commit=dispatcher.poke)
+    loop = asyncio.get_running_loop()
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        started_at = loop.time()
+        [incident] = (await ingest.accept([alert("a1")], scope="t")).incidents
+        await _until_signalled(store)  # the start is never deferred
+        assert loop.time() - started_at < gap_s
+        for uid, minutes in (("a2", 1), ("a3", 2)):  # a burst, one commit each
+            await ingest.accept([alert(uid, minutes=minutes)], scope="t")
+            await asyncio.sleep(0.2)
+        assert {row.alert_uid for row in await store.intake.unsignalled(10)} == {"a2", "a3"}
+        await _until_signalled(store)  # after the gap, by the dispatcher's own wake-up
+        handle = temporal_env.client.get_workflow_handle(f"incident-{incident}")
+        history = await handle.fetch_history()
+        signals = [
+            e.workflow_execution_signaled_event_attributes
+            for e in history.events
+            if e.HasField("workflow_execution_signaled_event_attributes")
+        ]
+        assert len(signals) == 2  # the start's, then one for the burst
+        burst = await _signal_uids(temporal_env, signals[1])
+        assert burst == ["a2", "a3"]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await ingest.aclose()
+        await store.close()
+
+
+async def _until_signalled(store: Store, timeout_s: float = 10.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while await store.intake.unsignalled(10):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def _signal_uids(env: WorkflowEnvironment, signal: object) -> list[str]:
+    [payload] = signal.input.payloads  # type: ignore[attr-defined]
+    [added] = await env.client.data_converter.decode([payload], [AlertsAdded])
+    return list(added.alert_uids)
