@@ -19,9 +19,9 @@ A remote install is counted when all hold:
   the machine account).
 
 Each install found is one `RemoteInstall`: the source host, the account, the service. Triage
-counts it as proof of an attack (`agents/triage/nodes.py`), the investigation as a movement from
-the source as that account (`agents/investigation/nodes.py`); the service itself is the
-persistence artefact to remove (`agents/persistence.py`).
+counts it as proof of an attack (`agents/triage/corroboration.py`), the investigation as a
+movement from the source as that account (`agents/investigation/nodes.py`); the service itself
+is the persistence artefact to remove (`agents/persistence.py`).
 """
 
 from __future__ import annotations

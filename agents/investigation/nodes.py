@@ -77,8 +77,8 @@ from agents.remote_services import remote_installs
 from agents.seam import client_of, truncate
 from agents.telemetry import HostTelemetry, read_host
 from agents.triage.maintenance import maintenance_reason
-from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
 from agents.triage.operators import operator_work
+from agents.triage.scoring import SIGNIFICANT_ALERT, assess_alert
 from agents.verdict_category import (
     ProvenFindings,
     credential_theft,
