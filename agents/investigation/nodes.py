@@ -28,8 +28,8 @@ Rules:
   contained (`credentials.py`);
 - attacker endpoints: addresses and domains contacted by proven attacker processes, less the
   estate's infrastructure, its Windows services and shared internet services (`scope.py`);
-- persistence artefacts (`agents/persistence.py`; replication rights granted on a directory
-  object, `agents/directory_acl.py`), once the attacker's processes, accounts and
+- persistence artefacts (`agents/persistence/artefacts.py`; replication rights granted on a
+  directory object, `agents/directory_acl.py`), once the attacker's processes, accounts and
   hosts are known: autostart values and files written by an attacker process, scheduled tasks,
   services and WMI subscriptions registered for it (whoever wrote their records), web shells
   written by a web server, as `<asset id>:<artefact>`;
@@ -69,7 +69,8 @@ from agents.investigation.scope import (
 )
 from agents.investigation.state import InvestigationState
 from agents.models import Finding, InvestigationInput, InvestigationReport
-from agents.persistence import Attacker, find_artefacts, short_account
+from agents.persistence.artefacts import find_artefacts
+from agents.persistence.attribution import Attacker, short_account
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
