@@ -13,7 +13,7 @@ implant's module recording from inside it (Meterpreter's `record_mic`, a PowerSh
 script). A program run from a drop folder (Desktop, Downloads, Documents, Public: `estate.yaml`)
 was brought by hand, not installed as a recorder; AppData is not enough, as meeting clients
 install there. Either is collection by the attacker: triage counts it as proof of an attack and
-as the collection stage (`agents/triage/nodes.py`).
+as the collection stage (`agents/triage/corroboration.py`).
 """
 
 from __future__ import annotations

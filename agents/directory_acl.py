@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from agents.persistence import Artefact, Attacker, short_account
+from agents.persistence.attribution import Artefact, Attacker, short_account
 from agents.telemetry import HostTelemetry
 from tools.results import SystemEvent
 

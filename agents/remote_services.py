@@ -10,8 +10,9 @@ not the service was started.
 A remote install is counted when all hold:
 - the service starts on its own (boot, system or auto start): a demand-start service is how
   PsExec runs one command, seen by its own alerts, not a foothold;
-- its image is outside the installed programs (`agents.persistence.installed_program`): a
-  deployment tool installs its agent under Program Files;
+- its image is outside the installed programs
+  (`agents.persistence.attribution.installed_program`): a deployment tool installs its agent
+  under Program Files;
 - a successful network or RDP logon of a person's account (never SYSTEM, a machine account, a
   well-known principal) from another inventory host reached the target at most
   `REMOTE_INSTALL_WINDOW` before the install; a record naming its installer (4697's subject)
@@ -19,9 +20,9 @@ A remote install is counted when all hold:
   the machine account).
 
 Each install found is one `RemoteInstall`: the source host, the account, the service. Triage
-counts it as proof of an attack (`agents/triage/nodes.py`), the investigation as a movement from
-the source as that account (`agents/investigation/nodes.py`); the service itself is the
-persistence artefact to remove (`agents/persistence.py`).
+counts it as proof of an attack (`agents/triage/corroboration.py`), the investigation as a
+movement from the source as that account (`agents/investigation/nodes.py`); the service itself
+is the persistence artefact to remove (`agents/persistence/artefacts.py`).
 """
 
 from __future__ import annotations
@@ -29,13 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.entities import AssetIndex, is_person
-from agents.persistence import (
-    AUTOSTART_SERVICES,
-    REMOTE_INSTALL_WINDOW,
-    SERVICE_INSTALLED,
-    installed_program,
-    short_account,
-)
+from agents.persistence.artefacts import AUTOSTART_SERVICES, REMOTE_INSTALL_WINDOW
+from agents.persistence.attribution import SERVICE_INSTALLED, installed_program, short_account
 from agents.telemetry import REMOTE_LOGON_TYPES, HostTelemetry
 
 

@@ -34,7 +34,7 @@ from agents.knowledge import cmdline_indicators
 from agents.models import InvestigationReport, TriageResult
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry
-from agents.triage.nodes import assess_alert
+from agents.triage.scoring import assess_alert
 from tools.models import Alert, Category, Verdict
 
 # The command-line indicators (`agents.knowledge.CMDLINE_INDICATORS`, by what they say) that

@@ -15,7 +15,7 @@ from agents.evidence import record_ref
 from agents.investigation.scope import Scope, add_connection
 from agents.knowledge import image_name, in_user_writable_dir
 from agents.models import Finding
-from agents.persistence import injected_processes
+from agents.persistence.injection import injected_processes
 from agents.processes import ProcessKey
 from agents.seam import truncate
 from agents.telemetry import HostTelemetry, is_attacker_process, judge_process

@@ -28,8 +28,8 @@ Rules:
   contained (`credentials.py`);
 - attacker endpoints: addresses and domains contacted by proven attacker processes, less the
   estate's infrastructure, its Windows services and shared internet services (`scope.py`);
-- persistence artefacts (`agents/persistence.py`; replication rights granted on a directory
-  object, `agents/directory_acl.py`), once the attacker's processes, accounts and
+- persistence artefacts (`agents/persistence/artefacts.py`; replication rights granted on a
+  directory object, `agents/directory_acl.py`), once the attacker's processes, accounts and
   hosts are known: autostart values and files written by an attacker process, scheduled tasks,
   services and WMI subscriptions registered for it (whoever wrote their records), web shells
   written by a web server, as `<asset id>:<artefact>`;
@@ -69,7 +69,8 @@ from agents.investigation.scope import (
 )
 from agents.investigation.state import InvestigationState
 from agents.models import Finding, InvestigationInput, InvestigationReport
-from agents.persistence import Attacker, find_artefacts, short_account
+from agents.persistence.artefacts import find_artefacts
+from agents.persistence.attribution import Attacker, short_account
 from agents.processes import ProcessKey
 from agents.reads import retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
@@ -77,8 +78,8 @@ from agents.remote_services import remote_installs
 from agents.seam import client_of, truncate
 from agents.telemetry import HostTelemetry, read_host
 from agents.triage.maintenance import maintenance_reason
-from agents.triage.nodes import SIGNIFICANT_ALERT, assess_alert
 from agents.triage.operators import operator_work
+from agents.triage.scoring import SIGNIFICANT_ALERT, assess_alert
 from agents.verdict_category import (
     ProvenFindings,
     credential_theft,

@@ -19,10 +19,10 @@ An admin's `net user /domain` from a shell that explorer started shows neither, 
 
 Enumeration is an alert tagged only with discovery, a command line that enumerates, or an alert
 whose evidence is a file left by querying the directory (the ADSI schema cache, `paths.yaml`),
-which triage also reads as discovery whatever its rule's tag (`nodes.assess_alert`).
+which triage also reads as discovery whatever its rule's tag (`scoring.assess_alert`).
 
-The category then stays discovery when nothing else is seen (`nodes._category`): the labelling
-rules call for a ticket, no containment.
+The category then stays discovery when nothing else is seen (`scoring.incident_category`): the
+labelling rules call for a ticket, no containment.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from agents.entities import AssetIndex
 from agents.investigation.graph import run_investigation
 from agents.models import InvestigationInput
 from agents.triage.graph import run_triage
-from agents.triage.nodes import assess_alert
+from agents.triage.scoring import assess_alert
 from tests.agents.fakes import T0, FakeEdr, alert, lab_environment, read_tools
 from tests.agents.scenarios import triage_input
 from tools.models import Alert, Severity

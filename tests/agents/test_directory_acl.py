@@ -10,7 +10,7 @@ from agents.deps import AgentDeps
 from agents.directory_acl import replication_grants
 from agents.investigation.graph import run_investigation
 from agents.models import InvestigationInput
-from agents.persistence import Attacker
+from agents.persistence.attribution import Attacker
 from agents.remediation.graph import run_remediation
 from agents.telemetry import HostTelemetry
 from agents.triage.graph import run_triage

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.knowledge import cmdline_indicators, is_autostart_key, technique_tactic
-from agents.triage.nodes import _category, assess_alert
+from agents.triage.scoring import assess_alert, incident_category
 from agents.triage.state import AlertAssessment
 from tests.agents.fakes import alert
 from tools.models import Category, Severity
@@ -75,10 +75,10 @@ def test_discovery_yields_to_another_stage_once_telemetry_shows_the_attacker() -
         _assessment("recon", "discovery", 4.5),
         _assessment("uac", "defense-evasion", 4.0),
     ]
-    assert _category(assessments, {}, corroboration=0.0) is Category.DISCOVERY
-    assert _category(assessments, {}, corroboration=2.0) is Category.DEFENSE_EVASION
+    assert incident_category(assessments, {}, corroboration=0.0) is Category.DISCOVERY
+    assert incident_category(assessments, {}, corroboration=2.0) is Category.DEFENSE_EVASION
     only_recon = [_assessment("recon", "discovery", 4.5)]
-    assert _category(only_recon, {}, corroboration=5.0) is Category.DISCOVERY
+    assert incident_category(only_recon, {}, corroboration=5.0) is Category.DISCOVERY
 
 
 def test_inbound_firewall_opening_for_a_user_program_is_tradecraft() -> None:

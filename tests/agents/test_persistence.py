@@ -10,7 +10,9 @@ from datetime import timedelta
 from agents.deps import AgentDeps
 from agents.investigation.graph import run_investigation
 from agents.models import InvestigationInput
-from agents.persistence import Attacker, find_artefacts, injected_processes
+from agents.persistence.artefacts import find_artefacts
+from agents.persistence.attribution import Attacker
+from agents.persistence.injection import injected_processes
 from agents.processes import ProcessKey
 from agents.remediation.graph import run_remediation
 from agents.telemetry import HostTelemetry

@@ -10,7 +10,8 @@ from datetime import timedelta
 from agents.deps import AgentDeps
 from agents.investigation.graph import run_investigation
 from agents.models import InvestigationInput
-from agents.persistence import Attacker, find_artefacts
+from agents.persistence.artefacts import find_artefacts
+from agents.persistence.attribution import Attacker
 from agents.remediation.graph import run_remediation
 from agents.telemetry import HostTelemetry
 from agents.triage.graph import run_triage

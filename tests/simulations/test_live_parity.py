@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agents.triage.nodes import is_noisy
+from agents.triage.scoring import is_noisy
 from orchestrator.ingest.shapes import Shape, alert_to_ocsf, normalise
 from simulations.analyst import SimulatedAnalyst
 from simulations.baseline import load_baseline

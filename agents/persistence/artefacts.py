@@ -1,4 +1,4 @@
-"""Persistence artefacts and injected processes, from one host's telemetry around an incident.
+"""The attacker's persistence on one host, from its telemetry around an incident.
 
 Persistence is often written by a service on the attacker's behalf, not by the attacker's own
 process: the Task Scheduler (svchost) writes a task's file and TaskCache keys after `schtasks
@@ -31,50 +31,33 @@ installed as a service, the SCM's event-log consumer are nobody's attack. Each a
 its removal target, `<asset id>:<artefact>`: the value path, the file path, the task name
 (`\\Updater`), the service name (or its ImagePath value path when the write was recorded, the
 form the other rules give), the consumer (`CommandLineEventConsumer.Name="x"`).
-
-Injection: a thread an attacker process created in another process (Sysmon 8), or a handle it
-opened with the rights to write memory and start a thread there (Sysmon 10), makes the target an
-attacker process: its connections are the attacker's, and it may be killed. A Sysmon 10 counts
-only when it looks like injection rather than ordinary handle use: called from code outside any
-loaded module (`UNKNOWN(...)` in its CallTrace: shellcode, a reflectively loaded implant), or,
-without a CallTrace, on a process that is not the source's own child (creating a child hands
-the parent a full-access handle); and from a source that opened few processes so (one that
-opens every process on the host with full rights is stealing tokens, not injecting).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from agents.estate import in_drop_folder, is_critical_process
-from agents.knowledge import (
-    MAINTENANCE_PROCESSES,
-    SHELLS,
-    cmdline_indicators,
-    image_name,
-    in_user_writable_dir,
-    is_autostart_file,
-    is_autostart_key,
-    is_system_account,
+from agents.knowledge import image_name, is_autostart_file, is_autostart_key, is_system_account
+from agents.persistence.attribution import (
+    SERVICE_INSTALLED,
+    TASK_REGISTERED,
+    Artefact,
+    Attacker,
+    done_by,
+    hostile_action,
+    installed_program,
+    registration_reason,
+    short_account,
 )
 from agents.processes import ProcessKey
 from agents.telemetry import REMOTE_LOGON_TYPES, HostTelemetry
 from tools.results import SystemEvent
 
-TASK_REGISTERED = (4698, 4702)
-SYSTEM_SERVICE_INSTALLED, SECURITY_SERVICE_INSTALLED = 7045, 4697
-SERVICE_INSTALLED = (SYSTEM_SERVICE_INSTALLED, SECURITY_SERVICE_INSTALLED)
 SAME_INSTALL = timedelta(seconds=10)  # a 7045 and a 4697 this close, same image: one install
 WMI_CONSUMER, WMI_BINDING = 20, 21
-REMOTE_THREAD, PROCESS_ACCESS = 8, 10
-# PROCESS_VM_WRITE | PROCESS_CREATE_THREAD: what writing code into a process and running it takes
-INJECTION_RIGHTS = 0x20 | 0x02
-MAX_INJECTION_TARGETS = 3  # more processes opened so by one source: token theft, enumeration
 REMOTE_INSTALL_WINDOW = timedelta(minutes=2)
 MAX_WEB_SCRIPTS = 5  # more new scripts from one writer than this is a deployment, not a shell
-HOSTILE_ACTION = 2.0  # command-line tradecraft weight that makes an action the attacker's
 
 WEB_SCRIPT = re.compile(r"\.(aspx?|ashx|php\d?|phtml|jspx?)$", re.I)
 WEB_ROOTS = ("\\inetpub\\wwwroot\\", "\\var\\www\\", "\\webapps\\", "\\htdocs\\")
@@ -91,49 +74,7 @@ TASK_CREATE = re.compile(
 )
 SERVICE_KEY = re.compile(r"\\currentcontrolset\\services\\([^\\]+)\\imagepath$", re.I)
 CONSUMER_NAME = re.compile(r"(\w*consumer)\.name\s*=\s*\"?([^\"]+)\"?", re.I)
-INSTALLED_PROGRAMS = ("\\program files\\", "\\program files (x86)\\")
 AUTOSTART_SERVICES = frozenset({"boot start", "system start", "auto start"})
-
-
-@dataclass(frozen=True)
-class Artefact:
-    target: str  # `<asset id>:<artefact>`: what remove_persistence names
-    summary: str  # what was found, for the report
-    evidence: str  # who wrote or registered it
-
-
-@dataclass(frozen=True)
-class Attacker:
-    """What the investigation already holds against the attacker on this host."""
-
-    writers: frozenset[ProcessKey]  # attacker processes, and critical ones acting for them
-    processes: frozenset[ProcessKey]  # attacker processes
-    accounts: frozenset[str]  # compromised accounts, lowercased short names
-    sources: frozenset[str]  # addresses of compromised hosts
-
-
-def done_by(
-    telemetry: HostTelemetry,
-    processes: frozenset[ProcessKey] | set[ProcessKey],
-    pid: int | None,
-    when: datetime,
-    guid: str | None = None,
-    image: str | None = None,
-) -> bool:
-    """Whether an event stamped `pid` at `when` was done by one of `processes`: the process that
-    had that pid then (pids are reused), or an alerting process known without its record."""
-    writer = telemetry.writer(pid, when, guid, image)
-    if writer is not None:
-        return writer in processes
-    name = "" if (image or "").lstrip().startswith("<") else image_name(image)  # <unknown process>
-    return any(
-        k.start is None and k.pid == pid and (not name or image_name(k.image) in ("", name))
-        for k in processes
-    )
-
-
-def short_account(user: str | None) -> str:
-    return (user or "").strip().lower().rsplit("\\", 1)[-1].split("@", 1)[0]
 
 
 def find_artefacts(telemetry: HostTelemetry, attacker: Attacker) -> list[Artefact]:
@@ -148,55 +89,6 @@ def find_artefacts(telemetry: HostTelemetry, attacker: Attacker) -> list[Artefac
     ]:
         found.setdefault(artefact.target.lower(), artefact)
     return list(found.values())
-
-
-def injected_processes(
-    telemetry: HostTelemetry, attackers: set[ProcessKey]
-) -> dict[ProcessKey, str]:
-    """Processes an attacker process injected into: the process (as it was at the injection)
-    -> how."""
-    opened: dict[int | None, set[int]] = {}
-    for event in telemetry.system:
-        if event.event_id == PROCESS_ACCESS and _write_and_run(event) and event.target_pid:
-            opened.setdefault(event.pid, set()).add(event.target_pid)
-    injected: dict[ProcessKey, str] = {}
-    for event in telemetry.system:
-        if event.target_pid is None or not done_by(
-            telemetry, attackers, event.pid, event.time, None, event.image
-        ):
-            continue
-        record = telemetry.process(event.target_pid, event.time)
-        target = (
-            ProcessKey.of(record)
-            if record is not None
-            else ProcessKey.unrecorded(telemetry.host, event.target_pid, event.target_image)
-        )
-        if target in attackers or is_critical_process(event.target_image):
-            continue
-        if event.event_id == REMOTE_THREAD:
-            how = "a thread created in it"
-        elif (
-            event.event_id == PROCESS_ACCESS
-            and _write_and_run(event)
-            and len(opened.get(event.pid, ())) <= MAX_INJECTION_TARGETS
-            and _injecting_caller(event, telemetry)
-        ):
-            how = f"its memory opened for writing ({event.access})"
-        else:
-            continue
-        injected.setdefault(target, f"{how} by {image_name(event.image)} ({event.pid})")
-    return injected
-
-
-def _write_and_run(event: SystemEvent) -> bool:
-    return _rights(event.access) & INJECTION_RIGHTS == INJECTION_RIGHTS
-
-
-def _injecting_caller(event: SystemEvent, telemetry: HostTelemetry) -> bool:
-    if event.detail:
-        return "unknown(" in event.detail.lower()
-    target = telemetry.process(event.target_pid, event.time)
-    return target is None or target.parent_pid != event.pid
 
 
 # --- autostart values and files ------------------------------------------------------------
@@ -290,64 +182,13 @@ def _tasks(telemetry: HostTelemetry, attacker: Attacker) -> list[Artefact]:
         key = task_key(event.name)
         registered.add(key)
         names[key] = _task_name(event.name)
-        if (reason := _registration_reason(event, attacker, telemetry)) is not None:
+        if (reason := registration_reason(event, attacker, telemetry)) is not None:
             why.setdefault(key, reason)
     host = telemetry.host
     return [
         Artefact(f"{host}:{names[key]}", f"scheduled task {names[key]} on {host}", why[key])
         for key in sorted(registered & set(why))
     ]
-
-
-def _registration_reason(
-    event: SystemEvent, attacker: Attacker, telemetry: HostTelemetry
-) -> str | None:
-    """Why a registered task or installed service is the attacker's, or None."""
-    command = event.command or ""
-    if event.pid is not None and done_by(
-        telemetry, attacker.processes, event.pid, event.time, None, event.image
-    ):
-        return f"registered by {image_name(event.image) or 'process'} ({event.pid})"
-    if hostile_action(command):
-        return f"runs {command[:200]}"
-    account = short_account(event.user)
-    if not is_system_account(event.user) and account in attacker.accounts:
-        if event.event_id in TASK_REGISTERED and user_action(command):
-            return f"registered by {event.user}, runs {command[:200]}"
-        if event.event_id in SERVICE_INSTALLED and not installed_program(command):
-            return f"installed by {event.user}, runs {command[:200]}"
-    return None
-
-
-def hostile_action(command: str) -> bool:
-    """What no installer registers: tradecraft in the command, or a program in a drop or temp
-    folder."""
-    lowered = command.lower()
-    weight = sum(w for w, _ in cmdline_indicators(command))
-    return weight >= HOSTILE_ACTION or in_drop_folder(command) or "\\temp\\" in lowered
-
-
-def user_action(command: str) -> bool:
-    """A shell, a script host, or a program in a user-writable folder (not a known updater)."""
-    program = _program(command)
-    name = image_name(program)
-    if name in MAINTENANCE_PROCESSES:
-        return False
-    return hostile_action(command) or name in SHELLS or in_user_writable_dir(command)
-
-
-def installed_program(command: str) -> bool:
-    """An image under Program Files without tradecraft: installed software."""
-    lowered = _program(command).lower()
-    return any(d in lowered for d in INSTALLED_PROGRAMS) and not hostile_action(command)
-
-
-def _program(command: str) -> str:
-    text = command.strip()
-    if text.startswith('"'):
-        return text[1:].split('"', 1)[0]
-    match = re.match(r"(.+?\.(exe|bat|cmd|ps1|vbs|js|dll))\b", text, re.I)
-    return match.group(1) if match else text.split(" ", 1)[0]
 
 
 # --- services ------------------------------------------------------------------------------
@@ -365,7 +206,7 @@ def _services(telemetry: HostTelemetry, attacker: Attacker) -> list[Artefact]:
             continue
         if _named_by_security(event, events):
             continue
-        reason = _registration_reason(event, attacker, telemetry) or _remote_install(
+        reason = registration_reason(event, attacker, telemetry) or _remote_install(
             event, telemetry, attacker
         )
         if reason is None:
@@ -481,11 +322,3 @@ def _web_shells(telemetry: HostTelemetry) -> list[Artefact]:
         for write in writes
         if per_writer[(image_name(write.image), write.pid)] <= MAX_WEB_SCRIPTS
     ]
-
-
-def _rights(access: str | None) -> int:
-    text = (access or "").strip().lower()
-    try:
-        return int(text, 16) if text.startswith("0x") else int(text or "0")
-    except ValueError:
-        return 0
