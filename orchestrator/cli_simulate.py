@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,19 +13,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestrator.cli_common import err, fail, out, recorded_incidents, settings_or_exit
-from orchestrator.cli_simulate_print import (
-    NUMERIC_METRICS,
-    print_breakdown,
-    print_scorecard,
-    print_vendor_effects,
-)
+from orchestrator.cli_simulate_options import CheckedOptions, check_options
+from orchestrator.cli_simulate_print import print_breakdown, print_scorecard, print_vendor_effects
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from agents.model_client import AgentModels
     from orchestrator.settings import GarrisonSettings
-    from simulations.faults import Fault
+    from simulations.loader import LoadedIncident
+    from simulations.report_html import Breakdown
     from simulations.scorer import Scorecard
-    from tools.vendor_spec import Capability, VendorSpec
 
 
 def simulate(
@@ -100,6 +99,56 @@ def simulate(
     ] = False,
 ) -> None:
     """Replay recorded incidents end to end on the embedded Temporal and print the scorecard."""
+    options = check_options(
+        analyst, backends, vendor or [], fault or [], fail_under or [], fail_over or [], baseline
+    )
+    run = _prepare(paths, options, concurrency, model, record_model, compare_rules)
+    scorecard, rules = _replay_all(run, compare_rules)
+    report, groups = _report(run, scorecard, rules)
+    if report_json is not None:
+        _write_json(report_json, report)
+    if keep:
+        _keep_run(run, _label(paths, analyst, backends, vendor or [], fault or []), report)
+    if report_html is not None:
+        _write_html(report_html, scorecard, groups, run.incidents)
+    raise typer.Exit(_exit_code(report, run))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the replays of one run share."""
+
+    incidents: list[LoadedIncident]
+    settings: GarrisonSettings
+    options: CheckedOptions
+    models: AgentModels | None  # None: GARRISON_MODEL is not set, the rules alone
+    concurrency: int
+    run_id: str
+
+
+def _prepare(
+    paths: list[Path],
+    options: CheckedOptions,
+    concurrency: int,
+    model: str | None,
+    record_model: Path | None,
+    compare_rules: bool,
+) -> _Run:
+    """The incidents, the settings, the routing and the models, each checked (exit 2 naming what
+    is wrong) before any incident runs."""
+    incidents = recorded_incidents(paths)
+    settings = settings_or_exit()
+    _check_routing()
+    run_id = uuid.uuid4().hex[:8]
+    models = _models(settings, model, record_model)
+    if compare_rules and models is None:
+        fail("--compare-rules needs a model (--model or GARRISON_MODEL)")
+    return _Run(incidents, settings, options, models, concurrency, run_id)
+
+
+def _replay_all(run: _Run, compare_rules: bool) -> tuple[Scorecard, Scorecard | None]:
+    """The run with its models and, with `--compare-rules`, the rules alone, under one progress
+    bar; a configuration the runner refuses exits 2 with its message."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -108,37 +157,10 @@ def simulate(
         TimeElapsedColumn,
     )
 
-    from orchestrator.runtime import settle_heap
+    # Loaded before the bar starts, so that its clock counts the replays, not seconds of imports.
+    import simulations.runner  # noqa: F401
     from orchestrator.settings import ConfigError
-    from simulations.baseline import compare, load_baseline
-    from simulations.breakdown import breakdown, playbooks_by_category
-    from simulations.runner import SimulationOptions, run_simulation
-    from simulations.spec import AnalystPolicy
 
-    policy = None
-    if analyst is not None:
-        try:
-            policy = AnalystPolicy(analyst)
-        except ValueError:
-            fail(f"--analyst must be one of {', '.join(p.value for p in AnalystPolicy)}")
-    emulated = _emulated(backends, vendor or [])
-    faults = _faults(fault or [], emulated is not None)
-    gates = _thresholds(fail_under or [], "--fail-under") + _thresholds(
-        fail_over or [], "--fail-over"
-    )
-    saved = None
-    if baseline is not None:
-        try:
-            saved = load_baseline(baseline)
-        except ValueError as error:
-            fail(str(error))
-    incidents = recorded_incidents(paths)
-    settings = settings_or_exit()
-    _check_routing()
-    run_id = uuid.uuid4().hex[:8]
-    models = _models(settings, model, record_model)
-    if compare_rules and models is None:
-        fail("--compare-rules needs a model (--model or GARRISON_MODEL)")
     progress = Progress(
         TextColumn("simulating"),
         BarColumn(),
@@ -148,78 +170,110 @@ def simulate(
         console=err,
     )
     with progress:
-        task = progress.add_task("", total=len(incidents))
-
-        def advance(outcome: object) -> None:
-            progress.update(task, advance=1, description=getattr(outcome, "recorded_id", ""))
-
-        def run(with_model: bool) -> Scorecard:
-            # What is loaded now (modules, the recordings) lives as long as the run: out of the
-            # collector's reach, full collections no longer walk it (2.1 s of a corpus run).
-            settle_heap()
-            options = SimulationOptions(
-                analyst=policy,
-                concurrency=concurrency,
-                emulated=emulated,
-                faults=faults,
-                model=models if with_model else None,
-                # the rules-alone run of --compare-rules replays its own incidents
-                run_id=run_id if with_model else uuid.uuid4().hex[:8],
-            )
-            notice = progress.console.print
-            return asyncio.run(
-                run_simulation(
-                    incidents,
-                    settings if with_model else _without_model(settings),
-                    options,
-                    progress=advance,
-                    notice=lambda text: notice(text, markup=False),
-                )
-            )
-
+        task = progress.add_task("", total=len(run.incidents))
         try:
-            scorecard = run(with_model=True)
+            scorecard = _replay(run, progress, task, with_model=True)
             rules = None
             if compare_rules:
                 progress.reset(task, description="rules alone")
-                rules = run(with_model=False)
+                rules = _replay(run, progress, task, with_model=False)
         except ConfigError as error:
             progress.stop()
             fail(str(error))
+    return scorecard, rules
+
+
+def _replay(run: _Run, progress: Progress, task: TaskID, *, with_model: bool) -> Scorecard:
+    """One replay of the run's incidents: with its models, or the rules alone."""
+    from orchestrator.runtime import settle_heap
+    from simulations.runner import SimulationOptions, run_simulation
+
+    # What is loaded now (modules, the recordings) lives as long as the run: out of the
+    # collector's reach, full collections no longer walk it (2.1 s of a corpus run).
+    settle_heap()
+    options = SimulationOptions(
+        analyst=run.options.analyst,
+        concurrency=run.concurrency,
+        emulated=run.options.emulated,
+        faults=run.options.faults,
+        model=run.models if with_model else None,
+        # the rules-alone run of --compare-rules replays its own incidents
+        run_id=run.run_id if with_model else uuid.uuid4().hex[:8],
+    )
+    notice = progress.console.print
+
+    def advance(outcome: object) -> None:
+        progress.update(task, advance=1, description=getattr(outcome, "recorded_id", ""))
+
+    return asyncio.run(
+        run_simulation(
+            run.incidents,
+            run.settings if with_model else _without_model(run.settings),
+            options,
+            progress=advance,
+            notice=lambda text: notice(text, markup=False),
+        )
+    )
+
+
+def _report(
+    run: _Run, scorecard: Scorecard, rules: Scorecard | None
+) -> tuple[dict[str, Any], Breakdown]:
+    """The scorecard printed, and as the JSON report; the breakdown per category and per tactic
+    (in the report too)."""
+    from simulations.breakdown import breakdown, playbooks_by_category
+
     report = scorecard.model_dump(mode="json", by_alias=True)
-    if models is not None:
-        _report_model(report, scorecard, models, rules)
+    if run.models is not None:
+        _report_model(report, scorecard, run.models, rules)
     print_scorecard(report)
-    specs = [incident.spec for incident in incidents]
-    groups = breakdown(scorecard, specs)
+    groups = breakdown(scorecard, [incident.spec for incident in run.incidents])
     print_breakdown(groups, playbooks_by_category(scorecard))
     report["breakdown"] = groups  # per category and per tactic, in the JSON too
-    if emulated is not None:
+    if run.options.emulated is not None:
         print_vendor_effects(scorecard)
-    if report_json is not None:
-        report_json.parent.mkdir(parents=True, exist_ok=True)
-        report_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        out.print(f"report written to {report_json}")
-    if keep:
-        label = _label(paths, analyst, backends, vendor or [], fault or [])
-        asyncio.run(_keep(settings, run_id, label, report))
-        out.print(f"run kept in the store as {run_id} (console: /console/simulations/{run_id})")
-    if report_html is not None:
-        from simulations.report_html import render_html
+    return report, groups
 
-        report_html.parent.mkdir(parents=True, exist_ok=True)
-        report_html.write_text(render_html(scorecard, groups, specs), encoding="utf-8")
-        out.print(f"HTML report written to {report_html}")
-    broken = [g for g in gates if not g.holds(report)]
+
+def _write_json(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.print(f"report written to {path}")
+
+
+def _keep_run(run: _Run, label: str, report: dict[str, Any]) -> None:
+    asyncio.run(_keep(run.settings, run.run_id, label, report))
+    out.print(f"run kept in the store as {run.run_id} (console: /console/simulations/{run.run_id})")
+
+
+def _write_html(
+    path: Path, scorecard: Scorecard, groups: Breakdown, incidents: list[LoadedIncident]
+) -> None:
+    from simulations.report_html import render_html
+
+    specs = [incident.spec for incident in incidents]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(scorecard, groups, specs), encoding="utf-8")
+    out.print(f"HTML report written to {path}")
+
+
+def _exit_code(report: dict[str, Any], run: _Run) -> int:
+    """1 when a gate failed, the baseline changed or a replayed model call had no recording, each
+    named on stderr; else 0."""
+    from simulations.baseline import compare
+
+    broken = [g for g in run.options.gates if not g.holds(report)]
     for gate in broken:
         err.print(f"gate failed: {gate.describe(report)}", markup=False)
+    saved = run.options.baseline
     differences = compare(report, saved) if saved is not None else []
     for difference in differences:
         err.print(f"baseline: {difference}", markup=False, highlight=False)
+    models = run.models
     misses = models.tape.misses if models is not None and models.tape is not None else []
     for miss in sorted(set(misses)):
         err.print(f"model replay: no recording of {miss}", markup=False, highlight=False)
-    raise typer.Exit(1 if broken or differences or misses else 0)
+    return 1 if broken or differences or misses else 0
 
 
 def _models(
@@ -286,76 +340,6 @@ def _label(
     words += [f"--backends {backends}"] if backends != "memory" else []
     words += [f"--vendor {v}" for v in vendor] + [f"--fault {f}" for f in fault]
     return " ".join(words)
-
-
-def _emulated(backends: str, choices: list[str]) -> dict[Capability, VendorSpec] | None:
-    """The vendors to emulate, one per capability (defaults from tools.vendors)."""
-    if backends == "memory":
-        if choices:
-            fail("--vendor needs --backends emulated")
-        return None
-    if backends != "emulated":
-        fail(f"--backends {backends!r}: memory or emulated")
-    from tools.vendor_spec import Capability
-    from tools.vendors import DEFAULT_EMULATED, UnknownVendor, vendor
-
-    chosen = dict(DEFAULT_EMULATED)
-    for choice in choices:
-        capability, sep, name = choice.partition("=")
-        try:
-            chosen[Capability(capability)] = name if sep else ""
-        except ValueError:
-            fail(f"--vendor {choice!r}: CAPABILITY=VENDOR, capabilities are edr, firewall, ...")
-    specs: dict[Capability, VendorSpec] = {}
-    for capability, name in chosen.items():
-        try:
-            spec = vendor(name)
-        except UnknownVendor as error:
-            fail(f"--vendor: {error.args[0]}")
-        if spec.capability is not capability:
-            fail(f"--vendor: {name} is a {spec.capability.value} vendor, not {capability.value}")
-        specs[capability] = spec
-    return specs
-
-
-def _faults(specs: list[str], emulated: bool) -> tuple[Fault, ...]:
-    from simulations.faults import parse_fault
-
-    if specs and not emulated:
-        fail("--fault needs --backends emulated: faults are injected by the vendors' emulators")
-    try:
-        return tuple(parse_fault(spec) for spec in specs)
-    except ValueError as error:
-        fail(str(error))
-
-
-class _Gate:
-    def __init__(self, metric: str, value: float, below: bool) -> None:
-        self.metric, self.value, self.below = metric, value, below
-
-    def holds(self, report: dict[str, object]) -> bool:
-        actual = report.get(self.metric)
-        if not isinstance(actual, int | float):
-            return False
-        return actual >= self.value if self.below else actual <= self.value
-
-    def describe(self, report: dict[str, object]) -> str:
-        sign = ">=" if self.below else "<="
-        return f"{self.metric} = {report.get(self.metric)}, wanted {sign} {self.value}"
-
-
-def _thresholds(specs: list[str], option: str) -> list[_Gate]:
-    gates = []
-    for spec in specs:
-        metric, sep, value = spec.partition("=")
-        if not sep or metric not in NUMERIC_METRICS:
-            known = ", ".join(NUMERIC_METRICS)
-            fail(f"{option} {spec!r}: expected METRIC=VALUE with METRIC in {known}")
-        try:
-            gates.append(_Gate(metric, float(value), below=option == "--fail-under"))
-        except ValueError:
-            fail(f"{option} {spec!r}: {value!r} is not a number")
-    return gates
 
 
 def _check_routing() -> None:

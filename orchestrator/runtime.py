@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -120,62 +120,92 @@ async def open_runtime(
     async with AsyncExitStack() as stack:
         if backends is not None:
             stack.push_async_callback(_close_backends, backends)
-        directory = load_directory(settings, slack=slack)
-        chat_model = model if model is not None else load_models(settings)
-        policy = _load_policy(settings)
-        store = await open_store(settings)
-        stack.push_async_callback(store.close)
-        _anchor_on_schedule(stack, store, settings.audit.anchor_interval_s)
-        slack_runtime = None
-        if slack and settings.slack.enabled:
-            assert directory is not None  # load_directory insists on it
-            slack_runtime = await _open_slack(stack, settings, store, directory)
-        notifier: ApprovalNotifier = slack_runtime.notifier if slack_runtime else LogNotifier()
-        checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        metrics_runtime = _instruments(stack, settings)
-        temporal, embedded = await stack.enter_async_context(
-            temporal_client(settings, metrics_runtime)
+        runtime, policy = await _open_services(
+            stack, settings, backends, model, slack=slack, dispatch=dispatch
         )
-        dispatcher, ingest = await _open_ingest(stack, settings, policy, store, temporal, dispatch)
-        workers: list[Worker] = []
         if run_workers:
-            assert backends is not None
-            poll = None
-            if Role.TRIAGE in roles:
-                poll = await _open_polls(stack, settings, store, ingest, temporal)
-            if settings.intel_file is not None:  # partners' indicators join the vendor's answers
-                from orchestrator.intel.backends import SharedIntelBackends
+            runtime = await _start_workers(stack, runtime, policy, roles, dry_run=dry_run)
+        yield runtime
 
-                backends = SharedIntelBackends(backends, store.intel)
-            deps = WorkerDeps(
-                store,
-                backends,
-                checkpointer,
-                notifier,
-                model=chat_model,
-                poll=poll,
-                policy=policy,
-                dry_run=dry_run,
-            )
-            workers = build_workers(temporal, settings.temporal, deps, roles)
-            for worker in workers:
-                await stack.enter_async_context(worker)
-        yield Runtime(
-            settings=settings,
-            store=store,
-            checkpointer=checkpointer,
-            temporal=temporal,
-            embedded=embedded,
-            backends=backends,
-            directory=directory,
-            notifier=notifier,
-            slack=slack_runtime,
-            model=chat_model,
-            roles=tuple(roles) if run_workers else (),
-            workers=tuple(workers),
-            ingest=ingest,
-            dispatcher=dispatcher,
-        )
+
+async def _open_services(
+    stack: AsyncExitStack,
+    settings: GarrisonSettings,
+    backends: Backends | None,
+    model: AgentModels | BaseChatModel | None,
+    *,
+    slack: bool,
+    dispatch: bool,
+) -> tuple[Runtime, PolicyDocument]:
+    """The runtime without workers, and the policy they will enforce. What reads settings only
+    comes first, so that a wrong value fails before anything starts."""
+    directory = load_directory(settings, slack=slack)
+    chat_model = model if model is not None else load_models(settings)
+    policy = _load_policy(settings)
+    store = await open_store(settings)
+    stack.push_async_callback(store.close)
+    _anchor_on_schedule(stack, store, settings.audit.anchor_interval_s)
+    slack_runtime = None
+    if slack and settings.slack.enabled:
+        assert directory is not None  # load_directory insists on it
+        slack_runtime = await _open_slack(stack, settings, store, directory)
+    notifier: ApprovalNotifier = slack_runtime.notifier if slack_runtime else LogNotifier()
+    checkpointer = await stack.enter_async_context(open_checkpointer(settings))
+    metrics_runtime = _instruments(stack, settings)
+    temporal, embedded = await stack.enter_async_context(temporal_client(settings, metrics_runtime))
+    dispatcher, ingest = await _open_ingest(stack, settings, policy, store, temporal, dispatch)
+    runtime = Runtime(
+        settings=settings,
+        store=store,
+        checkpointer=checkpointer,
+        temporal=temporal,
+        embedded=embedded,
+        backends=backends,
+        directory=directory,
+        notifier=notifier,
+        slack=slack_runtime,
+        model=chat_model,
+        roles=(),
+        workers=(),
+        ingest=ingest,
+        dispatcher=dispatcher,
+    )
+    return runtime, policy
+
+
+async def _start_workers(
+    stack: AsyncExitStack,
+    runtime: Runtime,
+    policy: PolicyDocument,
+    roles: Sequence[Role],
+    *,
+    dry_run: bool,
+) -> Runtime:
+    """The workers of `roles`, started (with pull mode's polls when triage is one of them): the
+    runtime with them, and with the backends they were given."""
+    settings, store, backends = runtime.settings, runtime.store, runtime.backends
+    assert backends is not None  # open_runtime insists on it
+    poll = None
+    if Role.TRIAGE in roles:
+        poll = await _open_polls(stack, settings, store, runtime.ingest, runtime.temporal)
+    if settings.intel_file is not None:  # partners' indicators join the vendor's answers
+        from orchestrator.intel.backends import SharedIntelBackends
+
+        backends = SharedIntelBackends(backends, store.intel)
+    deps = WorkerDeps(
+        store,
+        backends,
+        runtime.checkpointer,
+        runtime.notifier,
+        model=runtime.model,
+        poll=poll,
+        policy=policy,
+        dry_run=dry_run,
+    )
+    workers = build_workers(runtime.temporal, settings.temporal, deps, roles)
+    for worker in workers:
+        await stack.enter_async_context(worker)
+    return replace(runtime, backends=backends, roles=tuple(roles), workers=tuple(workers))
 
 
 YOUNG_GENERATION = 10_000  # objects allocated between young collections (CPython's default: 700)
@@ -220,13 +250,7 @@ def _anchor_on_schedule(stack: AsyncExitStack, store: Store, interval_s: float) 
     task = asyncio.create_task(
         anchor_periodically(store.anchor_if_moved, interval_s), name="garrison-audit-anchor"
     )
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(stop)
+    _cancel_on_exit(stack, task)
 
 
 def _instruments(stack: AsyncExitStack, settings: GarrisonSettings) -> TemporalRuntime:
@@ -246,13 +270,7 @@ def _instruments(stack: AsyncExitStack, settings: GarrisonSettings) -> TemporalR
         stack.callback(tracing.disable)
     runtime = temporal_runtime()
     task = asyncio.create_task(drain_periodically(), name="garrison-metrics-drain")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(stop)
+    _cancel_on_exit(stack, task)
     return runtime
 
 
@@ -333,13 +351,7 @@ async def _open_ingest(
     stack.push_async_callback(ingest.aclose)
     if dispatch:
         task = asyncio.create_task(dispatcher.run(), name="garrison-dispatcher")
-
-        async def stop() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        stack.push_async_callback(stop)
+        _cancel_on_exit(stack, task)
     return dispatcher, ingest
 
 
@@ -385,3 +397,14 @@ async def _close_backends(backends: Backends) -> None:
     close = getattr(backends, "aclose", None)  # vendor adapters hold HTTP clients
     if close is not None:
         await close()
+
+
+def _cancel_on_exit(stack: AsyncExitStack, task: asyncio.Task[None]) -> None:
+    """A background loop of this process, cancelled (and awaited) when the stack unwinds."""
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
