@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,11 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
 from bench.gc_pauses import GcPauses
+from bench.history_stages import stages
 from bench.report import REGRESSION, commit, machine
 from bench.temporal_server import KillableTemporal
 from orchestrator.approvals.notifier import LogNotifier
+from orchestrator.backends import workflow_id
 from orchestrator.composition import open_checkpointer, open_store
 from orchestrator.policy.model import PolicyDocument, Tier, load_policy
 from orchestrator.runtime import settle_heap
@@ -98,6 +100,9 @@ class SizeFigures:
     gc_full: int  # full collections
     gc_full_max_s: float
     gc_total_s: float  # every generation
+    # Where the probes' time went (`bench.history_stages`, the median over the probes of each
+    # stage's seconds): queue waits and runs of workflow tasks and of each activity type.
+    one_more_stages: dict[str, float] = field(default_factory=dict)
 
 
 def waiting_policy() -> PolicyDocument:
@@ -155,6 +160,7 @@ class Opener:
         self.policy, self.loaded = policy, loaded
         self.database = Path(str(make_url(settings.effective_database_url).database))
         self.opened = 0
+        self.probes: list[str] = []  # the incidents `one_more` opened
 
     async def open(self) -> str:
         self.opened += 1
@@ -191,6 +197,7 @@ class Opener:
         """Seconds from handing one incident's alerts to ingestion to its approval stored."""
         started = time.perf_counter()
         incident_id = await self.open()
+        self.probes.append(incident_id)
 
         async def stored() -> bool:
             return bool(await self.store.list_approvals(incident_id=incident_id))
@@ -253,6 +260,7 @@ async def measure(sizes: list[int], probes: int, max_cached: int | None) -> list
                     fill_s = time.perf_counter() - started
                     open_now = max(size, open_now)
                     times = [await opener.one_more() for _ in range(probes)]
+                    probe_stages = await _stages(client, opener.probes[-probes:])
                     open_now += probes
                     gc_figures = pauses.take()
                     gc.collect()
@@ -267,12 +275,25 @@ async def measure(sizes: list[int], probes: int, max_cached: int | None) -> list
                             gc_full=gc_figures.full,
                             gc_full_max_s=gc_figures.full_max_s,
                             gc_total_s=gc_figures.total_s,
+                            one_more_stages=probe_stages,
                         )
                     )
                     print(_row(figures[-1]), flush=True)
         finally:
             await temporal.stop()
     return figures
+
+
+async def _stages(client: Client, incident_ids: list[str]) -> dict[str, float]:
+    """The median over the incidents of each stage's seconds, up to now (they wait for a human:
+    everything before their approval request is in their histories)."""
+    found = [
+        stages(await client.get_workflow_handle(workflow_id(i)).fetch_history())
+        for i in incident_ids
+    ]
+    names = sorted({name for one in found for name in one})
+    medians = {name: statistics.median(one.get(name, 0.0) for one in found) for name in names}
+    return {name: round(seconds, 4) for name, seconds in medians.items()}
 
 
 def _disk_mb(folder: Path) -> float:
@@ -284,8 +305,14 @@ def _row(f: SizeFigures) -> str:
         f"{f.open_incidents:>6} open: worker {f.worker_rss_mb:7.1f} MB, temporal"
         f" {f.temporal_rss_mb:7.1f} MB, store {f.store_mb:6.1f} MB | one more"
         f" {f.open_one_more_s:.3f} s | filled in {f.fill_s:.0f} s | gc: {f.gc_full} full,"
-        f" longest {f.gc_full_max_s:.3f} s, {f.gc_total_s:.1f} s in all"
+        f" longest {f.gc_full_max_s:.3f} s, {f.gc_total_s:.1f} s in all\n"
+        f"{'':>12}{_top_stages(f.one_more_stages)}"
     )
+
+
+def _top_stages(found: dict[str, float], top: int = 8) -> str:
+    ranked = sorted(((s, n) for n, s in found.items() if n != "total"), reverse=True)[:top]
+    return ", ".join(f"{name} {seconds * 1000:.0f} ms" for seconds, name in ranked)
 
 
 LOWER_IS_BETTER = ("worker_rss_mb", "temporal_rss_mb", "open_one_more_s")
