@@ -10,16 +10,17 @@ databases; approval transitions are a single compare-and-set `UPDATE ... WHERE s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import Update, case, update
+from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store import audit, mapping, reads
 from orchestrator.store.anchors import Anchoring, AnchorSink
+from orchestrator.store.approval_requests import ApprovalRequests
 from orchestrator.store.assignments import Assignments
 from orchestrator.store.columns import table_of
 from orchestrator.store.console_sessions import ConsoleSessions
@@ -31,14 +32,10 @@ from orchestrator.store.gauges import Gauges
 from orchestrator.store.incident_filter import IncidentFilter
 from orchestrator.store.intake import Intake
 from orchestrator.store.intel import IntelRepository
+from orchestrator.store.ledger import ActionLedger
 from orchestrator.store.model_use import ModelUse
 from orchestrator.store.records import (
-    ActionRecord,
-    ActionStatus,
     AlertRecord,
-    ApprovalDecision,
-    ApprovalRecord,
-    ApprovalStatus,
     AuditEvent,
     AuditRecord,
     AuditVerification,
@@ -46,29 +43,21 @@ from orchestrator.store.records import (
 )
 from orchestrator.store.simulation_runs import SimulationRuns
 from orchestrator.store.slack_records import SlackRecords
-from orchestrator.store.tables import (
-    ActionRow,
-    AlertRow,
-    ApprovalRow,
-    AuditRow,
-    IncidentRow,
-)
+from orchestrator.store.tables import AlertRow, AuditRow, IncidentRow
 from orchestrator.store.tickets import Tickets
 from orchestrator.store.training_sessions import TrainingSessions
 from orchestrator.store.transactions import Transactions, fetch_one
-from tools.actions import Action
 from tools.models import Alert, Category, IncidentStatus, Severity, Verdict
 
 ANCHOR_EVERY = 100
 # DML goes through Core tables: ORM-enabled INSERT/UPDATE may add RETURNING and lose rowcount.
 _INCIDENTS = table_of(IncidentRow)
-_ACTIONS = table_of(ActionRow)
-_APPROVALS = table_of(ApprovalRow)
-_ENDED_WITHOUT_SUCCESS = (ActionStatus.FAILED, ActionStatus.ABANDONED)
 
 
-class Store:
-    """Alerts, incidents, the action ledger, approvals, tickets and the audit log."""
+class Store(ActionLedger, ApprovalRequests):
+    """Alerts, incidents, the action ledger, approvals, tickets and the audit log. The ledger's
+    and the approval requests' methods are in their own modules (`ledger`, `approval_requests`),
+    inherited rather than delegated so that `Store`'s methods stay where callers call them."""
 
     def __init__(
         self,
@@ -229,182 +218,6 @@ class Store:
         if row is None:
             raise NotFoundError(f"incident {incident_id!r}")
         return mapping.incident_record(row)
-
-    # -- action ledger --------------------------------------------------------------------------
-
-    async def ledger_get(self, business_key: str) -> ActionRecord | None:
-        row = await self._db.first(reads.ACTION, business_key=business_key)
-        return None if row is None else mapping.action_record(row)
-
-    async def ledger_begin(self, record: ActionRecord) -> ActionRecord:
-        """Insert a pending entry, or return the entry already under its business key; an entry
-        that ended without success (failed, abandoned) is pending again: it is being retried."""
-        values = mapping.action_values(record)
-        reopen = (
-            update(_ACTIONS)
-            .where(_ACTIONS.c.business_key == record.business_key)
-            .where(_ACTIONS.c.status.in_([s.value for s in _ENDED_WITHOUT_SUCCESS]))
-            .values(status=ActionStatus.PENDING.value, completed_at=None)
-        )
-
-        async def work(session: AsyncSession) -> ActionRow | None:
-            await session.exec(self._db.insert(ActionRow, values).on_conflict_do_nothing())
-            await session.exec(reopen)
-            return await fetch_one(session, reads.ACTION, business_key=record.business_key)
-
-        row = await self._db.run(work, write=True)
-        if row is None:  # only if the key vanished between the insert and the read
-            raise NotFoundError(f"ledger entry {record.business_key!r}")
-        return mapping.action_record(row)
-
-    async def ledger_finish(
-        self,
-        business_key: str,
-        status: ActionStatus,
-        *,
-        outcome: str,
-        already_in_state: bool = False,
-        verified: bool = False,
-        inverse: Action | None = None,
-        completed_at: datetime | None = None,
-    ) -> ActionRecord:
-        """Record how a side effect ended (or that it was rolled back) and its inverse."""
-        if status is ActionStatus.PENDING:
-            raise ValueError("ledger_finish needs a terminal status")
-        values = {
-            "status": status.value,
-            "outcome": outcome,
-            "already_in_state": already_in_state,
-            "verified": verified,
-            "inverse": None if inverse is None else mapping.action_json(inverse),
-            "completed_at": completed_at or datetime.now(UTC),
-        }
-        statement = update(_ACTIONS).where(_ACTIONS.c.business_key == business_key)
-        return await self._ledger_update(business_key, statement.values(**values))
-
-    async def ledger_attempt(self, business_key: str) -> ActionRecord:
-        """Count a change about to be sent to the vendor, before it is sent (see `attempts`)."""
-        statement = (
-            update(_ACTIONS)
-            .where(_ACTIONS.c.business_key == business_key)
-            .values(attempts=_ACTIONS.c.attempts + 1)
-        )
-        return await self._ledger_update(business_key, statement)
-
-    async def ledger_end(
-        self, business_key: str, status: ActionStatus, *, outcome: str
-    ) -> ActionRecord | None:
-        """Finish a still-pending entry as `failed` or `abandoned`; an entry that already ended
-        keeps its end (a late success stands). None when there is no such entry."""
-        if status not in _ENDED_WITHOUT_SUCCESS:
-            raise ValueError("ledger_end records failed or abandoned")
-        statement = (
-            update(_ACTIONS)
-            .where(_ACTIONS.c.business_key == business_key)
-            .where(_ACTIONS.c.status == ActionStatus.PENDING.value)
-            .values(status=status.value, outcome=outcome, completed_at=datetime.now(UTC))
-        )
-        try:
-            return await self._ledger_update(business_key, statement)
-        except NotFoundError:
-            return None
-
-    async def _ledger_update(self, business_key: str, statement: Update) -> ActionRecord:
-        async def work(session: AsyncSession) -> ActionRow | None:
-            await session.exec(statement)
-            return await fetch_one(session, reads.ACTION, business_key=business_key)
-
-        row = await self._db.run(work, write=True)
-        if row is None:
-            raise NotFoundError(f"ledger entry {business_key!r}")
-        return mapping.action_record(row)
-
-    async def actions_for(self, incident_id: str) -> list[ActionRecord]:
-        """The incident's ledger in the order the actions began (rollback walks it backwards)."""
-        query = (
-            select(ActionRow)
-            .where(ActionRow.incident_id == incident_id)
-            .order_by(col(ActionRow.id))
-        )
-        return [mapping.action_record(row) for row in await self._db.all(query)]
-
-    # -- approvals ------------------------------------------------------------------------------
-
-    async def create_approval(self, approval: ApprovalRecord) -> ApprovalRecord:
-        """Insert the request, or return the stored one with the same id and action hash."""
-        values = mapping.approval_values(approval)
-
-        async def work(session: AsyncSession) -> ApprovalRow | None:
-            await session.exec(self._db.insert(ApprovalRow, values).on_conflict_do_nothing())
-            return await fetch_one(session, reads.APPROVAL, id=approval.id)
-
-        row = await self._db.run(work, write=True)
-        if row is None:
-            raise NotFoundError(f"approval {approval.id!r}")
-        if row.action_hash != approval.action_hash:
-            raise ConflictError(f"approval {approval.id!r} is bound to a different action hash")
-        return mapping.approval_record(row)
-
-    async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
-        row = await self._db.first(reads.APPROVAL, id=approval_id)
-        return None if row is None else mapping.approval_record(row)
-
-    async def list_approvals(
-        self, status: ApprovalStatus | None = None, incident_id: str | None = None
-    ) -> list[ApprovalRecord]:
-        query = select(ApprovalRow).order_by(col(ApprovalRow.created_at), col(ApprovalRow.id))
-        if status is not None:
-            query = query.where(ApprovalRow.status == status.value)
-        if incident_id is not None:
-            query = query.where(ApprovalRow.incident_id == incident_id)
-        return [mapping.approval_record(row) for row in await self._db.all(query)]
-
-    async def add_approval_decision(
-        self, approval_id: str, decision: ApprovalDecision
-    ) -> ApprovalRecord:
-        """Append a decision while the request is pending; a user's repeat is counted once.
-
-        Who may decide is the workflow's update validator's business; this only keeps the list
-        consistent under concurrent writers (row lock on Postgres, write lock on SQLite).
-        """
-
-        async def work(session: AsyncSession) -> ApprovalRow | None:
-            query = select(ApprovalRow).where(ApprovalRow.id == approval_id).with_for_update()
-            row = await fetch_one(session, query)
-            if row is None:
-                return None
-            record = mapping.approval_record(row)
-            if record.status is not ApprovalStatus.PENDING or any(
-                d.user == decision.user for d in record.decisions
-            ):
-                return row
-            row.decisions = mapping.decisions_json([*record.decisions, decision])
-            session.add(row)
-            await session.flush()
-            return row
-
-        row = await self._db.run(work, write=True)
-        if row is None:
-            raise NotFoundError(f"approval {approval_id!r}")
-        return mapping.approval_record(row)
-
-    async def transition_approval(
-        self, approval_id: str, to: ApprovalStatus, decided_at: datetime
-    ) -> bool:
-        """Compare-and-set from pending: True for the one caller whose transition took effect."""
-        if to is ApprovalStatus.PENDING:
-            raise ValueError("an approval can only leave pending")
-        statement = (
-            update(_APPROVALS)
-            .where(_APPROVALS.c.id == approval_id)
-            .where(_APPROVALS.c.status == ApprovalStatus.PENDING.value)
-            .values(status=to.value, decided_at=decided_at)
-        )
-
-        async def work(session: AsyncSession) -> bool:
-            return (await session.exec(statement)).rowcount == 1
-
-        return await self._db.run(work, write=True)
 
     # -- audit ----------------------------------------------------------------------------------
 

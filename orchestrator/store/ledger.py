@@ -1,0 +1,124 @@
+"""The action ledger's methods of `Store` (a base class of it, so callers keep calling
+`store.ledger_begin` and the rest): one entry per side effect under its business key, begun before
+the vendor is called and finished with how it ended and its inverse, the record idempotent
+execution and rollback read. Each method is one transaction of the store's (see `repository`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Update, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from orchestrator.store import mapping, reads
+from orchestrator.store.columns import table_of
+from orchestrator.store.errors import NotFoundError
+from orchestrator.store.records import ActionRecord, ActionStatus
+from orchestrator.store.tables import ActionRow
+from orchestrator.store.transactions import Transactions, fetch_one
+from tools.actions import Action
+
+# DML goes through Core tables: ORM-enabled INSERT/UPDATE may add RETURNING and lose rowcount.
+_ACTIONS = table_of(ActionRow)
+_ENDED_WITHOUT_SUCCESS = (ActionStatus.FAILED, ActionStatus.ABANDONED)
+
+
+class ActionLedger:
+    _db: Transactions  # set by `Store.__init__`: the transactions every method runs in
+
+    async def ledger_get(self, business_key: str) -> ActionRecord | None:
+        row = await self._db.first(reads.ACTION, business_key=business_key)
+        return None if row is None else mapping.action_record(row)
+
+    async def ledger_begin(self, record: ActionRecord) -> ActionRecord:
+        """Insert a pending entry, or return the entry already under its business key; an entry
+        that ended without success (failed, abandoned) is pending again: it is being retried."""
+        values = mapping.action_values(record)
+        reopen = (
+            update(_ACTIONS)
+            .where(_ACTIONS.c.business_key == record.business_key)
+            .where(_ACTIONS.c.status.in_([s.value for s in _ENDED_WITHOUT_SUCCESS]))
+            .values(status=ActionStatus.PENDING.value, completed_at=None)
+        )
+
+        async def work(session: AsyncSession) -> ActionRow | None:
+            await session.exec(self._db.insert(ActionRow, values).on_conflict_do_nothing())
+            await session.exec(reopen)
+            return await fetch_one(session, reads.ACTION, business_key=record.business_key)
+
+        row = await self._db.run(work, write=True)
+        if row is None:  # only if the key vanished between the insert and the read
+            raise NotFoundError(f"ledger entry {record.business_key!r}")
+        return mapping.action_record(row)
+
+    async def ledger_finish(
+        self,
+        business_key: str,
+        status: ActionStatus,
+        *,
+        outcome: str,
+        already_in_state: bool = False,
+        verified: bool = False,
+        inverse: Action | None = None,
+        completed_at: datetime | None = None,
+    ) -> ActionRecord:
+        """Record how a side effect ended (or that it was rolled back) and its inverse."""
+        if status is ActionStatus.PENDING:
+            raise ValueError("ledger_finish needs a terminal status")
+        values = {
+            "status": status.value,
+            "outcome": outcome,
+            "already_in_state": already_in_state,
+            "verified": verified,
+            "inverse": None if inverse is None else mapping.action_json(inverse),
+            "completed_at": completed_at or datetime.now(UTC),
+        }
+        statement = update(_ACTIONS).where(_ACTIONS.c.business_key == business_key)
+        return await self._ledger_update(business_key, statement.values(**values))
+
+    async def ledger_attempt(self, business_key: str) -> ActionRecord:
+        """Count a change about to be sent to the vendor, before it is sent (see `attempts`)."""
+        statement = (
+            update(_ACTIONS)
+            .where(_ACTIONS.c.business_key == business_key)
+            .values(attempts=_ACTIONS.c.attempts + 1)
+        )
+        return await self._ledger_update(business_key, statement)
+
+    async def ledger_end(
+        self, business_key: str, status: ActionStatus, *, outcome: str
+    ) -> ActionRecord | None:
+        """Finish a still-pending entry as `failed` or `abandoned`; an entry that already ended
+        keeps its end (a late success stands). None when there is no such entry."""
+        if status not in _ENDED_WITHOUT_SUCCESS:
+            raise ValueError("ledger_end records failed or abandoned")
+        statement = (
+            update(_ACTIONS)
+            .where(_ACTIONS.c.business_key == business_key)
+            .where(_ACTIONS.c.status == ActionStatus.PENDING.value)
+            .values(status=status.value, outcome=outcome, completed_at=datetime.now(UTC))
+        )
+        try:
+            return await self._ledger_update(business_key, statement)
+        except NotFoundError:
+            return None
+
+    async def _ledger_update(self, business_key: str, statement: Update) -> ActionRecord:
+        async def work(session: AsyncSession) -> ActionRow | None:
+            await session.exec(statement)
+            return await fetch_one(session, reads.ACTION, business_key=business_key)
+
+        row = await self._db.run(work, write=True)
+        if row is None:
+            raise NotFoundError(f"ledger entry {business_key!r}")
+        return mapping.action_record(row)
+
+    async def actions_for(self, incident_id: str) -> list[ActionRecord]:
+        """The incident's ledger in the order the actions began (rollback walks it backwards)."""
+        query = (
+            select(ActionRow)
+            .where(ActionRow.incident_id == incident_id)
+            .order_by(col(ActionRow.id))
+        )
+        return [mapping.action_record(row) for row in await self._db.all(query)]
