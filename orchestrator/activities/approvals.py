@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from orchestrator.activities.errors import activity_source
-from orchestrator.activities.policy_audit import audit_policy_decision
+from orchestrator.activities.policy_audit import policy_event_to_write
 from orchestrator.approvals.notifier import ApprovalNotifier
 from orchestrator.models import (
     ApprovalFinalInput,
@@ -35,10 +35,30 @@ class ApprovalActivities:
 
     @activity.defn(name="approvals.request")
     async def request(self, request: ApprovalRequestInput) -> None:
-        if request.policy is not None:  # the decision that humans must decide, audited first
-            await audit_policy_decision(self.store, request.policy)
+        """Store the request with its audit entries, in one transaction: first the policy's
+        decision that humans must decide (when this activity carries it), then the request."""
+        events: list[AuditEvent] = []
+        if request.policy is not None:
+            policy_event = await policy_event_to_write(self.store, request.policy)
+            events += [policy_event] if policy_event is not None else []
+        # What the request was made with, for the console: the agents' rationale and the telemetry
+        # it rests on (attacker-influenced text, kept as data and escaped wherever shown).
+        proposal: dict[str, AuditDetailValue] = {
+            "rationale": request.rationale[:4_000],
+            "evidence": "\n".join(request.evidence)[:8_000],
+            "rationale_from_model": request.rationale_from_model,
+        }
+        events.append(
+            self._event(
+                "approval.requested",
+                request.incident_id,
+                request.approval_id,
+                "pending",
+                detail=proposal,
+            )
+        )
         decision = request.decision
-        await self.store.create_approval(
+        await self.store.create_approval_audited(
             ApprovalRecord(
                 id=request.approval_id,
                 incident_id=request.incident_id,
@@ -55,21 +75,8 @@ class ApprovalActivities:
                 decisions=[],
                 created_at=request.requested_at,
                 deadline=request.deadline,
-            )
-        )
-        # What the request was made with, for the console: the agents' rationale and the telemetry
-        # it rests on (attacker-influenced text, kept as data and escaped wherever shown).
-        proposal: dict[str, AuditDetailValue] = {
-            "rationale": request.rationale[:4_000],
-            "evidence": "\n".join(request.evidence)[:8_000],
-            "rationale_from_model": request.rationale_from_model,
-        }
-        await self._audit(
-            "approval.requested",
-            request.incident_id,
-            request.approval_id,
-            "pending",
-            detail=proposal,
+            ),
+            events,
         )
         if not request.via_outbox:
             await self.notifier.requested(await self._with_model_note(request))
@@ -151,18 +158,29 @@ class ApprovalActivities:
         *,
         actor: str = "garrison-worker",
         channel: str | None = None,
-        detail: dict[str, AuditDetailValue] | None = None,
     ) -> None:
+        event = self._event(kind, incident_id, approval_id, outcome, actor=actor, channel=channel)
+        await self.store.append_audit(event)
+
+    @staticmethod
+    def _event(
+        kind: str,
+        incident_id: str,
+        approval_id: str,
+        outcome: str,
+        *,
+        actor: str = "garrison-worker",
+        channel: str | None = None,
+        detail: dict[str, AuditDetailValue] | None = None,
+    ) -> AuditEvent:
         extra = {"channel": channel} if channel else {}
-        await self.store.append_audit(
-            AuditEvent(
-                type=kind,
-                actor=actor,
-                incident_id=incident_id,
-                target=approval_id,
-                outcome=outcome,
-                source=activity_source(),
-                approval_ref=approval_id,
-                detail=extra | (detail or {}),
-            )
+        return AuditEvent(
+            type=kind,
+            actor=actor,
+            incident_id=incident_id,
+            target=approval_id,
+            outcome=outcome,
+            source=activity_source(),
+            approval_ref=approval_id,
+            detail=extra | (detail or {}),
         )

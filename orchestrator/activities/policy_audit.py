@@ -20,14 +20,22 @@ from orchestrator.store.repository import Store
 
 
 async def audit_policy_decision(store: Store, record: PolicyRecord) -> None:
+    event = await policy_event_to_write(store, record)
+    if event is not None:
+        await store.append_audit(event)
+
+
+async def policy_event_to_write(store: Store, record: PolicyRecord) -> AuditEvent | None:
+    """The decision's entry, for the caller to append first; None when an earlier attempt of
+    this execution already wrote it."""
     info = activity.info()
     execution = f"{info.workflow_run_id}/{info.activity_id}"
     event = _event(record, execution)
     if info.attempt > 1:
         entries = await store.audit_entries(incident_id=record.incident_id)
         if any(e.type == event.type and e.detail.get("decided_in") == execution for e in entries):
-            return
-    await store.append_audit(event)
+            return None
+    return event
 
 
 def _event(record: PolicyRecord, execution: str) -> AuditEvent:

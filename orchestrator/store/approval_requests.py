@@ -27,13 +27,20 @@ class ApprovalRequests:
 
     async def create_approval(self, approval: ApprovalRecord) -> ApprovalRecord:
         """Insert the request, or return the stored one with the same id and action hash."""
+
+        async def work(session: AsyncSession) -> ApprovalRecord:
+            return await self._insert_approval(session, approval)
+
+        return await self._db.run(work, write=True)
+
+    async def _insert_approval(
+        self, session: AsyncSession, approval: ApprovalRecord
+    ) -> ApprovalRecord:
+        """`create_approval`'s statements, in the caller's write transaction: an error rolls the
+        whole transaction back."""
         values = mapping.approval_values(approval)
-
-        async def work(session: AsyncSession) -> ApprovalRow | None:
-            await session.exec(self._db.insert(ApprovalRow, values).on_conflict_do_nothing())
-            return await fetch_one(session, reads.APPROVAL, id=approval.id)
-
-        row = await self._db.run(work, write=True)
+        await session.exec(self._db.insert(ApprovalRow, values).on_conflict_do_nothing())
+        row = await fetch_one(session, reads.APPROVAL, id=approval.id)
         if row is None:
             raise NotFoundError(f"approval {approval.id!r}")
         if row.action_hash != approval.action_hash:
