@@ -8,9 +8,10 @@ The ledger counts every change sent to the vendor before sending it, so a retry 
 state already there after an earlier attempt sent the change records Garrison's own change, not a
 pre-existing state. An action that ends without success is `failed` in the ledger (on the last
 attempt, or by `response.end` when the workflow saw it fail for good) or `abandoned` (the
-workflow cancelled it): no entry stays `pending` once nobody will run it again. An attempt killed
-after finishing its entry and before auditing it leaves the audit entry to its retry, which finds
-the entry finished: each execution is audited exactly once.
+workflow cancelled it): no entry stays `pending` once nobody will run it again. An entry is
+finished and its execution audited in one transaction, so each execution is audited exactly once;
+an entry finished without its audit entry (by a worker that died between the two, before they
+were one write) has it written by the retry that finds the entry finished.
 """
 
 from __future__ import annotations
@@ -158,9 +159,9 @@ class ResponseActivities:
             already_in_state=not applied,
             verified=after is True,
             inverse=inverse,
-        )
-        await self.store.append_audit(
-            _execution_event(request, key, verified, detail, not applied, after is True)
+            audit_event=_execution_event(
+                request, key, verified, detail, not applied, after is True
+            ),
         )
         return ExecuteActionResult(
             business_key=key,
@@ -173,9 +174,9 @@ class ResponseActivities:
     async def _audit_once(
         self, request: ExecuteActionInput, key: str, record: ActionRecord
     ) -> None:
-        """The execution's audit entry, unless it is there: an attempt killed between finishing
-        the ledger entry and auditing it left the change unaudited (I6), and its retry finds the
-        entry finished."""
+        """The execution's audit entry, unless it is there: an entry finished by an attempt of
+        earlier code (which audited in a transaction of its own) and killed before auditing it
+        left the change unaudited (I6), and its retry finds the entry finished."""
         kind = f"response.{request.action.kind.value}.succeeded"
         entries = await self.store.audit_entries(incident_id=request.incident_id)
         if any(e.type == kind and e.target == request.action.target for e in entries):
@@ -272,9 +273,7 @@ class ResponseActivities:
                 already_in_state=not change.applied,
                 verified=state is True,
                 inverse=inverse,
-            )
-            await self.store.append_audit(
-                AuditEvent(
+                audit_event=AuditEvent(
                     type=f"response.{inverse.kind.value}.succeeded",
                     actor=request.requested_by,
                     incident_id=request.incident_id,
@@ -282,7 +281,7 @@ class ResponseActivities:
                     outcome="rollback",
                     source=activity_source(),
                     detail={"reason": request.reason},
-                )
+                ),
             )
             reverted.append(inverse)
         return RollbackResult(reverted=reverted, failed=failed)

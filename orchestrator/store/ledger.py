@@ -6,18 +6,22 @@ execution and rollback read. Each method is one transaction of the store's (see 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Update, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store import mapping, reads
+from orchestrator.store import audit, mapping, reads
 from orchestrator.store.columns import table_of
 from orchestrator.store.errors import NotFoundError
-from orchestrator.store.records import ActionRecord, ActionStatus
+from orchestrator.store.records import ActionRecord, ActionStatus, AuditEvent, AuditRecord
 from orchestrator.store.tables import ActionRow
 from orchestrator.store.transactions import Transactions, fetch_one
 from tools.actions import Action
+
+if TYPE_CHECKING:
+    from orchestrator.store.anchors import Anchoring
 
 # DML goes through Core tables: ORM-enabled INSERT/UPDATE may add RETURNING and lose rowcount.
 _ACTIONS = table_of(ActionRow)
@@ -26,6 +30,7 @@ _ENDED_WITHOUT_SUCCESS = (ActionStatus.FAILED, ActionStatus.ABANDONED)
 
 class ActionLedger:
     _db: Transactions  # set by `Store.__init__`: the transactions every method runs in
+    _anchoring: Anchoring | None  # set by `Store.__init__`: sees every audit entry appended
 
     async def ledger_get(self, business_key: str) -> ActionRecord | None:
         row = await self._db.first(reads.ACTION, business_key=business_key)
@@ -62,8 +67,11 @@ class ActionLedger:
         verified: bool = False,
         inverse: Action | None = None,
         completed_at: datetime | None = None,
+        audit_event: AuditEvent | None = None,
     ) -> ActionRecord:
-        """Record how a side effect ended (or that it was rolled back) and its inverse."""
+        """Record how a side effect ended (or that it was rolled back) and its inverse. With
+        `audit_event`, that entry is appended to the audit chain in the same transaction: an
+        entry never ends without its audit (I6), and it costs one write, not two."""
         if status is ActionStatus.PENDING:
             raise ValueError("ledger_finish needs a terminal status")
         values = {
@@ -75,7 +83,7 @@ class ActionLedger:
             "completed_at": completed_at or datetime.now(UTC),
         }
         statement = update(_ACTIONS).where(_ACTIONS.c.business_key == business_key)
-        return await self._ledger_update(business_key, statement.values(**values))
+        return await self._ledger_update(business_key, statement.values(**values), audit_event)
 
     async def ledger_attempt(self, business_key: str) -> ActionRecord:
         """Count a change about to be sent to the vendor, before it is sent (see `attempts`)."""
@@ -104,14 +112,23 @@ class ActionLedger:
         except NotFoundError:
             return None
 
-    async def _ledger_update(self, business_key: str, statement: Update) -> ActionRecord:
-        async def work(session: AsyncSession) -> ActionRow | None:
+    async def _ledger_update(
+        self, business_key: str, statement: Update, audit_event: AuditEvent | None = None
+    ) -> ActionRecord:
+        async def work(session: AsyncSession) -> tuple[ActionRow, AuditRecord | None]:
             await session.exec(statement)
-            return await fetch_one(session, reads.ACTION, business_key=business_key)
+            row = await fetch_one(session, reads.ACTION, business_key=business_key)
+            if row is None:  # raised inside: nothing of the transaction is kept
+                raise NotFoundError(f"ledger entry {business_key!r}")
+            if audit_event is None:
+                return row, None
+            connection = await session.connection()
+            postgres = not self._db.sqlite
+            return row, await audit.append(connection, audit_event, postgres=postgres)
 
-        row = await self._db.run(work, write=True)
-        if row is None:
-            raise NotFoundError(f"ledger entry {business_key!r}")
+        row, entry = await self._db.run(work, write=True)
+        if entry is not None and self._anchoring is not None:
+            await self._anchoring.after_append(entry)
         return mapping.action_record(row)
 
     async def actions_for(self, incident_id: str) -> list[ActionRecord]:

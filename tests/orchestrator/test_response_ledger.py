@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.activity import ActivityCancellationDetails
@@ -189,24 +190,56 @@ async def test_a_change_whose_attempt_died_before_its_audit_entry_is_audited_by_
 ) -> None:
     """The chaos run (bench.chaos) found an executed action with no audit entry: its worker was
     killed between finishing the ledger entry and appending the audit entry, and the retry
-    returned the finished entry without one."""
+    returned the finished entry without one. The two are one transaction now; an entry left so by
+    earlier code (finished, then killed) is still audited by the retry, once."""
     firewall = FlakyFirewall()
     activities = ResponseActivities(store, FirewallOnly(firewall))  # type: ignore[arg-type]
+    finish = store.ledger_finish
 
-    async def killed(event: object) -> None:
+    async def finished_then_killed(*args: Any, audit_event: object = None, **kwargs: Any) -> None:
+        await finish(*args, **kwargs)  # as earlier code did: the audit entry was a write of its own
         raise _Killed
 
     with monkeypatch.context() as dying:
-        dying.setattr(store, "append_audit", killed)  # a signal: no fake store can die mid-call
+        dying.setattr(store, "ledger_finish", finished_then_killed)  # a signal, as above
         with pytest.raises(_Killed):
             await attempt(1).run(activities.execute, request())
     entry = await store.ledger_get(KEY)
     assert entry is not None and entry.status is ActionStatus.SUCCEEDED
+    assert await store.audit_entries(INCIDENT) == []
 
     again = await attempt(2).run(activities.execute, request())
     once_more = await attempt(3).run(activities.execute, request())
 
     assert again.status is once_more.status is ExecutionStatus.EXECUTED
+    audit = [(e.type, e.target) for e in await store.audit_entries(INCIDENT)]
+    assert audit == [("response.block_ip.succeeded", ACTION.target)]
+    assert firewall.sent == 1
+
+
+async def test_an_attempt_that_died_finishing_its_entry_leaves_neither_and_the_retry_does_both(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finishing the entry and auditing it are one transaction: a death inside it keeps neither
+    (the entry stays pending, with the change counted as sent), and the retry finishes and
+    audits it once, without sending the change again."""
+    firewall = FlakyFirewall()
+    activities = ResponseActivities(store, FirewallOnly(firewall))  # type: ignore[arg-type]
+
+    async def killed(*args: Any, **kwargs: Any) -> None:
+        raise _Killed
+
+    with monkeypatch.context() as dying:
+        dying.setattr(store, "ledger_finish", killed)
+        with pytest.raises(_Killed):
+            await attempt(1).run(activities.execute, request())
+    entry = await store.ledger_get(KEY)
+    assert entry is not None and entry.status is ActionStatus.PENDING and entry.attempts == 1
+    assert await store.audit_entries(INCIDENT) == []
+
+    again = await attempt(2).run(activities.execute, request())
+
+    assert again.status is ExecutionStatus.EXECUTED
     audit = [(e.type, e.target) for e in await store.audit_entries(INCIDENT)]
     assert audit == [("response.block_ip.succeeded", ACTION.target)]
     assert firewall.sent == 1

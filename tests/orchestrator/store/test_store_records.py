@@ -124,6 +124,21 @@ async def test_ledger_finish_records_outcome_and_inverse(store: Store) -> None:
         await store.ledger_finish("inc-1:block_ip:1.2.3.4", ActionStatus.FAILED, outcome="x")
 
 
+async def test_ledger_finish_appends_its_audit_entry_in_the_same_transaction(store: Store) -> None:
+    record = await store.ledger_begin(make_action_record("inc-1"))
+
+    await store.ledger_finish(
+        record.business_key, ActionStatus.SUCCEEDED, outcome="isolated", audit_event=make_event(1)
+    )
+    with pytest.raises(NotFoundError):  # refused inside the transaction: no entry is appended
+        await store.ledger_finish(
+            "inc-1:block_ip:1.2.3.4", ActionStatus.FAILED, outcome="x", audit_event=make_event(2)
+        )
+
+    assert [e.detail["n"] for e in await store.audit_entries("inc-1")] == [1]
+    assert (await store.verify_audit()).ok
+
+
 def test_action_record_refuses_a_mismatched_business_key() -> None:
     record = make_action_record("inc-1")
 
