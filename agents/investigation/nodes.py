@@ -39,6 +39,7 @@ Rules:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from agents.attention import hosts_by_attention
@@ -72,7 +73,7 @@ from agents.models import Finding, InvestigationInput, InvestigationReport
 from agents.persistence.artefacts import find_artefacts
 from agents.persistence.attribution import Attacker, short_account
 from agents.processes import ProcessKey
-from agents.reads import retrying_edr
+from agents.reads import RetryingEdr, retrying_edr
 from agents.remediation.nodes import PERSISTENCE_FINDING, STOP_FINDING
 from agents.remote_services import remote_installs
 from agents.seam import client_of, truncate
@@ -102,52 +103,16 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         request: InvestigationInput = state["input"]
         index = AssetIndex(state["environment"])
         scope = Scope()
-        assessed = [assess_alert(a) for a in request.alerts]  # once each: the scan is not free
-        significant = [
-            a
-            for a, x in zip(request.alerts, assessed, strict=True)
-            if x.score >= SIGNIFICANT_ALERT and not x.noisy
-        ]
         malicious = request.triage.verdict is Verdict.MALICIOUS
-        alerts = request.alerts
-        start = min((a.time for a in alerts), default=None)
-        end = max((a.time for a in alerts), default=None)
-        telemetries: dict[str, HostTelemetry] = {}
-        roasting = set(roasting_hosts(significant, index)) if malicious else set()
-        processes: dict[str, HostProcesses] = {}
-        if start is not None and end is not None:
-            # the hosts of the most significant alerts first, the cut said (attention.py)
-            attention = hosts_by_attention(alerts, assessed, index, request.triage.entities.hosts)
-            scope.gaps += attention.gaps
-            scope.findings += [Finding(summary=n) for n in attention.gaps + attention.notes]
-            for host in attention.hosts:
-                tickets = index.asset_id(host) in roasting
-                telemetry = await read_host(
-                    edr, host, start, end, writes=malicious, accounts=tickets
-                )
-                telemetries[host] = telemetry
-                scope.gaps += telemetry.gaps
-                scope.findings += [Finding(summary=g) for g in telemetry.gaps]
-                if telemetry.processes_unread:
-                    scope.unread.add(index.asset_id(host).lower())
-            # alerts proven to be the platform's own maintenance stop counting
-            significant = _without_maintenance(significant, telemetries, index, scope)
-            for host, telemetry in telemetries.items():
-                processes[host] = scope_host(scope, telemetry, index, significant, malicious)
+        read = await _read_hosts(edr, request, index, scope, malicious)
+        telemetries, significant = read.telemetries, read.significant
         scope_alerts(scope, significant, index)
         if malicious:
-            scope_hijacks(scope, significant, index)
-            scope_remote_execution(scope, telemetries, index, significant)
-            scope_roasting(scope, telemetries, index, significant)
-            scope_movers(scope, alerts, index)
-            scope_presented_credentials(scope, telemetries, index)
-            _scope_remote_installs(scope, telemetries, index)
-            scope_remote_exploits(scope, telemetries, index, significant)
-            scope_logon_sources(scope, telemetries, index)
+            _scope_attack(scope, telemetries, index, significant, request.alerts)
         for host, telemetry in telemetries.items():
-            _scope_persistence(scope, telemetry, processes[host], index)
+            _scope_persistence(scope, telemetry, read.processes[host], index)
             alerting = set(alerting_processes(significant, telemetry, index))
-            _scope_stoppable(scope, telemetry, processes[host], alerting)
+            _scope_stoppable(scope, telemetry, read.processes[host], alerting)
         absent = await confirm_in_directory(scope, index, tools.identity) if malicious else []
         if not malicious:
             by_asset = {index.asset_id(h): t for h, t in telemetries.items()}
@@ -176,6 +141,71 @@ def make_nodes(deps: AgentDeps) -> dict[str, Any]:
         "scope_hosts": scope_hosts,
         "consult_model": consult_model,
     }
+
+
+@dataclass
+class _HostsRead:
+    """What `_read_hosts` read and kept: each host's telemetry and processes, and the significant
+    alerts once the platform's own maintenance is set aside."""
+
+    telemetries: dict[str, HostTelemetry] = field(default_factory=dict)
+    processes: dict[str, HostProcesses] = field(default_factory=dict)
+    significant: list[Alert] = field(default_factory=list)
+
+
+async def _read_hosts(
+    edr: RetryingEdr, request: InvestigationInput, index: AssetIndex, scope: Scope, malicious: bool
+) -> _HostsRead:
+    """Read the involved hosts around the alerts, the hosts of the most significant alerts first
+    (`attention.py`), noting what could not be read, and follow each host's processes."""
+    alerts = request.alerts
+    assessed = [assess_alert(a) for a in alerts]  # once each: the scan is not free
+    significant = [
+        a
+        for a, x in zip(alerts, assessed, strict=True)
+        if x.score >= SIGNIFICANT_ALERT and not x.noisy
+    ]
+    read = _HostsRead(significant=significant)
+    start = min((a.time for a in alerts), default=None)
+    end = max((a.time for a in alerts), default=None)
+    if start is None or end is None:
+        return read
+    roasting = set(roasting_hosts(significant, index)) if malicious else set()
+    attention = hosts_by_attention(alerts, assessed, index, request.triage.entities.hosts)
+    scope.gaps += attention.gaps
+    scope.findings += [Finding(summary=n) for n in attention.gaps + attention.notes]
+    for host in attention.hosts:
+        tickets = index.asset_id(host) in roasting
+        telemetry = await read_host(edr, host, start, end, writes=malicious, accounts=tickets)
+        read.telemetries[host] = telemetry
+        scope.gaps += telemetry.gaps
+        scope.findings += [Finding(summary=g) for g in telemetry.gaps]
+        if telemetry.processes_unread:
+            scope.unread.add(index.asset_id(host).lower())
+    # alerts proven to be the platform's own maintenance stop counting
+    read.significant = _without_maintenance(significant, read.telemetries, index, scope)
+    for host, telemetry in read.telemetries.items():
+        read.processes[host] = scope_host(scope, telemetry, index, read.significant, malicious)
+    return read
+
+
+def _scope_attack(
+    scope: Scope,
+    telemetries: dict[str, HostTelemetry],
+    index: AssetIndex,
+    significant: list[Alert],
+    alerts: list[Alert],
+) -> None:
+    """A malicious incident's movement across the estate: hijacked and remote execution,
+    Kerberoasting, movers, presented credentials, remote installs and exploits, logon sources."""
+    scope_hijacks(scope, significant, index)
+    scope_remote_execution(scope, telemetries, index, significant)
+    scope_roasting(scope, telemetries, index, significant)
+    scope_movers(scope, alerts, index)
+    scope_presented_credentials(scope, telemetries, index)
+    _scope_remote_installs(scope, telemetries, index)
+    scope_remote_exploits(scope, telemetries, index, significant)
+    scope_logon_sources(scope, telemetries, index)
 
 
 def _scope_remote_installs(
