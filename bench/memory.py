@@ -222,7 +222,9 @@ async def _until(check: Callable[[], Awaitable[bool]], interval_s: float) -> Non
     raise TimeoutError("not reached within an hour")
 
 
-async def measure(sizes: list[int], probes: int, max_cached: int | None) -> list[SizeFigures]:
+async def measure(
+    sizes: list[int], probes: int, max_cached: int | None, settle_s: float
+) -> list[SizeFigures]:
     loaded = load_all([INCIDENT]).incidents[0]
     policy = waiting_policy()
     figures: list[SizeFigures] = []
@@ -259,6 +261,8 @@ async def measure(sizes: list[int], probes: int, max_cached: int | None) -> list
                         await opener.fill(size - open_now)
                     fill_s = time.perf_counter() - started
                     open_now = max(size, open_now)
+                    if size:  # the last wave's deliveries end before the probes start
+                        await asyncio.sleep(settle_s)
                     times = [await opener.one_more() for _ in range(probes)]
                     probe_stages = await _stages(client, opener.probes[-probes:])
                     open_now += probes
@@ -341,6 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="memory with incidents waiting for approval")
     parser.add_argument("--sizes", default="1000,10000", help="open incidents, cumulative")
     parser.add_argument("--probes", type=int, default=5, help="one-more openings per size")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=30.0,
+        help="seconds between a fill and its probes: the last wave's ticket comments and "
+        "approval cards are still being delivered when its incidents start waiting",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / ".garrison" / "bench-memory.json")
     parser.add_argument(
         "--max-cached", type=int, help="the workers' max_cached_workflows (default: Garrison's)"
@@ -353,13 +364,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes: whole numbers separated by commas, not {args.sizes!r}")
     if any(s <= 0 for s in sizes) or args.probes < 1:
         parser.error("--sizes must be positive and --probes at least 1")
-    figures = asyncio.run(measure(sizes, args.probes, args.max_cached))
+    figures = asyncio.run(measure(sizes, args.probes, args.max_cached, args.settle))
     rows = [asdict(f) for f in figures]
     report: dict[str, Any] = {
         "benchmark": "memory-waiting-incidents",
         "machine": machine(),
         "commit": commit(ROOT),
         "incident": INCIDENT.name,
+        "settle_s": args.settle,
         "sizes": rows,
     }
     if args.baseline is not None:
