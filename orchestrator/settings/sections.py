@@ -50,8 +50,11 @@ class IngestSettings(BaseModel):
     dispatch_paused: bool = False
     sweep_s: float = Field(default=2.0, gt=0, le=300)
     # A running incident's workflow is signalled at most once per this many seconds: the alerts
-    # of a burst arrive in one signal (one workflow task) rather than one each. 0: no gap.
-    signal_gap_s: float = Field(default=1.0, ge=0, le=60)
+    # of a burst arrive in one signal (one workflow task) rather than one each. 0 (the default):
+    # no gap. Off by default while two dispatchers (a server's, a triage worker's) that both take
+    # an incident's late alerts each audit their attachment: a gap keeps rows unsignalled longer,
+    # which widens that race (docs/operators.md).
+    signal_gap_s: float = Field(default=0.0, ge=0, le=60)
     # Answer 429 once more committed alerts than this wait for their workflows.
     max_backlog: int = Field(default=100_000, ge=1)
 
