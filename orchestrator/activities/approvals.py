@@ -40,7 +40,8 @@ class ApprovalActivities:
         events: list[AuditEvent] = []
         if request.policy is not None:
             policy_event = await policy_event_to_write(self.store, request.policy)
-            events += [policy_event] if policy_event is not None else []
+            if policy_event is not None:
+                events.append(policy_event)
         # What the request was made with, for the console: the agents' rationale and the telemetry
         # it rests on (attacker-influenced text, kept as data and escaped wherever shown).
         proposal: dict[str, AuditDetailValue] = {
@@ -49,7 +50,7 @@ class ApprovalActivities:
             "rationale_from_model": request.rationale_from_model,
         }
         events.append(
-            self._event(
+            _event(
                 "approval.requested",
                 request.incident_id,
                 request.approval_id,
@@ -58,7 +59,7 @@ class ApprovalActivities:
             )
         )
         decision = request.decision
-        await self.store.create_approval_audited(
+        await self.store.create_approval(
             ApprovalRecord(
                 id=request.approval_id,
                 incident_id=request.incident_id,
@@ -83,8 +84,10 @@ class ApprovalActivities:
 
     @activity.defn(name="approvals.notify")
     async def notify(self, notice: ApprovalNoticeInput) -> None:
-        await self._audit(
-            f"approval.{notice.notice.value}", notice.incident_id, notice.approval_id, "sent"
+        await self.store.append_audit(
+            _event(
+                f"approval.{notice.notice.value}", notice.incident_id, notice.approval_id, "sent"
+            )
         )
         if not notice.via_outbox:
             await self.notifier.notice(notice)
@@ -105,20 +108,24 @@ class ApprovalActivities:
                     at=final.at,
                 ),
             )
-            await self._audit(
-                f"approval.decision.{decision.decision.value}",
-                final.incident_id,
-                final.approval_id,
-                decision.decision.value,
-                actor=decision.user,
-                channel=decision.channel,
+            await self.store.append_audit(
+                _event(
+                    f"approval.decision.{decision.decision.value}",
+                    final.incident_id,
+                    final.approval_id,
+                    decision.decision.value,
+                    actor=decision.user,
+                    channel=decision.channel,
+                )
             )
         won = await self.store.transition_approval(
             final.approval_id, ApprovalStatus(final.status), decided_at=final.at
         )
         if won:
-            await self._audit(
-                f"approval.{final.status}", final.incident_id, final.approval_id, final.status
+            await self.store.append_audit(
+                _event(
+                    f"approval.{final.status}", final.incident_id, final.approval_id, final.status
+                )
             )
             if not final.via_outbox:
                 await self.notifier.finalized(final)
@@ -149,38 +156,26 @@ class ApprovalActivities:
         )
         return request.model_copy(update={"model_note": note})
 
-    async def _audit(
-        self,
-        kind: str,
-        incident_id: str,
-        approval_id: str,
-        outcome: str,
-        *,
-        actor: str = "garrison-worker",
-        channel: str | None = None,
-    ) -> None:
-        event = self._event(kind, incident_id, approval_id, outcome, actor=actor, channel=channel)
-        await self.store.append_audit(event)
 
-    @staticmethod
-    def _event(
-        kind: str,
-        incident_id: str,
-        approval_id: str,
-        outcome: str,
-        *,
-        actor: str = "garrison-worker",
-        channel: str | None = None,
-        detail: dict[str, AuditDetailValue] | None = None,
-    ) -> AuditEvent:
-        extra = {"channel": channel} if channel else {}
-        return AuditEvent(
-            type=kind,
-            actor=actor,
-            incident_id=incident_id,
-            target=approval_id,
-            outcome=outcome,
-            source=activity_source(),
-            approval_ref=approval_id,
-            detail=extra | (detail or {}),
-        )
+def _event(
+    kind: str,
+    incident_id: str,
+    approval_id: str,
+    outcome: str,
+    *,
+    actor: str = "garrison-worker",
+    channel: str | None = None,
+    detail: dict[str, AuditDetailValue] | None = None,
+) -> AuditEvent:
+    """An audit entry of the approval `approval_id`, from the running activity."""
+    extra = {"channel": channel} if channel else {}
+    return AuditEvent(
+        type=kind,
+        actor=actor,
+        incident_id=incident_id,
+        target=approval_id,
+        outcome=outcome,
+        source=activity_source(),
+        approval_ref=approval_id,
+        detail=extra | (detail or {}),
+    )

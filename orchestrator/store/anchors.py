@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -242,6 +242,13 @@ class Anchoring:
 
     def moved(self, head: AuditRecord) -> bool:
         return head.seq != self.last_seq
+
+
+async def after_appends(anchoring: Anchoring | None, records: Sequence[AuditRecord]) -> None:
+    """What the store does once a transaction that appended `records` has committed."""
+    if anchoring is not None:
+        for record in records:
+            await anchoring.after_append(record)
 
 
 async def anchor_periodically(

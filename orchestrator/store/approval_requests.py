@@ -5,16 +5,24 @@ store's (see `repository`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store import mapping, reads
+from orchestrator.store import audit, mapping, reads
+from orchestrator.store.anchors import Anchoring, after_appends
 from orchestrator.store.columns import table_of
 from orchestrator.store.errors import ConflictError, NotFoundError
-from orchestrator.store.records import ApprovalDecision, ApprovalRecord, ApprovalStatus
+from orchestrator.store.records import (
+    ApprovalDecision,
+    ApprovalRecord,
+    ApprovalStatus,
+    AuditEvent,
+    AuditRecord,
+)
 from orchestrator.store.tables import ApprovalRow
 from orchestrator.store.transactions import Transactions, fetch_one
 
@@ -24,27 +32,30 @@ _APPROVALS = table_of(ApprovalRow)
 
 class ApprovalRequests:
     _db: Transactions  # set by `Store.__init__`: the transactions every method runs in
+    _anchoring: Anchoring | None  # set by `Store.__init__`: sees every audit entry appended
 
-    async def create_approval(self, approval: ApprovalRecord) -> ApprovalRecord:
-        """Insert the request, or return the stored one with the same id and action hash."""
-
-        async def work(session: AsyncSession) -> ApprovalRecord:
-            return await self._insert_approval(session, approval)
-
-        return await self._db.run(work, write=True)
-
-    async def _insert_approval(
-        self, session: AsyncSession, approval: ApprovalRecord
+    async def create_approval(
+        self, approval: ApprovalRecord, audit_events: Sequence[AuditEvent] = ()
     ) -> ApprovalRecord:
-        """`create_approval`'s statements, in the caller's write transaction: an error rolls the
-        whole transaction back."""
+        """Insert the request, or return the stored one with the same id and action hash. The
+        `audit_events` that go with it (the policy's decision, the request itself) are appended
+        in order in the same transaction: one write on the way to the approval card instead of
+        three, never a request without its entries, and no entries for a request refused as
+        bound to a different action."""
         values = mapping.approval_values(approval)
-        await session.exec(self._db.insert(ApprovalRow, values).on_conflict_do_nothing())
-        row = await fetch_one(session, reads.APPROVAL, id=approval.id)
-        if row is None:
-            raise NotFoundError(f"approval {approval.id!r}")
-        if row.action_hash != approval.action_hash:
-            raise ConflictError(f"approval {approval.id!r} is bound to a different action hash")
+
+        async def work(session: AsyncSession) -> tuple[ApprovalRow, list[AuditRecord]]:
+            await session.exec(self._db.insert(ApprovalRow, values).on_conflict_do_nothing())
+            row = await fetch_one(session, reads.APPROVAL, id=approval.id)
+            if row is None:
+                raise NotFoundError(f"approval {approval.id!r}")
+            if row.action_hash != approval.action_hash:
+                raise ConflictError(f"approval {approval.id!r} is bound to a different action hash")
+            postgres = not self._db.sqlite
+            return row, await audit.append_in(session, audit_events, postgres=postgres)
+
+        row, entries = await self._db.run(work, write=True)
+        await after_appends(self._anchoring, entries)
         return mapping.approval_record(row)
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from sqlalchemy import func, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store.anchors import AnchorEntry
 from orchestrator.store.columns import table_of
@@ -116,6 +117,15 @@ async def append(connection: AsyncConnection, event: AuditEvent, *, postgres: bo
         },
     )
     return AuditRecord(**event.model_dump(), seq=seq, at=at, prev_hash=prev_hash, hash=digest)
+
+
+async def append_in(
+    session: AsyncSession, events: Sequence[AuditEvent], *, postgres: bool
+) -> list[AuditRecord]:
+    """Append `events` in order inside the session's write transaction, beside its other
+    statements: they commit, or roll back, together."""
+    connection = await session.connection()
+    return [await append(connection, event, postgres=postgres) for event in events]
 
 
 class AnchorSource(Protocol):

@@ -6,22 +6,19 @@ execution and rollback read. Each method is one transaction of the store's (see 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Update, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store import audit, mapping, reads
+from orchestrator.store.anchors import Anchoring, after_appends
 from orchestrator.store.columns import table_of
 from orchestrator.store.errors import NotFoundError
 from orchestrator.store.records import ActionRecord, ActionStatus, AuditEvent, AuditRecord
 from orchestrator.store.tables import ActionRow
 from orchestrator.store.transactions import Transactions, fetch_one
 from tools.actions import Action
-
-if TYPE_CHECKING:
-    from orchestrator.store.anchors import Anchoring
 
 # DML goes through Core tables: ORM-enabled INSERT/UPDATE may add RETURNING and lose rowcount.
 _ACTIONS = table_of(ActionRow)
@@ -115,20 +112,16 @@ class ActionLedger:
     async def _ledger_update(
         self, business_key: str, statement: Update, audit_event: AuditEvent | None = None
     ) -> ActionRecord:
-        async def work(session: AsyncSession) -> tuple[ActionRow, AuditRecord | None]:
+        async def work(session: AsyncSession) -> tuple[ActionRow, list[AuditRecord]]:
             await session.exec(statement)
             row = await fetch_one(session, reads.ACTION, business_key=business_key)
             if row is None:  # raised inside: nothing of the transaction is kept
                 raise NotFoundError(f"ledger entry {business_key!r}")
-            if audit_event is None:
-                return row, None
-            connection = await session.connection()
-            postgres = not self._db.sqlite
-            return row, await audit.append(connection, audit_event, postgres=postgres)
+            events = [] if audit_event is None else [audit_event]
+            return row, await audit.append_in(session, events, postgres=not self._db.sqlite)
 
-        row, entry = await self._db.run(work, write=True)
-        if entry is not None and self._anchoring is not None:
-            await self._anchoring.after_append(entry)
+        row, entries = await self._db.run(work, write=True)
+        await after_appends(self._anchoring, entries)
         return mapping.action_record(row)
 
     async def actions_for(self, incident_id: str) -> list[ActionRecord]:

@@ -9,7 +9,7 @@ databases; approval transitions are a single compare-and-set `UPDATE ... WHERE s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Self
 
@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store import audit, mapping, reads
-from orchestrator.store.anchors import Anchoring, AnchorSink
+from orchestrator.store.anchors import Anchoring, AnchorSink, after_appends
 from orchestrator.store.approval_requests import ApprovalRequests
 from orchestrator.store.assignments import Assignments
 from orchestrator.store.columns import table_of
@@ -36,7 +36,6 @@ from orchestrator.store.ledger import ActionLedger
 from orchestrator.store.model_use import ModelUse
 from orchestrator.store.records import (
     AlertRecord,
-    ApprovalRecord,
     AuditEvent,
     AuditRecord,
     AuditVerification,
@@ -229,28 +228,7 @@ class Store(ActionLedger, ApprovalRequests):
             return await audit.append(connection, event, postgres=not self._db.sqlite)
 
         record = await self._db.run_core(work, write=True)
-        if self._anchoring is not None:
-            await self._anchoring.after_append(record)
-        return record
-
-    async def create_approval_audited(
-        self, approval: ApprovalRecord, events: Sequence[AuditEvent]
-    ) -> ApprovalRecord:
-        """`create_approval` with the audit entries that go with the request (the policy's
-        decision, the request itself), appended in order in the same transaction: one write on
-        the way to the approval card instead of three, and never a request without its entries
-        or entries of a request refused as bound to a different action."""
-
-        async def work(session: AsyncSession) -> tuple[ApprovalRecord, list[AuditRecord]]:
-            record = await self._insert_approval(session, approval)
-            connection = await session.connection()
-            postgres = not self._db.sqlite
-            return record, [await audit.append(connection, e, postgres=postgres) for e in events]
-
-        record, entries = await self._db.run(work, write=True)
-        if self._anchoring is not None:
-            for entry in entries:
-                await self._anchoring.after_append(entry)
+        await after_appends(self._anchoring, [record])
         return record
 
     async def audit_entries(self, incident_id: str | None = None) -> list[AuditRecord]:

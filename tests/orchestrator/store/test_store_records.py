@@ -180,14 +180,14 @@ async def test_an_approval_is_created_with_its_audit_entries_in_one_transaction(
     store: Store,
 ) -> None:
     events = [make_event(1), make_event(2)]
-    created = await store.create_approval_audited(make_approval("appr-1"), events)
+    created = await store.create_approval(make_approval("appr-1"), events)
     rebound = make_approval("appr-1").model_copy(update={"action_hash": "different"})
 
     assert await store.list_approvals(incident_id="inc-1") == [created]
     entries = await store.audit_entries("inc-1")
     assert [e.detail for e in entries] == [e.detail for e in events]  # in order, both
     with pytest.raises(ConflictError):
-        await store.create_approval_audited(rebound, [make_event(3)])
+        await store.create_approval(rebound, [make_event(3)])
     assert len(await store.audit_entries("inc-1")) == 2  # the refused one wrote nothing
     assert (await store.verify_audit()).ok
 
